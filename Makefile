@@ -1,0 +1,41 @@
+# mmskysense: one entry point. Every target installs what it needs first (tools/install.sh is
+# idempotent: seconds when .venv is ready).
+SHELL := /bin/bash
+PY := .venv/bin/python
+# extra pytest arguments, e.g. make test PYTEST_ARGS="-k backbone -x"
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast demo bench clean help
+
+help:
+	@echo "make install    build .venv (torch, mmcv with ops, OpenMMLab set, rasterio, mmskysense)"
+	@echo "make test       install, then run the test suite"
+	@echo "make test-fast  install, then run the tests not marked slow"
+	@echo "make demo       install, then run the end-to-end demo (see README)"
+	@echo "make bench      install, then run the benchmarks in benchmarks/"
+	@echo "make clean      remove build artefacts (keeps .venv and the mmcv wheel cache)"
+
+install:
+	@start=$$(date +%s); bash tools/install.sh; \
+	echo "install: $$(( $$(date +%s) - start )) s"
+
+test: install
+	@start=$$(date +%s); rc=0; \
+	$(PY) -m pytest tests -q -rfEs --durations=15 $(PYTEST_ARGS) || rc=$$?; \
+	echo "tests: $$(( $$(date +%s) - start )) s"; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): the suite is missing or every test was deselected" >&2; exit 1; fi; \
+	exit $$rc
+
+test-fast: PYTEST_ARGS += -m "not slow"
+test-fast: test
+
+demo: install
+	@start=$$(date +%s); $(PY) tools/demo.py $(DEMO_ARGS); rc=$$?; \
+	echo "demo: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build dist *.egg-info work_dirs demo_outputs
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -1,0 +1,57 @@
+"""mmengine 0.10.7 checkpoints load on torch >= 2.6 (mmskysense.compat.checkpoint_loading)."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from foundation_testing import run_python
+from mmengine.logging import MessageHub
+
+
+def _runner_like_checkpoint(path):
+    # what Runner.save_checkpoint writes besides tensors: a message hub and numpy scalars in meta
+    hub = MessageHub.get_instance('test_compat_checkpoint')
+    hub.update_scalar('train/loss', np.float64(0.5))
+    hub.update_info('iter', 7)
+    torch.save(
+        dict(meta=dict(iter=7, seed=np.int64(3)), message_hub=hub.state_dict(),
+             state_dict=dict(w=torch.ones(2))), path)
+
+
+def test_plain_torch_load_refuses_mmengine_checkpoint(tmp_path):
+    """The trap itself: torch's default weights_only=True refuses mmengine's objects."""
+    path = tmp_path / 'ckpt.pth'
+    _runner_like_checkpoint(path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)
+
+
+def test_mmengine_loader_reads_it_with_mmskysense(tmp_path):
+    import mmskysense  # noqa: F401  (installs the patch)
+    from mmengine.runner.checkpoint import _load_checkpoint
+    path = tmp_path / 'ckpt.pth'
+    _runner_like_checkpoint(path)
+    ckpt = _load_checkpoint(str(path), map_location='cpu')
+    assert ckpt['meta']['iter'] == 7 and int(ckpt['meta']['seed']) == 3
+    assert ckpt['message_hub']['log_scalars']['train/loss'].current() == 0.5
+    torch.testing.assert_close(ckpt['state_dict']['w'], torch.ones(2))
+
+
+def test_mmengine_loader_fails_without_the_patch(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    _runner_like_checkpoint(path)
+    proc = run_python(
+        'from mmengine.runner.checkpoint import _load_checkpoint\n'
+        f'_load_checkpoint({str(path)!r}, map_location="cpu")', check=False)
+    assert proc.returncode != 0 and 'UnpicklingError' in proc.stderr
+
+
+def test_truncated_checkpoint_error_names_the_file(tmp_path):
+    import mmskysense  # noqa: F401
+    from mmengine.runner.checkpoint import _load_checkpoint
+    path = tmp_path / 'half.pth'
+    _runner_like_checkpoint(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(RuntimeError, match='half.pth'):
+        _load_checkpoint(str(path), map_location='cpu')
