@@ -135,6 +135,8 @@ def test_segmentor_and_classifier_with_our_backbone(lib):
     else:
         cfg = dict(
             type='mmpretrain.ImageClassifier',
+            # ImageClassifier's default preprocessor is an unscoped name (docs/registry.md)
+            data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
             backbone=backbone,
             neck=dict(type='mmpretrain.GlobalAveragePooling'),
             head=dict(type='mmpretrain.LinearClsHead', num_classes=7, in_channels=256,

@@ -47,6 +47,9 @@ model = dict(
             fc_out_channels=1024,
             roi_feat_size=7,
             num_classes=num_classes,
+            # mmdet's defaults for these are unscoped names: give them under our scope
+            reg_predictor_cfg=dict(type='mmdet.Linear'),
+            cls_predictor_cfg=dict(type='mmdet.Linear'),
             bbox_coder=dict(
                 type='mmdet.DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
                 target_stds=[0.1, 0.1, 0.2, 0.2]),

@@ -24,8 +24,6 @@ model = dict(
                 clockwise=True)),
         bbox_head=dict(
             predict_box_type='rbox',
-            reg_predictor_cfg=dict(type='mmdet.Linear'),
-            cls_predictor_cfg=dict(type='mmdet.Linear'),
             bbox_coder=dict(
                 _delete_=True,
                 type='mmrotate.DeltaXYWHTRBBoxCoder',

@@ -1,0 +1,38 @@
+"""mmrotate 1.0.0rc1 on Python 3.11 with mmdet 3.3.0 (mmskysense.compat.mmrotate_py311).
+
+That Oriented R-CNN then trains and predicts is in test_registry_cross_library.py.
+"""
+from foundation_testing import run_python
+
+
+def test_mmrotate_does_not_import_without_the_hook():
+    proc = run_python('import mmrotate', check=False)
+    assert proc.returncode != 0
+    assert 'MMDetection 3.3.0 is incompatible' in proc.stderr
+
+
+def test_mmrotate_models_import_with_mmskysense_and_versions_are_restored():
+    code = '''
+import collections.abc
+import mmskysense
+import mmdet
+import mmrotate, mmrotate.models
+from mmrotate.registry import MODELS
+assert mmdet.__version__ == "3.3.0", mmdet.__version__
+assert MODELS.get("OrientedRPNHead") is not None
+import collections
+assert collections.Sequence is collections.abc.Sequence
+print("OK")
+'''
+    assert 'OK' in run_python(code).stdout
+
+
+def test_scope_lookup_imports_mmrotate_through_the_hook():
+    # mmengine imports `mmrotate.registry` itself when a config names `mmrotate.X`
+    code = '''
+import mmskysense
+from mmskysense.registry import TASK_UTILS
+coder = TASK_UTILS.build(dict(type="mmrotate.MidpointOffsetCoder", angle_version="le90"))
+print(type(coder).__name__)
+'''
+    assert 'MidpointOffsetCoder' in run_python(code).stdout
