@@ -1,0 +1,236 @@
+"""Geo-aligned multi-crop: 2 global and n local views, each a window on the ground.
+
+A view is a ground box in the sample's CRS. Every modality reads its own pixels for that box
+through its own geotransform (``WindowReader``), so the HR view (~0.3 m) and the S2/S1 views
+(10 m) of one view cover the same ground. Boxes follow DINO's random-resized-crop (area fraction
+and aspect ratio), snapped to the HR pixel grid so that the HR crop is whole pixels.
+"""
+import math
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmskysense.registry import TRANSFORMS
+from ..geo.errors import GeoSampleError
+from ..geo.raster_reader import Box, RasterHandleCache, WindowReader
+from ..geo.scaling import ModalityScaling, build_scaling
+
+SizeCfg = Union[int, Mapping[str, int]]
+TIME_SERIES = ('s2', 's1')
+
+
+def _size_dict(size: SizeCfg, hr_default: int, name: str) -> Dict[str, int]:
+    if isinstance(size, int):
+        # an int is the HR size; MS views follow the contract hg = Hg // 8
+        return dict(hr=size, s2=size // 8, s1=size // 8)
+    hr = size.get('hr', hr_default)
+    out = dict(hr=hr, s2=hr // 8, s1=hr // 8)
+    out.update(size)
+    for key, value in out.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f'{name}[{key!r}] must be a positive int, got {value!r}')
+    return out
+
+
+def sample_ground_box(region: Box,
+                      scale: Tuple[float, float],
+                      ratio: Tuple[float, float],
+                      grid_origin: Tuple[float, float],
+                      grid_res: Tuple[float, float],
+                      rng: Any = np.random) -> Box:
+    """A random box inside ``region`` of ``scale`` area fraction and ``ratio`` (w / h), its
+    edges on the grid ``origin + i * res`` (the HR pixel grid)."""
+    minx, miny, maxx, maxy = region
+    # whole grid cells inside the region
+    ox, oy = grid_origin
+    rx, ry = grid_res
+    c_lo = math.ceil((minx - ox) / rx - 1e-6)
+    c_hi = math.floor((maxx - ox) / rx + 1e-6)
+    r_lo = math.ceil((oy - maxy) / ry - 1e-6)
+    r_hi = math.floor((oy - miny) / ry + 1e-6)
+    width, height = c_hi - c_lo, r_hi - r_lo
+    if width < 1 or height < 1:
+        raise GeoSampleError(f'the sample region {region} holds no whole HR pixel')
+    area = width * height
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            break
+    else:  # the region is too elongated for the ratio: the largest centred square-ish box
+        w = h = min(width, height)
+    c0 = c_lo + int(rng.randint(0, width - w + 1))
+    r0 = r_lo + int(rng.randint(0, height - h + 1))
+    return (ox + c0 * rx, oy - (r0 + h) * ry, ox + (c0 + w) * rx, oy - r0 * ry)
+
+
+@TRANSFORMS.register_module()
+class GeoMultiCrop(BaseTransform):
+    """Sample global and local ground boxes and read every modality's pixels for them.
+
+    Required keys: ``sample_id``, ``crs``, ``bounds``, ``hr``, ``osm`` (index entry) and
+    ``frames`` (from ``SampleTemporalFrames``).
+    Added key ``views``: ``dict(global_views=[view, ...], local_views=[...])``, each view a dict
+    with ``box`` (float64[4]), ``geo_ops`` (int64[3], zeros), ``hr`` (float32[3, H, W]),
+    ``hr_valid`` (bool[H, W]), ``s2``/``s1`` (float32[K, C, h, w]), ``s2_valid``/``s1_valid``
+    (bool[K, h, w], False for padded dates) and ``osm`` (int64[H, W], 255 = unlabelled) when the
+    sample has a label raster.
+
+    Args:
+        num_global / num_local: numbers of views (paper: 2 and 6).
+        global_size / local_size: output size per modality (an int is the HR size, MS = HR // 8).
+        global_scale / local_scale: area fraction of the sample region per view.
+        ratio: aspect ratio range (width / height) of the ground box.
+        scaling: per-modality ``ModalityScaling`` overrides (docs/data_format.md).
+        read_mode: per modality ``'window'`` (read only each box) or ``'whole'``.
+        max_crop_tries: new boxes drawn for a view that holds no valid pixel in a modality
+            before the sample is reported as all-nodata.
+        use_overviews: in ``'window'`` mode, read a view that is shrunk by 2 or more from the
+            file's internal overviews (COG-style), through the overview's own geotransform.
+        prefetch_series: in ``'window'`` mode, read each S2/S1 frame once over the union of
+            the views instead of once per view.
+        max_open_files: per-process limit of open rasterio datasets.
+    """
+
+    def __init__(self,
+                 num_global: int = 2,
+                 num_local: int = 6,
+                 global_size: SizeCfg = 224,
+                 local_size: SizeCfg = 96,
+                 global_scale: Tuple[float, float] = (0.4, 1.0),
+                 local_scale: Tuple[float, float] = (0.05, 0.4),
+                 ratio: Tuple[float, float] = (3 / 4, 4 / 3),
+                 scaling: Optional[Mapping[str, Any]] = None,
+                 read_mode: Optional[Mapping[str, str]] = None,
+                 max_crop_tries: int = 10,
+                 use_overviews: bool = True,
+                 prefetch_series: bool = True,
+                 max_open_files: int = 128) -> None:
+        if num_global < 1 or num_local < 0:
+            raise ValueError(f'need num_global >= 1 and num_local >= 0, got {num_global}, '
+                             f'{num_local}')
+        for name, rng_ in (('global_scale', global_scale), ('local_scale', local_scale)):
+            if not 0 < rng_[0] <= rng_[1] <= 1:
+                raise ValueError(f'{name} must satisfy 0 < low <= high <= 1, got {rng_}')
+        self.num_global = num_global
+        self.num_local = num_local
+        self.global_size = _size_dict(global_size, 224, 'global_size')
+        self.local_size = _size_dict(local_size, 96, 'local_size')
+        self.global_scale = tuple(global_scale)
+        self.local_scale = tuple(local_scale)
+        self.ratio = tuple(ratio)
+        self.scaling: Dict[str, ModalityScaling] = build_scaling(scaling)
+        self.read_mode = dict(hr='window', s2='window', s1='window', osm='window')
+        self.read_mode.update(read_mode or {})
+        self.max_crop_tries = max_crop_tries
+        self.use_overviews = use_overviews
+        self.prefetch_series = prefetch_series
+        # opened lazily in whichever process reads (fork-safe, see raster_reader)
+        self.handles = RasterHandleCache(max_open_files)
+
+    def _readers(self, sample_id: str) -> Dict[str, WindowReader]:
+        return {
+            name: WindowReader(self.handles, mode, sample_id, self.use_overviews)
+            for name, mode in self.read_mode.items()
+        }
+
+    def _read_view(self, results: dict, readers: Dict[str, WindowReader], box: Box,
+                   sizes: Dict[str, int]) -> Dict[str, Any]:
+        crs = results['crs']
+        view: Dict[str, Any] = dict(box=np.asarray(box, dtype=np.float64),
+                                    geo_ops=np.zeros(3, dtype=np.int64))
+        hr = results['hr']
+        size = (sizes['hr'], sizes['hr'])
+        view['hr'], view['hr_valid'] = readers['hr'].read_image(hr['path'], hr['bands'], crs, box,
+                                                                size, self.scaling['hr'])
+        for name in TIME_SERIES:
+            frames = results['frames'][name]
+            size = (sizes[name], sizes[name])
+            stack, valid = [], []
+            for frame in frames:
+                if frame is None:
+                    continue
+                img, ok = readers[name].read_image(frame['path'], frame['bands'], crs, box, size,
+                                                   self.scaling[name])
+                stack.append(img)
+                valid.append(ok)
+            channels = stack[0].shape[0]
+            data = np.zeros((len(frames), channels) + size, dtype=np.float32)
+            mask = np.zeros((len(frames), ) + size, dtype=bool)
+            data[:len(stack)] = np.stack(stack)
+            mask[:len(valid)] = np.stack(valid)
+            view[name], view[f'{name}_valid'] = data, mask
+        if results.get('osm') is not None:
+            osm = results['osm']
+            view['osm'] = readers['osm'].read_label(osm['path'], osm['bands'], crs, box,
+                                                    (sizes['hr'], sizes['hr']))
+        return view
+
+    @staticmethod
+    def _empty_modality(view: Dict[str, Any]) -> Optional[str]:
+        for name in ('hr', ) + TIME_SERIES:
+            if not view[f'{name}_valid'].any():
+                return name
+        return None
+
+    def _prefetch_series(self, results: dict, readers: Dict[str, WindowReader],
+                         boxes: List[Box]) -> None:
+        """Read each sampled S2/S1 frame once over the union of the views: the frames are
+        small (64 x 64) and every view needs most of them, so one read beats one per view."""
+        union = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                 max(b[3] for b in boxes))
+        for name in TIME_SERIES:
+            if self.read_mode[name] != 'window':
+                continue
+            for frame in results['frames'][name]:
+                if frame is not None:
+                    readers[name].prefetch(frame['path'], frame['bands'], results['crs'], union)
+
+    def transform(self, results: dict) -> dict:
+        if 'frames' not in results:
+            raise KeyError('GeoMultiCrop needs "frames": put SampleTemporalFrames before it')
+        sample_id = results.get('sample_id')
+        readers = self._readers(sample_id)
+        t = self.handles.get(results['hr']['path'], sample_id).transform
+        grid = ((t.c, t.f), (abs(t.a), abs(t.e)))
+        region = tuple(results['bounds'])
+        plan = [('global view', v, self.global_scale, self.global_size)
+                for v in range(self.num_global)]
+        plan += [('local view', v, self.local_scale, self.local_size)
+                 for v in range(self.num_local)]
+        boxes = [sample_ground_box(region, p[2], self.ratio, *grid) for p in plan]
+        if self.prefetch_series:
+            self._prefetch_series(results, readers, boxes)
+        views = []
+        for (group, v, scale, sizes), box in zip(plan, boxes):
+            for attempt in range(self.max_crop_tries):
+                if attempt:
+                    box = sample_ground_box(region, scale, self.ratio, *grid)
+                view = self._read_view(results, readers, box, sizes)
+                empty = self._empty_modality(view)
+                if empty is None:
+                    views.append(view)
+                    break
+            else:
+                files = ([results['hr']['path']] if empty == 'hr' else sorted(
+                    {f['path']
+                     for f in results['frames'][empty] if f is not None}))
+                raise GeoSampleError(
+                    f'every one of {self.max_crop_tries} random crops for {group} {v} is entirely '
+                    f'nodata in {empty} ({", ".join(files)}); the sample has too little valid '
+                    f'data',
+                    path=files[0],
+                    sample_id=sample_id)
+        results['views'] = dict(global_views=views[:self.num_global],
+                                local_views=views[self.num_global:])
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_global={self.num_global}, '
+                f'num_local={self.num_local}, global_size={self.global_size}, '
+                f'local_size={self.local_size}, global_scale={self.global_scale}, '
+                f'local_scale={self.local_scale}, read_mode={self.read_mode})')

@@ -1,0 +1,143 @@
+"""Photometric augmentations, drawn per modality (and per view), never touching nodata.
+
+Unlike flips and rotations, radiometry differs between sensors, so each modality gets its own
+draw: colour jitter for HR RGB (0..255), per-band gain/bias and noise for S2 reflectance and S1
+backscatter (dB), drawn per date because illumination and atmosphere change between dates.
+Invalid pixels stay 0 and stay invalid.
+"""
+from typing import Any, Dict, Sequence, Tuple
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmskysense.registry import TRANSFORMS
+
+_GROUPS = ('global_views', 'local_views')
+
+
+def _check_groups(groups: Sequence[str]) -> Tuple[str, ...]:
+    unknown = set(groups) - set(_GROUPS)
+    if unknown:
+        raise ValueError(f'view groups must be among {_GROUPS}, got {sorted(unknown)}')
+    return tuple(groups)
+
+
+@TRANSFORMS.register_module()
+class RandomHRColorJitter(BaseTransform):
+    """Brightness, contrast, saturation jitter and random grayscale of the HR RGB view.
+
+    Args:
+        brightness / contrast / saturation: factors drawn from ``[1 - x, 1 + x]``.
+        prob: probability of jittering a view.
+        grayscale_prob: probability of replacing a view by its luminance.
+        groups: which view groups are augmented.
+    """
+
+    def __init__(self,
+                 brightness: float = 0.4,
+                 contrast: float = 0.4,
+                 saturation: float = 0.2,
+                 prob: float = 0.8,
+                 grayscale_prob: float = 0.2,
+                 groups: Sequence[str] = _GROUPS) -> None:
+        self.brightness = brightness
+        self.contrast = contrast
+        self.saturation = saturation
+        self.prob = prob
+        self.grayscale_prob = grayscale_prob
+        self.groups = _check_groups(groups)
+
+    def _jitter(self, img: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        if not valid.any():
+            return img
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None, None]
+        if np.random.rand() < self.prob:
+            order = np.random.permutation(3)
+            for op in order:
+                if op == 0:
+                    img = img * np.random.uniform(1 - self.brightness, 1 + self.brightness)
+                elif op == 1:
+                    # contrast around the mean of valid pixels only: nodata would pull it to 0
+                    mean = float((img * weights).sum(0)[valid].mean())
+                    factor = np.random.uniform(1 - self.contrast, 1 + self.contrast)
+                    img = (img - mean) * factor + mean
+                else:
+                    gray = (img * weights).sum(0, keepdims=True)
+                    factor = np.random.uniform(1 - self.saturation, 1 + self.saturation)
+                    img = (img - gray) * factor + gray
+        if np.random.rand() < self.grayscale_prob:
+            img = np.repeat((img * weights).sum(0, keepdims=True), 3, axis=0)
+        img = np.clip(img, 0, 255).astype(np.float32)
+        img[:, ~valid] = 0
+        return img
+
+    def transform(self, results: dict) -> dict:
+        for group in self.groups:
+            for view in results['views'][group]:
+                view['hr'] = self._jitter(view['hr'], view['hr_valid'])
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(brightness={self.brightness}, '
+                f'contrast={self.contrast}, saturation={self.saturation}, prob={self.prob}, '
+                f'grayscale_prob={self.grayscale_prob}, groups={self.groups})')
+
+
+@TRANSFORMS.register_module()
+class RandomSpectralJitter(BaseTransform):
+    """Per-date, per-band gain and bias plus pixel noise for a time series modality.
+
+    ``x' = x * gain + bias + noise`` with ``gain ~ N(1, gain_std)``, ``bias ~ N(0, bias_std)``
+    per (view, date, band) and ``noise ~ N(0, noise_std)`` per pixel, in the modality's scaled
+    units (S2 reflectance, S1 dB).
+
+    Args:
+        modality: ``'s2'`` or ``'s1'`` (any time-series key of the views).
+        prob: probability of jittering a view.
+        clip: optional ``(low, high)`` of the physical range (reflectance stays >= 0).
+    """
+
+    def __init__(self,
+                 modality: str,
+                 gain_std: float = 0.05,
+                 bias_std: float = 0.0,
+                 noise_std: float = 0.0,
+                 prob: float = 0.8,
+                 clip: Any = None,
+                 groups: Sequence[str] = _GROUPS) -> None:
+        self.modality = modality
+        self.gain_std = gain_std
+        self.bias_std = bias_std
+        self.noise_std = noise_std
+        self.prob = prob
+        self.clip = tuple(clip) if clip is not None else None
+        self.groups = _check_groups(groups)
+
+    def _jitter(self, view: Dict[str, Any]) -> None:
+        data, valid = view[self.modality], view[f'{self.modality}_valid']
+        if np.random.rand() >= self.prob:
+            return
+        t, c = data.shape[:2]
+        gain = np.random.normal(1.0, self.gain_std, size=(t, c, 1, 1)).astype(np.float32)
+        bias = np.random.normal(0.0, self.bias_std, size=(t, c, 1, 1)).astype(np.float32)
+        out = data * gain + bias
+        if self.noise_std > 0:
+            out += np.random.normal(0.0, self.noise_std, size=out.shape).astype(np.float32)
+        if self.clip is not None:
+            out = np.clip(out, *self.clip)
+        out[~np.broadcast_to(valid[:, None], out.shape)] = 0
+        view[self.modality] = out.astype(np.float32)
+
+    def transform(self, results: dict) -> dict:
+        for group in self.groups:
+            for view in results['views'][group]:
+                if self.modality not in view:
+                    raise KeyError(f'RandomSpectralJitter: views have no {self.modality!r}; '
+                                   f'expected one of hr, s2, s1')
+                self._jitter(view)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(modality={self.modality!r}, '
+                f'gain_std={self.gain_std}, bias_std={self.bias_std}, '
+                f'noise_std={self.noise_std}, prob={self.prob}, clip={self.clip})')

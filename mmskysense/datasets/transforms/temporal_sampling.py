@@ -1,0 +1,68 @@
+"""Temporal sampling: K of the T dates of each time series (paper 4.1: 10 S2 and 5 S1).
+
+The chosen frames stay in time order; when a series has fewer than K dates, all are kept and the
+rest is padding (``date_masks`` False, day-of-year 0), so the batch keeps a fixed shape.
+"""
+from typing import Dict, Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmskysense.registry import TRANSFORMS
+from ..geo.errors import GeoSampleError
+
+
+@TRANSFORMS.register_module()
+class SampleTemporalFrames(BaseTransform):
+    """Pick K frames per time series.
+
+    Required keys: ``s2``, ``s1`` (frame lists of the index, sorted by date).
+    Added keys: ``frames`` (dict name -> list of K frames or None for padding), ``doy``
+    (dict name -> int64[K], 0 for padding), ``date_masks`` (dict name -> bool[K]).
+
+    Args:
+        num_frames: K per series.
+        mode: ``'random'`` draws K distinct dates (training); ``'uniform'`` takes K evenly
+            spaced dates, deterministic (evaluation, demos).
+    """
+
+    def __init__(self, num_frames: Optional[Dict[str, int]] = None, mode: str = 'random') -> None:
+        self.num_frames = dict(num_frames or dict(s2=10, s1=5))
+        for name, k in self.num_frames.items():
+            if not isinstance(k, int) or k < 1:
+                raise ValueError(f'num_frames[{name!r}] must be a positive int, got {k!r}')
+        if mode not in ('random', 'uniform'):
+            raise ValueError(f"mode must be 'random' or 'uniform', got {mode!r}")
+        self.mode = mode
+
+    def transform(self, results: dict) -> dict:
+        frames_out, doy_out, mask_out = {}, {}, {}
+        for name, k in self.num_frames.items():
+            frames = results.get(name)
+            if not frames:
+                raise GeoSampleError(
+                    f'index field {name!r} has no frames; expected a list of '
+                    f'dated {name} GeoTIFF frames',
+                    sample_id=results.get('sample_id'))
+            t = len(frames)
+            if t <= k:
+                chosen = np.arange(t)
+            elif self.mode == 'random':
+                chosen = np.sort(np.random.choice(t, size=k, replace=False))
+            else:
+                chosen = np.unique(np.round(np.linspace(0, t - 1, k)).astype(np.int64))
+            picked = [frames[i] for i in chosen]
+            doy = np.zeros(k, dtype=np.int64)
+            doy[:len(picked)] = [f['doy'] for f in picked]
+            mask = np.zeros(k, dtype=bool)
+            mask[:len(picked)] = True
+            frames_out[name] = picked + [None] * (k - len(picked))
+            doy_out[name] = doy
+            mask_out[name] = mask
+        results['frames'] = frames_out
+        results['doy'] = doy_out
+        results['date_masks'] = mask_out
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(num_frames={self.num_frames}, mode={self.mode!r})'
