@@ -1,0 +1,4 @@
+"""Optimizer wrapper constructors for fine-tuning."""
+from .layer_decay_constructor import LayerDecayOptimWrapperConstructor
+
+__all__ = ['LayerDecayOptimWrapperConstructor']
