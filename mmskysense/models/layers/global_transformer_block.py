@@ -1,0 +1,98 @@
+"""Global (vanilla) transformer block, used in stages 3-4 of the unified backbone (section 3.1.1).
+
+The paper replaces window attention by global self-attention in the last two stages, where maps
+are small ("Transformer Blocks (TB) [16]", the ViT block):
+
+    x = x + DropPath(MSA(LN(x))),    x = x + DropPath(FFN(LN(x)))
+
+with ``MSA`` the multi-head scaled dot-product attention ``softmax(q k^T / sqrt(d)) v`` computed by
+``torch.nn.functional.scaled_dot_product_attention`` (flash / memory-efficient kernels where the
+device has them). Modality prompt tokens (eq. 1) simply extend the token sequence.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from mmskysense.registry import MODELS
+from .feed_forward import DropPath, FeedForward
+from .mixture_of_experts import MixtureOfExperts
+
+
+@MODELS.register_module()
+class GlobalSelfAttention(nn.Module):
+    """Multi-head self-attention over all tokens of a sequence, via SDPA."""
+
+    def __init__(self, embed_dims: int, num_heads: int, qkv_bias: bool = True,
+                 attn_drop: float = 0., proj_drop: float = 0.) -> None:
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'GlobalSelfAttention: embed_dims={embed_dims} is not divisible by '
+                             f'num_heads={num_heads}')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``x``: ``B x N x C``; ``attn_mask``: optional SDPA mask broadcastable to
+        ``B x heads x N x N`` (bool: True = may attend)."""
+        b, n, c = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop if self.training else 0.)
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
+
+
+@MODELS.register_module()
+class GlobalTransformerBlock(nn.Module):
+    """Pre-norm transformer block with global self-attention.
+
+    Args:
+        embed_dims: channels C.
+        num_heads: attention heads.
+        mlp_ratio: FFN hidden width / C.
+        drop_path: stochastic depth rate of this block.
+        ffn: a ready FFN module (e.g. :class:`MixtureOfExperts`); default a dense FFN.
+        with_cp: activation checkpointing of the block.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float = 4.,
+                 drop_path: float = 0., ffn: Optional[nn.Module] = None,
+                 with_cp: bool = False) -> None:
+        super().__init__()
+        self.embed_dims = embed_dims
+        self.with_cp = with_cp
+        self.norm1 = nn.LayerNorm(embed_dims)
+        self.attn = GlobalSelfAttention(embed_dims, num_heads)
+        self.norm2 = nn.LayerNorm(embed_dims)
+        self.ffn = ffn if ffn is not None else FeedForward(embed_dims, int(embed_dims * mlp_ratio))
+        self.drop_path = DropPath(drop_path)
+
+    def _forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor]):
+        x = x + self.drop_path(self.attn(self.norm1(x), attn_mask))
+        stats = None
+        if isinstance(self.ffn, MixtureOfExperts):
+            y, loss, counts = self.ffn(self.norm2(x))
+            stats = (loss, counts)
+        else:
+            y = self.ffn(self.norm2(x))
+        return x + self.drop_path(y), stats
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``B x N x C`` -> same shape."""
+        if x.dim() != 3 or x.shape[-1] != self.embed_dims:
+            raise ValueError(f'GlobalTransformerBlock: expected B x N x {self.embed_dims} tokens, '
+                             f'got shape {tuple(x.shape)}')
+        if self.with_cp and x.requires_grad and torch.is_grad_enabled():
+            x, stats = checkpoint(self._forward, x, attn_mask, use_reentrant=False)
+        else:
+            x, stats = self._forward(x, attn_mask)
+        if stats is not None:
+            self.ffn.record(*stats)
+        return x

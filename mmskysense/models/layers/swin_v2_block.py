@@ -1,0 +1,270 @@
+"""Swin Transformer V2 block, used in stages 1-2 of the unified backbone (section 3.1.1).
+
+Liu et al., "Swin Transformer V2" (CVPR 2022):
+
+* scaled cosine attention (SwinV2 eq. 2):
+  ``Sim(q_i, k_j) = cos(q_i, k_j) / tau + B_ij``, with ``1 / tau = exp(min(logit_scale, log 100))``
+  learned per head;
+* log-spaced continuous position bias (SwinV2 eq. 3-4): ``B = 16 * sigmoid(G(dx', dy'))`` with a
+  2-layer MLP ``G`` on ``d' = sign(d) * log2(1 + 8 |d| / (W - 1)) / log2(8)``;
+* res-post-norm: ``x = x + LN(attn(x))``, ``x = x + LN(ffn(x))``;
+* shifted windows with the cyclic-shift mask, and zero padding of maps whose size is not a window
+  multiple.
+
+The numerics (window order, mask, bias table and index, q/v bias, padding) follow mmpretrain's
+``SwinBlockV2`` so that SkySense V1 / mmpretrain weights reproduce its outputs exactly.
+"""
+import math
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from mmskysense.registry import MODELS
+from .feed_forward import DropPath, FeedForward
+from .mixture_of_experts import MixtureOfExperts
+
+
+def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
+    """``B x H x W x C`` -> ``B x nW x ws*ws x C`` (windows in row-major order)."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, -1, window_size * window_size, c)
+
+
+def window_reverse(windows: torch.Tensor, window_size: int, h: int, w: int) -> torch.Tensor:
+    """Inverse of :func:`window_partition`: ``B x nW x ws*ws x C`` -> ``B x H x W x C``."""
+    b, c = windows.shape[0], windows.shape[-1]
+    x = windows.view(b, h // window_size, w // window_size, window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+
+def relative_coords_table(window_size: int, norm_size: int) -> torch.Tensor:
+    """Log-spaced relative coordinates ``(2ws-1)^2 x 2`` (SwinV2 eq. 4).
+
+    Offsets are normalised by ``norm_size - 1`` (the pre-training window), so a smaller effective
+    window reuses the same bias for the same offset.
+    """
+    r = torch.arange(-(window_size - 1), window_size, dtype=torch.float32)
+    table = torch.stack(torch.meshgrid(r, r, indexing='ij'), dim=-1)
+    if norm_size > 1:
+        table = table / (norm_size - 1)
+    table = table * 8
+    return (torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(8)).view(-1, 2)
+
+
+def relative_position_index(window_size: int) -> torch.Tensor:
+    """``ws*ws x ws*ws`` index of each token pair into :func:`relative_coords_table`."""
+    coords = torch.stack(torch.meshgrid(torch.arange(window_size), torch.arange(window_size),
+                                        indexing='ij')).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window_size - 1)
+    return rel[..., 0] * (2 * window_size - 1) + rel[..., 1]
+
+
+def shifted_window_mask(h: int, w: int, window_size: int, shift_size: int,
+                        device: torch.device) -> torch.Tensor:
+    """Additive mask ``nW x N x N`` (0 / -100) keeping attention inside each region after the
+    cyclic shift, the regions being those of the Swin paper (and of mmpretrain)."""
+    img = torch.zeros(h, w, device=device)
+    slices = (slice(0, -window_size), slice(-window_size, -shift_size), slice(-shift_size, None))
+    cnt = 0
+    for hs in slices:
+        for ws in slices:
+            img[hs, ws] = cnt
+            cnt += 1
+    win = window_partition(img.view(1, h, w, 1), window_size).view(-1, window_size**2)
+    diff = win.unsqueeze(1) - win.unsqueeze(2)
+    return torch.zeros_like(diff).masked_fill(diff != 0, -100.0)
+
+
+@MODELS.register_module()
+class SwinV2WindowAttention(nn.Module):
+    """Window multi-head self-attention with scaled cosine similarity and continuous position
+    bias (SwinV2 eq. 2-4); ``scaled_dot_product_attention`` on GPU, matmul + softmax on CPU.
+
+    Args:
+        embed_dims: channels C.
+        num_heads: attention heads.
+        window_size: window side.
+        pretrained_window_size: window of pre-training; offsets are normalised by it (0: by
+            ``window_size``).
+        cpb_hidden_dims: hidden width of the position-bias MLP.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, window_size: int,
+                 pretrained_window_size: int = 0, cpb_hidden_dims: int = 512,
+                 attn_drop: float = 0., proj_drop: float = 0.) -> None:
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'SwinV2WindowAttention: embed_dims={embed_dims} is not divisible '
+                             f'by num_heads={num_heads}')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.norm_size = pretrained_window_size if pretrained_window_size > 0 else window_size
+        self.attn_drop = attn_drop
+        # None: SDPA on CUDA, matmul + softmax elsewhere; True / False force one path.
+        self.fused_sdpa: Optional[bool] = None
+        self.cpb_mlp = nn.Sequential(
+            nn.Linear(2, cpb_hidden_dims, bias=True), nn.ReLU(inplace=True),
+            nn.Linear(cpb_hidden_dims, num_heads, bias=False))
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones(num_heads, 1, 1)))
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=False)
+        # Swin V2 has no key bias (it would cancel in the softmax).
+        self.q_bias = nn.Parameter(torch.zeros(embed_dims))
+        self.v_bias = nn.Parameter(torch.zeros(embed_dims))
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+        # Not weights: rebuilt from the window size, hence left out of the state dict.
+        self.register_buffer(
+            'relative_coords_table', relative_coords_table(window_size, self.norm_size),
+            persistent=False)
+        self.register_buffer(
+            'relative_position_index', relative_position_index(window_size), persistent=False)
+
+    def position_bias(self, window_size: int) -> torch.Tensor:
+        """``heads x N x N`` continuous position bias ``16 * sigmoid(G(d'))`` for a window."""
+        if window_size == self.window_size:
+            table, index = self.relative_coords_table, self.relative_position_index
+        else:
+            device = self.logit_scale.device
+            table = relative_coords_table(window_size, self.norm_size).to(device)
+            index = relative_position_index(window_size).to(device)
+        n = window_size * window_size
+        bias = self.cpb_mlp(table.to(self.logit_scale.dtype))[index.view(-1)]
+        return 16 * torch.sigmoid(bias.view(n, n, -1).permute(2, 0, 1))
+
+    def forward(self, x: torch.Tensor, window_size: int,
+                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``x``: ``B x nW x N x C`` windows; ``mask``: ``nW x N x N`` additive, or None."""
+        b, nw, n, c = x.shape
+        qkv_bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
+        qkv = F.linear(x, self.qkv.weight, qkv_bias)
+        qkv = qkv.view(b, nw, n, 3, self.num_heads, c // self.num_heads).permute(3, 0, 1, 4, 2, 5)
+        q, k, v = qkv.unbind(0)
+        # Cosine attention: fold the per-head temperature into q so SDPA runs with scale 1.
+        scale = torch.clamp(self.logit_scale, max=math.log(1. / 0.01)).exp()
+        q = F.normalize(q, dim=-1) * scale
+        k = F.normalize(k, dim=-1)
+        bias = self.position_bias(window_size).to(q.dtype)
+        if mask is not None:
+            bias = bias.unsqueeze(0) + mask.unsqueeze(1).to(q.dtype)
+        drop = self.attn_drop if self.training else 0.
+        fused = q.is_cuda if self.fused_sdpa is None else self.fused_sdpa
+        if fused:
+            # Fused SDPA kernels take 4-D inputs only: fold the windows into the batch.
+            h, d = self.num_heads, c // self.num_heads
+            if bias.dim() == 4:
+                bias = bias.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, h, n, n)
+            out = F.scaled_dot_product_attention(
+                q.reshape(b * nw, h, n, d), k.reshape(b * nw, h, n, d),
+                v.reshape(b * nw, h, n, d), attn_mask=bias, dropout_p=drop, scale=1.)
+            out = out.view(b, nw, h, n, d)
+        else:
+            # On CPU, matmul + softmax beats SDPA with a learned bias (fwd+bwd, measured ~25%).
+            attn = torch.softmax(q @ k.transpose(-2, -1) + bias, dim=-1)
+            if drop > 0:
+                attn = F.dropout(attn, drop)
+            out = attn @ v
+        out = out.transpose(2, 3).reshape(b, nw, n, c)
+        return self.proj_drop(self.proj(out))
+
+
+@MODELS.register_module()
+class SwinV2Block(nn.Module):
+    """Swin Transformer V2 block with res-post-norm and (shifted) window attention.
+
+    ``x = x + DropPath(LN(SW-MSA(x)))``, ``x = x + DropPath(LN(FFN(x)))``.
+
+    Maps no larger than the window get a single, unshifted window of the map's size (as the
+    Swin V2 reference); other sizes are zero-padded to a window multiple (as mmpretrain).
+
+    Args:
+        embed_dims: channels C.
+        num_heads: attention heads.
+        window_size: window side.
+        shift: shift the windows by half a window (every second block).
+        mlp_ratio: FFN hidden width / C.
+        drop_path: stochastic depth rate of this block.
+        pretrained_window_size: see :class:`SwinV2WindowAttention`.
+        ffn: a ready FFN module (e.g. :class:`MixtureOfExperts`); default a dense FFN.
+        with_cp: activation checkpointing of the block.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, window_size: int = 8,
+                 shift: bool = False, mlp_ratio: float = 4., drop_path: float = 0.,
+                 pretrained_window_size: int = 0, ffn: Optional[nn.Module] = None,
+                 with_cp: bool = False) -> None:
+        super().__init__()
+        self.embed_dims = embed_dims
+        self.window_size = window_size
+        self.shift_size = window_size // 2 if shift else 0
+        self.with_cp = with_cp
+        self.attn = SwinV2WindowAttention(embed_dims, num_heads, window_size,
+                                          pretrained_window_size=pretrained_window_size)
+        self.norm1 = nn.LayerNorm(embed_dims)
+        self.ffn = ffn if ffn is not None else FeedForward(embed_dims, int(embed_dims * mlp_ratio))
+        self.norm2 = nn.LayerNorm(embed_dims)
+        self.drop_path = DropPath(drop_path)
+        self._mask_cache: Dict[tuple, torch.Tensor] = {}
+
+    def _attn_mask(self, hp: int, wp: int, ws: int, shift: int,
+                   device: torch.device) -> torch.Tensor:
+        key = (hp, wp, ws, shift, str(device))
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            if len(self._mask_cache) > 16:
+                self._mask_cache.clear()
+            mask = shifted_window_mask(hp, wp, ws, shift, device)
+            self._mask_cache[key] = mask
+        return mask
+
+    def window_attention(self, x: torch.Tensor, hw_shape: Tuple[int, int]) -> torch.Tensor:
+        """(Shifted) window attention on ``B x (H*W) x C`` tokens."""
+        b, length, c = x.shape
+        h, w = hw_shape
+        if length != h * w:
+            raise ValueError(
+                f'SwinV2Block: token count {length} does not match hw_shape {hw_shape}')
+        ws, shift = self.window_size, self.shift_size
+        if min(h, w) <= ws:
+            ws, shift = min(h, w), 0
+        x = x.view(b, h, w, c)
+        pad_r, pad_b = (ws - w % ws) % ws, (ws - h % ws) % ws
+        if pad_r or pad_b:
+            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        hp, wp = h + pad_b, w + pad_r
+        mask = None
+        if shift > 0:
+            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+            mask = self._attn_mask(hp, wp, ws, shift, x.device)
+        out = self.attn(window_partition(x, ws), ws, mask)
+        out = window_reverse(out, ws, hp, wp)
+        if shift > 0:
+            out = torch.roll(out, shifts=(shift, shift), dims=(1, 2))
+        if pad_r or pad_b:
+            out = out[:, :h, :w, :]
+        return out.reshape(b, h * w, c)
+
+    def _forward(self, x: torch.Tensor, hw_shape: Tuple[int, int]):
+        x = x + self.drop_path(self.norm1(self.window_attention(x, hw_shape)))
+        stats = None
+        if isinstance(self.ffn, MixtureOfExperts):
+            y, loss, counts = self.ffn(x)
+            stats = (loss, counts)
+        else:
+            y = self.ffn(x)
+        x = x + self.drop_path(self.norm2(y))
+        return x, stats
+
+    def forward(self, x: torch.Tensor, hw_shape: Tuple[int, int]) -> torch.Tensor:
+        """``B x (H*W) x C`` -> same shape."""
+        if self.with_cp and x.requires_grad and torch.is_grad_enabled():
+            x, stats = checkpoint(self._forward, x, hw_shape, use_reentrant=False)
+        else:
+            x, stats = self._forward(x, hw_shape)
+        if stats is not None:
+            self.ffn.record(*stats)
+        return x

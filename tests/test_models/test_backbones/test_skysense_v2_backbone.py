@@ -1,0 +1,276 @@
+"""SkySenseV2Backbone: interface of docs/interfaces.md, shapes, prompts, MoE stats, options."""
+import copy
+
+import pytest
+import torch
+
+from mmskysense.models.backbones import SkySenseV2Backbone
+from mmskysense.models.layers import MixtureOfExperts
+from mmskysense.registry import MODELS
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    torch.manual_seed(0)
+    return SkySenseV2Backbone('tiny', drop_path_rate=0.).eval()
+
+
+def test_registered_and_built_from_config():
+    model = MODELS.build(dict(type='SkySenseV2Backbone', arch='tiny', modality='hr'))
+    assert isinstance(model, SkySenseV2Backbone)
+    assert model.modality == 'hr' and list(model.tokenizers) == ['hr']
+
+
+def test_multimodal_shapes_and_strides(tiny):
+    with torch.no_grad():
+        out = tiny(dict(hr=torch.randn(1, 3, 256, 256), s2=torch.randn(2, 10, 64, 64),
+                        s1=torch.randn(2, 2, 64, 64)))
+    assert set(out) == {'hr', 's2', 's1'}
+    c = 32
+    assert [tuple(o.shape) for o in out['hr']] == [(1, c, 64, 64), (1, 2 * c, 32, 32),
+                                                   (1, 4 * c, 16, 16), (1, 8 * c, 8, 8)]
+    for name in ('s2', 's1'):
+        assert [tuple(o.shape) for o in out[name]] == [(2, c * 2**i, 16, 16) for i in range(4)]
+
+
+def test_time_series_gives_features_per_date(tiny):
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 10, 32, 32)
+    with torch.no_grad():
+        out = tiny(dict(s2=x))['s2']
+        assert [tuple(o.shape) for o in out] == [(2, 3, 32 * 2**i, 8, 8) for i in range(4)]
+        single = tiny(dict(s2=x[:, 1]))['s2']
+    for o, s in zip(out, single):
+        torch.testing.assert_close(o[:, 1], s, rtol=1e-4, atol=1e-5)
+
+
+def test_padded_dates_are_masked(tiny):
+    torch.manual_seed(2)
+    x = torch.randn(2, 3, 2, 32, 32)
+    mask = torch.tensor([[True, False, True], [False, False, True]])
+    with torch.no_grad():
+        out = tiny(dict(s1=x), date_masks=dict(s1=mask))['s1']
+        ref = tiny(dict(s1=x[0, 2:3]))['s1']
+        nothing = tiny(dict(s1=x), date_masks=dict(s1=torch.zeros(2, 3, dtype=torch.bool)))
+    for o, r in zip(out, ref):
+        assert o.shape[:2] == (2, 3)
+        assert o[~mask].abs().max() == 0
+        torch.testing.assert_close(o[0, 2], r[0], rtol=1e-4, atol=1e-5)
+    assert [tuple(o.shape) for o in nothing['s1']] == [(2, 3, 32 * 2**i, 8, 8) for i in range(4)]
+    assert all(o.abs().max() == 0 for o in nothing['s1'])
+
+
+def test_single_modal_mode_returns_tuple():
+    torch.manual_seed(0)
+    model = SkySenseV2Backbone('tiny', modality='s2', out_indices=(1, 3)).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 10, 40, 40))
+        ts = model(torch.randn(1, 4, 10, 40, 40), date_mask=torch.tensor([[1, 1, 0, 1]]).bool())
+    assert isinstance(out, tuple)
+    assert [tuple(o.shape) for o in out] == [(2, 64, 10, 10), (2, 256, 10, 10)]
+    assert [tuple(o.shape) for o in ts] == [(1, 4, 64, 10, 10), (1, 4, 256, 10, 10)]
+    assert not hasattr(model, 'norm0') and not hasattr(model, 'norm2')
+
+
+def test_custom_modality_with_its_own_tokenizer():
+    model = SkySenseV2Backbone(
+        'tiny', modalities=dict(hr=dict(in_channels=3, kind='hr'),
+                                planet=dict(in_channels=4, kind='hr')), modality='planet')
+    assert model.tokenizers['planet'].proj.in_channels == 4
+    out = model(torch.randn(1, 4, 64, 64))
+    assert [o.shape[-1] for o in out] == [16, 8, 4, 2]
+
+
+def test_prompts_keep_token_count_and_are_modality_specific(tiny):
+    model = copy.deepcopy(tiny)
+    x = dict(hr=torch.randn(1, 3, 64, 64), s2=torch.randn(1, 10, 16, 16),
+             s1=torch.randn(1, 2, 16, 16))
+    no_prompt_arch = dict(SkySenseV2Backbone.arch_zoo['tiny'], num_prompts=0)
+    plain = SkySenseV2Backbone(no_prompt_arch).eval()
+    assert model.stages[2].prompts is not None and plain.stages[2].prompts is None
+    with torch.no_grad():
+        before = model(x)
+        shapes_plain = {k: [o.shape for o in v] for k, v in plain(x).items()}
+        assert {k: [o.shape for o in v] for k, v in before.items()} == shapes_plain
+        for stage in (2, 3):
+            model.stages[stage].prompts.tokens['s2'].add_(0.5)
+        after = model(x)
+    for name in ('hr', 's1'):
+        for a, b in zip(before[name], after[name]):
+            assert torch.equal(a, b)
+    assert torch.equal(before['s2'][1], after['s2'][1])  # stages 1-2 carry no prompts
+    assert not torch.allclose(before['s2'][2], after['s2'][2])
+    assert not torch.allclose(before['s2'][3], after['s2'][3])
+
+
+def test_moe_aux_loss_and_expert_load(tiny):
+    x = dict(hr=torch.randn(1, 3, 32, 32), s2=torch.randn(1, 10, 16, 16))
+    tiny(x)
+    loss1 = tiny.aux_loss()
+    load = tiny.expert_load()
+    assert set(load) == {'stages.3.blocks.0', 'stages.3.blocks.1'}  # last 2 blocks
+    for v in load.values():
+        assert v.shape == (4, ) and v.sum().item() == pytest.approx(1.0)
+    # one Switch loss per MoE layer and per modality call, each >= 1
+    assert loss1.dim() == 0 and loss1.item() >= 4 - 1e-5
+    tiny(x)
+    assert tiny.aux_loss().item() == pytest.approx(loss1.item())  # reset per forward
+
+
+def test_aux_loss_is_differentiable_w_r_t_gates():
+    torch.manual_seed(0)
+    model = SkySenseV2Backbone('tiny')
+    model(dict(s1=torch.randn(2, 2, 16, 16)))
+    model.aux_loss().backward()
+    gate = model.stages[3].blocks[0].ffn.gate.weight
+    assert gate.grad is not None and gate.grad.abs().sum() > 0
+
+
+def test_dense_model_without_moe():
+    model = SkySenseV2Backbone('tiny', use_moe=False)
+    assert not any(isinstance(m, MixtureOfExperts) for m in model.modules())
+    model(dict(hr=torch.randn(1, 3, 32, 32)))
+    assert model.aux_loss().item() == 0 and model.expert_load() == {}
+    moe = SkySenseV2Backbone('tiny')
+    n_dense = sum(p.numel() for p in model.parameters())
+    n_moe = sum(p.numel() for p in moe.parameters())
+    ffn = lambda c: 2 * c * 4 * c + 5 * c  # noqa: E731
+    # 2 MoE blocks of width 8C=256: 3 extra experts each plus a gate of 256 x 4
+    assert n_moe - n_dense == 2 * (3 * ffn(256) + 256 * 4)
+
+
+def test_with_cp_gives_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    ref = SkySenseV2Backbone('tiny', drop_path_rate=0., with_cp=False).train()
+    ckpt = copy.deepcopy(ref)
+    ckpt.set_grad_checkpointing(True)
+    assert all(b.with_cp for s in ckpt.stages for b in s.blocks)
+    x = dict(hr=torch.randn(1, 3, 32, 32), s2=torch.randn(1, 2, 10, 16, 16))
+    losses = []
+    for model in (ref, ckpt):
+        out = model(x)
+        loss = sum(o.square().mean() for v in out.values() for o in v) + model.aux_loss()
+        loss.backward()
+        losses.append(loss.detach())
+    torch.testing.assert_close(losses[0], losses[1])
+    for (name, p), q in zip(ref.named_parameters(), ckpt.parameters()):
+        if p.grad is None:
+            assert q.grad is None, name
+            continue
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-6, msg=name)
+    # one aux record per MoE call even though checkpointed blocks are recomputed
+    assert len(ckpt.stages[3].blocks[0].ffn._records) == 2
+
+
+def test_frozen_stages():
+    model = SkySenseV2Backbone('tiny', frozen_stages=1)
+    model.train()
+    for name, p in model.named_parameters():
+        frozen = name.startswith(('tokenizers', 'stages.0', 'stages.1', 'norm0', 'norm1'))
+        assert p.requires_grad != frozen, name
+    assert not model.stages[1].training and model.stages[2].training
+    assert not model.tokenizers.training
+
+
+def test_init_cfg_pretrained_reports_missing_and_unexpected(tmp_path):
+    torch.manual_seed(0)
+    src = SkySenseV2Backbone('tiny', modality='hr')
+    state = {'backbone.' + k: v for k, v in src.state_dict().items()}
+    del state['backbone.norm3.weight']
+    state['backbone.extra.weight'] = torch.zeros(3)
+    state['backbone.norm2.bias'] = torch.zeros(7)  # wrong shape
+    path = tmp_path / 'ckpt.pth'
+    torch.save(dict(state_dict=state, meta=dict()), path)
+    model = SkySenseV2Backbone('tiny', modality='hr', init_cfg=dict(
+        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    model.init_weights()
+    report = model.pretrained_report
+    assert 'norm3.weight' in report['missing_keys'] and 'norm2.bias' in report['missing_keys']
+    assert report['unexpected_keys'] == ['extra.weight']
+    assert len(report['mismatched_keys']) == 1 and 'norm2.bias' in report['mismatched_keys'][0]
+    for (name, p), q in zip(model.named_parameters(), src.parameters()):
+        if name not in ('norm3.weight', 'norm2.bias'):
+            assert torch.equal(p, q), name
+
+
+def test_get_layer_depth_and_no_weight_decay():
+    model = SkySenseV2Backbone('tiny')  # depths 1, 1, 2, 2 -> 6 blocks, 8 layer ids
+    depth = model.get_layer_depth
+    assert depth('backbone.tokenizers.s2.proj.weight', 'backbone.') == (0, 8)
+    assert depth('backbone.stages.0.blocks.0.attn.qkv.weight', 'backbone.') == (1, 8)
+    assert depth('backbone.stages.1.downsample.reduction.weight', 'backbone.') == (2, 8)
+    assert depth('backbone.stages.2.prompts.tokens.hr', 'backbone.') == (3, 8)
+    assert depth('backbone.stages.3.blocks.1.ffn.experts.0.fc1.weight', 'backbone.') == (6, 8)
+    assert depth('backbone.norm3.weight', 'backbone.') == (6, 8)
+    assert depth('neck.fc.weight', 'backbone.') == (6, 8)
+    assert depth('head.fc.weight', 'backbone.') == (7, 8)
+    nwd = model.no_weight_decay()
+    names = dict(model.named_parameters())
+    assert nwd <= set(names)
+    assert {'stages.2.prompts.tokens.hr', 'stages.3.prompts.tokens.s1',
+            'stages.0.blocks.0.attn.logit_scale',
+            'stages.1.blocks.0.attn.cpb_mlp.0.weight'} <= nwd
+    assert 'stages.0.blocks.0.attn.qkv.weight' not in nwd
+
+
+def test_bad_inputs_raise_clear_errors(tiny):
+    with pytest.raises(ValueError, match=r"'s2'.*10.*channels"):
+        tiny(dict(s2=torch.randn(1, 3, 16, 16)))
+    with pytest.raises(ValueError, match=r"'s2' expects 10 channels"):
+        tiny(dict(s2=torch.randn(1, 2, 3, 16, 16)))
+    with pytest.raises(KeyError, match="'rgbn'"):
+        tiny(dict(rgbn=torch.randn(1, 4, 16, 16)))
+    with pytest.raises(ValueError, match='B x C x H x W'):
+        tiny(dict(hr=torch.randn(3, 16, 16)))
+    with pytest.raises(TypeError, match='dict'):
+        tiny(torch.randn(1, 3, 16, 16))
+    with pytest.raises(ValueError, match=r'date_mask.*\(B, T\)'):
+        tiny(dict(s1=torch.randn(1, 3, 2, 16, 16)), date_masks=dict(s1=torch.ones(1, 2).bool()))
+    with pytest.raises(KeyError, match='date_masks'):
+        tiny(dict(s1=torch.randn(1, 2, 16, 16)), date_masks=dict(s2=torch.ones(1, 2).bool()))
+    single = SkySenseV2Backbone('tiny', modality='hr')
+    with pytest.raises(TypeError, match='single-modal'):
+        single(dict(hr=torch.randn(1, 3, 16, 16)))
+
+
+def test_bad_configuration_raises_clear_errors():
+    with pytest.raises(ValueError, match='gigantic'):
+        SkySenseV2Backbone('gigantic')
+    with pytest.raises(ValueError, match='missing'):
+        SkySenseV2Backbone(dict(embed_dims=32))
+    with pytest.raises(ValueError, match="modality='planet'"):
+        SkySenseV2Backbone('tiny', modality='planet')
+    with pytest.raises(ValueError, match="kind"):
+        SkySenseV2Backbone('tiny', modalities=dict(x=dict(in_channels=3, kind='lidar')))
+    with pytest.raises(ValueError, match='head_dim'):
+        SkySenseV2Backbone(dict(SkySenseV2Backbone.arch_zoo['tiny'], head_dim=24))
+    with pytest.raises(ValueError, match='out_indices'):
+        SkySenseV2Backbone('tiny', out_indices=(4, ))
+
+
+def test_layers_and_backbone_need_only_torch_and_mmengine():
+    """Every import of the layer and backbone modules is torch, mmengine, the standard library or
+    mmskysense's registry / layers, so they run where no other mm* package is installed."""
+    import ast
+    import glob
+    import os.path as osp
+    import sys
+    root = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
+    files = glob.glob(osp.join(root, 'mmskysense', 'models', 'layers', '*.py')) + glob.glob(
+        osp.join(root, 'mmskysense', 'models', 'backbones', '*.py'))
+    allowed_mmskysense = ('mmskysense.registry', 'mmskysense.models.layers',
+                          'mmskysense.models.backbones')
+    assert len(files) >= 9
+    for path in files:
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split('.')[0]
+                ok = top in ('torch', 'mmengine') or top in sys.stdlib_module_names or \
+                    name.startswith(allowed_mmskysense)
+                assert ok, f'{osp.relpath(path, root)} imports {name}'

@@ -1,0 +1,166 @@
+"""SwinV2Block / SwinV2WindowAttention against a naive per-window reference written here."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmskysense.models.layers import SwinV2Block, SwinV2WindowAttention
+from mmskysense.models.layers.swin_v2_block import window_partition, window_reverse
+
+
+def naive_bias(attn: SwinV2WindowAttention, ws: int) -> torch.Tensor:
+    """16 * sigmoid(MLP(log-spaced offsets)) for every token pair, by explicit loops."""
+    n = ws * ws
+    coords = [(i // ws, i % ws) for i in range(n)]
+    norm = attn.norm_size - 1
+    feats = torch.zeros(n, n, 2)
+    for a, (ya, xa) in enumerate(coords):
+        for b, (yb, xb) in enumerate(coords):
+            for k, d in enumerate((ya - yb, xa - xb)):
+                d = d / norm * 8
+                feats[a, b, k] = math.copysign(math.log2(abs(d) + 1) / 3, d) if d else 0.
+    return 16 * torch.sigmoid(attn.cpb_mlp(feats)).permute(2, 0, 1)
+
+
+def naive_block(block: SwinV2Block, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Res-post-norm block with per-window cosine attention written out token by token."""
+    b, _, c = x.shape
+    attn = block.attn
+    ws, shift = block.window_size, block.shift_size
+    if min(h, w) <= ws:
+        ws, shift = min(h, w), 0
+    hp, wp = -(-h // ws) * ws, -(-w // ws) * ws
+    grid = torch.zeros(b, hp, wp, c)
+    grid[:, :h, :w] = x.view(b, h, w, c)
+    grid = torch.roll(grid, (-shift, -shift), (1, 2))
+
+    def region(r: int, size: int) -> int:
+        return 0 if r < size - ws else (1 if r < size - shift else 2)
+
+    heads = attn.num_heads
+    d = c // heads
+    wq = attn.qkv.weight
+    bias = naive_bias(attn, ws)
+    scale = attn.logit_scale.clamp(max=math.log(100)).exp().view(heads)
+    out = torch.zeros_like(grid)
+    for wy in range(0, hp, ws):
+        for wx in range(0, wp, ws):
+            cells = [(wy + i, wx + j) for i in range(ws) for j in range(ws)]
+            tok = torch.stack([grid[:, y, x_] for y, x_ in cells], 1)  # b, n, c
+            q = tok @ wq[:c].t() + attn.q_bias
+            k = tok @ wq[c:2 * c].t()
+            v = tok @ wq[2 * c:].t() + attn.v_bias
+            res = []
+            for hd in range(heads):
+                sl = slice(hd * d, (hd + 1) * d)
+                qn, kn = F.normalize(q[..., sl], dim=-1), F.normalize(k[..., sl], dim=-1)
+                logits = qn @ kn.transpose(1, 2)
+                logits = logits * scale[hd] + bias[hd]
+                if shift:
+                    lab = torch.tensor([region(y, hp) * 3 + region(x_, wp) for y, x_ in cells])
+                    logits = logits + (lab[None, :] != lab[:, None]).float() * -100.
+                res.append(logits.softmax(-1) @ v[..., sl])
+            o = attn.proj(torch.cat(res, -1))
+            for t, (y, x_) in enumerate(cells):
+                out[:, y, x_] = o[:, t]
+    out = torch.roll(out, (shift, shift), (1, 2))[:, :h, :w].reshape(b, h * w, c)
+    x = x + block.norm1(out)
+    return x + block.norm2(block.ffn(x))
+
+
+def make_block(shift: bool, window: int = 4, dims: int = 16, heads: int = 2,
+               pretrained_window_size: int = 0) -> SwinV2Block:
+    torch.manual_seed(0)
+    block = SwinV2Block(dims, heads, window, shift=shift,
+                        pretrained_window_size=pretrained_window_size).eval()
+    with torch.no_grad():  # non-trivial biases and temperatures
+        block.attn.q_bias.normal_(0, .5)
+        block.attn.v_bias.normal_(0, .5)
+        block.attn.logit_scale.uniform_(0., 3.)
+        block.attn.cpb_mlp[0].weight.normal_(0, 1.)
+        block.attn.cpb_mlp[2].weight.normal_(0, .1)
+        block.norm1.weight.normal_(1., .2)
+    return block
+
+
+def test_window_partition_roundtrip():
+    x = torch.randn(2, 8, 12, 3)
+    win = window_partition(x, 4)
+    assert win.shape == (2, 6, 16, 3)
+    assert torch.equal(win[0, 1], x[0, 0:4, 4:8].reshape(16, 3))
+    assert torch.equal(window_reverse(win, 4, 8, 12), x)
+
+
+@pytest.mark.parametrize('ws,pretrained', [(4, 0), (3, 0), (3, 6)])
+def test_log_spaced_continuous_position_bias(ws, pretrained):
+    torch.manual_seed(0)
+    attn = SwinV2WindowAttention(8, 2, ws, pretrained_window_size=pretrained)
+    torch.testing.assert_close(attn.position_bias(ws), naive_bias(attn, ws))
+    # A smaller effective window reuses the same bias for the same offsets.
+    small = attn.position_bias(2)
+    big = attn.position_bias(ws)
+    assert torch.allclose(small[:, 0, 1], big[:, 0, 1])
+
+
+@pytest.mark.parametrize('shift,h,w', [(False, 8, 8), (True, 8, 8), (True, 10, 9), (False, 6, 12)])
+def test_block_matches_naive_reference(shift, h, w):
+    block = make_block(shift)
+    x = torch.randn(2, h * w, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x, (h, w)), naive_block(block, x, h, w),
+                                   rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('shift', [False, True])
+def test_fused_sdpa_path_equals_matmul_path(shift):
+    """The 4-D SDPA path (taken on CUDA) gives what the matmul path gives."""
+    block = make_block(shift)
+    x = torch.randn(2, 64, 16, requires_grad=True)
+    outs, grads = [], []
+    for fused in (False, True):
+        block.attn.fused_sdpa = fused
+        x.grad = None
+        out = block(x, (8, 8))
+        out.square().sum().backward()
+        outs.append(out.detach())
+        grads.append(x.grad.clone())
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+
+
+def test_small_map_uses_one_unshifted_window():
+    """A 3x3 map with window 4: one 3x3 window, no shift (the Swin V2 reference's rule)."""
+    block = make_block(shift=True)
+    x = torch.randn(1, 9, 16)
+    with torch.no_grad():
+        out = block(x, (3, 3))
+        torch.testing.assert_close(out, naive_block(block, x, 3, 3), rtol=1e-5, atol=1e-5)
+    # Every token sees every other: the output of token 0 depends on token 8.
+    x.requires_grad_(True)
+    block(x, (3, 3))[0, 0].sum().backward()
+    assert x.grad[0, 8].abs().sum() > 0
+
+
+def test_shifted_mask_blocks_cross_region_attention():
+    """8x8 map, window 4, shift 2: token (0, 0) is cyclically shifted into the bottom-right
+    window together with tokens of the other map border, which it must not attend to."""
+    block = make_block(shift=True)
+    x = torch.randn(1, 64, 16, requires_grad=True)
+    y = block.window_attention(x, (8, 8))
+    y[0, 0].sum().backward()
+    grad = x.grad[0].abs().sum(-1).view(8, 8)
+    assert grad[0, 0] > 0 and grad[1, 1] > 0  # same region
+    # (7, 7) shares the shifted window with (0, 0) but lies in another region: masked (-100).
+    assert grad[7, 7] < 1e-30 * grad[0, 0] + 1e-30
+
+
+def test_token_count_mismatch_raises():
+    block = make_block(False)
+    with pytest.raises(ValueError, match='hw_shape'):
+        block(torch.randn(1, 10, 16), (3, 3))
+
+
+def test_heads_must_divide_channels():
+    with pytest.raises(ValueError, match='num_heads'):
+        SwinV2WindowAttention(10, 3, 4)
