@@ -42,7 +42,8 @@ def main():
     if not args.no_preview:
         png = args.preview or osp.splitext(args.out)[0] + '.png'
         write_preview(args.out, png, classes, palette=meta.get('palette'),
-                      title=osp.basename(args.scene))
+                      title=f'classes of {osp.basename(args.scene)}', image_path=args.scene,
+                      image_bands=args.bands or [1, 2, 3])
         print(f'preview: {png}')
 
 

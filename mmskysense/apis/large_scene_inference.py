@@ -133,7 +133,8 @@ def segment_geotiff(predict_fn: Callable[[torch.Tensor], torch.Tensor],
                     block: Optional[int] = None,
                     bands: Optional[Sequence[int]] = None,
                     nodata_value: int = DEFAULT_NODATA,
-                    progress: bool = True) -> str:
+                    progress: bool = True,
+                    gdal_cache_mb: int = 16) -> str:
     """Segment the GeoTIFF ``src_path`` into a class map GeoTIFF ``dst_path``.
 
     Args:
@@ -144,6 +145,8 @@ def segment_geotiff(predict_fn: Callable[[torch.Tensor], torch.Tensor],
         batch_size: tiles per forward pass; with ``block`` it bounds the memory.
         block: side of the output blocks (default: 4 tile strides).
         bands: 1-based band indexes to read (default: all).
+        gdal_cache_mb: GDAL's block cache for this call. Its default (5% of RAM) would grow
+            with the scene as tiles are read, and memory must not.
     Returns:
         ``dst_path``.
     """
@@ -155,6 +158,16 @@ def segment_geotiff(predict_fn: Callable[[torch.Tensor], torch.Tensor],
                          f'got {num_classes}')
     if not osp.isfile(src_path):
         raise FileNotFoundError(f'input scene {src_path} does not exist')
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb * 2**20):
+        return _segment(predict_fn, src_path, dst_path, num_classes, tile, overlap, batch_size,
+                        block, bands, nodata_value, progress)
+
+
+def _segment(predict_fn, src_path, dst_path, num_classes, tile, overlap, batch_size, block,
+             bands, nodata_value, progress) -> str:
+    import rasterio
+    from tqdm import tqdm
+
     try:
         src = rasterio.open(src_path)
     except rasterio.errors.RasterioIOError as e:
@@ -230,8 +243,13 @@ def write_preview(class_map_path: str,
                   class_names: Sequence[str],
                   palette: Optional[Sequence[Sequence[int]]] = None,
                   max_size: int = 1024,
-                  title: Optional[str] = None) -> str:
-    """A PNG of the class map with a legend, read decimated so large maps stay cheap."""
+                  title: Optional[str] = None,
+                  image_path: Optional[str] = None,
+                  image_bands: Sequence[int] = (1, 2, 3)) -> str:
+    """A PNG of the class map with a legend, read decimated so large maps stay cheap.
+
+    With ``image_path`` the input image (``image_bands``, contrast-stretched) is shown beside it.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -255,17 +273,29 @@ def write_preview(class_map_path: str,
         rgb[classes == i] = colour
     if nodata is not None:
         rgb[classes == nodata] = (0, 0, 0)
-    fig, ax = plt.subplots(figsize=(8, 8 * h / w + 0.6), dpi=100)
+    panels = 2 if image_path else 1
+    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 7 * h / w + 0.8), dpi=100,
+                             squeeze=False)
+    ax = axes[0, -1]
     ax.imshow(rgb, interpolation='nearest')
     ax.set_axis_off()
-    if title:
-        ax.set_title(title)
+    ax.set_title(title or 'class map')
+    if image_path:
+        with rasterio.open(image_path) as src:
+            img = src.read(list(image_bands), out_shape=(len(image_bands), h, w),
+                           resampling=Resampling.average).astype(np.float32)
+            valid = src.read_masks(1, out_shape=(h, w)) > 0
+        lo, hi = np.percentile(img[:, valid], (2, 98)) if valid.any() else (0.0, 1.0)
+        img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)
+        img[~valid] = 0
+        axes[0, 0].imshow(img)
+        axes[0, 0].set_axis_off()
+        axes[0, 0].set_title(osp.basename(image_path))
     handles = [Patch(color=np.array(c) / 255, label=n) for n, c in zip(class_names, palette)]
     if nodata is not None and (classes == nodata).any():
         handles.append(Patch(color='black', label='no data'))
-    ax.legend(handles=handles, loc='upper center', bbox_to_anchor=(0.5, -0.01),
-              ncol=min(len(handles), 4), frameon=False)
-    fig.tight_layout()
-    fig.savefig(png_path)
+    fig.legend(handles=handles, loc='lower center', ncol=min(len(handles), 5), frameon=False)
+    fig.subplots_adjust(bottom=0.08)
+    fig.savefig(png_path, bbox_inches='tight')
     plt.close(fig)
     return png_path
