@@ -1,0 +1,75 @@
+"""Query-based Semantic Aggregation Contrastive Learning loss (QSACL), paper eq. 3-4.
+
+    L_QSACL = 1/(2m) sum_{i=1..m} ( L_CL(z_i^g, z_i^l) + L_CL(z_i^l, z_i^g) )      (3)
+    L_CL(x, x') = -H(x) log H'(x')                                                 (4)
+
+z_i^g, z_i^l are the i-th query's aggregated features of global and local views (the query
+aggregation module), H the student DINO head and H' its EMA. Reading adopted here, stated because
+the paper's text is terse: each L_CL term is DINO's cross-entropy [6] in which the teacher (H')
+distribution of one view is the target and the student (H) distribution of the other view is
+trained; the first term takes teacher global / student local, the second teacher local / student
+global; each term is averaged over every (global, local) pair of a sample and over the batch.
+"""
+from typing import Dict
+
+import torch
+from torch import Tensor, nn
+
+from mmskysense.registry import MODELS
+from .teacher_student_ce import (TeacherCentering, teacher_probs,
+                                 teacher_student_cross_entropy)
+
+
+def _check(name: str, x: Tensor, dims: int = 4) -> None:
+    if not isinstance(x, Tensor) or x.dim() != dims:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f'QSACLLoss: `{name}` must be a B x V x m x K tensor, got {shape}')
+
+
+@MODELS.register_module()
+class QSACLLoss(nn.Module):
+    """QSACL (eq. 3-4) over m queries, 2 directions, all global-local view pairs.
+
+    Args:
+        out_dims: K, the DINO head's output size.
+        student_temp: student softmax temperature.
+        center_momentum: momentum of the teacher centering (DINO).
+    """
+
+    def __init__(self, out_dims: int, student_temp: float = 0.1,
+                 center_momentum: float = 0.9) -> None:
+        super().__init__()
+        self.student_temp = student_temp
+        self.centering = TeacherCentering(out_dims, center_momentum)
+
+    def forward(self, student_global: Tensor, student_local: Tensor, teacher_global: Tensor,
+                teacher_local: Tensor, teacher_temp: float) -> Dict[str, Tensor]:
+        """Args are head logits ``B x V x m x K`` (V = global or local view count).
+
+        Returns ``dict(loss_qsacl=...)`` (unweighted) and the two directions for logging.
+        """
+        for name, x in (('student_global', student_global), ('student_local', student_local),
+                        ('teacher_global', teacher_global), ('teacher_local', teacher_local)):
+            _check(name, x)
+        if student_global.shape != teacher_global.shape or \
+                student_local.shape != teacher_local.shape:
+            raise ValueError('QSACLLoss: student and teacher logits of the same views must have '
+                             'the same shape')
+        b, vg, m, k = student_global.shape
+        vl = student_local.shape[1]
+        center = self.centering.center
+        pt_g = teacher_probs(teacher_global, center, teacher_temp)  # B x Vg x m x K
+        pt_l = teacher_probs(teacher_local, center, teacher_temp)
+        # every (global, local) pair: B x Vg x Vl x m x K
+        s_l = student_local.unsqueeze(1).expand(b, vg, vl, m, k)
+        t_g = pt_g.unsqueeze(2).expand(b, vg, vl, m, k)
+        s_g = student_global.unsqueeze(2).expand(b, vg, vl, m, k)
+        t_l = pt_l.unsqueeze(1).expand(b, vg, vl, m, k)
+        # mean over pairs, batch and queries of each direction = (1/m) sum_i of that term
+        global_to_local = teacher_student_cross_entropy(s_l, t_g, self.student_temp)
+        local_to_global = teacher_student_cross_entropy(s_g, t_l, self.student_temp)
+        loss = 0.5 * (global_to_local + local_to_global)  # the 1/(2m) sum of eq. 3
+        self.centering.update(torch.cat([teacher_global.flatten(0, 2),
+                                         teacher_local.flatten(0, 2)]))
+        return dict(loss_qsacl=loss, qsacl_g2l=global_to_local.detach(),
+                    qsacl_l2g=local_to_global.detach())
