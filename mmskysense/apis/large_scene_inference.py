@@ -274,8 +274,8 @@ def write_preview(class_map_path: str,
     if nodata is not None:
         rgb[classes == nodata] = (0, 0, 0)
     panels = 2 if image_path else 1
-    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 7 * h / w + 0.8), dpi=100,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 6 * h / w), dpi=100,
+                             squeeze=False, layout='constrained')
     ax = axes[0, -1]
     ax.imshow(rgb, interpolation='nearest')
     ax.set_axis_off()
@@ -294,8 +294,8 @@ def write_preview(class_map_path: str,
     handles = [Patch(color=np.array(c) / 255, label=n) for n, c in zip(class_names, palette)]
     if nodata is not None and (classes == nodata).any():
         handles.append(Patch(color='black', label='no data'))
-    fig.legend(handles=handles, loc='lower center', ncol=min(len(handles), 5), frameon=False)
-    fig.subplots_adjust(bottom=0.08)
+    fig.legend(handles=handles, loc='outside lower center', ncol=min(len(handles), 5),
+               frameon=False)
     fig.savefig(png_path, bbox_inches='tight')
     plt.close(fig)
     return png_path
