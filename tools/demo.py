@@ -170,7 +170,8 @@ def main():
     for name, ckpt in (('random', None), ('pretrained', backbone_ckpt)):
         res = osp.join(out, f'knn_{name}.json')
         cmd = [py, 'tools/analysis_tools/knn_eval.py', PRETRAIN_CFG, '--data-root',
-               osp.join(data, 'knn'), '--out', res]
+               osp.join(data, 'knn'), '--out', res, '--cfg-options',
+               f'model.ita_loss.text_embeddings={text_emb}']
         if ckpt:
             cmd += ['--checkpoint', ckpt]
         run(cmd, env_extra=threads)

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.config import DictAction
 
 
 def weighted_knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor,
@@ -165,9 +166,11 @@ def main(argv: Sequence[str] = None) -> Dict[str, object]:
     parser.add_argument('--network', choices=('teacher', 'student'), default='teacher')
     parser.add_argument('--seed', type=int, default=0, help='seed of the random initialisation')
     parser.add_argument('--out', help='write the result as JSON here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.ita_loss.text_embeddings=F')
     args = parser.parse_args(argv)
     scenes = load_scenes(args.data_root, args.crop_size)
-    model = build_model(args.config, args.checkpoint, args.seed)
+    model = build_model(args.config, args.checkpoint, args.seed, args.cfg_options)
     result = run_knn(model, scenes, args.train_frac, args.k, args.temperature, args.network,
                      args.input_size)
     result['checkpoint'] = args.checkpoint or 'random init'
