@@ -152,17 +152,15 @@ class SkySenseV2Backbone(BaseModule):
 
     arch_keys = ('embed_dims', 'depths', 'head_dim', 'window_size', 'mlp_ratio', 'num_prompts',
                  'prompt_stages', 'num_experts', 'moe_top_k', 'moe_blocks')
+    # huge, large and base differ only in width: the paper's depth, window, prompts and MoE
+    _paper_layout = dict(depths=[2, 2, 18, 2], head_dim=32, window_size=8, mlp_ratio=4.,
+                         num_prompts=4, prompt_stages=(2, 3), num_experts=8, moe_top_k=1,
+                         moe_blocks=6)
     arch_zoo = {
         # The paper's model (section 3.1, 4.1): 661 M dense, 1.99 B with 8 experts.
-        'huge': dict(embed_dims=352, depths=[2, 2, 18, 2], head_dim=32, window_size=8,
-                     mlp_ratio=4., num_prompts=4, prompt_stages=(2, 3), num_experts=8,
-                     moe_top_k=1, moe_blocks=6),
-        'large': dict(embed_dims=192, depths=[2, 2, 18, 2], head_dim=32, window_size=8,
-                      mlp_ratio=4., num_prompts=4, prompt_stages=(2, 3), num_experts=8,
-                      moe_top_k=1, moe_blocks=6),
-        'base': dict(embed_dims=128, depths=[2, 2, 18, 2], head_dim=32, window_size=8,
-                     mlp_ratio=4., num_prompts=4, prompt_stages=(2, 3), num_experts=8,
-                     moe_top_k=1, moe_blocks=6),
+        'huge': dict(_paper_layout, embed_dims=352),
+        'large': dict(_paper_layout, embed_dims=192),
+        'base': dict(_paper_layout, embed_dims=128),
         'small': dict(embed_dims=96, depths=[2, 2, 6, 2], head_dim=32, window_size=8,
                       mlp_ratio=4., num_prompts=4, prompt_stages=(2, 3), num_experts=4,
                       moe_top_k=1, moe_blocks=2),
