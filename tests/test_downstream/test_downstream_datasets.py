@@ -11,7 +11,7 @@ import pytest
 from mmskysense.datasets.downstream import (AIDDataset, BigEarthNetS2Dataset,
                                             DynamicEarthNetDataset, FMoWSentinelDataset,
                                             RESISC45Dataset)
-from mmskysense.datasets.downstream import fake_data
+from fake_releases import downstream as fake_data
 from mmskysense.datasets.downstream.bigearthnet import ben19_labels
 from mmskysense.datasets.downstream.dynamic_earthnet import month_sequence
 from mmskysense.datasets.downstream.splits import (random_ratio_subset,

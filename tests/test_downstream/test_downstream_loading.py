@@ -3,9 +3,9 @@ one-hot labels, and errors that name the file."""
 import numpy as np
 import pytest
 
-from mmskysense.datasets.downstream import (LoadMultiBandImage, LoadOneHotLabel,
+from mmskysense.datasets.transforms import (LoadMultiBandImage, LoadOneHotLabel,
                                             LoadTimeSeries)
-from mmskysense.datasets.downstream.fake_data import _write_tif
+from fake_releases.downstream import _write_tif
 
 
 def _tif(path, array):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmskysense.models.classifiers.temporal_inputs import (collect_date_mask, fold_dates,
+from mmskysense.models.utils.temporal_inputs import (collect_date_mask, fold_dates,
                                                            split_series)
 
 

@@ -9,7 +9,7 @@ from mmseg.models import EncoderDecoder
 from torch import Tensor
 
 from mmskysense.registry import MODELS
-from ..classifiers.temporal_inputs import split_series
+from ..utils.temporal_inputs import split_series
 
 
 @MODELS.register_module()

@@ -12,12 +12,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .aid import AID_CLASSES
-from .bigearthnet import BEN43_TO_19
-from .fmow import FMOW_CLASSES
-from .isaid import ISAID_PALETTE
-from .potsdam import POTSDAM_PALETTE
-from .resisc45 import RESISC45_CLASSES
+from mmskysense.datasets.downstream.aid import AID_CLASSES
+from mmskysense.datasets.downstream.bigearthnet import BEN43_TO_19
+from mmskysense.datasets.downstream.fmow import FMOW_CLASSES
+from mmskysense.datasets.downstream.isaid import ISAID_PALETTE
+from mmskysense.datasets.downstream.potsdam import POTSDAM_PALETTE
+from mmskysense.datasets.downstream.resisc45 import RESISC45_CLASSES
 
 
 def _write_tif(path: str, array: np.ndarray, gsd: float = 10.0) -> None:
