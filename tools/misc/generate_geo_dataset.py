@@ -2,14 +2,17 @@
 
     python tools/misc/generate_geo_dataset.py data/geo_demo --num-samples 4
     python tools/misc/generate_geo_dataset.py data/geo_paper --num-samples 2 --hr-size 2048
+    python tools/misc/generate_geo_dataset.py data/geo_texture --num-samples 32 --world texture
 
 The defaults are small (HR 256 px at 0.3125 m = 80 m, S2/S1 8 x 8 at 10 m); ``--hr-size 2048``
-gives the paper's sample (640 m, S2/S1 64 x 64). See mmskysense/datasets/geo/synthetic.py.
+gives the paper's sample (640 m, S2/S1 64 x 64). ``--world texture``: land-cover classes that
+differ by HR texture and structure only, colour random per region. See
+mmskysense/datasets/geo/synthetic.py.
 """
 
 import argparse
 
-from mmskysense.datasets.geo.synthetic import generate_geo_dataset
+from mmskysense.datasets.geo.synthetic import WORLDS, generate_geo_dataset
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,6 +29,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--s1-layout', choices=('per_date', 'multi_date'), default='multi_date')
     parser.add_argument('--no-osm', action='store_true', help='no OSM-like label raster')
     parser.add_argument('--no-nodata', action='store_true', help='no nodata holes')
+    parser.add_argument(
+        '--world',
+        choices=WORLDS,
+        default='colour',
+        help='colour: classes by colour and spectrum; texture: by HR structure only',
+    )
     return parser.parse_args()
 
 
@@ -44,6 +53,7 @@ def main() -> None:
         s1_layout=args.s1_layout,
         with_osm=not args.no_osm,
         nodata=not args.no_nodata,
+        world=args.world,
     )
     print(f'wrote {len(out["samples"])} samples under {out["root"]} and {out["index_path"]}')
 

@@ -1,13 +1,24 @@
 """A generator of realistic, small, geo-aligned multi-modal GeoTIFF samples (tests and demo).
 
-One ground-level land-cover map per sample (water, vegetation, built-up, bare soil as smooth
-random blobs, a sum of random plane waves so it can be evaluated at any ground point) is
-rendered into every modality: HR RGB at ~0.3 m, Sentinel-2 reflectance (10 bands) and
-Sentinel-1 VV/VH backscatter (dB) at 10 m, each 10 m pixel mixing the classes it covers. The
-same ground is therefore water in RGB, S2 and S1. Dates bring seasonal change; nodata holes,
-clouds and swath gaps are planted; an OSM-like label raster comes from the same map with
-unlabelled patches (255). Files carry a real UTM CRS and north-up transforms, and the S2/S1
-grids are offset from the HR tile (as real 10 m grids are) so that alignment is not trivial.
+One ground-level land-cover map per sample is rendered into every modality: HR RGB at ~0.3 m,
+Sentinel-2 reflectance (10 bands) and Sentinel-1 VV/VH backscatter (dB) at 10 m, each 10 m pixel
+mixing the ground it covers. Dates bring seasonal change; nodata holes, clouds and swath gaps are
+planted; an OSM-like label raster comes from the same map with unlabelled patches (255). Files
+carry a real UTM CRS and north-up transforms, and the S2/S1 grids are offset from the HR tile
+(as real 10 m grids are) so that alignment is not trivial.
+
+Two worlds (``world=``):
+
+* ``'colour'`` (the demo's): water, vegetation, built-up, bare soil as smooth random blobs (a
+  sum of random plane waves, so it can be evaluated at any ground point), each class with its
+  own colour and spectrum, so the same ground is water in RGB, S2 and S1. Easy: colour alone
+  separates the classes.
+* ``'texture'``: the ground is cut into regions (a Voronoi tessellation with wavy borders);
+  each region has a class defined by its texture and structure in HR (crop rows, a grid of
+  buildings, tree crowns, a mosaic of fields, a smooth surface), drawn with two colours chosen
+  at random per region, and a random spectrum and backscatter in S2 / S1. Only the HR texture
+  tells the class: colour, spectrum and backscatter carry none of it, so colour jitter removes
+  nothing useful and a model must see structure to separate the classes.
 """
 
 import datetime
@@ -86,6 +97,163 @@ class _LandCover:
         cls = self.classes(xs, ys).reshape(h, supersample, w, supersample)
         onehot = np.stack([(cls == c) for c in range(len(self.bias))])
         return onehot.mean(axis=(2, 4)).astype(np.float32)
+
+
+# the texture world's classes (OSM-like label = index): structure, not colour, tells them apart
+TEXTURE_CLASSES = ('crop_rows', 'buildings', 'tree_crowns', 'field_mosaic', 'smooth_surface')
+WORLDS = ('colour', 'texture')
+
+
+def _hash01(*keys: np.ndarray) -> np.ndarray:
+    """A deterministic uniform [0, 1) number per tuple of integer arrays (FNV-1a style), so a
+    texture element (a building, a tree) is the same wherever and at whatever resolution it is
+    evaluated."""
+    h = np.full(np.broadcast(*keys).shape, 14695981039346656037, dtype=np.uint64)
+    for k in keys:
+        h = (h ^ np.asarray(k).astype(np.int64).astype(np.uint64)) * np.uint64(1099511628211)
+        h ^= h >> np.uint64(29)
+    return (h >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+class _TextureWorld:
+    """Regions whose class is their texture; colours, spectra and backscatter random per region.
+
+    The regions are the cells of a jittered grid of seeds (``region_m`` apart) with wavy
+    borders: a ground point belongs to the nearest seed among the 3 x 3 cells around it, after a
+    smooth displacement. Every quantity is a function of the ground point alone, so the HR pixels,
+    the 10 m pixels and the labels of one sample agree wherever they are evaluated.
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        bounds: tuple[float, float, float, float],
+        region_m: float = 80.0,
+        margin_m: float = 60.0,
+    ) -> None:
+        minx, miny, maxx, maxy = bounds
+        self.x0, self.y0, self.cell = minx - margin_m, miny - margin_m, region_m
+        gw = int(np.ceil((maxx - minx + 2 * margin_m) / region_m)) + 1
+        gh = int(np.ceil((maxy - miny + 2 * margin_m) / region_m)) + 1
+        self.shape = (gh, gw)
+        n = gh * gw
+        # seed of cell (i, j) at x0 + (j + u) * cell, y0 + (i + v) * cell, u, v in [0.15, 0.85)
+        self.seed_xy = rng.uniform(0.15, 0.85, size=(n, 2))
+        self.cls = rng.integers(0, len(TEXTURE_CLASSES), size=n)
+        # two colours per region, far enough apart for the texture to show
+        c1 = rng.uniform(15, 240, size=(n, 3))
+        c2 = rng.uniform(15, 240, size=(n, 3))
+        for _ in range(50):
+            close = np.linalg.norm(c1 - c2, axis=1) < 70
+            if not close.any():
+                break
+            c2[close] = rng.uniform(15, 240, size=(int(close.sum()), 3))
+        self.colours = np.stack([c2, c1], axis=1)  # n x 2 x 3: texture value 0 -> c2, 1 -> c1
+        self.theta = rng.uniform(0, np.pi, size=n)
+        self.scale = rng.uniform(0.8, 1.25, size=n)
+        self.offset = rng.uniform(0, 100, size=(n, 2))
+        self.key = rng.integers(0, 2**31, size=n)
+        # S2 / S1: a random mixture of the colour world's materials per region (no class cue)
+        self.mix = rng.dirichlet(np.ones(len(CLASSES)), size=n).astype(np.float32)
+        self.warp = _LandCover(rng, num_classes=2, num_waves=4, wavelength_m=(25.0, 80.0))
+        self.warp_m = 3.0
+
+    def regions(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Region index of each ground point (``x``, ``y`` arrays of one shape)."""
+        wx = self.warp_m / 3.0 * self._waves(0, x, y)
+        wy = self.warp_m / 3.0 * self._waves(1, x, y)
+        px = (x + wx - self.x0) / self.cell
+        py = (y + wy - self.y0) / self.cell
+        ci, cj = np.floor(py).astype(np.int64), np.floor(px).astype(np.int64)
+        gh, gw = self.shape
+        best = np.full(x.shape, np.inf)
+        out = np.zeros(x.shape, dtype=np.int64)
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                i = np.clip(ci + di, 0, gh - 1)
+                j = np.clip(cj + dj, 0, gw - 1)
+                idx = i * gw + j
+                d = (px - j - self.seed_xy[idx, 0]) ** 2 + (py - i - self.seed_xy[idx, 1]) ** 2
+                closer = d < best
+                best = np.where(closer, d, best)
+                out = np.where(closer, idx, out)
+        return out
+
+    def _waves(self, c: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        w = self.warp
+        arg = w.kx[c][None] * x.reshape(-1, 1) + w.ky[c][None] * y.reshape(-1, 1)
+        return (np.cos(arg + w.phase[c][None]) * w.amp[c][None]).sum(1).reshape(x.shape)
+
+    def texture(self, r: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Texture value in [0, 1] (0: the region's second colour, 1: its first) of each point
+        of regions ``r``: the class's pattern in the region's own orientation and scale."""
+        th, s = self.theta[r], self.scale[r]
+        u = (x * np.cos(th) + y * np.sin(th)) / s + self.offset[r, 0]
+        v = (-x * np.sin(th) + y * np.cos(th)) / s + self.offset[r, 1]
+        key = self.key[r]
+        cls = self.cls[r]
+        t = np.zeros(x.shape)
+        # crop rows: parallel stripes, 4 m apart
+        m = cls == 0
+        t[m] = np.clip(0.5 + 1.5 * np.sin(2 * np.pi * u[m] / 4.0), 0, 1)
+        # buildings: a grid of square roofs (6 m in 10 m blocks), a few lots empty
+        m = cls == 1
+        bu, bv = u[m] / 10.0, v[m] / 10.0
+        iu, iv = np.floor(bu), np.floor(bv)
+        roof = (np.abs(bu - iu - 0.5) < 0.3) & (np.abs(bv - iv - 0.5) < 0.3)
+        t[m] = roof & (_hash01(iu, iv, key[m]) < 0.85)
+        # tree crowns: domes of radius 1.5-2.3 m on a jittered 5 m grid, some gaps
+        m = cls == 2
+        gu, gv = u[m] / 5.0, v[m] / 5.0
+        best = np.zeros(gu.shape)
+        for du in (-1, 0, 1):
+            for dv in (-1, 0, 1):
+                iu, iv = np.floor(gu) + du, np.floor(gv) + dv
+                cu = iu + 0.2 + 0.6 * _hash01(iu, iv, key[m], 1)
+                cv = iv + 0.2 + 0.6 * _hash01(iu, iv, key[m], 2)
+                rad = (1.5 + 0.8 * _hash01(iu, iv, key[m], 3)) / 5.0
+                here = _hash01(iu, iv, key[m], 4) < 0.85
+                d2 = ((gu - cu) ** 2 + (gv - cv) ** 2) / rad**2
+                best = np.maximum(best, np.where(here, np.sqrt(np.clip(1 - d2, 0, 1)), 0))
+        t[m] = best
+        # field mosaic: 9 m x 5 m parcels, each its own shade, with dark 0.4 m boundaries
+        m = cls == 3
+        fu, fv = u[m] / 9.0, v[m] / 5.0
+        iu, iv = np.floor(fu), np.floor(fv)
+        edge = np.minimum(
+            np.minimum(fu - iu, 1 - (fu - iu)) * 9.0, np.minimum(fv - iv, 1 - (fv - iv)) * 5.0
+        )
+        t[m] = np.where(edge < 0.4, 0.0, 0.25 + 0.75 * _hash01(iu, iv, key[m]))
+        # smooth surface (water, bare ground, tarmac): a slow gradient, no structure
+        m = cls == 4
+        t[m] = 0.5 + 0.2 * np.sin(2 * np.pi * u[m] / 60.0)
+        return t
+
+    def render_hr(
+        self, xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class map ``H x W`` and RGB ``3 x H x W`` (float) of the grid ``xs`` x ``ys``."""
+        x, y = np.meshgrid(xs, ys)
+        r = self.regions(x, y)
+        t = self.texture(r, x, y)[..., None]
+        col = self.colours[r]  # H x W x 2 x 3
+        rgb = col[..., 0, :] + t * (col[..., 1, :] - col[..., 0, :])
+        rgb = rgb.transpose(2, 0, 1) + rng.normal(0, 5.0, size=(3, *x.shape))
+        return self.cls[r].astype(np.uint8), rgb
+
+    def fractions(
+        self, x0: float, y0: float, res: float, shape: tuple[int, int], supersample: int = 8
+    ) -> np.ndarray:
+        """Per-pixel fractions of the colour world's four materials (``4 x H x W``): each 10 m
+        pixel mixes the random material mixtures of the regions it covers."""
+        h, w = shape
+        sub = (np.arange(supersample) + 0.5) / supersample
+        xs = x0 + (np.arange(w)[:, None] + sub[None]).reshape(-1) * res
+        ys = y0 - (np.arange(h)[:, None] + sub[None]).reshape(-1) * res
+        x, y = np.meshgrid(xs, ys)
+        mix = self.mix[self.regions(x, y)]  # (h s) x (w s) x 4
+        mix = mix.reshape(h, supersample, w, supersample, -1).mean(axis=(1, 3))
+        return mix.transpose(2, 0, 1).astype(np.float32)
 
 
 def _seasonal_vegetation(doy: int) -> float:
@@ -184,13 +352,20 @@ def generate_sample(
     nodata: bool = True,
     hr_overviews: bool = True,
     origin: tuple[float, float] | None = None,
+    world: str = 'colour',
 ) -> dict[str, Any]:
-    """Write one sample folder (layout of docs/data_format.md); returns its description."""
+    """Write one sample folder (layout of docs/data_format.md); returns its description.
+
+    ``world``: ``'colour'`` (classes differ by colour and spectrum) or ``'texture'`` (classes
+    differ by HR texture only; see the module docstring).
+    """
     from rasterio.transform import from_origin
 
     for name, layout in (('s2_layout', s2_layout), ('s1_layout', s1_layout)):
         if layout not in ('per_date', 'multi_date'):
             raise ValueError(f"{name} must be 'per_date' or 'multi_date', got {layout!r}")
+    if world not in WORLDS:
+        raise ValueError(f'generate_sample: `world` must be one of {WORLDS}, got {world!r}')
     os.makedirs(folder, exist_ok=True)
     if origin is None:
         # somewhere in UTM 33N over land-ish latitudes; HR tile corner off the 10 m grid
@@ -202,14 +377,19 @@ def generate_sample(
         )
     x0, y0 = origin
     extent = hr_size * hr_gsd
-    land = _LandCover(rng)
-
-    # HR RGB: class colours, texture, a nodata hole (0 is nodata: valid pixels are >= 1)
     xs = x0 + (np.arange(hr_size) + 0.5) * hr_gsd
     ys = y0 - (np.arange(hr_size) + 0.5) * hr_gsd
-    hr_cls = land.classes(xs, ys)
-    rgb = HR_RGB[hr_cls].transpose(2, 0, 1)
-    rgb = rgb + rng.normal(0, 6.0, size=rgb.shape)
+    if world == 'colour':
+        land = _LandCover(rng)
+        # HR RGB: class colours, noise, a nodata hole (0 is nodata: valid pixels are >= 1)
+        hr_cls = land.classes(xs, ys)
+        rgb = HR_RGB[hr_cls].transpose(2, 0, 1)
+        rgb = rgb + rng.normal(0, 6.0, size=rgb.shape)
+        class_names = CLASSES
+    else:
+        land = _TextureWorld(rng, (x0, y0 - extent, x0 + extent, y0))
+        hr_cls, rgb = land.render_hr(xs, ys, rng)
+        class_names = TEXTURE_CLASSES
     rgb = np.clip(np.round(rgb), 1, 255).astype(np.uint8)
     hr_hole = None
     if nodata:
@@ -294,7 +474,7 @@ def generate_sample(
         )
 
     if with_osm:
-        osm = OSM_IDS[hr_cls]
+        osm = OSM_IDS[hr_cls] if world == 'colour' else hr_cls
         # OSM is incomplete: smooth patches of the map have no tag
         gaps = _LandCover(rng, num_classes=1, wavelength_m=(40.0, 160.0)).fields(xs, ys)[0]
         osm = np.where(gaps > np.quantile(gaps, 0.7), OSM_UNLABELLED, osm).astype(np.uint8)
@@ -303,7 +483,7 @@ def generate_sample(
             osm[None],
             from_origin(x0, y0, hr_gsd, hr_gsd),
             None,
-            dict(CLASSES=','.join(CLASSES), UNLABELLED=str(OSM_UNLABELLED)),
+            dict(CLASSES=','.join(class_names), UNLABELLED=str(OSM_UNLABELLED)),
         )
     return dict(
         folder=folder,
@@ -332,12 +512,14 @@ def generate_geo_dataset(
     nodata: bool = True,
     hr_overviews: bool = True,
     write_index: bool = True,
+    world: str = 'colour',
 ) -> dict[str, Any]:
     """Write ``num_samples`` sample folders under ``out_dir/samples`` and their index.
 
     Defaults are small (HR 256 x 256 at 0.3125 m = 80 m, S2/S1 8 x 8 at 10 m plus a margin);
     ``hr_size=2048`` gives the paper's 640 m sample (S2/S1 64 x 64). ``hr_overviews`` writes
-    internal 2x, 4x, ... overviews into the HR GeoTIFF, as cloud-optimised GeoTIFFs have. Returns
+    internal 2x, 4x, ... overviews into the HR GeoTIFF, as cloud-optimised GeoTIFFs have.
+    ``world='texture'`` writes the texture world (classes by HR structure, colour random). Returns
     ``dict(root, index_path, samples=[per-sample descriptions])``.
     """
     if hr_size * hr_gsd < ms_gsd:
@@ -361,6 +543,7 @@ def generate_geo_dataset(
             with_osm=with_osm,
             nodata=nodata,
             hr_overviews=hr_overviews,
+            world=world,
         )
         for i in range(num_samples)
     ]

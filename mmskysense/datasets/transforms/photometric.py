@@ -23,12 +23,30 @@ def _check_groups(groups: Sequence[str]) -> tuple[str, ...]:
     return tuple(groups)
 
 
+# RGB <-> YIQ (NTSC): Y is the luminance of the grayscale above, I and Q span the chroma plane
+_RGB_TO_YIQ = np.array(
+    [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=np.float32
+)
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ).astype(np.float32)
+
+
+def _rotate_hue(img: np.ndarray, angle: float) -> np.ndarray:
+    """Turn the hue of a ``3 x H x W`` RGB image by ``angle`` radians (luminance kept)."""
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=np.float32)
+    m = _YIQ_TO_RGB @ rot @ _RGB_TO_YIQ
+    return np.einsum('ij,jhw->ihw', m, img)
+
+
 @TRANSFORMS.register_module()
 class RandomHRColorJitter(BaseTransform):
-    """Brightness, contrast, saturation jitter and random grayscale of the HR RGB view.
+    """Brightness, contrast, saturation, hue jitter and random grayscale of the HR RGB view.
 
     Args:
         brightness / contrast / saturation: factors drawn from ``[1 - x, 1 + x]``.
+        hue: the hue turns by an angle drawn from ``[-hue, hue]`` full turns (torchvision's
+            convention, at most 0.5), a rotation of the chroma plane (YIQ) that keeps luminance;
+            0 (the default) leaves hue alone.
         prob: probability of jittering a view.
         grayscale_prob: probability of replacing a view by its luminance.
         groups: which view groups are augmented.
@@ -42,7 +60,11 @@ class RandomHRColorJitter(BaseTransform):
         prob: float = 0.8,
         grayscale_prob: float = 0.2,
         groups: Sequence[str] = GROUPS,
+        hue: float = 0.0,
     ) -> None:
+        if not 0.0 <= hue <= 0.5:
+            raise ValueError(f'RandomHRColorJitter: `hue` must be in [0, 0.5], got {hue}')
+        self.hue = hue
         self.brightness = brightness
         self.contrast = contrast
         self.saturation = saturation
@@ -55,7 +77,7 @@ class RandomHRColorJitter(BaseTransform):
             return img
         weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)[:, None, None]
         if np.random.rand() < self.prob:
-            order = np.random.permutation(3)
+            order = np.random.permutation(4 if self.hue > 0 else 3)
             for op in order:
                 if op == 0:
                     img = img * np.random.uniform(1 - self.brightness, 1 + self.brightness)
@@ -64,10 +86,12 @@ class RandomHRColorJitter(BaseTransform):
                     mean = float((img * weights).sum(0)[valid].mean())
                     factor = np.random.uniform(1 - self.contrast, 1 + self.contrast)
                     img = (img - mean) * factor + mean
-                else:
+                elif op == 2:
                     gray = (img * weights).sum(0, keepdims=True)
                     factor = np.random.uniform(1 - self.saturation, 1 + self.saturation)
                     img = (img - gray) * factor + gray
+                else:
+                    img = _rotate_hue(img, 2 * np.pi * np.random.uniform(-self.hue, self.hue))
         if np.random.rand() < self.grayscale_prob:
             img = np.repeat((img * weights).sum(0, keepdims=True), 3, axis=0)
         img = np.clip(img, 0, 255).astype(np.float32)
@@ -84,7 +108,7 @@ class RandomHRColorJitter(BaseTransform):
         return (
             f'{self.__class__.__name__}(brightness={self.brightness}, '
             f'contrast={self.contrast}, saturation={self.saturation}, prob={self.prob}, '
-            f'grayscale_prob={self.grayscale_prob}, groups={self.groups})'
+            f'grayscale_prob={self.grayscale_prob}, groups={self.groups}, hue={self.hue})'
         )
 
 
