@@ -99,7 +99,9 @@ def run(tmp_path_factory):
 
 def test_every_loss_term_is_the_pinned_one(run):
     ref, _, losses, total = run
-    assert set(losses) == set(ref['losses'])
+    # the monitors (ssl_monitors: `<term>/<monitor>` keys) came later; they are not losses
+    assert set(ref['losses']) <= set(losses)
+    assert all('/' in k and 'loss' not in k for k in set(losses) - set(ref['losses']))
     for key, value in ref['losses'].items():
         _close(losses[key], value, key)
     _close(total, ref['total'], 'total')

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 
+from ..utils.ssl_monitors import teacher_student_monitors
 from .sinkhorn_knopp import sinkhorn_knopp
 
 
@@ -87,7 +88,8 @@ class GCPLLoss(nn.Module):
 
         Returns:
             ``loss_gcpl`` (unweighted) and ``gcpl_used_prototypes`` (fraction of the batch
-            regions' prototypes that received tokens, for monitoring collapse).
+            regions' prototypes that received tokens, for monitoring collapse), with the
+            monitors of the assignment (``ssl_monitors.teacher_student_monitors``).
         """
         if student_feats.dim() != 3 or student_feats.shape != teacher_feats.shape:
             raise ValueError(
@@ -135,7 +137,11 @@ class GCPLLoss(nn.Module):
         loss = (ce * validf).sum() / validf.sum().clamp_min(1.0)
 
         used = self._update_prototypes(regions, tokens_slot, q, f_t)
-        return dict(loss_gcpl=loss, gcpl_used_prototypes=used)
+        return dict(
+            loss_gcpl=loss,
+            gcpl_used_prototypes=used,
+            **teacher_student_monitors('gcpl', q, loss, validf),
+        )
 
     @torch.no_grad()
     def _update_prototypes(

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 
+from ..utils.ssl_monitors import teacher_student_monitors
 from .teacher_student_ce import TeacherCentering, teacher_probs, teacher_student_cross_entropy
 
 GRANULARITIES = ('pixel', 'object', 'image')
@@ -65,7 +66,8 @@ class MGCLLoss(nn.Module):
 
         Returns:
             ``loss_mgcl`` (mean over modalities of the weighted sum over granularities) and each
-            ``mgcl_<granularity>_<modality>`` for logging.
+            ``mgcl_<granularity>_<modality>`` for logging, with its monitors
+            (``mmskysense.models.utils.ssl_monitors.teacher_student_monitors``).
         """
         out: dict[str, Tensor] = {}
         total = None
@@ -83,6 +85,11 @@ class MGCLLoss(nn.Module):
                 centering = self.centering[f'{g}_{modality}']
                 target = teacher_probs(teacher, centering.center, teacher_temp)
                 loss = teacher_student_cross_entropy(student, target, self.student_temp, weight)
+                out.update(
+                    teacher_student_monitors(
+                        f'mgcl_{g}_{modality}', target, loss, weight, centering.center
+                    )
+                )
                 centering.update(teacher, weight)
                 out[f'mgcl_{g}_{modality}'] = loss.detach()
                 term = self.granularity_weights[g] * loss

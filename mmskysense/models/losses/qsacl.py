@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 
+from ..utils.ssl_monitors import teacher_student_monitors
 from .teacher_student_ce import TeacherCentering, teacher_probs, teacher_student_cross_entropy
 
 
@@ -52,7 +53,8 @@ class QSACLLoss(nn.Module):
     ) -> dict[str, Tensor]:
         """Args are head logits ``B x V x m x K`` (V = global or local view count).
 
-        Returns ``dict(loss_qsacl=...)`` (unweighted) and the two directions for logging.
+        Returns ``dict(loss_qsacl=...)`` (unweighted) and the two directions for logging, with
+        their monitors (``ssl_monitors.teacher_student_monitors``).
         """
         for name, x in (
             ('student_global', student_global),
@@ -82,9 +84,14 @@ class QSACLLoss(nn.Module):
         global_to_local = teacher_student_cross_entropy(s_l, t_g, self.student_temp)
         local_to_global = teacher_student_cross_entropy(s_g, t_l, self.student_temp)
         loss = 0.5 * (global_to_local + local_to_global)  # the 1/(2m) sum of eq. 3
+        monitors = teacher_student_monitors('qsacl_g2l', pt_g, global_to_local, center=center)
+        monitors.update(teacher_student_monitors('qsacl_l2g', pt_l, local_to_global, center=center))
         self.centering.update(
             torch.cat([teacher_global.flatten(0, 2), teacher_local.flatten(0, 2)])
         )
         return dict(
-            loss_qsacl=loss, qsacl_g2l=global_to_local.detach(), qsacl_l2g=local_to_global.detach()
+            loss_qsacl=loss,
+            qsacl_g2l=global_to_local.detach(),
+            qsacl_l2g=local_to_global.detach(),
+            **monitors,
         )

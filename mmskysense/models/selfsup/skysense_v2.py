@@ -23,6 +23,8 @@ from torch import Tensor, nn
 from mmskysense.registry import MODELS
 from mmskysense.structures import GROUPS, EncodedViews, PretrainBatch
 
+from ..utils.ssl_monitors import encoded_views_monitors
+
 #: the objective heads, in the order their losses are computed
 HEADS = ('mgcl_head', 'qsacl_head', 'gcpl_head', 'ita_head')
 #: heads whose projections the teacher mirrors (ITA trains the student alone)
@@ -59,12 +61,14 @@ class SkySenseV2(BaseSelfSupervisor):
         backbone: ``SkySenseV2Backbone`` config (dict in, dict out; its last output is used).
         fusion: ``MultiModalTemporalFusion`` config (F_fus); ``in_dims`` defaults to the
             backbone's last width.
-        mgcl_head: ``MGCLHead`` config; ``in_dims`` defaults to the backbone's last width.
-        qsacl_head: ``QSACLHead`` config; ``in_dims`` defaults to the fusion's width (so for
-            the two heads below).
+        mgcl_head: ``MGCLHead`` config (or None); ``in_dims`` defaults to the backbone's last
+            width.
+        qsacl_head: ``QSACLHead`` config (or None); ``in_dims`` defaults to the fusion's width
+            (so for the two heads below).
         gcpl_head: ``GCPLHead`` config or None.
         ita_head: ``ITAHead`` config or None.
-        loss_weights: ``dict(mgcl=l1, ita=l2, qsacl=l3, gcpl=l4, moe=l5)`` (eq. 5).
+        loss_weights: ``dict(mgcl=l1, ita=l2, qsacl=l3, gcpl=l4, moe=l5)`` (eq. 5). A head
+            whose weight is 0 is not run at all (ablations cost only what they train).
         token_valid_fraction: a token holds data when this fraction of its pixels do.
         teacher_temp: initial teacher temperature (the temperature hook schedules it).
         base_momentum: initial teacher momentum (the momentum hook schedules it).
@@ -76,8 +80,8 @@ class SkySenseV2(BaseSelfSupervisor):
         self,
         backbone: dict,
         fusion: dict,
-        mgcl_head: dict,
-        qsacl_head: dict,
+        mgcl_head: dict | None,
+        qsacl_head: dict | None,
         gcpl_head: dict | None = None,
         ita_head: dict | None = None,
         loss_weights: dict[str, float] | None = None,
@@ -109,6 +113,10 @@ class SkySenseV2(BaseSelfSupervisor):
         if unknown:
             raise ValueError(f'SkySenseV2: unknown `loss_weights` keys {sorted(unknown)}')
         self.loss_weights.update(loss_weights or {})
+        if not any(self.active(h) for h in HEADS):
+            raise ValueError(
+                'SkySenseV2: no objective head is active (every head is None or weighted 0)'
+            )
         self.token_valid_fraction = token_valid_fraction
         self.teacher_temp = teacher_temp
         self.momentum = base_momentum
@@ -118,6 +126,10 @@ class SkySenseV2(BaseSelfSupervisor):
             {name: copy.deepcopy(module) for name, module in self.mirrored_modules().items()}
         )
         self.teacher.requires_grad_(False)
+
+    def active(self, head: str) -> bool:
+        """Whether the objective head ``head`` (e.g. ``'mgcl_head'``) is built and weighted."""
+        return getattr(self, head) is not None and self.loss_weights[head[: -len('_head')]] != 0
 
     # ----------------------------------------------------------------- teacher
     def mirrored_modules(self) -> dict[str, nn.Module]:
@@ -211,7 +223,9 @@ class SkySenseV2(BaseSelfSupervisor):
     def loss(
         self, inputs: PretrainBatch, data_samples: Sequence | None = None, **kwargs
     ) -> dict[str, Tensor]:
-        """Eq. 5: the weighted losses plus every term for the log.
+        """Eq. 5: the weighted losses plus every term for the log, and the monitors
+        (``models/utils/ssl_monitors.py``): each teacher-student term's target entropy, KL and
+        centre norm, the teacher's pooled-feature spread and effective rank per modality.
 
         Args:
             inputs: the ``PretrainBatch`` of ``SkySenseDataPreprocessor``.
@@ -242,19 +256,23 @@ class SkySenseV2(BaseSelfSupervisor):
             losses[f'loss_{name}'] = w[name] * terms.pop(f'loss_{name}')
             losses.update(terms)
 
-        add(
-            'mgcl',
-            self.mgcl_head.loss(
-                student, teacher, batch, self.teacher['mgcl_head'], self.teacher_temp
-            ),
-        )
-        add(
-            'qsacl',
-            self.qsacl_head.loss(student, teacher, self.teacher['qsacl_head'], self.teacher_temp),
-        )
-        if self.gcpl_head is not None:
+        if self.active('mgcl_head'):
+            add(
+                'mgcl',
+                self.mgcl_head.loss(
+                    student, teacher, batch, self.teacher['mgcl_head'], self.teacher_temp
+                ),
+            )
+        if self.active('qsacl_head'):
+            add(
+                'qsacl',
+                self.qsacl_head.loss(
+                    student, teacher, self.teacher['qsacl_head'], self.teacher_temp
+                ),
+            )
+        if self.active('gcpl_head'):
             add('gcpl', self.gcpl_head.loss(student, teacher, batch, self.teacher['gcpl_head']))
-        if self.ita_head is not None:
+        if self.active('ita_head'):
             add('ita', self.ita_head.loss(student, batch))
         if torch.is_tensor(moe_aux):
             losses['loss_moe'] = w['moe'] * moe_aux
@@ -263,4 +281,6 @@ class SkySenseV2(BaseSelfSupervisor):
                 for e, frac in enumerate(load):
                     losses[f'expert_load.{layer}.e{e}'] = frac
         losses['teacher_temp'] = torch.tensor(float(self.teacher_temp))
+        # collapse monitors of the features the targets come from (the teacher's)
+        losses.update(encoded_views_monitors('teacher_feat', teacher))
         return losses
