@@ -9,6 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmskysense.evaluation import weighted_knn_predict
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -52,7 +54,7 @@ def test_weighted_knn_matches_a_direct_vote():
     train = F.normalize(torch.randn(30, 5), dim=1)
     labels = torch.randint(0, 3, (30,))
     test = F.normalize(torch.randn(7, 5), dim=1)
-    pred = knn.weighted_knn_predict(train, labels, test, num_classes=3, k=4, temperature=0.1)
+    pred = weighted_knn_predict(train, labels, test, num_classes=3, k=4, temperature=0.1)
     for i in range(7):
         sims = [(float(test[i] @ train[j]), int(labels[j])) for j in range(30)]
         sims.sort(reverse=True)
@@ -75,3 +77,39 @@ def test_gen_text_embeddings_random_backend_feeds_ita_and_open_clip_error(tmp_pa
             gen.main([str(tmp_path / 'clip.pth')])
     with pytest.raises(SystemExit, match='duplicates'):
         gen.main([str(out), '--backend', 'random', '--classes', 'a', 'a'])
+
+
+plot = _load_tool('tools/analysis_tools/plot_pretrain_curves.py')
+
+
+def test_plot_pretrain_curves_reads_the_scalar_log_and_writes_the_png(tmp_path):
+    import json
+
+    log = tmp_path / 'scalars.json'
+    records = [dict(step=0, **{'knn_texture/top1': 20.0, 'knn_texture/majority': 19.0})]
+    for step in range(1, 11):
+        records.append(
+            dict(
+                step=step,
+                iter=step,
+                loss=10.0 - step * 0.1,
+                loss_mgcl=6.0,
+                loss_ita=1.5,
+                **{'mgcl_image_hr/tgt_entropy': 0.5, 'teacher_feat/hr/erank': 3.0},
+            )
+        )
+        if step % 5 == 0:
+            records.append({'step': step, 'knn_texture/top1': 20.0 + step})
+    log.write_text('\n'.join(json.dumps(r) for r in records) + '\n')
+    out = tmp_path / 'curves.png'
+    plot.main([str(log), str(out), '--title', 'test'])
+    assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    curves = json.loads((tmp_path / 'curves.json').read_text())
+    assert curves['knn_texture/top1'] == dict(step=[0, 5, 10], value=[20.0, 25.0, 30.0])
+    assert curves['loss']['step'] == list(range(1, 11))
+    assert set(curves) >= {'loss_mgcl', 'loss_ita', 'mgcl_image_hr/tgt_entropy'}
+    (tmp_path / 'bad.json').write_text('{"step": 1, "loss": 2}\nnot json\n')
+    with pytest.raises(ValueError, match='bad.json:2'):
+        plot.main([str(tmp_path / 'bad.json'), str(out)])
+    with pytest.raises(FileNotFoundError, match='no scalar log'):
+        plot.main([str(tmp_path / 'missing.json'), str(out)])

@@ -5,69 +5,23 @@ Figure 7), on scenes cut from generated geo samples.
         configs/skysense_v2/skysense-v2_tiny_1xb2-cpu-300it_geo-demo.py \
         --checkpoint work_dirs/tiny/iter_300.pth --data-root data/geo_demo/knn
 
-Scene dataset: every sample folder ``DATA_ROOT/samples/<id>/`` (tools/misc/generate_geo_dataset.py)
-gives ``crop-size`` HR tiles; a tile's label is its dominant OSM land-cover class (tiles with
-less than half their pixels labelled, or with HR nodata, are skipped). The first
-``--train-frac`` of the samples form the reference set, the others the held-out set, so no ground
-is shared between them. Features: the HR backbone's last map, average-pooled and L2-normalised.
-Classification: DINO's weighted k-NN, vote weights ``exp(cos / T)`` over the k nearest (k=20,
-T=0.07). Without ``--checkpoint`` the model keeps its random initialisation (seeded).
+The protocol (scene tiles, split, features, vote) is ``mmskysense.evaluation.knn``'s, the one
+the online ``KNNEvalHook`` runs during pretraining: every sample folder
+``DATA_ROOT/samples/<id>/`` (tools/misc/generate_geo_dataset.py) gives ``--crop-size`` HR tiles
+labelled by their dominant OSM class; the first ``--train-frac`` of the samples are the reference
+set, the others are held out; DINO's weighted k-NN (k=20, T=0.07) on pooled, L2-normalised
+last-stage HR features. Without ``--checkpoint`` the model keeps its random initialisation
+(seeded).
 """
 
 import argparse
-import glob
 import json
-import os.path as osp
 from collections.abc import Sequence
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.config import DictAction
 
-from mmskysense.evaluation import weighted_knn_predict
-
-
-def load_scenes(
-    data_root: str, crop_size: int, min_labelled: float = 0.5
-) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Per sample folder: ``(sample_id, tiles N x 3 x s x s uint8, labels N)``."""
-    import rasterio
-
-    folders = sorted(glob.glob(osp.join(data_root, 'samples', '*')))
-    if not folders:
-        raise FileNotFoundError(
-            f'knn_eval: no sample folders under {data_root}/samples; '
-            'generate some with tools/misc/generate_geo_dataset.py'
-        )
-    out = []
-    for folder in folders:
-        hr_path, osm_path = osp.join(folder, 'hr.tif'), osp.join(folder, 'osm.tif')
-        if not (osp.isfile(hr_path) and osp.isfile(osm_path)):
-            raise FileNotFoundError(
-                f'knn_eval: {folder} needs hr.tif and osm.tif (the scene '
-                'label comes from the OSM raster)'
-            )
-        with rasterio.open(hr_path) as src:
-            hr = src.read()
-            nodata = src.nodata
-        with rasterio.open(osm_path) as src:
-            osm = src.read(1)
-        tiles, labels = [], []
-        for r in range(0, hr.shape[1] - crop_size + 1, crop_size):
-            for c in range(0, hr.shape[2] - crop_size + 1, crop_size):
-                tile = hr[:, r : r + crop_size, c : c + crop_size]
-                lab = osm[r : r + crop_size, c : c + crop_size]
-                if nodata is not None and (tile == nodata).all(0).any():
-                    continue
-                labelled = lab[lab != 255]
-                if labelled.size < min_labelled * lab.size:
-                    continue
-                tiles.append(tile)
-                labels.append(int(np.bincount(labelled).argmax()))
-        if tiles:
-            out.append((osp.basename(folder), np.stack(tiles), np.array(labels)))
-    return out
+from mmskysense.evaluation import knn_scene_accuracy, load_scenes
 
 
 def build_model(
@@ -100,29 +54,6 @@ def build_model(
     return model.eval()
 
 
-@torch.no_grad()
-def extract_features(
-    backbone: torch.nn.Module,
-    tiles: np.ndarray,
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    batch_size: int = 64,
-    input_size: int | None = None,
-) -> torch.Tensor:
-    """Pooled, L2-normalised last-stage HR features of ``tiles`` (``N x 3 x s x s``), resized
-    to ``input_size`` first when given (to match the ground sampling of the training views)."""
-    feats = []
-    for i in range(0, len(tiles), batch_size):
-        x = torch.from_numpy(tiles[i : i + batch_size]).float()
-        if input_size and input_size != x.shape[-1]:
-            x = F.interpolate(x, size=(input_size, input_size), mode='area')
-        x = (x - mean) / std
-        out = backbone(dict(hr=x))
-        maps = out['hr'][-1] if isinstance(out, dict) else out[-1]
-        feats.append(F.normalize(maps.float().mean(dim=(-2, -1)), dim=1))
-    return torch.cat(feats)
-
-
 def run_knn(
     model: torch.nn.Module,
     scenes,
@@ -132,40 +63,14 @@ def run_knn(
     network: str = 'teacher',
     input_size: int | None = None,
 ) -> dict[str, object]:
-    n_train = max(1, int(round(len(scenes) * train_frac)))
-    if n_train >= len(scenes):
-        raise ValueError(
-            f'knn_eval: {len(scenes)} samples leave none held out with --train-frac {train_frac}'
-        )
+    """k-NN of the teacher's (or the student's) backbone; see ``knn_scene_accuracy``."""
     backbone = model.teacher['backbone'] if network == 'teacher' else model.backbone
     pre = model.data_preprocessor
     mean = getattr(pre, 'hr_mean', torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1))
     std = getattr(pre, 'hr_std', torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1))
-    split = dict(train=scenes[:n_train], test=scenes[n_train:])
-    feats, labels = {}, {}
-    for name, part in split.items():
-        feats[name] = extract_features(
-            backbone, np.concatenate([s[1] for s in part]), mean, std, input_size=input_size
-        )
-        labels[name] = torch.from_numpy(np.concatenate([s[2] for s in part])).long()
-    num_classes = int(max(labels['train'].max(), labels['test'].max())) + 1
-    pred = weighted_knn_predict(
-        feats['train'], labels['train'], feats['test'], num_classes, k, temperature
-    )
-    acc = (pred == labels['test']).float().mean().item()
-    majority = torch.bincount(labels['train'], minlength=num_classes).argmax()
-    return dict(
-        top1=100 * acc,
-        majority_baseline=100 * (labels['test'] == majority).float().mean().item(),
-        num_train=len(labels['train']),
-        num_test=len(labels['test']),
-        train_samples=[s[0] for s in split['train']],
-        test_samples=[s[0] for s in split['test']],
-        test_class_counts=torch.bincount(labels['test'], minlength=num_classes).tolist(),
-        k=k,
-        temperature=temperature,
-        network=network,
-    )
+    result = knn_scene_accuracy(backbone, scenes, mean, std, train_frac, k, temperature, input_size)
+    result['network'] = network
+    return result
 
 
 def main(argv: Sequence[str] = None) -> dict[str, object]:

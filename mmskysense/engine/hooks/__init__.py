@@ -1,7 +1,9 @@
+from .knn_eval_hook import KNNEvalHook
 from .teacher_momentum_hook import TeacherMomentumHook, cosine_momentum
 from .teacher_temperature_hook import TeacherTemperatureHook, teacher_temperature
 
 __all__ = [
+    'KNNEvalHook',
     'TeacherMomentumHook',
     'TeacherTemperatureHook',
     'cosine_momentum',
