@@ -88,7 +88,13 @@ class ChangeDetectionMetric(BaseMetric):
                   logger=logger)
         undefined = [k for k, v in scores.items() if np.isnan(v)]
         if undefined:
-            print_log(f'change detection: {undefined} undefined (0 / 0): no changed pixel in '
-                      'the labels or the predictions of the evaluated images', logger=logger,
-                      level=30)
+            tp = confusion[c, c]
+            why = []
+            if confusion[:, c].sum() == 0:
+                why.append('no pixel is predicted changed')
+            if confusion[c, :].sum() == 0:
+                why.append('no pixel is labelled changed')
+            print_log(f'change detection: {undefined} undefined (0 / 0, reported as NaN): '
+                      f'{" and ".join(why) or f"TP = {tp}"} in the evaluated images',
+                      logger=logger, level=30)
         return scores
