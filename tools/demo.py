@@ -39,8 +39,15 @@ def run(cmd, log_path=None, env_extra=None, show=('Iter(', 'mIoU', 'k-NN', 'Erro
     env.update(env_extra or {})
     cmd = [str(c) for c in cmd]
     log = open(log_path, 'w') if log_path else None
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     tail = []
     for line in proc.stdout:
         if log:
@@ -49,14 +56,16 @@ def run(cmd, log_path=None, env_extra=None, show=('Iter(', 'mIoU', 'k-NN', 'Erro
         if any(s in line for s in show):
             # the head of mmengine's iteration lines holds the step, lr and total loss
             start = line.find('Iter(')
-            print('   ' + line[max(start, 0):].rstrip()[:150], flush=True)
+            print('   ' + line[max(start, 0) :].rstrip()[:150], flush=True)
     proc.wait()
     if log:
         log.close()
     if proc.returncode != 0:
         sys.stdout.write(''.join(tail))
-        raise SystemExit(f'demo step failed ({proc.returncode}): {" ".join(cmd)}'
-                         + (f'\nfull log: {log_path}' if log_path else ''))
+        raise SystemExit(
+            f'demo step failed ({proc.returncode}): {" ".join(cmd)}'
+            + (f'\nfull log: {log_path}' if log_path else '')
+        )
 
 
 def latest(pattern: str) -> str:
@@ -87,6 +96,7 @@ def tiled_vs_untiled(ckpt: str, scene_path: str, out: str, size: int = 512) -> f
     from rasterio.windows import Window
 
     from mmskysense.apis import init_model, segment_geotiff, segmentor_predict_fn
+
     model, meta = init_model(FINETUNE_CFG, ckpt, cfg_options={'model.backbone.init_cfg': None})
     predict = segmentor_predict_fn(model)
     crop = osp.join(out, 'scene_crop.tif')
@@ -100,8 +110,15 @@ def tiled_vs_untiled(ckpt: str, scene_path: str, out: str, size: int = 512) -> f
     maps = []
     for tile, overlap in ((size, 0), (128, 32)):
         path = osp.join(out, f'scene_crop_tile{tile}.tif')
-        segment_geotiff(predict, crop, path, num_classes=len(meta['classes']), tile=tile,
-                        overlap=overlap, progress=False)
+        segment_geotiff(
+            predict,
+            crop,
+            path,
+            num_classes=len(meta['classes']),
+            tile=tile,
+            overlap=overlap,
+            progress=False,
+        )
         with rasterio.open(path) as f:
             maps.append(f.read(1))
     return float((maps[0] == maps[1]).mean() * 100)
@@ -131,16 +148,25 @@ def main():
     timings = {}
 
     t = step('1/6 generating the demo dataset (GeoTIFFs with CRS, transforms, nodata, dates)')
-    from mmskysense.datasets.geo.synthetic import generate_geo_dataset, generate_sample
     import numpy as np
+
+    from mmskysense.datasets.geo.synthetic import generate_geo_dataset, generate_sample
+
     generate_geo_dataset(data, num_samples=16, seed=0)
     generate_geo_dataset(osp.join(data, 'knn'), num_samples=12, seed=1, write_index=False)
-    generate_geo_dataset(osp.join(data, 'finetune', 'train'), num_samples=16, seed=100,
-                         write_index=False)
-    generate_geo_dataset(osp.join(data, 'finetune', 'val'), num_samples=6, seed=200,
-                         write_index=False)
-    scene = generate_sample(osp.join(data, 'scene'), np.random.default_rng(300),
-                            hr_size=args.scene_size, num_s2_dates=2, num_s1_dates=1)
+    generate_geo_dataset(
+        osp.join(data, 'finetune', 'train'), num_samples=16, seed=100, write_index=False
+    )
+    generate_geo_dataset(
+        osp.join(data, 'finetune', 'val'), num_samples=6, seed=200, write_index=False
+    )
+    scene = generate_sample(
+        osp.join(data, 'scene'),
+        np.random.default_rng(300),
+        hr_size=args.scene_size,
+        num_s2_dates=2,
+        num_s1_dates=1,
+    )
     text_emb = osp.join(data, 'osm_text_embeddings_random.pth')
     run([py, 'tools/misc/gen_text_embeddings.py', text_emb, '--backend', 'random'])
     print(f'   pretraining samples: {data}/samples (index {data}/index.json)')
@@ -149,13 +175,23 @@ def main():
 
     t = step(f'2/6 pretraining the tiny SkySense V2 for {args.pretrain_iters} iterations')
     pre_dir = osp.join(out, 'pretrain')
-    run([py, 'tools/train.py', PRETRAIN_CFG, '--work-dir', pre_dir, '--cfg-options',
-         f'train_dataloader.dataset.data_root={data}/',
-         f'model.ita_loss.text_embeddings={text_emb}',
-         f'train_cfg.max_iters={args.pretrain_iters}',
-         f'default_hooks.checkpoint.interval={args.pretrain_iters}',
-         f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}'],
-        log_path=osp.join(out, 'pretrain.log'), env_extra=threads)
+    run(
+        [
+            py,
+            'tools/train.py',
+            PRETRAIN_CFG,
+            '--work-dir',
+            pre_dir,
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={data}/',
+            f'model.ita_loss.text_embeddings={text_emb}',
+            f'train_cfg.max_iters={args.pretrain_iters}',
+            f'default_hooks.checkpoint.interval={args.pretrain_iters}',
+            f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
+        ],
+        log_path=osp.join(out, 'pretrain.log'),
+        env_extra=threads,
+    )
     loss_start, loss_end, n_logged = loss_curve(pre_dir)
     pre_ckpt = latest(osp.join(pre_dir, 'iter_*.pth'))
     timings['pretrain'] = time.time() - t
@@ -169,9 +205,17 @@ def main():
     knn = {}
     for name, ckpt in (('random', None), ('pretrained', backbone_ckpt)):
         res = osp.join(out, f'knn_{name}.json')
-        cmd = [py, 'tools/analysis_tools/knn_eval.py', PRETRAIN_CFG, '--data-root',
-               osp.join(data, 'knn'), '--out', res, '--cfg-options',
-               f'model.ita_loss.text_embeddings={text_emb}']
+        cmd = [
+            py,
+            'tools/analysis_tools/knn_eval.py',
+            PRETRAIN_CFG,
+            '--data-root',
+            osp.join(data, 'knn'),
+            '--out',
+            res,
+            '--cfg-options',
+            f'model.ita_loss.text_embeddings={text_emb}',
+        ]
         if ckpt:
             cmd += ['--checkpoint', ckpt]
         run(cmd, env_extra=threads)
@@ -182,21 +226,31 @@ def main():
     t = step(f'5/6 fine-tuning UperNet from the pretrained backbone ({args.finetune_iters} it)')
     ft_dir = osp.join(out, 'finetune')
     warmup = max(1, min(20, args.finetune_iters // 5))
-    ft_opts = [f'model.backbone.init_cfg.checkpoint={backbone_ckpt}',
-               f'train_dataloader.dataset.data_root={data}/finetune/train',
-               f'val_dataloader.dataset.data_root={data}/finetune/val',
-               f'test_dataloader.dataset.data_root={data}/finetune/val',
-               f'train_cfg.max_iters={args.finetune_iters}',
-               f'train_cfg.val_interval={args.finetune_iters}',
-               f'default_hooks.checkpoint.interval={args.finetune_iters}',
-               f'param_scheduler.0.end={warmup}', f'param_scheduler.1.begin={warmup}',
-               f'param_scheduler.1.end={args.finetune_iters}']
-    run([py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft_dir, '--cfg-options'] + ft_opts,
-        log_path=osp.join(out, 'finetune.log'), env_extra=threads)
+    ft_opts = [
+        f'model.backbone.init_cfg.checkpoint={backbone_ckpt}',
+        f'train_dataloader.dataset.data_root={data}/finetune/train',
+        f'val_dataloader.dataset.data_root={data}/finetune/val',
+        f'test_dataloader.dataset.data_root={data}/finetune/val',
+        f'train_cfg.max_iters={args.finetune_iters}',
+        f'train_cfg.val_interval={args.finetune_iters}',
+        f'default_hooks.checkpoint.interval={args.finetune_iters}',
+        f'param_scheduler.0.end={warmup}',
+        f'param_scheduler.1.begin={warmup}',
+        f'param_scheduler.1.end={args.finetune_iters}',
+    ]
+    run(
+        [py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft_dir, '--cfg-options'] + ft_opts,
+        log_path=osp.join(out, 'finetune.log'),
+        env_extra=threads,
+    )
     ft_ckpt = latest(osp.join(ft_dir, 'iter_*.pth'))
     test_log = osp.join(out, 'finetune_test.log')
-    run([py, 'tools/test.py', FINETUNE_CFG, ft_ckpt, '--work-dir', ft_dir, '--cfg-options']
-        + ft_opts, log_path=test_log, env_extra=threads)
+    run(
+        [py, 'tools/test.py', FINETUNE_CFG, ft_ckpt, '--work-dir', ft_dir, '--cfg-options']
+        + ft_opts,
+        log_path=test_log,
+        env_extra=threads,
+    )
     miou = None
     with open(test_log) as f:
         for line in f:
@@ -209,11 +263,29 @@ def main():
     t = step('6/6 segmenting the large scene by tiles (GeoTIFF class map + PNG preview)')
     class_map = osp.join(out, 'scene_classes.tif')
     preview = osp.join(out, 'scene_classes.png')
-    run([py, 'tools/infer_large_scene.py', FINETUNE_CFG, ft_ckpt, osp.join(scene['folder'],
-         'hr.tif'), class_map, '--preview', preview, '--tile', '256', '--overlap', '64',
-         '--cfg-options'] + ft_opts[:1], env_extra=threads, show=('class map', 'preview'))
+    run(
+        [
+            py,
+            'tools/infer_large_scene.py',
+            FINETUNE_CFG,
+            ft_ckpt,
+            osp.join(scene['folder'], 'hr.tif'),
+            class_map,
+            '--preview',
+            preview,
+            '--tile',
+            '256',
+            '--overlap',
+            '64',
+            '--cfg-options',
+        ]
+        + ft_opts[:1],
+        env_extra=threads,
+        show=('class map', 'preview'),
+    )
     # how the map agrees with the scene's own (held-out) OSM-like labels
     import rasterio
+
     with rasterio.open(class_map) as a, rasterio.open(osp.join(scene['folder'], 'osm.tif')) as b:
         pred, ref = a.read(1), b.read(1)
         same_grid = a.crs == b.crs and a.transform == b.transform
@@ -224,14 +296,22 @@ def main():
 
     total = time.time() - t_start
     rows = [
-        ('pretraining loss, start -> end', f'{loss_start:.3f} -> {loss_end:.3f} '
-                                           f'({n_logged} logged points, {args.pretrain_iters} it)'),
-        ('k-NN top-1, random weights', f'{knn["random"]["top1"]:.1f} % (majority class '
-                                       f'{knn["random"]["majority_baseline"]:.1f} %)'),
+        (
+            'pretraining loss, start -> end',
+            f'{loss_start:.3f} -> {loss_end:.3f} '
+            f'({n_logged} logged points, {args.pretrain_iters} it)',
+        ),
+        (
+            'k-NN top-1, random weights',
+            f'{knn["random"]["top1"]:.1f} % (majority class '
+            f'{knn["random"]["majority_baseline"]:.1f} %)',
+        ),
         ('k-NN top-1, pretrained', f'{knn["pretrained"]["top1"]:.1f} %'),
         ('fine-tuned UperNet mIoU (val)', f'{miou:.2f}'),
-        ('large-scene map vs its OSM labels', f'{scene_acc:.1f} % pixel accuracy'
-                                              f'{" (same CRS/transform)" if same_grid else ""}'),
+        (
+            'large-scene map vs its OSM labels',
+            f'{scene_acc:.1f} % pixel accuracy{" (same CRS/transform)" if same_grid else ""}',
+        ),
         ('tiled (128/32) vs untiled, 512 crop', f'{agreement:.2f} % of pixels agree'),
         ('pretraining checkpoint', pre_ckpt),
         ('teacher backbone', backbone_ckpt),
@@ -239,8 +319,12 @@ def main():
         ('class map GeoTIFF', class_map),
         ('preview PNG', preview),
         ('logs', f'{out}/pretrain.log, {out}/finetune.log, {test_log}'),
-        ('time', f'{total / 60:.1f} min (' + ', '.join(f'{k} {v:.0f} s'
-                                                       for k, v in timings.items()) + ')'),
+        (
+            'time',
+            f'{total / 60:.1f} min ('
+            + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items())
+            + ')',
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print('\n' + '=' * 78 + '\nmmskysense demo: results\n' + '=' * 78)

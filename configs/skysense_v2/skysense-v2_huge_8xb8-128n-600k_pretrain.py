@@ -28,43 +28,69 @@ model = dict(
     backbone=dict(
         type='SkySenseV2Backbone',
         arch='huge',
-        out_indices=(3, ),
+        out_indices=(3,),
         drop_path_rate=0.2,
         use_moe=True,
-        with_cp=True),  # activation checkpointing per block
+        with_cp=True,
+    ),  # activation checkpointing per block
     fusion=dict(
         type='MultiModalTemporalFusion',
         in_dims=last_dims,
         embed_dims=fused_dims,
         modalities=modalities,
         num_layers=2,
-        num_heads=16),
+        num_heads=16,
+    ),
     query_aggregation=dict(
-        type='QueryAggregation', embed_dims=fused_dims, num_queries=16, num_heads=16),
+        type='QueryAggregation', embed_dims=fused_dims, num_queries=16, num_heads=16
+    ),
     heads=dict(
-        pixel=dict(type='DINOHead', in_dims=last_dims, out_dims=8192, hidden_dims=2048,
-                   bottleneck_dims=256),
-        object=dict(type='DINOHead', in_dims=last_dims, out_dims=8192, hidden_dims=2048,
-                    bottleneck_dims=256),
-        image=dict(type='DINOHead', in_dims=last_dims, out_dims=65536, hidden_dims=2048,
-                   bottleneck_dims=256),
-        query=dict(type='DINOHead', in_dims=fused_dims, out_dims=65536, hidden_dims=2048,
-                   bottleneck_dims=256)),
+        pixel=dict(
+            type='DINOHead', in_dims=last_dims, out_dims=8192, hidden_dims=2048, bottleneck_dims=256
+        ),
+        object=dict(
+            type='DINOHead', in_dims=last_dims, out_dims=8192, hidden_dims=2048, bottleneck_dims=256
+        ),
+        image=dict(
+            type='DINOHead',
+            in_dims=last_dims,
+            out_dims=65536,
+            hidden_dims=2048,
+            bottleneck_dims=256,
+        ),
+        query=dict(
+            type='DINOHead',
+            in_dims=fused_dims,
+            out_dims=65536,
+            hidden_dims=2048,
+            bottleneck_dims=256,
+        ),
+    ),
     mgcl_loss=dict(
         type='MGCLLoss',
         out_dims=dict(pixel=8192, object=8192, image=65536),
         modalities=modalities,
         student_temp=0.1,
-        center_momentum=0.9),
+        center_momentum=0.9,
+    ),
     qsacl_loss=dict(type='QSACLLoss', out_dims=65536, student_temp=0.1, center_momentum=0.9),
-    gcpl_loss=dict(type='GCPLLoss', num_regions=4096, num_prototypes=100, dims=256,
-                   temperature=0.1, epsilon=0.05, sinkhorn_iters=3, momentum=0.99),
+    gcpl_loss=dict(
+        type='GCPLLoss',
+        num_regions=4096,
+        num_prototypes=100,
+        dims=256,
+        temperature=0.1,
+        epsilon=0.05,
+        sinkhorn_iters=3,
+        momentum=0.99,
+    ),
     ita_loss=dict(type='ITALoss', text_embeddings=text_embeddings, temperature=0.07),
     # eq. 5: lambda_1 MGCL, lambda_2 ITA, lambda_3 QSACL; GCPL and the MoE balance added
     loss_weights=dict(mgcl=1.0, ita=1.0, qsacl=1.0, gcpl=1.0, moe=0.01),
     num_objects=8,
     teacher_temp=0.04,
-    base_momentum=0.996)
+    base_momentum=0.996,
+)
 
 train_dataloader = dict(
     batch_size=8,  # per GPU; 128 GPUs -> 1024
@@ -72,7 +98,8 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(data_root=data_root, on_bad_sample='skip'))
+    dataset=dict(data_root=data_root, on_bad_sample='skip'),
+)
 
 optim_wrapper = dict(
     type='AmpOptimWrapper',
@@ -90,14 +117,22 @@ optim_wrapper = dict(
             'query_aggregation.queries': dict(decay_mult=0.0),
             'fusion.fusion_token': dict(decay_mult=0.0),
             'fusion.modality_embed': dict(decay_mult=0.0),
-        }))
+        },
+    ),
+)
 
 max_iters = 600000
 warmup_iters = 10000
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='CosineAnnealingLR', T_max=max_iters - warmup_iters, eta_min=1e-6,
-         by_epoch=False, begin=warmup_iters, end=max_iters),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_iters - warmup_iters,
+        eta_min=1e-6,
+        by_epoch=False,
+        begin=warmup_iters,
+        end=max_iters,
+    ),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 
@@ -107,7 +142,8 @@ custom_hooks = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=3))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=3),
+)
 log_processor = dict(by_epoch=False, window_size=50)
 env_cfg = dict(dist_cfg=dict(backend='nccl'))
 # batch 1024 = 8 x 128; --auto-scale-lr rescales lr when run on fewer GPUs

@@ -6,8 +6,9 @@
 # (non-overlapping; the choice moves F1 by up to a point), is
 # bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256_tile-test.py (the same model and training).
 _base_ = [
-    '../_base_/models/bit_skysense_v2.py', '../_base_/datasets/levir_cd.py',
-    '../_base_/schedules/finetune_seg_40k.py'
+    '../_base_/models/bit_skysense_v2.py',
+    '../_base_/datasets/levir_cd.py',
+    '../_base_/schedules/finetune_seg_40k.py',
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 crop_size = (256, 256)
@@ -19,8 +20,9 @@ model = dict(
         modality='hr',
         drop_path_rate=0.3,
         # _delete_: the base backbone's init_cfg is None
-        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone.')),
-    test_cfg=dict(mode='whole'))
+        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained, prefix='backbone.'),
+    ),
+    test_cfg=dict(mode='whole'),
+)
 train_dataloader = dict(batch_size=4)
 default_hooks = dict(checkpoint=dict(save_best='change/F1', rule='greater'))

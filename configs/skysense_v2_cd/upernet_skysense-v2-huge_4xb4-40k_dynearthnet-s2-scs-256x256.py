@@ -9,8 +9,9 @@
 # Grid: the score is taken on the model's 256 px grid (labels nearest-resampled from the 1024 px
 # Planet-grid labels by LoadOneHotLabel), where the official evaluator reads 1024 px maps.
 _base_ = ['../skysense_v2_seg/skysense_v2_dynamic_earthnet_s2.py']
-scs_metric = dict(_delete_=True, type='SCSMetric', num_classes=6, ignore_index=255,
-                  months_per_cube=24)
+scs_metric = dict(
+    _delete_=True, type='SCSMetric', num_classes=6, ignore_index=255, months_per_cube=24
+)
 val_evaluator = scs_metric
 test_evaluator = scs_metric
 default_hooks = dict(checkpoint=dict(save_best='SCS', rule='greater'))

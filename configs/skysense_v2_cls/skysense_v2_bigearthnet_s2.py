@@ -1,8 +1,9 @@
 # SkySense V2 on BigEarthNet-S2 (paper Table 1: mAP at TR 10% / 100%); this config: TR 10%.
 # Sentinel-2 (10 bands) through the backbone's MS branch; multi-label linear head.
 _base_ = [
-    '../_base_/models/linear_cls_skysense_v2.py', '../_base_/datasets/bigearthnet_s2.py',
-    '../_base_/schedules/finetune_cls_20k.py'
+    '../_base_/models/linear_cls_skysense_v2.py',
+    '../_base_/datasets/bigearthnet_s2.py',
+    '../_base_/schedules/finetune_cls_20k.py',
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 # BigEarthNet-S2 L2A band statistics (B2-B8, B8A, B11, B12), from the bigearthnet-models release
@@ -13,10 +14,13 @@ model = dict(
     backbone=dict(
         modalities=dict(_delete_=True, s2=dict(in_channels=10, kind='ms')),
         modality='s2',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.'),
+    ),
     head=dict(
         _delete_=True,
         type='mmpretrain.MultiLabelLinearClsHead',
         num_classes=19,
         in_channels=352 * 8,
-        loss=dict(type='mmpretrain.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)))
+        loss=dict(type='mmpretrain.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+    ),
+)

@@ -2,8 +2,9 @@
 # Each location's series goes through the MS branch date by date; TemporalPooling (masked,
 # attention over the real dates) pools the last stage before average pooling and the head.
 _base_ = [
-    '../_base_/models/linear_cls_skysense_v2.py', '../_base_/datasets/fmow_sentinel.py',
-    '../_base_/schedules/finetune_cls_20k.py'
+    '../_base_/models/linear_cls_skysense_v2.py',
+    '../_base_/datasets/fmow_sentinel.py',
+    '../_base_/schedules/finetune_cls_20k.py',
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 num_dates = 6  # must match the dataset config's LoadTimeSeries
@@ -18,5 +19,7 @@ model = dict(
     backbone=dict(
         modalities=dict(_delete_=True, s2=dict(in_channels=10, kind='ms')),
         modality='s2',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
-    head=dict(num_classes=62, topk=(1, 5)))
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.'),
+    ),
+    head=dict(num_classes=62, topk=(1, 5)),
+)

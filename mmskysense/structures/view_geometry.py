@@ -7,20 +7,24 @@ these helpers to match the same ground between two views of different boxes, siz
 Coordinates here are continuous pixel coordinates ``(col, row)`` with pixel ``(i, j)`` covering
 ``[j, j + 1) x [i, i + 1)``, so the centre of pixel ``(i, j)`` is ``(j + 0.5, i + 0.5)``.
 """
-from typing import Sequence, Tuple, Union
+
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 
 BoxLike = Union[torch.Tensor, Sequence[float]]
 
 
-def _as_float_tensor(value: Union[torch.Tensor, Sequence[float], Sequence[int]],
-                     like: torch.Tensor) -> torch.Tensor:
+def _as_float_tensor(
+    value: torch.Tensor | Sequence[float] | Sequence[int], like: torch.Tensor
+) -> torch.Tensor:
     return torch.as_tensor(value, dtype=like.dtype, device=like.device)
 
 
-def apply_geo_ops_to_points(points: torch.Tensor, geo_ops: Sequence[int],
-                            size: Tuple[int, int]) -> torch.Tensor:
+def apply_geo_ops_to_points(
+    points: torch.Tensor, geo_ops: Sequence[int], size: tuple[int, int]
+) -> torch.Tensor:
     """Map continuous ``(col, row)`` points of the unflipped crop into the view's pixels.
 
     Args:
@@ -43,8 +47,9 @@ def apply_geo_ops_to_points(points: torch.Tensor, geo_ops: Sequence[int],
     return torch.stack([col, row], dim=-1)
 
 
-def _invert_geo_ops(points: torch.Tensor, geo_ops: Sequence[int], size: Tuple[int,
-                                                                              int]) -> torch.Tensor:
+def _invert_geo_ops(
+    points: torch.Tensor, geo_ops: Sequence[int], size: tuple[int, int]
+) -> torch.Tensor:
     """Inverse of :func:`apply_geo_ops_to_points`; ``size`` is the crop's ``(H, W)``."""
     height, width = size
     hflip, vflip, k = (int(v) for v in geo_ops)
@@ -64,8 +69,9 @@ def _invert_geo_ops(points: torch.Tensor, geo_ops: Sequence[int], size: Tuple[in
     return torch.stack([col, row], dim=-1)
 
 
-def ground_to_view_pixels(xy: torch.Tensor, box: BoxLike, geo_ops: Sequence[int],
-                          size: Tuple[int, int]) -> torch.Tensor:
+def ground_to_view_pixels(
+    xy: torch.Tensor, box: BoxLike, geo_ops: Sequence[int], size: tuple[int, int]
+) -> torch.Tensor:
     """Continuous ``(col, row)`` view coordinates of ground points ``xy`` (``N x 2``, CRS units).
 
     ``size`` is the ``(H, W)`` of the view before rotation (for square views simply its size).
@@ -80,8 +86,9 @@ def ground_to_view_pixels(xy: torch.Tensor, box: BoxLike, geo_ops: Sequence[int]
     return apply_geo_ops_to_points(torch.stack([col, row], dim=-1), geo_ops, size)
 
 
-def view_pixels_to_ground(points: torch.Tensor, box: BoxLike, geo_ops: Sequence[int],
-                          size: Tuple[int, int]) -> torch.Tensor:
+def view_pixels_to_ground(
+    points: torch.Tensor, box: BoxLike, geo_ops: Sequence[int], size: tuple[int, int]
+) -> torch.Tensor:
     """Ground ``(x, y)`` of continuous view coordinates ``(col, row)``; inverse of the above."""
     points = torch.as_tensor(points)
     if not torch.is_floating_point(points):
@@ -94,9 +101,14 @@ def view_pixels_to_ground(points: torch.Tensor, box: BoxLike, geo_ops: Sequence[
     return torch.stack([x, y], dim=-1)
 
 
-def view_correspondence_grid(box_a: BoxLike, geo_ops_a: Sequence[int], size_a: Tuple[int, int],
-                             box_b: BoxLike, geo_ops_b: Sequence[int],
-                             size_b: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+def view_correspondence_grid(
+    box_a: BoxLike,
+    geo_ops_a: Sequence[int],
+    size_a: tuple[int, int],
+    box_b: BoxLike,
+    geo_ops_b: Sequence[int],
+    size_b: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For every pixel centre of view A, where the same ground lies in view B.
 
     Returns:
@@ -109,9 +121,11 @@ def view_correspondence_grid(box_a: BoxLike, geo_ops_a: Sequence[int], size_a: T
     # the pixels of the (rotated) view A: an odd k swaps its height and width
     k_a = int(geo_ops_a[2]) % 4
     view_h, view_w = (h_a, w_a) if k_a % 2 == 0 else (w_a, h_a)
-    rows, cols = torch.meshgrid(torch.arange(view_h, dtype=torch.float64) + 0.5,
-                                torch.arange(view_w, dtype=torch.float64) + 0.5,
-                                indexing='ij')
+    rows, cols = torch.meshgrid(
+        torch.arange(view_h, dtype=torch.float64) + 0.5,
+        torch.arange(view_w, dtype=torch.float64) + 0.5,
+        indexing='ij',
+    )
     pts_a = torch.stack([cols, rows], dim=-1).reshape(-1, 2)
     ground = view_pixels_to_ground(pts_a, box_a, geo_ops_a, size_a)
     pts_b = ground_to_view_pixels(ground, box_b, geo_ops_b, size_b)

@@ -5,34 +5,70 @@ dates are not change, so a model must compare the dates, not detect buildings.
 
 Layouts: mmskysense/datasets/change_detection/{levir_cd,oscd}.py and docs/downstream.md.
 """
+
 import os
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
 OSCD_IMAGES = 'Onera Satellite Change Detection dataset - Images'
-OSCD_LABELS = {'train': 'Onera Satellite Change Detection dataset - Train Labels',
-               'test': 'Onera Satellite Change Detection dataset - Test Labels'}
+OSCD_LABELS = {
+    'train': 'Onera Satellite Change Detection dataset - Train Labels',
+    'test': 'Onera Satellite Change Detection dataset - Test Labels',
+}
 # the order TorchGeo's generator writes them in; the reader picks bands by name
-OSCD_BAND_FILES = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B09', 'B10', 'B11',
-                   'B12', 'B8A')
+OSCD_BAND_FILES = (
+    'B01',
+    'B02',
+    'B03',
+    'B04',
+    'B05',
+    'B06',
+    'B07',
+    'B08',
+    'B09',
+    'B10',
+    'B11',
+    'B12',
+    'B8A',
+)
 # the order of the generated spectra (wavelength)
-_WAVELENGTH_ORDER = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10',
-                     'B11', 'B12')
+_WAVELENGTH_ORDER = (
+    'B01',
+    'B02',
+    'B03',
+    'B04',
+    'B05',
+    'B06',
+    'B07',
+    'B08',
+    'B8A',
+    'B09',
+    'B10',
+    'B11',
+    'B12',
+)
 
 
 def _write_png(path: str, array: np.ndarray) -> None:
     """An ``H x W x 3`` RGB or ``H x W`` grey uint8 array as PNG."""
     import mmcv
+
     os.makedirs(osp.dirname(path), exist_ok=True)
     if array.ndim == 3:
         array = np.ascontiguousarray(array[..., ::-1])  # mmcv writes BGR
     mmcv.imwrite(array, path)
 
 
-def _rectangles(size: int, count: int, rng: np.random.Generator, min_side: int,
-                max_side: int, avoid: Optional[np.ndarray] = None) -> np.ndarray:
+def _rectangles(
+    size: int,
+    count: int,
+    rng: np.random.Generator,
+    min_side: int,
+    max_side: int,
+    avoid: np.ndarray | None = None,
+) -> np.ndarray:
     """A mask of ``count`` axis-aligned rectangles (not touching ``avoid``)."""
     mask = np.zeros((size, size), dtype=bool)
     for _ in range(count * 20):
@@ -43,7 +79,7 @@ def _rectangles(size: int, count: int, rng: np.random.Generator, min_side: int,
         box = (slice(max(y - 2, 0), y + h + 2), slice(max(x - 2, 0), x + w + 2))
         if mask[box].any() or (avoid is not None and avoid[box].any()):
             continue
-        mask[y:y + h, x:x + w] = True
+        mask[y : y + h, x : x + w] = True
         count -= 1
     return mask
 
@@ -58,8 +94,9 @@ def _landscape(size: int, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def levir_pair(size: int, rng: np.random.Generator, new: int = 6,
-               old: int = 4) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def levir_pair(
+    size: int, rng: np.random.Generator, new: int = 6, old: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two RGB dates and their 0/255 change mask: buildings of date 1 stay, ``new`` appear
     (about 8% of the pixels change at the defaults)."""
     side = max(4, size // 6)
@@ -76,8 +113,13 @@ def levir_pair(size: int, rng: np.random.Generator, new: int = 6,
     return to8(a), to8(b), (new_mask * 255).astype(np.uint8)
 
 
-def make_levir_cd(root: str, pairs: Optional[Dict[str, int]] = None, size: int = 1024,
-                  layout: str = 'split', seed: int = 0) -> str:
+def make_levir_cd(
+    root: str,
+    pairs: dict[str, int] | None = None,
+    size: int = 1024,
+    layout: str = 'split',
+    seed: int = 0,
+) -> str:
     """LEVIR-CD: ``root/<split>/{A,B,label}/<split>_<n>.png`` (``layout='split'``, one folder
     per extracted archive) or ``root/{A,B,label}/<split>_<n>.png`` (``'merged'``)."""
     if layout not in ('split', 'merged'):
@@ -95,16 +137,19 @@ def make_levir_cd(root: str, pairs: Optional[Dict[str, int]] = None, size: int =
     return root
 
 
-def _band_signatures(num_bands: int) -> Dict[str, np.ndarray]:
+def _band_signatures(num_bands: int) -> dict[str, np.ndarray]:
     """Reflectance curves (L1C digital numbers) of vegetation, soil and built-up land."""
     x = np.linspace(0.0, 1.0, num_bands)
-    return dict(vegetation=900 + 2600 * np.clip(x * 2.5 - 0.8, 0, 1),
-                soil=1400 + 900 * x,
-                urban=2400 + 300 * np.sin(6 * x))
+    return dict(
+        vegetation=900 + 2600 * np.clip(x * 2.5 - 0.8, 0, 1),
+        soil=1400 + 900 * x,
+        urban=2400 + 300 * np.sin(6 * x),
+    )
 
 
-def oscd_city(size: Tuple[int, int], rng: np.random.Generator, num_bands: int = 13,
-              new: int = 3) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def oscd_city(
+    size: tuple[int, int], rng: np.random.Generator, num_bands: int = 13, new: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two dates ``num_bands x H x W`` (uint16) and the 0/255 change mask of a city."""
     h, w = size
     sig = _band_signatures(num_bands)
@@ -125,20 +170,32 @@ def oscd_city(size: Tuple[int, int], rng: np.random.Generator, num_bands: int = 
 
 def _write_band(path: str, band: np.ndarray) -> None:
     import rasterio
+
     os.makedirs(osp.dirname(path), exist_ok=True)
-    with rasterio.open(path, 'w', driver='GTiff', height=band.shape[0], width=band.shape[1],
-                       count=1, dtype=band.dtype.name, crs='EPSG:32631',
-                       transform=rasterio.Affine(10.0, 0, 600000.0, 0, -10.0, 5400000.0)) as dst:
+    with rasterio.open(
+        path,
+        'w',
+        driver='GTiff',
+        height=band.shape[0],
+        width=band.shape[1],
+        count=1,
+        dtype=band.dtype.name,
+        crs='EPSG:32631',
+        transform=rasterio.Affine(10.0, 0, 600000.0, 0, -10.0, 5400000.0),
+    ) as dst:
         dst.write(band[None])
 
 
-def make_oscd(root: str, cities: Optional[Dict[str, Sequence[str]]] = None,
-              sizes: Sequence[Tuple[int, int]] = ((64, 80), (72, 64), (56, 56)),
-              seed: int = 0) -> str:
+def make_oscd(
+    root: str,
+    cities: dict[str, Sequence[str]] | None = None,
+    sizes: Sequence[tuple[int, int]] = ((64, 80), (72, 64), (56, 56)),
+    seed: int = 0,
+) -> str:
     """OSCD: the three archives extracted in ``root`` (images with ``train.txt`` /
     ``test.txt``, ``dates.txt``, ``imgs_{1,2}_rect/B*.tif`` of 13 bands; train and test
     labels ``<city>/cm/cm.png``). City ``i`` has size ``sizes[i % len(sizes)]``."""
-    cities = cities or dict(train=('abudhabi', 'beirut'), test=('dubai', ))
+    cities = cities or dict(train=('abudhabi', 'beirut'), test=('dubai',))
     rng = np.random.default_rng(seed)
     images = osp.join(root, OSCD_IMAGES)
     count = 0
@@ -152,8 +209,7 @@ def make_oscd(root: str, cities: Optional[Dict[str, Sequence[str]]] = None,
             for d, data in ((1, a), (2, b)):
                 for band in OSCD_BAND_FILES:
                     wave = _WAVELENGTH_ORDER.index(band)
-                    _write_band(osp.join(images, city, f'imgs_{d}_rect', f'{band}.tif'),
-                                data[wave])
+                    _write_band(osp.join(images, city, f'imgs_{d}_rect', f'{band}.tif'), data[wave])
             with open(osp.join(images, city, 'dates.txt'), 'w') as f:
                 f.write('date_1: 20151126\ndate_2: 20170830\n')
             _write_png(osp.join(root, OSCD_LABELS[split], city, 'cm', 'cm.png'), label)

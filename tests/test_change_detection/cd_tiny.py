@@ -5,27 +5,25 @@ test module; tests load it by path (pytest runs with ``--import-mode=importlib``
 shrinking itself is the downstream tests' (``tests/test_downstream/downstream_tiny.py``); this
 adds the change detectors' pieces.
 """
+
 import importlib.util
 from pathlib import Path
-from typing import Optional
-
-from mmengine.config import Config
 
 from fake_releases import change_detection as fake_cd
+from mmengine.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
-    'downstream_tiny', ROOT / 'tests' / 'test_downstream' / 'downstream_tiny.py')
+    'downstream_tiny', ROOT / 'tests' / 'test_downstream' / 'downstream_tiny.py'
+)
 downstream_tiny = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(downstream_tiny)
 
 CONFIGS = {
     'levir_cd': 'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256.py',
-    'levir_cd_tiles':
-        'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256_tile-test.py',
+    'levir_cd_tiles': 'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256_tile-test.py',
     'oscd': 'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_oscd-128x128.py',
-    'dynearthnet_s2_scs':
-        'configs/skysense_v2_cd/upernet_skysense-v2-huge_4xb4-40k_dynearthnet-s2-scs-256x256.py',
+    'dynearthnet_s2_scs': 'configs/skysense_v2_cd/upernet_skysense-v2-huge_4xb4-40k_dynearthnet-s2-scs-256x256.py',
 }
 # the paper's metric first
 METRICS = {
@@ -43,27 +41,48 @@ def make_data(name: str, root: str, scale: int = 1, size: int = 128) -> str:
     """Generate the fake release of ``name`` under ``root``; returns the config's data_root.
     ``scale`` multiplies the number of samples (for fine-tuning); ``size``: LEVIR-CD's side."""
     if name.startswith('levir_cd'):
-        return fake_cd.make_levir_cd(root, pairs=dict(train=2 * scale, val=1, test=scale),
-                                     size=size)
+        return fake_cd.make_levir_cd(
+            root, pairs=dict(train=2 * scale, val=1, test=scale), size=size
+        )
     if name == 'oscd':
         return fake_cd.make_oscd(root)
     if name == 'dynearthnet_s2_scs':
         from mmskysense.datasets.downstream import fake_data
+
         return fake_data.make_dynamic_earthnet(
-            root, cubes=dict(train=scale, val=1, test=2), months=SCS_MONTHS, size=64,
-            s2_size=24, cell=16)
+            root,
+            cubes=dict(train=scale, val=1, test=2),
+            months=SCS_MONTHS,
+            size=64,
+            s2_size=24,
+            cell=16,
+        )
     raise KeyError(name)
 
 
-def tiny_config(name: str, data_root: str, work_dir: str, max_iters: int = 1,
-                batch_size: int = 2, crop: int = 64, lr: Optional[float] = None,
-                validate: bool = False) -> Config:
+def tiny_config(
+    name: str,
+    data_root: str,
+    work_dir: str,
+    max_iters: int = 1,
+    batch_size: int = 2,
+    crop: int = 64,
+    lr: float | None = None,
+    validate: bool = False,
+) -> Config:
     """The config of ``name`` with the tiny backbone, small crops, generated data and a short
     schedule."""
     downstream_tiny.CONFIGS[name] = CONFIGS[name]
-    cfg = downstream_tiny.tiny_config(name, data_root, work_dir, max_iters=max_iters,
-                                      validate=validate, test_samples=None, lr=lr,
-                                      batch_size=batch_size)
+    cfg = downstream_tiny.tiny_config(
+        name,
+        data_root,
+        work_dir,
+        max_iters=max_iters,
+        validate=validate,
+        test_samples=None,
+        lr=lr,
+        batch_size=batch_size,
+    )
     if name == 'dynearthnet_s2_scs':  # the Dyna.-S2 segmentation model, shrunk as there
         downstream_tiny._small_inputs('dynamic_earthnet_s2', cfg)
         for key in ('val_evaluator', 'test_evaluator'):

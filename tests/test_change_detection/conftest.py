@@ -1,4 +1,5 @@
 """Shared by the change-detection tests."""
+
 import pytest
 import torch
 

@@ -9,6 +9,7 @@ It prints the changed-class F1 and the F1 of chance-level answers on the same te
 "everything changed" (F1 = 2p / (1 + p) for a changed fraction p) and a random guess with the
 right changed fraction (F1 = p).
 """
+
 import argparse
 import importlib.util
 import json
@@ -25,6 +26,7 @@ _spec.loader.exec_module(tiny)
 
 def _changed_fraction(dataset) -> float:
     import mmcv
+
     changed = total = 0
     for i in range(len(dataset)):
         label = mmcv.imread(dataset.get_data_info(i)['seg_map_path'], flag='unchanged')
@@ -48,29 +50,45 @@ def main() -> None:
     from mmengine.runner import Runner
 
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
-    data_root = tiny.make_data(args.name, osp.join(args.work_dir, 'data'), scale=args.scale,
-                               size=args.size)
-    cfg = tiny.tiny_config(args.name, data_root, osp.join(args.work_dir, 'run'),
-                           max_iters=args.iters, batch_size=args.batch_size, crop=args.crop,
-                           lr=args.lr)
+    data_root = tiny.make_data(
+        args.name, osp.join(args.work_dir, 'data'), scale=args.scale, size=args.size
+    )
+    cfg = tiny.tiny_config(
+        args.name,
+        data_root,
+        osp.join(args.work_dir, 'run'),
+        max_iters=args.iters,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        lr=args.lr,
+    )
     cfg.log_level = 'INFO'
     runner = Runner.from_cfg(cfg)
     start = time.time()
     runner.train()
-    runner.save_checkpoint(args.work_dir, 'finetuned.pth', save_optimizer=False,
-                           save_param_scheduler=False)
+    runner.save_checkpoint(
+        args.work_dir, 'finetuned.pth', save_optimizer=False, save_param_scheduler=False
+    )
     cfg.dump(osp.join(args.work_dir, 'finetuned_config.py'))
     metrics = runner.test()
     p = _changed_fraction(runner.test_dataloader.dataset)
-    print(json.dumps(dict(config=tiny.CONFIGS[args.name], iters=args.iters,
-                          train_pairs=len(runner.train_dataloader.dataset),
-                          test_pairs=len(runner.test_dataloader.dataset),
-                          seconds=round(time.time() - start, 1),
-                          changed_fraction=round(p, 4),
-                          chance_f1_all_changed=round(100 * 2 * p / (1 + p), 2),
-                          chance_f1_random=round(100 * p, 2),
-                          metrics={k: round(float(v), 2) for k, v in metrics.items()})))
+    print(
+        json.dumps(
+            dict(
+                config=tiny.CONFIGS[args.name],
+                iters=args.iters,
+                train_pairs=len(runner.train_dataloader.dataset),
+                test_pairs=len(runner.test_dataloader.dataset),
+                seconds=round(time.time() - start, 1),
+                changed_fraction=round(p, 4),
+                chance_f1_all_changed=round(100 * 2 * p / (1 + p), 2),
+                chance_f1_random=round(100 * p, 2),
+                metrics={k: round(float(v), 2) for k, v in metrics.items()},
+            )
+        )
+    )
 
 
 if __name__ == '__main__':

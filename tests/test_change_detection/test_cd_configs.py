@@ -1,5 +1,6 @@
 """Each change-detection config: build it, one training iteration and a test pass on generated
 data laid out as the real release, with the tiny SkySenseV2Backbone; the metric is computed."""
+
 import importlib.util
 import math
 from pathlib import Path
@@ -11,13 +12,13 @@ tiny = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tiny)
 
 
-
 @pytest.mark.parametrize('name', sorted(tiny.CONFIGS))
 def test_config_trains_and_tests(name, tmp_path):
     from mmengine.runner import Runner
 
     from mmskysense.models.backbones import SkySenseV2Backbone
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
 
     data_root = tiny.make_data(name, str(tmp_path / 'data'), size=128)
@@ -36,6 +37,7 @@ def test_config_trains_and_tests(name, tmp_path):
 
 def test_levir_cd_test_protocols():
     from mmengine.config import Config
+
     whole = Config.fromfile(str(tiny.ROOT / tiny.CONFIGS['levir_cd']))
     tiles = Config.fromfile(str(tiny.ROOT / tiny.CONFIGS['levir_cd_tiles']))
     assert whole.model.test_cfg == dict(mode='whole')

@@ -1,5 +1,6 @@
 """The changed-class scores and DynamicEarthNet's SCS against hand computations and an
 independent plain-numpy reference."""
+
 import math
 
 import numpy as np
@@ -10,8 +11,11 @@ from mmskysense.evaluation.metrics import ChangeDetectionMetric, SCSMetric
 
 
 def _sample(gt, pred, **meta):
-    return dict(gt_sem_seg=dict(data=torch.as_tensor(np.asarray(gt))[None]),
-                pred_sem_seg=dict(data=torch.as_tensor(np.asarray(pred))[None]), **meta)
+    return dict(
+        gt_sem_seg=dict(data=torch.as_tensor(np.asarray(gt))[None]),
+        pred_sem_seg=dict(data=torch.as_tensor(np.asarray(pred))[None]),
+        **meta,
+    )
 
 
 def _run(metric, samples):
@@ -24,10 +28,8 @@ def test_changed_class_scores_by_hand():
     #   image a: 1/1 TP, 1/0 FN, 0/1 FP, ignored | 0/0 TN, 0/0 TN, 1/1 TP, ignored
     #   image b: 1/1 TP, 1/0 FN, 0/0 TN
     #   -> TP 3, FP 1, FN 2, TN 3 over 9 pixels
-    gt_a = [[1, 1, 0, 255],
-            [0, 0, 1, 255]]
-    pred_a = [[1, 0, 1, 1],
-              [0, 0, 1, 0]]
+    gt_a = [[1, 1, 0, 255], [0, 0, 1, 255]]
+    pred_a = [[1, 0, 1, 1], [0, 0, 1, 0]]
     gt_b = [[1, 1, 0]]
     pred_b = [[1, 0, 0]]
     scores = _run(ChangeDetectionMetric(), [_sample(gt_a, pred_a), _sample(gt_b, pred_b)])
@@ -53,13 +55,13 @@ def reference_scs(cubes, num_classes=6, ignore=255):
     fn_k = np.zeros(num_classes)
     for gt, pred in cubes.values():
         for t in range(len(gt) - 1):
-            g_change = gt[t] != gt[t + 1]            # raw labels, ignore included
+            g_change = gt[t] != gt[t + 1]  # raw labels, ignore included
             p_change = pred[t] != pred[t + 1]
             tp += np.sum(g_change & p_change)
             fp += np.sum(~g_change & p_change)
             fn += np.sum(g_change & ~p_change)
             g_next, p_next = gt[t + 1], pred[t + 1]
-            scored = g_change & (g_next != ignore)   # changed and labelled in month t+1
+            scored = g_change & (g_next != ignore)  # changed and labelled in month t+1
             for k in range(num_classes):
                 inter[k] += np.sum(scored & (g_next == k) & (p_next == k))
                 fp_k[k] += np.sum(scored & (g_next != k) & (p_next == k))
@@ -67,7 +69,7 @@ def reference_scs(cubes, num_classes=6, ignore=255):
     bc = tp / (tp + fp + fn)
     union = inter + fp_k + fn_k
     iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-    present = np.count_nonzero(inter + fn_k)         # classes in the changed ground truth
+    present = np.count_nonzero(inter + fn_k)  # classes in the changed ground truth
     sc = iou.sum() / present
     return 100 * (bc + sc) / 2, 100 * bc, 100 * sc
 
@@ -97,8 +99,7 @@ def _scs_samples(cubes, rng):
     for cube, (gt, pred) in cubes.items():
         for t in range(len(gt)):
             year, month = 2018 + t // 12, t % 12 + 1
-            path = (f'/data/labels/{cube}_10N/Labels/Raster/{cube}/'
-                    f'{cube}-{year}_{month:02d}_01.tif')
+            path = f'/data/labels/{cube}_10N/Labels/Raster/{cube}/{cube}-{year}_{month:02d}_01.tif'
             samples.append(_sample(gt[t], pred[t], seg_map_path=path))
     order = rng.permutation(len(samples))  # the loader's order is not the months' order
     return [samples[i] for i in order]
@@ -107,8 +108,9 @@ def _scs_samples(cubes, rng):
 def test_scs_equals_numpy_reference_on_random_cubes():
     rng = np.random.default_rng(0)
     cubes = _random_cubes(rng)
-    scores = _run(SCSMetric(num_classes=6, ignore_index=255, months_per_cube=24),
-                  _scs_samples(cubes, rng))
+    scores = _run(
+        SCSMetric(num_classes=6, ignore_index=255, months_per_cube=24), _scs_samples(cubes, rng)
+    )
     scs, bc, sc = reference_scs(cubes)
     assert 5 < bc < 95 and 5 < sc < 95  # a case where every term matters
     assert scores['BC'] == pytest.approx(bc, abs=1e-9)
@@ -118,12 +120,12 @@ def test_scs_equals_numpy_reference_on_random_cubes():
 
 def test_scs_hand_case():
     # one cube, three months, 3 classes, 255 = unlabelled; g = labels, p = predictions
-    g = np.array([[[0, 0, 1], [2, 255, 1]],
-                  [[0, 1, 1], [2, 2, 1]],
-                  [[0, 1, 2], [255, 2, 1]]], dtype=np.uint8)
-    p = np.array([[[0, 0, 1], [2, 2, 1]],
-                  [[0, 1, 1], [0, 2, 1]],
-                  [[0, 1, 1], [0, 2, 1]]], dtype=np.uint8)
+    g = np.array(
+        [[[0, 0, 1], [2, 255, 1]], [[0, 1, 1], [2, 2, 1]], [[0, 1, 2], [255, 2, 1]]], dtype=np.uint8
+    )
+    p = np.array(
+        [[[0, 0, 1], [2, 2, 1]], [[0, 1, 1], [0, 2, 1]], [[0, 1, 1], [0, 2, 1]]], dtype=np.uint8
+    )
     # months 1->2: label change at (0,1) and (1,1) (255 -> 2 counts), predicted at (0,1), (1,0)
     #   binary TP 1, FP 1, FN 1; semantic: (0,1) gt 1 / pred 1, (1,1) gt 2 / pred 2
     # months 2->3: label change at (0,2) and (1,0) (2 -> 255 counts), none predicted
@@ -132,8 +134,9 @@ def test_scs_hand_case():
     # SC: class 1: I 1, FP 1, FN 0 -> 1/2; class 2: I 1, FP 0, FN 1 -> 1/2; class 0 absent
     #   -> (1/2 + 1/2) / 2 = 0.5;  SCS = (0.2 + 0.5) / 2 = 0.35
     # mIoU of the 3 months (labelled pixels): class 0 4/5, class 1 7/8, class 2 3/5
-    samples = [_sample(g[t], p[t], cube_id='cube', year_month=f'2018-{t + 1:02d}')
-               for t in (2, 0, 1)]
+    samples = [
+        _sample(g[t], p[t], cube_id='cube', year_month=f'2018-{t + 1:02d}') for t in (2, 0, 1)
+    ]
     scores = _run(SCSMetric(num_classes=3), samples)
     assert scores['BC'] == pytest.approx(20.0)
     assert scores['SC'] == pytest.approx(50.0)
@@ -145,8 +148,7 @@ def test_scs_hand_case():
 def test_scs_checks_its_input():
     g = np.zeros((2, 2), dtype=np.uint8)
     with pytest.raises(ValueError, match='has 1 months, expected 24'):
-        _run(SCSMetric(months_per_cube=24),
-             [_sample(g, g, cube_id='c', year_month='2018-01')])
+        _run(SCSMetric(months_per_cube=24), [_sample(g, g, cube_id='c', year_month='2018-01')])
     with pytest.raises(ValueError, match='predicted labels must be in 0..5'):
         _run(SCSMetric(), [_sample(g, g + 6, cube_id='c', year_month='2018-01')])
     with pytest.raises(ValueError, match='cannot tell cube and month'):
@@ -154,6 +156,7 @@ def test_scs_checks_its_input():
     with pytest.raises(ValueError, match='same month twice'):
         _run(SCSMetric(), [_sample(g, g, cube_id='c', year_month='2018-01')] * 2)
     # no change anywhere: SC is 0 / 0, reported as NaN (and logged), not as a score
-    scores = _run(SCSMetric(), [_sample(g, g, cube_id='c', year_month=m)
-                                for m in ('2018-01', '2018-02')])
+    scores = _run(
+        SCSMetric(), [_sample(g, g, cube_id='c', year_month=m) for m in ('2018-01', '2018-02')]
+    )
     assert math.isnan(scores['SC']) and math.isnan(scores['SCS'])

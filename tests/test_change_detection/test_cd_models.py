@@ -1,4 +1,5 @@
 """The Siamese change detector, its fusion neck, the BIT head and the pair data preprocessor."""
+
 import pytest
 import torch
 
@@ -9,37 +10,56 @@ register_all_modules()
 TINY_CHANNELS = [32, 64, 128, 256]
 
 
-
 def _detector(neck_policy, head, seed=0):
     from mmengine.config import ConfigDict
 
     from mmskysense.registry import MODELS
+
     torch.manual_seed(seed)
     cfg = ConfigDict(
         type='SiameseEncoderDecoder',
-        data_preprocessor=dict(type='ChangeDetDataPreprocessor', mean=[0.0] * 3,
-                               std=[1.0] * 3),
-        backbone=dict(type='SkySenseV2Backbone', arch='tiny',
-                      modalities=dict(hr=dict(in_channels=3, kind='hr')), modality='hr',
-                      drop_path_rate=0.0),
+        data_preprocessor=dict(type='ChangeDetDataPreprocessor', mean=[0.0] * 3, std=[1.0] * 3),
+        backbone=dict(
+            type='SkySenseV2Backbone',
+            arch='tiny',
+            modalities=dict(hr=dict(in_channels=3, kind='hr')),
+            modality='hr',
+            drop_path_rate=0.0,
+        ),
         neck=dict(type='SiameseFusionNeck', policy=neck_policy),
         decode_head=head,
-        test_cfg=dict(mode='whole'))
+        test_cfg=dict(mode='whole'),
+    )
     return MODELS.build(cfg).eval()
 
 
 def _fcn(in_channels):
-    return dict(type='mmseg.FCNHead', in_channels=in_channels, in_index=0, channels=16,
-                num_convs=1, concat_input=False, num_classes=2, dropout_ratio=0.0,
-                norm_cfg=dict(type='BN'),
-                loss_decode=dict(type='mmseg.CrossEntropyLoss', avg_non_ignore=True))
+    return dict(
+        type='mmseg.FCNHead',
+        in_channels=in_channels,
+        in_index=0,
+        channels=16,
+        num_convs=1,
+        concat_input=False,
+        num_classes=2,
+        dropout_ratio=0.0,
+        norm_cfg=dict(type='BN'),
+        loss_decode=dict(type='mmseg.CrossEntropyLoss', avg_non_ignore=True),
+    )
 
 
 def _bit(pos_embed):
-    return dict(type='BITHead', in_channels=[2 * c for c in TINY_CHANNELS], channels=16,
-                dec_depth=2, pos_embed=pos_embed, num_classes=2, dropout_ratio=0.0,
-                norm_cfg=dict(type='BN'),
-                loss_decode=dict(type='mmseg.CrossEntropyLoss', avg_non_ignore=True))
+    return dict(
+        type='BITHead',
+        in_channels=[2 * c for c in TINY_CHANNELS],
+        channels=16,
+        dec_depth=2,
+        pos_embed=pos_embed,
+        num_classes=2,
+        dropout_ratio=0.0,
+        norm_cfg=dict(type='BN'),
+        loss_decode=dict(type='mmseg.CrossEntropyLoss', avg_non_ignore=True),
+    )
 
 
 def _logits_both_orders(model):
@@ -74,8 +94,9 @@ def test_swapping_dates_changes_a_directional_model(neck, head):
 
 
 def test_detector_loss_backward_predict():
-    from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
     model = _detector('concat', _bit('learned')).train()
     samples = []
     for _ in range(2):
@@ -83,8 +104,8 @@ def test_detector_loss_backward_predict():
         s.gt_sem_seg = PixelData(data=torch.randint(0, 2, (1, 64, 64)))
         samples.append(s)
     data = model.data_preprocessor(
-        dict(inputs=[torch.rand(6, 64, 64) * 255 for _ in range(2)], data_samples=samples),
-        True)
+        dict(inputs=[torch.rand(6, 64, 64) * 255 for _ in range(2)], data_samples=samples), True
+    )
     losses = model(**data, mode='loss')
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     loss.backward()
@@ -111,6 +132,7 @@ def test_semantic_tokens_are_attention_weighted_means():
 
 def test_fusion_policies():
     from mmskysense.models.necks import SiameseFusionNeck
+
     a, b = [torch.randn(1, 4, 3, 3)], [torch.randn(1, 4, 3, 3)]
     assert torch.equal(SiameseFusionNeck('concat')(a, b)[0], torch.cat([a[0], b[0]], 1))
     assert torch.equal(SiameseFusionNeck('diff')(a, b)[0], b[0] - a[0])
@@ -123,6 +145,7 @@ def test_fusion_policies():
 
 def test_pair_data_preprocessor_normalises_each_date_alike():
     from mmskysense.models.data_preprocessors import ChangeDetDataPreprocessor
+
     pre = ChangeDetDataPreprocessor(mean=[10.0, 20.0], std=[2.0, 4.0])
     img = torch.tensor([10.0, 20.0, 12.0, 28.0]).view(4, 1, 1).expand(4, 2, 2)
     out = pre(dict(inputs=[img]), False)['inputs']

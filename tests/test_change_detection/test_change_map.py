@@ -1,5 +1,6 @@
 """Change maps from two GeoTIFFs: overlap of grids offset by a window, georeferencing, nodata,
 tiled == untiled, bad input; through the API and tools/infer_change_map.py."""
+
 import importlib.util
 import os
 import subprocess
@@ -11,9 +12,9 @@ import pytest
 import rasterio
 import torch
 import torch.nn as nn
+from fake_releases.change_detection import levir_pair
 from rasterio.transform import Affine
 
-from fake_releases.change_detection import levir_pair
 from mmskysense.registry import MODELS
 from mmskysense.utils import register_all_modules
 
@@ -26,11 +27,19 @@ OFFSET = (12, 20)
 SIZE1, SIZE2 = (200, 180), (176, 196)
 
 
-
 def _write(path, data, transform, crs='EPSG:32614', nodata=0):
-    with rasterio.open(path, 'w', driver='GTiff', height=data.shape[1], width=data.shape[2],
-                       count=data.shape[0], dtype=data.dtype.name, crs=crs,
-                       transform=transform, nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        'w',
+        driver='GTiff',
+        height=data.shape[1],
+        width=data.shape[2],
+        count=data.shape[0],
+        dtype=data.dtype.name,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
         dst.write(data)
     return str(path)
 
@@ -42,15 +51,20 @@ def make_scene_pair(folder, crs2='EPSG:32614', offset=OFFSET, gsd2=GSD):
     big = max(SIZE1[0], offset[0] + SIZE2[0]), max(SIZE1[1], offset[1] + SIZE2[1])
     a, b, _ = levir_pair(max(big), rng, new=6, old=6)
     a, b = np.maximum(a, 1), np.maximum(b, 1)  # 0 is the nodata value
-    d1 = a[:SIZE1[0], :SIZE1[1]].transpose(2, 0, 1).copy()
-    d2 = b[offset[0]:offset[0] + SIZE2[0], offset[1]:offset[1] + SIZE2[1]].transpose(
-        2, 0, 1).copy()
+    d1 = a[: SIZE1[0], : SIZE1[1]].transpose(2, 0, 1).copy()
+    d2 = (
+        b[offset[0] : offset[0] + SIZE2[0], offset[1] : offset[1] + SIZE2[1]]
+        .transpose(2, 0, 1)
+        .copy()
+    )
     d1[:, 30:50, 40:70] = 0
     d2[:, 100:120, 10:30] = 0
     t1 = Affine(GSD, 0, ORIGIN[0], 0, -GSD, ORIGIN[1])
     t2 = Affine(gsd2, 0, ORIGIN[0] + offset[1] * GSD, 0, -gsd2, ORIGIN[1] - offset[0] * GSD)
-    return (_write(Path(folder) / 'date1.tif', d1, t1),
-            _write(Path(folder) / 'date2.tif', d2, t2, crs=crs2))
+    return (
+        _write(Path(folder) / 'date1.tif', d1, t1),
+        _write(Path(folder) / 'date2.tif', d2, t2, crs=crs2),
+    )
 
 
 @MODELS.register_module(force=True)
@@ -63,23 +77,38 @@ class PixelwiseTestBackbone(nn.Module):
         self.conv = nn.Conv2d(in_channels, channels, 1)
 
     def forward(self, x):
-        return (torch.tanh(self.conv(x)), )
+        return (torch.tanh(self.conv(x)),)
 
 
 def _pixelwise_model_files(tmp_path):
     from mmengine.config import Config
-    cfg = Config(dict(model=dict(
-        type='SiameseEncoderDecoder',
-        data_preprocessor=dict(type='ChangeDetDataPreprocessor', mean=[120.0] * 3,
-                               std=[60.0] * 3),
-        backbone=dict(type='PixelwiseTestBackbone'),
-        neck=dict(type='SiameseFusionNeck', policy='abs_diff'),
-        decode_head=dict(type='mmseg.FCNHead', in_channels=8, in_index=0, channels=8,
-                         num_convs=0, concat_input=False, num_classes=2, dropout_ratio=0.0,
-                         norm_cfg=None,
-                         loss_decode=dict(type='mmseg.CrossEntropyLoss',
-                                          avg_non_ignore=True)),
-        test_cfg=dict(mode='whole')), default_scope='mmskysense'))
+
+    cfg = Config(
+        dict(
+            model=dict(
+                type='SiameseEncoderDecoder',
+                data_preprocessor=dict(
+                    type='ChangeDetDataPreprocessor', mean=[120.0] * 3, std=[60.0] * 3
+                ),
+                backbone=dict(type='PixelwiseTestBackbone'),
+                neck=dict(type='SiameseFusionNeck', policy='abs_diff'),
+                decode_head=dict(
+                    type='mmseg.FCNHead',
+                    in_channels=8,
+                    in_index=0,
+                    channels=8,
+                    num_convs=0,
+                    concat_input=False,
+                    num_classes=2,
+                    dropout_ratio=0.0,
+                    norm_cfg=None,
+                    loss_decode=dict(type='mmseg.CrossEntropyLoss', avg_non_ignore=True),
+                ),
+                test_cfg=dict(mode='whole'),
+            ),
+            default_scope='mmskysense',
+        )
+    )
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     with torch.no_grad():  # well separated logits: no pixel sits on the decision boundary
@@ -91,14 +120,20 @@ def _save(tmp_path, cfg, model):
     config = tmp_path / 'model_config.py'
     cfg.dump(str(config))
     ckpt = tmp_path / 'model.pth'
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=dict(classes=['unchanged', 'changed']))), ckpt)
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dict(classes=['unchanged', 'changed'])),
+        ),
+        ckpt,
+    )
     return str(config), str(ckpt)
 
 
 def _cli_main():
-    spec = importlib.util.spec_from_file_location('infer_change_map',
-                                                  REPO / 'tools' / 'infer_change_map.py')
+    spec = importlib.util.spec_from_file_location(
+        'infer_change_map', REPO / 'tools' / 'infer_change_map.py'
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main
@@ -117,7 +152,7 @@ def _overlap_arrays(date1, date2):
     with rasterio.open(date1) as s1, rasterio.open(date2) as s2:
         d1, d2 = s1.read().astype(np.float32), s2.read().astype(np.float32)
     _, (h, w) = _expected_grid(date1)
-    return d1[:, OFFSET[0]:OFFSET[0] + h, OFFSET[1]:OFFSET[1] + w], d2[:, :h, :w]
+    return d1[:, OFFSET[0] : OFFSET[0] + h, OFFSET[1] : OFFSET[1] + w], d2[:, :h, :w]
 
 
 def _expected_valid(date1, date2):
@@ -131,10 +166,26 @@ def test_cli_tiled_equals_untiled_for_a_pixelwise_model(tmp_path):
     config, ckpt = _pixelwise_model_files(tmp_path)
     main = _cli_main()
     tiled, whole = tmp_path / 'tiled.tif', tmp_path / 'whole.tif'
-    main([config, ckpt, date1, date2, str(tiled), '--tile', '48', '--overlap', '16',
-          '--block', '64', '--batch-size', '3'])
-    main([config, ckpt, date1, date2, str(whole), '--tile', '512', '--overlap', '0',
-          '--no-preview'])
+    main(
+        [
+            config,
+            ckpt,
+            date1,
+            date2,
+            str(tiled),
+            '--tile',
+            '48',
+            '--overlap',
+            '16',
+            '--block',
+            '64',
+            '--batch-size',
+            '3',
+        ]
+    )
+    main(
+        [config, ckpt, date1, date2, str(whole), '--tile', '512', '--overlap', '0', '--no-preview']
+    )
     transform, shape = _expected_grid(date1)
     with rasterio.open(tiled) as t, rasterio.open(whole) as w, rasterio.open(date1) as s1:
         assert t.crs == w.crs == s1.crs
@@ -156,10 +207,15 @@ def test_cli_script_with_the_bit_detector(tmp_path):
     """The tiny BIT detector of the LEVIR-CD config through the script (random weights: the
     georeferencing and nodata are checked, not the change)."""
     from mmengine.config import Config
+
     date1, date2 = make_scene_pair(tmp_path)
     config = REPO / 'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256.py'
-    options = ['model.backbone.arch=tiny', 'model.backbone.init_cfg=None',
-               'model.decode_head.in_channels=[64,128,256,512]', 'model.decode_head.dec_depth=2']
+    options = [
+        'model.backbone.arch=tiny',
+        'model.backbone.init_cfg=None',
+        'model.decode_head.in_channels=[64,128,256,512]',
+        'model.decode_head.dec_depth=2',
+    ]
     cfg = Config.fromfile(str(config))  # the same model as the options make in the script
     cfg.model.backbone.arch = 'tiny'
     cfg.model.backbone.init_cfg = None
@@ -171,9 +227,27 @@ def test_cli_script_with_the_bit_detector(tmp_path):
     out = tmp_path / 'out' / 'change.tif'
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
     proc = subprocess.run(
-        [sys.executable, str(REPO / 'tools/infer_change_map.py'), str(config), ckpt, date1,
-         date2, str(out), '--tile', '64', '--overlap', '16', '--cfg-options', *options],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(REPO / 'tools/infer_change_map.py'),
+            str(config),
+            ckpt,
+            date1,
+            date2,
+            str(out),
+            '--tile',
+            '64',
+            '--overlap',
+            '16',
+            '--cfg-options',
+            *options,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     transform, shape = _expected_grid(date1)
     with rasterio.open(out) as dst:
@@ -195,9 +269,19 @@ def test_windows_of_the_two_grids_are_aligned(tmp_path):
     # a thresholded difference is exact where the dates' pixels are paired right; one pixel
     # of misalignment would move the edges of every field and building
     from mmskysense.apis import change_map_geotiff
+
     date1, date2 = make_scene_pair(tmp_path)
-    out = change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'c.tif'), tile=40,
-                             overlap=8, block=56, batch_size=2, progress=False)
+    out = change_map_geotiff(
+        _local_predict,
+        date1,
+        date2,
+        str(tmp_path / 'c.tif'),
+        tile=40,
+        overlap=8,
+        block=56,
+        batch_size=2,
+        progress=False,
+    )
     d1, d2 = _overlap_arrays(date1, date2)
     expected = (np.abs(d1 - d2).mean(0) > 40).astype(np.uint8)
     expected[~_expected_valid(date1, date2)] = 255
@@ -206,34 +290,46 @@ def test_windows_of_the_two_grids_are_aligned(tmp_path):
     assert 0.01 < (expected == 1).mean() < 0.5
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(crs2='EPSG:32615'), 'different CRS'),
-    (dict(gsd2=1.0), 'differ in pixel width'),
-    (dict(offset=(400, 20)), 'do not overlap'),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(crs2='EPSG:32615'), 'different CRS'),
+        (dict(gsd2=1.0), 'differ in pixel width'),
+        (dict(offset=(400, 20)), 'do not overlap'),
+    ],
+)
 def test_scenes_that_cannot_be_paired_are_refused(tmp_path, kwargs, message):
     from mmskysense.apis import change_map_geotiff
+
     date1, date2 = make_scene_pair(tmp_path, **kwargs)
     with pytest.raises(ValueError, match=message) as err:
-        change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'x.tif'),
-                           progress=False)
+        change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'x.tif'), progress=False)
     assert 'date1.tif' in str(err.value) and 'date2.tif' in str(err.value)
     assert not list(tmp_path.glob('*.partial')) and not (tmp_path / 'x.tif').exists()
 
 
 def test_fractional_offset_band_count_and_missing_file(tmp_path):
     from mmskysense.apis import change_map_geotiff
+
     date1, date2 = make_scene_pair(tmp_path)
     with rasterio.open(date2, 'r+') as src:  # shift scene 2 by a third of a pixel
         src.transform = src.transform @ Affine.translation(1 / 3, 0)
     with pytest.raises(ValueError, match=r'offset by .* not a whole number'):
-        change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'x.tif'),
-                           progress=False)
-    two_bands = _write(tmp_path / 'two.tif', np.ones((2, 20, 20), np.uint8),
-                       Affine(GSD, 0, ORIGIN[0], 0, -GSD, ORIGIN[1]))
+        change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'x.tif'), progress=False)
+    two_bands = _write(
+        tmp_path / 'two.tif',
+        np.ones((2, 20, 20), np.uint8),
+        Affine(GSD, 0, ORIGIN[0], 0, -GSD, ORIGIN[1]),
+    )
     with pytest.raises(ValueError, match=r'date1\.tif has 3 bands and .*two\.tif 2'):
-        change_map_geotiff(_local_predict, date1, two_bands, str(tmp_path / 'x.tif'),
-                           progress=False)
+        change_map_geotiff(
+            _local_predict, date1, two_bands, str(tmp_path / 'x.tif'), progress=False
+        )
     with pytest.raises(FileNotFoundError, match='nope.tif'):
-        change_map_geotiff(_local_predict, date1, str(tmp_path / 'nope.tif'),
-                           str(tmp_path / 'x.tif'), progress=False)
+        change_map_geotiff(
+            _local_predict,
+            date1,
+            str(tmp_path / 'nope.tif'),
+            str(tmp_path / 'x.tif'),
+            progress=False,
+        )

@@ -1,4 +1,5 @@
 """Token correspondence between views, and the masking of the multi-modal temporal fusion."""
+
 import itertools
 
 import pytest
@@ -35,8 +36,14 @@ def test_token_correspondence_points_to_the_token_covering_the_same_ground():
         src_ops.append(all_ops[i % 16])
         dst_ops.append(all_ops[(5 * i + 3) % 16])
     src_grid, dst_grid = (3, 3), (4, 4)
-    idx = token_correspondence(torch.tensor(src_boxes), torch.tensor(src_ops), src_grid,
-                               torch.tensor(dst_boxes), torch.tensor(dst_ops), dst_grid)
+    idx = token_correspondence(
+        torch.tensor(src_boxes),
+        torch.tensor(src_ops),
+        src_grid,
+        torch.tensor(dst_boxes),
+        torch.tensor(dst_ops),
+        dst_grid,
+    )
     assert idx.shape == (12, 9)
     for i in range(12):
         src_ground = _ground_of_view_token(src_boxes[i], src_ops[i], src_grid)
@@ -65,11 +72,14 @@ def test_token_correspondence_identity_for_a_view_and_itself():
 
 
 def _fusion_inputs(n=2, t2=3, t1=2, c=8, h=2, w=2):
-    feats = dict(hr=torch.randn(n, c, h, w), s2=torch.randn(n, t2, c, h, w),
-                 s1=torch.randn(n, t1, c, h, w))
-    masks = dict(hr=torch.ones(n, h, w, dtype=torch.bool),
-                 s2=torch.ones(n, t2, h, w, dtype=torch.bool),
-                 s1=torch.ones(n, t1, h, w, dtype=torch.bool))
+    feats = dict(
+        hr=torch.randn(n, c, h, w), s2=torch.randn(n, t2, c, h, w), s1=torch.randn(n, t1, c, h, w)
+    )
+    masks = dict(
+        hr=torch.ones(n, h, w, dtype=torch.bool),
+        s2=torch.ones(n, t2, h, w, dtype=torch.bool),
+        s1=torch.ones(n, t1, h, w, dtype=torch.bool),
+    )
     doy = dict(s2=torch.randint(1, 366, (n, t2)), s1=torch.randint(1, 366, (n, t1)))
     return feats, masks, doy
 
@@ -78,8 +88,8 @@ def test_fusion_ignores_padded_dates_and_nodata_tokens():
     torch.manual_seed(0)
     fusion = MultiModalTemporalFusion(in_dims=8, embed_dims=16, num_layers=2, num_heads=2).eval()
     feats, masks, doy = _fusion_inputs()
-    masks['s2'][:, 2] = False           # a padded date
-    masks['hr'][0, 1, 1] = False        # a nodata HR token
+    masks['s2'][:, 2] = False  # a padded date
+    masks['hr'][0, 1, 1] = False  # a nodata HR token
     out, valid = fusion(feats, masks, doy)
     assert out.shape == (2, 16, 2, 2) and valid.all()
     changed = {k: v.clone() for k, v in feats.items()}

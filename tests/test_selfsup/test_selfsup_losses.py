@@ -42,9 +42,13 @@ def _dino_ce(student, teacher, center, s_temp, t_temp):
 def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
     torch.manual_seed(2)
     k = 7
-    loss = MGCLLoss(out_dims=k, modalities=('hr', 's2'),
-                    granularity_weights=dict(pixel=1.0, object=0.5, image=2.0),
-                    student_temp=0.1, min_object_mass=0.5)
+    loss = MGCLLoss(
+        out_dims=k,
+        modalities=('hr', 's2'),
+        granularity_weights=dict(pixel=1.0, object=0.5, image=2.0),
+        student_temp=0.1,
+        min_object_mass=0.5,
+    )
     terms, expected = {}, 0.0
     for m in ('hr', 's2'):
         terms[m] = {}
@@ -57,8 +61,9 @@ def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
             expected += dict(pixel=1.0, object=0.5, image=2.0)[g] * (ce * keep).sum() / keep.sum()
     out = loss(terms, teacher_temp=0.04)
     torch.testing.assert_close(out['loss_mgcl'], expected / 2)
-    assert set(out) == {'loss_mgcl'} | {f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image')
-                                        for m in ('hr', 's2')}
+    assert set(out) == {'loss_mgcl'} | {
+        f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image') for m in ('hr', 's2')
+    }
     with pytest.raises(KeyError, match="'s1'"):
         MGCLLoss(out_dims=k, modalities=('s1',))(terms, 0.04)
 
@@ -66,8 +71,10 @@ def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
 def test_group_objects_separates_two_clusters_and_pool_objects_averages_them():
     torch.manual_seed(3)
     a, b = torch.randn(8), torch.randn(8)
-    feats = torch.stack([a + 0.01 * torch.randn(8) for _ in range(5)] +
-                        [b + 0.01 * torch.randn(8) for _ in range(5)])[None]  # 1 x 10 x 8
+    feats = torch.stack(
+        [a + 0.01 * torch.randn(8) for _ in range(5)]
+        + [b + 0.01 * torch.randn(8) for _ in range(5)]
+    )[None]  # 1 x 10 x 8
     mask = torch.ones(1, 10, dtype=torch.bool)
     mask[0, 9] = False
     assign = group_objects(feats, mask, num_objects=2, num_iters=5)
@@ -83,8 +90,15 @@ def test_group_objects_separates_two_clusters_and_pool_objects_averages_them():
 
 def test_gcpl_loss_targets_and_ema_prototype_update():
     torch.manual_seed(4)
-    loss = GCPLLoss(num_regions=3, num_prototypes=4, dims=5, temperature=0.1, epsilon=0.05,
-                    sinkhorn_iters=3, momentum=0.9)
+    loss = GCPLLoss(
+        num_regions=3,
+        num_prototypes=4,
+        dims=5,
+        temperature=0.1,
+        epsilon=0.05,
+        sinkhorn_iters=3,
+        momentum=0.9,
+    )
     protos0 = loss.prototypes.clone()
     s = torch.randn(2, 6, 5, requires_grad=True)
     t = torch.randn(2, 6, 5)
@@ -114,7 +128,7 @@ def test_gcpl_loss_targets_and_ema_prototype_update():
 
 def test_ita_downsamples_labels_by_majority_and_ignores_unlabelled(tmp_path):
     labels = torch.full((1, 4, 4), 255)
-    labels[0, :2, :2] = torch.tensor([[1, 1], [1, 0]])   # majority 1
+    labels[0, :2, :2] = torch.tensor([[1, 1], [1, 0]])  # majority 1
     labels[0, :2, 2:] = torch.tensor([[2, 255], [255, 255]])  # 1/4 labelled: ignored
     labels[0, 2:, :2] = torch.tensor([[0, 0], [2, 255]])  # 3/4 labelled, majority 0
     out = downsample_labels(labels, (2, 2), num_classes=3)
@@ -127,8 +141,10 @@ def test_ita_downsamples_labels_by_majority_and_ignores_unlabelled(tmp_path):
     feats = torch.randn(1, 6, 2, 2, requires_grad=True)
     res = ita(feats, labels)
     logits = torch.einsum('dhw,kd->khw', F.normalize(feats[0].detach(), dim=0), emb) / 0.07
-    expected = (F.cross_entropy(logits[:, 0, 0][None], torch.tensor([1])) +
-                F.cross_entropy(logits[:, 1, 0][None], torch.tensor([0]))) / 2
+    expected = (
+        F.cross_entropy(logits[:, 0, 0][None], torch.tensor([1]))
+        + F.cross_entropy(logits[:, 1, 0][None], torch.tensor([0]))
+    ) / 2
     torch.testing.assert_close(res['loss_ita'].detach(), expected)
     res['loss_ita'].backward()
     assert feats.grad[0, :, 0, 1].abs().sum() == 0  # an unlabelled token gets no gradient

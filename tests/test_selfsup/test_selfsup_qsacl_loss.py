@@ -1,4 +1,5 @@
 """QSACL (eq. 3-4) against an explicit loop over queries and global/local view pairs."""
+
 import math
 
 import torch

@@ -1,11 +1,11 @@
 """The SkySenseV2 algorithm on a synthetic preprocessed batch: the EMA teacher, the losses it
 logs, and the checks it makes on its inputs."""
+
 import math
 from types import SimpleNamespace
 
 import pytest
 import torch
-
 from mmengine.optim import OptimWrapper
 
 from mmskysense.engine.hooks import TeacherMomentumHook
@@ -22,21 +22,29 @@ def tiny_model_cfg(text_path: str) -> dict:
     head = dict(type='DINOHead', hidden_dims=32, bottleneck_dims=16)
     return dict(
         type='SkySenseV2',
-        backbone=dict(type='SkySenseV2Backbone', arch='tiny', out_indices=(3, ),
-                      drop_path_rate=0.0),
-        fusion=dict(type='MultiModalTemporalFusion', in_dims=last, embed_dims=fused,
-                    num_layers=1, num_heads=2),
-        query_aggregation=dict(type='QueryAggregation', embed_dims=fused, num_queries=3,
-                               num_heads=2),
-        heads=dict(pixel=dict(head, in_dims=last, out_dims=32),
-                   object=dict(head, in_dims=last, out_dims=32),
-                   image=dict(head, in_dims=last, out_dims=48),
-                   query=dict(head, in_dims=fused, out_dims=40)),
+        backbone=dict(type='SkySenseV2Backbone', arch='tiny', out_indices=(3,), drop_path_rate=0.0),
+        fusion=dict(
+            type='MultiModalTemporalFusion',
+            in_dims=last,
+            embed_dims=fused,
+            num_layers=1,
+            num_heads=2,
+        ),
+        query_aggregation=dict(
+            type='QueryAggregation', embed_dims=fused, num_queries=3, num_heads=2
+        ),
+        heads=dict(
+            pixel=dict(head, in_dims=last, out_dims=32),
+            object=dict(head, in_dims=last, out_dims=32),
+            image=dict(head, in_dims=last, out_dims=48),
+            query=dict(head, in_dims=fused, out_dims=40),
+        ),
         mgcl_loss=dict(type='MGCLLoss', out_dims=dict(pixel=32, object=32, image=48)),
         qsacl_loss=dict(type='QSACLLoss', out_dims=40),
         gcpl_loss=dict(type='GCPLLoss', num_regions=10, num_prototypes=4, dims=16),
         ita_loss=dict(type='ITALoss', text_embeddings=text_path),
-        num_objects=2)
+        num_objects=2,
+    )
 
 
 def synthetic_batch(b: int = 2, seed: int = 0) -> dict:
@@ -47,26 +55,36 @@ def synthetic_batch(b: int = 2, seed: int = 0) -> dict:
     inputs = dict(valid_masks={}, view_boxes={}, view_geo_ops={}, osm_label={})
     for group, (v, hr) in sizes.items():
         ms = hr // 8
-        inputs[group] = dict(hr=torch.randn(b, v, 3, hr, hr, generator=g),
-                             s2=torch.randn(b, v, t['s2'], 10, ms, ms, generator=g),
-                             s1=torch.randn(b, v, t['s1'], 2, ms, ms, generator=g))
-        valid = dict(hr=torch.ones(b, v, hr, hr, dtype=torch.bool),
-                     s2=torch.ones(b, v, t['s2'], ms, ms, dtype=torch.bool),
-                     s1=torch.ones(b, v, t['s1'], ms, ms, dtype=torch.bool))
-        valid['hr'][:, :, :hr // 4, :hr // 4] = False  # a nodata corner
+        inputs[group] = dict(
+            hr=torch.randn(b, v, 3, hr, hr, generator=g),
+            s2=torch.randn(b, v, t['s2'], 10, ms, ms, generator=g),
+            s1=torch.randn(b, v, t['s1'], 2, ms, ms, generator=g),
+        )
+        valid = dict(
+            hr=torch.ones(b, v, hr, hr, dtype=torch.bool),
+            s2=torch.ones(b, v, t['s2'], ms, ms, dtype=torch.bool),
+            s1=torch.ones(b, v, t['s1'], ms, ms, dtype=torch.bool),
+        )
+        valid['hr'][:, :, : hr // 4, : hr // 4] = False  # a nodata corner
         inputs['valid_masks'][group] = valid
         # global views cover [0, 80]^2 partly; local views lie inside
         span = 60.0 if group == 'global_views' else 25.0
         lo = torch.rand(b, v, 2, generator=g) * (80 - span)
         inputs['view_boxes'][group] = torch.cat([lo, lo + span], -1).double()
         inputs['view_geo_ops'][group] = torch.stack(
-            [torch.randint(0, 2, (b, v), generator=g), torch.randint(0, 2, (b, v), generator=g),
-             torch.randint(0, 4, (b, v), generator=g)], -1)
+            [
+                torch.randint(0, 2, (b, v), generator=g),
+                torch.randint(0, 2, (b, v), generator=g),
+                torch.randint(0, 4, (b, v), generator=g),
+            ],
+            -1,
+        )
         osm = torch.randint(0, 4, (b, v, hr, hr), generator=g)
-        osm[..., hr // 2:, :] = 255
+        osm[..., hr // 2 :, :] = 255
         inputs['osm_label'][group] = osm
-    inputs['date_masks'] = dict(s2=torch.tensor([[True, True, False]] * b),
-                                s1=torch.ones(b, 2, dtype=torch.bool))
+    inputs['date_masks'] = dict(
+        s2=torch.tensor([[True, True, False]] * b), s1=torch.ones(b, 2, dtype=torch.bool)
+    )
     inputs['doy'] = dict(s2=torch.tensor([[30, 200, 0]] * b), s1=torch.tensor([[50, 250]] * b))
     inputs['region_id'] = torch.tensor([3, 7][:b])
     return inputs
@@ -98,22 +116,28 @@ def test_teacher_takes_no_gradient_and_is_the_ema_of_the_student(text_file):
     model = _build(text_file)
     names = model.student_module_names
     for name in names:  # init_weights starts the teacher as a copy of the student
-        for (k, s), (_, t) in zip(getattr(model, name).named_parameters(),
-                                  model.teacher[name].named_parameters()):
+        for (k, s), (_, t) in zip(
+            getattr(model, name).named_parameters(), model.teacher[name].named_parameters()
+        ):
             assert torch.equal(s, t), k
     assert not any(p.requires_grad for p in model.teacher.parameters())
     assert not model.teacher.training
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optim = OptimWrapper(torch.optim.SGD(trainable, lr=0.5))
-    before = {n: {k: p.detach().clone() for k, p in model.teacher[n].named_parameters()}
-              for n in names}
+    before = {
+        n: {k: p.detach().clone() for k, p in model.teacher[n].named_parameters()} for n in names
+    }
     log = model.train_step(dict(inputs=synthetic_batch(), data_samples=[]), optim)
     assert all(p.grad is None for p in model.teacher.parameters())
     assert math.isfinite(log['loss'].item())
 
-    runner = SimpleNamespace(model=model, iter=3, max_iters=10,
-                             message_hub=SimpleNamespace(update_scalar=lambda *a: None))
+    runner = SimpleNamespace(
+        model=model,
+        iter=3,
+        max_iters=10,
+        message_hub=SimpleNamespace(update_scalar=lambda *a: None),
+    )
     TeacherMomentumHook(base_momentum=0.9, end_momentum=1.0).after_train_iter(runner, 0)
     m = 1 - 0.1 * (math.cos(math.pi * 3 / 10) + 1) / 2
     moved = 0

@@ -6,8 +6,19 @@
 dataset_type = 'LEVIRCDDataset'
 data_root = 'data/LEVIR-CD'
 crop_size = (256, 256)
-meta_keys = ('img_path', 'img_paths', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
-             'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label', 'date_exchanged')
+meta_keys = (
+    'img_path',
+    'img_paths',
+    'seg_map_path',
+    'ori_shape',
+    'img_shape',
+    'pad_shape',
+    'scale_factor',
+    'flip',
+    'flip_direction',
+    'reduce_zero_label',
+    'date_exchanged',
+)
 train_pipeline = [
     dict(type='LoadImagePair', num_bands=3),
     dict(type='LoadBinaryChangeLabel'),
@@ -28,20 +39,22 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline),
+)
 # precision / recall / F1 / IoU of the changed class; F1 is the paper's number
 val_evaluator = dict(type='ChangeDetectionMetric')
 test_evaluator = val_evaluator

@@ -8,15 +8,33 @@ dataset_type = 'OSCDDataset'
 data_root = 'data/OSCD'
 crop_size = (128, 128)
 s2_bands = ['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12']
-meta_keys = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor',
-             'flip', 'flip_direction', 'reduce_zero_label', 'date_exchanged', 'city', 'dates')
+meta_keys = (
+    'img_path',
+    'seg_map_path',
+    'ori_shape',
+    'img_shape',
+    'pad_shape',
+    'scale_factor',
+    'flip',
+    'flip_direction',
+    'reduce_zero_label',
+    'date_exchanged',
+    'city',
+    'dates',
+)
 train_pipeline = [
     dict(type='LoadImagePair', num_bands=len(s2_bands)),
     dict(type='LoadBinaryChangeLabel'),
     dict(type='mmseg.RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=[0.25, 0.25], direction=['horizontal', 'vertical']),
-    dict(type='PairPhotometricJitter', brightness=0.1, contrast=0.1, band_gain_std=0.02,
-         prob=0.5, clip=(0, None)),
+    dict(
+        type='PairPhotometricJitter',
+        brightness=0.1,
+        contrast=0.1,
+        band_gain_std=0.02,
+        prob=0.5,
+        clip=(0, None),
+    ),
     dict(type='RandomDateExchange', prob=0.5),
     dict(type='mmseg.PackSegInputs', meta_keys=meta_keys),
 ]
@@ -30,8 +48,14 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', bands=s2_bands,
-                 pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        bands=s2_bands,
+        pipeline=train_pipeline,
+    ),
+)
 # OSCD has no validation split, and choosing a checkpoint on the test cities would be selection
 # on the test set: no validation during training, the last checkpoint is tested. Batch 1: the
 # cities differ in size.
@@ -40,6 +64,8 @@ test_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', bands=s2_bands,
-                 pipeline=test_pipeline))
+    dataset=dict(
+        type=dataset_type, data_root=data_root, split='test', bands=s2_bands, pipeline=test_pipeline
+    ),
+)
 test_evaluator = dict(type='ChangeDetectionMetric')

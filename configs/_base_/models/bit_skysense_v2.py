@@ -15,7 +15,8 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         pad_val=0,
-        seg_pad_val=255),
+        seg_pad_val=255,
+    ),
     backbone={{_base_.backbone}},
     neck=dict(type='SiameseFusionNeck', policy='concat'),
     decode_head=dict(
@@ -38,9 +39,12 @@ model = dict(
         num_classes=2,
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='mmseg.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
-                         avg_non_ignore=True)),
+        loss_decode=dict(
+            type='mmseg.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True
+        ),
+    ),
     train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    test_cfg=dict(mode='whole'),
+)
 # MoE routing can leave an expert without tokens in a step
 model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)

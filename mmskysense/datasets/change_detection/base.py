@@ -7,7 +7,8 @@ info each dataset yields (consumed by ``LoadImagePair`` and ``LoadBinaryChangeLa
     img_path      a string naming the sample (date 1's file or the city folder), for logs
     seg_map_path  the change mask
 """
-from typing import Dict, List, Sequence, Union
+
+from collections.abc import Sequence
 
 from mmseg.datasets import BaseSegDataset
 
@@ -22,7 +23,15 @@ class BaseChangeDetDataset(BaseSegDataset):
 
     METAINFO = dict(classes=CHANGE_CLASSES, palette=CHANGE_PALETTE)
 
-    def _item(self, img_paths: Sequence[Union[str, List[str]]], seg_map_path: str,
-              img_path: str, **extra) -> Dict:
-        return dict(img_paths=list(img_paths), img_path=img_path, seg_map_path=seg_map_path,
-                    label_map=self.label_map, reduce_zero_label=False, seg_fields=[], **extra)
+    def _item(
+        self, img_paths: Sequence[str | list[str]], seg_map_path: str, img_path: str, **extra
+    ) -> dict:
+        return dict(
+            img_paths=list(img_paths),
+            img_path=img_path,
+            seg_map_path=seg_map_path,
+            label_map=self.label_map,
+            reduce_zero_label=False,
+            seg_fields=[],
+            **extra,
+        )

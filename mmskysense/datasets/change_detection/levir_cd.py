@@ -10,11 +10,12 @@ each into its own folder (open-cd's layout) or all three into one (TorchGeo's la
 
 Both are read unchanged: the per-split folder is used when it exists.
 """
+
 import glob
 import os.path as osp
-from typing import Dict, List
 
 from mmskysense.registry import DATASETS
+
 from .base import BaseChangeDetDataset
 
 LEVIR_SPLITS = ('train', 'val', 'test')
@@ -30,8 +31,9 @@ class LEVIRCDDataset(BaseChangeDetDataset):
         suffix: file suffix of images and labels.
     """
 
-    def __init__(self, data_root: str, split: str = 'train', suffix: str = '.png',
-                 **kwargs) -> None:
+    def __init__(
+        self, data_root: str, split: str = 'train', suffix: str = '.png', **kwargs
+    ) -> None:
         if split not in LEVIR_SPLITS:
             raise ValueError(f'split must be one of {LEVIR_SPLITS}, got {split!r}')
         self.split = split
@@ -46,14 +48,17 @@ class LEVIRCDDataset(BaseChangeDetDataset):
             return own, ''
         if osp.isdir(osp.join(self.data_root, 'A')):
             return self.data_root, f'{self.split}_'
-        raise FileNotFoundError(f'LEVIR-CD {self.split} split not found: neither '
-                                f'{osp.join(own, "A")} nor {osp.join(self.data_root, "A")} '
-                                'exists')
+        raise FileNotFoundError(
+            f'LEVIR-CD {self.split} split not found: neither '
+            f'{osp.join(own, "A")} nor {osp.join(self.data_root, "A")} '
+            'exists'
+        )
 
-    def load_data_list(self) -> List[Dict]:
+    def load_data_list(self) -> list[dict]:
         folder, prefix = self._split_folder()
-        names = sorted(osp.basename(p) for p in
-                       glob.glob(osp.join(folder, 'A', f'{prefix}*{self.suffix}')))
+        names = sorted(
+            osp.basename(p) for p in glob.glob(osp.join(folder, 'A', f'{prefix}*{self.suffix}'))
+        )
         if not names:
             raise ValueError(f'no {prefix}*{self.suffix} images in {osp.join(folder, "A")}')
         items = []

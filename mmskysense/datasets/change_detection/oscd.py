@@ -17,22 +17,39 @@ every listed city must have both dates' band files, ``dates.txt`` and its label.
 size (a few hundred px a side), so training takes random crops and testing slides a window over
 the whole city (configs/_base_/datasets/oscd.py).
 """
+
 import os.path as osp
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
 from mmskysense.registry import DATASETS
+
 from .base import BaseChangeDetDataset
 
 OSCD_IMAGES = 'Onera Satellite Change Detection dataset - Images'
-OSCD_LABELS = {'train': 'Onera Satellite Change Detection dataset - Train Labels',
-               'test': 'Onera Satellite Change Detection dataset - Test Labels'}
-OSCD_ALL_BANDS = ('B01', 'B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B09', 'B10',
-                  'B11', 'B12')
+OSCD_LABELS = {
+    'train': 'Onera Satellite Change Detection dataset - Train Labels',
+    'test': 'Onera Satellite Change Detection dataset - Test Labels',
+}
+OSCD_ALL_BANDS = (
+    'B01',
+    'B02',
+    'B03',
+    'B04',
+    'B05',
+    'B06',
+    'B07',
+    'B08',
+    'B8A',
+    'B09',
+    'B10',
+    'B11',
+    'B12',
+)
 #: the backbone's ``s2`` modality, in its order (B2-B8, B8A, B11, B12)
 OSCD_S2_BANDS = ('B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12')
 
 
-def read_city_list(path: str) -> List[str]:
+def read_city_list(path: str) -> list[str]:
     """City names of an OSCD split file (comma-separated, possibly over several lines)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'OSCD split file not found: {path}')
@@ -43,7 +60,7 @@ def read_city_list(path: str) -> List[str]:
     return cities
 
 
-def read_dates(path: str) -> List[str]:
+def read_dates(path: str) -> list[str]:
     """The two acquisition dates (``YYYYMMDD``) of a city's ``dates.txt``."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'OSCD dates file not found: {path}')
@@ -69,8 +86,9 @@ class OSCDDataset(BaseChangeDetDataset):
             from ``imgs_{1,2}_rect`` (every band on the 10 m grid, as distributed).
     """
 
-    def __init__(self, data_root: str, split: str = 'train',
-                 bands: Sequence[str] = OSCD_S2_BANDS, **kwargs) -> None:
+    def __init__(
+        self, data_root: str, split: str = 'train', bands: Sequence[str] = OSCD_S2_BANDS, **kwargs
+    ) -> None:
         if split not in OSCD_LABELS:
             raise ValueError(f'split must be "train" or "test", got {split!r}')
         unknown = [b for b in bands if b not in OSCD_ALL_BANDS]
@@ -81,7 +99,7 @@ class OSCDDataset(BaseChangeDetDataset):
         kwargs.setdefault('test_mode', split != 'train')
         super().__init__(data_root=data_root, **kwargs)
 
-    def load_data_list(self) -> List[Dict]:
+    def load_data_list(self) -> list[dict]:
         images = osp.join(self.data_root, OSCD_IMAGES)
         labels = osp.join(self.data_root, OSCD_LABELS[self.split])
         items = []
@@ -92,12 +110,18 @@ class OSCDDataset(BaseChangeDetDataset):
                 paths = [osp.join(folder, f'{band}.tif') for band in self.bands]
                 for path in paths:
                     if not osp.isfile(path):
-                        raise FileNotFoundError(f'OSCD city {city!r}: band file {path} is '
-                                                'missing')
+                        raise FileNotFoundError(f'OSCD city {city!r}: band file {path} is missing')
                 dates.append(paths)
             label = osp.join(labels, city, 'cm', 'cm.png')
             if not osp.isfile(label):
                 raise FileNotFoundError(f'OSCD city {city!r}: change label {label} is missing')
-            items.append(self._item(dates, label, img_path=osp.join(images, city), city=city,
-                                    dates=read_dates(osp.join(images, city, 'dates.txt'))))
+            items.append(
+                self._item(
+                    dates,
+                    label,
+                    img_path=osp.join(images, city),
+                    city=city,
+                    dates=read_dates(osp.join(images, city, 'dates.txt')),
+                )
+            )
         return items

@@ -1,4 +1,5 @@
 """Downstream datasets of the paper's Tables 1 and 2a and their rasterio loading transforms."""
+
 from .aid import AIDDataset
 from .bigearthnet import BigEarthNetS2Dataset
 from .dynamic_earthnet import DynamicEarthNetDataset
@@ -9,7 +10,14 @@ from .potsdam import PotsdamDataset
 from .resisc45 import RESISC45Dataset
 
 __all__ = [
-    'AIDDataset', 'RESISC45Dataset', 'BigEarthNetS2Dataset', 'FMoWSentinelDataset',
-    'ISAIDDataset', 'PotsdamDataset', 'DynamicEarthNetDataset', 'LoadMultiBandImage',
-    'LoadTimeSeries', 'LoadOneHotLabel'
+    'AIDDataset',
+    'RESISC45Dataset',
+    'BigEarthNetS2Dataset',
+    'FMoWSentinelDataset',
+    'ISAIDDataset',
+    'PotsdamDataset',
+    'DynamicEarthNetDataset',
+    'LoadMultiBandImage',
+    'LoadTimeSeries',
+    'LoadOneHotLabel',
 ]

@@ -1,6 +1,6 @@
 """Load a class-index raster (GeoTIFF) as ``gt_seg_map``, with the image's nodata ignored."""
+
 import os.path as osp
-from typing import Dict
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -23,14 +23,19 @@ class LoadSegMapFromRaster(BaseTransform):
             raise an error naming the file.
     """
 
-    def __init__(self, ignore_index: int = 255, mask_image_nodata: bool = True,
-                 num_classes: int | None = None) -> None:
+    def __init__(
+        self,
+        ignore_index: int = 255,
+        mask_image_nodata: bool = True,
+        num_classes: int | None = None,
+    ) -> None:
         self.ignore_index = ignore_index
         self.mask_image_nodata = mask_image_nodata
         self.num_classes = num_classes
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: dict) -> dict:
         import rasterio
+
         path = results.get('seg_map_path')
         if path is None:
             raise KeyError('LoadSegMapFromRaster needs "seg_map_path" in results')
@@ -47,13 +52,17 @@ class LoadSegMapFromRaster(BaseTransform):
         if self.num_classes is not None:
             bad = np.setdiff1d(np.unique(seg), list(range(self.num_classes)) + [self.ignore_index])
             if bad.size:
-                raise ValueError(f'{path} has labels {bad.tolist()[:10]} outside 0..'
-                                 f'{self.num_classes - 1} and the ignore index {self.ignore_index}')
+                raise ValueError(
+                    f'{path} has labels {bad.tolist()[:10]} outside 0..'
+                    f'{self.num_classes - 1} and the ignore index {self.ignore_index}'
+                )
         if self.mask_image_nodata and results.get('img_path'):
             with rasterio.open(results['img_path']) as img:
                 if (img.height, img.width) != label_shape:
-                    raise ValueError(f'{path} is {label_shape[0]}x{label_shape[1]} but the image '
-                                     f'{results["img_path"]} is {img.height}x{img.width}')
+                    raise ValueError(
+                        f'{path} is {label_shape[0]}x{label_shape[1]} but the image '
+                        f'{results["img_path"]} is {img.height}x{img.width}'
+                    )
                 valid = (img.read_masks() > 0).any(axis=0)
             seg[~valid] = self.ignore_index
         results['gt_seg_map'] = seg.astype(np.uint8) if seg.max() < 256 else seg

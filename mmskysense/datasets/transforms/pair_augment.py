@@ -6,7 +6,6 @@ atmosphere and sensor state, so photometric jitter is drawn per date here, for a
 bands. ``RandomDateExchange`` swaps the dates, which teaches a binary change detector that
 "changed" does not depend on the order of the two images.
 """
-from typing import Dict, Optional, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -14,12 +13,14 @@ from mmcv.transforms import BaseTransform
 from mmskysense.registry import TRANSFORMS
 
 
-def _dates(results: Dict) -> Tuple[np.ndarray, int]:
+def _dates(results: dict) -> tuple[np.ndarray, int]:
     img = results['img']
     num_dates = int(results.get('num_dates', 2))
     if img.shape[-1] % num_dates:
-        raise ValueError(f'{results.get("img_path")}: {img.shape[-1]} channels are not '
-                         f'{num_dates} dates of equal band count')
+        raise ValueError(
+            f'{results.get("img_path")}: {img.shape[-1]} channels are not '
+            f'{num_dates} dates of equal band count'
+        )
     return img, img.shape[-1] // num_dates
 
 
@@ -39,41 +40,48 @@ class PairPhotometricJitter(BaseTransform):
         clip: ``(low, high)`` of valid values, or None.
     """
 
-    def __init__(self,
-                 brightness: float = 0.1,
-                 contrast: float = 0.1,
-                 band_gain_std: float = 0.0,
-                 prob: float = 0.5,
-                 clip: Optional[Tuple[float, float]] = (0.0, 255.0)) -> None:
+    def __init__(
+        self,
+        brightness: float = 0.1,
+        contrast: float = 0.1,
+        band_gain_std: float = 0.0,
+        prob: float = 0.5,
+        clip: tuple[float, float] | None = (0.0, 255.0),
+    ) -> None:
         self.brightness = brightness
         self.contrast = contrast
         self.band_gain_std = band_gain_std
         self.prob = prob
         self.clip = tuple(clip) if clip is not None else None
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: dict) -> dict:
         img, bands = _dates(results)
         img = img.astype(np.float32, copy=True)
         for start in range(0, img.shape[-1], bands):
             if np.random.rand() >= self.prob:
                 continue
-            date = img[..., start:start + bands]
+            date = img[..., start : start + bands]
             mean = float(date.mean())
             contrast = np.random.uniform(1 - self.contrast, 1 + self.contrast)
             brightness = np.random.uniform(1 - self.brightness, 1 + self.brightness)
-            gains = np.random.normal(1.0, self.band_gain_std, bands) if self.band_gain_std \
+            gains = (
+                np.random.normal(1.0, self.band_gain_std, bands)
+                if self.band_gain_std
                 else np.ones(bands)
+            )
             date = ((date - mean) * contrast + mean * brightness) * gains.astype(np.float32)
             if self.clip is not None:
                 date = np.clip(date, *self.clip)
-            img[..., start:start + bands] = date
+            img[..., start : start + bands] = date
         results['img'] = img
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(brightness={self.brightness}, '
-                f'contrast={self.contrast}, band_gain_std={self.band_gain_std}, '
-                f'prob={self.prob}, clip={self.clip})')
+        return (
+            f'{self.__class__.__name__}(brightness={self.brightness}, '
+            f'contrast={self.contrast}, band_gain_std={self.band_gain_std}, '
+            f'prob={self.prob}, clip={self.clip})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -86,7 +94,7 @@ class RandomDateExchange(BaseTransform):
     def __init__(self, prob: float = 0.5) -> None:
         self.prob = prob
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: dict) -> dict:
         img, bands = _dates(results)
         if int(results.get('num_dates', 2)) != 2:
             raise ValueError('RandomDateExchange swaps exactly two dates')

@@ -26,10 +26,11 @@ evaluator parses it: ``<cube>-YYYY_MM_DD.<ext>``, the cube being the name withou
 characters. ``DynamicEarthNetDataset`` lists samples in split-file order, which need not be
 grouped or sorted; the metric sorts each cube's months itself.
 """
+
 import os.path as osp
 import re
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -40,7 +41,7 @@ from mmskysense.registry import METRICS
 _LABEL_DATE = re.compile(r'(\d{4})_(\d{2})_(\d{2})$')
 
 
-def cube_and_month(meta: dict) -> Tuple[str, str]:
+def cube_and_month(meta: dict) -> tuple[str, str]:
     """``(cube id, 'YYYY-MM')`` of a sample (see the module docstring)."""
     if meta.get('cube_id') is not None and meta.get('year_month') is not None:
         return str(meta['cube_id']), str(meta['year_month'])
@@ -48,9 +49,11 @@ def cube_and_month(meta: dict) -> Tuple[str, str]:
     stem = osp.splitext(osp.basename(path or ''))[0]
     match = _LABEL_DATE.search(stem)
     if not match or len(stem) <= 11:
-        raise ValueError(f'cannot tell cube and month of label {path!r}: expected a name '
-                         '"<cube>-YYYY_MM_DD.tif" (DynamicEarthNet) or cube_id / year_month '
-                         'in the metainfo')
+        raise ValueError(
+            f'cannot tell cube and month of label {path!r}: expected a name '
+            '"<cube>-YYYY_MM_DD.tif" (DynamicEarthNet) or cube_id / year_month '
+            'in the metainfo'
+        )
     return stem[:-11], f'{match.group(1)}-{match.group(2)}'
 
 
@@ -84,13 +87,19 @@ class SCSMetric(BaseMetric):
         collect_device, prefix: as mmengine's ``BaseMetric``.
     """
 
-    def __init__(self, num_classes: int = 6, ignore_index: int = 255,
-                 months_per_cube: Optional[int] = None, collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        num_classes: int = 6,
+        ignore_index: int = 255,
+        months_per_cube: int | None = None,
+        collect_device: str = 'cpu',
+        prefix: str | None = None,
+    ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if ignore_index < num_classes:
-            raise ValueError(f'ignore_index ({ignore_index}) must be >= num_classes '
-                             f'({num_classes})')
+            raise ValueError(
+                f'ignore_index ({ignore_index}) must be >= num_classes ({num_classes})'
+            )
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.months_per_cube = months_per_cube
@@ -101,13 +110,18 @@ class SCSMetric(BaseMetric):
             pred = np.asarray(sample['pred_sem_seg']['data'].squeeze().cpu()).astype(np.uint8)
             gt = np.asarray(sample['gt_sem_seg']['data'].squeeze().cpu()).astype(np.uint8)
             if pred.shape != gt.shape:
-                raise ValueError(f'{sample.get("seg_map_path")}: prediction {pred.shape} and '
-                                 f'label {gt.shape} differ in size')
+                raise ValueError(
+                    f'{sample.get("seg_map_path")}: prediction {pred.shape} and '
+                    f'label {gt.shape} differ in size'
+                )
             if int(pred.max()) >= self.num_classes:
-                raise ValueError(f'{sample.get("seg_map_path")}: predicted labels must be in '
-                                 f'0..{self.num_classes - 1}, got {int(pred.max())}')
-            self.results.append(dict(cube=cube, month=month, gt=gt, pred=pred,
-                                     path=sample.get('seg_map_path')))
+                raise ValueError(
+                    f'{sample.get("seg_map_path")}: predicted labels must be in '
+                    f'0..{self.num_classes - 1}, got {int(pred.max())}'
+                )
+            self.results.append(
+                dict(cube=cube, month=month, gt=gt, pred=pred, path=sample.get('seg_map_path'))
+            )
 
     def _to_index(self, label: np.ndarray) -> np.ndarray:
         """Labels as confusion-matrix indices: classes 0..K-1, ignore -> K."""
@@ -115,8 +129,8 @@ class SCSMetric(BaseMetric):
         out[label == self.ignore_index] = self.num_classes
         return out
 
-    def _group(self, results: List[dict]) -> Dict[str, List[dict]]:
-        cubes: Dict[str, List[dict]] = defaultdict(list)
+    def _group(self, results: list[dict]) -> dict[str, list[dict]]:
+        cubes: dict[str, list[dict]] = defaultdict(list)
         for r in results:
             cubes[r['cube']].append(r)
         for cube, frames in cubes.items():
@@ -125,11 +139,13 @@ class SCSMetric(BaseMetric):
             if len(set(months)) != len(months):
                 raise ValueError(f'cube {cube!r} has the same month twice: {months}')
             if self.months_per_cube is not None and len(frames) != self.months_per_cube:
-                raise ValueError(f'cube {cube!r} has {len(frames)} months, expected '
-                                 f'{self.months_per_cube} ({months[0]} .. {months[-1]})')
+                raise ValueError(
+                    f'cube {cube!r} has {len(frames)} months, expected '
+                    f'{self.months_per_cube} ({months[0]} .. {months[-1]})'
+                )
         return cubes
 
-    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+    def compute_metrics(self, results: list[dict]) -> dict[str, float]:
         k = self.num_classes
         binary = np.zeros((2, 2), dtype=np.int64)
         semantic = np.zeros((k + 1, k + 1), dtype=np.int64)
@@ -138,33 +154,46 @@ class SCSMetric(BaseMetric):
         pairs = 0
         for frames in cubes.values():
             for r in frames:
-                frames_conf += _confusion(self._to_index(r['gt']), self._to_index(r['pred']),
-                                          k + 1)
+                frames_conf += _confusion(self._to_index(r['gt']), self._to_index(r['pred']), k + 1)
             for a, b in zip(frames[:-1], frames[1:]):
                 if a['gt'].shape != b['gt'].shape:
                     raise ValueError(f'{a["path"]} and {b["path"]} differ in size')
                 gt_change = a['gt'] != b['gt']
                 pred_change = a['pred'] != b['pred']
-                binary += _confusion(gt_change.ravel().astype(np.int64),
-                                     pred_change.ravel().astype(np.int64), 2)
-                semantic += _confusion(self._to_index(b['gt'][gt_change]),
-                                       self._to_index(b['pred'][gt_change]), k + 1)
+                binary += _confusion(
+                    gt_change.ravel().astype(np.int64), pred_change.ravel().astype(np.int64), 2
+                )
+                semantic += _confusion(
+                    self._to_index(b['gt'][gt_change]), self._to_index(b['pred'][gt_change]), k + 1
+                )
                 pairs += 1
         semantic[k, :] = 0  # the ignore row, as the official removal matrix does
         frames_conf[k, :] = 0
         tp, fp, fn = binary[1, 1], binary[0, 1], binary[1, 0]
         bc = float(tp) / max(float(tp + fp + fn), 1e-15)
         sc = official_miou(semantic, present='gt')
-        scores = dict(SCS=50.0 * (bc + sc), BC=100.0 * bc, SC=100.0 * sc,
-                      mIoU=100.0 * official_miou(frames_conf, present='union'))
+        scores = dict(
+            SCS=50.0 * (bc + sc),
+            BC=100.0 * bc,
+            SC=100.0 * sc,
+            mIoU=100.0 * official_miou(frames_conf, present='union'),
+        )
         logger: MMLogger = MMLogger.get_current_instance()
-        print_log(f'SCS over {len(cubes)} cubes, {pairs} pairs of consecutive months: '
-                  f'SCS {scores["SCS"]:.2f} = (BC {scores["BC"]:.2f} + SC {scores["SC"]:.2f})'
-                  f' / 2; mIoU of all months {scores["mIoU"]:.2f}', logger=logger)
+        print_log(
+            f'SCS over {len(cubes)} cubes, {pairs} pairs of consecutive months: '
+            f'SCS {scores["SCS"]:.2f} = (BC {scores["BC"]:.2f} + SC {scores["SC"]:.2f})'
+            f' / 2; mIoU of all months {scores["mIoU"]:.2f}',
+            logger=logger,
+        )
         if pairs == 0:
-            print_log('SCS: no cube has two months; BC and SC are undefined', logger=logger,
-                      level=30)
+            print_log(
+                'SCS: no cube has two months; BC and SC are undefined', logger=logger, level=30
+            )
         elif np.isnan(sc):
-            print_log('SCS: no labelled pixel changes class between consecutive months, SC '
-                      'is undefined (NaN)', logger=logger, level=30)
+            print_log(
+                'SCS: no labelled pixel changes class between consecutive months, SC '
+                'is undefined (NaN)',
+                logger=logger,
+                level=30,
+            )
         return scores

@@ -8,7 +8,6 @@ predicts the change map with mmseg's losses. Whole-image and sliding-window infe
 (``test_cfg.mode``), post-processing and the loss plumbing are mmseg's, unchanged: a window of
 the stacked pair is a window of both dates.
 """
-from typing import List, Optional, Tuple
 
 import torch
 from mmseg.models import EncoderDecoder
@@ -30,24 +29,34 @@ class SiameseEncoderDecoder(EncoderDecoder):
         kwargs: the other ``EncoderDecoder`` arguments.
     """
 
-    def __init__(self, backbone: dict, neck: dict, decode_head: dict,
-                 bands_per_date: Optional[int] = None, **kwargs) -> None:
+    def __init__(
+        self,
+        backbone: dict,
+        neck: dict,
+        decode_head: dict,
+        bands_per_date: int | None = None,
+        **kwargs,
+    ) -> None:
         if neck is None:
-            raise ValueError('SiameseEncoderDecoder needs a fusion neck '
-                             '(e.g. dict(type="SiameseFusionNeck", policy="concat"))')
+            raise ValueError(
+                'SiameseEncoderDecoder needs a fusion neck '
+                '(e.g. dict(type="SiameseFusionNeck", policy="concat"))'
+            )
         super().__init__(backbone=backbone, neck=neck, decode_head=decode_head, **kwargs)
         self.bands_per_date = bands_per_date
 
-    def split_dates(self, inputs: Tensor) -> Tuple[Tensor, Tensor]:
+    def split_dates(self, inputs: Tensor) -> tuple[Tensor, Tensor]:
         """``B x 2C x H x W`` -> the two dates, ``B x C x H x W`` each."""
         channels = inputs.shape[1]
         expected = 2 * self.bands_per_date if self.bands_per_date else None
         if channels % 2 or (expected and channels != expected):
-            raise ValueError(f'a pair needs {expected or "an even number of"} channels (two '
-                             f'dates stacked), got {channels}')
-        return inputs[:, :channels // 2], inputs[:, channels // 2:]
+            raise ValueError(
+                f'a pair needs {expected or "an even number of"} channels (two '
+                f'dates stacked), got {channels}'
+            )
+        return inputs[:, : channels // 2], inputs[:, channels // 2 :]
 
-    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+    def extract_feat(self, inputs: Tensor) -> list[Tensor]:
         x1, x2 = self.split_dates(inputs)
         feats = self.backbone(torch.cat([x1, x2], dim=0))
         b = x1.shape[0]

@@ -6,8 +6,10 @@ applied to every date, for any number of bands (3 for LEVIR-CD's RGB, 10 for OSC
 batch of equal-size test samples is stacked instead of refused. The bands come in the loader's
 order (``LoadImagePair`` reads PNGs as RGB): there is no BGR/RGB switch.
 """
+
+from collections.abc import Sequence
 from numbers import Number
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import torch
 from mmengine.model import BaseDataPreprocessor
@@ -28,15 +30,17 @@ class ChangeDetDataPreprocessor(BaseDataPreprocessor):
         test_cfg: ``dict(size=...)`` or ``dict(size_divisor=...)`` for test batches.
     """
 
-    def __init__(self,
-                 mean: Sequence[Number],
-                 std: Sequence[Number],
-                 num_dates: int = 2,
-                 size: Optional[tuple] = None,
-                 size_divisor: Optional[int] = None,
-                 pad_val: Number = 0,
-                 seg_pad_val: Number = 255,
-                 test_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        mean: Sequence[Number],
+        std: Sequence[Number],
+        num_dates: int = 2,
+        size: tuple | None = None,
+        size_divisor: int | None = None,
+        pad_val: Number = 0,
+        seg_pad_val: Number = 255,
+        test_cfg: dict | None = None,
+    ) -> None:
         super().__init__()
         if len(mean) != len(std):
             raise ValueError(f'mean has {len(mean)} values, std {len(std)}')
@@ -44,10 +48,12 @@ class ChangeDetDataPreprocessor(BaseDataPreprocessor):
             raise ValueError('give size or size_divisor, not both')
         self.bands = len(mean)
         self.num_dates = num_dates
-        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).repeat(
-            num_dates).view(-1, 1, 1), False)
-        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).repeat(
-            num_dates).view(-1, 1, 1), False)
+        self.register_buffer(
+            'mean', torch.tensor(mean, dtype=torch.float32).repeat(num_dates).view(-1, 1, 1), False
+        )
+        self.register_buffer(
+            'std', torch.tensor(std, dtype=torch.float32).repeat(num_dates).view(-1, 1, 1), False
+        )
         self.size = size
         self.size_divisor = size_divisor
         self.pad_val = pad_val
@@ -57,23 +63,34 @@ class ChangeDetDataPreprocessor(BaseDataPreprocessor):
     def _normalise(self, img: torch.Tensor, sample) -> torch.Tensor:
         if img.shape[0] != self.num_dates * self.bands:
             name = sample.metainfo.get('img_path') if sample is not None else None
-            raise ValueError(f'{name or "input"}: {img.shape[0]} channels, expected '
-                             f'{self.num_dates} dates x {self.bands} bands (the length of '
-                             'the data preprocessor\'s mean/std)')
+            raise ValueError(
+                f'{name or "input"}: {img.shape[0]} channels, expected '
+                f'{self.num_dates} dates x {self.bands} bands (the length of '
+                "the data preprocessor's mean/std)"
+            )
         return (img.float() - self.mean) / self.std
 
-    def _stack(self, inputs: List[torch.Tensor], data_samples, size, size_divisor):
+    def _stack(self, inputs: list[torch.Tensor], data_samples, size, size_divisor):
         from mmseg.utils import stack_batch
+
         if size is None and size_divisor is None:
             size_divisor = 1  # pad to the largest sample of the batch
-        return stack_batch(inputs, data_samples, size=size, size_divisor=size_divisor,
-                           pad_val=self.pad_val, seg_pad_val=self.seg_pad_val)
+        return stack_batch(
+            inputs,
+            data_samples,
+            size=size,
+            size_divisor=size_divisor,
+            pad_val=self.pad_val,
+            seg_pad_val=self.seg_pad_val,
+        )
 
-    def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
+    def forward(self, data: dict, training: bool = False) -> dict[str, Any]:
         data = self.cast_data(data)
         samples = data.get('data_samples')
-        inputs = [self._normalise(img, samples[i] if samples else None)
-                  for i, img in enumerate(data['inputs'])]
+        inputs = [
+            self._normalise(img, samples[i] if samples else None)
+            for i, img in enumerate(data['inputs'])
+        ]
         if training:
             if samples is None:
                 raise ValueError('training batches need data_samples (the change labels)')

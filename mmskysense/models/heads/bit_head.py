@@ -18,7 +18,8 @@ BIT does, which tells date 1 from date 2; ``'shared'`` gives token ``l`` of both
 vector, which makes the whole head symmetric in the dates (swapping them changes nothing);
 None uses none (also symmetric).
 """
-from typing import List, Optional, Sequence, Tuple
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -47,25 +48,28 @@ class TokenAttention(nn.Module):
         b, n, _ = x.shape
         m = context.shape[1]
         q = self.q(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-        k, v = self.kv(context).view(b, m, 2, self.num_heads, self.head_dim).permute(
-            2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v,
-                                             dropout_p=self.drop if self.training else 0.0)
+        k, v = self.kv(context).view(b, m, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.drop if self.training else 0.0)
         return self.proj(out.transpose(1, 2).reshape(b, n, -1))
 
 
 class TokenMLP(nn.Sequential):
-
     def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(drop),
-                         nn.Linear(hidden, dim), nn.Dropout(drop))
+        super().__init__(
+            nn.Linear(dim, hidden),
+            nn.GELU(),
+            nn.Dropout(drop),
+            nn.Linear(hidden, dim),
+            nn.Dropout(drop),
+        )
 
 
 class TokenEncoderLayer(nn.Module):
     """Pre-norm self-attention + MLP over the tokens of both dates (step 3)."""
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int, mlp_ratio: float,
-                 drop: float) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, head_dim: int, mlp_ratio: float, drop: float
+    ) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = TokenAttention(dim, num_heads, head_dim, drop)
@@ -80,8 +84,9 @@ class TokenEncoderLayer(nn.Module):
 class PixelDecoderLayer(nn.Module):
     """Pre-norm cross-attention of pixels (queries) to tokens, then an MLP (step 4)."""
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int, mlp_ratio: float,
-                 drop: float) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, head_dim: int, mlp_ratio: float, drop: float
+    ) -> None:
         super().__init__()
         self.norm_q, self.norm_kv, self.norm2 = (nn.LayerNorm(dim) for _ in range(3))
         self.attn = TokenAttention(dim, num_heads, head_dim, drop)
@@ -113,37 +118,52 @@ class BITHead(BaseDecodeHead):
 
     POS_EMBED = ('learned', 'shared', None)
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 channels: int = 32,
-                 in_index: Sequence[int] = (0, 1, 2, 3),
-                 num_tokens: int = 4,
-                 enc_depth: int = 1,
-                 enc_heads: int = 8,
-                 enc_head_dim: int = 64,
-                 dec_depth: int = 8,
-                 dec_heads: int = 8,
-                 dec_head_dim: int = 8,
-                 mlp_ratio: float = 2.0,
-                 pos_embed: Optional[str] = 'learned',
-                 drop_rate: float = 0.0,
-                 upsample: int = 4,
-                 **kwargs) -> None:
-        super().__init__(in_channels=list(in_channels), channels=channels,
-                         in_index=list(in_index), input_transform='multiple_select', **kwargs)
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        channels: int = 32,
+        in_index: Sequence[int] = (0, 1, 2, 3),
+        num_tokens: int = 4,
+        enc_depth: int = 1,
+        enc_heads: int = 8,
+        enc_head_dim: int = 64,
+        dec_depth: int = 8,
+        dec_heads: int = 8,
+        dec_head_dim: int = 8,
+        mlp_ratio: float = 2.0,
+        pos_embed: str | None = 'learned',
+        drop_rate: float = 0.0,
+        upsample: int = 4,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            in_channels=list(in_channels),
+            channels=channels,
+            in_index=list(in_index),
+            input_transform='multiple_select',
+            **kwargs,
+        )
         odd = [c for c in self.in_channels if c % 2]
         if odd:
-            raise ValueError(f'BITHead takes maps of both dates concatenated (even channels), '
-                             f'got in_channels {self.in_channels}: use '
-                             'SiameseFusionNeck(policy="concat")')
+            raise ValueError(
+                f'BITHead takes maps of both dates concatenated (even channels), '
+                f'got in_channels {self.in_channels}: use '
+                'SiameseFusionNeck(policy="concat")'
+            )
         if pos_embed not in self.POS_EMBED:
             raise ValueError(f'pos_embed must be one of {self.POS_EMBED}, got {pos_embed!r}')
         self.num_tokens = num_tokens
         self.upsample = upsample
         self.pos_embed_mode = pos_embed
         per_date = sum(c // 2 for c in self.in_channels)
-        self.project = ConvModule(per_date, channels, 1, conv_cfg=self.conv_cfg,
-                                  norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+        self.project = ConvModule(
+            per_date,
+            channels,
+            1,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg,
+        )
         self.token_attention = nn.Conv2d(channels, num_tokens, 1, bias=False)
         if pos_embed is not None:
             rows = 2 * num_tokens if pos_embed == 'learned' else num_tokens
@@ -151,17 +171,26 @@ class BITHead(BaseDecodeHead):
             trunc_normal_(self.pos_embed, std=0.02)
         self.encoder = nn.ModuleList(
             TokenEncoderLayer(channels, enc_heads, enc_head_dim, mlp_ratio, drop_rate)
-            for _ in range(enc_depth))
+            for _ in range(enc_depth)
+        )
         self.decoder = nn.ModuleList(
             PixelDecoderLayer(channels, dec_heads, dec_head_dim, mlp_ratio, drop_rate)
-            for _ in range(dec_depth))
-        self.classifier = ConvModule(channels, channels, 3, padding=1, conv_cfg=self.conv_cfg,
-                                     norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+            for _ in range(dec_depth)
+        )
+        self.classifier = ConvModule(
+            channels,
+            channels,
+            3,
+            padding=1,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg,
+        )
 
-    def _split_dates(self, inputs: List[Tensor]) -> Tuple[Tensor, Tensor]:
+    def _split_dates(self, inputs: list[Tensor]) -> tuple[Tensor, Tensor]:
         feats = self._transform_inputs(inputs)
         size = feats[0].shape[2:]
-        dates: Tuple[List[Tensor], List[Tensor]] = ([], [])
+        dates: tuple[list[Tensor], list[Tensor]] = ([], [])
         for f in feats:
             if f.shape[2:] != size:
                 f = F.interpolate(f, size=size, mode='bilinear', align_corners=self.align_corners)
@@ -175,7 +204,7 @@ class BITHead(BaseDecodeHead):
         attn = self.token_attention(x).flatten(2).softmax(dim=-1)
         return torch.einsum('bln,bcn->blc', attn, x.flatten(2))
 
-    def _encode(self, t1: Tensor, t2: Tensor) -> Tuple[Tensor, Tensor]:
+    def _encode(self, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
         tokens = torch.cat([t1, t2], dim=1)
         if self.pos_embed_mode == 'learned':
             tokens = tokens + self.pos_embed
@@ -183,7 +212,7 @@ class BITHead(BaseDecodeHead):
             tokens = tokens + self.pos_embed.repeat(1, 2, 1)
         for layer in self.encoder:
             tokens = layer(tokens)
-        return tokens[:, :self.num_tokens], tokens[:, self.num_tokens:]
+        return tokens[:, : self.num_tokens], tokens[:, self.num_tokens :]
 
     def _decode(self, x: Tensor, tokens: Tensor) -> Tensor:
         b, c, h, w = x.shape
@@ -192,14 +221,15 @@ class BITHead(BaseDecodeHead):
             pixels = layer(pixels, tokens)
         return pixels.transpose(1, 2).reshape(b, c, h, w)
 
-    def forward(self, inputs: List[Tensor]) -> Tensor:
+    def forward(self, inputs: list[Tensor]) -> Tensor:
         x1, x2 = self._split_dates(inputs)
         x1, x2 = self.project(x1), self.project(x2)
         t1, t2 = self._encode(self.semantic_tokens(x1), self.semantic_tokens(x2))
         diff = (self._decode(x1, t1) - self._decode(x2, t2)).abs()
         if self.upsample > 1:
-            diff = F.interpolate(diff, scale_factor=self.upsample, mode='bilinear',
-                                 align_corners=self.align_corners)
+            diff = F.interpolate(
+                diff, scale_factor=self.upsample, mode='bilinear', align_corners=self.align_corners
+            )
         return self.cls_seg(self.classifier(diff))
 
 

@@ -7,7 +7,8 @@ The shared backbone encodes each date alone; this neck combines the two per-stag
 * ``'diff'``: ``f2 - f1`` (C): signed change, direction-aware (not symmetric in the dates);
 * ``'abs_diff'``: ``|f1 - f2|`` (C): symmetric, swapping the dates gives the same output.
 """
-from typing import List, Optional, Sequence
+
+from collections.abc import Sequence
 
 import torch
 from mmengine.model import BaseModule
@@ -27,8 +28,9 @@ class SiameseFusionNeck(BaseModule):
 
     POLICIES = ('concat', 'diff', 'abs_diff')
 
-    def __init__(self, policy: str = 'concat', out_indices: Optional[Sequence[int]] = None,
-                 init_cfg=None) -> None:
+    def __init__(
+        self, policy: str = 'concat', out_indices: Sequence[int] | None = None, init_cfg=None
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if policy not in self.POLICIES:
             raise ValueError(f'policy must be one of {self.POLICIES}, got {policy!r}')
@@ -42,15 +44,16 @@ class SiameseFusionNeck(BaseModule):
 
     def fuse(self, a: Tensor, b: Tensor) -> Tensor:
         if a.shape != b.shape:
-            raise ValueError(f'the two dates gave maps of shapes {tuple(a.shape)} and '
-                             f'{tuple(b.shape)}')
+            raise ValueError(
+                f'the two dates gave maps of shapes {tuple(a.shape)} and {tuple(b.shape)}'
+            )
         if self.policy == 'concat':
             return torch.cat([a, b], dim=1)
         if self.policy == 'diff':
             return b - a
         return (a - b).abs()
 
-    def forward(self, feats1: Sequence[Tensor], feats2: Sequence[Tensor]) -> List[Tensor]:
+    def forward(self, feats1: Sequence[Tensor], feats2: Sequence[Tensor]) -> list[Tensor]:
         if len(feats1) != len(feats2):
             raise ValueError(f'date 1 has {len(feats1)} stages, date 2 {len(feats2)}')
         indices = self.out_indices if self.out_indices is not None else range(len(feats1))

@@ -5,6 +5,10 @@ from .query_aggregation import QueryAggregation
 from .skysense_v2 import SkySenseV2
 
 __all__ = [
-    'DINOHead', 'MultiModalTemporalFusion', 'QueryAggregation', 'SkySenseV2',
-    'day_of_year_encoding', 'token_correspondence'
+    'DINOHead',
+    'MultiModalTemporalFusion',
+    'QueryAggregation',
+    'SkySenseV2',
+    'day_of_year_encoding',
+    'token_correspondence',
 ]

@@ -5,16 +5,17 @@ Each view is ``rot90(flip(crop), k)`` of a north-up crop whose ground box is
 token of a destination view that covers the centre of the same ground, inverting the flips and
 quarter turns of both views.
 """
+
 from functools import lru_cache
-from typing import Tuple
 
 import torch
 from torch import Tensor
 
 
 @lru_cache(maxsize=256)
-def _view_to_crop(hflip: int, vflip: int, k: int, h_view: int,
-                  w_view: int) -> Tuple[Tensor, Tensor]:
+def _view_to_crop(
+    hflip: int, vflip: int, k: int, h_view: int, w_view: int
+) -> tuple[Tensor, Tensor]:
     """Crop-grid (row, col) held by each position of a view grid ``h_view x w_view``."""
     k = k % 4
     hc, wc = (w_view, h_view) if k % 2 else (h_view, w_view)
@@ -31,13 +32,17 @@ def _view_to_crop(hflip: int, vflip: int, k: int, h_view: int,
 
 def _check(name: str, x: Tensor, last: int) -> None:
     if x.dim() != 2 or x.shape[1] != last:
-        raise ValueError(f'token_correspondence: `{name}` must be B x {last}, got '
-                         f'{tuple(x.shape)}')
+        raise ValueError(f'token_correspondence: `{name}` must be B x {last}, got {tuple(x.shape)}')
 
 
-def token_correspondence(src_boxes: Tensor, src_ops: Tensor, src_grid: Tuple[int, int],
-                         dst_boxes: Tensor, dst_ops: Tensor,
-                         dst_grid: Tuple[int, int]) -> Tensor:
+def token_correspondence(
+    src_boxes: Tensor,
+    src_ops: Tensor,
+    src_grid: tuple[int, int],
+    dst_boxes: Tensor,
+    dst_ops: Tensor,
+    dst_grid: tuple[int, int],
+) -> Tensor:
     """For each source-view token, the flat index of the destination-view token over the same
     ground, or -1 when that ground is outside the destination view.
 
@@ -49,8 +54,12 @@ def token_correspondence(src_boxes: Tensor, src_ops: Tensor, src_grid: Tuple[int
     Returns:
         ``B x (h_src * w_src)`` long.
     """
-    for name, x, last in (('src_boxes', src_boxes, 4), ('dst_boxes', dst_boxes, 4),
-                          ('src_ops', src_ops, 3), ('dst_ops', dst_ops, 3)):
+    for name, x, last in (
+        ('src_boxes', src_boxes, 4),
+        ('dst_boxes', dst_boxes, 4),
+        ('src_ops', src_ops, 3),
+        ('dst_ops', dst_ops, 3),
+    ):
         _check(name, x, last)
     device = src_boxes.device
     b = src_boxes.shape[0]
@@ -64,8 +73,10 @@ def token_correspondence(src_boxes: Tensor, src_ops: Tensor, src_grid: Tuple[int
         sminx, sminy, smaxx, smaxy = src_boxes[i].double().tolist()
         dminx, dminy, dmaxx, dmaxy = dst_boxes[i].double().tolist()
         if smaxx <= sminx or smaxy <= sminy or dmaxx <= dminx or dmaxy <= dminy:
-            raise ValueError(f'token_correspondence: empty view box in sample {i}: '
-                             f'{src_boxes[i].tolist()} / {dst_boxes[i].tolist()}')
+            raise ValueError(
+                f'token_correspondence: empty view box in sample {i}: '
+                f'{src_boxes[i].tolist()} / {dst_boxes[i].tolist()}'
+            )
         # ground position of each source token centre (rows run north to south)
         x = sminx + (sc.double() + 0.5) / wc_s * (smaxx - sminx)
         y = smaxy - (sr.double() + 0.5) / hc_s * (smaxy - sminy)

@@ -9,8 +9,9 @@ The objective is eq. 5 extended as the paper describes in its text:
 Schedules live in hooks (``mmskysense.engine.hooks``): the teacher momentum (and the EMA update
 itself, after the optimiser step) and the teacher temperature.
 """
+
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,7 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
+
 from ..losses.mgcl import group_objects, pool_objects
 from .geo_correspondence import token_correspondence
 
@@ -26,16 +28,17 @@ GROUPS = ('global_views', 'local_views')
 STUDENT_MODULES = ('backbone', 'fusion', 'query_aggregation', 'heads', 'gcpl_proj', 'ita_proj')
 
 
-def _build(cfg: Union[dict, nn.Module, None], name: str) -> Optional[nn.Module]:
+def _build(cfg: dict | nn.Module | None, name: str) -> nn.Module | None:
     if cfg is None or isinstance(cfg, nn.Module):
         return cfg
     if not isinstance(cfg, dict):
-        raise TypeError(f'SkySenseV2: `{name}` must be a config dict or a module, got '
-                        f'{type(cfg).__name__}')
+        raise TypeError(
+            f'SkySenseV2: `{name}` must be a config dict or a module, got {type(cfg).__name__}'
+        )
     return MODELS.build(cfg)
 
 
-def _token_mask(valid: Tensor, grid: Tuple[int, int], min_fraction: float) -> Tensor:
+def _token_mask(valid: Tensor, grid: tuple[int, int], min_fraction: float) -> Tensor:
     """``... x H x W`` pixel validity -> ``... x h x w``: a token holds data when at least
     ``min_fraction`` of its footprint does."""
     lead = valid.shape[:-2]
@@ -73,26 +76,32 @@ class SkySenseV2(BaseSelfSupervisor):
         init_cfg: mmengine initialisation config.
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 fusion: dict,
-                 query_aggregation: dict,
-                 heads: Dict[str, dict],
-                 mgcl_loss: dict,
-                 qsacl_loss: dict,
-                 gcpl_loss: Optional[dict] = None,
-                 ita_loss: Optional[dict] = None,
-                 loss_weights: Optional[Dict[str, float]] = None,
-                 num_objects: int = 4,
-                 token_valid_fraction: float = 0.5,
-                 teacher_temp: float = 0.04,
-                 base_momentum: float = 0.996,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        data_preprocessor = _build(data_preprocessor or dict(type='SkySenseDataPreprocessor'),
-                                   'data_preprocessor')
-        super().__init__(backbone=_build(backbone, 'backbone'),
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+    def __init__(
+        self,
+        backbone: dict,
+        fusion: dict,
+        query_aggregation: dict,
+        heads: dict[str, dict],
+        mgcl_loss: dict,
+        qsacl_loss: dict,
+        gcpl_loss: dict | None = None,
+        ita_loss: dict | None = None,
+        loss_weights: dict[str, float] | None = None,
+        num_objects: int = 4,
+        token_valid_fraction: float = 0.5,
+        teacher_temp: float = 0.04,
+        base_momentum: float = 0.996,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | list[dict] | None = None,
+    ) -> None:
+        data_preprocessor = _build(
+            data_preprocessor or dict(type='SkySenseDataPreprocessor'), 'data_preprocessor'
+        )
+        super().__init__(
+            backbone=_build(backbone, 'backbone'),
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
         missing = {'pixel', 'object', 'image', 'query'} - set(heads or {})
         if missing:
             raise ValueError(f'SkySenseV2: `heads` lacks {sorted(missing)}')
@@ -104,10 +113,14 @@ class SkySenseV2(BaseSelfSupervisor):
         self.gcpl_loss = _build(gcpl_loss, 'gcpl_loss')
         self.ita_loss = _build(ita_loss, 'ita_loss')
         fused_dims = self.fusion.embed_dims
-        self.gcpl_proj = nn.Linear(fused_dims, self.gcpl_loss.prototypes.shape[-1]) \
-            if self.gcpl_loss is not None else None
-        self.ita_proj = nn.Linear(fused_dims, self.ita_loss.text_dims) \
-            if self.ita_loss is not None else None
+        self.gcpl_proj = (
+            nn.Linear(fused_dims, self.gcpl_loss.prototypes.shape[-1])
+            if self.gcpl_loss is not None
+            else None
+        )
+        self.ita_proj = (
+            nn.Linear(fused_dims, self.ita_loss.text_dims) if self.ita_loss is not None else None
+        )
 
         self.loss_weights = dict(mgcl=1.0, ita=1.0, qsacl=1.0, gcpl=1.0, moe=0.01)
         unknown = set(loss_weights or {}) - set(self.loss_weights)
@@ -121,13 +134,14 @@ class SkySenseV2(BaseSelfSupervisor):
         self.momentum = base_momentum
 
         # The teacher: the same modules, never trained by the optimiser (no gradients).
-        self.teacher = nn.ModuleDict({
-            name: copy.deepcopy(getattr(self, name)) for name in self.student_module_names})
+        self.teacher = nn.ModuleDict(
+            {name: copy.deepcopy(getattr(self, name)) for name in self.student_module_names}
+        )
         self.teacher.requires_grad_(False)
 
     # ----------------------------------------------------------------- teacher
     @property
-    def student_module_names(self) -> Tuple[str, ...]:
+    def student_module_names(self) -> tuple[str, ...]:
         return tuple(n for n in STUDENT_MODULES if getattr(self, n, None) is not None)
 
     def init_weights(self) -> None:
@@ -140,8 +154,9 @@ class SkySenseV2(BaseSelfSupervisor):
         """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter;
         buffers are copied (they are not learned)."""
         if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f'SkySenseV2.update_teacher: `momentum` must be in [0, 1], '
-                             f'got {momentum}')
+            raise ValueError(
+                f'SkySenseV2.update_teacher: `momentum` must be in [0, 1], got {momentum}'
+            )
         self.momentum = float(momentum)
         for name in self.student_module_names:
             student, teacher = getattr(self, name), self.teacher[name]
@@ -164,8 +179,9 @@ class SkySenseV2(BaseSelfSupervisor):
         return self
 
     # ------------------------------------------------------------- features
-    def extract_feat(self, inputs: Union[Tensor, Dict[str, Tensor]], data_samples=None,
-                     **kwargs) -> Union[Tuple, Dict]:
+    def extract_feat(
+        self, inputs: Tensor | dict[str, Tensor], data_samples=None, **kwargs
+    ) -> tuple | dict:
         """The teacher backbone's features (what downstream tasks use), for a tensor (single
         modality given by the backbone config) or a modality dict."""
         return self.teacher['backbone'](inputs)
@@ -177,7 +193,7 @@ class SkySenseV2(BaseSelfSupervisor):
         device = inputs['global_views'][self.modalities[0]].device
         samples = list(data_samples or [])
 
-        def get(field: str, *keys: str, required: bool = True) -> Optional[Tensor]:
+        def get(field: str, *keys: str, required: bool = True) -> Tensor | None:
             value = inputs.get(field)
             for k in keys:
                 value = value.get(k) if isinstance(value, dict) else None
@@ -191,17 +207,19 @@ class SkySenseV2(BaseSelfSupervisor):
                 items.append(item)
             if not samples or any(i is None for i in items):
                 if required:
-                    raise KeyError(f'SkySenseV2: the batch lacks {field}'
-                                   f'{"".join(f"[{k!r}]" for k in keys)} (neither in the '
-                                   'preprocessed inputs nor in every data sample)')
+                    raise KeyError(
+                        f'SkySenseV2: the batch lacks {field}'
+                        f'{"".join(f"[{k!r}]" for k in keys)} (neither in the '
+                        'preprocessed inputs nor in every data sample)'
+                    )
                 return None
             return torch.stack([torch.as_tensor(i) for i in items]).to(device)
 
-        meta = dict(valid=dict(), date_masks=dict(), doy=dict(), boxes=dict(), ops=dict(),
-                    osm=dict())
+        meta = dict(
+            valid=dict(), date_masks=dict(), doy=dict(), boxes=dict(), ops=dict(), osm=dict()
+        )
         for group in GROUPS:
-            meta['valid'][group] = {m: get('valid_masks', group, m).bool()
-                                    for m in self.modalities}
+            meta['valid'][group] = {m: get('valid_masks', group, m).bool() for m in self.modalities}
             meta['boxes'][group] = get('view_boxes', group)
             meta['ops'][group] = get('view_geo_ops', group).long()
             if self.ita_loss is not None:
@@ -212,21 +230,25 @@ class SkySenseV2(BaseSelfSupervisor):
                 meta['doy'][m] = get('doy', m).long()
         region = inputs.get('region_id')
         if region is None:
-            region = [getattr(ds, 'region_id', -1) if 'region_id' in ds else -1
-                      for ds in samples]
+            region = [getattr(ds, 'region_id', -1) if 'region_id' in ds else -1 for ds in samples]
         meta['region_ids'] = torch.as_tensor(region, device=device).long().reshape(-1)
         if self.gcpl_loss is not None:
             ids = meta['region_ids']
             if (ids < 0).any():
-                raise KeyError('SkySenseV2: GCPL needs a non-negative `region_id` for every '
-                               f'sample, got {ids.tolist()}')
+                raise KeyError(
+                    'SkySenseV2: GCPL needs a non-negative `region_id` for every '
+                    f'sample, got {ids.tolist()}'
+                )
             if (ids >= self.gcpl_loss.num_regions).any():
-                raise ValueError(f'SkySenseV2: `region_id` values {ids.tolist()} exceed GCPL\'s '
-                                 f'num_regions={self.gcpl_loss.num_regions}')
+                raise ValueError(
+                    f"SkySenseV2: `region_id` values {ids.tolist()} exceed GCPL's "
+                    f'num_regions={self.gcpl_loss.num_regions}'
+                )
         return meta
 
-    def _encode(self, nets: Dict[str, nn.Module], views: Dict[str, Tensor], meta: dict,
-                group: str) -> dict:
+    def _encode(
+        self, nets: dict[str, nn.Module], views: dict[str, Tensor], meta: dict, group: str
+    ) -> dict:
         """Backbone + fusion on one view group; every output keeps ``B x V`` leading dims."""
         b, v = views[self.modalities[0]].shape[:2]
         x, date_masks, doy = {}, {}, {}
@@ -256,17 +278,23 @@ class SkySenseV2(BaseSelfSupervisor):
             dense[m], token_masks[m] = feat, tmask
         fused, fused_mask = nets['fusion'](dense, token_masks, doy)
         unflat = lambda t: t.unflatten(0, (b, v))  # noqa: E731
-        return dict(maps={m: unflat(t) for m, t in maps.items()},
-                    map_masks={m: unflat(t) for m, t in map_masks.items()},
-                    fused=unflat(fused), fused_mask=unflat(fused_mask))
+        return dict(
+            maps={m: unflat(t) for m, t in maps.items()},
+            map_masks={m: unflat(t) for m, t in map_masks.items()},
+            fused=unflat(fused),
+            fused_mask=unflat(fused_mask),
+        )
 
     # ------------------------------------------------------------------ loss
-    def loss(self, inputs: Dict[str, Dict[str, Tensor]], data_samples: Sequence,
-             **kwargs) -> Dict[str, Tensor]:
+    def loss(
+        self, inputs: dict[str, dict[str, Tensor]], data_samples: Sequence, **kwargs
+    ) -> dict[str, Tensor]:
         """Eq. 5: the weighted losses plus every term for the log."""
         if not isinstance(inputs, dict) or set(GROUPS) - set(inputs):
-            raise KeyError(f'SkySenseV2: `inputs` must be a dict with {GROUPS}, got '
-                           f'{list(inputs) if isinstance(inputs, dict) else type(inputs)}')
+            raise KeyError(
+                f'SkySenseV2: `inputs` must be a dict with {GROUPS}, got '
+                f'{list(inputs) if isinstance(inputs, dict) else type(inputs)}'
+            )
         meta = self._batch_meta(inputs, data_samples)
         student_nets = {n: getattr(self, n) for n in self.student_module_names}
         student, moe_aux, expert_load = {}, 0.0, {}
@@ -280,7 +308,7 @@ class SkySenseV2(BaseSelfSupervisor):
         with torch.no_grad():
             teacher = {g: self._encode(self.teacher, inputs[g], meta, g) for g in GROUPS}
 
-        losses: Dict[str, Tensor] = {}
+        losses: dict[str, Tensor] = {}
         w = self.loss_weights
         mgcl = self.mgcl_loss(self._mgcl_terms(student, teacher, meta), self.teacher_temp)
         losses['loss_mgcl'] = w['mgcl'] * mgcl.pop('loss_mgcl')
@@ -293,9 +321,12 @@ class SkySenseV2(BaseSelfSupervisor):
         if self.gcpl_loss is not None:
             s, t = student['global_views'], teacher['global_views']
             to_tokens = lambda f: f.permute(0, 1, 3, 4, 2).flatten(1, 3)  # noqa: E731
-            gcpl = self.gcpl_loss(self.gcpl_proj(to_tokens(s['fused'])),
-                                  self.teacher['gcpl_proj'](to_tokens(t['fused'])),
-                                  s['fused_mask'].flatten(1), meta['region_ids'])
+            gcpl = self.gcpl_loss(
+                self.gcpl_proj(to_tokens(s['fused'])),
+                self.teacher['gcpl_proj'](to_tokens(t['fused'])),
+                s['fused_mask'].flatten(1),
+                meta['region_ids'],
+            )
             losses['loss_gcpl'] = w['gcpl'] * gcpl.pop('loss_gcpl')
             losses.update(gcpl)
 
@@ -307,9 +338,12 @@ class SkySenseV2(BaseSelfSupervisor):
                 osm = meta['osm'].get(group)
                 hr = inputs[group][self.modalities[0]]
                 if osm is None:  # no label raster: every pixel unlabelled
-                    osm = torch.full((hr.shape[0] * hr.shape[1], *hr.shape[-2:]),
-                                     self.ita_loss.ignore_index, dtype=torch.long,
-                                     device=hr.device)
+                    osm = torch.full(
+                        (hr.shape[0] * hr.shape[1], *hr.shape[-2:]),
+                        self.ita_loss.ignore_index,
+                        dtype=torch.long,
+                        device=hr.device,
+                    )
                 else:
                     osm = osm.flatten(0, 1)
                 feats.append(proj)
@@ -335,8 +369,9 @@ class SkySenseV2(BaseSelfSupervisor):
     def _mgcl_terms(self, student: dict, teacher: dict, meta: dict) -> dict:
         """Paired logits for MGCL at pixel, object and image level, per modality."""
         heads_s, heads_t = self.heads, self.teacher['heads']
-        views = [(g, i) for g in GROUPS
-                 for i in range(student[g]['maps'][self.modalities[0]].shape[1])]
+        views = [
+            (g, i) for g in GROUPS for i in range(student[g]['maps'][self.modalities[0]].shape[1])
+        ]
         n_teacher = teacher['global_views']['maps'][self.modalities[0]].shape[1]
         terms, pairs_cache = {}, {}
         for m in self.modalities:
@@ -347,9 +382,13 @@ class SkySenseV2(BaseSelfSupervisor):
             t_mask_flat = t_masks.flatten(2)
             t_pixel_logits = heads_t['pixel'](t_tokens)
             # objects: Sinkhorn-Knopp groups of each teacher view's tokens
-            assign = torch.stack([
-                group_objects(t_tokens[:, j], t_mask_flat[:, j], self.num_objects)
-                for j in range(n_teacher)], dim=1)  # B x Vg x L_t x K_obj
+            assign = torch.stack(
+                [
+                    group_objects(t_tokens[:, j], t_mask_flat[:, j], self.num_objects)
+                    for j in range(n_teacher)
+                ],
+                dim=1,
+            )  # B x Vg x L_t x K_obj
             pix_s, pix_t, pix_w = [], [], []
             obj_s, obj_t, obj_w = [], [], []
             img_s, img_t = [], []
@@ -367,13 +406,18 @@ class SkySenseV2(BaseSelfSupervisor):
                     key = (group, i, j, s_grid, t_grid)  # modalities on one grid share it
                     if key not in pairs_cache:
                         pairs_cache[key] = token_correspondence(
-                            meta['boxes'][group][:, i], meta['ops'][group][:, i], s_grid,
+                            meta['boxes'][group][:, i],
+                            meta['ops'][group][:, i],
+                            s_grid,
                             meta['boxes']['global_views'][:, j],
-                            meta['ops']['global_views'][:, j], t_grid)  # B x L_s
+                            meta['ops']['global_views'][:, j],
+                            t_grid,
+                        )  # B x L_s
                     idx = pairs_cache[key]
                     safe = idx.clamp_min(0)
                     gather = lambda t: torch.gather(  # noqa: E731
-                        t, 1, safe[..., None].expand(-1, -1, t.shape[-1]))
+                        t, 1, safe[..., None].expand(-1, -1, t.shape[-1])
+                    )
                     pair = (idx >= 0) & s_mask & torch.gather(t_mask_flat[:, j], 1, safe)
                     pix_s.append(s_pixel_logits)
                     pix_t.append(gather(t_pixel_logits[:, j]))
@@ -389,20 +433,27 @@ class SkySenseV2(BaseSelfSupervisor):
             cat = lambda xs: torch.cat([x.reshape(-1, x.shape[-1]) for x in xs])  # noqa: E731
             terms[m] = dict(
                 pixel=(cat(pix_s), cat(pix_t), torch.cat([x.reshape(-1) for x in pix_w])),
-                object=(heads_s['object'](cat(obj_s)), heads_t['object'](cat(obj_t)),
-                        torch.cat([x.reshape(-1) for x in obj_w])),
-                image=(heads_s['image'](torch.stack(img_s, 1)),
-                       heads_t['image'](torch.stack(img_t, 1)),
-                       torch.ones(img_s[0].shape[0], len(img_s), device=img_s[0].device)))
+                object=(
+                    heads_s['object'](cat(obj_s)),
+                    heads_t['object'](cat(obj_t)),
+                    torch.cat([x.reshape(-1) for x in obj_w]),
+                ),
+                image=(
+                    heads_s['image'](torch.stack(img_s, 1)),
+                    heads_t['image'](torch.stack(img_t, 1)),
+                    torch.ones(img_s[0].shape[0], len(img_s), device=img_s[0].device),
+                ),
+            )
         return terms
 
     # --------------------------------------------------------------- QSACL
-    def _qsacl_logits(self, student: dict, teacher: dict) -> Tuple[Tensor, ...]:
+    def _qsacl_logits(self, student: dict, teacher: dict) -> tuple[Tensor, ...]:
         """H(z) of the student and H'(z) of the teacher for every view and query."""
         out = []
-        for agg, head, enc in ((self.query_aggregation, self.heads['query'], student),
-                               (self.teacher['query_aggregation'],
-                                self.teacher['heads']['query'], teacher)):
+        for agg, head, enc in (
+            (self.query_aggregation, self.heads['query'], student),
+            (self.teacher['query_aggregation'], self.teacher['heads']['query'], teacher),
+        ):
             for group in GROUPS:
                 fused = enc[group]['fused']  # B x V x D x h x w
                 b, v = fused.shape[:2]

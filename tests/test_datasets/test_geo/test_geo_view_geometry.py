@@ -1,13 +1,18 @@
 """View geometry helpers: ground <-> view pixels under flips and rotations, correspondences."""
+
 import itertools
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmskysense.structures import (SkySenseDataSample, ground_to_view_pixels,
-                                   view_correspondence_grid, view_pixels_to_ground)
 from mmskysense.datasets.transforms.geo_flip_rotate import apply_geo_ops
+from mmskysense.structures import (
+    SkySenseDataSample,
+    ground_to_view_pixels,
+    view_correspondence_grid,
+    view_pixels_to_ground,
+)
 
 ALL_OPS = list(itertools.product((0, 1), (0, 1), range(4)))
 
@@ -18,14 +23,16 @@ def test_ground_to_view_matches_pixel_ops():
     box = (100.0, 200.0, 150.0, 230.0)  # 5 m x 5 m pixels
     crop = np.arange(h * w).reshape(h, w)
     for r, c in [(0, 0), (2, 7), (5, 9), (3, 1)]:
-        ground = torch.tensor([[box[0] + (c + 0.5) * 5.0, box[3] - (r + 0.5) * 5.0]],
-                              dtype=torch.float64)
+        ground = torch.tensor(
+            [[box[0] + (c + 0.5) * 5.0, box[3] - (r + 0.5) * 5.0]], dtype=torch.float64
+        )
         for ops in ALL_OPS:
             view = apply_geo_ops(crop, *ops)
             col, row = ground_to_view_pixels(ground, box, ops, (h, w))[0].tolist()
             assert view[int(np.floor(row)), int(np.floor(col))] == crop[r, c], ops
-            back = view_pixels_to_ground(torch.tensor([[col, row]], dtype=torch.float64), box, ops,
-                                         (h, w))
+            back = view_pixels_to_ground(
+                torch.tensor([[col, row]], dtype=torch.float64), box, ops, (h, w)
+            )
             assert torch.allclose(back, ground), ops
 
 
@@ -46,9 +53,9 @@ def test_correspondence_grid_resamples_same_ground():
     gives A's own ground coordinates where they overlap."""
 
     def render(box, ops, size):
-        rows, cols = torch.meshgrid(torch.arange(size) + 0.5,
-                                    torch.arange(size) + 0.5,
-                                    indexing='ij')
+        rows, cols = torch.meshgrid(
+            torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing='ij'
+        )
         x = box[0] + cols / size * (box[2] - box[0])
         y = box[3] - rows / size * (box[3] - box[1])
         return torch.from_numpy(apply_geo_ops(torch.stack([x, y]).numpy(), *ops))
@@ -57,10 +64,9 @@ def test_correspondence_grid_resamples_same_ground():
     for ops_a, ops_b in [((0, 0, 0), (1, 0, 3)), ((1, 1, 1), (0, 1, 2)), ((0, 1, 3), (1, 1, 1))]:
         img_a, img_b = render(box_a, ops_a, 32), render(box_b, ops_b, 64)
         grid, inside = view_correspondence_grid(box_a, ops_a, (32, 32), box_b, ops_b, (64, 64))
-        warped = F.grid_sample(img_b[None].double(),
-                               grid[None].double(),
-                               mode='bilinear',
-                               align_corners=False)[0]
+        warped = F.grid_sample(
+            img_b[None].double(), grid[None].double(), mode='bilinear', align_corners=False
+        )[0]
         # bilinear interpolation of a linear ramp is exact away from B's border
         core = inside & (grid.abs() < 0.95).all(-1)
         assert core.sum() > 100
