@@ -1,4 +1,4 @@
-"""Peak memory of large-scene inference against scene size (issue: memory bounded by the tile batch).
+"""Peak memory of large-scene inference against scene size (memory bounded by the tile batch).
 
 Runs tools-level inference (mmskysense.apis.segment_geotiff with a tiny SkySense V2 UperNet) in a
 fresh process per scene, on a scene and on one 16 times larger (4x per side), and prints the peak

@@ -7,7 +7,8 @@ Cross-library use (see docs/registry.md):
 
 * from our configs (``default_scope='mmskysense'``), other libraries' modules are reached by
   scope: ``type='mmseg.UPerHead'``, ``type='mmdet.FPN'``, ``type='mmrotate.RotatedRPNHead'``;
-* from another library's config, ours are reached the same way: ``type='mmskysense.SkySenseV2Backbone'``.
+* from another library's config, ours are reached the same way:
+  ``type='mmskysense.SkySenseV2Backbone'``.
   mmengine resolves an unknown scope by importing ``<scope>.registry``, which is this module, and
   the registry's ``locations`` then import the module that registers the class.
 """

@@ -1,6 +1,5 @@
-# Puts tests/ on sys.path, so that test modules import the fake release generators
-# (``from fake_releases import change_detection``) under pytest's importlib mode.
 import sys
 from pathlib import Path
 
+# `fake_releases` (generators of fake dataset releases) is imported by tests in every folder
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -6,7 +6,8 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-from mmskysense.apis import init_model, segment_geotiff, segmentor_predict_fn, write_preview
+from mmskysense.apis import init_model, segment_geotiff, segmentor_predict_fn
+from mmskysense.visualization import write_preview
 
 
 def parse_args():

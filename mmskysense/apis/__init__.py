@@ -1,11 +1,5 @@
 from .change_map import CHANGE_CLASSES, change_map_geotiff, pair_overlap, write_change_preview
-from .large_scene_inference import (
-    TileGrid,
-    blend_window,
-    segment_geotiff,
-    segmentor_predict_fn,
-    write_preview,
-)
+from .large_scene_inference import TileGrid, blend_window, segment_geotiff, segmentor_predict_fn
 from .model_loading import init_model
 
 __all__ = [
@@ -14,7 +8,6 @@ __all__ = [
     'blend_window',
     'segment_geotiff',
     'segmentor_predict_fn',
-    'write_preview',
     'change_map_geotiff',
     'pair_overlap',
     'write_change_preview',

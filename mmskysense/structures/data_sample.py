@@ -6,12 +6,12 @@ view group or per modality); mmengine's ``BaseDataElement.to`` only moves values
 """
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import torch
 from mmengine.structures import BaseDataElement
 
-NestedTensors = Union[torch.Tensor, dict[str, Any]]
+NestedTensors = torch.Tensor | dict[str, Any]
 
 
 def _map_nested(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:

@@ -10,7 +10,7 @@ import rasterio
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / 'configs/demo/upernet_skysense-v2-tiny_geo-demo.py'
+CONFIG = REPO / 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
 
 
 def test_cli_writes_georeferenced_class_map_and_preview(tmp_path):

@@ -7,7 +7,8 @@ import torch
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from mmskysense.apis import TileGrid, blend_window, segment_geotiff, write_preview
+from mmskysense.apis import TileGrid, blend_window, segment_geotiff
+from mmskysense.visualization import write_preview
 
 NUM_CLASSES = 3
 

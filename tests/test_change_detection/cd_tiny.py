@@ -19,11 +19,12 @@ _spec = importlib.util.spec_from_file_location(
 downstream_tiny = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(downstream_tiny)
 
+_CD = 'configs/skysense_v2_cd/'
 CONFIGS = {
-    'levir_cd': 'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256.py',
-    'levir_cd_tiles': 'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256_tile-test.py',
-    'oscd': 'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_oscd-128x128.py',
-    'dynearthnet_s2_scs': 'configs/skysense_v2_cd/upernet_skysense-v2-huge_4xb4-40k_dynearthnet-s2-scs-256x256.py',
+    'levir_cd': _CD + 'bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256.py',
+    'levir_cd_tiles': _CD + 'bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256_tile-test.py',
+    'oscd': _CD + 'bit_skysense-v2-huge_8xb4-40k_oscd-128x128.py',
+    'dynearthnet_s2_scs': _CD + 'upernet_skysense-v2-huge_4xb4-40k_dyna-s2-scs-256x256.py',
 }
 # the paper's metric first
 METRICS = {
@@ -47,7 +48,7 @@ def make_data(name: str, root: str, scale: int = 1, size: int = 128) -> str:
     if name == 'oscd':
         return fake_cd.make_oscd(root)
     if name == 'dynearthnet_s2_scs':
-        from mmskysense.datasets.downstream import fake_data
+        from fake_releases import downstream as fake_data
 
         return fake_data.make_dynamic_earthnet(
             root,

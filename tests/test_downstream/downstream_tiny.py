@@ -8,20 +8,20 @@ import copy
 import os.path as osp
 from pathlib import Path
 
+from fake_releases import downstream as fake_data
 from mmengine.config import Config
 
-from mmskysense.datasets.downstream import fake_data
-
 ROOT = Path(__file__).resolve().parents[2]
+_CLS, _SEG = 'configs/skysense_v2_cls/', 'configs/skysense_v2_seg/'
 CONFIGS = {
-    'aid': 'configs/skysense_v2_cls/skysense_v2_aid.py',
-    'resisc45': 'configs/skysense_v2_cls/skysense_v2_resisc45.py',
-    'bigearthnet_s2': 'configs/skysense_v2_cls/skysense_v2_bigearthnet_s2.py',
-    'fmow_sentinel': 'configs/skysense_v2_cls/skysense_v2_fmow_sentinel.py',
-    'isaid': 'configs/skysense_v2_seg/skysense_v2_isaid.py',
-    'potsdam': 'configs/skysense_v2_seg/skysense_v2_potsdam.py',
-    'dynamic_earthnet_planet': 'configs/skysense_v2_seg/skysense_v2_dynamic_earthnet_planet.py',
-    'dynamic_earthnet_s2': 'configs/skysense_v2_seg/skysense_v2_dynamic_earthnet_s2.py',
+    'aid': _CLS + 'linear_skysense-v2-huge_2xb32-20k_aid-tr20.py',
+    'resisc45': _CLS + 'linear_skysense-v2-huge_2xb32-20k_resisc45-tr10.py',
+    'bigearthnet_s2': _CLS + 'linear_skysense-v2-huge_1xb64-20k_ben-s2-tr10.py',
+    'fmow_sentinel': _CLS + 'linear_skysense-v2-huge_4xb16-20k_fmow-s2.py',
+    'isaid': _SEG + 'upernet_skysense-v2-huge_4xb4-40k_isaid-896x896.py',
+    'potsdam': _SEG + 'upernet_skysense-v2-huge_4xb4-40k_potsdam-512x512.py',
+    'dynamic_earthnet_planet': _SEG + 'upernet_skysense-v2-huge_4xb4-40k_dyna-pla-512x512.py',
+    'dynamic_earthnet_s2': _SEG + 'upernet_skysense-v2-huge_4xb4-40k_dyna-s2-256x256.py',
 }
 # the metric each config reports (the paper's one first)
 METRICS = {

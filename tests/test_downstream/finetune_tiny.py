@@ -9,8 +9,12 @@ import argparse
 import importlib.util
 import json
 import os.path as osp
+import sys
 import time
 from pathlib import Path
+
+# run as a script: the generators of fake releases live in tests/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 _spec = importlib.util.spec_from_file_location(
     'downstream_tiny', Path(__file__).with_name('downstream_tiny.py')

@@ -7,8 +7,9 @@ from pathlib import Path
 import mmcv
 import numpy as np
 import pytest
+from fake_releases import downstream as fake_data
 
-from mmskysense.datasets.downstream import ISAIDDataset, PotsdamDataset, fake_data
+from mmskysense.datasets.downstream import ISAIDDataset, PotsdamDataset
 from mmskysense.datasets.downstream.tiling import window_starts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,6 +8,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from fake_releases import downstream as fake_data
 
 from mmskysense.datasets.downstream import (
     AIDDataset,
@@ -15,7 +16,6 @@ from mmskysense.datasets.downstream import (
     DynamicEarthNetDataset,
     FMoWSentinelDataset,
     RESISC45Dataset,
-    fake_data,
 )
 from mmskysense.datasets.downstream.bigearthnet import ben19_labels
 from mmskysense.datasets.downstream.dynamic_earthnet import month_sequence

@@ -3,9 +3,9 @@ one-hot labels, and errors that name the file."""
 
 import numpy as np
 import pytest
+from fake_releases.downstream import _write_tif
 
-from mmskysense.datasets.downstream import LoadMultiBandImage, LoadOneHotLabel, LoadTimeSeries
-from mmskysense.datasets.downstream.fake_data import _write_tif
+from mmskysense.datasets.transforms import LoadMultiBandImage, LoadOneHotLabel, LoadTimeSeries
 
 
 def _tif(path, array):

@@ -4,11 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmskysense.models.classifiers.temporal_inputs import (
-    collect_date_mask,
-    fold_dates,
-    split_series,
-)
+from mmskysense.models.utils.temporal_inputs import collect_date_mask, fold_dates, split_series
 
 
 def test_fold_dates_is_date_major():

@@ -12,7 +12,7 @@ from mmskysense.registry import MODELS
 from mmskysense.utils import register_all_modules
 
 REPO = Path(__file__).resolve().parents[2]
-HUGE = REPO / 'configs/skysense_v2/skysense-v2_huge_8xb8-128n-600k_pretrain.py'
+HUGE = REPO / 'configs/skysense_v2/skysense-v2_huge_128xb8-bf16-600k_geotiff.py'
 
 
 def test_huge_recipe_builds_on_meta_with_the_paper_settings(tmp_path):
@@ -25,7 +25,8 @@ def test_huge_recipe_builds_on_meta_with_the_paper_settings(tmp_path):
     # section 4.1: AdamW, lr 2e-4 cosine to 1e-6, 600k iterations, 8 per GPU, 2 + 6 crops
     assert cfg.optim_wrapper.optimizer.type == 'AdamW' and cfg.optim_wrapper.optimizer.lr == 2e-4
     assert cfg.param_scheduler[-1].type == 'CosineAnnealingLR'
-    assert cfg.param_scheduler[-1].eta_min == 1e-6 and cfg.param_scheduler[-1].end == 600000
+    # no `end`: mmengine ends the decay at max_iters (Runner._build_param_scheduler)
+    assert cfg.param_scheduler[-1].eta_min == 1e-6 and 'end' not in cfg.param_scheduler[-1]
     assert cfg.train_cfg.max_iters == 600000 and cfg.train_dataloader.batch_size == 8
     assert cfg.auto_scale_lr.base_batch_size == 1024
     crop = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'GeoMultiCrop'][0]
@@ -33,7 +34,7 @@ def test_huge_recipe_builds_on_meta_with_the_paper_settings(tmp_path):
     assert cfg.model.backbone.arch == 'huge' and cfg.model.backbone.with_cp
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
 
-    cfg.model.ita_loss.text_embeddings = str(text)
+    cfg.model.ita_head.loss.text_embeddings = str(text)
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
     n_backbone = sum(p.numel() for p in model.backbone.parameters())

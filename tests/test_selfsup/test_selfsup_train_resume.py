@@ -12,7 +12,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / 'configs/skysense_v2/skysense-v2_tiny_1xb2-300it_cpu_pretrain.py'
+CONFIG = REPO / 'configs/skysense_v2/skysense-v2_tiny_1xb2-cpu-300it_geo-demo.py'
 TERMS = ('loss_mgcl', 'loss_qsacl', 'loss_gcpl', 'loss_ita', 'loss_moe')
 
 
@@ -25,7 +25,7 @@ def _train(work_dir, data_root, text, max_iters, resume=None):
         str(work_dir),
         '--cfg-options',
         f'train_dataloader.dataset.data_root={data_root}',
-        f'model.ita_loss.text_embeddings={text}',
+        f'model.ita_head.loss.text_embeddings={text}',
         f'train_cfg.max_iters={max_iters}',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
@@ -86,7 +86,7 @@ def test_tiny_recipe_trains_and_resumes(tmp_path):
     saved = torch.load(full / 'iter_2.pth', map_location='cpu', weights_only=False)
     assert saved['meta']['iter'] == 2
     assert any(k.startswith('teacher.backbone.') for k in saved['state_dict'])
-    assert 'gcpl_loss.prototypes' in saved['state_dict']
+    assert 'gcpl_head.loss_module.prototypes' in saved['state_dict']
     # the resumed run sees the same batches (the loop skips the trained ones) and starts from
     # the saved student, teacher, centres, prototypes and optimizer: it ends where the
     # uninterrupted run ends, and both moved well away from iteration 2

@@ -1,8 +1,9 @@
 """Weighted k-NN scene classification of a SkySense V2 backbone (the paper's ablation metric,
 Figure 7), on scenes cut from generated geo samples.
 
-    python tools/analysis_tools/knn_eval.py configs/skysense_v2/skysense-v2_tiny_cpu.py \
-        --checkpoint work_dirs/tiny/iter_200.pth --data-root data/geo_knn
+    python tools/analysis_tools/knn_eval.py \
+        configs/skysense_v2/skysense-v2_tiny_1xb2-cpu-300it_geo-demo.py \
+        --checkpoint work_dirs/tiny/iter_300.pth --data-root data/geo_demo/knn
 
 Scene dataset: every sample folder ``DATA_ROOT/samples/<id>/`` (tools/misc/generate_geo_dataset.py)
 gives ``crop-size`` HR tiles; a tile's label is its dominant OSM land-cover class (tiles with
@@ -24,25 +25,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import DictAction
 
-
-def weighted_knn_predict(
-    train_feats: torch.Tensor,
-    train_labels: torch.Tensor,
-    test_feats: torch.Tensor,
-    num_classes: int,
-    k: int = 20,
-    temperature: float = 0.07,
-) -> torch.Tensor:
-    """DINO's weighted k-NN on L2-normalised features: class scores are the sums of
-    ``exp(cos / T)`` over the k nearest reference features of that class."""
-    if train_feats.shape[0] == 0:
-        raise ValueError('weighted_knn_predict: the reference set is empty')
-    k = min(k, train_feats.shape[0])
-    sim = test_feats @ train_feats.T
-    top_sim, top_idx = sim.topk(k, dim=1)
-    votes = torch.zeros(test_feats.shape[0], num_classes, dtype=sim.dtype)
-    votes.scatter_add_(1, train_labels[top_idx], (top_sim / temperature).exp())
-    return votes.argmax(1)
+from mmskysense.evaluation import weighted_knn_predict
 
 
 def load_scenes(
@@ -207,7 +190,7 @@ def main(argv: Sequence[str] = None) -> dict[str, object]:
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config settings, e.g. model.ita_loss.text_embeddings=F',
+        help='override config settings, e.g. model.ita_head.loss.text_embeddings=F',
     )
     args = parser.parse_args(argv)
     scenes = load_scenes(args.data_root, args.crop_size)

@@ -10,7 +10,8 @@ Output::
     OUT/img_dir/{train,val}/P0000_<y>_<x>.png     RGB patch
     OUT/ann_dir/{train,val}/P0000_<y>_<x>.png     class ids 0..15 (0 = background)
 
-Usage: python tools/dataset_converters/isaid.py ISAID_ROOT -o data/iSAID --patch-size 896 --stride 512
+Usage:
+    python tools/dataset_converters/isaid.py ISAID_ROOT -o data/iSAID --patch-size 896 --stride 512
 """
 
 import argparse

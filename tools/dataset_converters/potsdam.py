@@ -27,8 +27,8 @@ from mmskysense.datasets.downstream.potsdam import (
     POTSDAM_TEST_TILES,
     POTSDAM_TRAIN_TILES,
 )
-from mmskysense.datasets.downstream.raster_io import read_raster
 from mmskysense.datasets.downstream.tiling import colours_to_ids, iter_windows
+from mmskysense.datasets.raster_io import read_raster
 
 TILE_RE = re.compile(r'top_potsdam_(\d+_\d+)_RGB\.tif$')
 

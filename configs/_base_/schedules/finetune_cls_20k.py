@@ -13,7 +13,8 @@ optim_wrapper = dict(
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=1000),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=False, begin=1000, end=20000),
+    # no `end`: mmengine ends the decay at train_cfg.max_iters, whatever it is set to
+    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=False, begin=1000),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=20000, val_interval=2000)
 val_cfg = dict(type='ValLoop')

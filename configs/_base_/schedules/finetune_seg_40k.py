@@ -13,7 +13,8 @@ optim_wrapper = dict(
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=40000),
+    # no `end`: mmengine ends the decay at train_cfg.max_iters, whatever it is set to
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000, val_interval=4000)
 val_cfg = dict(type='ValLoop')

@@ -11,11 +11,9 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
-from mmskysense.structures import SkySenseDataSample
+from mmskysense.structures import GROUPS, SkySenseDataSample
 
 from ..geo.raster_reader import crs_to_wkt
-
-GROUPS = ('global_views', 'local_views')
 
 
 def _stack(views: list[dict], key: str) -> torch.Tensor:

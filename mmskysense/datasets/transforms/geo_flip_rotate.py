@@ -2,8 +2,8 @@
 
 The HR, S2, S1, mask and label arrays of a view get the same ``(hflip, vflip, k)`` so they keep
 showing the same ground; different views get independent draws. The ops are recorded in the
-view (``geo_ops``) with the convention of docs/interfaces.md: ``rot90(flip(crop), k)``, flips
-first, then k counter-clockwise quarter turns on the last two axes.
+view (``geo_ops``) with the one convention of ``mmskysense.structures.view_geometry``, whose
+``apply_geo_ops`` moves the pixels here and whose point maps pair the tokens in the losses.
 """
 
 from typing import Any
@@ -12,20 +12,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.view_geometry import apply_geo_ops
 
 # every spatial array a view may hold; the last two axes are (rows, cols)
 SPATIAL_KEYS = ('hr', 'hr_valid', 's2', 's2_valid', 's1', 's1_valid', 'osm')
-
-
-def apply_geo_ops(array: np.ndarray, hflip: int, vflip: int, k: int) -> np.ndarray:
-    """``rot90(flip(array), k)`` over the last two axes, contiguous."""
-    if hflip:
-        array = array[..., ::-1]
-    if vflip:
-        array = array[..., ::-1, :]
-    if k % 4:
-        array = np.rot90(array, k % 4, axes=(-2, -1))
-    return np.ascontiguousarray(array)
 
 
 @TRANSFORMS.register_module()

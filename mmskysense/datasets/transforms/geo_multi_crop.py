@@ -8,7 +8,7 @@ and aspect ratio), snapped to the HR pixel grid so that the HR crop is whole pix
 
 import math
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -19,7 +19,7 @@ from ..geo.errors import GeoSampleError
 from ..geo.raster_reader import Box, RasterHandleCache, WindowReader
 from ..geo.scaling import ModalityScaling, build_scaling
 
-SizeCfg = Union[int, Mapping[str, int]]
+SizeCfg = int | Mapping[str, int]
 TIME_SERIES = ('s2', 's1')
 
 

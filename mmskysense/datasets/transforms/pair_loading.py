@@ -9,19 +9,18 @@ change detector splits the channels back into dates (docs/interfaces.md, "Image 
 
 import os.path as osp
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 
-from ..downstream.raster_io import read_raster
+from ..raster_io import read_raster
 
 #: formats read with OpenCV (8-bit RGB photos such as LEVIR-CD's PNGs); the rest with rasterio
 _IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
-DateSource = Union[str, Sequence[str]]
+DateSource = str | Sequence[str]
 
 
 def _describe(source: DateSource) -> str:

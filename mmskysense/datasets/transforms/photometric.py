@@ -13,14 +13,13 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
-
-_GROUPS = ('global_views', 'local_views')
+from mmskysense.structures import GROUPS
 
 
 def _check_groups(groups: Sequence[str]) -> tuple[str, ...]:
-    unknown = set(groups) - set(_GROUPS)
+    unknown = set(groups) - set(GROUPS)
     if unknown:
-        raise ValueError(f'view groups must be among {_GROUPS}, got {sorted(unknown)}')
+        raise ValueError(f'view groups must be among {GROUPS}, got {sorted(unknown)}')
     return tuple(groups)
 
 
@@ -42,7 +41,7 @@ class RandomHRColorJitter(BaseTransform):
         saturation: float = 0.2,
         prob: float = 0.8,
         grayscale_prob: float = 0.2,
-        groups: Sequence[str] = _GROUPS,
+        groups: Sequence[str] = GROUPS,
     ) -> None:
         self.brightness = brightness
         self.contrast = contrast
@@ -111,7 +110,7 @@ class RandomSpectralJitter(BaseTransform):
         noise_std: float = 0.0,
         prob: float = 0.8,
         clip: Any = None,
-        groups: Sequence[str] = _GROUPS,
+        groups: Sequence[str] = GROUPS,
     ) -> None:
         self.modality = modality
         self.gain_std = gain_std

@@ -10,7 +10,7 @@ from mmpretrain.structures import DataSample
 
 from mmskysense.registry import MODELS
 
-from .temporal_inputs import split_series
+from ..utils.temporal_inputs import split_series
 
 
 @MODELS.register_module()

@@ -12,8 +12,8 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 
 from mmskysense.registry import MODELS
+from mmskysense.structures import GROUPS, PretrainBatch, ViewGroup
 
-GROUPS = ('global_views', 'local_views')
 # statistics in the pipeline's scaled units (docs/data_format.md): HR 0..255 RGB (ImageNet),
 # S2 L2A reflectance B2..B12, S1 sigma0 dB (VV, VH)
 DEFAULT_MEAN = dict(
@@ -47,14 +47,12 @@ def _stack_leaves(items: torch.Tensor | Sequence[Any], where: str) -> torch.Tens
 
 @MODELS.register_module()
 class SkySenseDataPreprocessor(BaseDataPreprocessor):
-    """Normalise and batch pretraining samples (docs/interfaces.md).
+    """Normalise and batch pretraining samples: the one producer of ``PretrainBatch``
+    (``mmskysense.structures``, docs/interfaces.md).
 
-    Output ``inputs``: ``global_views`` / ``local_views`` -> modality -> ``B x V x ...`` float
-    tensors, plus the batched annotations used by the losses: ``valid_masks`` (same nesting,
-    ``B x V x [K x] H x W`` bool), ``date_masks`` / ``doy`` (modality -> ``B x K``),
-    ``view_boxes`` / ``view_geo_ops`` (group -> ``B x V x 4`` / ``B x V x 3``), ``region_id``
-    (``B``) and ``osm_label`` (group -> ``B x V x H x W``) when every sample has labels.
-    ``data_samples`` stay a list, moved to the device.
+    Output: ``dict(inputs=PretrainBatch, data_samples=[...])``; every tensor of the batch is on
+    the model's device, the images normalised. The data samples are passed on as they came (the
+    algorithm reads only the batch).
 
     Args:
         mean / std: per-modality, per-band statistics (defaults above).
@@ -96,59 +94,91 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
         return out * valid.unsqueeze(-3).to(out.dtype)
 
     def forward(self, data: dict, training: bool = False) -> dict[str, Any]:
-        data = self.cast_data(data)
+        """Packed samples (``pseudo_collate``) -> ``dict(inputs=PretrainBatch, data_samples)``."""
         raw_inputs = data['inputs']
         samples: list[Any] = list(data.get('data_samples') or [])
+        if not samples:
+            raise ValueError('SkySenseDataPreprocessor needs data_samples (the masks live there)')
         if isinstance(raw_inputs, (list, tuple)):  # a list of per-sample dicts
             raw_inputs = {
                 g: {m: [s[g][m] for s in raw_inputs] for m in raw_inputs[0][g]} for g in GROUPS
             }
-        if not samples:
-            raise ValueError('SkySenseDataPreprocessor needs data_samples (the masks live there)')
-        inputs: dict[str, Any] = {}
-        valid_masks: dict[str, dict[str, torch.Tensor]] = {}
-        for group in GROUPS:
-            inputs[group], valid_masks[group] = {}, {}
-            for name, images in raw_inputs[group].items():
-                if name not in self.modalities:
-                    raise KeyError(
-                        f'no mean/std for modality {name!r}; configure it in '
-                        f'SkySenseDataPreprocessor(mean=..., std=...)'
-                    )
-                images = _stack_leaves(images, f'inputs[{group!r}][{name!r}]')
-                valid = _stack_leaves(
-                    [s.valid_masks[group][name] for s in samples],
-                    f'valid_masks[{group!r}][{name!r}]',
-                )
-                if valid.shape != images.shape[:-3] + images.shape[-2:]:
-                    raise ValueError(
-                        f'valid_masks[{group!r}][{name!r}] has shape '
-                        f'{tuple(valid.shape)}, expected the image shape without '
-                        f'bands {tuple(images.shape[:-3] + images.shape[-2:])}'
-                    )
-                inputs[group][name] = self.normalize(name, images, valid)
-                valid_masks[group][name] = valid
-        inputs['valid_masks'] = valid_masks
-        for field in ('date_masks', 'doy'):
-            inputs[field] = {
-                name: _stack_leaves(
-                    [getattr(s, field)[name] for s in samples], f'{field}[{name!r}]'
-                )
-                for name in samples[0].get(field, {})
+        # stacked and checked on the host, then moved to the device in one go
+        _check_boxes(samples)
+        batch = self.cast_data(_collate(raw_inputs, samples, self.modalities))
+        for _, group in batch.groups():
+            group.images = {
+                m: self.normalize(m, x, group.valid_masks[m]) for m, x in group.images.items()
             }
-        for field in ('view_boxes', 'view_geo_ops'):
-            inputs[field] = {
-                g: _stack_leaves([getattr(s, field)[g] for s in samples], f'{field}[{g!r}]')
-                for g in GROUPS
-            }
+        return dict(inputs=batch, data_samples=samples)
+
+    def cast_data(self, data: Any) -> Any:
+        if isinstance(data, PretrainBatch):
+            return data.to(self._device, non_blocking=self._non_blocking)
+        return super().cast_data(data)
+
+
+def _collate(raw_inputs: dict, samples: Sequence[Any], modalities: Sequence[str]) -> PretrainBatch:
+    """The batch of docs/interfaces.md, on the host, images not yet normalised."""
+    groups = {}
+    for group in GROUPS:
+        images, valid_masks = {}, {}
+        for name, stack in raw_inputs[group].items():
+            if name not in modalities:
+                raise KeyError(
+                    f'no mean/std for modality {name!r}; configure it in '
+                    f'SkySenseDataPreprocessor(mean=..., std=...)'
+                )
+            images[name] = _stack_leaves(stack, f'inputs[{group!r}][{name!r}]')
+            valid = _stack_leaves(
+                [s.valid_masks[group][name] for s in samples], f'valid_masks[{group!r}][{name!r}]'
+            )
+            expected = images[name].shape[:-3] + images[name].shape[-2:]
+            if valid.shape != expected:
+                raise ValueError(
+                    f'valid_masks[{group!r}][{name!r}] has shape '
+                    f'{tuple(valid.shape)}, expected the image shape without '
+                    f'bands {tuple(expected)}'
+                )
+            valid_masks[name] = valid
+        osm = None
         if all('osm_label' in s for s in samples):
-            inputs['osm_label'] = {
-                g: _stack_leaves([s.osm_label[g] for s in samples], f'osm_label[{g!r}]')
-                for g in GROUPS
-            }
-        inputs['region_id'] = torch.tensor(
-            [s.region_id for s in samples],
-            dtype=torch.long,
-            device=inputs['global_views']['hr'].device if 'hr' in inputs['global_views'] else None,
+            osm = _stack_leaves([s.osm_label[group] for s in samples], f'osm_label[{group!r}]')
+        groups[group] = ViewGroup(
+            images=images,
+            valid_masks=valid_masks,
+            view_boxes=_stack_leaves(
+                [s.view_boxes[group] for s in samples], f'view_boxes[{group!r}]'
+            ),
+            view_geo_ops=_stack_leaves(
+                [s.view_geo_ops[group] for s in samples], f'view_geo_ops[{group!r}]'
+            ),
+            osm_label=osm,
         )
-        return dict(inputs=inputs, data_samples=samples)
+    series = list(samples[0].get('date_masks', {}))
+    return PretrainBatch(
+        global_views=groups['global_views'],
+        local_views=groups['local_views'],
+        date_masks={
+            m: _stack_leaves([s.date_masks[m] for s in samples], f'date_masks[{m!r}]')
+            for m in series
+        },
+        doy={m: _stack_leaves([s.doy[m] for s in samples], f'doy[{m!r}]') for m in series},
+        region_id=torch.tensor([s.region_id for s in samples], dtype=torch.long),
+    )
+
+
+def _check_boxes(samples: Sequence[Any]) -> None:
+    for i, s in enumerate(samples):
+        for group in GROUPS:
+            boxes = torch.as_tensor(s.view_boxes[group])
+            if boxes.dim() != 2 or boxes.shape[-1] != 4:
+                raise ValueError(
+                    f'view_boxes[{group!r}] of sample {i} must be V x 4, got {tuple(boxes.shape)}'
+                )
+            empty = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+            if empty.any():
+                raise ValueError(
+                    f'view_boxes[{group!r}] of sample {i} has an empty ground box: '
+                    f'{boxes[empty].tolist()}'
+                )

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from mmskysense.registry import MODELS
 
-from ..classifiers.temporal_inputs import split_series
+from ..utils.temporal_inputs import split_series
 
 
 @MODELS.register_module()

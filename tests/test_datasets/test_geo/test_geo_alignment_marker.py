@@ -1,7 +1,10 @@
 """A marker planted at one ground coordinate in HR, S2 and S1 shows up at the same relative
-position in every view of every modality, over many random crops, flips and rotations."""
+position in every view of every modality, over many random crops, flips and rotations, where the
+view geometry that the losses run (``mmskysense.structures.view_geometry``: the point maps and
+the token correspondence of MGCL) says it is."""
 
 import glob
+import itertools
 import os.path as osp
 
 import numpy as np
@@ -10,7 +13,7 @@ import rasterio
 import torch
 from rasterio.enums import Resampling
 
-from mmskysense.structures import ground_to_view_pixels
+from mmskysense.structures import ground_to_view_pixels, token_correspondence
 
 HR_MARK, S2_MARK_DN, S1_MARK_DB = 255, 10000, 15.0
 
@@ -75,9 +78,11 @@ def test_marker_lands_at_same_ground_in_every_view(
     ground = torch.tensor([[x, y]], dtype=torch.float64)
     np.random.seed(0)  # crops, dates and flips: reproducible
     checked, ops_seen, errors = 0, set(), dict(hr=[], s2=[], s1=[])
+    pairs_checked, pair_errors = 0, []
     for _ in range(rounds):
         packed = dataset[0]
         sample = packed['data_samples']
+        seen = []  # (box, ops, HR size, marker centroid) of the views that hold the marker
         for group, views in packed['inputs'].items():
             for v in range(views['hr'].shape[0]):
                 box = sample.view_boxes[group][v]
@@ -94,6 +99,7 @@ def test_marker_lands_at_same_ground_in_every_view(
                 # box filters and linear interpolation keep a symmetric peak's centroid
                 found = _centroid((hr - 100).clamp(min=0).double())
                 errors['hr'].append((found - expected).abs().max().item())
+                seen.append((box, torch.as_tensor(ops), size, found))
                 rel['hr'] = found / size
                 if not check_ms:
                     continue
@@ -111,7 +117,34 @@ def test_marker_lands_at_same_ground_in_every_view(
                 # the same ground, at the same relative position in every modality
                 assert torch.allclose(rel['hr'], rel['s2'], atol=0.05), (rel, box, ops)
                 assert torch.allclose(rel['hr'], rel['s1'], atol=0.05), (rel, box, ops)
+        # MGCL's correspondence at the HR pixel grid: the pixel holding the marker in one view
+        # points to the pixel holding it in every other view
+        for (box_a, ops_a, size_a, found_a), (
+            box_b,
+            ops_b,
+            size_b,
+            found_b,
+        ) in itertools.permutations(seen, 2):
+            idx = token_correspondence(
+                box_a[None],
+                ops_a[None],
+                (size_a, size_a),
+                box_b[None],
+                ops_b[None],
+                (size_b, size_b),
+            )[0]
+            col, row = (int(v) for v in found_a.floor())
+            hit = idx[row * size_a + col].item()
+            assert hit >= 0
+            predicted = torch.tensor([hit % size_b + 0.5, hit // size_b + 0.5], dtype=torch.float64)
+            # A's pixel centre is half an A pixel from the marker at most: in B's pixels, plus
+            # B's cell centre, plus the centroid's own error
+            gsd_ratio = ((box_a[2] - box_a[0]) / size_a / ((box_b[2] - box_b[0]) / size_b)).item()
+            pair_errors.append((predicted - found_b).abs().max().item() - 0.5 * gsd_ratio)
+            pairs_checked += 1
     assert checked >= 30, checked
+    assert pairs_checked >= 30, pairs_checked
+    assert max(pair_errors) <= 0.5 + 0.25, max(pair_errors)
     assert len(ops_seen) >= 12, ops_seen  # most of the 16 flip/rotation combinations
     # within a quarter of an HR view pixel, a tenth of an S2/S1 view pixel
     assert max(errors['hr']) <= 0.25, max(errors['hr'])

@@ -89,8 +89,8 @@ def test_valid_zero_db_kept_and_nan_masked_through_preprocessor(
 
     pre = SkySenseDataPreprocessor(mean=dict(s1=[-10.0, -10.0]), std=dict(s1=[5.0, 5.0]))
     batch = pre(dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]))
-    out = batch['inputs']['global_views']['s1'][0, 0, 0]  # B V K C h w -> C h w
-    mask = batch['inputs']['valid_masks']['global_views']['s1'][0, 0, 0]
+    out = batch['inputs'].global_views.images['s1'][0, 0, 0]  # B V K C h w -> C h w
+    mask = batch['inputs'].global_views.valid_masks['s1'][0, 0, 0]
     assert torch.equal(mask, valid)
     assert (out[:, ~mask] == 0).all()
     # valid 0 dB normalises to +2, not 0: it is data

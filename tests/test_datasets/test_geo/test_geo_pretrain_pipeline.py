@@ -122,23 +122,23 @@ def test_dataloader_workers_and_preprocessor_batch(cfg, geo_data, build_dataset)
     pre = MODELS.build(cfg.data_preprocessor)
     batches = [pre(batch, training=True) for batch in loader]
     assert len(batches) == 2
-    inputs = batches[0]['inputs']
-    assert inputs['global_views']['hr'].shape == (2, 2, 3, 224, 224)
-    assert inputs['global_views']['s2'].shape == (2, 2, 10, 10, 28, 28)
-    assert inputs['local_views']['s1'].shape == (2, 2, 5, 2, 12, 12)
-    assert inputs['valid_masks']['local_views']['s2'].shape == (2, 2, 10, 12, 12)
-    assert inputs['date_masks']['s2'].shape == (2, 10)
-    assert inputs['date_masks']['s2'][:, 6:].sum() == 0  # 6 dates < K = 10: padding
-    assert inputs['doy']['s1'].shape == (2, 5)
-    assert inputs['view_boxes']['global_views'].shape == (2, 2, 4)
-    assert inputs['view_geo_ops']['local_views'].shape == (2, 2, 3)
-    assert inputs['osm_label']['global_views'].shape == (2, 2, 224, 224)
-    assert inputs['region_id'].shape == (2,)
+    batch = batches[0]['inputs']  # a PretrainBatch (docs/interfaces.md)
+    assert batch.global_views.images['hr'].shape == (2, 2, 3, 224, 224)
+    assert batch.global_views.images['s2'].shape == (2, 2, 10, 10, 28, 28)
+    assert batch.local_views.images['s1'].shape == (2, 2, 5, 2, 12, 12)
+    assert batch.local_views.valid_masks['s2'].shape == (2, 2, 10, 12, 12)
+    assert batch.date_masks['s2'].shape == (2, 10)
+    assert batch.date_masks['s2'][:, 6:].sum() == 0  # 6 dates < K = 10: padding
+    assert batch.doy['s1'].shape == (2, 5)
+    assert batch.global_views.view_boxes.shape == (2, 2, 4)
+    assert batch.local_views.view_geo_ops.shape == (2, 2, 3)
+    assert batch.global_views.osm_label.shape == (2, 2, 224, 224)
+    assert batch.region_id.shape == (2,)
     assert len(batches[0]['data_samples']) == 2
     # normalised: zero where invalid, roughly standardised where valid
-    for g in ('global_views', 'local_views'):
+    for _, group in batch.groups():
         for m in ('hr', 's2', 's1'):
-            x, valid = inputs[g][m], inputs['valid_masks'][g][m]
+            x, valid = group.images[m], group.valid_masks[m]
             assert (x.abs().amax(dim=-3)[~valid] == 0).all()
             assert x.abs().amax(dim=-3)[valid].mean() < 10
     idx = sorted(int(s.sample_idx) for b in batches for s in b['data_samples'])

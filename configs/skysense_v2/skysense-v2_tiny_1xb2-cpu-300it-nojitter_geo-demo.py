@@ -4,7 +4,7 @@
 # data/geo_demo (8 samples), k-NN top-1 (tools/analysis_tools/knn_eval.py, k=20, T=0.07) on 82
 # held-out scenes of data/geo_knn was 52.4 % with the jitter, 74.4 % without it, and 62.2 %
 # for the randomly initialised model.
-_base_ = ['./skysense-v2_tiny_1xb2-300it_cpu_pretrain.py']
+_base_ = ['./skysense-v2_tiny_1xb2-cpu-300it_geo-demo.py']
 
 train_pipeline = [
     dict(type='SampleTemporalFrames', num_frames={{_base_.num_frames}}, mode='random'),

@@ -1,3 +1,3 @@
 # SkySense V2 on BigEarthNet-S2 with the whole official train split (TR 100%).
-_base_ = ['./skysense_v2_bigearthnet_s2.py']
+_base_ = ['./linear_skysense-v2-huge_1xb64-20k_ben-s2-tr10.py']
 train_dataloader = dict(dataset=dict(train_ratio=1.0))

@@ -8,7 +8,7 @@
 # test_dataloader.dataset.split=test (as the segmentation config).
 # Grid: the score is taken on the model's 256 px grid (labels nearest-resampled from the 1024 px
 # Planet-grid labels by LoadOneHotLabel), where the official evaluator reads 1024 px maps.
-_base_ = ['../skysense_v2_seg/skysense_v2_dynamic_earthnet_s2.py']
+_base_ = ['../skysense_v2_seg/upernet_skysense-v2-huge_4xb4-40k_dyna-s2-256x256.py']
 scs_metric = dict(
     _delete_=True, type='SCSMetric', num_classes=6, ignore_index=255, months_per_cube=24
 )

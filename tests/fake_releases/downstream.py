@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .aid import AID_CLASSES
-from .bigearthnet import BEN43_TO_19
-from .fmow import FMOW_CLASSES
-from .isaid import ISAID_PALETTE
-from .potsdam import POTSDAM_PALETTE
-from .resisc45 import RESISC45_CLASSES
+from mmskysense.datasets.downstream.aid import AID_CLASSES
+from mmskysense.datasets.downstream.bigearthnet import BEN43_TO_19
+from mmskysense.datasets.downstream.fmow import FMOW_CLASSES
+from mmskysense.datasets.downstream.isaid import ISAID_PALETTE
+from mmskysense.datasets.downstream.potsdam import POTSDAM_PALETTE
+from mmskysense.datasets.downstream.resisc45 import RESISC45_CLASSES
 
 
 def _write_tif(path: str, array: np.ndarray, gsd: float = 10.0) -> None:
@@ -330,7 +330,8 @@ def make_dynamic_earthnet(
                 labels[labels == 6] = rng.integers(0, 6)
                 labels[: cell // 2, : cell // 2] = 6
                 onehot = np.stack([(labels == k) * 255 for k in range(7)]).astype(np.uint8)
-                label_rel = f'labels/{cube}_{zone}/Labels/Raster/{cube}/{cube}-{ym.replace("-", "_")}_01.tif'
+                month = ym.replace('-', '_')
+                label_rel = f'labels/{cube}_{zone}/Labels/Raster/{cube}/{cube}-{month}_01.tif'
                 _write_tif(osp.join(root, label_rel), onehot)
                 for day in ('01', '15'):
                     bgrn = np.stack([_spectral_signature(int(k), 4) for k in range(7)])

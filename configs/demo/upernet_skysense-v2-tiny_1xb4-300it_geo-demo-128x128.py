@@ -86,7 +86,8 @@ optim_wrapper = dict(
 max_iters = 300
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=20, end=max_iters),
+    # no `end`: mmengine ends the decay at train_cfg.max_iters, whatever it is set to
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=20),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
