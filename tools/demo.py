@@ -4,7 +4,9 @@
 
 1. generate the demo dataset: geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with
    OSM-like labels (pretraining, k-NN scenes, a labelled fine-tuning set, one large scene)
-2. pretrain the tiny SkySense V2 (tools/train.py, the tiny CPU recipe)
+2. pretrain the tiny SkySense V2 (tools/train.py, the tiny CPU recipe), the teacher's k-NN on
+   the held-out scenes measured every 50 iterations (KNNEvalHook), and plot the loss terms, the
+   k-NN curve and the collapse monitors (pretrain_curves.png)
 3. extract the teacher backbone from the last pretraining checkpoint
 4. k-NN scene classification with random and with pretrained weights
 5. fine-tune UperNet on the labelled set from the pretrained backbone and test it (mIoU)
@@ -28,6 +30,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # config's header for the k-NN figures of both).
 PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb2-cpu-300it-nojitter_geo-demo.py'
 FINETUNE_CFG = 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
+KNN_HOOK = 2  # the index of the KNNEvalHook in PRETRAIN_CFG's custom_hooks
 
 
 def step(title: str) -> float:
@@ -188,15 +191,38 @@ def step_pretrain(args, data: dict) -> dict:
             *warmup(args.pretrain_iters),
             f'default_hooks.checkpoint.interval={args.pretrain_iters}',
             f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
+            # the online k-NN (the config's KNNEvalHook) on this run's held-out scenes
+            f'custom_hooks.{KNN_HOOK}.data_root={args.data}/knn',
+            f'custom_hooks.{KNN_HOOK}.interval={max(1, args.pretrain_iters // 6)}',
         ],
         log_path=osp.join(args.out, 'pretrain.log'),
     )
     start, end, n = loss_curve(work_dir)
+    scalars = latest(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    curves_png = osp.join(args.out, 'pretrain_curves.png')
+    run(
+        [
+            sys.executable,
+            'tools/analysis_tools/plot_pretrain_curves.py',
+            scalars,
+            curves_png,
+            '--title',
+            f'tiny SkySense V2, {args.pretrain_iters} iterations on {args.data}',
+        ],
+        show=('wrote',),
+    )
+    with open(osp.splitext(curves_png)[0] + '.json') as f:
+        knn = json.load(f).get('knn/top1')
+    if not knn or len(knn['step']) < 2:
+        raise SystemExit(f'{scalars} holds no online k-NN curve (knn/top1); expected one')
     return dict(
         checkpoint=latest(osp.join(work_dir, 'iter_*.pth')),
         loss_start=start,
         loss_end=end,
         logged=n,
+        curves=curves_png,
+        knn_steps=knn['step'],
+        knn_top1=knn['value'],
     )
 
 
@@ -397,6 +423,13 @@ def main():
             f'{knn["random"]["majority_baseline"]:.1f} %)',
         ),
         ('k-NN top-1, pretrained', f'{knn["pretrained"]["top1"]:.1f} %'),
+        (
+            'k-NN top-1 during pretraining',
+            ' -> '.join(
+                f'{v:.1f} % ({s})' for s, v in zip(pretrain['knn_steps'], pretrain['knn_top1'])
+            ),
+        ),
+        ('pretraining curves (loss, k-NN, monitors)', pretrain['curves']),
         ('fine-tuned UperNet mIoU (val)', f'{finetune["miou"]:.2f}'),
         (
             'large-scene map vs its OSM labels',

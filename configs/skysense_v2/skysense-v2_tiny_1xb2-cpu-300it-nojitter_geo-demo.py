@@ -24,3 +24,15 @@ train_pipeline = [
     dict(type='PackSkySenseInputs', modalities={{_base_.modalities}}),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# The teacher's k-NN on held-out scenes every 50 iterations (and before the first), logged as
+# knn/top1 in vis_data/scalars.json; tools/analysis_tools/plot_pretrain_curves.py draws it next to
+# the loss terms. The scenes: python tools/misc/generate_geo_dataset.py data/geo_demo/knn
+# --num-samples 12 --seed 1 (the demo writes them); --cfg-options custom_hooks.2.data_root=DIR
+# points the hook elsewhere.
+knn_data_root = 'data/geo_demo/knn'
+custom_hooks = [
+    dict(type='TeacherMomentumHook', base_momentum=0.99, end_momentum=1.0),
+    dict(type='TeacherTemperatureHook', start=0.04, end=0.07, warmup_iters=50),
+    dict(type='KNNEvalHook', data_root=knn_data_root, name='knn', interval=50, crop_size=64),
+]
