@@ -5,6 +5,7 @@ Not a test module: the tests and ``data/make_pinned_reference.py`` load it.
 """
 
 import math
+import re
 import zlib
 
 import torch
@@ -112,13 +113,32 @@ def _seed(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
+_STACKED = re.compile(r'^(?P<head>.*\.)?experts\.(?P<key>fc[12]\.(weight|bias))$')
+
+
+def unstack_experts(named: dict) -> dict:
+    """``name -> tensor`` with the MoE's stacked expert tensors (``...experts.fc1.weight``,
+    ``M x ...``) split into the per-expert entries of the layout before the stacking
+    (``...experts.<e>.fc1.weight``); other entries as they are."""
+    out = {}
+    for name, t in named.items():
+        m = _STACKED.match(name)
+        if m is None or t is None:
+            out[name] = t
+            continue
+        for e in range(t.shape[0]):
+            out[f'{m.group("head") or ""}experts.{e}.{m.group("key")}'] = t[e]
+    return out
+
+
 @torch.no_grad()
 def deterministic_init(model: torch.nn.Module, name_of=lambda name: name) -> None:
     """Parameters drawn from generators seeded by their names (``name_of`` maps today's names to
     the ones the values are keyed by), so that two builds of the model that create their modules
     in a different order, or name them differently, start from the same weights: norms and
     scales near 1, everything else small."""
-    for name, p in model.named_parameters():
+    params = unstack_experts(dict(model.named_parameters()))  # one draw per expert, as before
+    for name, p in params.items():
         key = name_of(name)
         noise = torch.randn(p.shape, generator=torch.Generator().manual_seed(_seed(key)))
         if key.endswith('last_g'):

@@ -120,7 +120,7 @@ def test_raw_mmpretrain_checkpoint_loads_through_the_pre_hook(tmp_path):
     assert 'stages.3.blocks.1.ffn.gate.weight' in report['missing_keys']
     moe = ours.stages[3].blocks[1].ffn
     fc1 = ref.state_dict()['stages.3.blocks.1.ffn.layers.0.0.weight']
-    assert all(torch.equal(e.fc1.weight, fc1) for e in moe.experts)
+    assert all(torch.equal(w, fc1) for w in moe.experts.fc1.weight)
     ours.eval()
     # plain load_state_dict with mmpretrain key names: the pre-hooks adapt them
     plain = SkySenseV2Backbone(OUR_ARCH, modality='hr', drop_path_rate=0.0).eval()
