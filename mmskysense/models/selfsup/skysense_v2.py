@@ -109,6 +109,12 @@ class SkySenseV2(BaseSelfSupervisor):
         if unknown:
             raise ValueError(f'SkySenseV2: unknown `loss_weights` keys {sorted(unknown)}')
         self.loss_weights.update(loss_weights or {})
+        # the losses' value checks read the data: they run on the host batch, before the move
+        register = getattr(self.data_preprocessor, 'register_batch_check', None)
+        for head in (self.gcpl_head, self.ita_head):
+            if head is not None and register is not None and hasattr(head, 'check_batch'):
+                head.loss_module.check_inputs = False
+                register(head.check_batch)
         self.token_valid_fraction = token_valid_fraction
         self.teacher_temp = teacher_temp
         self.momentum = base_momentum
