@@ -109,6 +109,43 @@ def collate(samples: list[dict]) -> dict:
     return pseudo_collate(samples)
 
 
+# the module names of commit 5e59d61, by which the pinned reference is keyed:
+# old name prefix -> today's (ITA's teacher copy of its projection, never used, is gone)
+RENAMES = [
+    ('heads.pixel.', 'mgcl_head.projector.pixel.'),
+    ('heads.object.', 'mgcl_head.projector.object.'),
+    ('heads.image.', 'mgcl_head.projector.image.'),
+    ('heads.query.', 'qsacl_head.projector.head.'),
+    ('query_aggregation.', 'qsacl_head.projector.aggregation.'),
+    ('gcpl_proj.', 'gcpl_head.projector.'),
+    ('ita_proj.', 'ita_head.projector.'),
+    ('mgcl_loss.', 'mgcl_head.loss_module.'),
+    ('qsacl_loss.', 'qsacl_head.loss_module.'),
+    ('gcpl_loss.', 'gcpl_head.loss_module.'),
+    ('teacher.heads.pixel.', 'teacher.mgcl_head.pixel.'),
+    ('teacher.heads.object.', 'teacher.mgcl_head.object.'),
+    ('teacher.heads.image.', 'teacher.mgcl_head.image.'),
+    ('teacher.heads.query.', 'teacher.qsacl_head.head.'),
+    ('teacher.query_aggregation.', 'teacher.qsacl_head.aggregation.'),
+    ('teacher.gcpl_proj.', 'teacher.gcpl_head.'),
+]
+
+
+def _swap(name: str, pairs) -> str:
+    for a, b in pairs:
+        if name.startswith(a):
+            return b + name[len(a) :]
+    return name
+
+
+def new_name(old: str) -> str:
+    return _swap(old, RENAMES)
+
+
+def old_name(new: str) -> str:
+    return _swap(new, [(b, a) for a, b in RENAMES])
+
+
 def _seed(name: str) -> int:
     return zlib.crc32(name.encode())
 
