@@ -7,7 +7,10 @@ A read is a call that needs a tensor's values on the host: ``item``, ``tolist``,
 whose output size depends on the values (``nonzero``, ``argwhere``, ``unique``,
 ``masked_select``, indexing or assigning with a boolean mask, ``repeat_interleave`` without
 ``output_size``); and ops whose CUDA kernels read a value to size their output (``bincount``,
-``one_hot`` without ``num_classes``). ``equal`` and ``allclose`` return host booleans.
+``one_hot`` without ``num_classes``). ``equal`` and ``allclose`` return host booleans. And the
+copies the other way that torch makes synchronously from pageable host memory: a tensor made
+from Python data for an explicit device (``torch.tensor(x, device=...)``, ``as_tensor`` of
+non-tensor data with a device).
 
 Not a test module: the tests load it.
 """
@@ -51,6 +54,8 @@ def _is_read(name: str, args: tuple, kwargs: dict) -> bool:
         return kwargs.get('output_size') is None and isinstance(
             args[1] if len(args) > 1 else kwargs.get('repeats'), torch.Tensor
         )
+    if name in ('tensor', 'as_tensor') and kwargs.get('device') is not None:
+        return not (name == 'as_tensor' and isinstance(args[0], torch.Tensor))
     if name == 'one_hot':
         return (args[1] if len(args) > 1 else kwargs.get('num_classes', -1)) == -1
     return False

@@ -16,8 +16,10 @@ counters, which live on the host (not fused, not capturable).
 
 Before issue 16 the same step made 86 reads (24 ``bincount`` and 24 ``tolist`` in the MoE, 19
 ``if`` on tensors in the cross-entropy and centring, 8 ``nonzero`` in the backbone, 6 in ITA,
-4 in GCPL, 1 grad norm, and ``all_gather_object`` when distributed); with the huge model and
-the paper's crops and views, several hundred.
+4 in GCPL, 1 grad norm, and ``all_gather_object`` when distributed) and 24 synchronous
+host-to-device copies (``torch.tensor(grid, device=...)`` in ``view_geometry.crop_size``, 4 per
+pair of views that MGCL matches; 56 with the paper's 2 + 6 views); with the huge model and the
+paper's crops and views, the reads were several hundred.
 """
 
 import torch
@@ -31,6 +33,7 @@ from tiny_pretraining import (
     tiny_model_cfg,
 )
 
+from mmskysense.models.layers.mixture_of_experts import grouped_mm_available
 from mmskysense.registry import MODELS
 from mmskysense.utils import register_all_modules
 
@@ -52,6 +55,7 @@ def test_one_pretraining_step_reads_only_the_documented_values(tmp_path):
     optim_wrapper = OptimWrapper(torch.optim.AdamW(student, lr=1e-3), clip_grad=dict(max_norm=3.0))
     step = optim_wrapper.optimizer.step
     data = model.data_preprocessor(collate(pinned_samples()), True)
+    grouped_mm_available(torch.device('cpu'), torch.float32)  # the MoE's one-time probe
     with HostReads() as reads:
 
         def optimizer_step(*args, **kwargs):
