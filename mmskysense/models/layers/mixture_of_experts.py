@@ -168,7 +168,8 @@ def grouped_mm_available(device: torch.device, dtype: torch.dtype) -> bool:
             with torch.enable_grad():
                 a = torch.ones(16, 16, device=device, dtype=dtype, requires_grad=True)
                 b = torch.ones(2, 16, 16, device=device, dtype=dtype, requires_grad=True)
-                offs = torch.tensor([8, 16], device=device, dtype=torch.int32)
+                # groups of 5 and 11 rows: the real counts are not multiples of anything
+                offs = torch.tensor([5, 16], device=device, dtype=torch.int32)
                 out = fn(a, b.transpose(-2, -1), offs=offs)
                 out.backward(torch.ones_like(out))
             _GROUPED_MM_SUPPORT[key] = bool(
@@ -325,10 +326,10 @@ class MixtureOfExperts(nn.Module):
         offs = counts.cumsum(0).to(torch.int32)
         fc1, fc2 = self.experts.fc1, self.experts.fc2
         # idle experts take part too (empty slices): their gradients are zeros, not None
-        h = mm(x_sorted.to(dtype), fc1.weight.to(dtype).transpose(-2, -1), offs=offs)
+        h = mm(_aligned(x_sorted.to(dtype)), _aligned(fc1.weight.to(dtype)).mT, offs=offs)
         h = _ContiguousGrad.apply(h) + fc1.bias.to(dtype).index_select(0, sorted_idx)
         h = self.experts.drop(F.gelu(h))
-        y = mm(h, fc2.weight.to(dtype).transpose(-2, -1), offs=offs)
+        y = mm(_aligned(h), _aligned(fc2.weight.to(dtype)).mT, offs=offs)
         y = _ContiguousGrad.apply(y) + fc2.bias.to(dtype).index_select(0, sorted_idx)
         return self.experts.drop(y)
 
@@ -387,6 +388,12 @@ class MixtureOfExperts(nn.Module):
 
 def _e(lin: StackedLinear, e: int) -> tuple[torch.Tensor, torch.Tensor]:
     return lin.weight[e], lin.bias[e]
+
+
+def _aligned(t: torch.Tensor) -> torch.Tensor:
+    """``t``, copied when its data does not start on a 16-byte boundary (the grouped kernels
+    require it; a view into a gathered buffer, e.g. FSDP's, need not)."""
+    return t if t.data_ptr() % 16 == 0 else t.clone()
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
