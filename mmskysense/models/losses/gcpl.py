@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 
+from ..utils.precision import float32_region
 from .sinkhorn_knopp import sinkhorn_knopp
 
 
@@ -127,31 +128,34 @@ class GCPLLoss(nn.Module):
             )
         if self.check_inputs:
             self.check_region_ids(region_ids)
-        regions, first, slot = global_region_slots(region_ids)
-        protos = self.prototypes.index_select(0, region_ids).float()  # B x P x D, this step's
+        # float32 similarities, plans and means, also under a bf16 autocast
+        with float32_region(student_feats):
+            regions, first, slot = global_region_slots(region_ids)
+            protos = self.prototypes.index_select(0, region_ids).float()  # B x P x D, this step's
 
-        valid = mask.reshape(b * n)
-        tokens_slot = slot[:, None].expand(b, n).reshape(-1)
-        f_t = F.normalize(teacher_feats.detach().float(), dim=-1)  # B x N x D
-        f_s = F.normalize(student_feats.float(), dim=-1)
-        with torch.no_grad():
-            scores_t = torch.einsum('bnd,bpd->bnp', f_t, protos).reshape(b * n, -1)
-            # the plan of each region over every rank's tokens of it (groups: the regions' slots)
-            q = sinkhorn_knopp(
-                scores_t,
-                self.epsilon,
-                self.sinkhorn_iters,
-                row_mask=valid,
-                groups=tokens_slot,
-                num_groups=len(regions),
-            )
-        logits_s = torch.einsum('bnd,bpd->bnp', f_s, protos).reshape(b * n, -1) / self.temperature
-        ce = -(q * F.log_softmax(logits_s, dim=-1)).sum(-1)
-        validf = valid.float()
-        loss = (ce * validf).sum() / validf.sum().clamp_min(1.0)
+            valid = mask.reshape(b * n)
+            tokens_slot = slot[:, None].expand(b, n).reshape(-1)
+            f_t = F.normalize(teacher_feats.detach().float(), dim=-1)  # B x N x D
+            f_s = F.normalize(student_feats.float(), dim=-1)
+            with torch.no_grad():
+                scores_t = torch.einsum('bnd,bpd->bnp', f_t, protos).reshape(b * n, -1)
+                # each region's plan over every rank's tokens of it (groups: the region slots)
+                q = sinkhorn_knopp(
+                    scores_t,
+                    self.epsilon,
+                    self.sinkhorn_iters,
+                    row_mask=valid,
+                    groups=tokens_slot,
+                    num_groups=len(regions),
+                )
+            logits_s = torch.einsum('bnd,bpd->bnp', f_s, protos).reshape(b * n, -1)
+            logits_s = logits_s / self.temperature
+            ce = -(q * F.log_softmax(logits_s, dim=-1)).sum(-1)
+            validf = valid.float()
+            loss = (ce * validf).sum() / validf.sum().clamp_min(1.0)
 
-        used = self._update_prototypes(regions, first, q.view(b, n, -1), f_t)
-        return dict(loss_gcpl=loss, gcpl_used_prototypes=used)
+            used = self._update_prototypes(regions, first, q.view(b, n, -1), f_t)
+            return dict(loss_gcpl=loss, gcpl_used_prototypes=used)
 
     def check_region_ids(self, region_ids: Tensor) -> None:
         """Raise a ValueError naming ``region_id`` for ids outside ``[0, num_regions)`` (it reads

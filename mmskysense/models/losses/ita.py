@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 
+from ..utils.precision import float32_region
+
 
 def load_text_embeddings(path: str) -> dict[str, object]:
     """Reads and checks a text-embedding file (see the module docstring)."""
@@ -167,8 +169,9 @@ class ITALoss(nn.Module):
             self.min_label_fraction,
             check=self.check_inputs,
         )
-        f = F.normalize(pixel_feats.float(), dim=1)
-        logits = torch.einsum('ndhw,kd->nkhw', f, self.text_embeddings) / self.temperature
+        with float32_region(pixel_feats):  # cosine logits over a small temperature
+            f = F.normalize(pixel_feats.float(), dim=1)
+            logits = torch.einsum('ndhw,kd->nkhw', f, self.text_embeddings) / self.temperature
         keep = target != self.ignore_index
         # the mean over labelled tokens, as a sum over a clamped count: 0 (with a graph) when no
         # token is labelled, and no branch on the count
