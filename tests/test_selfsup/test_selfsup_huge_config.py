@@ -32,7 +32,13 @@ def test_huge_recipe_builds_on_meta_with_the_paper_settings(tmp_path):
     crop = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'GeoMultiCrop'][0]
     assert (crop.num_global, crop.num_local) == (2, 6)
     assert cfg.model.backbone.arch == 'huge' and cfg.model.backbone.with_cp
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
+    # bf16 autocast without a loss scaler (bf16 needs none; the scaler reads flags on the host)
+    assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    # DDP: no search for unused parameters (every parameter gets a gradient), no broadcast of
+    # the buffers (every rank updates them identically)
+    assert cfg.model_wrapper_cfg.find_unused_parameters is False
+    assert cfg.model_wrapper_cfg.broadcast_buffers is False
 
     cfg.model.ita_head.loss.text_embeddings = str(text)
     with torch.device('meta'):
