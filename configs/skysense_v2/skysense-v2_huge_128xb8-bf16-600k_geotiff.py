@@ -1,6 +1,8 @@
 # SkySense V2 pretraining, the paper's recipe (section 4.1): the `huge` unified backbone, AdamW,
 # lr 2e-4 with cosine decay to 1e-6, 600k iterations, batch 1024 = 8 per GPU x 128 GPUs,
 # 2 global + 6 local crops, activation checkpointing, bf16 (autocast, no loss scaling).
+# Data parallel with DDP; the sharded variant (FSDP2, FlexibleRunner) is
+# skysense-v2_huge_128xb8-fsdp-bf16-600k_geotiff.py (the README says when to use which).
 # Values the paper does not give (marked "inferred" in docs) are config values: the loss weights
 # lambda_1..lambda_3 (eq. 5), head sizes, GCPL's 4096 regions x 100 prototypes (SkySense V1),
 # m = 16 queries, the fusion depth, the teacher momentum / temperature schedules (DINO).
