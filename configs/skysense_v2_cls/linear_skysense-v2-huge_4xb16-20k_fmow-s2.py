@@ -15,8 +15,5 @@ model = dict(
     bands_per_date=10,
     temporal_neck=dict(type='TemporalPooling', mode='attention', in_channels=[352 * 8]),
     data_preprocessor=dict(mean=s2_mean * num_dates, std=s2_std * num_dates, to_rgb=False),
-    backbone=dict(
-        modalities=dict(_delete_=True, s2=dict(in_channels=10, kind='ms')),
-        modality='s2',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    backbone=dict(modality='s2', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     head=dict(num_classes=62, topk=(1, 5)))

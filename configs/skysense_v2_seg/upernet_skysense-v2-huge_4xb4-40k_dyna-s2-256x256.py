@@ -19,9 +19,6 @@ model = dict(
               scales=(1, 0.5, 0.25, 0.125), mode='pool'),
     data_preprocessor=dict(mean=s2_mean * num_dates, std=s2_std * num_dates, bgr_to_rgb=False,
                            size=(256, 256)),
-    backbone=dict(
-        modalities=dict(_delete_=True, s2=dict(in_channels=10, kind='ms')),
-        modality='s2',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    backbone=dict(modality='s2', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=6),
     auxiliary_head=dict(num_classes=6))

@@ -10,10 +10,8 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         to_rgb=True),
     backbone=dict(
-        type='SkySenseV2Backbone',
+        type='SkySenseV2SingleModal',  # builds only the tokenizer and prompts of `modality`
         arch='huge',
-        # only the modality in use: the other tokenizers would get no gradient
-        modalities=dict(hr=dict(in_channels=3, kind='hr')),
         modality='hr',
         out_indices=(3, ),
         drop_path_rate=0.2),  # init_cfg (Pretrained): set by each dataset config

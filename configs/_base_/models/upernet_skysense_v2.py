@@ -15,10 +15,8 @@ model = dict(
         seg_pad_val=255,
         size=(512, 512)),
     backbone=dict(
-        type='SkySenseV2Backbone',
+        type='SkySenseV2SingleModal',  # builds only the tokenizer and prompts of `modality`
         arch='huge',
-        # only the modality in use: the other tokenizers would get no gradient
-        modalities=dict(hr=dict(in_channels=3, kind='hr')),
         modality='hr',
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.3),  # init_cfg (Pretrained): set by each dataset config

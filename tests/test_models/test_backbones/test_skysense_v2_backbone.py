@@ -1,10 +1,12 @@
-"""SkySenseV2Backbone: interface of docs/interfaces.md, shapes, prompts, MoE stats, options."""
+"""SkySenseV2Backbone (the core) and SkySenseV2SingleModal (the edge): the interface of
+docs/interfaces.md, shapes, prompts, MoE stats, options."""
 import copy
+import inspect
 
 import pytest
 import torch
 
-from mmskysense.models.backbones import SkySenseV2Backbone
+from mmskysense.models.backbones import SkySenseV2Backbone, SkySenseV2SingleModal
 from mmskysense.models.layers import MixtureOfExperts
 from mmskysense.registry import MODELS
 
@@ -16,9 +18,45 @@ def tiny():
 
 
 def test_registered_and_built_from_config():
-    model = MODELS.build(dict(type='SkySenseV2Backbone', arch='tiny', modality='hr'))
-    assert isinstance(model, SkySenseV2Backbone)
+    core = MODELS.build(dict(type='SkySenseV2Backbone', arch='tiny'))
+    assert type(core) is SkySenseV2Backbone and list(core.tokenizers) == ['hr', 's2', 's1']
+    model = MODELS.build(dict(type='SkySenseV2SingleModal', arch='tiny', modality='hr'))
+    assert isinstance(model, SkySenseV2SingleModal)
     assert model.modality == 'hr' and list(model.tokenizers) == ['hr']
+
+
+def test_one_core_path_dict_in_dict_out():
+    """The core's forward has one signature: a dict of inputs and a dict of date masks (the
+    pretraining algorithm passes the masks positionally)."""
+    params = list(inspect.signature(SkySenseV2Backbone.forward).parameters)
+    assert params == ['self', 'inputs', 'date_masks']
+    assert 'modality' not in inspect.signature(SkySenseV2Backbone.__init__).parameters
+    params = list(inspect.signature(SkySenseV2SingleModal.forward).parameters)
+    assert params == ['self', 'x', 'date_mask']
+
+
+def test_single_modal_is_the_core_on_one_modality():
+    """Same weights, same maps: the edge is ``core({m: x}, {m: mask})[m]``; its state-dict keys
+    are the core's (minus the other modalities' tokenizers and prompts), so checkpoints load
+    either way, strictly."""
+    torch.manual_seed(0)
+    core = SkySenseV2Backbone('tiny', drop_path_rate=0.).eval()
+    single = SkySenseV2SingleModal(modality='s1', arch='tiny', drop_path_rate=0.).eval()
+    own = core.state_dict()
+    other = ('tokenizers.hr.', 'tokenizers.s2.', 'prompts.tokens.hr', 'prompts.tokens.s2')
+    expected = {k for k in own if not any(o in k for o in other)}
+    assert set(single.state_dict()) == expected
+    single.load_state_dict({k: own[k] for k in expected}, strict=True)
+    x = torch.randn(2, 3, 2, 16, 16)
+    mask = torch.tensor([[True, False, True], [True, True, False]])
+    with torch.no_grad():
+        ref = core(dict(s1=x), dict(s1=mask))['s1']
+        out = single(x, date_mask=mask)
+    assert isinstance(out, tuple) and len(out) == len(ref)
+    for a, b in zip(out, ref):
+        assert torch.equal(a, b)
+    core2 = SkySenseV2Backbone('tiny', modalities=dict(s1=dict(in_channels=2, kind='ms')))
+    core2.load_state_dict(single.state_dict(), strict=True)
 
 
 def test_multimodal_shapes_and_strides(tiny):
@@ -60,9 +98,9 @@ def test_padded_dates_are_masked(tiny):
     assert all(o.abs().max() == 0 for o in nothing['s1'])
 
 
-def test_single_modal_mode_returns_tuple():
+def test_single_modal_returns_tuple():
     torch.manual_seed(0)
-    model = SkySenseV2Backbone('tiny', modality='s2', out_indices=(1, 3)).eval()
+    model = SkySenseV2SingleModal(modality='s2', arch='tiny', out_indices=(1, 3)).eval()
     with torch.no_grad():
         out = model(torch.randn(2, 10, 40, 40))
         ts = model(torch.randn(1, 4, 10, 40, 40), date_mask=torch.tensor([[1, 1, 0, 1]]).bool())
@@ -70,12 +108,13 @@ def test_single_modal_mode_returns_tuple():
     assert [tuple(o.shape) for o in out] == [(2, 64, 10, 10), (2, 256, 10, 10)]
     assert [tuple(o.shape) for o in ts] == [(1, 4, 64, 10, 10), (1, 4, 256, 10, 10)]
     assert not hasattr(model, 'norm0') and not hasattr(model, 'norm2')
+    assert model.out_channels == (64, 256) and list(model.tokenizers) == ['s2']
 
 
 def test_custom_modality_with_its_own_tokenizer():
-    model = SkySenseV2Backbone(
-        'tiny', modalities=dict(hr=dict(in_channels=3, kind='hr'),
-                                planet=dict(in_channels=4, kind='hr')), modality='planet')
+    model = SkySenseV2SingleModal(
+        arch='tiny', modalities=dict(hr=dict(in_channels=3, kind='hr'),
+                                     planet=dict(in_channels=4, kind='hr')), modality='planet')
     assert model.tokenizers['planet'].proj.in_channels == 4
     out = model(torch.randn(1, 4, 64, 64))
     assert [o.shape[-1] for o in out] == [16, 8, 4, 2]
@@ -163,25 +202,26 @@ def test_with_cp_gives_same_outputs_and_gradients():
 
 
 def test_frozen_stages():
-    model = SkySenseV2Backbone('tiny', frozen_stages=1)
-    model.train()
-    for name, p in model.named_parameters():
-        frozen = name.startswith(('tokenizers', 'stages.0', 'stages.1', 'norm0', 'norm1'))
-        assert p.requires_grad != frozen, name
-    assert not model.stages[1].training and model.stages[2].training
-    assert not model.tokenizers.training
+    for model in (SkySenseV2Backbone('tiny', frozen_stages=1),
+                  SkySenseV2SingleModal(modality='hr', arch='tiny', frozen_stages=1)):
+        model.train()
+        for name, p in model.named_parameters():
+            frozen = name.startswith(('tokenizers', 'stages.0', 'stages.1', 'norm0', 'norm1'))
+            assert p.requires_grad != frozen, name
+        assert not model.stages[1].training and model.stages[2].training
+        assert not model.tokenizers.training
 
 
 def test_init_cfg_pretrained_reports_missing_and_unexpected(tmp_path):
     torch.manual_seed(0)
-    src = SkySenseV2Backbone('tiny', modality='hr')
+    src = SkySenseV2SingleModal(modality='hr', arch='tiny')
     state = {'backbone.' + k: v for k, v in src.state_dict().items()}
     del state['backbone.norm3.weight']
     state['backbone.extra.weight'] = torch.zeros(3)
     state['backbone.norm2.bias'] = torch.zeros(7)  # wrong shape
     path = tmp_path / 'ckpt.pth'
     torch.save(dict(state_dict=state, meta=dict()), path)
-    model = SkySenseV2Backbone('tiny', modality='hr', init_cfg=dict(
+    model = SkySenseV2SingleModal(modality='hr', arch='tiny', init_cfg=dict(
         type='Pretrained', checkpoint=str(path), prefix='backbone.'))
     model.init_weights()
     report = model.pretrained_report
@@ -193,8 +233,9 @@ def test_init_cfg_pretrained_reports_missing_and_unexpected(tmp_path):
             assert torch.equal(p, q), name
 
 
-def test_get_layer_depth_and_no_weight_decay():
-    model = SkySenseV2Backbone('tiny')  # depths 1, 1, 2, 2 -> 6 blocks, 8 layer ids
+@pytest.mark.parametrize('cls', [SkySenseV2Backbone, SkySenseV2SingleModal])
+def test_get_layer_depth_and_no_weight_decay(cls):
+    model = cls(arch='tiny')  # depths 1, 1, 2, 2 -> 6 blocks, 8 layer ids
     depth = model.get_layer_depth
     assert depth('backbone.tokenizers.s2.proj.weight', 'backbone.') == (0, 8)
     assert depth('backbone.stages.0.blocks.0.attn.qkv.weight', 'backbone.') == (1, 8)
@@ -207,7 +248,9 @@ def test_get_layer_depth_and_no_weight_decay():
     nwd = model.no_weight_decay()
     names = dict(model.named_parameters())
     assert nwd <= set(names)
-    assert {'stages.2.prompts.tokens.hr', 'stages.3.prompts.tokens.s1',
+    prompt = 'stages.3.prompts.tokens.s1' if cls is SkySenseV2Backbone else \
+        'stages.3.prompts.tokens.hr'
+    assert {'stages.2.prompts.tokens.hr', prompt,
             'stages.0.blocks.0.attn.logit_scale',
             'stages.1.blocks.0.attn.cpb_mlp.0.weight'} <= nwd
     assert 'stages.0.blocks.0.attn.qkv.weight' not in nwd
@@ -222,15 +265,19 @@ def test_bad_inputs_raise_clear_errors(tiny):
         tiny(dict(rgbn=torch.randn(1, 4, 16, 16)))
     with pytest.raises(ValueError, match='B x C x H x W'):
         tiny(dict(hr=torch.randn(3, 16, 16)))
-    with pytest.raises(TypeError, match='dict'):
+    with pytest.raises(TypeError, match='dict.*SkySenseV2SingleModal'):
         tiny(torch.randn(1, 3, 16, 16))
+    with pytest.raises(TypeError, match='date_masks must be a dict'):
+        tiny(dict(s1=torch.randn(1, 3, 2, 16, 16)), torch.ones(1, 3).bool())
     with pytest.raises(ValueError, match=r'date_mask.*\(B, T\)'):
         tiny(dict(s1=torch.randn(1, 3, 2, 16, 16)), date_masks=dict(s1=torch.ones(1, 2).bool()))
     with pytest.raises(KeyError, match='date_masks'):
         tiny(dict(s1=torch.randn(1, 2, 16, 16)), date_masks=dict(s2=torch.ones(1, 2).bool()))
-    single = SkySenseV2Backbone('tiny', modality='hr')
-    with pytest.raises(TypeError, match='single-modal'):
-        single(dict(hr=torch.randn(1, 3, 16, 16)))
+    single = SkySenseV2SingleModal(modality='s2', arch='tiny')
+    with pytest.raises(TypeError, match='takes one Tensor'):
+        single(dict(s2=torch.randn(1, 10, 16, 16)))
+    with pytest.raises(ValueError, match=r"date_mask of modality 's2'.*\(B, T\)"):
+        single(torch.randn(1, 3, 10, 16, 16), date_mask=torch.ones(1, 2).bool())
 
 
 def test_bad_configuration_raises_clear_errors():
@@ -239,7 +286,9 @@ def test_bad_configuration_raises_clear_errors():
     with pytest.raises(ValueError, match='missing'):
         SkySenseV2Backbone(dict(embed_dims=32))
     with pytest.raises(ValueError, match="modality='planet'"):
-        SkySenseV2Backbone('tiny', modality='planet')
+        SkySenseV2SingleModal(modality='planet', arch='tiny')
+    with pytest.raises(TypeError, match='modality'):
+        SkySenseV2Backbone('tiny', modality='hr')  # the core has no single-modal mode
     with pytest.raises(ValueError, match="kind"):
         SkySenseV2Backbone('tiny', modalities=dict(x=dict(in_channels=3, kind='lidar')))
     with pytest.raises(ValueError, match='head_dim'):

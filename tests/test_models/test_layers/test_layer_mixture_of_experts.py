@@ -1,9 +1,10 @@
-"""MixtureOfExperts (eq. 2): dispatch, gradients, Switch balance loss, load, upcycling."""
+"""MixtureOfExperts (eq. 2): dispatch, gradients, Switch balance loss, load (upcycling of
+dense checkpoints is a rule of checkpoint_filter_fn: tests/test_models/test_backbones)."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmskysense.models.layers import FeedForward, MixtureOfExperts
+from mmskysense.models.layers import MixtureOfExperts
 
 
 def loop_over_experts(moe: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
@@ -114,18 +115,6 @@ def test_stats_reset_and_accumulate():
     moe.reset_stats()
     assert moe.aux_loss().item() == 0
     assert moe.expert_load().tolist() == [0., 0.]
-
-
-def test_upcycle_dense_ffn_into_every_expert():
-    torch.manual_seed(0)
-    dense = FeedForward(8, 16)
-    moe = MixtureOfExperts(8, 16, num_experts=3)
-    result = moe.load_state_dict(dense.state_dict(), strict=False)
-    assert result.missing_keys == ['gate.weight']
-    x = torch.randn(20, 8)
-    out, _, _ = moe(x)
-    gate = F.softmax(moe.gate(x), -1).max(-1).values.unsqueeze(-1)
-    torch.testing.assert_close(out, gate * dense(x), rtol=1e-5, atol=1e-6)
 
 
 def test_bad_arguments_raise():
