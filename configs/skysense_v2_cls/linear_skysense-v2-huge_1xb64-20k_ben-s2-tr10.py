@@ -15,5 +15,5 @@ model = dict(
         _delete_=True,
         type='mmpretrain.MultiLabelLinearClsHead',
         num_classes=19,
-        in_channels=352 * 8,
+        in_channels={{_base_.last_channels}},
         loss=dict(type='mmpretrain.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)))
