@@ -116,6 +116,17 @@ def test_rule6_modalities_the_model_does_not_build_are_set_aside(tiny_core):
     single.load_state_dict(out, strict=True)
 
 
+def test_rules5_6_a_v1_patch_embedding_is_set_aside_without_an_hr_tokenizer():
+    v1 = {'backbone.patch_embed.projection.weight': torch.ones(32, 3, 4, 4),
+          'backbone.patch_embed.projection.bias': torch.ones(32),
+          'backbone.stages.0.blocks.0.attn.w_msa.qkv.weight': torch.ones(96, 32)}
+    dropped = []
+    out = checkpoint_filter_fn(v1, SkySenseV2SingleModal(modality='s2', arch='tiny'),
+                               dropped=dropped)
+    assert list(out) == ['stages.0.blocks.0.attn.qkv.weight']
+    assert dropped == ['tokenizers.hr.proj.weight', 'tokenizers.hr.proj.bias']
+
+
 def test_rule7_dense_ffn_is_upcycled_into_every_expert():
     torch.manual_seed(0)
     dense = SkySenseV2Backbone('tiny', use_moe=False, drop_path_rate=0.).eval()
