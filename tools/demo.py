@@ -11,6 +11,7 @@
 6. segment the large scene tile by tile into a GeoTIFF class map and a PNG preview
 and prints a table of the results and the paths of every output.
 """
+
 import argparse
 import glob
 import json
@@ -39,8 +40,15 @@ def run(cmd, log_path=None, show=('Iter(', 'mIoU', 'k-NN', 'Error')):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     cmd = [str(c) for c in cmd]
     log = open(log_path, 'w') if log_path else None
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     tail = []
     for line in proc.stdout:
         if log:
@@ -49,14 +57,16 @@ def run(cmd, log_path=None, show=('Iter(', 'mIoU', 'k-NN', 'Error')):
         if any(s in line for s in show):
             # the head of mmengine's iteration lines holds the step, lr and total loss
             start = line.find('Iter(')
-            print('   ' + line[max(start, 0):].rstrip()[:150], flush=True)
+            print('   ' + line[max(start, 0) :].rstrip()[:150], flush=True)
     proc.wait()
     if log:
         log.close()
     if proc.returncode != 0:
         sys.stdout.write(''.join(tail))
-        raise SystemExit(f'demo step failed ({proc.returncode}): {" ".join(cmd)}'
-                         + (f'\nfull log: {log_path}' if log_path else ''))
+        raise SystemExit(
+            f'demo step failed ({proc.returncode}): {" ".join(cmd)}'
+            + (f'\nfull log: {log_path}' if log_path else '')
+        )
 
 
 def latest(pattern: str) -> str:
@@ -87,6 +97,7 @@ def tiled_vs_untiled(ckpt: str, scene_path: str, out: str, size: int = 512) -> f
     from rasterio.windows import Window
 
     from mmskysense.apis import init_model, segment_geotiff, segmentor_predict_fn
+
     model, meta = init_model(FINETUNE_CFG, ckpt)
     predict = segmentor_predict_fn(model)
     crop = osp.join(out, 'scene_crop.tif')
@@ -100,8 +111,15 @@ def tiled_vs_untiled(ckpt: str, scene_path: str, out: str, size: int = 512) -> f
     maps = []
     for tile, overlap in ((size, 0), (128, 32)):
         path = osp.join(out, f'scene_crop_tile{tile}.tif')
-        segment_geotiff(predict, crop, path, num_classes=len(meta['classes']), tile=tile,
-                        overlap=overlap, progress=False)
+        segment_geotiff(
+            predict,
+            crop,
+            path,
+            num_classes=len(meta['classes']),
+            tile=tile,
+            overlap=overlap,
+            progress=False,
+        )
         with rasterio.open(path) as f:
             maps.append(f.read(1))
     return float((maps[0] == maps[1]).mean() * 100)
@@ -111,49 +129,88 @@ def tiled_vs_untiled(ckpt: str, scene_path: str, out: str, size: int = 512) -> f
 # Each step runs one tool and returns what it produced, read from the files the tool writes
 # (JSON and rasters), never from its log text.
 
+
+def warmup(iters: int, longest: int = 20) -> list:
+    """Overrides that keep the linear warm-up (``param_scheduler[0]``) within a fifth of a short
+    run; the decay (``param_scheduler[1]``) then starts where it ends."""
+    n = max(1, min(longest, iters // 5))
+    return [f'param_scheduler.0.end={n}', f'param_scheduler.1.begin={n}']
+
+
 def step_data(args) -> dict:
     """Geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with OSM-like labels: the
     pretraining set, held-out k-NN scenes, a labelled fine-tuning set and one large scene."""
     import numpy as np
 
     from mmskysense.datasets.geo.synthetic import generate_geo_dataset, generate_sample
+
     data = args.data
     generate_geo_dataset(data, num_samples=16, seed=0)
     generate_geo_dataset(osp.join(data, 'knn'), num_samples=12, seed=1, write_index=False)
-    generate_geo_dataset(osp.join(data, 'finetune', 'train'), num_samples=16, seed=100,
-                         write_index=False)
-    generate_geo_dataset(osp.join(data, 'finetune', 'val'), num_samples=6, seed=200,
-                         write_index=False)
-    scene = generate_sample(osp.join(data, 'scene'), np.random.default_rng(300),
-                            hr_size=args.scene_size, num_s2_dates=2, num_s1_dates=1)
+    generate_geo_dataset(
+        osp.join(data, 'finetune', 'train'), num_samples=16, seed=100, write_index=False
+    )
+    generate_geo_dataset(
+        osp.join(data, 'finetune', 'val'), num_samples=6, seed=200, write_index=False
+    )
+    scene = generate_sample(
+        osp.join(data, 'scene'),
+        np.random.default_rng(300),
+        hr_size=args.scene_size,
+        num_s2_dates=2,
+        num_s1_dates=1,
+    )
     text_emb = osp.join(data, 'osm_text_embeddings_random.pth')
     run([sys.executable, 'tools/misc/gen_text_embeddings.py', text_emb, '--backend', 'random'])
     print(f'   pretraining samples: {data}/samples (index {data}/index.json)')
     print(f'   large scene: {scene["folder"]}/hr.tif ({args.scene_size} x {args.scene_size})')
-    return dict(text_embeddings=text_emb, scene=osp.join(scene['folder'], 'hr.tif'),
-                scene_labels=osp.join(scene['folder'], 'osm.tif'))
+    return dict(
+        text_embeddings=text_emb,
+        scene=osp.join(scene['folder'], 'hr.tif'),
+        scene_labels=osp.join(scene['folder'], 'osm.tif'),
+    )
 
 
 def step_pretrain(args, data: dict) -> dict:
     """tools/train.py with the tiny recipe; the loss curve from its scalars.json."""
     work_dir = osp.join(args.out, 'pretrain')
-    run([sys.executable, 'tools/train.py', PRETRAIN_CFG, '--work-dir', work_dir, '--cfg-options',
-         f'train_dataloader.dataset.data_root={args.data}/',
-         f'model.ita_head.loss.text_embeddings={data["text_embeddings"]}',
-         f'train_cfg.max_iters={args.pretrain_iters}',  # the schedule follows (no `end` set)
-         f'default_hooks.checkpoint.interval={args.pretrain_iters}',
-         f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}'],
-        log_path=osp.join(args.out, 'pretrain.log'))
+    run(
+        [
+            sys.executable,
+            'tools/train.py',
+            PRETRAIN_CFG,
+            '--work-dir',
+            work_dir,
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={args.data}/',
+            f'model.ita_head.loss.text_embeddings={data["text_embeddings"]}',
+            f'train_cfg.max_iters={args.pretrain_iters}',  # the decay follows (no `end` set)
+            *warmup(args.pretrain_iters),
+            f'default_hooks.checkpoint.interval={args.pretrain_iters}',
+            f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
+        ],
+        log_path=osp.join(args.out, 'pretrain.log'),
+    )
     start, end, n = loss_curve(work_dir)
-    return dict(checkpoint=latest(osp.join(work_dir, 'iter_*.pth')), loss_start=start,
-                loss_end=end, logged=n)
+    return dict(
+        checkpoint=latest(osp.join(work_dir, 'iter_*.pth')),
+        loss_start=start,
+        loss_end=end,
+        logged=n,
+    )
 
 
 def step_extract(args, pretrain: dict) -> str:
     """The EMA teacher's backbone, as a checkpoint the downstream configs load."""
     path = osp.join(args.out, 'pretrain', 'teacher_backbone.pth')
-    run([sys.executable, 'tools/model_converters/extract_teacher_backbone.py',
-         pretrain['checkpoint'], path])
+    run(
+        [
+            sys.executable,
+            'tools/model_converters/extract_teacher_backbone.py',
+            pretrain['checkpoint'],
+            path,
+        ]
+    )
     return path
 
 
@@ -162,9 +219,17 @@ def step_knn(args, data: dict, backbone: str) -> dict:
     results = {}
     for name, ckpt in (('random', None), ('pretrained', backbone)):
         path = osp.join(args.out, f'knn_{name}.json')
-        cmd = [sys.executable, 'tools/analysis_tools/knn_eval.py', PRETRAIN_CFG, '--data-root',
-               osp.join(args.data, 'knn'), '--out', path, '--cfg-options',
-               f'model.ita_head.loss.text_embeddings={data["text_embeddings"]}']
+        cmd = [
+            sys.executable,
+            'tools/analysis_tools/knn_eval.py',
+            PRETRAIN_CFG,
+            '--data-root',
+            osp.join(args.data, 'knn'),
+            '--out',
+            path,
+            '--cfg-options',
+            f'model.ita_head.loss.text_embeddings={data["text_embeddings"]}',
+        ]
         run(cmd + (['--checkpoint', ckpt] if ckpt else []))
         with open(path) as f:
             results[name] = json.load(f)
@@ -175,20 +240,38 @@ def step_finetune(args, backbone: str) -> dict:
     """UperNet from the pretrained backbone (tools/train.py), then its test metrics
     (tools/test.py's JSON)."""
     work_dir = osp.join(args.out, 'finetune')
-    opts = [f'model.backbone.init_cfg.checkpoint={backbone}',
-            f'train_dataloader.dataset.data_root={args.data}/finetune/train',
-            f'val_dataloader.dataset.data_root={args.data}/finetune/val',
-            f'test_dataloader.dataset.data_root={args.data}/finetune/val',
-            f'train_cfg.max_iters={args.finetune_iters}',  # the schedule follows (no `end` set)
-            f'train_cfg.val_interval={args.finetune_iters}',
-            f'default_hooks.checkpoint.interval={args.finetune_iters}']
-    run([sys.executable, 'tools/train.py', FINETUNE_CFG, '--work-dir', work_dir, '--cfg-options']
-        + opts, log_path=osp.join(args.out, 'finetune.log'))
+    opts = [
+        f'model.backbone.init_cfg.checkpoint={backbone}',
+        f'train_dataloader.dataset.data_root={args.data}/finetune/train',
+        f'val_dataloader.dataset.data_root={args.data}/finetune/val',
+        f'test_dataloader.dataset.data_root={args.data}/finetune/val',
+        f'train_cfg.max_iters={args.finetune_iters}',  # the decay follows (no `end` set)
+        *warmup(args.finetune_iters),
+        f'train_cfg.val_interval={args.finetune_iters}',
+        f'default_hooks.checkpoint.interval={args.finetune_iters}',
+    ]
+    run(
+        [sys.executable, 'tools/train.py', FINETUNE_CFG, '--work-dir', work_dir, '--cfg-options']
+        + opts,
+        log_path=osp.join(args.out, 'finetune.log'),
+    )
     ckpt = latest(osp.join(work_dir, 'iter_*.pth'))
     metrics_path = osp.join(work_dir, 'test_metrics.json')
-    run([sys.executable, 'tools/test.py', FINETUNE_CFG, ckpt, '--work-dir', work_dir,
-         '--metrics-out', metrics_path, '--cfg-options'] + opts[1:],
-        log_path=osp.join(args.out, 'finetune_test.log'))
+    run(
+        [
+            sys.executable,
+            'tools/test.py',
+            FINETUNE_CFG,
+            ckpt,
+            '--work-dir',
+            work_dir,
+            '--metrics-out',
+            metrics_path,
+            '--cfg-options',
+        ]
+        + opts[1:],
+        log_path=osp.join(args.out, 'finetune_test.log'),
+    )
     with open(metrics_path) as f:
         metrics = json.load(f)['metrics']
     if 'mIoU' not in metrics:
@@ -200,20 +283,39 @@ def step_inference(args, data: dict, finetune: dict) -> dict:
     """tools/infer_large_scene.py over the large scene; the map compared with the scene's own
     labels, and tiled against one-pass inference on a crop."""
     import rasterio
+
     class_map = osp.join(args.out, 'scene_classes.tif')
     preview = osp.join(args.out, 'scene_classes.png')
     # the weights come from the fine-tuned checkpoint (init_model ignores the backbone's
     # init_cfg), so no --cfg-options are needed here
-    run([sys.executable, 'tools/infer_large_scene.py', FINETUNE_CFG, finetune['checkpoint'],
-         data['scene'], class_map, '--preview', preview, '--tile', '256', '--overlap', '64'],
-        show=('class map', 'preview'))
+    run(
+        [
+            sys.executable,
+            'tools/infer_large_scene.py',
+            FINETUNE_CFG,
+            finetune['checkpoint'],
+            data['scene'],
+            class_map,
+            '--preview',
+            preview,
+            '--tile',
+            '256',
+            '--overlap',
+            '64',
+        ],
+        show=('class map', 'preview'),
+    )
     with rasterio.open(class_map) as a, rasterio.open(data['scene_labels']) as b:
         pred, ref = a.read(1), b.read(1)
         same_grid = a.crs == b.crs and a.transform == b.transform
     keep = (ref != 255) & (pred != 255)
-    return dict(class_map=class_map, preview=preview, same_grid=same_grid,
-                accuracy=float((pred[keep] == ref[keep]).mean() * 100),
-                agreement=tiled_vs_untiled(finetune['checkpoint'], data['scene'], args.out))
+    return dict(
+        class_map=class_map,
+        preview=preview,
+        same_grid=same_grid,
+        accuracy=float((pred[keep] == ref[keep]).mean() * 100),
+        agreement=tiled_vs_untiled(finetune['checkpoint'], data['scene'], args.out),
+    )
 
 
 def main():
@@ -242,31 +344,65 @@ def main():
         timings[name] = time.time() - t
         return result
 
-    data = timed('data', '1/6 generating the demo dataset (GeoTIFFs with CRS, transforms, '
-                 'nodata, dates)', step_data, args)
-    pretrain = timed('pretrain', f'2/6 pretraining the tiny SkySense V2 for '
-                     f'{args.pretrain_iters} iterations', step_pretrain, args, data)
-    backbone = timed('extract', '3/6 extracting the teacher backbone', step_extract, args,
-                     pretrain)
-    knn = timed('knn', '4/6 k-NN scene classification on held-out generated scenes', step_knn,
-                args, data, backbone)
-    finetune = timed('finetune', f'5/6 fine-tuning UperNet from the pretrained backbone '
-                     f'({args.finetune_iters} it)', step_finetune, args, backbone)
-    scene = timed('inference', '6/6 segmenting the large scene by tiles (GeoTIFF class map + '
-                  'PNG preview)', step_inference, args, data, finetune)
+    data = timed(
+        'data',
+        '1/6 generating the demo dataset (GeoTIFFs with CRS, transforms, nodata, dates)',
+        step_data,
+        args,
+    )
+    pretrain = timed(
+        'pretrain',
+        f'2/6 pretraining the tiny SkySense V2 for {args.pretrain_iters} iterations',
+        step_pretrain,
+        args,
+        data,
+    )
+    backbone = timed('extract', '3/6 extracting the teacher backbone', step_extract, args, pretrain)
+    knn = timed(
+        'knn',
+        '4/6 k-NN scene classification on held-out generated scenes',
+        step_knn,
+        args,
+        data,
+        backbone,
+    )
+    finetune = timed(
+        'finetune',
+        f'5/6 fine-tuning UperNet from the pretrained backbone ({args.finetune_iters} it)',
+        step_finetune,
+        args,
+        backbone,
+    )
+    scene = timed(
+        'inference',
+        '6/6 segmenting the large scene by tiles (GeoTIFF class map + PNG preview)',
+        step_inference,
+        args,
+        data,
+        finetune,
+    )
 
     total = time.time() - t_start
     out = args.out
     rows = [
-        ('pretraining loss, start -> end', f'{pretrain["loss_start"]:.3f} -> '
-                                           f'{pretrain["loss_end"]:.3f} ({pretrain["logged"]} '
-                                           f'logged points, {args.pretrain_iters} it)'),
-        ('k-NN top-1, random weights', f'{knn["random"]["top1"]:.1f} % (majority class '
-                                       f'{knn["random"]["majority_baseline"]:.1f} %)'),
+        (
+            'pretraining loss, start -> end',
+            f'{pretrain["loss_start"]:.3f} -> '
+            f'{pretrain["loss_end"]:.3f} ({pretrain["logged"]} '
+            f'logged points, {args.pretrain_iters} it)',
+        ),
+        (
+            'k-NN top-1, random weights',
+            f'{knn["random"]["top1"]:.1f} % (majority class '
+            f'{knn["random"]["majority_baseline"]:.1f} %)',
+        ),
         ('k-NN top-1, pretrained', f'{knn["pretrained"]["top1"]:.1f} %'),
         ('fine-tuned UperNet mIoU (val)', f'{finetune["miou"]:.2f}'),
-        ('large-scene map vs its OSM labels', f'{scene["accuracy"]:.1f} % pixel accuracy'
-                                              f'{" (same CRS/transform)" if scene["same_grid"] else ""}'),
+        (
+            'large-scene map vs its OSM labels',
+            f'{scene["accuracy"]:.1f} % pixel accuracy'
+            f'{" (same CRS/transform)" if scene["same_grid"] else ""}',
+        ),
         ('tiled (128/32) vs untiled, 512 crop', f'{scene["agreement"]:.2f} % of pixels agree'),
         ('pretraining checkpoint', pretrain['checkpoint']),
         ('teacher backbone', backbone),
@@ -274,8 +410,12 @@ def main():
         ('class map GeoTIFF', scene['class_map']),
         ('preview PNG', scene['preview']),
         ('logs', f'{out}/pretrain.log, {out}/finetune.log, {out}/finetune_test.log'),
-        ('time', f'{total / 60:.1f} min (' + ', '.join(f'{k} {v:.0f} s'
-                                                       for k, v in timings.items()) + ')'),
+        (
+            'time',
+            f'{total / 60:.1f} min ('
+            + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items())
+            + ')',
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print('\n' + '=' * 78 + '\nmmskysense demo: results\n' + '=' * 78)

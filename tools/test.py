@@ -19,23 +19,25 @@ def parse_args():
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        '--work-dir',
-        help='the directory to save the file containing evaluation metrics')
+        '--work-dir', help='the directory to save the file containing evaluation metrics'
+    )
     parser.add_argument('--out', help='the file to dump the raw predictions to (.pkl)')
     parser.add_argument(
-        '--metrics-out',
-        help='write the metrics as JSON here (default: WORK_DIR/test_metrics.json)')
+        '--metrics-out', help='write the metrics as JSON here (default: WORK_DIR/test_metrics.json)'
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+        'in xxx=yyy format will be merged into config file.',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -72,8 +74,15 @@ def main():
     path = args.metrics_out or osp.join(cfg.work_dir, 'test_metrics.json')
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
-        json.dump(dict(config=args.config, checkpoint=args.checkpoint,
-                       metrics={k: _jsonable(v) for k, v in metrics.items()}), f, indent=1)
+        json.dump(
+            dict(
+                config=args.config,
+                checkpoint=args.checkpoint,
+                metrics={k: _jsonable(v) for k, v in metrics.items()},
+            ),
+            f,
+            indent=1,
+        )
     print(f'metrics written to {path}')
 
 

@@ -15,15 +15,23 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(
         # rasterio reads bands in file order (R, G, B): no channel swap
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=False,
-        size=crop_size),
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=False,
+        size=crop_size,
+    ),
     backbone=dict(
-        arch='tiny', drop_path_rate=0.1,
-        init_cfg=dict(type='Pretrained', checkpoint='demo_outputs/pretrain/teacher_backbone.pth')),
-    decode_head=dict(in_channels=stage_channels, channels=64, num_classes=num_classes,
-                     norm_cfg=norm_cfg),
-    auxiliary_head=dict(in_channels=stage_channels[2], channels=32, num_classes=num_classes,
-                        norm_cfg=norm_cfg))
+        arch='tiny',
+        drop_path_rate=0.1,
+        init_cfg=dict(type='Pretrained', checkpoint='demo_outputs/pretrain/teacher_backbone.pth'),
+    ),
+    decode_head=dict(
+        in_channels=stage_channels, channels=64, num_classes=num_classes, norm_cfg=norm_cfg
+    ),
+    auxiliary_head=dict(
+        in_channels=stage_channels[2], channels=32, num_classes=num_classes, norm_cfg=norm_cfg
+    ),
+)
 model_wrapper_cfg = None
 
 data_root = 'data/geo_demo/finetune'
@@ -42,20 +50,35 @@ test_pipeline = [
     dict(type='mmseg.PackSegInputs'),
 ]
 # the generator writes samples/<id>/hr.tif next to samples/<id>/osm.tif
-_dataset = dict(type=dataset_type, metainfo=metainfo, img_suffix='hr.tif',
-                seg_map_suffix='osm.tif', reduce_zero_label=False)
+_dataset = dict(
+    type=dataset_type,
+    metainfo=metainfo,
+    img_suffix='hr.tif',
+    seg_map_suffix='osm.tif',
+    reduce_zero_label=False,
+)
 train_dataloader = dict(
-    batch_size=4, num_workers=0,
+    batch_size=4,
+    num_workers=0,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(**_dataset, data_root=data_root + '/train',
-                 data_prefix=dict(img_path='samples', seg_map_path='samples'),
-                 pipeline=train_pipeline))
+    dataset=dict(
+        **_dataset,
+        data_root=data_root + '/train',
+        data_prefix=dict(img_path='samples', seg_map_path='samples'),
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
-    batch_size=1, num_workers=0,
+    batch_size=1,
+    num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, data_root=data_root + '/val',
-                 data_prefix=dict(img_path='samples', seg_map_path='samples'),
-                 pipeline=test_pipeline))
+    dataset=dict(
+        **_dataset,
+        data_root=data_root + '/val',
+        data_prefix=dict(img_path='samples', seg_map_path='samples'),
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='mmseg.IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
@@ -63,7 +86,8 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
-    clip_grad=dict(max_norm=5.0))
+    clip_grad=dict(max_norm=5.0),
+)
 max_iters = 300
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
@@ -75,6 +99,7 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters),
+)
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

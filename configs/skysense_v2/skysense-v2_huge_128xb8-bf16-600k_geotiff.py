@@ -27,41 +27,54 @@ model = dict(
     backbone=dict(
         type='SkySenseV2Backbone',
         arch='huge',
-        out_indices=(3, ),
+        out_indices=(3,),
         drop_path_rate=0.2,
         use_moe=True,
-        with_cp=True),  # activation checkpointing per block
+        with_cp=True,
+    ),  # activation checkpointing per block
     fusion=dict(
         type='MultiModalTemporalFusion',
         embed_dims=fused_dims,
         modalities=modalities,
         num_layers=2,
-        num_heads=16),
+        num_heads=16,
+    ),
     mgcl_head=dict(
         type='MGCLHead',
         out_dims=dict(pixel=8192, object=8192, image=65536),
         modalities=modalities,
         projector=projector,
         num_objects=8,
-        loss=dict(type='MGCLLoss', student_temp=0.1, center_momentum=0.9)),
+        loss=dict(type='MGCLLoss', student_temp=0.1, center_momentum=0.9),
+    ),
     qsacl_head=dict(
         type='QSACLHead',
         out_dims=65536,
         aggregation=dict(type='QueryAggregation', num_queries=16, num_heads=16),
         projector=projector,
-        loss=dict(type='QSACLLoss', student_temp=0.1, center_momentum=0.9)),
+        loss=dict(type='QSACLLoss', student_temp=0.1, center_momentum=0.9),
+    ),
     gcpl_head=dict(
         type='GCPLHead',
         dims=256,
-        loss=dict(type='GCPLLoss', num_regions=4096, num_prototypes=100, temperature=0.1,
-                  epsilon=0.05, sinkhorn_iters=3, momentum=0.99)),
+        loss=dict(
+            type='GCPLLoss',
+            num_regions=4096,
+            num_prototypes=100,
+            temperature=0.1,
+            epsilon=0.05,
+            sinkhorn_iters=3,
+            momentum=0.99,
+        ),
+    ),
     ita_head=dict(
-        type='ITAHead',
-        loss=dict(type='ITALoss', text_embeddings=text_embeddings, temperature=0.07)),
+        type='ITAHead', loss=dict(type='ITALoss', text_embeddings=text_embeddings, temperature=0.07)
+    ),
     # eq. 5: lambda_1 MGCL, lambda_2 ITA, lambda_3 QSACL; GCPL and the MoE balance added
     loss_weights=dict(mgcl=1.0, ita=1.0, qsacl=1.0, gcpl=1.0, moe=0.01),
     teacher_temp=0.04,
-    base_momentum=0.996)
+    base_momentum=0.996,
+)
 
 train_dataloader = dict(
     batch_size=8,  # per GPU; 128 GPUs -> 1024
@@ -69,7 +82,8 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(data_root=data_root, on_bad_sample='skip'))
+    dataset=dict(data_root=data_root, on_bad_sample='skip'),
+)
 
 optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16', optimizer=dict(lr=2e-4))
 
@@ -88,7 +102,8 @@ custom_hooks = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=3))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, max_keep_ckpts=3),
+)
 log_processor = dict(by_epoch=False, window_size=50)
 env_cfg = dict(dist_cfg=dict(backend='nccl'))
 # batch 1024 = 8 x 128; --auto-scale-lr rescales lr when run on fewer GPUs

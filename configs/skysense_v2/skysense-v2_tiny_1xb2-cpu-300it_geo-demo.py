@@ -29,44 +29,96 @@ model = dict(
     type='SkySenseV2',
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
-        type='SkySenseV2Backbone', arch='tiny', out_indices=(3, ), drop_path_rate=0.0,
-        use_moe=True, with_cp=False),
+        type='SkySenseV2Backbone',
+        arch='tiny',
+        out_indices=(3,),
+        drop_path_rate=0.0,
+        use_moe=True,
+        with_cp=False,
+    ),
     fusion=dict(
-        type='MultiModalTemporalFusion', embed_dims=fused_dims,
-        modalities=modalities, num_layers=1, num_heads=4),
+        type='MultiModalTemporalFusion',
+        embed_dims=fused_dims,
+        modalities=modalities,
+        num_layers=1,
+        num_heads=4,
+    ),
     mgcl_head=dict(
-        type='MGCLHead', out_dims=dict(pixel=256, object=256, image=512),
-        modalities=modalities, projector=projector, num_objects=2,
-        loss=dict(type='MGCLLoss', student_temp=0.1, center_momentum=0.9)),
+        type='MGCLHead',
+        out_dims=dict(pixel=256, object=256, image=512),
+        modalities=modalities,
+        projector=projector,
+        num_objects=2,
+        loss=dict(type='MGCLLoss', student_temp=0.1, center_momentum=0.9),
+    ),
     qsacl_head=dict(
-        type='QSACLHead', out_dims=512,
+        type='QSACLHead',
+        out_dims=512,
         aggregation=dict(type='QueryAggregation', num_queries=4, num_heads=4),
         projector=projector,
-        loss=dict(type='QSACLLoss', student_temp=0.1, center_momentum=0.9)),
+        loss=dict(type='QSACLLoss', student_temp=0.1, center_momentum=0.9),
+    ),
     gcpl_head=dict(
-        type='GCPLHead', dims=32,
-        loss=dict(type='GCPLLoss', num_regions=4096, num_prototypes=8, temperature=0.1,
-                  epsilon=0.05, sinkhorn_iters=3, momentum=0.9)),
+        type='GCPLHead',
+        dims=32,
+        loss=dict(
+            type='GCPLLoss',
+            num_regions=4096,
+            num_prototypes=8,
+            temperature=0.1,
+            epsilon=0.05,
+            sinkhorn_iters=3,
+            momentum=0.9,
+        ),
+    ),
     ita_head=dict(
-        type='ITAHead',
-        loss=dict(type='ITALoss', text_embeddings=text_embeddings, temperature=0.07)),
+        type='ITAHead', loss=dict(type='ITALoss', text_embeddings=text_embeddings, temperature=0.07)
+    ),
     loss_weights=dict(mgcl=1.0, ita=1.0, qsacl=1.0, gcpl=1.0, moe=0.01),
     teacher_temp=0.04,
-    base_momentum=0.99)
+    base_momentum=0.99,
+)
 
 train_pipeline = [
     dict(type='SampleTemporalFrames', num_frames=num_frames, mode='random'),
-    dict(type='GeoMultiCrop', num_global=2, num_local=2, global_size=global_size,
-         local_size=local_size, global_scale=(0.4, 1.0), local_scale=(0.1, 0.4),
-         scaling=dict(hr=dict(scale=1.0), s2=dict(scale=1e-4, offset=0.0),
-                      s1=dict(linear_to_db=False))),
+    dict(
+        type='GeoMultiCrop',
+        num_global=2,
+        num_local=2,
+        global_size=global_size,
+        local_size=local_size,
+        global_scale=(0.4, 1.0),
+        local_scale=(0.1, 0.4),
+        scaling=dict(
+            hr=dict(scale=1.0), s2=dict(scale=1e-4, offset=0.0), s1=dict(linear_to_db=False)
+        ),
+    ),
     dict(type='GeoRandomFlipRotate', hflip_prob=0.5, vflip_prob=0.5, rotate=True),
-    dict(type='RandomHRColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, prob=0.8,
-         grayscale_prob=0.2),
-    dict(type='RandomSpectralJitter', modality='s2', gain_std=0.05, bias_std=0.005,
-         noise_std=0.002, prob=0.8, clip=(0.0, 2.0)),
-    dict(type='RandomSpectralJitter', modality='s1', gain_std=0.0, bias_std=0.5,
-         noise_std=0.3, prob=0.8),
+    dict(
+        type='RandomHRColorJitter',
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.2,
+        prob=0.8,
+        grayscale_prob=0.2,
+    ),
+    dict(
+        type='RandomSpectralJitter',
+        modality='s2',
+        gain_std=0.05,
+        bias_std=0.005,
+        noise_std=0.002,
+        prob=0.8,
+        clip=(0.0, 2.0),
+    ),
+    dict(
+        type='RandomSpectralJitter',
+        modality='s1',
+        gain_std=0.0,
+        bias_std=0.5,
+        noise_std=0.3,
+        prob=0.8,
+    ),
     dict(type='PackSkySenseInputs', modalities=modalities),
 ]
 train_dataloader = dict(
@@ -74,11 +126,13 @@ train_dataloader = dict(
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+    dataset=dict(data_root=data_root, pipeline=train_pipeline),
+)
 
 optim_wrapper = dict(
     type='OptimWrapper',  # AmpOptimWrapper needs a GPU
-    optimizer=dict(lr=5e-4))
+    optimizer=dict(lr=5e-4),
+)
 
 max_iters = 300
 warmup_iters = 20
@@ -95,7 +149,8 @@ custom_hooks = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=4))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=4),
+)
 log_processor = dict(by_epoch=False, window_size=1)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

@@ -1,8 +1,9 @@
 # SkySense V2 on BigEarthNet-S2 (paper Table 1: mAP at TR 10% / 100%); this config: TR 10%.
 # Sentinel-2 (10 bands) through the backbone's MS branch; multi-label linear head.
 _base_ = [
-    '../_base_/models/linear_cls_skysense_v2.py', '../_base_/datasets/bigearthnet_s2.py',
-    '../_base_/schedules/finetune_cls_20k.py'
+    '../_base_/models/linear_cls_skysense_v2.py',
+    '../_base_/datasets/bigearthnet_s2.py',
+    '../_base_/schedules/finetune_cls_20k.py',
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 # BigEarthNet-S2 L2A band statistics (B2-B8, B8A, B11, B12), from the bigearthnet-models release
@@ -16,4 +17,6 @@ model = dict(
         type='mmpretrain.MultiLabelLinearClsHead',
         num_classes=19,
         in_channels={{_base_.last_channels}},
-        loss=dict(type='mmpretrain.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)))
+        loss=dict(type='mmpretrain.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+    ),
+)

@@ -1,8 +1,9 @@
 # SkySense V2 on Dyna.-Pla (paper Table 2a: mIoU on val / test), UperNet on Planet RGB.
 # Training on 512 px crops of the 1024 px cubes; sliding-window inference.
 _base_ = [
-    '../_base_/models/upernet_skysense_v2.py', '../_base_/datasets/dynamic_earthnet_planet.py',
-    '../_base_/schedules/finetune_seg_40k.py'
+    '../_base_/models/upernet_skysense_v2.py',
+    '../_base_/datasets/dynamic_earthnet_planet.py',
+    '../_base_/schedules/finetune_seg_40k.py',
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 # Planet Fusion surface reflectance (x 1e4) is read as R, G, B; the statistics are estimates for
@@ -14,4 +15,5 @@ model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=6),
     auxiliary_head=dict(num_classes=6),
-    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(384, 384)))
+    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(384, 384)),
+)

@@ -2,8 +2,9 @@
 # monthly series. Per-date MS maps (stride 4 at every stage) are pooled over the real dates by
 # TemporalPooling, then MSFeaturePyramid resamples them to strides 4/8/16/32 for UperNet.
 _base_ = [
-    '../_base_/models/upernet_skysense_v2.py', '../_base_/datasets/dynamic_earthnet_s2.py',
-    '../_base_/schedules/finetune_seg_40k.py'
+    '../_base_/models/upernet_skysense_v2.py',
+    '../_base_/datasets/dynamic_earthnet_s2.py',
+    '../_base_/schedules/finetune_seg_40k.py',
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 num_dates = 6  # must match the dataset config's LoadTimeSeries
@@ -13,12 +14,19 @@ s2_std = [572.4, 582.9, 675.9, 729.9, 1096.0, 1273.5, 1365.5, 1356.1, 1079.2, 81
 model = dict(
     type='TemporalEncoderDecoder',
     bands_per_date=10,
-    temporal_neck=dict(type='TemporalPooling', mode='attention',
-                       in_channels={{_base_.stage_channels}}),
-    neck=dict(type='MSFeaturePyramid', in_channels={{_base_.stage_channels}},
-              scales=(1, 0.5, 0.25, 0.125), mode='pool'),
-    data_preprocessor=dict(mean=s2_mean * num_dates, std=s2_std * num_dates, bgr_to_rgb=False,
-                           size=(256, 256)),
+    temporal_neck=dict(
+        type='TemporalPooling', mode='attention', in_channels={{_base_.stage_channels}}
+    ),
+    neck=dict(
+        type='MSFeaturePyramid',
+        in_channels={{_base_.stage_channels}},
+        scales=(1, 0.5, 0.25, 0.125),
+        mode='pool',
+    ),
+    data_preprocessor=dict(
+        mean=s2_mean * num_dates, std=s2_std * num_dates, bgr_to_rgb=False, size=(256, 256)
+    ),
     backbone=dict(modality='s2', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=6),
-    auxiliary_head=dict(num_classes=6))
+    auxiliary_head=dict(num_classes=6),
+)

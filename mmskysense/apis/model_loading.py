@@ -1,12 +1,12 @@
 """Build a model from an mmskysense config and load a checkpoint for inference."""
-from typing import Optional, Tuple
 
 import torch
 from mmengine.config import Config
 
 
-def init_model(config: str, checkpoint: Optional[str] = None, device: str = 'cpu',
-               cfg_options: Optional[dict] = None) -> Tuple[torch.nn.Module, dict]:
+def init_model(
+    config: str, checkpoint: str | None = None, device: str = 'cpu', cfg_options: dict | None = None
+) -> tuple[torch.nn.Module, dict]:
     """Return ``(model, dataset_meta)``; ``dataset_meta`` comes from the checkpoint when saved.
 
     The checkpoint goes through ``checkpoint_filter_fn`` (DDP / FSDP key segments, SkySense V1
@@ -16,6 +16,7 @@ def init_model(config: str, checkpoint: Optional[str] = None, device: str = 'cpu
     from mmskysense.models.backbones import load_weights, read_checkpoint
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -26,8 +27,7 @@ def init_model(config: str, checkpoint: Optional[str] = None, device: str = 'cpu
     meta = {}
     if checkpoint is not None:
         ckpt = read_checkpoint(checkpoint)
-        model.checkpoint_report = load_weights(model, ckpt, strict=True,
-                                              name=checkpoint)
+        model.checkpoint_report = load_weights(model, ckpt, strict=True, name=checkpoint)
         meta = ckpt.get('meta', {}).get('dataset_meta', {}) or {}
     model.cfg = cfg
     return model.to(device).eval(), meta

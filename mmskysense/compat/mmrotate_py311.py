@@ -13,13 +13,14 @@ A meta-path finder wraps the loading of the top-level ``mmrotate`` package, whic
 it first (our configs, mmengine's scope lookup ``import_module('mmrotate.registry')``, a user):
 during that one import ``mmdet.__version__`` reads ``3.1.0``; it is restored right after.
 """
+
 import collections
 import collections.abc
 import importlib.abc
 import importlib.machinery
 import sys
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Optional, Sequence
 
 #: the newest mmdet that mmrotate 1.0.0rc1's import-time check accepts
 MMROTATE_MAX_MMDET = '3.1.0'
@@ -36,6 +37,7 @@ class _VersionCheckLoader(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         import mmdet
+
         real_version = mmdet.__version__
         mmdet.__version__ = MMROTATE_MAX_MMDET
         try:
@@ -45,8 +47,7 @@ class _VersionCheckLoader(importlib.abc.Loader):
 
 
 class _MMRotateFinder(importlib.abc.MetaPathFinder):
-
-    def find_spec(self, fullname: str, path: Optional[Sequence[str]], target=None):
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target=None):
         if fullname != 'mmrotate':
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)

@@ -4,8 +4,9 @@ Multispectral downstream data comes as one multi-band file per image (fMoW-Senti
 DynamicEarthNet Sentinel-2) or as one file per band at several resolutions (BigEarthNet-S2); both
 end up as a channels-last array so that the usual OpenMMLab geometric transforms apply.
 """
+
 import os.path as osp
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,16 +15,19 @@ _RESAMPLING = ('nearest', 'bilinear', 'cubic', 'average')
 
 def _resampling(name: str):
     from rasterio.enums import Resampling
+
     if name not in _RESAMPLING:
         raise ValueError(f'resampling must be one of {_RESAMPLING}, got {name!r}')
     return getattr(Resampling, name)
 
 
-def read_raster(path: str,
-                bands: Optional[Sequence[int]] = None,
-                out_shape: Optional[Tuple[int, int]] = None,
-                resampling: str = 'bilinear',
-                expected_count: Optional[int] = None) -> np.ndarray:
+def read_raster(
+    path: str,
+    bands: Sequence[int] | None = None,
+    out_shape: tuple[int, int] | None = None,
+    resampling: str = 'bilinear',
+    expected_count: int | None = None,
+) -> np.ndarray:
     """Read ``bands`` (1-based, in the given order; all when None) of ``path`` as ``H x W x C``.
 
     Args:
@@ -35,6 +39,7 @@ def read_raster(path: str,
         expected_count: when given, the file must have exactly this many bands.
     """
     import rasterio
+
     if not osp.isfile(path):
         raise FileNotFoundError(f'raster file not found: {path}')
     with rasterio.open(path) as src:
@@ -46,15 +51,18 @@ def read_raster(path: str,
             raise ValueError(f'{path} has {src.count} bands; cannot read bands {bad} (1-based)')
         kwargs = {}
         if out_shape is not None and tuple(out_shape) != (src.height, src.width):
-            kwargs = dict(out_shape=(len(indexes), int(out_shape[0]), int(out_shape[1])),
-                          resampling=_resampling(resampling))
+            kwargs = dict(
+                out_shape=(len(indexes), int(out_shape[0]), int(out_shape[1])),
+                resampling=_resampling(resampling),
+            )
         data = src.read(indexes, **kwargs)
     return np.ascontiguousarray(data.transpose(1, 2, 0))
 
 
-def raster_shape(path: str) -> Tuple[int, int, int]:
+def raster_shape(path: str) -> tuple[int, int, int]:
     """``(height, width, band count)`` of a raster file."""
     import rasterio
+
     if not osp.isfile(path):
         raise FileNotFoundError(f'raster file not found: {path}')
     with rasterio.open(path) as src:

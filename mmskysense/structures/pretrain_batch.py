@@ -5,8 +5,9 @@ The per-sample annotations (``SkySenseDataSample``) and the batch use the same n
 ``valid_masks``, ``view_boxes``, ``view_geo_ops`` and ``osm_label`` per view group,
 ``date_masks``, ``doy`` per time-series modality, and ``region_id``.
 """
+
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -55,11 +56,12 @@ class ViewGroup(_Mappable):
         osm_label: long ``B x V x H x W`` on the first modality's grid, 255 = unlabelled; None
             when the samples have no label raster.
     """
-    images: Dict[str, Tensor]
-    valid_masks: Dict[str, Tensor]
+
+    images: dict[str, Tensor]
+    valid_masks: dict[str, Tensor]
     view_boxes: Tensor
     view_geo_ops: Tensor
-    osm_label: Optional[Tensor] = None
+    osm_label: Tensor | None = None
 
     @property
     def num_views(self) -> int:
@@ -76,18 +78,19 @@ class PretrainBatch(_Mappable):
         doy: time-series modality -> long ``B x T``, day of year 1..366 (0 for padding).
         region_id: long ``B``, the geographic region of each sample (GCPL).
     """
+
     global_views: ViewGroup
     local_views: ViewGroup
-    date_masks: Dict[str, Tensor] = field(default_factory=dict)
-    doy: Dict[str, Tensor] = field(default_factory=dict)
-    region_id: Optional[Tensor] = None
+    date_masks: dict[str, Tensor] = field(default_factory=dict)
+    doy: dict[str, Tensor] = field(default_factory=dict)
+    region_id: Tensor | None = None
 
-    def groups(self) -> Iterator[Tuple[str, ViewGroup]]:
+    def groups(self) -> Iterator[tuple[str, ViewGroup]]:
         """``(name, group)`` for the global then the local views."""
-        return iter(((name, getattr(self, name)) for name in GROUPS))
+        return iter((name, getattr(self, name)) for name in GROUPS)
 
     @property
-    def modalities(self) -> Tuple[str, ...]:
+    def modalities(self) -> tuple[str, ...]:
         return tuple(self.global_views.images)
 
     @property
@@ -110,7 +113,8 @@ class EncodedViews:
         fused: ``B x V x D x h x w`` F_fus on the HR stage-4 grid.
         fused_mask: bool ``B x V x h x w``.
     """
-    maps: Dict[str, Tensor]
-    map_masks: Dict[str, Tensor]
+
+    maps: dict[str, Tensor]
+    map_masks: dict[str, Tensor]
     fused: Tensor
     fused_mask: Tensor

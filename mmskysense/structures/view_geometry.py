@@ -19,13 +19,12 @@ is read back to the host.
 * :func:`ground_to_view_pixels` / :func:`view_pixels_to_ground` link them to the ground;
 * :func:`token_correspondence` pairs the tokens of two views over the same ground (MGCL).
 """
-from typing import Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-ArrayLike = Union[np.ndarray, Tensor]
+ArrayLike = np.ndarray | Tensor
 
 
 def apply_geo_ops(array: ArrayLike, hflip: int, vflip: int, k: int) -> ArrayLike:
@@ -45,14 +44,14 @@ def apply_geo_ops(array: ArrayLike, hflip: int, vflip: int, k: int) -> ArrayLike
     return np.ascontiguousarray(array)
 
 
-def _split_ops(geo_ops: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def _split_ops(geo_ops: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     geo_ops = torch.as_tensor(geo_ops)
     if geo_ops.shape[-1] != 3:
         raise ValueError(f'geo_ops must be ... x 3 (hflip, vflip, k), got {tuple(geo_ops.shape)}')
     return geo_ops[..., 0] != 0, geo_ops[..., 1] != 0, geo_ops[..., 2].remainder(4)
 
 
-def geo_ops_to_points(points: Tensor, geo_ops: Tensor, size: Tuple[int, int]) -> Tensor:
+def geo_ops_to_points(points: Tensor, geo_ops: Tensor, size: tuple[int, int]) -> Tensor:
     """Crop coordinates -> view coordinates: where :func:`apply_geo_ops` moves each point.
 
     Args:
@@ -67,38 +66,43 @@ def geo_ops_to_points(points: Tensor, geo_ops: Tensor, size: Tuple[int, int]) ->
     row = torch.where(vflip, height - row, row)
     # k quarter turns of torch.rot90(dims=(-2, -1)): pixel (r, c) of H x W goes to (W - 1 - c, r),
     # i.e. (col, row) -> (row, W - col), and the image becomes W x H
-    out_col = torch.where(k == 0, col,
-                          torch.where(k == 1, row, torch.where(k == 2, width - col, height - row)))
-    out_row = torch.where(k == 0, row,
-                          torch.where(k == 1, width - col, torch.where(k == 2, height - row, col)))
+    out_col = torch.where(
+        k == 0, col, torch.where(k == 1, row, torch.where(k == 2, width - col, height - row))
+    )
+    out_row = torch.where(
+        k == 0, row, torch.where(k == 1, width - col, torch.where(k == 2, height - row, col))
+    )
     return torch.stack([out_col, out_row], dim=-1)
 
 
-def points_to_crop(points: Tensor, geo_ops: Tensor, size: Tuple[int, int]) -> Tensor:
+def points_to_crop(points: Tensor, geo_ops: Tensor, size: tuple[int, int]) -> Tensor:
     """View coordinates -> crop coordinates, the inverse of :func:`geo_ops_to_points`."""
     height, width = size
     hflip, vflip, k = (x[..., None] for x in _split_ops(geo_ops))
     col_v, row_v = points[..., 0], points[..., 1]
-    col = torch.where(k == 0, col_v,
-                      torch.where(k == 1, width - row_v, torch.where(k == 2, width - col_v,
-                                                                     row_v)))
-    row = torch.where(k == 0, row_v,
-                      torch.where(k == 1, col_v, torch.where(k == 2, height - row_v,
-                                                             height - col_v)))
+    col = torch.where(
+        k == 0, col_v, torch.where(k == 1, width - row_v, torch.where(k == 2, width - col_v, row_v))
+    )
+    row = torch.where(
+        k == 0,
+        row_v,
+        torch.where(k == 1, col_v, torch.where(k == 2, height - row_v, height - col_v)),
+    )
     col = torch.where(hflip, width - col, col)
     row = torch.where(vflip, height - row, row)
     return torch.stack([col, row], dim=-1)
 
 
-def _box(boxes: Tensor) -> Tuple[Tensor, ...]:
+def _box(boxes: Tensor) -> tuple[Tensor, ...]:
     boxes = torch.as_tensor(boxes)
     if boxes.shape[-1] != 4:
-        raise ValueError(f'boxes must be ... x 4 (minx, miny, maxx, maxy), got '
-                         f'{tuple(boxes.shape)}')
+        raise ValueError(
+            f'boxes must be ... x 4 (minx, miny, maxx, maxy), got {tuple(boxes.shape)}'
+        )
     return tuple(b[..., None] for b in boxes.double().unbind(-1))
 
 
-def ground_to_crop(xy: Tensor, boxes: Tensor, size: Tuple[int, int]) -> Tensor:
+def ground_to_crop(xy: Tensor, boxes: Tensor, size: tuple[int, int]) -> Tensor:
     """Ground ``... x N x 2`` ``(x, y)`` -> continuous crop ``(col, row)`` of a north-up crop."""
     minx, miny, maxx, maxy = _box(boxes)
     height, width = size
@@ -108,8 +112,8 @@ def ground_to_crop(xy: Tensor, boxes: Tensor, size: Tuple[int, int]) -> Tensor:
     return torch.stack([col, row], dim=-1)
 
 
-def crop_to_ground(points: Tensor, boxes: Tensor, size: Tuple[int, int]) -> Tensor:
-    """Continuous crop ``(col, row)`` -> ground ``(x, y)``; the inverse of :func:`ground_to_crop`."""
+def crop_to_ground(points: Tensor, boxes: Tensor, size: tuple[int, int]) -> Tensor:
+    """Continuous crop ``(col, row)`` -> ground ``(x, y)``, the inverse of ``ground_to_crop``."""
     minx, miny, maxx, maxy = _box(boxes)
     height, width = size
     points = points.double()
@@ -118,39 +122,48 @@ def crop_to_ground(points: Tensor, boxes: Tensor, size: Tuple[int, int]) -> Tens
     return torch.stack([x, y], dim=-1)
 
 
-def ground_to_view_pixels(xy: Tensor, boxes: Tensor, geo_ops: Tensor,
-                          size: Tuple[int, int]) -> Tensor:
+def ground_to_view_pixels(
+    xy: Tensor, boxes: Tensor, geo_ops: Tensor, size: tuple[int, int]
+) -> Tensor:
     """Continuous view ``(col, row)`` of ground points ``xy`` (``... x N x 2``, CRS units)."""
     return geo_ops_to_points(ground_to_crop(xy, boxes, size), geo_ops, size)
 
 
-def view_pixels_to_ground(points: Tensor, boxes: Tensor, geo_ops: Tensor,
-                          size: Tuple[int, int]) -> Tensor:
+def view_pixels_to_ground(
+    points: Tensor, boxes: Tensor, geo_ops: Tensor, size: tuple[int, int]
+) -> Tensor:
     """Ground ``(x, y)`` of continuous view coordinates; the inverse of the above."""
     return crop_to_ground(points_to_crop(points.double(), geo_ops, size), boxes, size)
 
 
-def view_grid(grid: Tuple[int, int], geo_ops: Tensor) -> Tensor:
+def view_grid(grid: tuple[int, int], geo_ops: Tensor) -> Tensor:
     """Centres of the cells of a view grid in view order (row-major over the view as it is):
     ``... x (h * w) x 2`` ``(col, row)``. ``grid`` is the view's ``(h, w)`` after the ops."""
     h, w = grid
-    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64, device=geo_ops.device) + 0.5,
-                                torch.arange(w, dtype=torch.float64, device=geo_ops.device) + 0.5,
-                                indexing='ij')
+    rows, cols = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64, device=geo_ops.device) + 0.5,
+        torch.arange(w, dtype=torch.float64, device=geo_ops.device) + 0.5,
+        indexing='ij',
+    )
     centres = torch.stack([cols.reshape(-1), rows.reshape(-1)], dim=-1)
     return centres.expand(*geo_ops.shape[:-1], h * w, 2)
 
 
-def crop_size(grid: Tuple[int, int], geo_ops: Tensor) -> Tuple[Tensor, Tensor]:
+def crop_size(grid: tuple[int, int], geo_ops: Tensor) -> tuple[Tensor, Tensor]:
     """``(H, W)`` of the crop behind each view grid ``(h, w)``: swapped where ``k`` is odd."""
     k_odd = _split_ops(geo_ops)[2].remainder(2) == 1
     h, w = (torch.tensor(v, device=geo_ops.device) for v in grid)
     return torch.where(k_odd, w, h), torch.where(k_odd, h, w)
 
 
-def token_correspondence(src_boxes: Tensor, src_ops: Tensor, src_grid: Tuple[int, int],
-                         dst_boxes: Tensor, dst_ops: Tensor,
-                         dst_grid: Tuple[int, int]) -> Tensor:
+def token_correspondence(
+    src_boxes: Tensor,
+    src_ops: Tensor,
+    src_grid: tuple[int, int],
+    dst_boxes: Tensor,
+    dst_ops: Tensor,
+    dst_grid: tuple[int, int],
+) -> Tensor:
     """For each token of a source view, the flat index (in view order) of the destination-view
     token whose cell holds the ground under the source token's centre, or -1 outside.
 
@@ -165,11 +178,16 @@ def token_correspondence(src_boxes: Tensor, src_ops: Tensor, src_grid: Tuple[int
     Returns:
         ``B x (h_src * w_src)`` long, on the boxes' device.
     """
-    for name, x, last in (('src_boxes', src_boxes, 4), ('dst_boxes', dst_boxes, 4),
-                          ('src_ops', src_ops, 3), ('dst_ops', dst_ops, 3)):
+    for name, x, last in (
+        ('src_boxes', src_boxes, 4),
+        ('dst_boxes', dst_boxes, 4),
+        ('src_ops', src_ops, 3),
+        ('dst_ops', dst_ops, 3),
+    ):
         if x.dim() != 2 or x.shape[1] != last:
-            raise ValueError(f'token_correspondence: `{name}` must be B x {last}, got '
-                             f'{tuple(x.shape)}')
+            raise ValueError(
+                f'token_correspondence: `{name}` must be B x {last}, got {tuple(x.shape)}'
+            )
     src_ops, dst_ops = src_ops.to(src_boxes.device), dst_ops.to(src_boxes.device)
     # each sample's crop size (an odd k swaps h and w), as B x 1 to broadcast over tokens
     src_size = tuple(s[:, None].double() for s in crop_size(src_grid, src_ops))

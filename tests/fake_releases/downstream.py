@@ -4,11 +4,12 @@ Used by the tests and the CPU fine-tuning checks: every class gets its own colou
 signature) and texture, so a model can learn them and a metric clearly above chance shows that
 data, labels, model and evaluation are wired together. Layouts follow docs/downstream.md.
 """
+
 import csv
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,17 +24,27 @@ from mmskysense.datasets.downstream.resisc45 import RESISC45_CLASSES
 def _write_tif(path: str, array: np.ndarray, gsd: float = 10.0) -> None:
     """Write a ``C x H x W`` array as a georeferenced GeoTIFF (UTM 32N, ``gsd`` m pixels)."""
     import rasterio
+
     os.makedirs(osp.dirname(path), exist_ok=True)
     count, height, width = array.shape
-    with rasterio.open(path, 'w', driver='GTiff', height=height, width=width, count=count,
-                       dtype=array.dtype.name, crs='EPSG:32632',
-                       transform=rasterio.Affine(gsd, 0.0, 500000.0, 0.0, -gsd, 5000000.0)) as dst:
+    with rasterio.open(
+        path,
+        'w',
+        driver='GTiff',
+        height=height,
+        width=width,
+        count=count,
+        dtype=array.dtype.name,
+        crs='EPSG:32632',
+        transform=rasterio.Affine(gsd, 0.0, 500000.0, 0.0, -gsd, 5000000.0),
+    ) as dst:
         dst.write(array)
 
 
 def _write_rgb(path: str, rgb: np.ndarray) -> None:
     """Write an ``H x W x 3`` RGB uint8 array with mmcv (which writes BGR order)."""
     import mmcv
+
     os.makedirs(osp.dirname(path), exist_ok=True)
     mmcv.imwrite(np.ascontiguousarray(rgb[..., ::-1]), path)
 
@@ -41,6 +52,7 @@ def _write_rgb(path: str, rgb: np.ndarray) -> None:
 def class_colour(index: int, num_classes: int) -> np.ndarray:
     """A distinct RGB colour per class: hues spread around the circle, two brightness levels."""
     import colorsys
+
     hue = (index * 0.61803398875) % 1.0
     value = 0.95 if index % 2 == 0 else 0.6
     return np.array(colorsys.hsv_to_rgb(hue, 0.85, value)) * 255.0
@@ -58,8 +70,9 @@ def _scene(index: int, num_classes: int, size: int, rng: np.random.Generator) ->
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _scene_folders(root: str, classes: Sequence[str], per_class: int, size: int,
-                   seed: int, name_fn) -> None:
+def _scene_folders(
+    root: str, classes: Sequence[str], per_class: int, size: int, seed: int, name_fn
+) -> None:
     rng = np.random.default_rng(seed)
     for i, name in enumerate(classes):
         for n in range(1, per_class + 1):
@@ -68,8 +81,7 @@ def _scene_folders(root: str, classes: Sequence[str], per_class: int, size: int,
 
 def make_aid(root: str, per_class: int = 4, size: int = 600, seed: int = 0) -> str:
     """``root/<ClassName>/<classname>_<n>.jpg`` for the 30 AID classes (600 x 600 in AID)."""
-    _scene_folders(root, AID_CLASSES, per_class, size, seed,
-                   lambda c, n: f'{c.lower()}_{n}.jpg')
+    _scene_folders(root, AID_CLASSES, per_class, size, seed, lambda c, n: f'{c.lower()}_{n}.jpg')
     return root
 
 
@@ -87,13 +99,26 @@ def _spectral_signature(index: int, num_bands: int) -> np.ndarray:
     return level + 2500 * np.exp(-0.5 * ((bands - peak) / 1.2) ** 2)
 
 
-BEN_BAND_GSD = {'B01': 60, 'B02': 10, 'B03': 10, 'B04': 10, 'B05': 20, 'B06': 20, 'B07': 20,
-                'B08': 10, 'B8A': 20, 'B09': 60, 'B11': 20, 'B12': 20}
+BEN_BAND_GSD = {
+    'B01': 60,
+    'B02': 10,
+    'B03': 10,
+    'B04': 10,
+    'B05': 20,
+    'B06': 20,
+    'B07': 20,
+    'B08': 10,
+    'B8A': 20,
+    'B09': 60,
+    'B11': 20,
+    'B12': 20,
+}
 _BEN_BAND_ORDER = ('B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12')
 
 
-def make_bigearthnet(root: str, patches: Dict[str, int] = None, size: int = 120,
-                     seed: int = 0) -> str:
+def make_bigearthnet(
+    root: str, patches: dict[str, int] = None, size: int = 120, seed: int = 0
+) -> str:
     """``root/BigEarthNet-v1.0/<patch>/<patch>_<band>.tif`` (12 bands at 10/20/60 m grids),
     ``<patch>_labels_metadata.json`` and ``root/{train,val,test}.csv``.
 
@@ -103,7 +128,7 @@ def make_bigearthnet(root: str, patches: Dict[str, int] = None, size: int = 120,
     """
     patches = patches or dict(train=40, val=10, test=10)
     rng = np.random.default_rng(seed)
-    by19: Dict[int, List[str]] = {}
+    by19: dict[int, list[str]] = {}
     for name, idx in BEN43_TO_19.items():
         if idx is not None:
             by19.setdefault(idx, []).append(name)
@@ -117,31 +142,50 @@ def make_bigearthnet(root: str, patches: Dict[str, int] = None, size: int = 120,
             cube = np.full((len(_BEN_BAND_ORDER), size, size), 800.0)
             rows = np.array_split(np.arange(size), len(classes))
             for cls, part in zip(classes, rows):
-                cube[:, part, :] = _spectral_signature(int(cls), len(_BEN_BAND_ORDER))[:, None,
-                                                                                        None]
+                cube[:, part, :] = _spectral_signature(int(cls), len(_BEN_BAND_ORDER))[
+                    :, None, None
+                ]
             cube += rng.normal(0, 60, cube.shape)
             folder = osp.join(root, 'BigEarthNet-v1.0', name)
             for band, gsd in BEN_BAND_GSD.items():
                 side = size * 10 // gsd
-                plane = (cube[_BEN_BAND_ORDER.index(band)] if band in _BEN_BAND_ORDER
-                         else np.full((size, size), 300.0))
+                plane = (
+                    cube[_BEN_BAND_ORDER.index(band)]
+                    if band in _BEN_BAND_ORDER
+                    else np.full((size, size), 300.0)
+                )
                 step = size // side
                 plane = plane[::step, ::step][:side, :side]
-                _write_tif(osp.join(folder, f'{name}_{band}.tif'),
-                           np.clip(plane, 0, 10000).astype(np.uint16)[None])
+                _write_tif(
+                    osp.join(folder, f'{name}_{band}.tif'),
+                    np.clip(plane, 0, 10000).astype(np.uint16)[None],
+                )
             labels = [str(rng.choice(by19[int(c)])) for c in classes]
             with open(osp.join(folder, f'{name}_labels_metadata.json'), 'w') as f:
-                json.dump(dict(labels=labels, coordinates=dict(ulx=0, uly=0, lrx=1200, lry=1200),
-                               projection='', tile_source='fake',
-                               acquisition_date='2017-06-13 10:10:31'), f)
+                json.dump(
+                    dict(
+                        labels=labels,
+                        coordinates=dict(ulx=0, uly=0, lrx=1200, lry=1200),
+                        projection='',
+                        tile_source='fake',
+                        acquisition_date='2017-06-13 10:10:31',
+                    ),
+                    f,
+                )
             names.append(name)
         with open(osp.join(root, f'{split}.csv'), 'w') as f:
             f.write(''.join(f'{n}\n' for n in names))
     return root
 
 
-def make_fmow_sentinel(root: str, locations: Dict[str, int] = None, dates: Tuple[int, int] = (2, 5),
-                       size: int = 32, num_classes: Optional[int] = None, seed: int = 0) -> str:
+def make_fmow_sentinel(
+    root: str,
+    locations: dict[str, int] = None,
+    dates: tuple[int, int] = (2, 5),
+    size: int = 32,
+    num_classes: int | None = None,
+    seed: int = 0,
+) -> str:
     """``root/{train,val,test_gt}.csv`` and
     ``root/<split dir>/<cat>/<cat>_<loc>/<cat>_<loc>_<img>.tif`` (13 bands, uint16).
 
@@ -163,35 +207,45 @@ def make_fmow_sentinel(root: str, locations: Dict[str, int] = None, dates: Tuple
                 cube = sig[:, None, None] * (0.8 + 0.4 * rng.random((1, size, size)))
                 cube += rng.normal(0, 80, (13, size, size))
                 stem = f'{cat}_{loc}'
-                _write_tif(osp.join(root, dirs[split], cat, stem, f'{stem}_{img_id}.tif'),
-                           np.clip(cube, 0, 10000).astype(np.uint16))
-                rows.append(dict(category=cat, location_id=loc, image_id=img_id,
-                                 timestamp=f'20{16 + img_id // 12:02d}-{img_id % 12 + 1:02d}-'
-                                           f'{int(rng.integers(1, 28)):02d}T10:00:00Z',
-                                 polygon='POLYGON EMPTY'))
+                _write_tif(
+                    osp.join(root, dirs[split], cat, stem, f'{stem}_{img_id}.tif'),
+                    np.clip(cube, 0, 10000).astype(np.uint16),
+                )
+                rows.append(
+                    dict(
+                        category=cat,
+                        location_id=loc,
+                        image_id=img_id,
+                        timestamp=f'20{16 + img_id // 12:02d}-{img_id % 12 + 1:02d}-'
+                        f'{int(rng.integers(1, 28)):02d}T10:00:00Z',
+                        polygon='POLYGON EMPTY',
+                    )
+                )
         with open(osp.join(root, files[split]), 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=['category', 'location_id', 'image_id',
-                                                   'timestamp', 'polygon'])
+            writer = csv.DictWriter(
+                f, fieldnames=['category', 'location_id', 'image_id', 'timestamp', 'polygon']
+            )
             writer.writeheader()
             writer.writerows(rows)
     return root
 
 
-def _label_layout(num_classes: int, size: int, rng: np.random.Generator,
-                  cell: int) -> np.ndarray:
+def _label_layout(num_classes: int, size: int, rng: np.random.Generator, cell: int) -> np.ndarray:
     """A label map of ``cell`` x ``cell`` blocks, each of a random class."""
     grid = rng.integers(0, num_classes, ((size + cell - 1) // cell,) * 2)
     return np.kron(grid, np.ones((cell, cell), dtype=np.int64))[:size, :size]
 
 
-def _paint(labels: np.ndarray, colours: np.ndarray, rng: np.random.Generator,
-           noise: float) -> np.ndarray:
+def _paint(
+    labels: np.ndarray, colours: np.ndarray, rng: np.random.Generator, noise: float
+) -> np.ndarray:
     img = colours[labels].astype(np.float64) + rng.normal(0, noise, labels.shape + (3,))
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def make_isaid(root: str, images: Dict[str, int] = None, size: int = 1024, cell: int = 64,
-               seed: int = 0) -> str:
+def make_isaid(
+    root: str, images: dict[str, int] = None, size: int = 1024, cell: int = 64, seed: int = 0
+) -> str:
     """The extracted iSAID release: ``root/{train,val}/images/P<nnnn>.png`` and
     ``root/{train,val}/Semantic_masks/images/P<nnnn>_instance_color_RGB.png``."""
     images = images or dict(train=2, val=1)
@@ -205,14 +259,20 @@ def make_isaid(root: str, images: Dict[str, int] = None, size: int = 1024, cell:
             count += 1
             labels = _label_layout(len(palette), size, rng, cell)
             _write_rgb(osp.join(root, split, 'images', f'{name}.png'), _paint(labels, look, rng, 8))
-            _write_rgb(osp.join(root, split, 'Semantic_masks', 'images',
-                                f'{name}_instance_color_RGB.png'),
-                       palette[labels].astype(np.uint8))
+            _write_rgb(
+                osp.join(root, split, 'Semantic_masks', 'images', f'{name}_instance_color_RGB.png'),
+                palette[labels].astype(np.uint8),
+            )
     return root
 
 
-def make_potsdam(root: str, tiles: Sequence[str] = ('2_10', '2_13'), size: int = 6000,
-                 cell: int = 64, seed: int = 0) -> str:
+def make_potsdam(
+    root: str,
+    tiles: Sequence[str] = ('2_10', '2_13'),
+    size: int = 6000,
+    cell: int = 64,
+    seed: int = 0,
+) -> str:
     """The extracted Potsdam release: ``root/2_Ortho_RGB/top_potsdam_<id>_RGB.tif`` and the
     colour-coded ``root/5_Labels_all{,_noBoundary}/top_potsdam_<id>_label{,_noBoundary}.tif``
     (the noBoundary variant has black eroded boundaries)."""
@@ -222,25 +282,36 @@ def make_potsdam(root: str, tiles: Sequence[str] = ('2_10', '2_13'), size: int =
     for tile in tiles:
         labels = _label_layout(len(palette), size, rng, cell)
         img = _paint(labels, look, rng, 8)
-        _write_tif(osp.join(root, '2_Ortho_RGB', f'top_potsdam_{tile}_RGB.tif'),
-                   img.transpose(2, 0, 1).copy())
+        _write_tif(
+            osp.join(root, '2_Ortho_RGB', f'top_potsdam_{tile}_RGB.tif'),
+            img.transpose(2, 0, 1).copy(),
+        )
         colour = palette[labels].astype(np.uint8)
-        _write_tif(osp.join(root, '5_Labels_all', f'top_potsdam_{tile}_label.tif'),
-                   colour.transpose(2, 0, 1).copy())
+        _write_tif(
+            osp.join(root, '5_Labels_all', f'top_potsdam_{tile}_label.tif'),
+            colour.transpose(2, 0, 1).copy(),
+        )
         edge = np.zeros(labels.shape, bool)
         edge[1:, :] |= labels[1:, :] != labels[:-1, :]
         edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
         colour[edge] = 0
-        _write_tif(osp.join(root, '5_Labels_all_noBoundary',
-                            f'top_potsdam_{tile}_label_noBoundary.tif'),
-                   colour.transpose(2, 0, 1).copy())
+        _write_tif(
+            osp.join(root, '5_Labels_all_noBoundary', f'top_potsdam_{tile}_label_noBoundary.tif'),
+            colour.transpose(2, 0, 1).copy(),
+        )
     return root
 
 
-def make_dynamic_earthnet(root: str, cubes: Dict[str, int] = None,
-                          months: Sequence[str] = ('2018-01', '2018-02', '2018-03'),
-                          size: int = 1024, s2_size: int = 307, s2_bands: int = 12,
-                          cell: int = 64, seed: int = 0) -> str:
+def make_dynamic_earthnet(
+    root: str,
+    cubes: dict[str, int] = None,
+    months: Sequence[str] = ('2018-01', '2018-02', '2018-03'),
+    size: int = 1024,
+    s2_size: int = 307,
+    s2_bands: int = 12,
+    cell: int = 64,
+    seed: int = 0,
+) -> str:
     """The DynamicEarthNet layout described in ``dynamic_earthnet.py``: split files, daily
     Planet 4-band tifs (the 1st and 15th of every month), 7-band one-hot monthly labels and
     monthly Sentinel-2 tifs of ``s2_bands`` bands on a coarser ``s2_size`` grid."""
@@ -257,23 +328,29 @@ def make_dynamic_earthnet(root: str, cubes: Dict[str, int] = None,
                 # six classes drawn; snow & ice (band 6) appears rarely and is ignored later
                 labels = _label_layout(7, size, rng, cell)
                 labels[labels == 6] = rng.integers(0, 6)
-                labels[:cell // 2, :cell // 2] = 6
+                labels[: cell // 2, : cell // 2] = 6
                 onehot = np.stack([(labels == k) * 255 for k in range(7)]).astype(np.uint8)
-                label_rel = f'labels/{cube}_{zone}/Labels/Raster/{cube}/{cube}-{ym.replace("-", "_")}_01.tif'
+                month = ym.replace('-', '_')
+                label_rel = f'labels/{cube}_{zone}/Labels/Raster/{cube}/{cube}-{month}_01.tif'
                 _write_tif(osp.join(root, label_rel), onehot)
                 for day in ('01', '15'):
                     bgrn = np.stack([_spectral_signature(int(k), 4) for k in range(7)])
                     planet = bgrn[labels].transpose(2, 0, 1) + rng.normal(0, 80, (4, size, size))
-                    _write_tif(osp.join(root, 'planet', zone, cube, 'PF-SR', f'{ym}-{day}.tif'),
-                               np.clip(planet, 0, 10000).astype(np.uint16))
+                    _write_tif(
+                        osp.join(root, 'planet', zone, cube, 'PF-SR', f'{ym}-{day}.tif'),
+                        np.clip(planet, 0, 10000).astype(np.uint16),
+                    )
                 step = size / s2_size
                 idx = (np.arange(s2_size) * step).astype(int)
                 coarse = labels[idx][:, idx]
                 sig = np.stack([_spectral_signature(int(k), s2_bands) for k in range(7)])
-                s2 = sig[coarse].transpose(2, 0, 1) + rng.normal(0, 80, (s2_bands, s2_size,
-                                                                         s2_size))
-                _write_tif(osp.join(root, 'sentinel2', zone, cube, 'S2', f'{ym}.tif'),
-                           np.clip(s2, 0, 10000).astype(np.uint16))
+                s2 = sig[coarse].transpose(2, 0, 1) + rng.normal(
+                    0, 80, (s2_bands, s2_size, s2_size)
+                )
+                _write_tif(
+                    osp.join(root, 'sentinel2', zone, cube, 'S2', f'{ym}.tif'),
+                    np.clip(s2, 0, 10000).astype(np.uint16),
+                )
                 lines.append(f'{planet_dir} /{label_rel} {ym}\n')
         os.makedirs(osp.join(root, 'dynnet_training_splits'), exist_ok=True)
         with open(osp.join(root, 'dynnet_training_splits', f'{split}.txt'), 'w') as f:
@@ -281,5 +358,13 @@ def make_dynamic_earthnet(root: str, cubes: Dict[str, int] = None,
     return root
 
 
-__all__ = ['make_aid', 'make_resisc45', 'make_bigearthnet', 'make_fmow_sentinel', 'make_isaid',
-           'make_potsdam', 'make_dynamic_earthnet', 'class_colour']
+__all__ = [
+    'make_aid',
+    'make_resisc45',
+    'make_bigearthnet',
+    'make_fmow_sentinel',
+    'make_isaid',
+    'make_potsdam',
+    'make_dynamic_earthnet',
+    'class_colour',
+]

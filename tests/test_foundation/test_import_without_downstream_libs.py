@@ -1,10 +1,11 @@
 """The backbones and their checkpoint filter need only torch and mmengine (they must run on an
 accelerator image without mm*)."""
+
 from foundation_testing import run_python
 
 
 def test_backbone_imports_and_runs_without_other_openmmlab_libraries():
-    code = '''
+    code = """
 import importlib.abc, sys
 BLOCKED = ("mmpretrain", "mmseg", "mmdet", "mmrotate", "mmcv")
 class Block(importlib.abc.MetaPathFinder):
@@ -24,5 +25,5 @@ s.load_state_dict(checkpoint_filter_fn(dict(state_dict=m.state_dict()), s), stri
 assert len(s(torch.rand(1, 3, 64, 64))) == 4
 assert not any(k.split(".")[0] in BLOCKED for k in sys.modules)
 print("OK")
-'''
+"""
     assert 'OK' in run_python(code).stdout

@@ -1,4 +1,5 @@
 """The masking of the multi-modal temporal fusion (F_fus)."""
+
 import pytest
 import torch
 
@@ -6,11 +7,14 @@ from mmskysense.models.necks import MultiModalTemporalFusion
 
 
 def _fusion_inputs(n=2, t2=3, t1=2, c=8, h=2, w=2):
-    feats = dict(hr=torch.randn(n, c, h, w), s2=torch.randn(n, t2, c, h, w),
-                 s1=torch.randn(n, t1, c, h, w))
-    masks = dict(hr=torch.ones(n, h, w, dtype=torch.bool),
-                 s2=torch.ones(n, t2, h, w, dtype=torch.bool),
-                 s1=torch.ones(n, t1, h, w, dtype=torch.bool))
+    feats = dict(
+        hr=torch.randn(n, c, h, w), s2=torch.randn(n, t2, c, h, w), s1=torch.randn(n, t1, c, h, w)
+    )
+    masks = dict(
+        hr=torch.ones(n, h, w, dtype=torch.bool),
+        s2=torch.ones(n, t2, h, w, dtype=torch.bool),
+        s1=torch.ones(n, t1, h, w, dtype=torch.bool),
+    )
     doy = dict(s2=torch.randint(1, 366, (n, t2)), s1=torch.randint(1, 366, (n, t1)))
     return feats, masks, doy
 
@@ -19,8 +23,8 @@ def test_fusion_ignores_padded_dates_and_nodata_tokens():
     torch.manual_seed(0)
     fusion = MultiModalTemporalFusion(in_dims=8, embed_dims=16, num_layers=2, num_heads=2).eval()
     feats, masks, doy = _fusion_inputs()
-    masks['s2'][:, 2] = False           # a padded date
-    masks['hr'][0, 1, 1] = False        # a nodata HR token
+    masks['s2'][:, 2] = False  # a padded date
+    masks['hr'][0, 1, 1] = False  # a nodata HR token
     out, valid = fusion(feats, masks, doy)
     assert out.shape == (2, 16, 2, 2) and valid.all()
     changed = {k: v.clone() for k, v in feats.items()}

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmskysense.models.heads.mgcl_head import group_objects, pool_objects
 from mmskysense.models.losses.gcpl import GCPLLoss
 from mmskysense.models.losses.ita import ITALoss, downsample_labels
-from mmskysense.models.heads.mgcl_head import group_objects, pool_objects
 from mmskysense.models.losses.mgcl import MGCLLoss
 from mmskysense.models.losses.sinkhorn_knopp import sinkhorn_knopp
 
@@ -46,8 +46,7 @@ def test_sinkhorn_converges_to_the_textbook_plan():
     torch.manual_seed(1)
     scores = torch.rand(20, 3) * 2 - 1
     q = sinkhorn_knopp(scores, 0.1, 300)
-    torch.testing.assert_close(q.double(), _textbook_sinkhorn(scores, 0.1, 300), atol=1e-5,
-                               rtol=0)
+    torch.testing.assert_close(q.double(), _textbook_sinkhorn(scores, 0.1, 300), atol=1e-5, rtol=0)
     torch.testing.assert_close(q.sum(0), torch.full((3,), 20 / 3), atol=1e-3, rtol=0)
 
 
@@ -59,9 +58,13 @@ def _dino_ce(student, teacher, center, s_temp, t_temp):
 def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
     torch.manual_seed(2)
     k = 7
-    loss = MGCLLoss(out_dims=dict(pixel=k, object=k, image=k), modalities=('hr', 's2'),
-                    granularity_weights=dict(pixel=1.0, object=0.5, image=2.0),
-                    student_temp=0.1, min_object_mass=0.5)
+    loss = MGCLLoss(
+        out_dims=dict(pixel=k, object=k, image=k),
+        modalities=('hr', 's2'),
+        granularity_weights=dict(pixel=1.0, object=0.5, image=2.0),
+        student_temp=0.1,
+        min_object_mass=0.5,
+    )
     terms, expected = {}, 0.0
     for m in ('hr', 's2'):
         terms[m] = {}
@@ -74,8 +77,9 @@ def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
             expected += dict(pixel=1.0, object=0.5, image=2.0)[g] * (ce * keep).sum() / keep.sum()
     out = loss(terms, teacher_temp=0.04)
     torch.testing.assert_close(out['loss_mgcl'], expected / 2)
-    assert set(out) == {'loss_mgcl'} | {f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image')
-                                        for m in ('hr', 's2')}
+    assert set(out) == {'loss_mgcl'} | {
+        f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image') for m in ('hr', 's2')
+    }
     with pytest.raises(KeyError, match="'s1'"):
         MGCLLoss(out_dims=dict(pixel=k, object=k, image=k), modalities=('s1',))(terms, 0.04)
 
@@ -83,8 +87,10 @@ def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
 def test_group_objects_separates_two_clusters_and_pool_objects_averages_them():
     torch.manual_seed(3)
     a, b = torch.randn(8), torch.randn(8)
-    feats = torch.stack([a + 0.01 * torch.randn(8) for _ in range(5)] +
-                        [b + 0.01 * torch.randn(8) for _ in range(5)])[None]  # 1 x 10 x 8
+    feats = torch.stack(
+        [a + 0.01 * torch.randn(8) for _ in range(5)]
+        + [b + 0.01 * torch.randn(8) for _ in range(5)]
+    )[None]  # 1 x 10 x 8
     mask = torch.ones(1, 10, dtype=torch.bool)
     mask[0, 9] = False
     assign = group_objects(feats, mask, num_objects=2, num_iters=5)
@@ -104,8 +110,15 @@ def test_gcpl_loss_targets_and_ema_prototype_update():
     the plan-weighted teacher means."""
     torch.manual_seed(4)
     iters = 300  # converged, so that the reference need not follow the module's iteration
-    loss = GCPLLoss(num_regions=3, num_prototypes=4, dims=5, temperature=0.1, epsilon=0.05,
-                    sinkhorn_iters=iters, momentum=0.9)
+    loss = GCPLLoss(
+        num_regions=3,
+        num_prototypes=4,
+        dims=5,
+        temperature=0.1,
+        epsilon=0.05,
+        sinkhorn_iters=iters,
+        momentum=0.9,
+    )
     protos0 = loss.prototypes.clone()
     s = torch.randn(3, 6, 5, requires_grad=True)
     t = torch.randn(3, 6, 5)
@@ -129,8 +142,7 @@ def test_gcpl_loss_targets_and_ema_prototype_update():
         means = F.normalize((q.T @ ft) / q.sum(0)[:, None], dim=1)
         expected = F.normalize(0.9 * p0 + 0.1 * means, dim=1)
         torch.testing.assert_close(loss.prototypes[r].double(), expected, atol=1e-5, rtol=0)
-    torch.testing.assert_close(out['loss_gcpl'].detach().double(), ce_sum / n, atol=1e-5,
-                               rtol=1e-5)
+    torch.testing.assert_close(out['loss_gcpl'].detach().double(), ce_sum / n, atol=1e-5, rtol=1e-5)
     assert torch.equal(loss.prototypes[1], protos0[1])  # absent region untouched
     with pytest.raises(ValueError, match='region_id'):
         loss(s, t, mask, torch.tensor([3, 0, 0]))
@@ -138,7 +150,7 @@ def test_gcpl_loss_targets_and_ema_prototype_update():
 
 def test_ita_downsamples_labels_by_majority_and_ignores_unlabelled(tmp_path):
     labels = torch.full((1, 4, 4), 255)
-    labels[0, :2, :2] = torch.tensor([[1, 1], [1, 0]])   # majority 1
+    labels[0, :2, :2] = torch.tensor([[1, 1], [1, 0]])  # majority 1
     labels[0, :2, 2:] = torch.tensor([[2, 255], [255, 255]])  # 1/4 labelled: ignored
     labels[0, 2:, :2] = torch.tensor([[0, 0], [2, 255]])  # 3/4 labelled, majority 0
     out = downsample_labels(labels, (2, 2), num_classes=3)
@@ -151,8 +163,10 @@ def test_ita_downsamples_labels_by_majority_and_ignores_unlabelled(tmp_path):
     feats = torch.randn(1, 6, 2, 2, requires_grad=True)
     res = ita(feats, labels)
     logits = torch.einsum('dhw,kd->khw', F.normalize(feats[0].detach(), dim=0), emb) / 0.07
-    expected = (F.cross_entropy(logits[:, 0, 0][None], torch.tensor([1])) +
-                F.cross_entropy(logits[:, 1, 0][None], torch.tensor([0]))) / 2
+    expected = (
+        F.cross_entropy(logits[:, 0, 0][None], torch.tensor([1]))
+        + F.cross_entropy(logits[:, 1, 0][None], torch.tensor([0]))
+    ) / 2
     torch.testing.assert_close(res['loss_ita'].detach(), expected)
     res['loss_ita'].backward()
     assert feats.grad[0, :, 0, 1].abs().sum() == 0  # an unlabelled token gets no gradient

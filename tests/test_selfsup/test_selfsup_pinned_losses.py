@@ -14,16 +14,22 @@ largest magnitude, gradient fingerprints (sum, sum of squares, projection on a s
 to 1e-4 of the gradient's L2 norm. A real change of the maths (a temperature, a pairing, a
 weight, a centring) moves them by far more.
 """
+
 import os.path as osp
 
 import pytest
 import torch
+from tiny_pretraining import (
+    collate,
+    deterministic_init,
+    fingerprint,
+    pinned_samples,
+    text_embeddings,
+    tiny_model_cfg,
+)
 
 from mmskysense.registry import MODELS
 from mmskysense.utils import register_all_modules
-
-from tiny_pretraining import (collate, deterministic_init, fingerprint, pinned_samples,
-                              text_embeddings, tiny_model_cfg)
 
 register_all_modules()
 
@@ -53,7 +59,7 @@ RENAMES = [
 def _swap(name: str, pairs) -> str:
     for a, b in pairs:
         if name.startswith(a):
-            return b + name[len(a):]
+            return b + name[len(a) :]
     return name
 
 
@@ -67,8 +73,9 @@ def old_name(new: str) -> str:
 
 def _close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
     scale = expected.detach().abs().max().item() if expected.numel() else 0.0
-    torch.testing.assert_close(actual.detach().float(), expected.float(), rtol=1e-4,
-                               atol=max(1e-5 * scale, 1e-8), msg=what)
+    torch.testing.assert_close(
+        actual.detach().float(), expected.float(), rtol=1e-4, atol=max(1e-5 * scale, 1e-8), msg=what
+    )
 
 
 @pytest.fixture(scope='module')
@@ -104,8 +111,9 @@ def test_every_gradient_is_the_pinned_one(run):
     assert set(grads) == set(ref['grad_fingerprints'])
     for key, value in ref['grad_fingerprints'].items():
         norm = value[1].sqrt().item()
-        torch.testing.assert_close(fingerprint(key, grads[key]), value, rtol=0,
-                                   atol=1e-4 * norm + 1e-12, msg=key)
+        torch.testing.assert_close(
+            fingerprint(key, grads[key]), value, rtol=0, atol=1e-4 * norm + 1e-12, msg=key
+        )
     for key, value in ref['small_grads'].items():
         _close(grads[key], value, key)
     no_grad = sorted(k for k, p in model.named_parameters() if p.requires_grad and p.grad is None)

@@ -1,6 +1,7 @@
 """The SkySenseV2 algorithm on the seeded tiny batch, through the production path (packed
 samples -> SkySenseDataPreprocessor -> loss): the EMA teacher, the terms it logs, which modules
 each loss trains, the pixel pairs of MGCL against an independent reference, and its checks."""
+
 import itertools
 import math
 from types import SimpleNamespace
@@ -8,14 +9,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
+from tiny_pretraining import collate, pinned_samples, text_embeddings, tiny_model_cfg
 from torch import nn
 
 from mmskysense.engine.hooks import TeacherMomentumHook
 from mmskysense.registry import MODELS
 from mmskysense.structures import EncodedViews
 from mmskysense.utils import register_all_modules
-
-from tiny_pretraining import collate, pinned_samples, text_embeddings, tiny_model_cfg
 
 register_all_modules()
 
@@ -43,22 +43,28 @@ def test_teacher_takes_no_gradient_and_is_the_ema_of_the_student(text_file):
     mirrored = model.mirrored_modules()
     assert set(mirrored) == {'backbone', 'fusion', 'mgcl_head', 'qsacl_head', 'gcpl_head'}
     for name, student in mirrored.items():  # init_weights starts the teacher as a copy
-        for (k, s), (_, t) in zip(student.named_parameters(),
-                                  model.teacher[name].named_parameters()):
+        for (k, s), (_, t) in zip(
+            student.named_parameters(), model.teacher[name].named_parameters()
+        ):
             assert torch.equal(s, t), k
     assert not any(p.requires_grad for p in model.teacher.parameters())
     assert not model.teacher.training
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optim = OptimWrapper(torch.optim.SGD(trainable, lr=0.5))
-    before = {n: {k: p.detach().clone() for k, p in model.teacher[n].named_parameters()}
-              for n in mirrored}
+    before = {
+        n: {k: p.detach().clone() for k, p in model.teacher[n].named_parameters()} for n in mirrored
+    }
     log = model.train_step(collate(pinned_samples()), optim)
     assert all(p.grad is None for p in model.teacher.parameters())
     assert math.isfinite(log['loss'].item())
 
-    runner = SimpleNamespace(model=model, iter=3, max_iters=10,
-                             message_hub=SimpleNamespace(update_scalar=lambda *a: None))
+    runner = SimpleNamespace(
+        model=model,
+        iter=3,
+        max_iters=10,
+        message_hub=SimpleNamespace(update_scalar=lambda *a: None),
+    )
     TeacherMomentumHook(base_momentum=0.9, end_momentum=1.0).after_train_iter(runner, 0)
     m = 1 - 0.1 * (math.cos(math.pi * 3 / 10) + 1) / 2
     moved = 0
@@ -95,11 +101,15 @@ def test_loss_logs_every_term_and_expert_load(text_file):
 # which student modules each loss must train, and which it must leave alone
 REACHES = {
     'loss_mgcl': ('backbone', 'mgcl_head.projector'),
-    'loss_qsacl': ('backbone', 'fusion', 'qsacl_head.projector.aggregation',
-                   'qsacl_head.projector.head'),
+    'loss_qsacl': (
+        'backbone',
+        'fusion',
+        'qsacl_head.projector.aggregation',
+        'qsacl_head.projector.head',
+    ),
     'loss_gcpl': ('backbone', 'fusion', 'gcpl_head.projector'),
     'loss_ita': ('backbone', 'fusion', 'ita_head.projector'),
-    'loss_moe': ('backbone', ),
+    'loss_moe': ('backbone',),
 }
 HEAD_MODULES = ('fusion', 'mgcl_head', 'qsacl_head', 'gcpl_head', 'ita_head')
 
@@ -209,8 +219,12 @@ def test_mgcl_pairs_every_student_token_with_the_teacher_token_over_its_ground(t
                             if inside:  # the teacher cell holding (x, y), found by search
                                 d = (dst_img.flatten(1).T - torch.tensor([x, y])).abs()
                                 hit = ((d[:, 0] <= cw / 2) & (d[:, 1] <= ch / 2)).nonzero()
-                                valid = valid & encoded['global_views'].map_masks[m][
-                                    s, j].flatten()[hit[0, 0]]
+                                valid = (
+                                    valid
+                                    & encoded['global_views']
+                                    .map_masks[m][s, j]
+                                    .flatten()[hit[0, 0]]
+                                )
                             expected_rows.append(bool(inside and valid))
                             n_pairs += int(inside and valid)
         assert weight.tolist() == [float(r) for r in expected_rows]

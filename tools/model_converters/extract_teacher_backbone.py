@@ -10,12 +10,13 @@ checkpoint='...'))``. The keys are selected by ``checkpoint_filter_fn``, which t
 loading also runs: a whole pretraining checkpoint loads there too (its teacher by default); this
 tool writes the backbone alone, a fraction of the file.
 """
+
 import argparse
 import os
 import os.path as osp
 import sys
 from collections import OrderedDict
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -23,15 +24,19 @@ if __package__ in (None, ''):
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 
-def extract_backbone(checkpoint: Mapping,
-                     source: str = 'teacher') -> 'OrderedDict[str, torch.Tensor]':
+def extract_backbone(
+    checkpoint: Mapping, source: str = 'teacher'
+) -> 'OrderedDict[str, torch.Tensor]':
     """``teacher.backbone.*`` (or the student's ``backbone.*``) -> ``backbone.*``, through
     ``checkpoint_filter_fn`` (checkpoint dict or state dict; DDP / FSDP key segments)."""
     from mmskysense.models.backbones import checkpoint_filter_fn
     from mmskysense.models.backbones.checkpoint_filter import PRETRAINING_PREFIXES
+
     if source not in PRETRAINING_PREFIXES:
-        raise ValueError(f'extract_backbone: `source` must be one of '
-                         f'{sorted(PRETRAINING_PREFIXES)}, got {source!r}')
+        raise ValueError(
+            f'extract_backbone: `source` must be one of '
+            f'{sorted(PRETRAINING_PREFIXES)}, got {source!r}'
+        )
     state = checkpoint_filter_fn(checkpoint, prefix=PRETRAINING_PREFIXES[source])
     return OrderedDict(('backbone.' + k, v.detach().clone()) for k, v in state.items())
 
@@ -39,11 +44,16 @@ def extract_backbone(checkpoint: Mapping,
 def main(argv: Sequence[str] = None) -> str:
     from mmskysense.models.backbones import read_checkpoint
     from mmskysense.models.backbones.checkpoint_filter import PRETRAINING_PREFIXES
+
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='pretraining checkpoint (.pth)')
     parser.add_argument('dst', help='output backbone checkpoint (.pth)')
-    parser.add_argument('--source', choices=sorted(PRETRAINING_PREFIXES), default='teacher',
-                        help='which network to extract (default: the EMA teacher)')
+    parser.add_argument(
+        '--source',
+        choices=sorted(PRETRAINING_PREFIXES),
+        default='teacher',
+        help='which network to extract (default: the EMA teacher)',
+    )
     args = parser.parse_args(argv)
     if not osp.isfile(args.src):
         raise SystemExit(f'extract_teacher_backbone: {args.src} does not exist')
@@ -55,8 +65,10 @@ def main(argv: Sequence[str] = None) -> str:
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(dict(state_dict=out, meta=meta), args.dst)
     n = sum(v.numel() for v in out.values())
-    print(f'wrote {len(out)} tensors ({n / 1e6:.2f} M values) of the {args.source} backbone to '
-          f'{args.dst}')
+    print(
+        f'wrote {len(out)} tensors ({n / 1e6:.2f} M values) of the {args.source} backbone to '
+        f'{args.dst}'
+    )
     return args.dst
 
 

@@ -23,12 +23,12 @@ shape does not fit (e.g. ``cpb_mlp``/``logit_scale`` when the number of heads di
 backbone with ``arch=dict(..., head_dim=44)`` (or pass ``--head-dim 44`` here) for an exact
 stage 1-2 match of such a checkpoint.
 """
+
 import argparse
 import copy
 import os.path as osp
 import sys
 from collections import OrderedDict
-from typing import Dict, List, Optional
 
 import torch
 
@@ -36,7 +36,7 @@ if __package__ in (None, ''):
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 
-def source_head_dim(converted: Dict[str, torch.Tensor], hr_name: str = 'hr') -> Optional[int]:
+def source_head_dim(converted: dict[str, torch.Tensor], hr_name: str = 'hr') -> int | None:
     """C / heads of stage 1 of the source, read from its patch embedding and position-bias MLP
     (one output per head), after conversion."""
     cpb = converted.get('stages.0.blocks.0.attn.cpb_mlp.2.weight')
@@ -46,58 +46,95 @@ def source_head_dim(converted: Dict[str, torch.Tensor], hr_name: str = 'hr') -> 
     return emb.shape[0] // cpb.shape[0]
 
 
-def convert(src: str, dst: str, arch: str = 'huge', head_dim: Optional[int] = None,
-            hr_name: str = 'hr', verbose: bool = True) -> dict:
+def convert(
+    src: str,
+    dst: str,
+    arch: str = 'huge',
+    head_dim: int | None = None,
+    hr_name: str = 'hr',
+    verbose: bool = True,
+) -> dict:
     """Convert SRC to DST; return a report (written, dropped, mismatched, unexpected, missing
     keys). SRC goes through ``checkpoint_filter_fn`` with the dense target on the meta device,
     as every checkpoint does (wrappers, the ``backbone.`` prefix, V1 keys, rebuilt buffers)."""
-    from mmskysense.models.backbones import (SkySenseV2Backbone, checkpoint_filter_fn,
-                                             read_checkpoint)
+    from mmskysense.models.backbones import (
+        SkySenseV2Backbone,
+        checkpoint_filter_fn,
+        read_checkpoint,
+    )
     from mmskysense.models.backbones.checkpoint_filter import compare_with_model
     from mmskysense.models.backbones.skysense_v2 import DEFAULT_MODALITIES
 
-    arch_cfg = copy.deepcopy(SkySenseV2Backbone.arch_zoo[arch]) if isinstance(arch, str) \
+    arch_cfg = (
+        copy.deepcopy(SkySenseV2Backbone.arch_zoo[arch])
+        if isinstance(arch, str)
         else copy.deepcopy(arch)
+    )
     if head_dim is not None:
         arch_cfg['head_dim'] = head_dim
     # the V1 patch embedding becomes the tokenizer of `hr_name`
     modalities = {hr_name if k == 'hr' else k: v for k, v in DEFAULT_MODALITIES.items()}
     with torch.device('meta'):
-        target = SkySenseV2Backbone(arch=arch_cfg, modalities=modalities, use_moe=False,
-                                    drop_path_rate=0.)
-    dropped: List[str] = []
+        target = SkySenseV2Backbone(
+            arch=arch_cfg, modalities=modalities, use_moe=False, drop_path_rate=0.0
+        )
+    dropped: list[str] = []
     converted = checkpoint_filter_fn(read_checkpoint(src), target, dropped=dropped)
     out, missing, unexpected, mismatched = compare_with_model(converted, target)
     out.update((k, converted[k]) for k in unexpected)
-    mismatched = [m.replace('checkpoint (', 'source (').replace('vs model', 'vs target')
-                  for m in mismatched]
-    torch.save(dict(state_dict=OrderedDict(('backbone.' + k, v) for k, v in out.items()),
-                    meta=dict(converted_from=osp.basename(src), arch=arch_cfg,
-                              tool='skysense_v1_to_mmskysense')), dst)
-    report = dict(written=list(out), dropped=dropped, mismatched=mismatched,
-                  unexpected=unexpected, missing=missing,
-                  source_head_dim=source_head_dim(converted, hr_name),
-                  target_head_dim=arch_cfg['head_dim'])
+    mismatched = [
+        m.replace('checkpoint (', 'source (').replace('vs model', 'vs target') for m in mismatched
+    ]
+    torch.save(
+        dict(
+            state_dict=OrderedDict(('backbone.' + k, v) for k, v in out.items()),
+            meta=dict(
+                converted_from=osp.basename(src), arch=arch_cfg, tool='skysense_v1_to_mmskysense'
+            ),
+        ),
+        dst,
+    )
+    report = dict(
+        written=list(out),
+        dropped=dropped,
+        mismatched=mismatched,
+        unexpected=unexpected,
+        missing=missing,
+        source_head_dim=source_head_dim(converted, hr_name),
+        target_head_dim=arch_cfg['head_dim'],
+    )
     if verbose:
-        print(f'{src} -> {dst}: {len(out)} tensors written '
-              f'({sum(v.numel() for v in out.values()) / 1e6:.2f} M parameters)')
-        print(f'source head dim {report["source_head_dim"]}, target head dim '
-              f'{report["target_head_dim"]}')
+        print(
+            f'{src} -> {dst}: {len(out)} tensors written '
+            f'({sum(v.numel() for v in out.values()) / 1e6:.2f} M parameters)'
+        )
+        print(
+            f'source head dim {report["source_head_dim"]}, target head dim '
+            f'{report["target_head_dim"]}'
+        )
         for label in ('dropped', 'mismatched', 'unexpected', 'missing'):
             items = report[label]
-            print(f'{label} ({len(items)}):' + ''.join(f'\n  {x}' for x in items[:40]) +
-                  ('\n  ...' if len(items) > 40 else ''))
+            print(
+                f'{label} ({len(items)}):'
+                + ''.join(f'\n  {x}' for x in items[:40])
+                + ('\n  ...' if len(items) > 40 else '')
+            )
     return report
 
 
-def main(argv: Optional[List[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description='SkySense V1 HR (mmpretrain SwinTransformerV2) '
-                                     '-> SkySenseV2Backbone checkpoint')
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description='SkySense V1 HR (mmpretrain SwinTransformerV2) -> SkySenseV2Backbone checkpoint'
+    )
     parser.add_argument('src', help='source checkpoint (.pth)')
     parser.add_argument('dst', help='output checkpoint (.pth), keys prefixed backbone.')
     parser.add_argument('--arch', default='huge', help='target arch_zoo preset')
-    parser.add_argument('--head-dim', type=int, default=None,
-                        help="override the target arch's head_dim (44 for mmpretrain's huge)")
+    parser.add_argument(
+        '--head-dim',
+        type=int,
+        default=None,
+        help="override the target arch's head_dim (44 for mmpretrain's huge)",
+    )
     parser.add_argument('--hr-name', default='hr', help='modality of the HR tokenizer')
     args = parser.parse_args(argv)
     return convert(args.src, args.dst, args.arch, args.head_dim, args.hr_name)

@@ -15,4 +15,6 @@ optim_wrapper = dict(
             'aggregation.queries': dict(decay_mult=0.0),
             'fusion.fusion_token': dict(decay_mult=0.0),
             'fusion.modality_embed': dict(decay_mult=0.0),
-        }))
+        },
+    ),
+)

@@ -1,5 +1,6 @@
 """Downstream datasets of the paper's Tables 1 and 2a (their loading transforms are in
 ``mmskysense.datasets.transforms``)."""
+
 from .aid import AIDDataset
 from .bigearthnet import BigEarthNetS2Dataset
 from .dynamic_earthnet import DynamicEarthNetDataset
@@ -9,6 +10,11 @@ from .potsdam import PotsdamDataset
 from .resisc45 import RESISC45Dataset
 
 __all__ = [
-    'AIDDataset', 'RESISC45Dataset', 'BigEarthNetS2Dataset', 'FMoWSentinelDataset',
-    'ISAIDDataset', 'PotsdamDataset', 'DynamicEarthNetDataset'
+    'AIDDataset',
+    'RESISC45Dataset',
+    'BigEarthNetS2Dataset',
+    'FMoWSentinelDataset',
+    'ISAIDDataset',
+    'PotsdamDataset',
+    'DynamicEarthNetDataset',
 ]

@@ -2,13 +2,27 @@
 from .formatting import PackSkySenseInputs
 from .geo_flip_rotate import GeoRandomFlipRotate
 from .geo_multi_crop import GeoMultiCrop, sample_ground_box
-from .loading import (LoadMultiBandImage, LoadOneHotLabel, LoadSegMapFromRaster,
-                      LoadTimeSeries)
+from .loading import LoadMultiBandImage, LoadOneHotLabel, LoadSegMapFromRaster, LoadTimeSeries
+from .pair_augment import PairPhotometricJitter, RandomDateExchange
+from .pair_loading import LoadBinaryChangeLabel, LoadImagePair, read_date
 from .photometric import RandomHRColorJitter, RandomSpectralJitter
 from .temporal_sampling import SampleTemporalFrames
 
 __all__ = [
-    'LoadMultiBandImage', 'LoadOneHotLabel', 'LoadSegMapFromRaster', 'LoadTimeSeries',
-    'PackSkySenseInputs', 'GeoRandomFlipRotate', 'GeoMultiCrop',
-    'sample_ground_box', 'RandomHRColorJitter', 'RandomSpectralJitter', 'SampleTemporalFrames'
+    'LoadMultiBandImage',
+    'LoadOneHotLabel',
+    'LoadSegMapFromRaster',
+    'LoadTimeSeries',
+    'PackSkySenseInputs',
+    'GeoRandomFlipRotate',
+    'GeoMultiCrop',
+    'sample_ground_box',
+    'LoadImagePair',
+    'LoadBinaryChangeLabel',
+    'read_date',
+    'PairPhotometricJitter',
+    'RandomDateExchange',
+    'RandomHRColorJitter',
+    'RandomSpectralJitter',
+    'SampleTemporalFrames',
 ]

@@ -5,7 +5,8 @@ showing the same ground; different views get independent draws. The ops are reco
 view (``geo_ops``) with the one convention of ``mmskysense.structures.view_geometry``, whose
 ``apply_geo_ops`` moves the pixels here and whose point maps pair the tokens in the losses.
 """
-from typing import Any, Dict
+
+from typing import Any
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -30,10 +31,9 @@ class GeoRandomFlipRotate(BaseTransform):
         rotate: draw k uniformly from {0, 1, 2, 3}; False keeps k = 0.
     """
 
-    def __init__(self,
-                 hflip_prob: float = 0.5,
-                 vflip_prob: float = 0.5,
-                 rotate: bool = True) -> None:
+    def __init__(
+        self, hflip_prob: float = 0.5, vflip_prob: float = 0.5, rotate: bool = True
+    ) -> None:
         for name, p in (('hflip_prob', hflip_prob), ('vflip_prob', vflip_prob)):
             if not 0 <= p <= 1:
                 raise ValueError(f'{name} must be in [0, 1], got {p}')
@@ -41,11 +41,13 @@ class GeoRandomFlipRotate(BaseTransform):
         self.vflip_prob = vflip_prob
         self.rotate = rotate
 
-    def _augment(self, view: Dict[str, Any]) -> None:
+    def _augment(self, view: dict[str, Any]) -> None:
         if view.get('geo_augmented', False):
             # a second draw would not compose into one (hflip, vflip, k) record
-            raise ValueError('GeoRandomFlipRotate applied twice to the same view; the recorded '
-                             'geo_ops would no longer describe the pixels')
+            raise ValueError(
+                'GeoRandomFlipRotate applied twice to the same view; the recorded '
+                'geo_ops would no longer describe the pixels'
+            )
         hflip = int(np.random.rand() < self.hflip_prob)
         vflip = int(np.random.rand() < self.vflip_prob)
         k = int(np.random.randint(0, 4)) if self.rotate else 0
@@ -64,5 +66,7 @@ class GeoRandomFlipRotate(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(hflip_prob={self.hflip_prob}, '
-                f'vflip_prob={self.vflip_prob}, rotate={self.rotate})')
+        return (
+            f'{self.__class__.__name__}(hflip_prob={self.hflip_prob}, '
+            f'vflip_prob={self.vflip_prob}, rotate={self.rotate})'
+        )

@@ -6,13 +6,15 @@ resize) and packers (``mmseg.PackSegInputs``, ``mmpretrain.PackInputs``) handle 
 A time series of ``T`` dates with ``C`` bands becomes ``H x W x (T*C)`` (date-major) with a
 ``date_mask`` of ``T`` booleans; the temporal model wrappers fold it back to ``T x C``.
 """
+
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+
 from ..raster_io import raster_shape, read_raster
 
 
@@ -37,29 +39,32 @@ class LoadMultiBandImage(BaseTransform):
         to_float32: cast to float32 (reflectances are usually uint16).
     """
 
-    def __init__(self,
-                 bands: Optional[Sequence[int]] = None,
-                 num_bands: Optional[int] = None,
-                 out_size: Optional[Tuple[int, int]] = None,
-                 resampling: str = 'bilinear',
-                 to_float32: bool = True) -> None:
+    def __init__(
+        self,
+        bands: Sequence[int] | None = None,
+        num_bands: int | None = None,
+        out_size: tuple[int, int] | None = None,
+        resampling: str = 'bilinear',
+        to_float32: bool = True,
+    ) -> None:
         self.bands = list(bands) if bands is not None else None
         self.num_bands = num_bands
         self.out_size = tuple(out_size) if out_size is not None else None
         self.resampling = resampling
         self.to_float32 = to_float32
 
-    def _read_band_files(self, paths: List[str]) -> np.ndarray:
+    def _read_band_files(self, paths: list[str]) -> np.ndarray:
         shape = self.out_size
         if shape is None:
             # the finest band sets the grid (10 m bands of BigEarthNet: 120 x 120)
             shapes = [raster_shape(p)[:2] for p in paths]
             shape = max(shapes, key=lambda s: s[0] * s[1])
-        planes = [read_raster(p, bands=[1], out_shape=shape, resampling=self.resampling)
-                  for p in paths]
+        planes = [
+            read_raster(p, bands=[1], out_shape=shape, resampling=self.resampling) for p in paths
+        ]
         return np.concatenate(planes, axis=-1)
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: dict) -> dict:
         if results.get('band_paths'):
             img = self._read_band_files(list(results['band_paths']))
             source = results['band_paths'][0]
@@ -67,8 +72,9 @@ class LoadMultiBandImage(BaseTransform):
             if 'img_path' not in results:
                 raise KeyError('LoadMultiBandImage needs "img_path" or "band_paths" in results')
             source = results['img_path']
-            img = read_raster(source, bands=self.bands, out_shape=self.out_size,
-                              resampling=self.resampling)
+            img = read_raster(
+                source, bands=self.bands, out_shape=self.out_size, resampling=self.resampling
+            )
         if self.num_bands is not None and img.shape[-1] != self.num_bands:
             raise ValueError(f'{source}: loaded {img.shape[-1]} bands, expected {self.num_bands}')
         img = _as_float(img, self.to_float32)
@@ -78,8 +84,10 @@ class LoadMultiBandImage(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(bands={self.bands}, num_bands={self.num_bands}, '
-                f'out_size={self.out_size})')
+        return (
+            f'{self.__class__.__name__}(bands={self.bands}, num_bands={self.num_bands}, '
+            f'out_size={self.out_size})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -103,13 +111,15 @@ class LoadTimeSeries(BaseTransform):
 
     SELECT = ('last', 'first', 'even')
 
-    def __init__(self,
-                 num_dates: int,
-                 bands: Optional[Sequence[int]] = None,
-                 num_bands: Optional[int] = None,
-                 out_size: Optional[Tuple[int, int]] = None,
-                 select: str = 'even',
-                 resampling: str = 'bilinear') -> None:
+    def __init__(
+        self,
+        num_dates: int,
+        bands: Sequence[int] | None = None,
+        num_bands: int | None = None,
+        out_size: tuple[int, int] | None = None,
+        select: str = 'even',
+        resampling: str = 'bilinear',
+    ) -> None:
         if num_dates < 1:
             raise ValueError(f'num_dates must be >= 1, got {num_dates}')
         if select not in self.SELECT:
@@ -121,30 +131,27 @@ class LoadTimeSeries(BaseTransform):
         self.select = select
         self.resampling = resampling
 
-    def _choose(self, paths: List[str]) -> List[str]:
+    def _choose(self, paths: list[str]) -> list[str]:
         if len(paths) <= self.num_dates:
             return paths
         if self.select == 'last':
-            return paths[-self.num_dates:]
+            return paths[-self.num_dates :]
         if self.select == 'first':
-            return paths[:self.num_dates]
+            return paths[: self.num_dates]
         idx = np.linspace(0, len(paths) - 1, self.num_dates).round().astype(int)
         return [paths[i] for i in idx]
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: dict) -> dict:
         paths = list(results.get('img_paths') or [])
         if not paths:
-            raise KeyError(f'LoadTimeSeries: sample {results.get("sample_idx")} has no '
-                           '"img_paths"')
+            raise KeyError(f'LoadTimeSeries: sample {results.get("sample_idx")} has no "img_paths"')
         paths = self._choose(paths)
         shape = self.out_size
         dates = []
         for path in paths:
-            img = read_raster(path, bands=self.bands, out_shape=shape,
-                              resampling=self.resampling)
+            img = read_raster(path, bands=self.bands, out_shape=shape, resampling=self.resampling)
             if self.num_bands is not None and img.shape[-1] != self.num_bands:
-                raise ValueError(f'{path}: loaded {img.shape[-1]} bands, '
-                                 f'expected {self.num_bands}')
+                raise ValueError(f'{path}: loaded {img.shape[-1]} bands, expected {self.num_bands}')
             shape = img.shape[:2]
             dates.append(img.astype(np.float32))
         num_real = len(dates)
@@ -158,8 +165,10 @@ class LoadTimeSeries(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(num_dates={self.num_dates}, bands={self.bands}, '
-                f'out_size={self.out_size}, select={self.select!r})')
+        return (
+            f'{self.__class__.__name__}(num_dates={self.num_dates}, bands={self.bands}, '
+            f'out_size={self.out_size}, select={self.select!r})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -177,11 +186,13 @@ class LoadOneHotLabel(BaseTransform):
         out_size: ``(h, w)`` to resample to (nearest), None for the file's grid.
     """
 
-    def __init__(self,
-                 num_classes: int = 7,
-                 ignore_classes: Sequence[int] = (6,),
-                 ignore_index: int = 255,
-                 out_size: Optional[Tuple[int, int]] = None) -> None:
+    def __init__(
+        self,
+        num_classes: int = 7,
+        ignore_classes: Sequence[int] = (6,),
+        ignore_index: int = 255,
+        out_size: tuple[int, int] | None = None,
+    ) -> None:
         self.num_classes = num_classes
         self.ignore_classes = tuple(ignore_classes)
         self.ignore_index = ignore_index
@@ -189,10 +200,11 @@ class LoadOneHotLabel(BaseTransform):
         kept = [c for c in range(num_classes) if c not in self.ignore_classes]
         self.lut = {c: i for i, c in enumerate(kept)}
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: dict) -> dict:
         path = results['seg_map_path']
-        onehot = read_raster(path, out_shape=self.out_size, resampling='nearest',
-                             expected_count=self.num_classes)
+        onehot = read_raster(
+            path, out_shape=self.out_size, resampling='nearest', expected_count=self.num_classes
+        )
         seg = np.full(onehot.shape[:2], self.ignore_index, dtype=np.uint8)
         for band in range(self.num_classes):
             member = onehot[..., band] == 255
@@ -202,8 +214,10 @@ class LoadOneHotLabel(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(num_classes={self.num_classes}, '
-                f'ignore_classes={self.ignore_classes}, out_size={self.out_size})')
+        return (
+            f'{self.__class__.__name__}(num_classes={self.num_classes}, '
+            f'ignore_classes={self.ignore_classes}, out_size={self.out_size})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -221,14 +235,19 @@ class LoadSegMapFromRaster(BaseTransform):
             raise an error naming the file.
     """
 
-    def __init__(self, ignore_index: int = 255, mask_image_nodata: bool = True,
-                 num_classes: int | None = None) -> None:
+    def __init__(
+        self,
+        ignore_index: int = 255,
+        mask_image_nodata: bool = True,
+        num_classes: int | None = None,
+    ) -> None:
         self.ignore_index = ignore_index
         self.mask_image_nodata = mask_image_nodata
         self.num_classes = num_classes
 
-    def transform(self, results: Dict) -> Dict:
+    def transform(self, results: dict) -> dict:
         import rasterio
+
         path = results.get('seg_map_path')
         if path is None:
             raise KeyError('LoadSegMapFromRaster needs "seg_map_path" in results')
@@ -245,13 +264,17 @@ class LoadSegMapFromRaster(BaseTransform):
         if self.num_classes is not None:
             bad = np.setdiff1d(np.unique(seg), list(range(self.num_classes)) + [self.ignore_index])
             if bad.size:
-                raise ValueError(f'{path} has labels {bad.tolist()[:10]} outside 0..'
-                                 f'{self.num_classes - 1} and the ignore index {self.ignore_index}')
+                raise ValueError(
+                    f'{path} has labels {bad.tolist()[:10]} outside 0..'
+                    f'{self.num_classes - 1} and the ignore index {self.ignore_index}'
+                )
         if self.mask_image_nodata and results.get('img_path'):
             with rasterio.open(results['img_path']) as img:
                 if (img.height, img.width) != label_shape:
-                    raise ValueError(f'{path} is {label_shape[0]}x{label_shape[1]} but the image '
-                                     f'{results["img_path"]} is {img.height}x{img.width}')
+                    raise ValueError(
+                        f'{path} is {label_shape[0]}x{label_shape[1]} but the image '
+                        f'{results["img_path"]} is {img.height}x{img.width}'
+                    )
                 valid = (img.read_masks() > 0).any(axis=0)
             seg[~valid] = self.ignore_index
         results['gt_seg_map'] = seg.astype(np.uint8) if seg.max() < 256 else seg

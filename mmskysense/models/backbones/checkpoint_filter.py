@@ -7,15 +7,17 @@ under DDP or FSDP, an extracted teacher, a fine-tuned segmentor, a SkySense V1 /
 module it will be loaded into. :func:`load_weights` filters, checks shapes, loads and reports.
 The rules and their order are listed in docs/interfaces.md ("Checkpoints").
 """
+
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from mmskysense.models.layers import MixtureOfExperts
+
 from .skysense_v2 import NUM_WINDOW_STAGES, SkySenseV2Backbone
 
 #: where the pretraining algorithm keeps each network's backbone (``SkySenseV2``)
@@ -29,13 +31,14 @@ _INNER_WRAPPERS = ('_fsdp_wrapped_module.', '_checkpoint_wrapped_module.')
 #: buffers that the blocks rebuild from the configuration, never loaded
 REBUILT_BUFFERS = ('relative_position_index', 'relative_coords_table')
 
-StateDict = Dict[str, torch.Tensor]
+StateDict = dict[str, torch.Tensor]
 
 
-def convert_mmpretrain_swinv2(state_dict: Mapping[str, torch.Tensor],
-                              hr_name: str = 'hr',
-                              num_window_stages: int = NUM_WINDOW_STAGES
-                              ) -> Tuple[StateDict, List[str]]:
+def convert_mmpretrain_swinv2(
+    state_dict: Mapping[str, torch.Tensor],
+    hr_name: str = 'hr',
+    num_window_stages: int = NUM_WINDOW_STAGES,
+) -> tuple[StateDict, list[str]]:
     """Map mmpretrain ``SwinTransformerV2`` keys (SkySense V1's HR backbone, without the
     ``backbone.`` prefix) to ours.
 
@@ -48,8 +51,8 @@ def convert_mmpretrain_swinv2(state_dict: Mapping[str, torch.Tensor],
         the converted state dict and the source keys that were dropped.
     """
     out: StateDict = OrderedDict()
-    dropped: List[str] = []
-    pending_bias: Dict[str, Dict[str, torch.Tensor]] = {}
+    dropped: list[str] = []
+    pending_bias: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in state_dict.items():
         if key.split('.')[-1] in REBUILT_BUFFERS or key == 'absolute_pos_embed':
             dropped.append(key)
@@ -65,7 +68,7 @@ def convert_mmpretrain_swinv2(state_dict: Mapping[str, torch.Tensor],
             head = f'stages.{stage}.blocks.{block}.'
             rest = rest.replace('ffn.layers.0.0.', 'ffn.fc1.').replace('ffn.layers.1.', 'ffn.fc2.')
             if rest.startswith('attn.w_msa.'):
-                rest = 'attn.' + rest[len('attn.w_msa.'):]
+                rest = 'attn.' + rest[len('attn.w_msa.') :]
             if rest.startswith('norm3.'):
                 # the extra norm of mmpretrain's huge/giant presets: no counterpart here
                 dropped.append(key)
@@ -78,42 +81,50 @@ def convert_mmpretrain_swinv2(state_dict: Mapping[str, torch.Tensor],
             else:
                 out[head + rest] = value
             continue
-        if re.match(r'stages\.\d+\.downsample\.(reduction|norm)\.', key) or \
-                re.match(r'norm\d+\.(weight|bias)$', key):
+        if re.match(r'stages\.\d+\.downsample\.(reduction|norm)\.', key) or re.match(
+            r'norm\d+\.(weight|bias)$', key
+        ):
             out[key] = value
             continue
         dropped.append(key)
     for head, biases in pending_bias.items():
         q, v = biases.get('q'), biases.get('v')
         if q is None or v is None:
-            raise KeyError(f'convert_mmpretrain_swinv2: {head} has q_bias without v_bias or '
-                           'the reverse')
+            raise KeyError(
+                f'convert_mmpretrain_swinv2: {head} has q_bias without v_bias or the reverse'
+            )
         out[head + 'attn.qkv.bias'] = torch.cat([q, torch.zeros_like(q), v])
     return out, dropped
 
 
 def is_mmpretrain_swinv2(keys: Sequence[str]) -> bool:
     """Whether backbone keys (no prefix) are mmpretrain ``SwinTransformerV2``'s."""
-    return any(k.startswith('patch_embed.') or (k.startswith('stages.') and '.attn.w_msa.' in k)
-               for k in keys)
+    return any(
+        k.startswith('patch_embed.') or (k.startswith('stages.') and '.attn.w_msa.' in k)
+        for k in keys
+    )
 
 
 def read_checkpoint(path: str, map_location: str = 'cpu') -> Mapping:
     """A checkpoint file or URL, read by mmengine's loader (``weights_only=False`` for local
     files, see :mod:`mmskysense.compat.checkpoint_loading`)."""
     from mmengine.runner.checkpoint import CheckpointLoader
+
     ckpt = CheckpointLoader.load_checkpoint(path, map_location=map_location)
     if not isinstance(ckpt, Mapping):
-        raise TypeError(f'checkpoint {path} holds a {type(ckpt).__name__}, not a dict or a '
-                        'state dict')
+        raise TypeError(
+            f'checkpoint {path} holds a {type(ckpt).__name__}, not a dict or a state dict'
+        )
     return ckpt
 
 
 def _unwrap(checkpoint: Mapping) -> StateDict:
     """Rules 1-2: the state dict inside a checkpoint dict, wrapper key segments removed."""
     if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'checkpoint_filter_fn: expected a checkpoint dict or a state dict, got '
-                        f'{type(checkpoint).__name__}')
+        raise TypeError(
+            f'checkpoint_filter_fn: expected a checkpoint dict or a state dict, got '
+            f'{type(checkpoint).__name__}'
+        )
     state = checkpoint
     while True:
         field = next((f for f in WRAPPER_FIELDS if isinstance(state.get(f), Mapping)), None)
@@ -122,9 +133,11 @@ def _unwrap(checkpoint: Mapping) -> StateDict:
         state = state[field]
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise ValueError(f'checkpoint_filter_fn: not a state dict: the entries {bad[:5]} are not '
-                         f'tensors (a checkpoint dict keeps its weights under one of '
-                         f'{list(WRAPPER_FIELDS)})')
+        raise ValueError(
+            f'checkpoint_filter_fn: not a state dict: the entries {bad[:5]} are not '
+            f'tensors (a checkpoint dict keeps its weights under one of '
+            f'{list(WRAPPER_FIELDS)})'
+        )
     out: StateDict = OrderedDict()
     for key, value in state.items():
         new = key
@@ -133,31 +146,37 @@ def _unwrap(checkpoint: Mapping) -> StateDict:
         for inner in _INNER_WRAPPERS:
             new = new.replace(inner, '')
         if new in out:
-            raise ValueError(f'checkpoint_filter_fn: {key!r} and another key both become '
-                             f'{new!r} once the wrapper segments are removed')
+            raise ValueError(
+                f'checkpoint_filter_fn: {key!r} and another key both become '
+                f'{new!r} once the wrapper segments are removed'
+            )
         out[new] = value
     return out
 
 
-def _select_prefix(state: StateDict, prefix: Optional[str], network: str) -> StateDict:
+def _select_prefix(state: StateDict, prefix: str | None, network: str) -> StateDict:
     """Rule 3: keep the backbone's keys and strip their prefix."""
     if network not in PRETRAINING_PREFIXES:
-        raise ValueError(f'checkpoint_filter_fn: `network` must be one of '
-                         f'{sorted(PRETRAINING_PREFIXES)}, got {network!r}')
+        raise ValueError(
+            f'checkpoint_filter_fn: `network` must be one of '
+            f'{sorted(PRETRAINING_PREFIXES)}, got {network!r}'
+        )
     if prefix is None:
         candidates = [PRETRAINING_PREFIXES['teacher']] if network == 'teacher' else []
         candidates.append(PRETRAINING_PREFIXES['student'])
         prefix = next((p for p in candidates if any(k.startswith(p) for k in state)), '')
     if not prefix:
         return state
-    out = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+    out = OrderedDict((k[len(prefix) :], v) for k, v in state.items() if k.startswith(prefix))
     if not out:
-        raise ValueError(f'checkpoint_filter_fn: no key starts with prefix {prefix!r}; the '
-                         f'first keys are {list(state)[:5]}')
+        raise ValueError(
+            f'checkpoint_filter_fn: no key starts with prefix {prefix!r}; the '
+            f'first keys are {list(state)[:5]}'
+        )
     return out
 
 
-def _hr_tokenizer_name(backbone: Optional[nn.Module]) -> str:
+def _hr_tokenizer_name(backbone: nn.Module | None) -> str:
     """Where a V1 patch embedding goes: the model's ``hr`` tokenizer, else its first
     ``kind='hr'`` one; ``hr`` for a model without one (rule 6 then sets it aside)."""
     if backbone is None or 'hr' in backbone.tokenizers:
@@ -166,8 +185,9 @@ def _hr_tokenizer_name(backbone: Optional[nn.Module]) -> str:
     return hr[0] if hr else 'hr'
 
 
-def _adapt_backbone_keys(state: StateDict, backbone: Optional[nn.Module],
-                         dropped: List[str]) -> StateDict:
+def _adapt_backbone_keys(
+    state: StateDict, backbone: nn.Module | None, dropped: list[str]
+) -> StateDict:
     """Rules 4-7 on the keys of one backbone (no prefix)."""
     out: StateDict = OrderedDict()
     for key, value in state.items():
@@ -182,8 +202,9 @@ def _adapt_backbone_keys(state: StateDict, backbone: Optional[nn.Module],
         return out
     built = set(backbone.tokenizers)
     for key in list(out):
-        m = re.match(r'tokenizers\.([^.]+)\.', key) or \
-            re.match(r'stages\.\d+\.prompts\.tokens\.([^.]+)$', key)
+        m = re.match(r'tokenizers\.([^.]+)\.', key) or re.match(
+            r'stages\.\d+\.prompts\.tokens\.([^.]+)$', key
+        )
         if m and m.group(1) not in built:
             dropped.append(key)
             del out[key]
@@ -191,8 +212,7 @@ def _adapt_backbone_keys(state: StateDict, backbone: Optional[nn.Module],
         if not isinstance(moe, MixtureOfExperts):
             continue
         head = name + '.'
-        dense = [n for n in ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias')
-                 if head + n in out]
+        dense = [n for n in ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias') if head + n in out]
         if not dense or head + 'experts.0.fc1.weight' in out:
             continue
         for n in dense:
@@ -202,15 +222,17 @@ def _adapt_backbone_keys(state: StateDict, backbone: Optional[nn.Module],
     return out
 
 
-def _backbones_of(model: nn.Module) -> Dict[str, nn.Module]:
+def _backbones_of(model: nn.Module) -> dict[str, nn.Module]:
     return {name: m for name, m in model.named_modules() if isinstance(m, SkySenseV2Backbone)}
 
 
-def checkpoint_filter_fn(checkpoint: Mapping,
-                         model: Optional[nn.Module] = None,
-                         prefix: Optional[str] = None,
-                         network: str = 'teacher',
-                         dropped: Optional[List[str]] = None) -> StateDict:
+def checkpoint_filter_fn(
+    checkpoint: Mapping,
+    model: nn.Module | None = None,
+    prefix: str | None = None,
+    network: str = 'teacher',
+    dropped: list[str] | None = None,
+) -> StateDict:
     """Adapt a checkpoint to ``model`` (docs/interfaces.md, "Checkpoints", rules 1-7).
 
     Args:
@@ -236,15 +258,17 @@ def checkpoint_filter_fn(checkpoint: Mapping,
         state = _select_prefix(state, prefix, network)
         return _adapt_backbone_keys(state, model, dropped)
     if prefix is not None:
-        raise ValueError(f'checkpoint_filter_fn: `prefix` selects a backbone in the checkpoint; '
-                         f'{type(model).__name__} is not a backbone')
+        raise ValueError(
+            f'checkpoint_filter_fn: `prefix` selects a backbone in the checkpoint; '
+            f'{type(model).__name__} is not a backbone'
+        )
     out = state
     for name, backbone in backbones.items():
         head = name + '.'
-        sub = OrderedDict((k[len(head):], v) for k, v in out.items() if k.startswith(head))
+        sub = OrderedDict((k[len(head) :], v) for k, v in out.items() if k.startswith(head))
         if not sub:
             continue
-        sub_dropped: List[str] = []
+        sub_dropped: list[str] = []
         adapted = _adapt_backbone_keys(sub, backbone, sub_dropped)
         dropped.extend(head + k for k in sub_dropped)
         rest = OrderedDict((k, v) for k, v in out.items() if not k.startswith(head))
@@ -253,8 +277,9 @@ def checkpoint_filter_fn(checkpoint: Mapping,
     return out
 
 
-def compare_with_model(state_dict: Mapping[str, torch.Tensor], model: nn.Module
-                       ) -> Tuple[StateDict, List[str], List[str], List[str]]:
+def compare_with_model(
+    state_dict: Mapping[str, torch.Tensor], model: nn.Module
+) -> tuple[StateDict, list[str], list[str], list[str]]:
     """Split ``state_dict`` against ``model.state_dict()``.
 
     Returns:
@@ -276,13 +301,15 @@ def compare_with_model(state_dict: Mapping[str, torch.Tensor], model: nn.Module
     return fitting, missing, unexpected, mismatched
 
 
-def load_weights(model: nn.Module,
-                 checkpoint: Union[str, Mapping],
-                 prefix: Optional[str] = None,
-                 network: str = 'teacher',
-                 strict: bool = False,
-                 map_location: str = 'cpu',
-                 name: Optional[str] = None) -> dict:
+def load_weights(
+    model: nn.Module,
+    checkpoint: str | Mapping,
+    prefix: str | None = None,
+    network: str = 'teacher',
+    strict: bool = False,
+    map_location: str = 'cpu',
+    name: str | None = None,
+) -> dict:
     """Read (a path or URL), filter (:func:`checkpoint_filter_fn`), check shapes, load into
     ``model`` and report. ``name`` labels the checkpoint in messages (default: its path).
 
@@ -296,29 +323,41 @@ def load_weights(model: nn.Module,
     """
     if name is None:
         name = checkpoint if isinstance(checkpoint, str) else 'the checkpoint'
-    ckpt = read_checkpoint(checkpoint, map_location) if isinstance(checkpoint, str) \
-        else checkpoint
-    dropped: List[str] = []
+    ckpt = read_checkpoint(checkpoint, map_location) if isinstance(checkpoint, str) else checkpoint
+    dropped: list[str] = []
     state = checkpoint_filter_fn(ckpt, model, prefix=prefix, network=network, dropped=dropped)
     fitting, missing, unexpected, mismatched = compare_with_model(state, model)
     what = type(model).__name__
     if not fitting:
-        raise ValueError(f'{what}: no tensor of {name} fits the model (prefix={prefix!r}, '
-                         f'network={network!r}); its first keys after filtering are '
-                         f'{list(state)[:5]}, the model\'s {list(model.state_dict())[:5]}')
+        raise ValueError(
+            f'{what}: no tensor of {name} fits the model (prefix={prefix!r}, '
+            f'network={network!r}); its first keys after filtering are '
+            f"{list(state)[:5]}, the model's {list(model.state_dict())[:5]}"
+        )
     if strict and (missing or mismatched):
-        raise ValueError(f'{what}: {name} does not fit the model: missing keys {missing[:20]}'
-                         f'{" ..." if len(missing) > 20 else ""}, shape mismatches '
-                         f'{mismatched[:20]}')
+        raise ValueError(
+            f'{what}: {name} does not fit the model: missing keys {missing[:20]}'
+            f'{" ..." if len(missing) > 20 else ""}, shape mismatches '
+            f'{mismatched[:20]}'
+        )
     model.load_state_dict(fitting, strict=False)
     logger = MMLogger.get_current_instance()
     logger.info(f'{what}: loaded {len(fitting)} tensors from {name}')
-    for label, keys in (('missing keys', missing), ('unexpected keys', unexpected),
-                        ('shape mismatch, not loaded', mismatched)):
+    for label, keys in (
+        ('missing keys', missing),
+        ('unexpected keys', unexpected),
+        ('shape mismatch, not loaded', mismatched),
+    ):
         if keys:
             logger.warning(f'{what}: {label} in {name}: {keys}')
     if dropped:
-        logger.info(f'{what}: set aside from {name} (rebuilt buffers, SkySense V1 tensors '
-                    f'without counterpart, modalities not built): {dropped}')
-    return dict(missing_keys=missing, unexpected_keys=unexpected, mismatched_keys=mismatched,
-                dropped_keys=dropped)
+        logger.info(
+            f'{what}: set aside from {name} (rebuilt buffers, SkySense V1 tensors '
+            f'without counterpart, modalities not built): {dropped}'
+        )
+    return dict(
+        missing_keys=missing,
+        unexpected_keys=unexpected,
+        mismatched_keys=mismatched,
+        dropped_keys=dropped,
+    )

@@ -4,7 +4,9 @@ Per modality and band: ``(x - mean) / std``; then invalid pixels (nodata, padded
 to 0 *after* normalisation, so they are a neutral input, and the masks (stacked alongside) keep
 them out of every loss. See docs/interfaces.md for the shapes.
 """
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from mmengine.model import BaseDataPreprocessor
@@ -17,24 +19,29 @@ from mmskysense.structures import GROUPS, PretrainBatch, ViewGroup
 DEFAULT_MEAN = dict(
     hr=[123.675, 116.28, 103.53],
     s2=[0.0582, 0.0853, 0.0827, 0.1232, 0.2219, 0.2593, 0.2743, 0.2868, 0.2255, 0.1467],
-    s1=[-12.5, -20.0])
+    s1=[-12.5, -20.0],
+)
 DEFAULT_STD = dict(
     hr=[58.395, 57.12, 57.375],
     s2=[0.0341, 0.0382, 0.0523, 0.0527, 0.0695, 0.0815, 0.0856, 0.0882, 0.0924, 0.0853],
-    s1=[5.0, 5.5])
+    s1=[5.0, 5.5],
+)
 
 
-def _stack_leaves(items: Union[torch.Tensor, Sequence[Any]], where: str) -> torch.Tensor:
+def _stack_leaves(items: torch.Tensor | Sequence[Any], where: str) -> torch.Tensor:
     """A list of per-sample tensors (pseudo_collate) or an already stacked tensor."""
     if isinstance(items, torch.Tensor):
         return items
     if not isinstance(items, (list, tuple)) or not items:
-        raise TypeError(f'{where}: expected a tensor or a non-empty list of tensors, got '
-                        f'{type(items).__name__}')
+        raise TypeError(
+            f'{where}: expected a tensor or a non-empty list of tensors, got {type(items).__name__}'
+        )
     shapes = {tuple(t.shape) for t in items}
     if len(shapes) != 1:
-        raise ValueError(f'{where}: samples have different shapes {sorted(shapes)}; every '
-                         f'sample of a batch needs the same views, dates and sizes')
+        raise ValueError(
+            f'{where}: samples have different shapes {sorted(shapes)}; every '
+            f'sample of a batch needs the same views, dates and sizes'
+        )
     return torch.stack(list(items))
 
 
@@ -52,16 +59,19 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
         non_blocking: passed to ``Tensor.to``.
     """
 
-    def __init__(self,
-                 mean: Optional[Mapping[str, Sequence[float]]] = None,
-                 std: Optional[Mapping[str, Sequence[float]]] = None,
-                 non_blocking: bool = False) -> None:
+    def __init__(
+        self,
+        mean: Mapping[str, Sequence[float]] | None = None,
+        std: Mapping[str, Sequence[float]] | None = None,
+        non_blocking: bool = False,
+    ) -> None:
         super().__init__(non_blocking=non_blocking)
         mean = dict(DEFAULT_MEAN, **(mean or {}))
         std = dict(DEFAULT_STD, **(std or {}))
         if set(mean) != set(std):
-            raise ValueError(f'mean and std must name the same modalities, got {sorted(mean)} '
-                             f'and {sorted(std)}')
+            raise ValueError(
+                f'mean and std must name the same modalities, got {sorted(mean)} and {sorted(std)}'
+            )
         self.modalities = tuple(mean)
         for name in self.modalities:
             if len(mean[name]) != len(std[name]):
@@ -76,26 +86,30 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
         """``(x - mean) / std`` per band (axis -3); 0 where ``valid`` (``... x H x W``) is False."""
         mean, std = getattr(self, f'{name}_mean'), getattr(self, f'{name}_std')
         if images.shape[-3] != mean.shape[0]:
-            raise ValueError(f'{name}: images have {images.shape[-3]} bands, the preprocessor '
-                             f'has statistics for {mean.shape[0]}')
+            raise ValueError(
+                f'{name}: images have {images.shape[-3]} bands, the preprocessor '
+                f'has statistics for {mean.shape[0]}'
+            )
         out = (images.float() - mean) / std
         return out * valid.unsqueeze(-3).to(out.dtype)
 
-    def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
+    def forward(self, data: dict, training: bool = False) -> dict[str, Any]:
         """Packed samples (``pseudo_collate``) -> ``dict(inputs=PretrainBatch, data_samples)``."""
         raw_inputs = data['inputs']
-        samples: List[Any] = list(data.get('data_samples') or [])
+        samples: list[Any] = list(data.get('data_samples') or [])
         if not samples:
             raise ValueError('SkySenseDataPreprocessor needs data_samples (the masks live there)')
         if isinstance(raw_inputs, (list, tuple)):  # a list of per-sample dicts
-            raw_inputs = {g: {m: [s[g][m] for s in raw_inputs] for m in raw_inputs[0][g]}
-                          for g in GROUPS}
+            raw_inputs = {
+                g: {m: [s[g][m] for s in raw_inputs] for m in raw_inputs[0][g]} for g in GROUPS
+            }
         # stacked and checked on the host, then moved to the device in one go
         _check_boxes(samples)
         batch = self.cast_data(_collate(raw_inputs, samples, self.modalities))
         for _, group in batch.groups():
-            group.images = {m: self.normalize(m, x, group.valid_masks[m])
-                            for m, x in group.images.items()}
+            group.images = {
+                m: self.normalize(m, x, group.valid_masks[m]) for m, x in group.images.items()
+            }
         return dict(inputs=batch, data_samples=samples)
 
     def cast_data(self, data: Any) -> Any:
@@ -111,16 +125,21 @@ def _collate(raw_inputs: dict, samples: Sequence[Any], modalities: Sequence[str]
         images, valid_masks = {}, {}
         for name, stack in raw_inputs[group].items():
             if name not in modalities:
-                raise KeyError(f'no mean/std for modality {name!r}; configure it in '
-                               f'SkySenseDataPreprocessor(mean=..., std=...)')
+                raise KeyError(
+                    f'no mean/std for modality {name!r}; configure it in '
+                    f'SkySenseDataPreprocessor(mean=..., std=...)'
+                )
             images[name] = _stack_leaves(stack, f'inputs[{group!r}][{name!r}]')
-            valid = _stack_leaves([s.valid_masks[group][name] for s in samples],
-                                  f'valid_masks[{group!r}][{name!r}]')
+            valid = _stack_leaves(
+                [s.valid_masks[group][name] for s in samples], f'valid_masks[{group!r}][{name!r}]'
+            )
             expected = images[name].shape[:-3] + images[name].shape[-2:]
             if valid.shape != expected:
-                raise ValueError(f'valid_masks[{group!r}][{name!r}] has shape '
-                                 f'{tuple(valid.shape)}, expected the image shape without '
-                                 f'bands {tuple(expected)}')
+                raise ValueError(
+                    f'valid_masks[{group!r}][{name!r}] has shape '
+                    f'{tuple(valid.shape)}, expected the image shape without '
+                    f'bands {tuple(expected)}'
+                )
             valid_masks[name] = valid
         osm = None
         if all('osm_label' in s for s in samples):
@@ -128,19 +147,25 @@ def _collate(raw_inputs: dict, samples: Sequence[Any], modalities: Sequence[str]
         groups[group] = ViewGroup(
             images=images,
             valid_masks=valid_masks,
-            view_boxes=_stack_leaves([s.view_boxes[group] for s in samples],
-                                     f'view_boxes[{group!r}]'),
-            view_geo_ops=_stack_leaves([s.view_geo_ops[group] for s in samples],
-                                       f'view_geo_ops[{group!r}]'),
-            osm_label=osm)
+            view_boxes=_stack_leaves(
+                [s.view_boxes[group] for s in samples], f'view_boxes[{group!r}]'
+            ),
+            view_geo_ops=_stack_leaves(
+                [s.view_geo_ops[group] for s in samples], f'view_geo_ops[{group!r}]'
+            ),
+            osm_label=osm,
+        )
     series = list(samples[0].get('date_masks', {}))
     return PretrainBatch(
         global_views=groups['global_views'],
         local_views=groups['local_views'],
-        date_masks={m: _stack_leaves([s.date_masks[m] for s in samples], f'date_masks[{m!r}]')
-                    for m in series},
+        date_masks={
+            m: _stack_leaves([s.date_masks[m] for s in samples], f'date_masks[{m!r}]')
+            for m in series
+        },
         doy={m: _stack_leaves([s.doy[m] for s in samples], f'doy[{m!r}]') for m in series},
-        region_id=torch.tensor([s.region_id for s in samples], dtype=torch.long))
+        region_id=torch.tensor([s.region_id for s in samples], dtype=torch.long),
+    )
 
 
 def _check_boxes(samples: Sequence[Any]) -> None:
@@ -148,9 +173,12 @@ def _check_boxes(samples: Sequence[Any]) -> None:
         for group in GROUPS:
             boxes = torch.as_tensor(s.view_boxes[group])
             if boxes.dim() != 2 or boxes.shape[-1] != 4:
-                raise ValueError(f'view_boxes[{group!r}] of sample {i} must be V x 4, got '
-                                 f'{tuple(boxes.shape)}')
+                raise ValueError(
+                    f'view_boxes[{group!r}] of sample {i} must be V x 4, got {tuple(boxes.shape)}'
+                )
             empty = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
             if empty.any():
-                raise ValueError(f'view_boxes[{group!r}] of sample {i} has an empty ground box: '
-                                 f'{boxes[empty].tolist()}')
+                raise ValueError(
+                    f'view_boxes[{group!r}] of sample {i} has an empty ground box: '
+                    f'{boxes[empty].tolist()}'
+                )

@@ -3,6 +3,7 @@
 As defined in DINO [6]: a 3-layer MLP to a bottleneck, L2 normalisation, then a weight-normalised
 linear layer to K outputs. MGCL's pixel/object/image heads and QSACL's query head are instances.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,9 +24,15 @@ class DINOHead(nn.Module):
         norm_last_layer: keep the last layer's weight norm fixed at 1 (DINO's default).
     """
 
-    def __init__(self, in_dims: int, out_dims: int, hidden_dims: int = 2048,
-                 bottleneck_dims: int = 256, num_layers: int = 3,
-                 norm_last_layer: bool = True) -> None:
+    def __init__(
+        self,
+        in_dims: int,
+        out_dims: int,
+        hidden_dims: int = 2048,
+        bottleneck_dims: int = 256,
+        num_layers: int = 3,
+        norm_last_layer: bool = True,
+    ) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f'DINOHead: `num_layers` must be >= 1, got {num_layers}')

@@ -4,7 +4,6 @@ F_fus of the global views is projected into the prototype space; ``GCPLLoss`` as
 teacher's tokens to their region's prototypes by Sinkhorn-Knopp, trains the student to predict
 the assignment and moves the prototypes by EMA. The head owns the projection and the loss.
 """
-from typing import Dict, Optional
 
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -29,16 +28,25 @@ class GCPLHead(BaseModule):
         init_cfg: mmengine initialisation config.
     """
 
-    def __init__(self, in_dims: int, dims: int, loss: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self, in_dims: int, dims: int, loss: dict | None = None, init_cfg: dict | None = None
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.projector = nn.Linear(in_dims, dims)
         self.loss_module = MODELS.build(dict(dict(type='GCPLLoss'), **(loss or {}), dims=dims))
 
-    def loss(self, student: Dict[str, EncodedViews], teacher: Dict[str, EncodedViews],
-             batch: PretrainBatch, teacher_projector: nn.Module) -> Dict[str, Tensor]:
+    def loss(
+        self,
+        student: dict[str, EncodedViews],
+        teacher: dict[str, EncodedViews],
+        batch: PretrainBatch,
+        teacher_projector: nn.Module,
+    ) -> dict[str, Tensor]:
         """``loss_gcpl`` (unweighted) and the fraction of used prototypes, on the global views."""
         s, t = student['global_views'], teacher['global_views']
-        return self.loss_module(self.projector(_tokens(s.fused)),
-                                teacher_projector(_tokens(t.fused)), s.fused_mask.flatten(1),
-                                batch.region_id)
+        return self.loss_module(
+            self.projector(_tokens(s.fused)),
+            teacher_projector(_tokens(t.fused)),
+            s.fused_mask.flatten(1),
+            batch.region_id,
+        )

@@ -5,7 +5,6 @@ F_fus of every view is projected into the space of the OSM class-name text embed
 OSM label rasters (``osm_label``, 255 = unlabelled). Only the student takes part. The head owns
 the projection (sized by the embedding file) and the loss.
 """
-from typing import Dict, Optional
 
 import torch
 from mmengine.model import BaseModule
@@ -26,12 +25,12 @@ class ITAHead(BaseModule):
         init_cfg: mmengine initialisation config.
     """
 
-    def __init__(self, in_dims: int, loss: dict, init_cfg: Optional[dict] = None) -> None:
+    def __init__(self, in_dims: int, loss: dict, init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.loss_module = MODELS.build(dict(dict(type='ITALoss'), **loss))
         self.projector = nn.Linear(in_dims, self.loss_module.text_dims)
 
-    def loss(self, student: Dict[str, EncodedViews], batch: PretrainBatch) -> Dict[str, Tensor]:
+    def loss(self, student: dict[str, EncodedViews], batch: PretrainBatch) -> dict[str, Tensor]:
         """``loss_ita`` (unweighted) and ``ita_acc``, averaged over the two view groups."""
         feats, labels = [], []
         for group in GROUPS:
@@ -41,11 +40,14 @@ class ITAHead(BaseModule):
             osm = views.osm_label
             if osm is None:  # no label raster: every pixel unlabelled
                 first = next(iter(views.images.values()))
-                osm = torch.full((first.shape[0] * first.shape[1], *first.shape[-2:]),
-                                 self.loss_module.ignore_index, dtype=torch.long,
-                                 device=first.device)
+                osm = torch.full(
+                    (first.shape[0] * first.shape[1], *first.shape[-2:]),
+                    self.loss_module.ignore_index,
+                    dtype=torch.long,
+                    device=first.device,
+                )
             labels.append(osm.flatten(0, 1) if views.osm_label is not None else osm)
-        out: Dict[str, Tensor] = {}
+        out: dict[str, Tensor] = {}
         for f, lab in zip(feats, labels):
             for k, v in self.loss_module(f, lab).items():
                 out[k] = out.get(k, 0.0) + v / len(feats)

@@ -12,7 +12,8 @@ student and teacher taking different views of the same ground:
 The head owns the projections (one ``DINOHead`` per granularity), this pairing and the loss
 (``MGCLLoss``: centring and cross-entropy).
 """
-from typing import Dict, Optional, Sequence, Tuple, Union
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,13 +22,15 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 from mmskysense.structures import GROUPS, EncodedViews, PretrainBatch, token_correspondence
+
 from ..losses.mgcl import GRANULARITIES
 from ..losses.sinkhorn_knopp import sinkhorn_knopp
 
 
 @torch.no_grad()
-def group_objects(feats: Tensor, mask: Tensor, num_objects: int, num_iters: int = 3,
-                  epsilon: float = 0.05) -> Tensor:
+def group_objects(
+    feats: Tensor, mask: Tensor, num_objects: int, num_iters: int = 3, epsilon: float = 0.05
+) -> Tensor:
     """Soft object masks of each image by Sinkhorn-Knopp clustering of its token features.
 
     A few rounds of equipartitioned soft k-means: centroids start at ``num_objects`` valid tokens
@@ -43,15 +46,20 @@ def group_objects(feats: Tensor, mask: Tensor, num_objects: int, num_iters: int 
         ``B x N x num_objects`` assignment; rows of valid tokens sum to 1, invalid rows are 0.
     """
     if feats.dim() != 3 or mask.shape != feats.shape[:2]:
-        raise ValueError(f'group_objects: `feats` must be B x N x C and `mask` B x N, got '
-                         f'{tuple(feats.shape)} and {tuple(mask.shape)}')
+        raise ValueError(
+            f'group_objects: `feats` must be B x N x C and `mask` B x N, got '
+            f'{tuple(feats.shape)} and {tuple(mask.shape)}'
+        )
     b, n, _ = feats.shape
     x = F.normalize(feats.float(), dim=-1)
     counts = mask.sum(1)  # B
     # valid tokens first, in their original order, then pick evenly spaced ranks
     order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-    ranks = (torch.arange(num_objects, device=feats.device)[None].float() *
-             counts[:, None].clamp_min(1).float() / num_objects).long()
+    ranks = (
+        torch.arange(num_objects, device=feats.device)[None].float()
+        * counts[:, None].clamp_min(1).float()
+        / num_objects
+    ).long()
     init_idx = torch.gather(order, 1, ranks.clamp_max(n - 1))
     centroids = torch.gather(x, 1, init_idx[..., None].expand(-1, -1, x.shape[-1]))
     groups = torch.arange(b, device=feats.device)[:, None].expand(b, n).reshape(-1)
@@ -59,14 +67,19 @@ def group_objects(feats: Tensor, mask: Tensor, num_objects: int, num_iters: int 
     for _ in range(num_iters):
         scores = torch.einsum('bnc,bkc->bnk', x, centroids)
         # per-image marginals: not reduced over ranks (each image is clustered on its own)
-        assign = sinkhorn_knopp(scores.reshape(b * n, num_objects), epsilon=epsilon,
-                                row_mask=mask.reshape(-1), groups=groups, num_groups=b,
-                                distributed=False).reshape(b, n, num_objects)
+        assign = sinkhorn_knopp(
+            scores.reshape(b * n, num_objects),
+            epsilon=epsilon,
+            row_mask=mask.reshape(-1),
+            groups=groups,
+            num_groups=b,
+            distributed=False,
+        ).reshape(b, n, num_objects)
         centroids = F.normalize(torch.einsum('bnk,bnc->bkc', assign, x), dim=-1)
     return assign
 
 
-def pool_objects(feats: Tensor, assign: Tensor, weight: Tensor) -> Tuple[Tensor, Tensor]:
+def pool_objects(feats: Tensor, assign: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
     """Object features as assignment-weighted means of ``feats`` over tokens where ``weight`` > 0.
 
     Args:
@@ -77,8 +90,9 @@ def pool_objects(feats: Tensor, assign: Tensor, weight: Tensor) -> Tuple[Tensor,
     """
     a = assign * weight.unsqueeze(-1).to(assign.dtype)
     mass = a.sum(1)  # B x K
-    obj = torch.einsum('bnk,bnc->bkc', a.to(feats.dtype), feats) / \
-        mass.clamp_min(1e-6).unsqueeze(-1).to(feats.dtype)
+    obj = torch.einsum('bnk,bnc->bkc', a.to(feats.dtype), feats) / mass.clamp_min(1e-6).unsqueeze(
+        -1
+    ).to(feats.dtype)
     return obj, mass
 
 
@@ -104,14 +118,16 @@ class MGCLHead(BaseModule):
         init_cfg: mmengine initialisation config.
     """
 
-    def __init__(self,
-                 in_dims: int,
-                 out_dims: Union[int, Dict[str, int]],
-                 modalities: Sequence[str] = ('hr', 's2', 's1'),
-                 projector: Optional[dict] = None,
-                 num_objects: int = 4,
-                 loss: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        in_dims: int,
+        out_dims: int | dict[str, int],
+        modalities: Sequence[str] = ('hr', 's2', 's1'),
+        projector: dict | None = None,
+        num_objects: int = 4,
+        loss: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(out_dims, int):
             out_dims = {g: out_dims for g in GRANULARITIES}
@@ -121,17 +137,29 @@ class MGCLHead(BaseModule):
         self.modalities = tuple(modalities)
         self.num_objects = num_objects
         projector = dict(dict(type='DINOHead'), **(projector or {}))
-        self.projector = nn.ModuleDict({
-            g: MODELS.build(dict(projector, in_dims=in_dims, out_dims=out_dims[g]))
-            for g in GRANULARITIES
-        })
+        self.projector = nn.ModuleDict(
+            {
+                g: MODELS.build(dict(projector, in_dims=in_dims, out_dims=out_dims[g]))
+                for g in GRANULARITIES
+            }
+        )
         self.loss_module = MODELS.build(
-            dict(dict(type='MGCLLoss'), **(loss or {}), out_dims=dict(out_dims),
-                 modalities=self.modalities))
+            dict(
+                dict(type='MGCLLoss'),
+                **(loss or {}),
+                out_dims=dict(out_dims),
+                modalities=self.modalities,
+            )
+        )
 
-    def loss(self, student: Dict[str, EncodedViews], teacher: Dict[str, EncodedViews],
-             batch: PretrainBatch, teacher_projector: nn.ModuleDict,
-             teacher_temp: float) -> Dict[str, Tensor]:
+    def loss(
+        self,
+        student: dict[str, EncodedViews],
+        teacher: dict[str, EncodedViews],
+        batch: PretrainBatch,
+        teacher_projector: nn.ModuleDict,
+        teacher_temp: float,
+    ) -> dict[str, Tensor]:
         """``loss_mgcl`` (unweighted) and every ``mgcl_<granularity>_<modality>`` term.
 
         Args:
@@ -142,18 +170,25 @@ class MGCLHead(BaseModule):
             teacher_temp: the teacher temperature.
         """
         return self.loss_module(
-            self.paired_logits(student, teacher, batch, teacher_projector), teacher_temp)
+            self.paired_logits(student, teacher, batch, teacher_projector), teacher_temp
+        )
 
-    def paired_logits(self, student: Dict[str, EncodedViews], teacher: Dict[str, EncodedViews],
-                      batch: PretrainBatch,
-                      teacher_projector: nn.ModuleDict) -> Dict[str, Dict[str, tuple]]:
+    def paired_logits(
+        self,
+        student: dict[str, EncodedViews],
+        teacher: dict[str, EncodedViews],
+        batch: PretrainBatch,
+        teacher_projector: nn.ModuleDict,
+    ) -> dict[str, dict[str, tuple]]:
         """``terms[modality][granularity] = (student_logits, teacher_logits, weight)``: the
         rows of every student view paired with every global teacher view but itself."""
         heads_s, heads_t = self.projector, teacher_projector
         missing = [m for m in self.modalities if m not in student['global_views'].maps]
         if missing:
-            raise KeyError(f'MGCLHead: the batch lacks modalities {missing} (it has '
-                           f"{sorted(student['global_views'].maps)})")
+            raise KeyError(
+                f'MGCLHead: the batch lacks modalities {missing} (it has '
+                f'{sorted(student["global_views"].maps)})'
+            )
         first = self.modalities[0]
         views = [(g, i) for g in GROUPS for i in range(student[g].maps[first].shape[1])]
         n_teacher = teacher['global_views'].maps[first].shape[1]
@@ -168,9 +203,13 @@ class MGCLHead(BaseModule):
             t_mask_flat = t_masks.flatten(2)
             t_pixel_logits = heads_t['pixel'](t_tokens)
             # objects: Sinkhorn-Knopp groups of each teacher view's tokens
-            assign = torch.stack([
-                group_objects(t_tokens[:, j], t_mask_flat[:, j], self.num_objects)
-                for j in range(n_teacher)], dim=1)  # B x Vg x L_t x K_obj
+            assign = torch.stack(
+                [
+                    group_objects(t_tokens[:, j], t_mask_flat[:, j], self.num_objects)
+                    for j in range(n_teacher)
+                ],
+                dim=1,
+            )  # B x Vg x L_t x K_obj
             pix_s, pix_t, pix_w = [], [], []
             obj_s, obj_t, obj_w = [], [], []
             img_s, img_t = [], []
@@ -189,12 +228,18 @@ class MGCLHead(BaseModule):
                     key = (group, i, j, s_grid, t_grid)  # modalities on one grid share it
                     if key not in pairs_cache:
                         pairs_cache[key] = token_correspondence(
-                            view_group.view_boxes[:, i], view_group.view_geo_ops[:, i], s_grid,
-                            global_boxes[:, j], global_ops[:, j], t_grid)  # B x L_s
+                            view_group.view_boxes[:, i],
+                            view_group.view_geo_ops[:, i],
+                            s_grid,
+                            global_boxes[:, j],
+                            global_ops[:, j],
+                            t_grid,
+                        )  # B x L_s
                     idx = pairs_cache[key]
                     safe = idx.clamp_min(0)
                     gather = lambda t: torch.gather(  # noqa: E731
-                        t, 1, safe[..., None].expand(-1, -1, t.shape[-1]))
+                        t, 1, safe[..., None].expand(-1, -1, t.shape[-1])
+                    )
                     pair = (idx >= 0) & s_mask & torch.gather(t_mask_flat[:, j], 1, safe)
                     pix_s.append(s_pixel_logits)
                     pix_t.append(gather(t_pixel_logits[:, j]))
@@ -210,9 +255,15 @@ class MGCLHead(BaseModule):
             cat = lambda xs: torch.cat([x.reshape(-1, x.shape[-1]) for x in xs])  # noqa: E731
             terms[m] = dict(
                 pixel=(cat(pix_s), cat(pix_t), torch.cat([x.reshape(-1) for x in pix_w])),
-                object=(heads_s['object'](cat(obj_s)), heads_t['object'](cat(obj_t)),
-                        torch.cat([x.reshape(-1) for x in obj_w])),
-                image=(heads_s['image'](torch.stack(img_s, 1)),
-                       heads_t['image'](torch.stack(img_t, 1)),
-                       torch.ones(img_s[0].shape[0], len(img_s), device=img_s[0].device)))
+                object=(
+                    heads_s['object'](cat(obj_s)),
+                    heads_t['object'](cat(obj_t)),
+                    torch.cat([x.reshape(-1) for x in obj_w]),
+                ),
+                image=(
+                    heads_s['image'](torch.stack(img_s, 1)),
+                    heads_t['image'](torch.stack(img_t, 1)),
+                    torch.ones(img_s[0].shape[0], len(img_s), device=img_s[0].device),
+                ),
+            )
         return terms

@@ -5,7 +5,6 @@ transformer decoder layer); a DINO head H maps each aggregated query to K output
 (``QSACLLoss``) pairs every global with every local view, query by query, in both directions,
 the teacher's H' giving the targets. The head owns the aggregation, H and the loss.
 """
-from typing import Dict, Optional, Tuple
 
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -27,25 +26,32 @@ class QSACLHead(BaseModule):
         init_cfg: mmengine initialisation config.
     """
 
-    def __init__(self,
-                 in_dims: int,
-                 out_dims: int,
-                 aggregation: Optional[dict] = None,
-                 projector: Optional[dict] = None,
-                 loss: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        in_dims: int,
+        out_dims: int,
+        aggregation: dict | None = None,
+        projector: dict | None = None,
+        loss: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         aggregation = dict(dict(type='QueryAggregation'), **(aggregation or {}))
         projector = dict(dict(type='DINOHead'), **(projector or {}))
-        self.projector = nn.ModuleDict(dict(
-            aggregation=MODELS.build(dict(aggregation, embed_dims=in_dims)),
-            head=MODELS.build(dict(projector, in_dims=in_dims, out_dims=out_dims))))
-        self.loss_module = MODELS.build(dict(dict(type='QSACLLoss'), **(loss or {}),
-                                             out_dims=out_dims))
+        self.projector = nn.ModuleDict(
+            dict(
+                aggregation=MODELS.build(dict(aggregation, embed_dims=in_dims)),
+                head=MODELS.build(dict(projector, in_dims=in_dims, out_dims=out_dims)),
+            )
+        )
+        self.loss_module = MODELS.build(
+            dict(dict(type='QSACLLoss'), **(loss or {}), out_dims=out_dims)
+        )
 
     @staticmethod
-    def query_logits(projector: nn.ModuleDict, encoded: Dict[str, EncodedViews]
-                     ) -> Tuple[Tensor, Tensor]:
+    def query_logits(
+        projector: nn.ModuleDict, encoded: dict[str, EncodedViews]
+    ) -> tuple[Tensor, Tensor]:
         """H(z) of every view and query, ``B x V x m x K``, for the global and the local views."""
         out = []
         for group in GROUPS:
@@ -56,8 +62,13 @@ class QSACLHead(BaseModule):
             out.append(projector['head'](z).unflatten(0, (b, v)))
         return out[0], out[1]
 
-    def loss(self, student: Dict[str, EncodedViews], teacher: Dict[str, EncodedViews],
-             teacher_projector: nn.ModuleDict, teacher_temp: float) -> Dict[str, Tensor]:
+    def loss(
+        self,
+        student: dict[str, EncodedViews],
+        teacher: dict[str, EncodedViews],
+        teacher_projector: nn.ModuleDict,
+        teacher_temp: float,
+    ) -> dict[str, Tensor]:
         """``loss_qsacl`` (unweighted) and its two directions."""
         s_g, s_l = self.query_logits(self.projector, student)
         t_g, t_l = self.query_logits(teacher_projector, teacher)

@@ -3,13 +3,14 @@
 For each modality and granularity (pixel, object, image), the teacher/student cross-entropy of
 eq. 4 (DINO [42]) on rows that ``MGCLHead`` has paired, each with its own teacher centre.
 """
-from typing import Dict, Optional, Sequence, Tuple
+
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
-from .teacher_student_ce import (TeacherCentering, teacher_probs,
-                                 teacher_student_cross_entropy)
+
+from .teacher_student_ce import TeacherCentering, teacher_probs, teacher_student_cross_entropy
 
 GRANULARITIES = ('pixel', 'object', 'image')
 
@@ -28,11 +29,15 @@ class MGCLLoss(nn.Module):
         min_object_mass: objects covering fewer tokens of the shared ground are ignored.
     """
 
-    def __init__(self, out_dims: Dict[str, int],
-                 modalities: Sequence[str] = ('hr', 's2', 's1'),
-                 granularity_weights: Optional[Dict[str, float]] = None,
-                 student_temp: float = 0.1,
-                 center_momentum: float = 0.9, min_object_mass: float = 0.5) -> None:
+    def __init__(
+        self,
+        out_dims: dict[str, int],
+        modalities: Sequence[str] = ('hr', 's2', 's1'),
+        granularity_weights: dict[str, float] | None = None,
+        student_temp: float = 0.1,
+        center_momentum: float = 0.9,
+        min_object_mass: float = 0.5,
+    ) -> None:
         super().__init__()
         missing = [g for g in GRANULARITIES if g not in out_dims]
         if missing:
@@ -42,13 +47,17 @@ class MGCLLoss(nn.Module):
         self.granularity_weights.update(granularity_weights or {})
         self.student_temp = student_temp
         self.min_object_mass = min_object_mass
-        self.centering = nn.ModuleDict({
-            f'{g}_{m}': TeacherCentering(out_dims[g], center_momentum)
-            for g in GRANULARITIES for m in self.modalities
-        })
+        self.centering = nn.ModuleDict(
+            {
+                f'{g}_{m}': TeacherCentering(out_dims[g], center_momentum)
+                for g in GRANULARITIES
+                for m in self.modalities
+            }
+        )
 
-    def forward(self, terms: Dict[str, Dict[str, Tuple[Tensor, Tensor, Tensor]]],
-                teacher_temp: float) -> Dict[str, Tensor]:
+    def forward(
+        self, terms: dict[str, dict[str, tuple[Tensor, Tensor, Tensor]]], teacher_temp: float
+    ) -> dict[str, Tensor]:
         """Args:
             terms: ``terms[modality][granularity] = (student_logits, teacher_logits, weight)``
                 with logits ``... x K`` of paired rows and ``weight`` ``...`` (0 = no pair).
@@ -58,12 +67,13 @@ class MGCLLoss(nn.Module):
             ``loss_mgcl`` (mean over modalities of the weighted sum over granularities) and each
             ``mgcl_<granularity>_<modality>`` for logging.
         """
-        out: Dict[str, Tensor] = {}
+        out: dict[str, Tensor] = {}
         total = None
         for modality in self.modalities:
             if modality not in terms:
-                raise KeyError(f'MGCLLoss: no terms for modality {modality!r} '
-                               f'(got {sorted(terms)})')
+                raise KeyError(
+                    f'MGCLLoss: no terms for modality {modality!r} (got {sorted(terms)})'
+                )
             for g in GRANULARITIES:
                 if g not in terms[modality]:
                     raise KeyError(f'MGCLLoss: terms[{modality!r}] lacks granularity {g!r}')

@@ -11,8 +11,9 @@ extended as the paper describes in its text:
 Schedules live in hooks (``mmskysense.engine.hooks``): the teacher momentum (and the EMA update
 itself, after the optimiser step) and the teacher temperature.
 """
+
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,12 +29,13 @@ HEADS = ('mgcl_head', 'qsacl_head', 'gcpl_head', 'ita_head')
 TEACHER_HEADS = ('mgcl_head', 'qsacl_head', 'gcpl_head')
 
 
-def _build(cfg: Union[dict, nn.Module, None], name: str) -> Optional[nn.Module]:
+def _build(cfg: dict | nn.Module | None, name: str) -> nn.Module | None:
     if cfg is None or isinstance(cfg, nn.Module):
         return cfg
     if not isinstance(cfg, dict):
-        raise TypeError(f'SkySenseV2: `{name}` must be a config dict or a module, got '
-                        f'{type(cfg).__name__}')
+        raise TypeError(
+            f'SkySenseV2: `{name}` must be a config dict or a module, got {type(cfg).__name__}'
+        )
     return MODELS.build(cfg)
 
 
@@ -41,7 +43,7 @@ def _with_default(cfg, **defaults):
     return dict(defaults, **cfg) if isinstance(cfg, dict) else cfg
 
 
-def token_mask(valid: Tensor, grid: Tuple[int, int], min_fraction: float) -> Tensor:
+def token_mask(valid: Tensor, grid: tuple[int, int], min_fraction: float) -> Tensor:
     """``... x H x W`` pixel validity -> ``... x h x w``: a token holds data when at least
     ``min_fraction`` of its footprint does."""
     lead = valid.shape[:-2]
@@ -70,23 +72,29 @@ class SkySenseV2(BaseSelfSupervisor):
         init_cfg: mmengine initialisation config.
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 fusion: dict,
-                 mgcl_head: dict,
-                 qsacl_head: dict,
-                 gcpl_head: Optional[dict] = None,
-                 ita_head: Optional[dict] = None,
-                 loss_weights: Optional[Dict[str, float]] = None,
-                 token_valid_fraction: float = 0.5,
-                 teacher_temp: float = 0.04,
-                 base_momentum: float = 0.996,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
-        data_preprocessor = _build(data_preprocessor or dict(type='SkySenseDataPreprocessor'),
-                                   'data_preprocessor')
-        super().__init__(backbone=_build(backbone, 'backbone'),
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+    def __init__(
+        self,
+        backbone: dict,
+        fusion: dict,
+        mgcl_head: dict,
+        qsacl_head: dict,
+        gcpl_head: dict | None = None,
+        ita_head: dict | None = None,
+        loss_weights: dict[str, float] | None = None,
+        token_valid_fraction: float = 0.5,
+        teacher_temp: float = 0.04,
+        base_momentum: float = 0.996,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | list[dict] | None = None,
+    ) -> None:
+        data_preprocessor = _build(
+            data_preprocessor or dict(type='SkySenseDataPreprocessor'), 'data_preprocessor'
+        )
+        super().__init__(
+            backbone=_build(backbone, 'backbone'),
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
         # widths are stated once, by the backbone's arch and the fusion: the inputs of the
         # fusion and the heads follow from them unless a config names them
         last = self.backbone.channels[self.backbone.out_indices[-1]]
@@ -106,12 +114,13 @@ class SkySenseV2(BaseSelfSupervisor):
         self.momentum = base_momentum
 
         # The teacher: copies of the student's networks, never trained by the optimiser.
-        self.teacher = nn.ModuleDict({
-            name: copy.deepcopy(module) for name, module in self.mirrored_modules().items()})
+        self.teacher = nn.ModuleDict(
+            {name: copy.deepcopy(module) for name, module in self.mirrored_modules().items()}
+        )
         self.teacher.requires_grad_(False)
 
     # ----------------------------------------------------------------- teacher
-    def mirrored_modules(self) -> Dict[str, nn.Module]:
+    def mirrored_modules(self) -> dict[str, nn.Module]:
         """The student networks the teacher mirrors, by the teacher's names: the backbone, the
         fusion and the heads' projections (not their losses, which hold no student weights)."""
         out = dict(backbone=self.backbone, fusion=self.fusion)
@@ -131,8 +140,9 @@ class SkySenseV2(BaseSelfSupervisor):
         """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter;
         buffers are copied (they are not learned)."""
         if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f'SkySenseV2.update_teacher: `momentum` must be in [0, 1], '
-                             f'got {momentum}')
+            raise ValueError(
+                f'SkySenseV2.update_teacher: `momentum` must be in [0, 1], got {momentum}'
+            )
         self.momentum = float(momentum)
         for name, student in self.mirrored_modules().items():
             teacher = self.teacher[name]
@@ -155,13 +165,13 @@ class SkySenseV2(BaseSelfSupervisor):
         return self
 
     # ------------------------------------------------------------- features
-    def extract_feat(self, inputs: Dict[str, Tensor], data_samples=None,
-                     **kwargs) -> Dict[str, Tuple[Tensor, ...]]:
+    def extract_feat(
+        self, inputs: dict[str, Tensor], data_samples=None, **kwargs
+    ) -> dict[str, tuple[Tensor, ...]]:
         """The teacher backbone's features (what downstream tasks use) of a modality dict."""
         return self.teacher['backbone'](inputs)
 
-    def encode(self, nets: Dict[str, nn.Module], batch: PretrainBatch,
-               group: str) -> EncodedViews:
+    def encode(self, nets: dict[str, nn.Module], batch: PretrainBatch, group: str) -> EncodedViews:
         """Backbone + fusion on one view group; every output keeps ``B x V`` leading dims."""
         views = getattr(batch, group)
         b, v = views.view_boxes.shape[:2]
@@ -190,13 +200,17 @@ class SkySenseV2(BaseSelfSupervisor):
             dense[m], token_masks[m] = feat, tmask
         fused, fused_mask = nets['fusion'](dense, token_masks, doy)
         unflat = lambda t: t.unflatten(0, (b, v))  # noqa: E731
-        return EncodedViews(maps={m: unflat(t) for m, t in maps.items()},
-                            map_masks={m: unflat(t) for m, t in map_masks.items()},
-                            fused=unflat(fused), fused_mask=unflat(fused_mask))
+        return EncodedViews(
+            maps={m: unflat(t) for m, t in maps.items()},
+            map_masks={m: unflat(t) for m, t in map_masks.items()},
+            fused=unflat(fused),
+            fused_mask=unflat(fused_mask),
+        )
 
     # ------------------------------------------------------------------ loss
-    def loss(self, inputs: PretrainBatch, data_samples: Optional[Sequence] = None,
-             **kwargs) -> Dict[str, Tensor]:
+    def loss(
+        self, inputs: PretrainBatch, data_samples: Sequence | None = None, **kwargs
+    ) -> dict[str, Tensor]:
         """Eq. 5: the weighted losses plus every term for the log.
 
         Args:
@@ -204,8 +218,10 @@ class SkySenseV2(BaseSelfSupervisor):
             data_samples: not read (everything the losses need is in the batch).
         """
         if not isinstance(inputs, PretrainBatch):
-            raise TypeError(f'SkySenseV2.loss: `inputs` must be the PretrainBatch that '
-                            f'SkySenseDataPreprocessor makes, got {type(inputs).__name__}')
+            raise TypeError(
+                f'SkySenseV2.loss: `inputs` must be the PretrainBatch that '
+                f'SkySenseDataPreprocessor makes, got {type(inputs).__name__}'
+            )
         batch = inputs
         student_nets = dict(backbone=self.backbone, fusion=self.fusion)
         student, moe_aux, expert_load = {}, 0.0, {}
@@ -219,17 +235,23 @@ class SkySenseV2(BaseSelfSupervisor):
         with torch.no_grad():
             teacher = {g: self.encode(self.teacher, batch, g) for g in GROUPS}
 
-        losses: Dict[str, Tensor] = {}
+        losses: dict[str, Tensor] = {}
         w = self.loss_weights
 
-        def add(name: str, terms: Dict[str, Tensor]) -> None:
+        def add(name: str, terms: dict[str, Tensor]) -> None:
             losses[f'loss_{name}'] = w[name] * terms.pop(f'loss_{name}')
             losses.update(terms)
 
-        add('mgcl', self.mgcl_head.loss(student, teacher, batch, self.teacher['mgcl_head'],
-                                        self.teacher_temp))
-        add('qsacl', self.qsacl_head.loss(student, teacher, self.teacher['qsacl_head'],
-                                          self.teacher_temp))
+        add(
+            'mgcl',
+            self.mgcl_head.loss(
+                student, teacher, batch, self.teacher['mgcl_head'], self.teacher_temp
+            ),
+        )
+        add(
+            'qsacl',
+            self.qsacl_head.loss(student, teacher, self.teacher['qsacl_head'], self.teacher_temp),
+        )
         if self.gcpl_head is not None:
             add('gcpl', self.gcpl_head.loss(student, teacher, batch, self.teacher['gcpl_head']))
         if self.ita_head is not None:

@@ -2,6 +2,7 @@
 position in every view of every modality, over many random crops, flips and rotations, where the
 view geometry that the losses run (``mmskysense.structures.view_geometry``: the point maps and
 the token correspondence of MGCL) says it is."""
+
 import glob
 import itertools
 import os.path as osp
@@ -9,8 +10,8 @@ import os.path as osp
 import numpy as np
 import pytest
 import rasterio
-from rasterio.enums import Resampling
 import torch
+from rasterio.enums import Resampling
 
 from mmskysense.structures import ground_to_view_pixels, token_correspondence
 
@@ -30,7 +31,7 @@ def _plant_markers(sample: dict) -> tuple:
         # flat backgrounds, so a marker's centroid is its position and nothing else
         data = np.full((dst.count, dst.height, dst.width), 100, dtype=np.uint8)
         r, c = dst.index(x, y)
-        data[:, r - 8:r + 8, c - 8:c + 8] = HR_MARK  # 5 m square centred on (x, y)
+        data[:, r - 8 : r + 8, c - 8 : c + 8] = HR_MARK  # 5 m square centred on (x, y)
         dst.write(data)
         if dst.overviews(1):  # overviews are not updated by a write: regenerate them
             dst.build_overviews(dst.overviews(1), Resampling.average)
@@ -60,11 +61,17 @@ def _centroid(weights: torch.Tensor) -> torch.Tensor:
     [
         (256, dict(), True, 25),
         # HR views shrunk 5-8x: read from the HR file's overviews (their own geotransform)
-        (512, dict(global_size=dict(hr=64, s2=8, s1=8), local_size=dict(hr=32, s2=4,
-                                                                        s1=4)), False, 10),
-    ])
-def test_marker_lands_at_same_ground_in_every_view(geo_data, build_dataset, geo_pipeline, hr_size,
-                                                   sizes, check_ms, rounds):
+        (
+            512,
+            dict(global_size=dict(hr=64, s2=8, s1=8), local_size=dict(hr=32, s2=4, s1=4)),
+            False,
+            10,
+        ),
+    ],
+)
+def test_marker_lands_at_same_ground_in_every_view(
+    geo_data, build_dataset, geo_pipeline, hr_size, sizes, check_ms, rounds
+):
     data = geo_data(num_samples=1, nodata=False, seed=3, hr_size=hr_size)
     x, y = _plant_markers(data['samples'][0])
     dataset = build_dataset(data['index_path'], geo_pipeline(num_frames=dict(s2=4, s1=3), **sizes))
@@ -112,10 +119,20 @@ def test_marker_lands_at_same_ground_in_every_view(geo_data, build_dataset, geo_
                 assert torch.allclose(rel['hr'], rel['s1'], atol=0.05), (rel, box, ops)
         # MGCL's correspondence at the HR pixel grid: the pixel holding the marker in one view
         # points to the pixel holding it in every other view
-        for (box_a, ops_a, size_a, found_a), (box_b, ops_b, size_b, found_b) in \
-                itertools.permutations(seen, 2):
-            idx = token_correspondence(box_a[None], ops_a[None], (size_a, size_a), box_b[None],
-                                       ops_b[None], (size_b, size_b))[0]
+        for (box_a, ops_a, size_a, found_a), (
+            box_b,
+            ops_b,
+            size_b,
+            found_b,
+        ) in itertools.permutations(seen, 2):
+            idx = token_correspondence(
+                box_a[None],
+                ops_a[None],
+                (size_a, size_a),
+                box_b[None],
+                ops_b[None],
+                (size_b, size_b),
+            )[0]
             col, row = (int(v) for v in found_a.floor())
             hit = idx[row * size_a + col].item()
             assert hit >= 0

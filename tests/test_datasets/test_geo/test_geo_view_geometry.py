@@ -1,13 +1,19 @@
 """The view geometry (``mmskysense.structures.view_geometry``): array ops, point maps and the token
 correspondence agree with each other and with independent references."""
+
 import itertools
 
 import numpy as np
 import pytest
 import torch
 
-from mmskysense.structures import (SkySenseDataSample, apply_geo_ops, ground_to_view_pixels,
-                                   token_correspondence, view_pixels_to_ground)
+from mmskysense.structures import (
+    SkySenseDataSample,
+    apply_geo_ops,
+    ground_to_view_pixels,
+    token_correspondence,
+    view_pixels_to_ground,
+)
 
 ALL_OPS = list(itertools.product((0, 1), (0, 1), range(4)))
 
@@ -18,14 +24,16 @@ def test_ground_to_view_matches_pixel_ops():
     box = (100.0, 200.0, 150.0, 230.0)  # 5 m x 5 m pixels
     crop = np.arange(h * w).reshape(h, w)
     for r, c in [(0, 0), (2, 7), (5, 9), (3, 1)]:
-        ground = torch.tensor([[box[0] + (c + 0.5) * 5.0, box[3] - (r + 0.5) * 5.0]],
-                              dtype=torch.float64)
+        ground = torch.tensor(
+            [[box[0] + (c + 0.5) * 5.0, box[3] - (r + 0.5) * 5.0]], dtype=torch.float64
+        )
         for ops in ALL_OPS:
             view = apply_geo_ops(crop, *ops)
             col, row = ground_to_view_pixels(ground, box, ops, (h, w))[0].tolist()
             assert view[int(np.floor(row)), int(np.floor(col))] == crop[r, c], ops
-            back = view_pixels_to_ground(torch.tensor([[col, row]], dtype=torch.float64), box, ops,
-                                         (h, w))
+            back = view_pixels_to_ground(
+                torch.tensor([[col, row]], dtype=torch.float64), box, ops, (h, w)
+            )
             assert torch.allclose(back, ground), ops
 
 
@@ -84,8 +92,14 @@ def test_token_correspondence_points_to_the_token_covering_the_same_ground(src_g
         dst_boxes.append([110.0, 210.0, 170.0, 270.0])
         src_ops.append(all_ops[i % 16])
         dst_ops.append(all_ops[(5 * i + 3) % 16])
-    idx = token_correspondence(torch.tensor(src_boxes), torch.tensor(src_ops), src_grid,
-                               torch.tensor(dst_boxes), torch.tensor(dst_ops), dst_grid)
+    idx = token_correspondence(
+        torch.tensor(src_boxes),
+        torch.tensor(src_ops),
+        src_grid,
+        torch.tensor(dst_boxes),
+        torch.tensor(dst_ops),
+        dst_grid,
+    )
     assert idx.shape == (12, n_src)
     for i in range(12):
         src_ground = _ground_of_view_token(src_boxes[i], src_ops[i], src_grid)

@@ -4,6 +4,7 @@ report, and every entry point loading a DDP-saved pretraining checkpoint through
 Rule 5 (SkySense V1 / mmpretrain SwinTransformerV2 keys) is checked against mmpretrain's own
 model in test_skysense_v2_oracle.py.
 """
+
 import importlib.util
 from collections import OrderedDict
 from pathlib import Path
@@ -12,8 +13,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmskysense.models.backbones import (SkySenseV2Backbone, SkySenseV2SingleModal,
-                                         checkpoint_filter_fn, load_weights)
+from mmskysense.models.backbones import (
+    SkySenseV2Backbone,
+    SkySenseV2SingleModal,
+    checkpoint_filter_fn,
+    load_weights,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 TINY_PRETRAIN = REPO / 'configs' / 'skysense_v2' / 'skysense-v2_tiny_1xb2-cpu-300it_geo-demo.py'
@@ -29,21 +34,28 @@ def _tool(rel: str):
 def _numbered(model: nn.Module, offset: float = 0.0) -> 'OrderedDict[str, torch.Tensor]':
     """The model's state dict with every tensor a distinct constant, so that a value tells
     which key it came from."""
-    return OrderedDict((k, torch.full_like(v, offset + i, dtype=torch.float32).to(v.dtype))
-                       for i, (k, v) in enumerate(model.state_dict().items()))
+    return OrderedDict(
+        (k, torch.full_like(v, offset + i, dtype=torch.float32).to(v.dtype))
+        for i, (k, v) in enumerate(model.state_dict().items())
+    )
 
 
 @pytest.fixture(scope='module')
 def tiny_core():
     torch.manual_seed(0)
-    return SkySenseV2Backbone('tiny', drop_path_rate=0.)
+    return SkySenseV2Backbone('tiny', drop_path_rate=0.0)
 
 
 # ----------------------------------------------------------------------------- the rules
 def test_rule1_wrapper_fields_are_unwrapped(tiny_core):
     sd = _numbered(tiny_core)
-    for ckpt in (dict(state_dict=sd, meta=dict(iter=1)), dict(model=sd), dict(module=sd),
-                 dict(model=dict(state_dict=sd)), sd):
+    for ckpt in (
+        dict(state_dict=sd, meta=dict(iter=1)),
+        dict(model=sd),
+        dict(module=sd),
+        dict(model=dict(state_dict=sd)),
+        sd,
+    ):
         out = checkpoint_filter_fn(ckpt, tiny_core)
         assert list(out) == list(sd) and all(out[k] is sd[k] for k in sd)
     with pytest.raises(ValueError, match=r"not a state dict.*\['meta'\]"):
@@ -62,14 +74,16 @@ def test_rule2_parallel_and_compile_wrappers_are_removed(tiny_core):
             return '_orig_mod.module.' + key  # torch.compile of a DDP model
         head, rest = key.split('.', 1)  # FSDP1 units, activation-checkpointed blocks
         return f'module.{head}._fsdp_wrapped_module.{rest}'.replace(
-            '.blocks.0.', '.blocks.0._checkpoint_wrapped_module.')
+            '.blocks.0.', '.blocks.0._checkpoint_wrapped_module.'
+        )
 
-    out = checkpoint_filter_fn({wrapped(i, k): v for i, (k, v) in enumerate(sd.items())},
-                               tiny_core)
+    out = checkpoint_filter_fn({wrapped(i, k): v for i, (k, v) in enumerate(sd.items())}, tiny_core)
     assert list(out) == list(sd) and all(torch.equal(out[k], sd[k]) for k in sd)
     with pytest.raises(ValueError, match="both become 'norm3.weight'"):
-        checkpoint_filter_fn({'norm3.weight': sd['norm3.weight'],
-                              'module.norm3.weight': sd['norm3.weight']}, tiny_core)
+        checkpoint_filter_fn(
+            {'norm3.weight': sd['norm3.weight'], 'module.norm3.weight': sd['norm3.weight']},
+            tiny_core,
+        )
 
 
 def test_rule3_prefix_teacher_by_default_then_backbone_then_bare(tiny_core):
@@ -98,8 +112,10 @@ def test_rule3_prefix_teacher_by_default_then_backbone_then_bare(tiny_core):
 
 def test_rule4_rebuilt_buffers_are_dropped(tiny_core):
     sd = _numbered(tiny_core)
-    extra = {'stages.0.blocks.0.attn.relative_position_index': torch.zeros(16, 16).long(),
-             'stages.1.blocks.1.attn.relative_coords_table': torch.zeros(1, 7, 7, 2)}
+    extra = {
+        'stages.0.blocks.0.attn.relative_position_index': torch.zeros(16, 16).long(),
+        'stages.1.blocks.1.attn.relative_coords_table': torch.zeros(1, 7, 7, 2),
+    }
     dropped = []
     out = checkpoint_filter_fn(dict(sd, **extra), tiny_core, dropped=dropped)
     assert list(out) == list(sd) and sorted(dropped) == sorted(extra)
@@ -110,36 +126,45 @@ def test_rule6_modalities_the_model_does_not_build_are_set_aside(tiny_core):
     dropped = []
     out = checkpoint_filter_fn(tiny_core.state_dict(), single, dropped=dropped)
     assert set(out) == set(single.state_dict())
-    assert dropped and all(k.startswith(('tokenizers.hr.', 'tokenizers.s1.')) or
-                           k.endswith(('prompts.tokens.hr', 'prompts.tokens.s1'))
-                           for k in dropped)
+    assert dropped and all(
+        k.startswith(('tokenizers.hr.', 'tokenizers.s1.'))
+        or k.endswith(('prompts.tokens.hr', 'prompts.tokens.s1'))
+        for k in dropped
+    )
     single.load_state_dict(out, strict=True)
 
 
 def test_rules5_6_a_v1_patch_embedding_is_set_aside_without_an_hr_tokenizer():
-    v1 = {'backbone.patch_embed.projection.weight': torch.ones(32, 3, 4, 4),
-          'backbone.patch_embed.projection.bias': torch.ones(32),
-          'backbone.stages.0.blocks.0.attn.w_msa.qkv.weight': torch.ones(96, 32)}
+    v1 = {
+        'backbone.patch_embed.projection.weight': torch.ones(32, 3, 4, 4),
+        'backbone.patch_embed.projection.bias': torch.ones(32),
+        'backbone.stages.0.blocks.0.attn.w_msa.qkv.weight': torch.ones(96, 32),
+    }
     dropped = []
-    out = checkpoint_filter_fn(v1, SkySenseV2SingleModal(modality='s2', arch='tiny'),
-                               dropped=dropped)
+    out = checkpoint_filter_fn(
+        v1, SkySenseV2SingleModal(modality='s2', arch='tiny'), dropped=dropped
+    )
     assert list(out) == ['stages.0.blocks.0.attn.qkv.weight']
     assert dropped == ['tokenizers.hr.proj.weight', 'tokenizers.hr.proj.bias']
 
 
 def test_rule7_dense_ffn_is_upcycled_into_every_expert():
     torch.manual_seed(0)
-    dense = SkySenseV2Backbone('tiny', use_moe=False, drop_path_rate=0.).eval()
-    moe = SkySenseV2Backbone('tiny', drop_path_rate=0.).eval()
+    dense = SkySenseV2Backbone('tiny', use_moe=False, drop_path_rate=0.0).eval()
+    moe = SkySenseV2Backbone('tiny', drop_path_rate=0.0).eval()
     out = checkpoint_filter_fn(dense.state_dict(), moe)
     result = moe.load_state_dict(out, strict=False)
     assert result.unexpected_keys == []
-    assert sorted(result.missing_keys) == ['stages.3.blocks.0.ffn.gate.weight',
-                                           'stages.3.blocks.1.ffn.gate.weight']
+    assert sorted(result.missing_keys) == [
+        'stages.3.blocks.0.ffn.gate.weight',
+        'stages.3.blocks.1.ffn.gate.weight',
+    ]
     for j in (0, 1):
         ffn, layer = dense.stages[3].blocks[j].ffn, moe.stages[3].blocks[j].ffn
-        assert all(torch.equal(e.fc1.weight, ffn.fc1.weight) and
-                   torch.equal(e.fc2.bias, ffn.fc2.bias) for e in layer.experts)
+        assert all(
+            torch.equal(e.fc1.weight, ffn.fc1.weight) and torch.equal(e.fc2.bias, ffn.fc2.bias)
+            for e in layer.experts
+        )
         # eq. 2 with identical experts: the output is the top gate value times the dense FFN
         x = torch.randn(20, layer.embed_dims)
         with torch.no_grad():
@@ -167,8 +192,10 @@ def test_backbones_inside_a_model_are_adapted_where_they_sit():
     dropped = []
     out = checkpoint_filter_fn(dict(state_dict=ckpt), model, dropped=dropped)
     missing = sorted(set(model.state_dict()) - set(out))
-    assert missing == ['backbone.stages.3.blocks.0.ffn.gate.weight',
-                       'backbone.stages.3.blocks.1.ffn.gate.weight']
+    assert missing == [
+        'backbone.stages.3.blocks.0.ffn.gate.weight',
+        'backbone.stages.3.blocks.1.ffn.gate.weight',
+    ]
     assert not set(out) - set(model.state_dict())
     assert dropped and all(k.startswith('backbone.') for k in dropped)  # s2 and s1 set aside
     with pytest.raises(ValueError, match='is not a backbone'):
@@ -205,6 +232,7 @@ def pretraining_checkpoint(tmp_path_factory):
 
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     root = tmp_path_factory.mktemp('pretrain')
     text = root / 'text.pth'
@@ -221,9 +249,13 @@ def pretraining_checkpoint(tmp_path_factory):
     state = OrderedDict(('module.' + k, v) for k, v in model.state_dict().items())
     path = root / 'iter_3.pth'
     torch.save(dict(meta=dict(iter=3), state_dict=state), path)
-    return dict(path=str(path), options=options, state=model.state_dict(),
-                teacher=model.teacher['backbone'].state_dict(),
-                student=model.backbone.state_dict())
+    return dict(
+        path=str(path),
+        options=options,
+        state=model.state_dict(),
+        teacher=model.teacher['backbone'].state_dict(),
+        student=model.backbone.state_dict(),
+    )
 
 
 def _equal_to(state, ref, keys=None):
@@ -234,8 +266,12 @@ def _equal_to(state, ref, keys=None):
 @pytest.mark.parametrize('network', ['teacher', 'student'])
 def test_entry_init_cfg_pretrained(pretraining_checkpoint, network):
     ck = pretraining_checkpoint
-    model = SkySenseV2SingleModal(modality='s2', arch='tiny', out_indices=(3, ), init_cfg=dict(
-        type='Pretrained', checkpoint=ck['path'], network=network))
+    model = SkySenseV2SingleModal(
+        modality='s2',
+        arch='tiny',
+        out_indices=(3,),
+        init_cfg=dict(type='Pretrained', checkpoint=ck['path'], network=network),
+    )
     model.init_weights()
     report = model.pretrained_report
     assert report['missing_keys'] == [] and report['unexpected_keys'] == []
@@ -244,6 +280,7 @@ def test_entry_init_cfg_pretrained(pretraining_checkpoint, network):
 
 def test_entry_init_model(pretraining_checkpoint):
     from mmskysense.apis import init_model
+
     ck = pretraining_checkpoint
     model, _ = init_model(str(TINY_PRETRAIN), ck['path'], cfg_options=ck['options'])
     assert model.checkpoint_report['missing_keys'] == []
@@ -266,8 +303,9 @@ def test_entry_extract_teacher_backbone(pretraining_checkpoint, tmp_path):
     out = torch.load(dst, weights_only=False)
     assert out['meta']['iter'] == 3
     assert list(out['state_dict']) == ['backbone.' + k for k in ck['teacher']]
-    assert _equal_to({k[len('backbone.'):]: v for k, v in out['state_dict'].items()},
-                     ck['teacher'])
+    assert _equal_to(
+        {k[len('backbone.') :]: v for k, v in out['state_dict'].items()}, ck['teacher']
+    )
 
 
 def test_entry_v1_converter_unwraps_like_every_entry_point(tmp_path):
@@ -277,16 +315,25 @@ def test_entry_v1_converter_unwraps_like_every_entry_point(tmp_path):
     converter = _tool('tools/model_converters/skysense_v1_to_mmskysense.py')
     torch.manual_seed(0)
     ref = swin.SwinTransformerV2(
-        arch=dict(embed_dims=32, depths=[1, 1, 2, 2], num_heads=[2, 4, 8, 16],
-                  extra_norm_every_n_blocks=0), img_size=64,
-        window_size=4, drop_path_rate=0., out_indices=(0, 1, 2, 3), pad_small_map=True)
+        arch=dict(
+            embed_dims=32, depths=[1, 1, 2, 2], num_heads=[2, 4, 8, 16], extra_norm_every_n_blocks=0
+        ),
+        img_size=64,
+        window_size=4,
+        drop_path_rate=0.0,
+        out_indices=(0, 1, 2, 3),
+        pad_small_map=True,
+    )
     plain = {'backbone.' + k: v for k, v in ref.state_dict().items()}
     reports = []
     for name, state in (('plain', plain), ('ddp', {'module.' + k: v for k, v in plain.items()})):
         src = tmp_path / f'{name}.pth'
         torch.save(dict(state_dict=state), src)
-        reports.append(converter.convert(str(src), str(tmp_path / f'{name}_out.pth'),
-                                         arch='tiny', verbose=False))
+        reports.append(
+            converter.convert(
+                str(src), str(tmp_path / f'{name}_out.pth'), arch='tiny', verbose=False
+            )
+        )
     assert reports[0] == reports[1] and reports[0]['mismatched'] == []
     a = torch.load(tmp_path / 'plain_out.pth')['state_dict']
     b = torch.load(tmp_path / 'ddp_out.pth')['state_dict']

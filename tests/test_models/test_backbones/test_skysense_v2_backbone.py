@@ -1,5 +1,6 @@
 """SkySenseV2Backbone (the core) and SkySenseV2SingleModal (the edge): the interface of
 docs/interfaces.md, shapes, prompts, MoE stats, options."""
+
 import copy
 import inspect
 
@@ -15,7 +16,7 @@ from mmskysense.registry import MODELS
 @pytest.fixture(scope='module')
 def tiny():
     torch.manual_seed(0)
-    return SkySenseV2Backbone('tiny', drop_path_rate=0.).eval()
+    return SkySenseV2Backbone('tiny', drop_path_rate=0.0).eval()
 
 
 def test_registered_and_built_from_config():
@@ -41,8 +42,8 @@ def test_single_modal_is_the_core_on_one_modality():
     are the core's (minus the other modalities' tokenizers and prompts), so checkpoints load
     either way, strictly."""
     torch.manual_seed(0)
-    core = SkySenseV2Backbone('tiny', drop_path_rate=0.).eval()
-    single = SkySenseV2SingleModal(modality='s1', arch='tiny', drop_path_rate=0.).eval()
+    core = SkySenseV2Backbone('tiny', drop_path_rate=0.0).eval()
+    single = SkySenseV2SingleModal(modality='s1', arch='tiny', drop_path_rate=0.0).eval()
     own = core.state_dict()
     other = ('tokenizers.hr.', 'tokenizers.s2.', 'prompts.tokens.hr', 'prompts.tokens.s2')
     expected = {k for k in own if not any(o in k for o in other)}
@@ -62,12 +63,21 @@ def test_single_modal_is_the_core_on_one_modality():
 
 def test_multimodal_shapes_and_strides(tiny):
     with torch.no_grad():
-        out = tiny(dict(hr=torch.randn(1, 3, 256, 256), s2=torch.randn(2, 10, 64, 64),
-                        s1=torch.randn(2, 2, 64, 64)))
+        out = tiny(
+            dict(
+                hr=torch.randn(1, 3, 256, 256),
+                s2=torch.randn(2, 10, 64, 64),
+                s1=torch.randn(2, 2, 64, 64),
+            )
+        )
     assert set(out) == {'hr', 's2', 's1'}
     c = 32
-    assert [tuple(o.shape) for o in out['hr']] == [(1, c, 64, 64), (1, 2 * c, 32, 32),
-                                                   (1, 4 * c, 16, 16), (1, 8 * c, 8, 8)]
+    assert [tuple(o.shape) for o in out['hr']] == [
+        (1, c, 64, 64),
+        (1, 2 * c, 32, 32),
+        (1, 4 * c, 16, 16),
+        (1, 8 * c, 8, 8),
+    ]
     for name in ('s2', 's1'):
         assert [tuple(o.shape) for o in out[name]] == [(2, c * 2**i, 16, 16) for i in range(4)]
 
@@ -114,8 +124,10 @@ def test_single_modal_returns_tuple():
 
 def test_custom_modality_with_its_own_tokenizer():
     model = SkySenseV2SingleModal(
-        arch='tiny', modalities=dict(hr=dict(in_channels=3, kind='hr'),
-                                     planet=dict(in_channels=4, kind='hr')), modality='planet')
+        arch='tiny',
+        modalities=dict(hr=dict(in_channels=3, kind='hr'), planet=dict(in_channels=4, kind='hr')),
+        modality='planet',
+    )
     assert model.tokenizers['planet'].proj.in_channels == 4
     out = model(torch.randn(1, 4, 64, 64))
     assert [o.shape[-1] for o in out] == [16, 8, 4, 2]
@@ -123,8 +135,9 @@ def test_custom_modality_with_its_own_tokenizer():
 
 def test_prompts_keep_token_count_and_are_modality_specific(tiny):
     model = copy.deepcopy(tiny)
-    x = dict(hr=torch.randn(1, 3, 64, 64), s2=torch.randn(1, 10, 16, 16),
-             s1=torch.randn(1, 2, 16, 16))
+    x = dict(
+        hr=torch.randn(1, 3, 64, 64), s2=torch.randn(1, 10, 16, 16), s1=torch.randn(1, 2, 16, 16)
+    )
     no_prompt_arch = dict(SkySenseV2Backbone.arch_zoo['tiny'], num_prompts=0)
     plain = SkySenseV2Backbone(no_prompt_arch).eval()
     assert model.stages[2].prompts is not None and plain.stages[2].prompts is None
@@ -167,8 +180,10 @@ def test_moe_aux_loss_is_the_sum_of_switch_losses(tiny):
         for m in moes.values():  # spread the routing over the experts
             m.gate.weight.normal_(0, 1)
     seen = []
-    hooks = [m.register_forward_hook(lambda mod, args, out, n=n: seen.append((n, args[0])))
-             for n, m in moes.items()]
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out, n=n: seen.append((n, args[0])))
+        for n, m in moes.items()
+    ]
     x = dict(hr=torch.randn(1, 3, 32, 32), s2=torch.randn(1, 10, 16, 16))
     with torch.no_grad():
         model(dict(s1=torch.randn(1, 2, 16, 16)))  # a forward whose stats must not remain
@@ -196,8 +211,13 @@ def test_moe_aux_loss_hand_worked_uniform_gates(tiny):
         for m in model.modules():
             if isinstance(m, MixtureOfExperts):
                 m.gate.weight.zero_()
-        model(dict(hr=torch.randn(1, 3, 32, 32), s2=torch.randn(1, 10, 16, 16),
-                   s1=torch.randn(2, 2, 16, 16)))
+        model(
+            dict(
+                hr=torch.randn(1, 3, 32, 32),
+                s2=torch.randn(1, 10, 16, 16),
+                s1=torch.randn(2, 2, 16, 16),
+            )
+        )
     assert model.aux_loss().item() == 6.0  # 2 layers x 3 modalities
     for frac in model.expert_load().values():  # ties: every token to one expert
         assert sorted(frac.tolist()) == [0.0, 0.0, 0.0, 1.0]
@@ -227,7 +247,7 @@ def test_dense_model_without_moe():
 
 def test_with_cp_gives_same_outputs_and_gradients():
     torch.manual_seed(0)
-    ref = SkySenseV2Backbone('tiny', drop_path_rate=0., with_cp=False).train()
+    ref = SkySenseV2Backbone('tiny', drop_path_rate=0.0, with_cp=False).train()
     ckpt = copy.deepcopy(ref)
     ckpt.set_grad_checkpointing(True)
     assert all(b.with_cp for s in ckpt.stages for b in s.blocks)
@@ -249,8 +269,10 @@ def test_with_cp_gives_same_outputs_and_gradients():
 
 
 def test_frozen_stages():
-    for model in (SkySenseV2Backbone('tiny', frozen_stages=1),
-                  SkySenseV2SingleModal(modality='hr', arch='tiny', frozen_stages=1)):
+    for model in (
+        SkySenseV2Backbone('tiny', frozen_stages=1),
+        SkySenseV2SingleModal(modality='hr', arch='tiny', frozen_stages=1),
+    ):
         model.train()
         for name, p in model.named_parameters():
             frozen = name.startswith(('tokenizers', 'stages.0', 'stages.1', 'norm0', 'norm1'))
@@ -268,8 +290,11 @@ def test_init_cfg_pretrained_reports_missing_and_unexpected(tmp_path):
     state['backbone.norm2.bias'] = torch.zeros(7)  # wrong shape
     path = tmp_path / 'ckpt.pth'
     torch.save(dict(state_dict=state, meta=dict()), path)
-    model = SkySenseV2SingleModal(modality='hr', arch='tiny', init_cfg=dict(
-        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    model = SkySenseV2SingleModal(
+        modality='hr',
+        arch='tiny',
+        init_cfg=dict(type='Pretrained', checkpoint=str(path), prefix='backbone.'),
+    )
     model.init_weights()
     report = model.pretrained_report
     assert 'norm3.weight' in report['missing_keys'] and 'norm2.bias' in report['missing_keys']
@@ -295,11 +320,15 @@ def test_get_layer_depth_and_no_weight_decay(cls):
     nwd = model.no_weight_decay()
     names = dict(model.named_parameters())
     assert nwd <= set(names)
-    prompt = 'stages.3.prompts.tokens.s1' if cls is SkySenseV2Backbone else \
-        'stages.3.prompts.tokens.hr'
-    assert {'stages.2.prompts.tokens.hr', prompt,
-            'stages.0.blocks.0.attn.logit_scale',
-            'stages.1.blocks.0.attn.cpb_mlp.0.weight'} <= nwd
+    prompt = (
+        'stages.3.prompts.tokens.s1' if cls is SkySenseV2Backbone else 'stages.3.prompts.tokens.hr'
+    )
+    assert {
+        'stages.2.prompts.tokens.hr',
+        prompt,
+        'stages.0.blocks.0.attn.logit_scale',
+        'stages.1.blocks.0.attn.cpb_mlp.0.weight',
+    } <= nwd
     assert 'stages.0.blocks.0.attn.qkv.weight' not in nwd
 
 
@@ -336,12 +365,12 @@ def test_bad_configuration_raises_clear_errors():
         SkySenseV2SingleModal(modality='planet', arch='tiny')
     with pytest.raises(TypeError, match='modality'):
         SkySenseV2Backbone('tiny', modality='hr')  # the core has no single-modal mode
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match='kind'):
         SkySenseV2Backbone('tiny', modalities=dict(x=dict(in_channels=3, kind='lidar')))
     with pytest.raises(ValueError, match='head_dim'):
         SkySenseV2Backbone(dict(SkySenseV2Backbone.arch_zoo['tiny'], head_dim=24))
     with pytest.raises(ValueError, match='out_indices'):
-        SkySenseV2Backbone('tiny', out_indices=(4, ))
+        SkySenseV2Backbone('tiny', out_indices=(4,))
 
 
 def test_layers_and_backbone_need_only_torch_and_mmengine():
@@ -351,11 +380,16 @@ def test_layers_and_backbone_need_only_torch_and_mmengine():
     import glob
     import os.path as osp
     import sys
+
     root = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
     files = glob.glob(osp.join(root, 'mmskysense', 'models', 'layers', '*.py')) + glob.glob(
-        osp.join(root, 'mmskysense', 'models', 'backbones', '*.py'))
-    allowed_mmskysense = ('mmskysense.registry', 'mmskysense.models.layers',
-                          'mmskysense.models.backbones')
+        osp.join(root, 'mmskysense', 'models', 'backbones', '*.py')
+    )
+    allowed_mmskysense = (
+        'mmskysense.registry',
+        'mmskysense.models.layers',
+        'mmskysense.models.backbones',
+    )
     assert len(files) >= 9
     for path in files:
         for node in ast.walk(ast.parse(open(path).read())):
@@ -367,6 +401,9 @@ def test_layers_and_backbone_need_only_torch_and_mmengine():
                 continue
             for name in names:
                 top = name.split('.')[0]
-                ok = top in ('torch', 'mmengine') or top in sys.stdlib_module_names or \
-                    name.startswith(allowed_mmskysense)
+                ok = (
+                    top in ('torch', 'mmengine')
+                    or top in sys.stdlib_module_names
+                    or name.startswith(allowed_mmskysense)
+                )
                 assert ok, f'{osp.relpath(path, root)} imports {name}'
