@@ -22,7 +22,8 @@ of expert i over the tokens. f_i is also exposed as the per-expert load.
 
 Checkpoints with one module per expert (``experts.<e>.fc1.weight``, before the weights were
 stacked) or with a dense FFN (``fc1.weight``: sparse upcycling) are converted by
-:func:`stack_expert_weights`, which ``load_state_dict`` runs as a pre-hook.
+:func:`stack_expert_weights`, which ``checkpoint_filter_fn`` (rule 7) applies to every MoE of
+the model it loads into.
 """
 
 import re
@@ -231,7 +232,6 @@ class MixtureOfExperts(nn.Module):
         self.experts = StackedExperts(num_experts, embed_dims, hidden_dims, drop)
         self._records: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.reset_parameters()
-        self._register_load_state_dict_pre_hook(self._upcycle_dense_ffn)
 
     def reset_parameters(self) -> None:
         # the same draws, in the same order, as one nn.Linear per expert: gate, then per expert
@@ -371,13 +371,6 @@ class MixtureOfExperts(nn.Module):
             return self.gate.weight.new_zeros(self.num_experts, dtype=torch.float32)
         counts = torch.stack([r[1] for r in self._records]).sum(0).float()
         return counts / counts.sum().clamp(min=1)
-
-    def _upcycle_dense_ffn(
-        self, state_dict: dict[str, torch.Tensor], prefix: str, *args, **kwargs
-    ) -> None:
-        """Load-time adaptation of old layouts (:func:`stack_expert_weights`): per-expert keys
-        and a dense FFN copied into every expert (sparse upcycling)."""
-        stack_expert_weights(state_dict, prefix, self.num_experts)
 
     def extra_repr(self) -> str:
         return (
