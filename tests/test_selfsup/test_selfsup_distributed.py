@@ -167,7 +167,7 @@ def test_resume_from_a_sharded_checkpoint_continues_exactly(two_ranks):
 def test_sharded_checkpoint_loads_into_one_process_for_fine_tuning(two_ranks, tmp_path):
     from mmengine.config import Config
 
-    from mmskysense.models.backbones import SkySenseV2Backbone
+    from mmskysense.models.backbones import SkySenseV2Backbone, SkySenseV2SingleModal
     from mmskysense.registry import MODELS
 
     sys.path.insert(0, str(REPO / 'tools/model_converters'))
@@ -190,6 +190,14 @@ def test_sharded_checkpoint_loads_into_one_process_for_fine_tuning(two_ranks, tm
     sd = {k[len('backbone.') :]: v for k, v in extract_backbone(ckpt['state_dict']).items()}
     backbone.load_state_dict(sd, strict=True)
     assert sd and all(k.startswith(('tokenizers.', 'stages.', 'norm')) for k in sd)
+    # the fine-tuning entry point (init_cfg / load_pretrained, through checkpoint_filter_fn):
+    # the single-modal backbone of the downstream configs takes the teacher's weights
+    args = {k: v for k, v in cfg.model.backbone.items() if k not in ('type', 'modality')}
+    hr = SkySenseV2SingleModal(modality='hr', **args)
+    report = hr.load_pretrained(dst)
+    assert not report['missing_keys'] and not report['mismatched_keys'], report
+    for k, v in hr.state_dict().items():
+        assert torch.equal(v, ckpt['state_dict']['teacher.backbone.' + k]), k
     # the 'full' format: one file with the DDP keys, written by rank 0 at the end of the run
     full = torch.load(two_ranks['out'] / 'fsdp_full.pth', map_location='cpu', weights_only=False)
     end = two_ranks['runs']['fsdp']['end']
