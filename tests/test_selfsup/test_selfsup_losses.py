@@ -112,7 +112,11 @@ def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
             expected += dict(pixel=1.0, object=0.5, image=2.0)[g] * (ce * keep).sum() / keep.sum()
     out = loss(terms, teacher_temp=0.04)
     torch.testing.assert_close(out['loss_mgcl'], expected / 2)
-    assert set(out) == {'loss_mgcl'} | {
+    # the terms, and their monitors (keys with a '/', never summed into the objective)
+    assert {k for k in out if '/' not in k} == {'loss_mgcl'} | {
+        f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image') for m in ('hr', 's2')
+    }
+    assert {k.split('/')[0] for k in out if '/' in k} == {
         f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image') for m in ('hr', 's2')
     }
     with pytest.raises(KeyError, match="'s1'"):

@@ -70,6 +70,16 @@ def test_effective_rank_spread_and_cosine_of_known_feature_sets():
     s = torch.linalg.svdvals(xn)
     p = s / s.sum()
     assert effective_rank(x).item() == pytest.approx(math.exp(-(p * p.log()).sum()), abs=1e-5)
+    # rows weighted 0 are left out (views without data): the same as indexing the others
+    keep = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0])
+    kept = xn[keep.bool()]
+    weighted = feature_monitors('f', x, keep)
+    assert weighted['f/std'].item() == pytest.approx(kept.std(dim=0).mean().item(), abs=1e-6)
+    s = torch.linalg.svdvals(kept)
+    p = s / s.sum()
+    assert weighted['f/erank'].item() == pytest.approx(math.exp(-(p * p.log()).sum()), abs=1e-5)
+    one = feature_monitors('f', x, torch.tensor([0.0, 0, 0, 1, 0, 0, 0]))
+    assert one['f/std'].item() == 0.0
 
 
 def test_the_loss_outputs_carry_every_monitor_and_none_counts_as_a_loss(tmp_path):

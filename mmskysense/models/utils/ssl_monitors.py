@@ -83,14 +83,19 @@ def effective_rank(feats: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def feature_monitors(name: str, feats: Tensor) -> dict[str, Tensor]:
+def feature_monitors(name: str, feats: Tensor, weight: Tensor | None = None) -> dict[str, Tensor]:
     """Spread of ``N x C`` pooled features: ``<name>/std``, the per-channel standard deviation
     over the rows of the L2-normalised features, averaged over channels (about 1 / sqrt(C) for
     spread-out features, 0 when they collapse; SimSiam's monitor), and ``<name>/erank``
-    (:func:`effective_rank`)."""
+    (:func:`effective_rank`). ``weight`` (``N``, 0 or 1) leaves rows out without indexing
+    (no read of the data back to the host): a zero row changes no singular value."""
     x = F.normalize(feats.detach().float(), dim=-1)
-    std = x.std(dim=0).mean() if x.shape[0] > 1 else x.new_zeros(())
-    return {f'{name}/std': std, f'{name}/erank': effective_rank(x)}
+    w = x.new_ones(x.shape[0]) if weight is None else weight.detach().float().reshape(-1)
+    n = w.sum()
+    mean = (x * w[:, None]).sum(0) / n.clamp_min(1.0)
+    var = ((x - mean) ** 2 * w[:, None]).sum(0) / (n - 1).clamp_min(1.0)
+    std = torch.where(n > 1, var.sqrt().mean(), x.new_zeros(()))
+    return {f'{name}/std': std, f'{name}/erank': effective_rank(x * w[:, None])}
 
 
 @torch.no_grad()
@@ -104,13 +109,13 @@ def mean_pairwise_cosine(feats: Tensor) -> Tensor:
     return ((s @ s) - n) / (n * (n - 1))
 
 
-def _pooled(maps: Tensor, masks: Tensor) -> Tensor:
-    """``B x V x C x h x w`` maps, ``B x V x h x w`` masks -> ``(B V) x C`` masked means; views
-    without a valid token are dropped."""
+def _pooled(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    """``B x V x C x h x w`` maps, ``B x V x h x w`` masks -> ``(B V) x C`` masked means and
+    ``(B V)`` weights: 0 for views without a valid token."""
     w = masks.flatten(2).to(maps.dtype)  # B x V x L
     pooled = (maps.flatten(3) * w[:, :, None]).sum(-1) / w.sum(-1, keepdim=True).clamp_min(1.0)
     keep = masks.flatten(2).any(-1).reshape(-1)
-    return pooled.reshape(-1, maps.shape[2])[keep]
+    return pooled.reshape(-1, maps.shape[2]), keep
 
 
 @torch.no_grad()
@@ -121,8 +126,8 @@ def encoded_views_monitors(prefix: str, encoded: dict) -> dict[str, Tensor]:
     groups = list(encoded.values())
     out: dict[str, Tensor] = {}
     for m in groups[0].maps:
-        feats = torch.cat([_pooled(g.maps[m], g.map_masks[m]) for g in groups])
-        out.update(feature_monitors(f'{prefix}/{m}', feats))
-    fused = torch.cat([_pooled(g.fused, g.fused_mask) for g in groups])
-    out.update(feature_monitors(f'{prefix}/fused', fused))
+        feats, keep = zip(*[_pooled(g.maps[m], g.map_masks[m]) for g in groups])
+        out.update(feature_monitors(f'{prefix}/{m}', torch.cat(feats), torch.cat(keep)))
+    feats, keep = zip(*[_pooled(g.fused, g.fused_mask) for g in groups])
+    out.update(feature_monitors(f'{prefix}/fused', torch.cat(feats), torch.cat(keep)))
     return out
