@@ -27,8 +27,9 @@ from mmskysense.datasets.downstream.potsdam import (
     POTSDAM_TEST_TILES,
     POTSDAM_TRAIN_TILES,
 )
-from mmskysense.datasets.downstream.tiling import colours_to_ids, iter_windows
+from mmskysense.datasets.downstream.tiling import colours_to_ids
 from mmskysense.datasets.raster_io import read_raster
+from mmskysense.datasets.tiling import iter_windows
 
 TILE_RE = re.compile(r'top_potsdam_(\d+_\d+)_RGB\.tif$')
 
