@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmskysense.datasets.raster_io import open_raster, read_decimated
+
 
 def write_preview(
     class_map_path: str,
@@ -19,24 +21,23 @@ def write_preview(
 ) -> str:
     """A PNG of the class map with a legend, read decimated so large maps stay cheap.
 
-    With ``image_path`` the input image (``image_bands``, contrast-stretched) is shown beside it.
+    With ``image_path`` the input image (``image_bands`` that it has, contrast-stretched) is shown
+    beside it. Both are read decimated to at most ``max_size`` pixels per side.
     """
     import matplotlib
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    import rasterio
     from matplotlib.patches import Patch
-    from rasterio.enums import Resampling
 
-    with rasterio.open(class_map_path) as src:
+    with open_raster(class_map_path, expected='a class map GeoTIFF') as src:
         scale = max(src.height, src.width) / max_size
         h, w = (
             (max(1, int(src.height / scale)), max(1, int(src.width / scale)))
             if scale > 1
             else (src.height, src.width)
         )
-        classes = src.read(1, out_shape=(h, w), resampling=Resampling.nearest)
+        classes = read_decimated(src, [1], (h, w), 'nearest', class_map_path)[0][0]
         nodata = src.nodata
     if palette is None:
         cmap = plt.get_cmap('tab20')
@@ -57,15 +58,14 @@ def write_preview(
     ax.set_axis_off()
     ax.set_title(title or 'class map')
     if image_path:
-        with rasterio.open(image_path) as src:
-            img = src.read(
-                list(image_bands), out_shape=(len(image_bands), h, w), resampling=Resampling.average
-            ).astype(np.float32)
-            valid = src.read_masks(1, out_shape=(h, w)) > 0
+        with open_raster(image_path, expected='the input image') as src:
+            bands = [b for b in image_bands if b <= src.count] or [1]
+            img, valid = read_decimated(src, bands, (h, w), 'average', image_path)
+            img = img.astype(np.float32)
         lo, hi = np.percentile(img[:, valid], (2, 98)) if valid.any() else (0.0, 1.0)
         img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)
         img[~valid] = 0
-        axes[0, 0].imshow(img)
+        axes[0, 0].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray')
         axes[0, 0].set_axis_off()
         axes[0, 0].set_title(osp.basename(image_path))
     handles = [Patch(color=np.array(c) / 255, label=n) for n, c in zip(class_names, palette)]

@@ -7,7 +7,6 @@ A time series of ``T`` dates with ``C`` bands becomes ``H x W x (T*C)`` (date-ma
 ``date_mask`` of ``T`` booleans; the temporal model wrappers fold it back to ``T x C``.
 """
 
-import os.path as osp
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +14,7 @@ from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 
-from ..raster_io import raster_shape, read_raster
+from ..raster_io import open_raster, raster_shape, read_raster
 
 
 def _as_float(img: np.ndarray, to_float32: bool) -> np.ndarray:
@@ -246,14 +245,10 @@ class LoadSegMapFromRaster(BaseTransform):
         self.num_classes = num_classes
 
     def transform(self, results: dict) -> dict:
-        import rasterio
-
         path = results.get('seg_map_path')
         if path is None:
             raise KeyError('LoadSegMapFromRaster needs "seg_map_path" in results')
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'label raster not found: {path}')
-        with rasterio.open(path) as src:
+        with open_raster(path, expected='a label raster') as src:
             if src.count != 1:
                 raise ValueError(f'{path} has {src.count} bands, expected 1 band of class indices')
             seg = src.read(1)
@@ -269,7 +264,7 @@ class LoadSegMapFromRaster(BaseTransform):
                     f'{self.num_classes - 1} and the ignore index {self.ignore_index}'
                 )
         if self.mask_image_nodata and results.get('img_path'):
-            with rasterio.open(results['img_path']) as img:
+            with open_raster(results['img_path'], expected='an image raster') as img:
                 if (img.height, img.width) != label_shape:
                     raise ValueError(
                         f'{path} is {label_shape[0]}x{label_shape[1]} but the image '
