@@ -1,4 +1,45 @@
-from .large_scene_inference import TileGrid, blend_window, segment_geotiff, segmentor_predict_fn
-from .model_loading import init_model
+from mmskysense.datasets.tiling import Tile, TileGrid
 
-__all__ = ['init_model', 'TileGrid', 'blend_window', 'segment_geotiff', 'segmentor_predict_fn']
+from .model_loading import init_model
+from .scene import (
+    DEFAULT_NODATA,
+    BlendAccumulator,
+    ClassifierAdapter,
+    ClassMapWriter,
+    ModalityInput,
+    MultiModalAdapter,
+    SceneInputs,
+    SceneSpec,
+    SegmentorAdapter,
+    TileBatch,
+    blend_window,
+    build_adapter,
+    run_tiles,
+    scene_spec_from_config,
+    segment_geotiff,
+    segment_scene,
+    segmentor_predict_fn,
+)
+
+__all__ = [
+    'init_model',
+    'Tile',
+    'TileGrid',
+    'DEFAULT_NODATA',
+    'BlendAccumulator',
+    'ClassifierAdapter',
+    'ClassMapWriter',
+    'ModalityInput',
+    'MultiModalAdapter',
+    'SceneInputs',
+    'SceneSpec',
+    'SegmentorAdapter',
+    'TileBatch',
+    'blend_window',
+    'build_adapter',
+    'run_tiles',
+    'scene_spec_from_config',
+    'segment_geotiff',
+    'segment_scene',
+    'segmentor_predict_fn',
+]
