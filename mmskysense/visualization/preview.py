@@ -21,8 +21,9 @@ def write_preview(
 ) -> str:
     """A PNG of the class map with a legend, read decimated so large maps stay cheap.
 
-    With ``image_path`` the input image (``image_bands`` that it has, contrast-stretched) is shown
-    beside it. Both are read decimated to at most ``max_size`` pixels per side.
+    With ``image_path`` the input image (``image_bands`` that it has, contrast-stretched, over the
+    class map's ground) is shown beside it. Both are read decimated to at most ``max_size``
+    pixels per side.
     """
     import matplotlib
 
@@ -39,6 +40,7 @@ def write_preview(
         )
         classes = read_decimated(src, [1], (h, w), 'nearest', class_map_path)[0][0]
         nodata = src.nodata
+        map_bounds, map_crs = src.bounds, src.crs
     if palette is None:
         cmap = plt.get_cmap('tab20')
         palette = [tuple(int(255 * v) for v in cmap(i % 20)[:3]) for i in range(len(class_names))]
@@ -60,7 +62,9 @@ def write_preview(
     if image_path:
         with open_raster(image_path, expected='the input image') as src:
             bands = [b for b in image_bands if b <= src.count] or [1]
-            img, valid = read_decimated(src, bands, (h, w), 'average', image_path)
+            # the image over the class map's ground (the map may cover part of it)
+            window = src.window(*map_bounds) if src.crs == map_crs else None
+            img, valid = read_decimated(src, bands, (h, w), 'average', image_path, window)
             img = img.astype(np.float32)
         lo, hi = np.percentile(img[:, valid], (2, 98)) if valid.any() else (0.0, 1.0)
         img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)

@@ -256,12 +256,6 @@ class SceneInputs:
             ):
                 per_date, num = m.channels, count // m.channels  # a date-major stack
             bands = m.bands_or_default(per_date)
-            if m.channels is not None and len(bands) != m.channels:
-                raise RasterError(
-                    f'{path}: the model takes {m.channels} bands per date for {m.name!r}, '
-                    f'the file has {per_date}; name the bands to read',
-                    path,
-                )
             if max(bands) > per_date:
                 raise RasterError(
                     f'{path}: has {per_date} bands per date, expected at least {max(bands)} '
