@@ -47,6 +47,17 @@ def blend_window(size_h: int, size_w: int, overlap: int) -> torch.Tensor:
     return ramp(size_h)[:, None] * ramp(size_w)[None, :]
 
 
+def _argmax_classes(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Arg-max (uint8, the first of equal maxima, as ``argmax``) and max over the first
+    dimension, one class at a time: ``argmax(dim=0)`` is several times slower on CPU."""
+    best = probs[0].clone()
+    index = torch.zeros(probs.shape[1:], dtype=torch.uint8)
+    for k in range(1, probs.shape[0]):
+        index[probs[k] > best] = k
+        torch.maximum(best, probs[k], out=best)
+    return index, best
+
+
 class CarryStore:
     """A ``channels x height x width`` float32 strip read and written by column ranges; kept
     in memory, or in a temporary file (column-major, explicit reads and writes: the page cache
@@ -143,8 +154,8 @@ class BlendAccumulator:
         if bool((valid & (wsum <= 0)).any()):
             raise RuntimeError('the tile grid left valid pixels without a computed tile')
         probs = acc / torch.where(wsum > 0, wsum, torch.ones_like(wsum))
-        classes = probs.argmax(dim=0).numpy().astype(np.uint8)
-        conf = probs.max(dim=0).values
+        classes, conf = _argmax_classes(probs)
+        classes = classes.numpy()
         confidence = torch.round(conf * 100).numpy().astype(np.uint8)
         valid = valid.numpy()
         classes[~valid] = self.writer.nodata

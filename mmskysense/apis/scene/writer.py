@@ -1,7 +1,7 @@
 """The class-map file: a cloud-optimised GeoTIFF written without a half-written state.
 
-Pixels arrive window by window (in any order) into an uncompressed tiled GeoTIFF beside the
-destination, where a window can be written in place; when every pixel is there, GDAL's COG driver
+Pixels arrive window by window (in any order) into a temporary tiled GeoTIFF beside the
+destination (deflate level 1); when every pixel is there, GDAL's COG driver
 copies it into a second temporary file (deflate, 512 px tiles, nearest-neighbour overviews, so a
 GIS opens large maps at any zoom), which is renamed onto the destination. A failure removes
 both temporary files: the destination is either complete or untouched.
@@ -85,6 +85,9 @@ class ClassMapWriter:
         )
         if height >= 256 and width >= 256:
             profile.update(tiled=True, blockxsize=256, blockysize=256)
+        # fast compression keeps the temporary small; a block written in parts is read back
+        # and rewritten by GDAL when it left the cache in between (the COG copy compacts it)
+        profile.update(compress='deflate', zlevel=1)
         try:
             self._dst = rasterio.open(self.raw_path, 'w', **profile)
         except BaseException:
