@@ -11,6 +11,7 @@ cache (16 MiB here, both), the tile batch, and for the new one a tile-sized canv
 carry-over strip, (K + 2) x overlap x width float32 (moved to a temporary file beyond carry_mb).
 
     .venv/bin/python benchmarks/bench_large_scene_memory.py [--side 1024] [--tile 512]
+    python benchmarks/bench_large_scene_memory.py --model pixelwise --side 4096 --carry-mb 0
 """
 
 import argparse
@@ -35,6 +36,7 @@ from mmskysense.registry import MODELS
 from mmskysense.utils import register_all_modules
 
 impl, side, tile, overlap, path, out = sys.argv[1], *map(int, sys.argv[2:5]), *sys.argv[5:7]
+kind, carry_mb = sys.argv[8], float(sys.argv[9])
 with rasterio.open(path, 'w', driver='GTiff', height=side, width=side, count=3, dtype='uint8',
                    crs='EPSG:32633', transform=from_origin(5e5, 4.1e6, 0.3, 0.3), tiled=True,
                    blockxsize=256, blockysize=256) as dst:
@@ -54,6 +56,11 @@ model = MODELS.build(dict(
                      channels=32, num_classes=6, norm_cfg=dict(type='BN', requires_grad=True),
                      loss_decode=dict(type='mmseg.CrossEntropyLoss'))))
 predict = segmentor_predict_fn(model)
+if kind == 'pixelwise':  # a per-pixel model: what the loop itself costs
+    def predict(tiles):
+        x = tiles.float()
+        logits = torch.cat([x, x[:, :1] - x[:, 1:2], x[:, 2:] - x[:, :1], -x[:, 1:2]], 1)
+        return logits.softmax(1)
 computed = []
 def counted(tiles):
     computed.append(len(tiles))
@@ -67,7 +74,7 @@ t0 = time.perf_counter()
 # the same GDAL block cache for both (the old default): it is part of what a run adds
 if impl == 'new':
     segment_geotiff(counted, path, out, num_classes=6, tile=tile, overlap=overlap, batch_size=2,
-                    progress=False, gdal_cache_mb=16)
+                    progress=False, gdal_cache_mb=16, carry_mb=carry_mb)
 else:
     ref.segment_geotiff_blocks(counted, path, out, num_classes=6, tile=tile, overlap=overlap,
                                batch_size=2, progress=False, gdal_cache_mb=16)
@@ -79,7 +86,9 @@ print(json.dumps(dict(impl=impl, side=side, computed=sum(computed),
 """
 
 
-def run(impl: str, side: int, tile: int, overlap: int, workdir: str) -> dict:
+def run(
+    impl: str, side: int, tile: int, overlap: int, workdir: str, kind: str, carry_mb: float
+) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '2'))
     out = os.path.join(workdir, f'{impl}{side}.tif')
     proc = subprocess.run(
@@ -94,6 +103,8 @@ def run(impl: str, side: int, tile: int, overlap: int, workdir: str) -> dict:
             os.path.join(workdir, f'scene{side}.tif'),
             out,
             HERE,
+            kind,
+            str(carry_mb),
         ],
         capture_output=True,
         text=True,
@@ -119,12 +130,23 @@ def main():
     ap.add_argument('--side', type=int, default=1024, help='side of the small scene (px)')
     ap.add_argument('--tile', type=int, default=512)
     ap.add_argument('--overlap', type=int, default=128)
+    ap.add_argument(
+        '--model',
+        choices=('upernet', 'pixelwise'),
+        default='upernet',
+        help="pixelwise: a per-pixel function instead of the network (the loop's own cost)",
+    )
+    ap.add_argument(
+        '--carry-mb', type=float, default=256, help='carry-over strip kept in memory up to this'
+    )
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as d:
         for side in (args.side, args.side * 4):
             for impl in ('new', 'old'):
-                results[impl, side] = r = run(impl, side, args.tile, args.overlap, d)
+                results[impl, side] = r = run(
+                    impl, side, args.tile, args.overlap, d, args.model, args.carry_mb
+                )
                 print(
                     f'{impl} {side:>5} x {side:<5} tiles computed / needed: '
                     f'{r["computed"]:>4} / {r["needed"]:<4} = {r["computed"] / r["needed"]:.2f}   '
@@ -141,7 +163,8 @@ def main():
         rows = ref.TileGrid(side, side, args.tile, args.overlap).rows
         carry = max([r + min(args.tile, side) - n for r, n in zip(rows, rows[1:])] or [0])
         strip = (6 + 2) * carry * side * 4 / 2**20
-        print(f'new: carry-over strip at {side} px: {carry} rows, {strip:.1f} MiB')
+        where = 'memory' if strip <= args.carry_mb else 'a temporary file'
+        print(f'new: carry-over strip at {side} px: {carry} rows, {strip:.1f} MiB, in {where}')
     small, large = results['new', args.side], results['new', args.side * 4]
     print(
         f'new: pixels x16 -> peak RSS x{large["peak_mb"] / small["peak_mb"]:.2f}, added memory '
