@@ -65,7 +65,7 @@ def test_single_raster_in_a_subprocess(tmp_path, demo_checkpoint):
     scene = generate_sample(
         str(tmp_path / 'scene'),
         np.random.default_rng(0),
-        hr_size=320,
+        hr_size=256,
         num_s2_dates=1,
         num_s1_dates=1,
     )
@@ -83,9 +83,9 @@ def test_single_raster_in_a_subprocess(tmp_path, demo_checkpoint):
             '--tile',
             '128',
             '--overlap',
-            '32',
+            '0',
             '--batch-size',
-            '3',
+            '4',
             '--confidence',
             '--quiet',
             '--cfg-options',
