@@ -41,6 +41,12 @@ def parse_args(argv=None):
     p.add_argument('--overlap', type=int, default=128, help='overlap of neighbouring tiles')
     p.add_argument('--batch-size', type=int, default=4)
     p.add_argument(
+        '--block',
+        type=int,
+        default=None,
+        help='unused (each tile is computed once; memory is bounded by --tile and --overlap)',
+    )
+    p.add_argument(
         '--bands',
         type=lambda s: [int(b) for b in s.split(',')],
         default=None,
@@ -84,10 +90,12 @@ def open_inputs(args, cfg):
 def main(argv=None):
     args = parse_args(argv)
     from mmskysense.apis import init_model, segment_scene
+    from mmskysense.apis.scene.runner import warn_unused_block
     from mmskysense.datasets.raster_io import RasterError, open_raster
     from mmskysense.visualization import write_preview
 
     prog = osp.basename(__file__)
+    warn_unused_block(args.block)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

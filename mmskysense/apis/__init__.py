@@ -1,5 +1,12 @@
 from mmskysense.datasets.tiling import Tile, TileGrid
 
+from .change_map import (
+    CHANGE_CLASSES,
+    change_map_geotiff,
+    open_change_pair,
+    pair_overlap,
+    write_change_preview,
+)
 from .model_loading import init_model
 from .scene import (
     DEFAULT_NODATA,
@@ -42,4 +49,9 @@ __all__ = [
     'segment_geotiff',
     'segment_scene',
     'segmentor_predict_fn',
+    'change_map_geotiff',
+    'open_change_pair',
+    'pair_overlap',
+    'write_change_preview',
+    'CHANGE_CLASSES',
 ]

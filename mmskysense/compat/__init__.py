@@ -1,5 +1,5 @@
-"""Patches that make the measured stack (docs/install.md) work together, without editing
-site-packages. Each has a test in tests/test_foundation/ that fails without it.
+"""Patches that make the measured stack (the README's Install section) work together, without
+editing site-packages. Each has a test in tests/test_foundation/ that fails without it.
 
 * :mod:`.mmrotate_py311` - mmrotate 1.0.0rc1 imports on Python 3.11 next to mmdet 3.3.0;
 * :mod:`.checkpoint_loading` - mmengine 0.10.7 loads its own checkpoints on torch >= 2.6;

@@ -174,6 +174,8 @@ def tiny_config(
             cfg.model[head].channels = width
     _small_inputs(name, cfg)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is None:  # e.g. no validation split (OSCD)
+            continue
         dl = cfg[loader]
         dl.batch_size = batch_size
         dl.num_workers = 0

@@ -273,6 +273,15 @@ class SceneInputs:
             return list(frames)
         return _choose(list(frames), m.num_dates, m.select)
 
+    @property
+    def nodata_rule(self) -> str:
+        """Where the output is undefined, in words (the class map's ``NODATA_RULE`` tag)."""
+        ref = self.spec.reference
+        if not ref.is_series:
+            return f'no data (in every band) in the reference input {ref.name!r}'
+        which = 'some date' if self.valid_dates == 'all' else 'every date'
+        return f'no data (in every band) in {which} of the reference input {ref.name!r}'
+
     def close(self) -> None:
         self.handles.close()
 

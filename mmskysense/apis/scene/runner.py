@@ -8,6 +8,7 @@ sink's ``abort`` removes its partial outputs.
 """
 
 import os.path as osp
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,6 +47,17 @@ class TileStats:
 class SceneResult:
     path: str
     stats: TileStats
+
+
+def warn_unused_block(block: int | None) -> None:
+    """The ``block`` argument of the block algorithm this loop replaced: accepted, unused."""
+    if block is not None:
+        warnings.warn(
+            'block is no longer used and will be removed: each tile is computed once and '
+            'memory is bounded by tile, overlap and batch_size, not by output blocks',
+            FutureWarning,
+            stacklevel=3,
+        )
 
 
 def run_tiles(
@@ -142,6 +154,7 @@ def segment_scene(
         nodata,
         class_names,
         palette,
+        nodata_rule=scene.nodata_rule,
     )
     try:
         sink = BlendAccumulator(grid, num_classes, writer, carry_mb)
@@ -169,6 +182,7 @@ def segment_geotiff(
     tile: int = 512,
     overlap: int = 128,
     batch_size: int = 4,
+    block: int | None = None,
     bands: Sequence[int] | None = None,
     nodata_value: int = DEFAULT_NODATA,
     progress: bool = True,
@@ -183,6 +197,7 @@ def segment_geotiff(
     Args:
         predict_fn: tiles ``N x C x tile x tile`` (the raster's dtype, as a tensor) ->
             probabilities ``N x num_classes x tile x tile`` (``segmentor_predict_fn(model)``).
+        block: unused (the block algorithm's output block; a FutureWarning when given).
         bands: 1-based bands to read, in the model's order (default: all).
         nodata_value: written where the input holds no data in any band.
         other arguments: see ``segment_scene``.
@@ -191,6 +206,7 @@ def segment_geotiff(
     """
     from mmskysense.datasets.raster_io import open_raster
 
+    warn_unused_block(block)
     if bands is None:
         with open_raster(src_path, expected='the input scene, a GeoTIFF') as src:
             bands = list(range(1, src.count + 1))

@@ -9,7 +9,8 @@ both temporary files: the destination is either complete or untouched.
 Band 1 ``class``: the class index (uint8), with the palette as its colour table and the class
 names in the ``CLASSES`` tag; band 2 ``confidence`` (optional): the blended probability of that
 class in percent (0-100). Both hold ``nodata`` (255) where the output is undefined (where the
-reference input holds no data).
+reference input holds no data; for a series, in some or in every date: the ``NODATA_RULE`` tag
+says which).
 """
 
 import os
@@ -35,6 +36,7 @@ class ClassMapWriter:
         nodata: the value of undefined pixels.
         class_names, palette: stored in the file (tag ``CLASSES``, colour table of band 1).
         blocksize: the COG's tile size.
+        nodata_rule: where the output is undefined, in words (tag ``NODATA_RULE``).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class ClassMapWriter:
         class_names: Sequence[str] | None = None,
         palette: Sequence[Sequence[int]] | None = None,
         blocksize: int = 512,
+        nodata_rule: str = 'no data in the reference input',
     ) -> None:
         import rasterio
 
@@ -66,6 +69,7 @@ class ClassMapWriter:
         self.class_names = list(class_names) if class_names is not None else None
         self.palette = [tuple(int(v) for v in c) for c in palette] if palette else None
         self.blocksize = blocksize
+        self.nodata_rule = nodata_rule
         dst_dir = osp.dirname(osp.abspath(dst_path))
         os.makedirs(dst_dir, exist_ok=True)
         stem = osp.basename(dst_path)
@@ -114,7 +118,7 @@ class ClassMapWriter:
             self._dst.set_band_description(1, 'class')
             if self.confidence:
                 self._dst.set_band_description(2, 'confidence')
-            tags = dict(NODATA_RULE='no data in the reference input')
+            tags = dict(NODATA_RULE=self.nodata_rule)
             if self.class_names:
                 tags['CLASSES'] = ','.join(self.class_names)
             if self.confidence:

@@ -3,6 +3,8 @@ from .formatting import PackSkySenseInputs
 from .geo_flip_rotate import GeoRandomFlipRotate
 from .geo_multi_crop import GeoMultiCrop, sample_ground_box
 from .loading import LoadMultiBandImage, LoadOneHotLabel, LoadSegMapFromRaster, LoadTimeSeries
+from .pair_augment import PairPhotometricJitter, RandomDateExchange
+from .pair_loading import LoadBinaryChangeLabel, LoadImagePair, read_date
 from .photometric import RandomHRColorJitter, RandomSpectralJitter
 from .temporal_sampling import SampleTemporalFrames
 
@@ -15,6 +17,11 @@ __all__ = [
     'GeoRandomFlipRotate',
     'GeoMultiCrop',
     'sample_ground_box',
+    'LoadImagePair',
+    'LoadBinaryChangeLabel',
+    'read_date',
+    'PairPhotometricJitter',
+    'RandomDateExchange',
     'RandomHRColorJitter',
     'RandomSpectralJitter',
     'SampleTemporalFrames',

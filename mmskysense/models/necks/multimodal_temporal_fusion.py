@@ -1,5 +1,5 @@
 """Multi-modal temporal fusion F_fus (paper section 3.2: "g and l denote the fused features
-F_fus"; the fusion itself is SkySense V1's, see docs/DESIGN.md).
+F_fus"; the fusion itself is SkySense V1's: Guo et al., "SkySense", CVPR 2024).
 
 At each location of the HR stage-4 grid, the HR token and the S2/S1 tokens of every sampled date
 (their maps resampled to that grid when they differ), each with a modality embedding and, for
