@@ -9,6 +9,9 @@
 #   s2=S2_20210105.tif,S2_...tif      NAME=PATH[,PATH...]: the input NAME of the model (a series:
 #   s2=s2_stack.tif                   one file per date, or one multi-date file)
 #   hr=hr.tif s2=... s1=...           several modalities, each on its own grid (same CRS)
+#   date1.tif date2.tif               the two dates of a change detector (LoadImagePair): defined
+#                                     where both hold data (tools/infer_change_map.py also
+#                                     refuses grids that do not pair by a whole-pixel offset)
 # The output has the CRS and the pixel grid of the first input (restricted to where every input
 # has pixels); it holds 255 where that input has no data. Every file is checked (exists, is a
 # complete raster with the bands the model needs, shares the CRS, overlaps) before the model is
@@ -57,8 +60,9 @@ def parse_args(argv=None):
     p.add_argument(
         '--valid-dates',
         choices=('any', 'all'),
-        default='any',
-        help='a series input defines the output where any (or every) date holds data',
+        default=None,
+        help='a series input defines the output where any (or every) date holds data '
+        "(default: 'all' for a change detector, otherwise 'any')",
     )
     p.add_argument('--device', default='cpu')
     p.add_argument('--quiet', action='store_true', help='no progress bar')

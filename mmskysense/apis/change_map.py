@@ -149,11 +149,11 @@ def open_change_pair(
     finally:
         for src in srcs:
             src.close()
-    spec = SceneSpec([ModalityInput('img', num_dates=2, bands=indexes)])
+    spec = SceneSpec([ModalityInput('img', num_dates=2, bands=indexes)], valid_dates='all')
     frames = {'img': [Frame(date1_path, indexes), Frame(date2_path, indexes)]}
     # date 1 is the reference: the overlap is its window (row1, col1); date 2 is read through
     # its own transform for each tile's ground box, a whole-pixel window of it (exact)
-    return SceneInputs(spec, frames, (ov.row1, ov.col1, ov.height, ov.width), valid_dates='all')
+    return SceneInputs(spec, frames, (ov.row1, ov.col1, ov.height, ov.width), spec.valid_dates)
 
 
 def change_map_geotiff(

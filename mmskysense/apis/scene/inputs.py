@@ -29,9 +29,7 @@ from mmskysense.datasets.raster_io import (
 )
 from mmskysense.datasets.tiling import Tile
 
-from .spec import ModalityInput, SceneSpec
-
-VALID_DATES = ('any', 'all')
+from .spec import VALID_DATES, ModalityInput, SceneSpec
 
 
 @dataclass
@@ -168,7 +166,7 @@ class SceneInputs:
         cls,
         spec: SceneSpec,
         files: Mapping[str, str | Sequence[str]],
-        valid_dates: str = 'any',
+        valid_dates: str | None = None,
         read_budget_mb: float = 512,
     ) -> 'SceneInputs':
         """Check every file (missing, empty, not a raster, truncated, bands, CRS, orientation,
@@ -180,7 +178,7 @@ class SceneInputs:
                 dates).
             valid_dates: the nodata rule of a series reference: the output is defined where
                 some date (``'any'``) or every date (``'all'``, e.g. both dates of a change
-                pair) holds data.
+                pair) holds data; default ``spec.valid_dates``.
             read_budget_mb: see ``GroundWindowReader``.
         """
         unknown = sorted(set(files) - set(spec.names))
@@ -225,6 +223,7 @@ class SceneInputs:
                 f'the inputs do not overlap by a whole pixel of {ref_path} (bounds: {listing})',
                 ref_path,
             )
+        valid_dates = spec.valid_dates if valid_dates is None else valid_dates
         return cls(spec, frames, (r0, c0, r1 - r0, c1 - c0), valid_dates, read_budget_mb)
 
     @staticmethod

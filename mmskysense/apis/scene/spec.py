@@ -5,7 +5,8 @@ grid the output takes. A config may state them (``scene_inputs = [dict(name='hr'
 which multi-modal models must do); for a single-modal model they are derived from the config:
 the backbone's modality, the temporal wrapper's ``bands_per_date`` and the test pipeline's loader
 (``LoadTimeSeries``, ``LoadMultiBandImage`` or OpenCV's ``LoadImageFromFile``), so that the model
-is given the bands, in the order and number of dates, it was trained with.
+is given the bands, in the order and number of dates, it was trained with. A change detector
+(``LoadImagePair``) takes a two-date series, defined where both dates hold data.
 """
 
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SELECT = ('even', 'first', 'last')
+VALID_DATES = ('any', 'all')
 # the core backbone's default channels per modality (docs/interfaces.md)
 DEFAULT_CHANNELS = dict(hr=3, s2=10, s1=2)
 
@@ -76,13 +78,20 @@ class ModalityInput:
 
 @dataclass
 class SceneSpec:
-    """The model's inputs; ``inputs[0]`` is the reference (the output grid is its grid)."""
+    """The model's inputs; ``inputs[0]`` is the reference (the output grid is its grid).
+
+    ``valid_dates``: the nodata rule of a series reference, the output is defined where some
+    date (``'any'``) or every date (``'all'``, both dates of a change pair) holds data.
+    """
 
     inputs: list[ModalityInput] = field(default_factory=list)
+    valid_dates: str = 'any'
 
     def __post_init__(self) -> None:
         if not self.inputs:
             raise ValueError('a SceneSpec needs at least one input')
+        if self.valid_dates not in VALID_DATES:
+            raise ValueError(f'valid_dates must be one of {VALID_DATES}, got {self.valid_dates!r}')
         names = [m.name for m in self.inputs]
         if len(set(names)) != len(names):
             raise ValueError(f'input names must be unique, got {names}')
@@ -125,7 +134,12 @@ def _test_pipeline(cfg: Any) -> list:
 
 def _loader(pipeline: Sequence) -> Mapping | None:
     for step in pipeline:
-        if _type_name(step) in ('LoadTimeSeries', 'LoadMultiBandImage', 'LoadImageFromFile'):
+        if _type_name(step) in (
+            'LoadTimeSeries',
+            'LoadMultiBandImage',
+            'LoadImageFromFile',
+            'LoadImagePair',
+        ):
             return step
     return None
 
@@ -134,7 +148,9 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
     """The model's inputs, from ``cfg.scene_inputs`` or derived from a single-modal config."""
     stated = cfg.get('scene_inputs')
     if stated:
-        return SceneSpec([ModalityInput(**dict(m)) for m in stated])
+        return SceneSpec(
+            [ModalityInput(**dict(m)) for m in stated], cfg.get('scene_valid_dates', 'any')
+        )
     model = cfg.get('model') or {}
     backbone = model.get('backbone') or {}
     name = backbone.get('modality')
@@ -162,8 +178,10 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
             channels = len(bands)
         else:
             channels = DEFAULT_CHANNELS.get(name)
-    num_dates, select = None, 'even'
-    if 'bands_per_date' in model or kind == 'LoadTimeSeries':
+    num_dates, select, valid_dates = None, 'even', 'any'
+    if kind == 'LoadImagePair':  # a change detector: the two dates stacked date-major
+        num_dates, valid_dates = 2, 'all'
+    elif 'bands_per_date' in model or kind == 'LoadTimeSeries':
         channels = model.get('bands_per_date', channels)
         num_dates = loader.get('num_dates') or cfg.get('num_dates')
         select = loader.get('select', 'even')
@@ -173,5 +191,6 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
                 'test pipeline a LoadTimeSeries(num_dates=...) or state scene_inputs'
             )
     return SceneSpec(
-        [ModalityInput(name, channels, num_dates, list(bands) if bands else None, 1.0, select)]
+        [ModalityInput(name, channels, num_dates, list(bands) if bands else None, 1.0, select)],
+        valid_dates,
     )
