@@ -82,6 +82,7 @@ def test_huge_sparse_hr_loads_views_within_a_memory_bound(geo_data, build_datase
     before = _peak_rss_mb()
     item = dataset[0]
     added = _peak_rss_mb() - before
+    print(f'HR declared {SIDE} x {SIDE} px: loading one sample added {added:.0f} MiB of peak RSS')
     views = item['inputs']['global_views']['hr']
     assert tuple(views.shape) == (2, 3, 224, 224)
     assert item['data_samples'].valid_masks['global_views']['hr'].all()  # no nodata value
