@@ -276,9 +276,8 @@ def test_classification_map_from_a_scene_classifier(tmp_path):
                 type='mmpretrain.ClsDataPreprocessor', mean=[120.0] * 3, std=[60.0] * 3
             ),
             backbone=dict(
-                type='SkySenseV2Backbone',
+                type='SkySenseV2SingleModal',
                 arch='tiny',
-                modalities=dict(hr=dict(in_channels=3, kind='hr')),
                 modality='hr',
                 out_indices=(3,),
             ),
