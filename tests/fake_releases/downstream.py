@@ -440,7 +440,7 @@ def make_potsdam_mmseg_converted(root: str, size: int = 64, cell: int = 16, seed
     return root
 
 
-def _dyn_signal(labels: np.ndarray, which: str, visible: str) -> np.ndarray:
+def visible_code(labels: np.ndarray, which: str, visible: str) -> np.ndarray:
     """The class code a modality sees: ``'all'`` the class itself, ``'parity'`` k % 2,
     ``'third'`` k // 2 (so parity and third together identify the class), ``'none'`` nothing."""
     if visible == 'all':
@@ -485,7 +485,7 @@ def make_dynamic_earthnet(
     the split file lists them, as the release lacked two training cubes; ``missing_s1``:
     ``(cube index, YYYY-MM)`` Sentinel-1 months left out; ``unclaimed``: pixels of every label
     that no band claims (a strip at the top). ``visible``: per modality (``planet``, ``s2``,
-    ``s1``) which class code it shows (``_dyn_signal``), default the class in all three.
+    ``s1``) which class code it shows (``visible_code``), default the class in all three.
     """
     cubes = cubes or dict(train=2, val=1, test=1)
     visible = visible or dict(planet='all', s2='all', s1='all')
@@ -513,7 +513,7 @@ def make_dynamic_earthnet(
                 if gone:
                     continue
                 _write_tif(osp.join(root, label_rel), onehot, gsd=3.0)
-                code = _dyn_signal(labels, 'planet', visible.get('planet', 'all'))
+                code = visible_code(labels, 'planet', visible.get('planet', 'all'))
                 bgrn = np.stack([_spectral_signature(int(k), 4) for k in range(7)])
                 for day in days:
                     planet = bgrn[code].transpose(2, 0, 1) + rng.normal(0, 80, (4, size, size))
@@ -531,7 +531,7 @@ def make_dynamic_earthnet(
                 idx = (np.arange(s2_size) * step).astype(int)
                 coarse = labels[idx][:, idx]
                 gsd = 3.0 * size / s2_size
-                s2_code = _dyn_signal(coarse, 's2', visible.get('s2', 'all'))
+                s2_code = visible_code(coarse, 's2', visible.get('s2', 'all'))
                 sig = np.stack([_spectral_signature(int(k), s2_bands) for k in range(7)])
                 s2 = sig[s2_code].transpose(2, 0, 1) + rng.normal(
                     0, 80, (s2_bands, s2_size, s2_size)
@@ -542,7 +542,7 @@ def make_dynamic_earthnet(
                     gsd=gsd,
                 )
                 if with_sentinel1 and (cube_index, ym) not in missing_s1:
-                    s1_code = _dyn_signal(coarse, 's1', visible.get('s1', 'all'))
+                    s1_code = visible_code(coarse, 's1', visible.get('s1', 'all'))
                     vv = np.vectorize(_s1_level)(s1_code)
                     s1 = np.stack([vv, vv - 7.0] + [vv * 0.5] * (s1_bands - 2))
                     s1 = s1 + rng.normal(0, 0.8, s1.shape)

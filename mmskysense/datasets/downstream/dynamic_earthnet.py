@@ -116,7 +116,6 @@ class DynamicEarthNetDataset(BaseSegDataset):
     """
 
     METAINFO = dict(classes=DYNAMIC_EARTHNET_CLASSES, palette=DYNAMIC_EARTHNET_PALETTE)
-    MODALITIES = ('planet', 's2')
 
     def __init__(
         self,
@@ -133,8 +132,8 @@ class DynamicEarthNetDataset(BaseSegDataset):
     ) -> None:
         if split not in ('train', 'val', 'test'):
             raise ValueError(f'split must be train, val or test, got {split!r}')
-        if modality not in self.MODALITIES:
-            raise ValueError(f'modality must be one of {self.MODALITIES}, got {modality!r}')
+        if modality not in ('planet', 's2'):
+            raise ValueError(f'modality must be "planet" or "s2", got {modality!r}')
         self.split = split
         self.modality = modality
         self.planet_day = planet_day
@@ -251,25 +250,26 @@ class DynamicEarthNetMMDataset(DynamicEarthNetDataset):
     """Dyna.-MM (paper Table 3a): the Planet image of the labelled month, and the monthly
     Sentinel-2 and Sentinel-1 series of the ``num_months`` months ending at it.
 
-    Each sample holds ``modalities``: ``planet`` (``dict(path=...)``, through the backbone's HR
-    branch), ``s2`` and ``s1`` (``dict(paths=[...], dates=[YYYY-MM-15, ...])``, the months present
-    in the release). A modality the release lacks for a sample (no Sentinel-1 file for any month
-    of the window, say) is listed in ``missing_modalities`` and masked by the model, not
-    zero-filled as data; only the label is required. Months of a series that are absent are
-    left out (padded dates).
+    Each sample holds ``modalities`` under the model's modality names: ``hr``, the Planet image
+    (``dict(path=...)``, through the backbone's HR branch as in Dyna.-Pla), ``s2`` and ``s1``
+    (``dict(paths=[...], dates=[YYYY-MM-15, ...])``, the months present in the release). A
+    modality the release lacks for a sample (no Sentinel-1 file for any month of the window,
+    say) is listed in ``missing_modalities`` and masked by the model, not zero-filled as data;
+    only the label is required. Months of a series that are absent are left out (padded dates).
 
     Args:
-        modalities: a non-empty subset of ``('planet', 's2', 's1')`` (Table 3a rows).
+        modalities: a non-empty subset of ``('hr', 's2', 's1')`` (Table 3a rows; ``hr`` is
+            Planet).
         s1_template: path (under ``data_root``) of a monthly Sentinel-1 file.
         kwargs: ``DynamicEarthNetDataset`` arguments except ``modality``.
     """
 
-    MODALITIES = ('planet', 's2', 's1')
+    MODALITIES = ('hr', 's2', 's1')
 
     def __init__(
         self,
         *args,
-        modalities: Sequence[str] = ('planet', 's2', 's1'),
+        modalities: Sequence[str] = ('hr', 's2', 's1'),
         s1_template: str = 'sentinel1/{zone}/{tile}/{cube}/S1/{year_month}.tif',
         **kwargs,
     ) -> None:
@@ -281,7 +281,7 @@ class DynamicEarthNetMMDataset(DynamicEarthNetDataset):
         item = self._base_item(line)
         mods, absent = {}, []
         for name in self.modalities:
-            if name == 'planet':
+            if name == 'hr':
                 path = self._planet_path(line)
                 if osp.isfile(path):
                     mods[name] = dict(path=path)
