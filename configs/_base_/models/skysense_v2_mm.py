@@ -20,7 +20,8 @@ backbone = dict(
     ),
     out_indices=(0, 1, 2, 3),
     drop_path_rate=0.3,
-    init_cfg=dict(type='Pretrained', checkpoint=pretrained),  # the EMA teacher's backbone
+    # the EMA teacher's backbone (paper Figure 5: the teacher's parameters are used downstream)
+    init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='teacher.backbone.'),
 )
 fusion_neck = dict(
     type='MultiModalFusion',

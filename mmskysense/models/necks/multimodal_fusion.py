@@ -133,7 +133,10 @@ class MultiModalFusion(BaseModule):
             self.stage_modes = [shallow_mode] * (len(stages) - 1) + ['temporal_fusion']
         pool_cfg = dict(temporal_pooling or dict(type='TemporalPooling', mode='attention'))
         pool_cfg.setdefault('in_channels', list(in_channels))
-        self.pooling = nn.ModuleDict({m: MODELS.build(dict(pool_cfg)) for m in self.series})
+        pooled = any(m != 'temporal_fusion' for m in self.stage_modes)  # F_fus reads the dates
+        self.pooling = nn.ModuleDict(
+            {m: MODELS.build(dict(pool_cfg)) for m in self.series} if pooled else {}
+        )
         self.proj = nn.ModuleList()
         self.absent = nn.ParameterList()
         for i, (c_in, c_out, smode) in enumerate(zip(in_channels, out, self.stage_modes)):
