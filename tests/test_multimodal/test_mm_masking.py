@@ -34,8 +34,11 @@ def test_fusion_ignores_a_missing_modality(mode):
         mode=mode,
         fusion=dict(type='MultiModalTemporalFusion', embed_dims=16, num_heads=2, num_layers=1),
     ).eval()
-    for p in fusion.parameters():  # no zero-initialised part may hide a leak
-        torch.nn.init.normal_(p, std=0.2)
+    # no zero-initialised part may hide a leak; seeded so that the contrasts below (which show
+    # that the test would see a leak) do not depend on the run; the invariance holds for any
+    with torch.no_grad():
+        for p in fusion.parameters():
+            p.copy_(0.1 * torch.randn(p.shape, generator=g))
     present = dict(hr=torch.tensor([True, True]), s2=torch.tensor([True, True]))
     present['s1'] = torch.tensor([True, False])  # sample 1 has no S1
     masks = dict(s2=torch.tensor([[1, 1, 0], [1, 0, 0]]).bool(), s1=torch.ones(2, 3).bool())
@@ -50,8 +53,9 @@ def test_fusion_ignores_a_missing_modality(mode):
         as_data = fusion(zeros, dict(present, s1=torch.tensor([True, True])), masks, doy)
     for a, b, z in zip(base, moved, as_data):
         assert torch.allclose(a[1], b[1], atol=1e-6)  # the missing S1 does not reach sample 1
-        assert (a[0] - b[0]).abs().max() > 1e-2  # the present S1 of sample 0 does
-        assert (a[1] - z[1]).abs().max() > 1e-2  # and masking is not feeding zeros as data
+        # 100 x the tolerance above: the test would see a leak
+        assert (a[0] - b[0]).abs().max() > 1e-4  # the present S1 of sample 0 does
+        assert (a[1] - z[1]).abs().max() > 1e-4  # and masking is not feeding zeros as data
     # padded dates do not count either
     feats2 = dict(feats, s2=tuple(x.clone() for x in feats['s2']))
     for x in feats2['s2']:
