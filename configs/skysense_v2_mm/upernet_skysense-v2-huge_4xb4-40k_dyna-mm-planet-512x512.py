@@ -1,6 +1,7 @@
-# SkySense V2 on Dyna.-MM, paper Table 3a (a) (i) Planet.: mIoU 47.6 (SkySense V2).
-# UperNet on Planet Fusion RGB of the labelled month; the modalities are fused on the common grid (MultiModalFusion, F_fus with
-# its pretrained weights on the last stage). Another combination: change `modalities`.
+# SkySense V2 on Dyna.-MM, paper Table 3a (a) (i) Planet.: mIoU 47.6 (SkySense V2). UperNet on
+# Planet Fusion RGB of the labelled month; the modalities are fused on the common grid
+# (MultiModalFusion, F_fus with its pretrained weights on the last stage). Another combination:
+# change `modalities`.
 _base_ = [
     '../_base_/models/upernet_skysense_v2_mm.py',
     '../_base_/datasets/dynamic_earthnet_mm.py',

@@ -1,6 +1,7 @@
 # SkySense V2 on Dyna.-MM, paper Table 3a (a) (iv) Planet. + S2 + S1: mIoU 48.9 (SkySense V2).
-# UperNet on Planet + the Sentinel-2 and Sentinel-1 series; the modalities are fused on the common grid (MultiModalFusion, F_fus with
-# its pretrained weights on the last stage). Another combination: change `modalities`.
+# UperNet on Planet + the Sentinel-2 and Sentinel-1 series; the modalities are fused on the common
+# grid (MultiModalFusion, F_fus with its pretrained weights on the last stage). Another combination:
+# change `modalities`.
 _base_ = [
     '../_base_/models/upernet_skysense_v2_mm.py',
     '../_base_/datasets/dynamic_earthnet_mm.py',
