@@ -7,7 +7,11 @@ Dyna.-MM (``--family dyna``): Planet shows the class parity (k % 2), S2 its half
 only both together identify the six classes.
 
     nice -n 5 env OMP_NUM_THREADS=1 .venv/bin/python tests/test_multimodal/finetune_mm_tiny.py \\
-        --family ben --iters 300 --work-dir /tmp/ft_mm_ben
+        --family ben --iters 200 --scale 6 --work-dir /tmp/ft_mm_ben
+    nice -n 5 env OMP_NUM_THREADS=1 .venv/bin/python tests/test_multimodal/finetune_mm_tiny.py \\
+        --family dyna --iters 150 --scale 3 --batch-size 4 --work-dir /tmp/ft_mm_dyna
+
+(the runs of docs/multimodal.md, "Tests and the CPU fine-tuning check", with their figures)
 """
 
 import argparse
