@@ -12,7 +12,7 @@ planet_mean = [1042.59240722656, 915.618408203125, 671.260559082031]
 planet_std = [957.958435058593, 715.548767089843, 596.943908691406]
 model = dict(
     data_preprocessor=dict(mean=planet_mean, std=planet_std, bgr_to_rgb=False, size=(512, 512)),
-    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=6),
     auxiliary_head=dict(num_classes=6),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(384, 384)),

@@ -190,10 +190,12 @@ def _select_prefix(
 
 
 def _hr_tokenizer_name(backbone: nn.Module | None) -> str:
+    """Where a V1 patch embedding goes: the model's ``hr`` tokenizer, else its first
+    ``kind='hr'`` one; ``hr`` for a model without one (rule 6 then sets it aside)."""
     if backbone is None or 'hr' in backbone.tokenizers:
         return 'hr'
     hr = [n for n in backbone.tokenizers if backbone.modalities[n]['kind'] == 'hr']
-    return hr[0] if hr else next(iter(backbone.tokenizers))
+    return hr[0] if hr else 'hr'
 
 
 def _adapt_backbone_keys(
