@@ -111,3 +111,12 @@ def test_model_with_the_pretrained_fusion_trains(pretrain_ckpt, mm_release, tmp_
     start = pre.teacher['fusion'].input_proj.weight
     moved = (fusion.input_proj.weight.detach() - start).abs().max()
     assert moved > 0  # trained from the pretrained weights
+
+
+def test_filter_takes_only_the_components_it_knows():
+    from mmskysense.models.backbones.checkpoint_filter import checkpoint_filter_fn
+
+    state = {'teacher.fusion.w': torch.ones(1), 'fusion.w': torch.zeros(1)}
+    assert checkpoint_filter_fn(state, component='fusion') == {'w': state['teacher.fusion.w']}
+    with pytest.raises(ValueError, match="`component` must be one of .*got 'neck'"):
+        checkpoint_filter_fn(state, component='neck')
