@@ -25,8 +25,8 @@ FUSION = dict(embed_dims=32, num_layers=1, num_heads=2, modalities=('hr', 's2', 
 
 @pytest.fixture(scope='module')
 def pretrain_ckpt(tmp_path_factory):
-    """A pretraining checkpoint of the tiny SkySenseV2 whose student fusion differs from its
-    teacher fusion, as after training; saved as mmengine saves (``state_dict``, ``meta``)."""
+    """A pretraining checkpoint of the tiny SkySenseV2 whose student fusion and backbone differ
+    from the teacher's, as after training; saved as mmengine saves (``state_dict``, ``meta``)."""
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
 
@@ -37,7 +37,7 @@ def pretrain_ckpt(tmp_path_factory):
     )
     model.init_weights()
     with torch.no_grad():
-        for p in model.fusion.parameters():
+        for p in [*model.fusion.parameters(), *model.backbone.parameters()]:
             p.add_(torch.randn_like(p))
     path = str(root / 'iter_100.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict(iter=100)), path)
@@ -45,13 +45,18 @@ def pretrain_ckpt(tmp_path_factory):
 
 
 def _downstream(path, **fusion):
+    from mmengine.config import Config
+
     from mmskysense.registry import MODELS
 
+    # the config's own init_cfgs (tiny_config clears them), with the tiny checkpoint
+    config = Config.fromfile(str(tiny.ROOT / tiny.CONFIGS['dyna_planet_s2_s1'])).model
     cfg = tiny.tiny_config('dyna_planet_s2_s1', '/nonexistent', '/tmp/unused').model
-    cfg.fusion_neck.fusion.update(FUSION, init_cfg=dict(type='Pretrained', checkpoint=path))
+    init = dict(config.fusion_neck.fusion.init_cfg, checkpoint=path)
+    cfg.fusion_neck.fusion.update(FUSION, init_cfg=init)
     cfg.fusion_neck.fusion.update(fusion)
     cfg.decode_head.in_channels[-1] = FUSION['embed_dims']
-    cfg.backbone.init_cfg = dict(type='Pretrained', checkpoint=path, prefix='teacher.backbone.')
+    cfg.backbone.init_cfg = dict(config.backbone.init_cfg, checkpoint=path)
     return MODELS.build(cfg)
 
 
@@ -68,11 +73,10 @@ def test_fusion_loads_the_teacher_with_no_key_missing(pretrain_ckpt):
     for key, value in fusion.state_dict().items():
         assert torch.equal(value, teacher[key]), key
     assert not torch.equal(fusion.input_proj.weight, student['input_proj.weight'])
-    # the backbone came from the teacher too
-    assert torch.equal(
-        model.backbone.tokenizers['s1'].proj.weight,
-        pre.teacher['backbone'].tokenizers['s1'].proj.weight,
-    )
+    # the backbone came from the teacher too (the config's init_cfg names no prefix)
+    loaded = model.backbone.tokenizers['s1'].proj.weight
+    assert torch.equal(loaded, pre.teacher['backbone'].tokenizers['s1'].proj.weight)
+    assert not torch.equal(loaded, pre.backbone.tokenizers['s1'].proj.weight)
 
 
 def test_fusion_student_and_wrapped_checkpoints(pretrain_ckpt, tmp_path):

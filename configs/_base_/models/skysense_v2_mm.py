@@ -20,8 +20,9 @@ backbone = dict(
     ),
     out_indices=(0, 1, 2, 3),
     drop_path_rate=0.3,
-    # the EMA teacher's backbone (paper Figure 5: the teacher's parameters are used downstream)
-    init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='teacher.backbone.'),
+    # checkpoint_filter_fn takes the EMA teacher's backbone (teacher.backbone.*) of a pretraining
+    # checkpoint (paper Figure 5: the teacher's parameters are used downstream)
+    init_cfg=dict(type='Pretrained', checkpoint=pretrained),
 )
 fusion_neck = dict(
     type='MultiModalFusion',
