@@ -17,6 +17,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from mmskysense.models.layers import MixtureOfExperts
+from mmskysense.models.layers.mixture_of_experts import stack_expert_weights
 
 from .skysense_v2 import NUM_WINDOW_STAGES, SkySenseV2Backbone
 
@@ -222,16 +223,9 @@ def _adapt_backbone_keys(
             dropped.append(key)
             del out[key]
     for name, moe in backbone.named_modules():
-        if not isinstance(moe, MixtureOfExperts):
-            continue
-        head = name + '.'
-        dense = [n for n in ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias') if head + n in out]
-        if not dense or head + 'experts.0.fc1.weight' in out:
-            continue
-        for n in dense:
-            value = out.pop(head + n)
-            for e in range(moe.num_experts):
-                out[f'{head}experts.{e}.{n}'] = value.clone()
+        if isinstance(moe, MixtureOfExperts):
+            # per-expert keys (before the stacking) stacked; a dense FFN into every expert
+            stack_expert_weights(out, name + '.', moe.num_experts)
     return out
 
 
