@@ -175,13 +175,21 @@ class LoadOneHotLabel(BaseTransform):
     """Read a label raster with one band per class (255 = member) into ``gt_seg_map``.
 
     DynamicEarthNet ships its monthly labels this way (7 bands). Classes listed in
-    ``ignore_classes`` (snow & ice in the official evaluation) and pixels that belong to no class
-    become ``ignore_index``; the remaining classes are renumbered 0..K-1 in band order.
+    ``ignore_classes`` (snow & ice in the official evaluation) become ``ignore_index``; the
+    remaining classes are renumbered 0..K-1 in band order. A pixel claimed by several bands takes
+    the last one, as in the authors' loader.
+
+    Pixels that no band claims get ``unclaimed_index`` (default: ``ignore_index``). The authors'
+    loader (``data/utae_dynamicen.py``) starts from ``np.zeros`` and so gives them class 0
+    (impervious surface); that is an initial value, not an annotation, and would train and score
+    unlabelled pixels as impervious surface, so they are ignored here. ``unclaimed_index=0``
+    reproduces the authors' numbers.
 
     Args:
         num_classes: number of bands the label file must have.
         ignore_classes: 0-based band indices mapped to ``ignore_index``.
         ignore_index: value for ignored pixels.
+        unclaimed_index: value for pixels no band claims (None: ``ignore_index``).
         out_size: ``(h, w)`` to resample to (nearest), None for the file's grid.
     """
 
@@ -190,11 +198,13 @@ class LoadOneHotLabel(BaseTransform):
         num_classes: int = 7,
         ignore_classes: Sequence[int] = (6,),
         ignore_index: int = 255,
+        unclaimed_index: int | None = None,
         out_size: tuple[int, int] | None = None,
     ) -> None:
         self.num_classes = num_classes
         self.ignore_classes = tuple(ignore_classes)
         self.ignore_index = ignore_index
+        self.unclaimed_index = ignore_index if unclaimed_index is None else unclaimed_index
         self.out_size = tuple(out_size) if out_size is not None else None
         kept = [c for c in range(num_classes) if c not in self.ignore_classes]
         self.lut = {c: i for i, c in enumerate(kept)}
@@ -204,7 +214,7 @@ class LoadOneHotLabel(BaseTransform):
         onehot = read_raster(
             path, out_shape=self.out_size, resampling='nearest', expected_count=self.num_classes
         )
-        seg = np.full(onehot.shape[:2], self.ignore_index, dtype=np.uint8)
+        seg = np.full(onehot.shape[:2], self.unclaimed_index, dtype=np.uint8)
         for band in range(self.num_classes):
             member = onehot[..., band] == 255
             seg[member] = self.lut.get(band, self.ignore_index)
@@ -215,7 +225,8 @@ class LoadOneHotLabel(BaseTransform):
     def __repr__(self) -> str:
         return (
             f'{self.__class__.__name__}(num_classes={self.num_classes}, '
-            f'ignore_classes={self.ignore_classes}, out_size={self.out_size})'
+            f'ignore_classes={self.ignore_classes}, unclaimed_index={self.unclaimed_index}, '
+            f'out_size={self.out_size})'
         )
 
 
