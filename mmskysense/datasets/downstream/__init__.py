@@ -1,11 +1,12 @@
-"""Downstream datasets of the paper's Tables 1 and 2a (their loading transforms are in
+"""Downstream datasets of the paper's Tables 1, 2a and 3 (their loading transforms are in
 ``mmskysense.datasets.transforms``)."""
 
 from .aid import AIDDataset
-from .bigearthnet import BigEarthNetS2Dataset
-from .dynamic_earthnet import DynamicEarthNetDataset
+from .bigearthnet import BigEarthNetMMDataset, BigEarthNetS2Dataset
+from .dynamic_earthnet import DynamicEarthNetDataset, DynamicEarthNetMMDataset
 from .fmow import FMoWSentinelDataset
 from .isaid import ISAIDDataset
+from .pastis import LoadPASTISTarget, PASTISDataset
 from .potsdam import PotsdamDataset
 from .resisc45 import RESISC45Dataset
 
@@ -17,4 +18,8 @@ __all__ = [
     'ISAIDDataset',
     'PotsdamDataset',
     'DynamicEarthNetDataset',
+    'BigEarthNetMMDataset',
+    'DynamicEarthNetMMDataset',
+    'PASTISDataset',
+    'LoadPASTISTarget',
 ]
