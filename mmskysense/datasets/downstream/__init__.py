@@ -1,7 +1,9 @@
-"""Downstream datasets of the paper's Tables 1 and 2a and their rasterio loading transforms."""
+"""Downstream datasets of the paper's Tables 1 and 2 and their rasterio loading transforms."""
 from .aid import AIDDataset
 from .bigearthnet import BigEarthNetS2Dataset
+from .dior import DIORDataset, DIORRDataset
 from .dynamic_earthnet import DynamicEarthNetDataset
+from .fair1m import FAIR1MDataset
 from .fmow import FMoWSentinelDataset
 from .isaid import ISAIDDataset
 from .loading import LoadMultiBandImage, LoadOneHotLabel, LoadTimeSeries
@@ -11,5 +13,5 @@ from .resisc45 import RESISC45Dataset
 __all__ = [
     'AIDDataset', 'RESISC45Dataset', 'BigEarthNetS2Dataset', 'FMoWSentinelDataset',
     'ISAIDDataset', 'PotsdamDataset', 'DynamicEarthNetDataset', 'LoadMultiBandImage',
-    'LoadTimeSeries', 'LoadOneHotLabel'
+    'LoadTimeSeries', 'LoadOneHotLabel', 'DIORDataset', 'DIORRDataset', 'FAIR1MDataset'
 ]
