@@ -63,6 +63,19 @@ def main():
     # one line per metric, so that scripts and humans find the paper's number without the log
     for name, value in metrics.items():
         print(f'{name}: {value}')
+    print_paper_result(cfg.get('paper_result'), metrics)
+
+
+def print_paper_result(paper, metrics: dict) -> None:
+    """A config's ``paper_result = dict(metric=KEY, value=V, source=TEXT)`` printed beside this
+    run's value of the same metric (same key, same scale)."""
+    if not paper:
+        return
+    key = paper['metric']
+    ours = metrics.get(key)
+    ours = f'{float(ours):.4f}' if ours is not None else f'not computed (no {key!r} metric)'
+    print(f'paper ({paper.get("source", "paper")}): {key} = {float(paper["value"]):.4f}; '
+          f'this run: {ours}')
 
 
 if __name__ == '__main__':
