@@ -94,7 +94,8 @@ def main() -> None:
     for r in (small, large):
         print(f"scene {r['side']} px: {r['patches']} patches, {r['detections']} detections, "
               f"peak +{r['added_mb']:.1f} MiB over {r['before_mb']:.0f} MiB, {r['seconds']:.1f} s")
-    print(f"scene area x16 -> added peak memory x{large['added_mb'] / max(small['added_mb'], 1e-3):.2f}")
+    ratio = large['added_mb'] / max(small['added_mb'], 1e-3)
+    print(f'scene area x16 -> added peak memory x{ratio:.2f}')
 
 
 if __name__ == '__main__':

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = {
     'dior': 'configs/skysense_v2_det/faster-rcnn_skysense-v2-huge-fpn_8xb2-12e_dior.py',
     'dior_r': 'configs/skysense_v2_det/oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_dior-r.py',
-    'fair1m': 'configs/skysense_v2_det/oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_fair1m-1024.py',
+    'fair1m':
+    'configs/skysense_v2_det/oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_fair1m-1024.py',
 }
 SUBMISSION_CONFIG = ('configs/skysense_v2_det/'
                      'oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_fair1m-1024-submission.py')

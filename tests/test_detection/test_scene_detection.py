@@ -161,7 +161,8 @@ def test_cli_with_a_real_detector(tmp_path, monkeypatch, capsys):
     from mmskysense.utils import register_all_modules
     register_all_modules()
     import importlib.util
-    spec = importlib.util.spec_from_file_location('det_tiny', Path(__file__).with_name('det_tiny.py'))
+    spec = importlib.util.spec_from_file_location('det_tiny',
+                                                  Path(__file__).with_name('det_tiny.py'))
     det_tiny = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(det_tiny)
     cfg = det_tiny.tiny_config('dior_r', str(tmp_path), str(tmp_path / 'work'), size=96)

@@ -1,12 +1,14 @@
 """Turn patch predictions on FAIR1M test images into the organisers' submission format.
 
-Predictions come from ``tools/test.py CONFIG CKPT --out preds.pkl`` run on the test patches
-written by ``tools/dataset_converters/fair1m.py`` (a config whose test dataset is
-``FAIR1MDataset`` with ``ann_file=''`` and ``data_prefix.img_path='test/images'``). Each
-patch's rotated boxes are moved back onto its full image by the patch's offset in
-``patches.json``; detections of neighbouring patches are merged (``mmskysense.apis.detection_merge``:
-detections cut by an inner patch border give way to whole ones, then class-wise rotated NMS at
-``--iou-thr``, mmrotate's 0.1 for merging DOTA patches). One XML per test image is written::
+Predictions come from ``tools/test.py`` run on the test patches written by
+``tools/dataset_converters/fair1m.py``, e.g. with
+``configs/skysense_v2_det/*_fair1m-1024-submission.py`` (its test dataset is ``FAIR1MDataset``
+with ``ann_file=''`` and ``data_prefix.img_path='test/images'``; it dumps the predictions to a
+``.pkl``, as ``--out`` does). Each patch's rotated boxes are moved back onto its full image by
+the patch's offset in ``patches.json``; detections of neighbouring patches are merged
+(``mmskysense.apis.detection_merge``: detections cut by an inner patch border give way to whole
+ones, then class-wise rotated NMS at ``--iou-thr``, mmrotate's 0.1 for merging DOTA patches).
+One XML per test image is written::
 
     OUT/<id>.xml     annotation/source/filename = <id>.tif, objects/object/possibleresult/
                      {name, probability}, points/point "x,y" x 5 (the first repeated)

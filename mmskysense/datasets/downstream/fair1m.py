@@ -18,7 +18,8 @@ into patches (1024 px, 200 px overlap, as mmrotate's DOTA split tool does) and w
 DOTA-style layout this dataset reads, one folder per release folder::
 
     data_root/train/part1/images/<id>__1024__<x>___<y>.png
-    data_root/train/part1/annfiles/<id>__1024__<x>___<y>.txt   "x1 y1 ... x4 y4 Class_Name difficulty"
+    data_root/train/part1/annfiles/<id>__1024__<x>___<y>.txt
+                                 lines "x1 y1 ... x4 y4 Class_Name difficulty"
     data_root/train/part2/...  data_root/validation/...  data_root/test/images/...
     data_root/<folder>/patches.json                           patch offsets and image sizes
 
