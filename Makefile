@@ -5,11 +5,13 @@ PY := .venv/bin/python
 # extra pytest arguments, e.g. make test PYTEST_ARGS="-k backbone -x"
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo bench clean help
+.PHONY: install lint format test test-fast demo bench clean help
 
 help:
 	@echo "make install    build .venv (torch, mmcv with ops, OpenMMLab set, rasterio, mmskysense)"
-	@echo "make test       install, then run the test suite"
+	@echo "make lint       ruff check + ruff format --check (ruff.toml); part of make test"
+	@echo "make format     apply ruff's fixes and formatting"
+	@echo "make test       install, lint, then run the test suite"
 	@echo "make test-fast  install, then run the tests not marked slow"
 	@echo "make demo       install, then run the end-to-end demo (see README)"
 	@echo "make bench      install, then run the benchmarks in benchmarks/"
@@ -19,8 +21,14 @@ install:
 	@start=$$(date +%s); bash tools/install.sh; \
 	echo "install: $$(( $$(date +%s) - start )) s"
 
+lint: install
+	@$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: install
+	@$(PY) -m ruff check --fix . && $(PY) -m ruff format .
+
 # pytest's closing line gives the test time; it stays the last line of the output
-test: install
+test: install lint
 	@rc=0; \
 	$(PY) -m pytest tests -q -rfEs --durations=15 $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): the suite is missing or every test was deselected" >&2; exit 1; fi; \

@@ -1,4 +1,5 @@
 """Install mmskysense (an OpenMMLab plugin); see README.md for the full environment."""
+
 import os.path as osp
 
 from setuptools import find_packages, setup

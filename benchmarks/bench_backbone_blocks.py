@@ -13,12 +13,13 @@ Each pair is timed interleaved (A, B, B, A, ...) after a warm-up; the ratio is t
 the ratios of adjacent runs, so both sides see the same machine load. On a shared machine,
 ``--threads 1`` avoids the OpenMP stalls that other processes cause on multi-threaded runs.
 """
+
 import argparse
 import os.path as osp
 import statistics
 import sys
 import time
-from typing import Callable, List, Tuple
+from collections.abc import Callable
 
 import torch
 
@@ -31,15 +32,16 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_pair(fa: Callable[[], None], fb: Callable[[], None], repeat: int, warmup: int,
-              device: torch.device) -> Tuple[float, float, float]:
+def time_pair(
+    fa: Callable[[], None], fb: Callable[[], None], repeat: int, warmup: int, device: torch.device
+) -> tuple[float, float, float]:
     """Median seconds of ``fa`` and ``fb`` timed alternately, and the median of the ratios of
     adjacent (fa, fb) runs, which cancels slow drifts of the machine's load."""
     for _ in range(warmup):
         fa()
         fb()
-    ta: List[float] = []
-    tb: List[float] = []
+    ta: list[float] = []
+    tb: list[float] = []
     for i in range(repeat):
         for f, acc in ((fa, ta), (fb, tb)) if i % 2 == 0 else ((fb, tb), (fa, ta)):
             sync(device)
@@ -56,36 +58,43 @@ def fwd_bwd(module: torch.nn.Module, *inputs, pick=lambda out: out) -> Callable[
         module.zero_grad(set_to_none=True)
         out = pick(module(*inputs))
         out.float().square().mean().backward()
+
     return run
 
 
 def copy_mmpretrain_block(theirs, ours) -> None:
     """Load an mmpretrain SwinBlockV2's weights into our SwinV2Block (same numerics)."""
     from mmskysense.models.backbones.skysense_v2 import convert_mmpretrain_swinv2
+
     sd = {f'stages.0.blocks.0.{k}': v for k, v in theirs.state_dict().items()}
     converted, _ = convert_mmpretrain_swinv2(sd)
     prefix = 'stages.0.blocks.0.'
     missing, unexpected = ours.load_state_dict(
-        {k[len(prefix):]: v for k, v in converted.items()}, strict=False)
+        {k[len(prefix) :]: v for k, v in converted.items()}, strict=False
+    )
     assert not missing and not unexpected, (missing, unexpected)
 
 
-def bench_swin(args, device: torch.device) -> List[float]:
+def bench_swin(args, device: torch.device) -> list[float]:
     from mmpretrain.models.backbones.swin_transformer_v2 import SwinBlockV2
 
     from mmskysense.models.layers import SwinV2Block
+
     ratios = []
     side = args.img // 4
     for stage in (1, 2):
-        c = args.embed_dims * 2**(stage - 1)
+        c = args.embed_dims * 2 ** (stage - 1)
         heads = c // args.head_dim
-        hw = (side // 2**(stage - 1), ) * 2
-        theirs = torch.nn.ModuleList([
-            SwinBlockV2(c, heads, window_size=args.window, shift=bool(j), drop_path=0.)
-            for j in range(2)]).to(device)
-        ours = torch.nn.ModuleList([
-            SwinV2Block(c, heads, window_size=args.window, shift=bool(j)) for j in range(2)
-        ]).to(device)
+        hw = (side // 2 ** (stage - 1),) * 2
+        theirs = torch.nn.ModuleList(
+            [
+                SwinBlockV2(c, heads, window_size=args.window, shift=bool(j), drop_path=0.0)
+                for j in range(2)
+            ]
+        ).to(device)
+        ours = torch.nn.ModuleList(
+            [SwinV2Block(c, heads, window_size=args.window, shift=bool(j)) for j in range(2)]
+        ).to(device)
         for t, o in zip(theirs, ours):
             copy_mmpretrain_block(t, o)
         x = torch.randn(args.batch, hw[0] * hw[1], c, device=device, requires_grad=True)
@@ -95,6 +104,7 @@ def bench_swin(args, device: torch.device) -> List[float]:
                 for b in blocks:
                     x = b(x, hw)
                 return x
+
             return run
 
         class Wrap(torch.nn.Module):
@@ -109,29 +119,40 @@ def bench_swin(args, device: torch.device) -> List[float]:
         a, b = Wrap(ours), Wrap(theirs)
         with torch.no_grad():
             err = ((a(x) - b(x)).abs().max() / b(x).abs().max()).item()
-        t_ours, t_ref, ratio = time_pair(fwd_bwd(a, x), fwd_bwd(b, x), args.repeat, args.warmup,
-                                         device)
+        t_ours, t_ref, ratio = time_pair(
+            fwd_bwd(a, x), fwd_bwd(b, x), args.repeat, args.warmup, device
+        )
         ratios.append(ratio)
-        print(f'stage {stage} Swin V2 blocks (C={c}, heads={heads}, window={args.window}, '
-              f'map {hw[0]}x{hw[1]}, batch {args.batch}, regular+shifted): '
-              f'ours {t_ours * 1e3:.1f} ms, mmpretrain {t_ref * 1e3:.1f} ms, '
-              f'ratio ours/mmpretrain = {ratio:.3f} (max rel. output diff {err:.1e})')
+        print(
+            f'stage {stage} Swin V2 blocks (C={c}, heads={heads}, window={args.window}, '
+            f'map {hw[0]}x{hw[1]}, batch {args.batch}, regular+shifted): '
+            f'ours {t_ours * 1e3:.1f} ms, mmpretrain {t_ref * 1e3:.1f} ms, '
+            f'ratio ours/mmpretrain = {ratio:.3f} (max rel. output diff {err:.1e})'
+        )
     return ratios
 
 
 def bench_moe(args, device: torch.device) -> float:
     from mmskysense.models.layers import FeedForward, MixtureOfExperts
+
     c = args.moe_dims
     torch.manual_seed(0)
     moe = MixtureOfExperts(c, 4 * c, num_experts=8, top_k=1).to(device)
     dense = FeedForward(c, 4 * c).to(device)
     x = torch.randn(args.moe_tokens, c, device=device, requires_grad=True)
-    t_moe, t_dense, ratio = time_pair(fwd_bwd(moe, x, pick=lambda out: out[0] + 0 * out[1]),
-                                      fwd_bwd(dense, x), args.repeat, args.warmup, device)
+    t_moe, t_dense, ratio = time_pair(
+        fwd_bwd(moe, x, pick=lambda out: out[0] + 0 * out[1]),
+        fwd_bwd(dense, x),
+        args.repeat,
+        args.warmup,
+        device,
+    )
     _, _, counts = moe(x)
-    print(f'MoE FFN (8 experts, top-1, C={c}, hidden={4 * c}, {args.moe_tokens} tokens): '
-          f'MoE {t_moe * 1e3:.1f} ms, dense {t_dense * 1e3:.1f} ms, ratio MoE/dense = '
-          f'{ratio:.3f} (tokens per expert {counts.tolist()})')
+    print(
+        f'MoE FFN (8 experts, top-1, C={c}, hidden={4 * c}, {args.moe_tokens} tokens): '
+        f'MoE {t_moe * 1e3:.1f} ms, dense {t_dense * 1e3:.1f} ms, ratio MoE/dense = '
+        f'{ratio:.3f} (tokens per expert {counts.tolist()})'
+    )
     return ratio
 
 
@@ -158,10 +179,13 @@ def main() -> None:
     ratios = [] if args.skip_swin else bench_swin(args, device)
     moe_ratio = bench_moe(args, device)
     for i, r in enumerate(ratios):
-        print(f'RESULT stage{i + 1}_swin_ratio={r:.3f} target<=1.0 '
-              f"{'PASS' if r <= 1.0 else 'FAIL'}")
-    print(f"RESULT moe_dense_ratio={moe_ratio:.3f} target<=1.3 "
-          f"{'PASS' if moe_ratio <= 1.3 else 'FAIL'}")
+        print(
+            f'RESULT stage{i + 1}_swin_ratio={r:.3f} target<=1.0 {"PASS" if r <= 1.0 else "FAIL"}'
+        )
+    print(
+        f'RESULT moe_dense_ratio={moe_ratio:.3f} target<=1.3 '
+        f'{"PASS" if moe_ratio <= 1.3 else "FAIL"}'
+    )
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ process, after a warm-up, so the page cache and the CPU are in the same state; f
 closed after each sample (no decoded tiles reused across samples, as in training); the ratio
 window / whole is printed.
 """
+
 import argparse
 import copy
 import os
@@ -31,13 +32,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--hr-size', type=int, default=2048)
     parser.add_argument('--s2-dates', type=int, default=10)
     parser.add_argument('--s1-dates', type=int, default=5)
-    parser.add_argument('--data-dir',
-                        default=None,
-                        help='where the synthetic sample is written (default: a temp folder)')
-    parser.add_argument('--num-samples',
-                        type=int,
-                        default=2,
-                        help='distinct synthetic samples, loaded in turn')
+    parser.add_argument(
+        '--data-dir',
+        default=None,
+        help='where the synthetic sample is written (default: a temp folder)',
+    )
+    parser.add_argument(
+        '--num-samples', type=int, default=2, help='distinct synthetic samples, loaded in turn'
+    )
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
 
@@ -57,24 +59,32 @@ def main() -> None:
     index = osp.join(data_dir, 'index.json')
     if not osp.isfile(index):
         start = time.perf_counter()
-        generate_geo_dataset(data_dir,
-                             num_samples=args.num_samples,
-                             seed=args.seed,
-                             hr_size=args.hr_size,
-                             num_s2_dates=args.s2_dates,
-                             num_s1_dates=args.s1_dates)
+        generate_geo_dataset(
+            data_dir,
+            num_samples=args.num_samples,
+            seed=args.seed,
+            hr_size=args.hr_size,
+            num_s2_dates=args.s2_dates,
+            num_s1_dates=args.s1_dates,
+        )
         print(f'generated {data_dir} in {time.perf_counter() - start:.1f} s')
     hr_bytes = osp.getsize(osp.join(data_dir, 'samples', 'sample_00000', 'hr.tif'))
-    print(f'HR GeoTIFF {args.hr_size} x {args.hr_size} x 3, {hr_bytes / 2**20:.1f} MiB on disk '
-          f'(deflate, 256 x 256 tiles); {args.s2_dates} S2 and {args.s1_dates} S1 dates')
+    print(
+        f'HR GeoTIFF {args.hr_size} x {args.hr_size} x 3, {hr_bytes / 2**20:.1f} MiB on disk '
+        f'(deflate, 256 x 256 tiles); {args.s2_dates} S2 and {args.s1_dates} S1 dates'
+    )
 
     cfg = Config.fromfile(
-        osp.join(ROOT, 'configs', '_base_', 'datasets', 'skysense_pretrain_geotiff.py'))
+        osp.join(ROOT, 'configs', '_base_', 'datasets', 'skysense_pretrain_geotiff.py')
+    )
     datasets = {}
     # 'window' is the default pipeline; 'window-native' ignores the HR overviews (pure windowed
     # reads of native pixels); 'whole' reads every raster in full and crops in memory
-    for name, mode, overviews in (('window', 'window', True), ('window-native', 'window', False),
-                                  ('whole', 'whole', False)):
+    for name, mode, overviews in (
+        ('window', 'window', True),
+        ('window-native', 'window', False),
+        ('whole', 'whole', False),
+    ):
         pipeline = copy.deepcopy(cfg.train_pipeline)
         pipeline[0]['num_frames'] = dict(s2=args.s2_dates, s1=args.s1_dates)
         pipeline[1]['read_mode'] = dict(hr=mode, s2=mode, s1=mode, osm=mode)
@@ -99,10 +109,14 @@ def main() -> None:
     rates = {}
     for mode, ts in times.items():
         rates[mode] = len(ts) / sum(ts)
-        print(f'{mode:>13}: {rates[mode]:6.2f} samples/s  (median {1000 * np.median(ts):.0f} ms '
-              f'per sample over {len(ts)} samples, 1 thread, pid {os.getpid()})')
-    print(f'ratio windowed / whole-raster-then-crop: {rates["window"] / rates["whole"]:.2f}x '
-          f'(without overviews: {rates["window-native"] / rates["whole"]:.2f}x)')
+        print(
+            f'{mode:>13}: {rates[mode]:6.2f} samples/s  (median {1000 * np.median(ts):.0f} ms '
+            f'per sample over {len(ts)} samples, 1 thread, pid {os.getpid()})'
+        )
+    print(
+        f'ratio windowed / whole-raster-then-crop: {rates["window"] / rates["whole"]:.2f}x '
+        f'(without overviews: {rates["window-native"] / rates["whole"]:.2f}x)'
+    )
 
 
 if __name__ == '__main__':

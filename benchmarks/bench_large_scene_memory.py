@@ -1,4 +1,4 @@
-"""Peak memory of large-scene inference against scene size (issue: memory bounded by the tile batch).
+"""Peak memory of large-scene inference against scene size (memory bounded by the tile batch).
 
 Runs tools-level inference (mmskysense.apis.segment_geotiff with a tiny SkySense V2 UperNet) in a
 fresh process per scene, on a scene and on one 16 times larger (4x per side), and prints the peak
@@ -6,6 +6,7 @@ resident memory each run added over its state just before inference, and their r
 
     .venv/bin/python benchmarks/bench_large_scene_memory.py [--side 1024] [--tile 256]
 """
+
 import argparse
 import json
 import os
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-CHILD = r'''
+CHILD = r"""
 import json, resource, sys, time
 import numpy as np, rasterio, torch
 from rasterio.transform import from_origin
@@ -50,15 +51,25 @@ segment_geotiff(predict, path, out, num_classes=6, tile=tile, overlap=tile // 4,
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps(dict(side=side, before_mb=rss_before / 2**20, peak_mb=peak / 2**20,
                       added_mb=(peak - rss_before) / 2**20, seconds=time.perf_counter() - t0)))
-'''
+"""
 
 
 def run(side: int, tile: int, workdir: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '2'))
-    proc = subprocess.run([sys.executable, '-c', CHILD, str(side), str(tile),
-                           os.path.join(workdir, f's{side}.tif'),
-                           os.path.join(workdir, f'c{side}.tif')],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            '-c',
+            CHILD,
+            str(side),
+            str(tile),
+            os.path.join(workdir, f's{side}.tif'),
+            os.path.join(workdir, f'c{side}.tif'),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-4000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -73,10 +84,14 @@ def main():
         small = run(args.side, args.tile, d)
         large = run(args.side * 4, args.tile, d)
     for r in (small, large):
-        print(f"scene {r['side']}x{r['side']}: peak RSS {r['peak_mb']:.0f} MiB, "
-              f"added by inference {r['added_mb']:.0f} MiB, {r['seconds']:.1f} s")
-    print(f'pixels ratio: 16x; peak RSS ratio: {large["peak_mb"] / small["peak_mb"]:.2f}; '
-          f'added-memory ratio: {large["added_mb"] / max(small["added_mb"], 1e-6):.2f} (target < 2)')
+        print(
+            f'scene {r["side"]}x{r["side"]}: peak RSS {r["peak_mb"]:.0f} MiB, '
+            f'added by inference {r["added_mb"]:.0f} MiB, {r["seconds"]:.1f} s'
+        )
+    print(
+        f'pixels ratio: 16x; peak RSS ratio: {large["peak_mb"] / small["peak_mb"]:.2f}; '
+        f'added-memory ratio: {large["added_mb"] / max(small["added_mb"], 1e-6):.2f} (target < 2)'
+    )
 
 
 if __name__ == '__main__':

@@ -1,15 +1,17 @@
-# The main job end to end (make demo): from generated multi-modal GeoTIFFs to a georeferenced map.
-#
-#   .venv/bin/python tools/demo.py [--out demo_outputs] [--data data/geo_demo] [--quick]
-#
-# 1. generate the demo dataset: geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with
-#    OSM-like labels (pretraining, k-NN scenes, a labelled fine-tuning set, one large scene)
-# 2. pretrain the tiny SkySense V2 (tools/train.py, the tiny CPU recipe)
-# 3. extract the teacher backbone from the last pretraining checkpoint
-# 4. k-NN scene classification with random and with pretrained weights
-# 5. fine-tune UperNet on the labelled set from the pretrained backbone and test it (mIoU)
-# 6. segment the large scene tile by tile into a GeoTIFF class map and a PNG preview
-# and prints a table of the results and the paths of every output.
+"""The main job end to end (make demo): from generated multi-modal GeoTIFFs to a georeferenced map.
+
+  .venv/bin/python tools/demo.py [--out demo_outputs] [--data data/geo_demo] [--quick]
+
+1. generate the demo dataset: geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with
+   OSM-like labels (pretraining, k-NN scenes, a labelled fine-tuning set, one large scene)
+2. pretrain the tiny SkySense V2 (tools/train.py, the tiny CPU recipe)
+3. extract the teacher backbone from the last pretraining checkpoint
+4. k-NN scene classification with random and with pretrained weights
+5. fine-tune UperNet on the labelled set from the pretrained backbone and test it (mIoU)
+6. segment the large scene tile by tile into a GeoTIFF class map and a PNG preview
+and prints a table of the results and the paths of every output.
+"""
+
 import argparse
 import glob
 import json
@@ -24,8 +26,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The demo's land-cover classes differ mainly by colour and spectrum: the recipe without
 # photometric jitter keeps that information, where the jittered one trains it away (see the
 # config's header for the k-NN figures of both).
-PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb2-300it_cpu_pretrain_nojitter.py'
-FINETUNE_CFG = 'configs/demo/upernet_skysense-v2-tiny_geo-demo.py'
+PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb2-cpu-300it-nojitter_geo-demo.py'
+FINETUNE_CFG = 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
 
 
 def step(title: str) -> float:
@@ -33,14 +35,20 @@ def step(title: str) -> float:
     return time.time()
 
 
-def run(cmd, log_path=None, env_extra=None, show=('Iter(', 'mIoU', 'k-NN', 'Error')):
+def run(cmd, log_path=None, show=('Iter(', 'mIoU', 'k-NN', 'Error')):
     """Run a tool; stream the lines that show progress, keep the whole output in ``log_path``."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    env.update(env_extra or {})
     cmd = [str(c) for c in cmd]
     log = open(log_path, 'w') if log_path else None
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     tail = []
     for line in proc.stdout:
         if log:
@@ -49,14 +57,16 @@ def run(cmd, log_path=None, env_extra=None, show=('Iter(', 'mIoU', 'k-NN', 'Erro
         if any(s in line for s in show):
             # the head of mmengine's iteration lines holds the step, lr and total loss
             start = line.find('Iter(')
-            print('   ' + line[max(start, 0):].rstrip()[:150], flush=True)
+            print('   ' + line[max(start, 0) :].rstrip()[:150], flush=True)
     proc.wait()
     if log:
         log.close()
     if proc.returncode != 0:
         sys.stdout.write(''.join(tail))
-        raise SystemExit(f'demo step failed ({proc.returncode}): {" ".join(cmd)}'
-                         + (f'\nfull log: {log_path}' if log_path else ''))
+        raise SystemExit(
+            f'demo step failed ({proc.returncode}): {" ".join(cmd)}'
+            + (f'\nfull log: {log_path}' if log_path else '')
+        )
 
 
 def latest(pattern: str) -> str:
@@ -87,7 +97,8 @@ def tiled_vs_untiled(ckpt: str, scene_path: str, out: str, size: int = 512) -> f
     from rasterio.windows import Window
 
     from mmskysense.apis import init_model, segment_geotiff, segmentor_predict_fn
-    model, meta = init_model(FINETUNE_CFG, ckpt, cfg_options={'model.backbone.init_cfg': None})
+
+    model, meta = init_model(FINETUNE_CFG, ckpt)
     predict = segmentor_predict_fn(model)
     crop = osp.join(out, 'scene_crop.tif')
     with rasterio.open(scene_path) as src:
@@ -100,11 +111,211 @@ def tiled_vs_untiled(ckpt: str, scene_path: str, out: str, size: int = 512) -> f
     maps = []
     for tile, overlap in ((size, 0), (128, 32)):
         path = osp.join(out, f'scene_crop_tile{tile}.tif')
-        segment_geotiff(predict, crop, path, num_classes=len(meta['classes']), tile=tile,
-                        overlap=overlap, progress=False)
+        segment_geotiff(
+            predict,
+            crop,
+            path,
+            num_classes=len(meta['classes']),
+            tile=tile,
+            overlap=overlap,
+            progress=False,
+        )
         with rasterio.open(path) as f:
             maps.append(f.read(1))
     return float((maps[0] == maps[1]).mean() * 100)
+
+
+# ----------------------------------------------------------------------------------- steps
+# Each step runs one tool and returns what it produced, read from the files the tool writes
+# (JSON and rasters), never from its log text.
+
+
+def warmup(iters: int, longest: int = 20) -> list:
+    """Overrides that keep the linear warm-up (``param_scheduler[0]``) within a fifth of a short
+    run; the decay (``param_scheduler[1]``) then starts where it ends."""
+    n = max(1, min(longest, iters // 5))
+    return [f'param_scheduler.0.end={n}', f'param_scheduler.1.begin={n}']
+
+
+def step_data(args) -> dict:
+    """Geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with OSM-like labels: the
+    pretraining set, held-out k-NN scenes, a labelled fine-tuning set and one large scene."""
+    import numpy as np
+
+    from mmskysense.datasets.geo.synthetic import generate_geo_dataset, generate_sample
+
+    data = args.data
+    generate_geo_dataset(data, num_samples=16, seed=0)
+    generate_geo_dataset(osp.join(data, 'knn'), num_samples=12, seed=1, write_index=False)
+    generate_geo_dataset(
+        osp.join(data, 'finetune', 'train'), num_samples=16, seed=100, write_index=False
+    )
+    generate_geo_dataset(
+        osp.join(data, 'finetune', 'val'), num_samples=6, seed=200, write_index=False
+    )
+    scene = generate_sample(
+        osp.join(data, 'scene'),
+        np.random.default_rng(300),
+        hr_size=args.scene_size,
+        num_s2_dates=2,
+        num_s1_dates=1,
+    )
+    text_emb = osp.join(data, 'osm_text_embeddings_random.pth')
+    run([sys.executable, 'tools/misc/gen_text_embeddings.py', text_emb, '--backend', 'random'])
+    print(f'   pretraining samples: {data}/samples (index {data}/index.json)')
+    print(f'   large scene: {scene["folder"]}/hr.tif ({args.scene_size} x {args.scene_size})')
+    return dict(
+        text_embeddings=text_emb,
+        scene=osp.join(scene['folder'], 'hr.tif'),
+        scene_labels=osp.join(scene['folder'], 'osm.tif'),
+    )
+
+
+def step_pretrain(args, data: dict) -> dict:
+    """tools/train.py with the tiny recipe; the loss curve from its scalars.json."""
+    work_dir = osp.join(args.out, 'pretrain')
+    run(
+        [
+            sys.executable,
+            'tools/train.py',
+            PRETRAIN_CFG,
+            '--work-dir',
+            work_dir,
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={args.data}/',
+            f'model.ita_head.loss.text_embeddings={data["text_embeddings"]}',
+            f'train_cfg.max_iters={args.pretrain_iters}',  # the decay follows (no `end` set)
+            *warmup(args.pretrain_iters),
+            f'default_hooks.checkpoint.interval={args.pretrain_iters}',
+            f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
+        ],
+        log_path=osp.join(args.out, 'pretrain.log'),
+    )
+    start, end, n = loss_curve(work_dir)
+    return dict(
+        checkpoint=latest(osp.join(work_dir, 'iter_*.pth')),
+        loss_start=start,
+        loss_end=end,
+        logged=n,
+    )
+
+
+def step_extract(args, pretrain: dict) -> str:
+    """The EMA teacher's backbone, as a checkpoint the downstream configs load."""
+    path = osp.join(args.out, 'pretrain', 'teacher_backbone.pth')
+    run(
+        [
+            sys.executable,
+            'tools/model_converters/extract_teacher_backbone.py',
+            pretrain['checkpoint'],
+            path,
+        ]
+    )
+    return path
+
+
+def step_knn(args, data: dict, backbone: str) -> dict:
+    """k-NN top-1 on the held-out scenes, random initialisation vs the pretrained teacher."""
+    results = {}
+    for name, ckpt in (('random', None), ('pretrained', backbone)):
+        path = osp.join(args.out, f'knn_{name}.json')
+        cmd = [
+            sys.executable,
+            'tools/analysis_tools/knn_eval.py',
+            PRETRAIN_CFG,
+            '--data-root',
+            osp.join(args.data, 'knn'),
+            '--out',
+            path,
+            '--cfg-options',
+            f'model.ita_head.loss.text_embeddings={data["text_embeddings"]}',
+        ]
+        run(cmd + (['--checkpoint', ckpt] if ckpt else []))
+        with open(path) as f:
+            results[name] = json.load(f)
+    return results
+
+
+def step_finetune(args, backbone: str) -> dict:
+    """UperNet from the pretrained backbone (tools/train.py), then its test metrics
+    (tools/test.py's JSON)."""
+    work_dir = osp.join(args.out, 'finetune')
+    opts = [
+        f'model.backbone.init_cfg.checkpoint={backbone}',
+        f'train_dataloader.dataset.data_root={args.data}/finetune/train',
+        f'val_dataloader.dataset.data_root={args.data}/finetune/val',
+        f'test_dataloader.dataset.data_root={args.data}/finetune/val',
+        f'train_cfg.max_iters={args.finetune_iters}',  # the decay follows (no `end` set)
+        *warmup(args.finetune_iters),
+        f'train_cfg.val_interval={args.finetune_iters}',
+        f'default_hooks.checkpoint.interval={args.finetune_iters}',
+    ]
+    run(
+        [sys.executable, 'tools/train.py', FINETUNE_CFG, '--work-dir', work_dir, '--cfg-options']
+        + opts,
+        log_path=osp.join(args.out, 'finetune.log'),
+    )
+    ckpt = latest(osp.join(work_dir, 'iter_*.pth'))
+    metrics_path = osp.join(work_dir, 'test_metrics.json')
+    run(
+        [
+            sys.executable,
+            'tools/test.py',
+            FINETUNE_CFG,
+            ckpt,
+            '--work-dir',
+            work_dir,
+            '--metrics-out',
+            metrics_path,
+            '--cfg-options',
+        ]
+        + opts[1:],
+        log_path=osp.join(args.out, 'finetune_test.log'),
+    )
+    with open(metrics_path) as f:
+        metrics = json.load(f)['metrics']
+    if 'mIoU' not in metrics:
+        raise SystemExit(f'{metrics_path} holds no mIoU: {sorted(metrics)}')
+    return dict(checkpoint=ckpt, miou=metrics['mIoU'], metrics_path=metrics_path)
+
+
+def step_inference(args, data: dict, finetune: dict) -> dict:
+    """tools/infer_large_scene.py over the large scene; the map compared with the scene's own
+    labels, and tiled against one-pass inference on a crop."""
+    import rasterio
+
+    class_map = osp.join(args.out, 'scene_classes.tif')
+    preview = osp.join(args.out, 'scene_classes.png')
+    # the weights come from the fine-tuned checkpoint (init_model ignores the backbone's
+    # init_cfg), so no --cfg-options are needed here
+    run(
+        [
+            sys.executable,
+            'tools/infer_large_scene.py',
+            FINETUNE_CFG,
+            finetune['checkpoint'],
+            data['scene'],
+            class_map,
+            '--preview',
+            preview,
+            '--tile',
+            '256',
+            '--overlap',
+            '64',
+        ],
+        show=('class map', 'preview'),
+    )
+    with rasterio.open(class_map) as a, rasterio.open(data['scene_labels']) as b:
+        pred, ref = a.read(1), b.read(1)
+        same_grid = a.crs == b.crs and a.transform == b.transform
+    keep = (ref != 255) & (pred != 255)
+    return dict(
+        class_map=class_map,
+        preview=preview,
+        same_grid=same_grid,
+        accuracy=float((pred[keep] == ref[keep]).mean() * 100),
+        agreement=tiled_vs_untiled(finetune['checkpoint'], data['scene'], args.out),
+    )
 
 
 def main():
@@ -119,128 +330,92 @@ def main():
     if args.quick:
         args.pretrain_iters, args.finetune_iters, args.scene_size = 20, 10, 512
     os.chdir(ROOT)
-    out, data = args.out, args.data
     # a previous run's checkpoints would be taken for this run's: start clean
     for sub in ('pretrain', 'finetune'):
-        shutil.rmtree(osp.join(out, sub), ignore_errors=True)
-    os.makedirs(out, exist_ok=True)
-    py = sys.executable
+        shutil.rmtree(osp.join(args.out, sub), ignore_errors=True)
+    os.makedirs(args.out, exist_ok=True)
     # one torch thread per process next to the data workers: oversubscribing 2 cores is slower
-    threads = dict(OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
-    t_start = time.time()
-    timings = {}
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    t_start, timings = time.time(), {}
 
-    t = step('1/6 generating the demo dataset (GeoTIFFs with CRS, transforms, nodata, dates)')
-    from mmskysense.datasets.geo.synthetic import generate_geo_dataset, generate_sample
-    import numpy as np
-    generate_geo_dataset(data, num_samples=16, seed=0)
-    generate_geo_dataset(osp.join(data, 'knn'), num_samples=12, seed=1, write_index=False)
-    generate_geo_dataset(osp.join(data, 'finetune', 'train'), num_samples=16, seed=100,
-                         write_index=False)
-    generate_geo_dataset(osp.join(data, 'finetune', 'val'), num_samples=6, seed=200,
-                         write_index=False)
-    scene = generate_sample(osp.join(data, 'scene'), np.random.default_rng(300),
-                            hr_size=args.scene_size, num_s2_dates=2, num_s1_dates=1)
-    text_emb = osp.join(data, 'osm_text_embeddings_random.pth')
-    run([py, 'tools/misc/gen_text_embeddings.py', text_emb, '--backend', 'random'])
-    print(f'   pretraining samples: {data}/samples (index {data}/index.json)')
-    print(f'   large scene: {scene["folder"]}/hr.tif ({args.scene_size} x {args.scene_size})')
-    timings['data'] = time.time() - t
+    def timed(name: str, title: str, fn, *fn_args):
+        t = step(title)
+        result = fn(*fn_args)
+        timings[name] = time.time() - t
+        return result
 
-    t = step(f'2/6 pretraining the tiny SkySense V2 for {args.pretrain_iters} iterations')
-    pre_dir = osp.join(out, 'pretrain')
-    run([py, 'tools/train.py', PRETRAIN_CFG, '--work-dir', pre_dir, '--cfg-options',
-         f'train_dataloader.dataset.data_root={data}/',
-         f'model.ita_loss.text_embeddings={text_emb}',
-         f'train_cfg.max_iters={args.pretrain_iters}',
-         f'default_hooks.checkpoint.interval={args.pretrain_iters}',
-         f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}'],
-        log_path=osp.join(out, 'pretrain.log'), env_extra=threads)
-    loss_start, loss_end, n_logged = loss_curve(pre_dir)
-    pre_ckpt = latest(osp.join(pre_dir, 'iter_*.pth'))
-    timings['pretrain'] = time.time() - t
-
-    t = step('3/6 extracting the teacher backbone')
-    backbone_ckpt = osp.join(pre_dir, 'teacher_backbone.pth')
-    run([py, 'tools/model_converters/extract_teacher_backbone.py', pre_ckpt, backbone_ckpt])
-    timings['extract'] = time.time() - t
-
-    t = step('4/6 k-NN scene classification on held-out generated scenes')
-    knn = {}
-    for name, ckpt in (('random', None), ('pretrained', backbone_ckpt)):
-        res = osp.join(out, f'knn_{name}.json')
-        cmd = [py, 'tools/analysis_tools/knn_eval.py', PRETRAIN_CFG, '--data-root',
-               osp.join(data, 'knn'), '--out', res, '--cfg-options',
-               f'model.ita_loss.text_embeddings={text_emb}']
-        if ckpt:
-            cmd += ['--checkpoint', ckpt]
-        run(cmd, env_extra=threads)
-        with open(res) as f:
-            knn[name] = json.load(f)
-    timings['knn'] = time.time() - t
-
-    t = step(f'5/6 fine-tuning UperNet from the pretrained backbone ({args.finetune_iters} it)')
-    ft_dir = osp.join(out, 'finetune')
-    warmup = max(1, min(20, args.finetune_iters // 5))
-    ft_opts = [f'model.backbone.init_cfg.checkpoint={backbone_ckpt}',
-               f'train_dataloader.dataset.data_root={data}/finetune/train',
-               f'val_dataloader.dataset.data_root={data}/finetune/val',
-               f'test_dataloader.dataset.data_root={data}/finetune/val',
-               f'train_cfg.max_iters={args.finetune_iters}',
-               f'train_cfg.val_interval={args.finetune_iters}',
-               f'default_hooks.checkpoint.interval={args.finetune_iters}',
-               f'param_scheduler.0.end={warmup}', f'param_scheduler.1.begin={warmup}',
-               f'param_scheduler.1.end={args.finetune_iters}']
-    run([py, 'tools/train.py', FINETUNE_CFG, '--work-dir', ft_dir, '--cfg-options'] + ft_opts,
-        log_path=osp.join(out, 'finetune.log'), env_extra=threads)
-    ft_ckpt = latest(osp.join(ft_dir, 'iter_*.pth'))
-    test_log = osp.join(out, 'finetune_test.log')
-    run([py, 'tools/test.py', FINETUNE_CFG, ft_ckpt, '--work-dir', ft_dir, '--cfg-options']
-        + ft_opts, log_path=test_log, env_extra=threads)
-    miou = None
-    with open(test_log) as f:
-        for line in f:
-            if line.startswith('mIoU:'):
-                miou = float(line.split(':')[1])
-    if miou is None:
-        raise SystemExit(f'tools/test.py printed no mIoU (see {test_log})')
-    timings['finetune'] = time.time() - t
-
-    t = step('6/6 segmenting the large scene by tiles (GeoTIFF class map + PNG preview)')
-    class_map = osp.join(out, 'scene_classes.tif')
-    preview = osp.join(out, 'scene_classes.png')
-    run([py, 'tools/infer_large_scene.py', FINETUNE_CFG, ft_ckpt, osp.join(scene['folder'],
-         'hr.tif'), class_map, '--preview', preview, '--tile', '256', '--overlap', '64',
-         '--cfg-options'] + ft_opts[:1], env_extra=threads, show=('class map', 'preview'))
-    # how the map agrees with the scene's own (held-out) OSM-like labels
-    import rasterio
-    with rasterio.open(class_map) as a, rasterio.open(osp.join(scene['folder'], 'osm.tif')) as b:
-        pred, ref = a.read(1), b.read(1)
-        same_grid = a.crs == b.crs and a.transform == b.transform
-    keep = (ref != 255) & (pred != 255)
-    scene_acc = float((pred[keep] == ref[keep]).mean() * 100)
-    agreement = tiled_vs_untiled(ft_ckpt, osp.join(scene['folder'], 'hr.tif'), out)
-    timings['inference'] = time.time() - t
+    data = timed(
+        'data',
+        '1/6 generating the demo dataset (GeoTIFFs with CRS, transforms, nodata, dates)',
+        step_data,
+        args,
+    )
+    pretrain = timed(
+        'pretrain',
+        f'2/6 pretraining the tiny SkySense V2 for {args.pretrain_iters} iterations',
+        step_pretrain,
+        args,
+        data,
+    )
+    backbone = timed('extract', '3/6 extracting the teacher backbone', step_extract, args, pretrain)
+    knn = timed(
+        'knn',
+        '4/6 k-NN scene classification on held-out generated scenes',
+        step_knn,
+        args,
+        data,
+        backbone,
+    )
+    finetune = timed(
+        'finetune',
+        f'5/6 fine-tuning UperNet from the pretrained backbone ({args.finetune_iters} it)',
+        step_finetune,
+        args,
+        backbone,
+    )
+    scene = timed(
+        'inference',
+        '6/6 segmenting the large scene by tiles (GeoTIFF class map + PNG preview)',
+        step_inference,
+        args,
+        data,
+        finetune,
+    )
 
     total = time.time() - t_start
+    out = args.out
     rows = [
-        ('pretraining loss, start -> end', f'{loss_start:.3f} -> {loss_end:.3f} '
-                                           f'({n_logged} logged points, {args.pretrain_iters} it)'),
-        ('k-NN top-1, random weights', f'{knn["random"]["top1"]:.1f} % (majority class '
-                                       f'{knn["random"]["majority_baseline"]:.1f} %)'),
+        (
+            'pretraining loss, start -> end',
+            f'{pretrain["loss_start"]:.3f} -> '
+            f'{pretrain["loss_end"]:.3f} ({pretrain["logged"]} '
+            f'logged points, {args.pretrain_iters} it)',
+        ),
+        (
+            'k-NN top-1, random weights',
+            f'{knn["random"]["top1"]:.1f} % (majority class '
+            f'{knn["random"]["majority_baseline"]:.1f} %)',
+        ),
         ('k-NN top-1, pretrained', f'{knn["pretrained"]["top1"]:.1f} %'),
-        ('fine-tuned UperNet mIoU (val)', f'{miou:.2f}'),
-        ('large-scene map vs its OSM labels', f'{scene_acc:.1f} % pixel accuracy'
-                                              f'{" (same CRS/transform)" if same_grid else ""}'),
-        ('tiled (128/32) vs untiled, 512 crop', f'{agreement:.2f} % of pixels agree'),
-        ('pretraining checkpoint', pre_ckpt),
-        ('teacher backbone', backbone_ckpt),
-        ('fine-tuned checkpoint', ft_ckpt),
-        ('class map GeoTIFF', class_map),
-        ('preview PNG', preview),
-        ('logs', f'{out}/pretrain.log, {out}/finetune.log, {test_log}'),
-        ('time', f'{total / 60:.1f} min (' + ', '.join(f'{k} {v:.0f} s'
-                                                       for k, v in timings.items()) + ')'),
+        ('fine-tuned UperNet mIoU (val)', f'{finetune["miou"]:.2f}'),
+        (
+            'large-scene map vs its OSM labels',
+            f'{scene["accuracy"]:.1f} % pixel accuracy'
+            f'{" (same CRS/transform)" if scene["same_grid"] else ""}',
+        ),
+        ('tiled (128/32) vs untiled, 512 crop', f'{scene["agreement"]:.2f} % of pixels agree'),
+        ('pretraining checkpoint', pretrain['checkpoint']),
+        ('teacher backbone', backbone),
+        ('fine-tuned checkpoint', finetune['checkpoint']),
+        ('class map GeoTIFF', scene['class_map']),
+        ('preview PNG', scene['preview']),
+        ('logs', f'{out}/pretrain.log, {out}/finetune.log, {out}/finetune_test.log'),
+        (
+            'time',
+            f'{total / 60:.1f} min ('
+            + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items())
+            + ')',
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print('\n' + '=' * 78 + '\nmmskysense demo: results\n' + '=' * 78)

@@ -1,5 +1,7 @@
 # Test (evaluate) a checkpoint with an mmskysense config (OpenMMLab conventions).
 import argparse
+import json
+import numbers
 import os
 import os.path as osp
 
@@ -17,20 +19,25 @@ def parse_args():
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        '--work-dir',
-        help='the directory to save the file containing evaluation metrics')
+        '--work-dir', help='the directory to save the file containing evaluation metrics'
+    )
     parser.add_argument('--out', help='the file to dump the raw predictions to (.pkl)')
+    parser.add_argument(
+        '--metrics-out', help='write the metrics as JSON here (default: WORK_DIR/test_metrics.json)'
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+        'in xxx=yyy format will be merged into config file.',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -60,10 +67,36 @@ def main():
             raise SystemExit(f'--out must be a .pkl file, got {args.out}')
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     metrics = runner.test()
-    # one line per metric, so that scripts and humans find the paper's number without the log
+    # one line per metric, so that humans find the paper's number without the log ...
     for name, value in metrics.items():
         print(f'{name}: {value}')
+    # ... and one file, so that scripts read numbers rather than log text
+    path = args.metrics_out or osp.join(cfg.work_dir, 'test_metrics.json')
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(
+            dict(
+                config=args.config,
+                checkpoint=args.checkpoint,
+                metrics={k: _jsonable(v) for k, v in metrics.items()},
+            ),
+            f,
+            indent=1,
+        )
+    print(f'metrics written to {path}')
     print_paper_result(cfg.get('paper_result'), metrics)
+
+
+def _jsonable(value):
+    if isinstance(value, numbers.Number):
+        return float(value) if not isinstance(value, bool) else value
+    if hasattr(value, 'tolist'):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
 
 
 def print_paper_result(paper, metrics: dict) -> None:

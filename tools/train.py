@@ -4,7 +4,6 @@ import os
 import os.path as osp
 
 import torch
-
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -24,28 +23,34 @@ def parse_args():
         const='auto',
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
-        'in the work directory.')
+        'in the work directory.',
+    )
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='enable automatic-mixed-precision training (bf16 where the GPU supports it)')
+        help='enable automatic-mixed-precision training (bf16 where the GPU supports it)',
+    )
     parser.add_argument(
         '--no-validate',
         action='store_true',
-        help='whether not to evaluate the checkpoint during training')
+        help='whether not to evaluate the checkpoint during training',
+    )
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
         help='whether to auto scale the learning rate according to the '
-        'actual batch size and the original batch size.')
+        'actual batch size and the original batch size.',
+    )
     parser.add_argument(
         '--no-pin-memory',
         action='store_true',
-        help='whether to disable the pin_memory option in dataloaders.')
+        help='whether to disable the pin_memory option in dataloaders.',
+    )
     parser.add_argument(
         '--no-persistent-workers',
         action='store_true',
-        help='whether to disable the persistent_workers option in dataloaders.')
+        help='whether to disable the persistent_workers option in dataloaders.',
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -55,12 +60,14 @@ def parse_args():
         'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
         'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
         'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
+        'is allowed.',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher',
+    )
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -86,12 +93,14 @@ def merge_args(cfg, args):
 
     if args.amp:
         if not torch.cuda.is_available():
-            raise SystemExit('--amp needs a CUDA device (mmengine\'s AmpOptimWrapper has no CPU '
-                             'path); run without --amp on a CPU-only machine')
+            raise SystemExit(
+                "--amp needs a CUDA device (mmengine's AmpOptimWrapper has no CPU "
+                'path); run without --amp on a CPU-only machine'
+            )
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        assert optim_wrapper in ['OptimWrapper', 'AmpOptimWrapper'], \
-            '`--amp` is not supported custom optimizer wrapper type ' \
-            f'`{optim_wrapper}.'
+        assert optim_wrapper in ['OptimWrapper', 'AmpOptimWrapper'], (
+            f'`--amp` is not supported custom optimizer wrapper type `{optim_wrapper}.'
+        )
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
         if torch.cuda.is_bf16_supported():

@@ -14,12 +14,13 @@ The class map has the input's CRS and transform; pixels where the input holds no
 band get ``nodata_value``. The output is written to a temporary file beside the destination and
 renamed when complete, so a failed run never leaves a half-written map.
 """
+
 import math
 import os
 import os.path as osp
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ DEFAULT_NODATA = 255
 @dataclass
 class TileGrid:
     """The global tile grid of a ``height`` x ``width`` scene."""
+
     height: int
     width: int
     tile: int
@@ -41,10 +43,12 @@ class TileGrid:
         if self.tile <= 0:
             raise ValueError(f'tile must be positive, got {self.tile}')
         if not 0 <= self.overlap < self.tile:
-            raise ValueError(f'overlap must be in [0, tile), got {self.overlap} for tile {self.tile}')
+            raise ValueError(
+                f'overlap must be in [0, tile), got {self.overlap} for tile {self.tile}'
+            )
         self.stride = self.tile - self.overlap
 
-    def _starts(self, size: int) -> List[int]:
+    def _starts(self, size: int) -> list[int]:
         if size <= self.tile:
             return [0]
         n = math.ceil((size - self.tile) / self.stride) + 1
@@ -52,18 +56,23 @@ class TileGrid:
         return sorted({min(i * self.stride, size - self.tile) for i in range(n)})
 
     @property
-    def rows(self) -> List[int]:
+    def rows(self) -> list[int]:
         return self._starts(self.height)
 
     @property
-    def cols(self) -> List[int]:
+    def cols(self) -> list[int]:
         return self._starts(self.width)
 
-    def tiles_touching(self, y0: int, y1: int, x0: int, x1: int) -> List[Tuple[int, int]]:
+    def tiles_touching(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
         """Origins (row, col) of the tiles that intersect rows [y0, y1) and columns [x0, x1)."""
         th, tw = min(self.tile, self.height), min(self.tile, self.width)
-        return [(r, c) for r in self.rows if r < y1 and r + th > y0
-                for c in self.cols if c < x1 and c + tw > x0]
+        return [
+            (r, c)
+            for r in self.rows
+            if r < y1 and r + th > y0
+            for c in self.cols
+            if c < x1 and c + tw > x0
+        ]
 
 
 def blend_window(size_h: int, size_w: int, overlap: int) -> torch.Tensor:
@@ -78,14 +87,14 @@ def blend_window(size_h: int, size_w: int, overlap: int) -> torch.Tensor:
         if m > 0:
             r = (torch.arange(m, dtype=torch.float32) + 1) / (m + 1)
             w[:m] = r
-            w[n - m:] = r.flip(0)
+            w[n - m :] = r.flip(0)
         return w
 
     return ramp(size_h)[:, None] * ramp(size_w)[None, :]
 
 
 def segmentor_predict_fn(model: torch.nn.Module, device: str = 'cpu') -> Callable:
-    """Wrap an mmseg segmentor: uint8/float tiles ``N x C x h x w`` -> probabilities ``N x K x h x w``.
+    """Wrap an mmseg segmentor: tiles ``N x C x h x w`` -> probabilities ``N x K x h x w``.
 
     The tiles go through the model's own data preprocessor, so bands must come in the order the
     model was trained with.
@@ -97,10 +106,15 @@ def segmentor_predict_fn(model: torch.nn.Module, device: str = 'cpu') -> Callabl
         data = model.data_preprocessor(dict(inputs=list(tiles.to(device))), False)
         inputs = data['inputs']
         h, w = tiles.shape[-2:]
-        metas = [dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=inputs.shape[-2:])
-                 for _ in range(len(tiles))]
-        logits = model.encode_decode(inputs, metas) if hasattr(model, 'encode_decode') \
+        metas = [
+            dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=inputs.shape[-2:])
+            for _ in range(len(tiles))
+        ]
+        logits = (
+            model.encode_decode(inputs, metas)
+            if hasattr(model, 'encode_decode')
             else model(inputs, mode='tensor')
+        )
         logits = logits[..., :h, :w]
         if logits.shape[-2:] != (h, w):
             logits = F.interpolate(logits, size=(h, w), mode='bilinear', align_corners=False)
@@ -109,32 +123,35 @@ def segmentor_predict_fn(model: torch.nn.Module, device: str = 'cpu') -> Callabl
     return predict
 
 
-def _read_tile(src, r: int, c: int, h: int, w: int, bands: Optional[Sequence[int]]):
+def _read_tile(src, r: int, c: int, h: int, w: int, bands: Sequence[int] | None):
     from rasterio.windows import Window
+
     win = Window(c, r, w, h)
     data = src.read(indexes=list(bands) if bands else None, window=win)
     valid = src.read_masks(indexes=list(bands) if bands else None, window=win) > 0
     return data, valid.any(axis=0)
 
 
-def _blocks(height: int, width: int, block: int) -> Iterator[Tuple[int, int, int, int]]:
+def _blocks(height: int, width: int, block: int) -> Iterator[tuple[int, int, int, int]]:
     for y0 in range(0, height, block):
         for x0 in range(0, width, block):
             yield y0, min(y0 + block, height), x0, min(x0 + block, width)
 
 
-def segment_geotiff(predict_fn: Callable[[torch.Tensor], torch.Tensor],
-                    src_path: str,
-                    dst_path: str,
-                    num_classes: int,
-                    tile: int = 512,
-                    overlap: int = 128,
-                    batch_size: int = 4,
-                    block: Optional[int] = None,
-                    bands: Optional[Sequence[int]] = None,
-                    nodata_value: int = DEFAULT_NODATA,
-                    progress: bool = True,
-                    gdal_cache_mb: int = 16) -> str:
+def segment_geotiff(
+    predict_fn: Callable[[torch.Tensor], torch.Tensor],
+    src_path: str,
+    dst_path: str,
+    num_classes: int,
+    tile: int = 512,
+    overlap: int = 128,
+    batch_size: int = 4,
+    block: int | None = None,
+    bands: Sequence[int] | None = None,
+    nodata_value: int = DEFAULT_NODATA,
+    progress: bool = True,
+    gdal_cache_mb: int = 16,
+) -> str:
     """Segment the GeoTIFF ``src_path`` into a class map GeoTIFF ``dst_path``.
 
     Args:
@@ -151,20 +168,43 @@ def segment_geotiff(predict_fn: Callable[[torch.Tensor], torch.Tensor],
         ``dst_path``.
     """
     import rasterio
-    from tqdm import tqdm
 
     if not 0 < num_classes <= 255 or nodata_value < num_classes:
-        raise ValueError(f'num_classes must be in 1..255 and below nodata_value={nodata_value}, '
-                         f'got {num_classes}')
+        raise ValueError(
+            f'num_classes must be in 1..255 and below nodata_value={nodata_value}, '
+            f'got {num_classes}'
+        )
     if not osp.isfile(src_path):
         raise FileNotFoundError(f'input scene {src_path} does not exist')
     with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb * 2**20):
-        return _segment(predict_fn, src_path, dst_path, num_classes, tile, overlap, batch_size,
-                        block, bands, nodata_value, progress)
+        return _segment(
+            predict_fn,
+            src_path,
+            dst_path,
+            num_classes,
+            tile,
+            overlap,
+            batch_size,
+            block,
+            bands,
+            nodata_value,
+            progress,
+        )
 
 
-def _segment(predict_fn, src_path, dst_path, num_classes, tile, overlap, batch_size, block,
-             bands, nodata_value, progress) -> str:
+def _segment(
+    predict_fn,
+    src_path,
+    dst_path,
+    num_classes,
+    tile,
+    overlap,
+    batch_size,
+    block,
+    bands,
+    nodata_value,
+    progress,
+) -> str:
     import rasterio
     from tqdm import tqdm
 
@@ -176,15 +216,28 @@ def _segment(predict_fn, src_path, dst_path, num_classes, tile, overlap, batch_s
         if bands:
             bad = [b for b in bands if not 1 <= b <= src.count]
             if bad:
-                raise ValueError(f'{src_path} has {src.count} bands; band indexes {bad} do not exist')
+                raise ValueError(
+                    f'{src_path} has {src.count} bands; band indexes {bad} do not exist'
+                )
         H, W = src.height, src.width
         grid = TileGrid(H, W, tile, overlap)
         block = block or 4 * grid.stride
         th, tw = min(tile, H), min(tile, W)
         weight = blend_window(th, tw, overlap)
-        profile = dict(driver='GTiff', height=H, width=W, count=1, dtype='uint8',
-                       crs=src.crs, transform=src.transform, nodata=nodata_value,
-                       tiled=True, blockxsize=256, blockysize=256, compress='deflate')
+        profile = dict(
+            driver='GTiff',
+            height=H,
+            width=W,
+            count=1,
+            dtype='uint8',
+            crs=src.crs,
+            transform=src.transform,
+            nodata=nodata_value,
+            tiled=True,
+            blockxsize=256,
+            blockysize=256,
+            compress='deflate',
+        )
         if W < 256 or H < 256:
             profile.update(tiled=False)
             profile.pop('blockxsize')
@@ -195,8 +248,12 @@ def _segment(predict_fn, src_path, dst_path, num_classes, tile, overlap, batch_s
         fd, tmp_path = tempfile.mkstemp(suffix='.tif.partial', dir=dst_dir)
         os.close(fd)
         n_tiles = sum(len(grid.tiles_touching(*b)) for b in _blocks(H, W, block))
-        bar = tqdm(total=n_tiles, desc=f'segmenting {osp.basename(src_path)}', unit='tile',
-                   disable=not progress)
+        bar = tqdm(
+            total=n_tiles,
+            desc=f'segmenting {osp.basename(src_path)}',
+            unit='tile',
+            disable=not progress,
+        )
         try:
             with rasterio.open(tmp_path, 'w', **profile) as dst:
                 for y0, y1, x0, x1 in _blocks(H, W, block):
@@ -205,28 +262,33 @@ def _segment(predict_fn, src_path, dst_path, num_classes, tile, overlap, batch_s
                     valid = np.zeros((y1 - y0, x1 - x0), dtype=bool)
                     origins = grid.tiles_touching(y0, y1, x0, x1)
                     for i in range(0, len(origins), batch_size):
-                        batch = origins[i:i + batch_size]
+                        batch = origins[i : i + batch_size]
                         reads = [_read_tile(src, r, c, th, tw, bands) for r, c in batch]
                         tiles = torch.from_numpy(np.stack([d for d, _ in reads]))
                         probs = predict_fn(tiles)
                         if probs.shape != (len(batch), num_classes, th, tw):
                             raise ValueError(
                                 f'predict_fn returned {tuple(probs.shape)}, expected '
-                                f'{(len(batch), num_classes, th, tw)}')
+                                f'{(len(batch), num_classes, th, tw)}'
+                            )
                         for (r, c), p, (_, v) in zip(batch, probs, reads):
                             # intersection of the tile with the block, in both frames
                             ys, ye = max(r, y0), min(r + th, y1)
                             xs, xe = max(c, x0), min(c + tw, x1)
-                            tw_ = weight[ys - r:ye - r, xs - c:xe - c]
-                            acc[:, ys - y0:ye - y0, xs - x0:xe - x0] += \
-                                p[:, ys - r:ye - r, xs - c:xe - c] * tw_
-                            wsum[ys - y0:ye - y0, xs - x0:xe - x0] += tw_
-                            valid[ys - y0:ye - y0, xs - x0:xe - x0] |= v[ys - r:ye - r, xs - c:xe - c]
+                            tw_ = weight[ys - r : ye - r, xs - c : xe - c]
+                            acc[:, ys - y0 : ye - y0, xs - x0 : xe - x0] += (
+                                p[:, ys - r : ye - r, xs - c : xe - c] * tw_
+                            )
+                            wsum[ys - y0 : ye - y0, xs - x0 : xe - x0] += tw_
+                            valid[ys - y0 : ye - y0, xs - x0 : xe - x0] |= v[
+                                ys - r : ye - r, xs - c : xe - c
+                            ]
                         bar.update(len(batch))
                     assert bool((wsum > 0).all()), 'tile grid left pixels uncovered'
                     classes = (acc / wsum).argmax(0).numpy().astype(np.uint8)
                     classes[~valid] = nodata_value
                     from rasterio.windows import Window
+
                     dst.write(classes[None], window=Window(x0, y0, x1 - x0, y1 - y0))
             os.replace(tmp_path, dst_path)
         except BaseException:
@@ -236,66 +298,3 @@ def _segment(predict_fn, src_path, dst_path, num_classes, tile, overlap, batch_s
         finally:
             bar.close()
     return dst_path
-
-
-def write_preview(class_map_path: str,
-                  png_path: str,
-                  class_names: Sequence[str],
-                  palette: Optional[Sequence[Sequence[int]]] = None,
-                  max_size: int = 1024,
-                  title: Optional[str] = None,
-                  image_path: Optional[str] = None,
-                  image_bands: Sequence[int] = (1, 2, 3)) -> str:
-    """A PNG of the class map with a legend, read decimated so large maps stay cheap.
-
-    With ``image_path`` the input image (``image_bands``, contrast-stretched) is shown beside it.
-    """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    import rasterio
-    from matplotlib.patches import Patch
-    from rasterio.enums import Resampling
-
-    with rasterio.open(class_map_path) as src:
-        scale = max(src.height, src.width) / max_size
-        h, w = (max(1, int(src.height / scale)), max(1, int(src.width / scale))) \
-            if scale > 1 else (src.height, src.width)
-        classes = src.read(1, out_shape=(h, w), resampling=Resampling.nearest)
-        nodata = src.nodata
-    if palette is None:
-        cmap = plt.get_cmap('tab20')
-        palette = [tuple(int(255 * v) for v in cmap(i % 20)[:3]) for i in range(len(class_names))]
-    if len(palette) < len(class_names):
-        raise ValueError(f'palette has {len(palette)} colours for {len(class_names)} classes')
-    rgb = np.zeros((h, w, 3), dtype=np.uint8)
-    for i, colour in enumerate(palette[:len(class_names)]):
-        rgb[classes == i] = colour
-    if nodata is not None:
-        rgb[classes == nodata] = (0, 0, 0)
-    panels = 2 if image_path else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 6 * h / w), dpi=100,
-                             squeeze=False, layout='constrained')
-    ax = axes[0, -1]
-    ax.imshow(rgb, interpolation='nearest')
-    ax.set_axis_off()
-    ax.set_title(title or 'class map')
-    if image_path:
-        with rasterio.open(image_path) as src:
-            img = src.read(list(image_bands), out_shape=(len(image_bands), h, w),
-                           resampling=Resampling.average).astype(np.float32)
-            valid = src.read_masks(1, out_shape=(h, w)) > 0
-        lo, hi = np.percentile(img[:, valid], (2, 98)) if valid.any() else (0.0, 1.0)
-        img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)
-        img[~valid] = 0
-        axes[0, 0].imshow(img)
-        axes[0, 0].set_axis_off()
-        axes[0, 0].set_title(osp.basename(image_path))
-    handles = [Patch(color=np.array(c) / 255, label=n) for n, c in zip(class_names, palette)]
-    if nodata is not None and (classes == nodata).any():
-        handles.append(Patch(color='black', label='no data'))
-    fig.legend(handles=handles, loc='outside lower center', ncol=min(len(handles), 5),
-               frameon=False)
-    fig.savefig(png_path, bbox_inches='tight')
-    plt.close(fig)
-    return png_path

@@ -1,16 +1,17 @@
 """Build a model from an mmskysense config and load a checkpoint for inference."""
-from typing import Optional, Tuple
 
 import torch
 from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 
-def init_model(config: str, checkpoint: Optional[str] = None, device: str = 'cpu',
-               cfg_options: Optional[dict] = None) -> Tuple[torch.nn.Module, dict]:
+def init_model(
+    config: str, checkpoint: str | None = None, device: str = 'cpu', cfg_options: dict | None = None
+) -> tuple[torch.nn.Module, dict]:
     """Return ``(model, dataset_meta)``; ``dataset_meta`` comes from the checkpoint when saved."""
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     cfg = Config.fromfile(config)
     if cfg_options:

@@ -8,13 +8,13 @@ register the same loader for local paths in mmengine's ``CheckpointLoader``.
 
 As with every torch version before 2.6, a checkpoint is a pickle: load only checkpoints you trust.
 """
+
 import os.path as osp
-from typing import Optional
 
 import torch
 
 
-def _load_from_local(filename: str, map_location: Optional[str] = None) -> dict:
+def _load_from_local(filename: str, map_location: str | None = None) -> dict:
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
@@ -23,11 +23,14 @@ def _load_from_local(filename: str, map_location: Optional[str] = None) -> dict:
     except (EOFError, RuntimeError) as e:
         # torch's own message for a truncated file ("PytorchStreamReader failed ...") does not
         # say which file; a resume from a half-written checkpoint is the usual cause.
-        raise RuntimeError(f'cannot read checkpoint {filename}: {e}. The file may be '
-                           'truncated (for example by a job killed while saving).') from e
+        raise RuntimeError(
+            f'cannot read checkpoint {filename}: {e}. The file may be '
+            'truncated (for example by a job killed while saving).'
+        ) from e
 
 
 def patch_mmengine_checkpoint_loading() -> None:
     """Make mmengine's local-file checkpoint loader pass ``weights_only=False`` (idempotent)."""
     from mmengine.runner.checkpoint import CheckpointLoader
+
     CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)

@@ -10,6 +10,7 @@ before the Runner exists, so that ``Runner.setup_env`` finds it initialised and 
 GPU-only path. It also rewrites the config so that DDP wraps a CPU module (``device_ids=None``).
 On machines with GPUs nothing changes: nccl through mmengine, exactly as upstream.
 """
+
 import datetime
 import os
 import subprocess
@@ -30,9 +31,11 @@ def _env_int(name: str, launcher: str) -> int:
     try:
         return int(os.environ[name])
     except KeyError:
-        raise KeyError(f'--launcher {launcher} expects the environment variable {name}, which '
-                       'is not set: start the script through its launcher (tools/dist_train.sh, '
-                       'tools/slurm_train.sh or mpirun), not directly') from None
+        raise KeyError(
+            f'--launcher {launcher} expects the environment variable {name}, which '
+            'is not set: start the script through its launcher (tools/dist_train.sh, '
+            'tools/slurm_train.sh or mpirun), not directly'
+        ) from None
 
 
 def _rank_and_world(launcher: str, port: int | None) -> tuple:
@@ -44,7 +47,8 @@ def _rank_and_world(launcher: str, port: int | None) -> tuple:
         if 'MASTER_ADDR' not in os.environ:
             node_list = os.environ.get('SLURM_NODELIST', '')
             os.environ['MASTER_ADDR'] = subprocess.getoutput(
-                f'scontrol show hostname {node_list} | head -n1')
+                f'scontrol show hostname {node_list} | head -n1'
+            )
         if port is not None:
             os.environ['MASTER_PORT'] = str(port)
         os.environ.setdefault('MASTER_PORT', '29500')
@@ -77,19 +81,26 @@ def init_cpu_distributed(launcher: str, cfg=None) -> None:
         rank, world = _rank_and_world(launcher, dist_cfg.get('port'))
         timeout = datetime.timedelta(seconds=dist_cfg.get('timeout', 1800))
         torch_dist.init_process_group(
-            backend='gloo', init_method='env://', rank=rank, world_size=world, timeout=timeout)
+            backend='gloo', init_method='env://', rank=rank, world_size=world, timeout=timeout
+        )
     if cfg is None:
         return
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
         # what Runner.wrap_model builds by default, minus the GPU device ids
-        wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
-                       find_unused_parameters=cfg.get('find_unused_parameters', False))
+        wrapper = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+        )
     from mmengine.registry import MODEL_WRAPPERS
     from torch.nn.parallel import DistributedDataParallel
+
     wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
-    wrapper_cls = MODEL_WRAPPERS.get(wrapper_type) if isinstance(wrapper_type, str) else wrapper_type
+    wrapper_cls = (
+        MODEL_WRAPPERS.get(wrapper_type) if isinstance(wrapper_type, str) else wrapper_type
+    )
     if wrapper_cls is not None and issubclass(wrapper_cls, DistributedDataParallel):
         wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper

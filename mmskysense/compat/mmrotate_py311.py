@@ -19,14 +19,15 @@ the version check, and leave the pool waiting forever. The same finder patches
 ``mmrotate.evaluation.functional.mean_ap`` when it loads so that its pool runs the work in the
 calling process (the result is the same; only the worker processes are gone).
 """
+
 import collections
 import collections.abc
 import importlib.abc
 import importlib.machinery
 import itertools
 import sys
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Optional, Sequence
 
 #: the newest mmdet that mmrotate 1.0.0rc1's import-time check accepts
 MMROTATE_MAX_MMDET = '3.1.0'
@@ -43,6 +44,7 @@ class _VersionCheckLoader(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         import mmdet
+
         real_version = mmdet.__version__
         mmdet.__version__ = MMROTATE_MAX_MMDET
         try:
@@ -101,8 +103,7 @@ class _InProcessPoolLoader(_VersionCheckLoader):
 
 
 class _MMRotateFinder(importlib.abc.MetaPathFinder):
-
-    def find_spec(self, fullname: str, path: Optional[Sequence[str]], target=None):
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target=None):
         if fullname not in ('mmrotate', MEAN_AP_MODULE):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)

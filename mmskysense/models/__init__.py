@@ -28,5 +28,6 @@ def _import_optional(name: str) -> None:
     globals().update({k: getattr(module, k) for k in getattr(module, '__all__', [])})
 
 
-for _name in ('classifiers', 'segmentors', 'selfsup'):
+# heads.bit_head: the BIT change head builds on mmseg's BaseDecodeHead
+for _name in ('classifiers', 'segmentors', 'selfsup', 'change_detectors', 'heads.bit_head'):
     _import_optional(_name)

@@ -1,9 +1,25 @@
-# The data elements shared by the data pipeline, the data preprocessor and the models.
+# The data structures shared by the data pipeline, the data preprocessor and the models.
 from .data_sample import SkySenseDataSample
-from .view_geometry import (apply_geo_ops_to_points, ground_to_view_pixels,
-                            view_correspondence_grid, view_pixels_to_ground)
+from .pretrain_batch import GROUPS, EncodedViews, PretrainBatch, ViewGroup
+from .view_geometry import (
+    apply_geo_ops,
+    geo_ops_to_points,
+    ground_to_view_pixels,
+    points_to_crop,
+    token_correspondence,
+    view_pixels_to_ground,
+)
 
 __all__ = [
-    'SkySenseDataSample', 'ground_to_view_pixels', 'view_pixels_to_ground',
-    'apply_geo_ops_to_points', 'view_correspondence_grid'
+    'GROUPS',
+    'SkySenseDataSample',
+    'PretrainBatch',
+    'ViewGroup',
+    'EncodedViews',
+    'apply_geo_ops',
+    'geo_ops_to_points',
+    'points_to_crop',
+    'ground_to_view_pixels',
+    'view_pixels_to_ground',
+    'token_correspondence',
 ]

@@ -4,12 +4,14 @@ The fields are documented in docs/interfaces.md. Most of them are dicts of tenso
 view group or per modality); mmengine's ``BaseDataElement.to`` only moves values that have a
 ``.to`` method, so this class moves nested dicts itself.
 """
-from typing import Any, Callable, Dict, Union
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from mmengine.structures import BaseDataElement
 
-NestedTensors = Union[torch.Tensor, Dict[str, Any]]
+NestedTensors = torch.Tensor | dict[str, Any]
 
 
 def _map_nested(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
@@ -25,8 +27,10 @@ def _check_nested_tensors(name: str, value: Any) -> None:
     if isinstance(value, torch.Tensor):
         return
     if not isinstance(value, dict):
-        raise TypeError(f'SkySenseDataSample.{name} must be a tensor or a dict of tensors, '
-                        f'got {type(value).__name__}')
+        raise TypeError(
+            f'SkySenseDataSample.{name} must be a tensor or a dict of tensors, '
+            f'got {type(value).__name__}'
+        )
     for key, item in value.items():
         _check_nested_tensors(f'{name}[{key!r}]', item)
 

@@ -1,124 +1,204 @@
-"""Where a ground point lands in a view, and which pixels of two views show the same ground.
+"""View geometry: how the pixels of a view relate to the ground, in one convention for the data
+pipeline (which flips and rotates the arrays) and for the losses (which pair tokens over the same
+ground).
 
 A view (docs/interfaces.md) is a ground box ``(minx, miny, maxx, maxy)`` in the sample's CRS,
-resampled to ``H x W`` pixels (north up: row 0 is ``maxy``), then flipped and rotated:
-``pixels = rot90(flip(crop), k)`` with ``geo_ops = (hflip, vflip, k)``. Pixel-level losses use
-these helpers to match the same ground between two views of different boxes, sizes and GSDs.
-Coordinates here are continuous pixel coordinates ``(col, row)`` with pixel ``(i, j)`` covering
-``[j, j + 1) x [i, i + 1)``, so the centre of pixel ``(i, j)`` is ``(j + 0.5, i + 0.5)``.
+resampled north-up to an ``H x W`` crop (row 0 at ``maxy``), then flipped and rotated:
+``pixels = rot90(flip(crop), k)`` with ``geo_ops = (hflip, vflip, k)``: flips first (hflip
+reverses columns, vflip rows), then ``k`` counter-clockwise quarter turns as
+``torch.rot90(x, k, dims=(-2, -1))``.
+
+Point coordinates are continuous ``(col, row)``; pixel ``(i, j)`` covers ``[j, j + 1) x [i, i + 1)``
+and its centre is ``(j + 0.5, i + 0.5)``. Sizes are always the crop's ``(H, W)`` before the
+rotation (an odd ``k`` makes the view ``W x H``). Every function takes a batch: ``boxes`` is
+``... x 4`` and ``geo_ops`` ``... x 3`` with the same leading shape, all on one device, and nothing
+is read back to the host.
+
+* :func:`apply_geo_ops` transforms arrays (the pipeline, ``GeoRandomFlipRotate``);
+* :func:`geo_ops_to_points` / :func:`points_to_crop` transform point coordinates the same way;
+* :func:`ground_to_view_pixels` / :func:`view_pixels_to_ground` link them to the ground;
+* :func:`token_correspondence` pairs the tokens of two views over the same ground (MGCL).
 """
-from typing import Sequence, Tuple, Union
 
+import numpy as np
 import torch
+from torch import Tensor
 
-BoxLike = Union[torch.Tensor, Sequence[float]]
-
-
-def _as_float_tensor(value: Union[torch.Tensor, Sequence[float], Sequence[int]],
-                     like: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
+ArrayLike = np.ndarray | Tensor
 
 
-def apply_geo_ops_to_points(points: torch.Tensor, geo_ops: Sequence[int],
-                            size: Tuple[int, int]) -> torch.Tensor:
-    """Map continuous ``(col, row)`` points of the unflipped crop into the view's pixels.
+def apply_geo_ops(array: ArrayLike, hflip: int, vflip: int, k: int) -> ArrayLike:
+    """``rot90(flip(array), k)`` over the last two axes (numpy arrays come back contiguous)."""
+    if isinstance(array, Tensor):
+        if hflip:
+            array = array.flip(-1)
+        if vflip:
+            array = array.flip(-2)
+        return torch.rot90(array, k % 4, dims=(-2, -1)) if k % 4 else array
+    if hflip:
+        array = array[..., ::-1]
+    if vflip:
+        array = array[..., ::-1, :]
+    if k % 4:
+        array = np.rot90(array, k % 4, axes=(-2, -1))
+    return np.ascontiguousarray(array)
+
+
+def _split_ops(geo_ops: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    geo_ops = torch.as_tensor(geo_ops)
+    if geo_ops.shape[-1] != 3:
+        raise ValueError(f'geo_ops must be ... x 3 (hflip, vflip, k), got {tuple(geo_ops.shape)}')
+    return geo_ops[..., 0] != 0, geo_ops[..., 1] != 0, geo_ops[..., 2].remainder(4)
+
+
+def geo_ops_to_points(points: Tensor, geo_ops: Tensor, size: tuple[int, int]) -> Tensor:
+    """Crop coordinates -> view coordinates: where :func:`apply_geo_ops` moves each point.
 
     Args:
-        points: ``N x 2`` float tensor of ``(col, row)`` in the crop of ``size = (H, W)``.
-        geo_ops: ``(hflip, vflip, k)`` as recorded in ``view_geo_ops``.
-        size: ``(H, W)`` of the crop before the rotation.
+        points: ``... x N x 2`` continuous ``(col, row)`` in the unflipped crop.
+        geo_ops: ``... x 3``.
+        size: the crop's ``(H, W)``: ints, or tensors ``... x 1`` (a size per view).
     """
     height, width = size
-    hflip, vflip, k = (int(v) for v in geo_ops)
-    col, row = points[..., 0].clone(), points[..., 1].clone()
-    if hflip:
-        col = width - col
-    if vflip:
-        row = height - row
-    # torch.rot90(x, 1, dims=(-2, -1)) moves pixel (r, c) of an H x W image to (W - 1 - c, r):
-    # in continuous coordinates (col, row) -> (row, W - col), and the image becomes W x H.
-    for _ in range(k % 4):
-        col, row = row, width - col
-        height, width = width, height
+    hflip, vflip, k = (x[..., None] for x in _split_ops(geo_ops))
+    col, row = points[..., 0], points[..., 1]
+    col = torch.where(hflip, width - col, col)
+    row = torch.where(vflip, height - row, row)
+    # k quarter turns of torch.rot90(dims=(-2, -1)): pixel (r, c) of H x W goes to (W - 1 - c, r),
+    # i.e. (col, row) -> (row, W - col), and the image becomes W x H
+    out_col = torch.where(
+        k == 0, col, torch.where(k == 1, row, torch.where(k == 2, width - col, height - row))
+    )
+    out_row = torch.where(
+        k == 0, row, torch.where(k == 1, width - col, torch.where(k == 2, height - row, col))
+    )
+    return torch.stack([out_col, out_row], dim=-1)
+
+
+def points_to_crop(points: Tensor, geo_ops: Tensor, size: tuple[int, int]) -> Tensor:
+    """View coordinates -> crop coordinates, the inverse of :func:`geo_ops_to_points`."""
+    height, width = size
+    hflip, vflip, k = (x[..., None] for x in _split_ops(geo_ops))
+    col_v, row_v = points[..., 0], points[..., 1]
+    col = torch.where(
+        k == 0, col_v, torch.where(k == 1, width - row_v, torch.where(k == 2, width - col_v, row_v))
+    )
+    row = torch.where(
+        k == 0,
+        row_v,
+        torch.where(k == 1, col_v, torch.where(k == 2, height - row_v, height - col_v)),
+    )
+    col = torch.where(hflip, width - col, col)
+    row = torch.where(vflip, height - row, row)
     return torch.stack([col, row], dim=-1)
 
 
-def _invert_geo_ops(points: torch.Tensor, geo_ops: Sequence[int], size: Tuple[int,
-                                                                              int]) -> torch.Tensor:
-    """Inverse of :func:`apply_geo_ops_to_points`; ``size`` is the crop's ``(H, W)``."""
+def _box(boxes: Tensor) -> tuple[Tensor, ...]:
+    boxes = torch.as_tensor(boxes)
+    if boxes.shape[-1] != 4:
+        raise ValueError(
+            f'boxes must be ... x 4 (minx, miny, maxx, maxy), got {tuple(boxes.shape)}'
+        )
+    return tuple(b[..., None] for b in boxes.double().unbind(-1))
+
+
+def ground_to_crop(xy: Tensor, boxes: Tensor, size: tuple[int, int]) -> Tensor:
+    """Ground ``... x N x 2`` ``(x, y)`` -> continuous crop ``(col, row)`` of a north-up crop."""
+    minx, miny, maxx, maxy = _box(boxes)
     height, width = size
-    hflip, vflip, k = (int(v) for v in geo_ops)
-    k = k % 4
-    col, row = points[..., 0].clone(), points[..., 1].clone()
-    # size of the rotated image, then undo one quarter turn at a time: (c', r') = (r, W - c)
-    # was produced from an image W wide, so c = W - r', r = c'.
-    cur_h, cur_w = (height, width) if k % 2 == 0 else (width, height)
-    for _ in range(k):
-        prev_w = cur_h  # the image before this quarter turn was cur_w high and cur_h wide
-        col, row = prev_w - row, col
-        cur_h, cur_w = cur_w, cur_h
-    if vflip:
-        row = height - row
-    if hflip:
-        col = width - col
-    return torch.stack([col, row], dim=-1)
-
-
-def ground_to_view_pixels(xy: torch.Tensor, box: BoxLike, geo_ops: Sequence[int],
-                          size: Tuple[int, int]) -> torch.Tensor:
-    """Continuous ``(col, row)`` view coordinates of ground points ``xy`` (``N x 2``, CRS units).
-
-    ``size`` is the ``(H, W)`` of the view before rotation (for square views simply its size).
-    """
-    xy = torch.as_tensor(xy)
-    if not torch.is_floating_point(xy):
-        xy = xy.double()
-    minx, miny, maxx, maxy = _as_float_tensor(box, xy).unbind(-1)
-    height, width = size
+    xy = xy.double()
     col = (xy[..., 0] - minx) / (maxx - minx) * width
     row = (maxy - xy[..., 1]) / (maxy - miny) * height
-    return apply_geo_ops_to_points(torch.stack([col, row], dim=-1), geo_ops, size)
+    return torch.stack([col, row], dim=-1)
 
 
-def view_pixels_to_ground(points: torch.Tensor, box: BoxLike, geo_ops: Sequence[int],
-                          size: Tuple[int, int]) -> torch.Tensor:
-    """Ground ``(x, y)`` of continuous view coordinates ``(col, row)``; inverse of the above."""
-    points = torch.as_tensor(points)
-    if not torch.is_floating_point(points):
-        points = points.double()
-    crop = _invert_geo_ops(points, geo_ops, size)
-    minx, miny, maxx, maxy = _as_float_tensor(box, points).unbind(-1)
+def crop_to_ground(points: Tensor, boxes: Tensor, size: tuple[int, int]) -> Tensor:
+    """Continuous crop ``(col, row)`` -> ground ``(x, y)``, the inverse of ``ground_to_crop``."""
+    minx, miny, maxx, maxy = _box(boxes)
     height, width = size
-    x = minx + crop[..., 0] / width * (maxx - minx)
-    y = maxy - crop[..., 1] / height * (maxy - miny)
+    points = points.double()
+    x = minx + points[..., 0] / width * (maxx - minx)
+    y = maxy - points[..., 1] / height * (maxy - miny)
     return torch.stack([x, y], dim=-1)
 
 
-def view_correspondence_grid(box_a: BoxLike, geo_ops_a: Sequence[int], size_a: Tuple[int, int],
-                             box_b: BoxLike, geo_ops_b: Sequence[int],
-                             size_b: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """For every pixel centre of view A, where the same ground lies in view B.
+def ground_to_view_pixels(
+    xy: Tensor, boxes: Tensor, geo_ops: Tensor, size: tuple[int, int]
+) -> Tensor:
+    """Continuous view ``(col, row)`` of ground points ``xy`` (``... x N x 2``, CRS units)."""
+    return geo_ops_to_points(ground_to_crop(xy, boxes, size), geo_ops, size)
+
+
+def view_pixels_to_ground(
+    points: Tensor, boxes: Tensor, geo_ops: Tensor, size: tuple[int, int]
+) -> Tensor:
+    """Ground ``(x, y)`` of continuous view coordinates; the inverse of the above."""
+    return crop_to_ground(points_to_crop(points.double(), geo_ops, size), boxes, size)
+
+
+def view_grid(grid: tuple[int, int], geo_ops: Tensor) -> Tensor:
+    """Centres of the cells of a view grid in view order (row-major over the view as it is):
+    ``... x (h * w) x 2`` ``(col, row)``. ``grid`` is the view's ``(h, w)`` after the ops."""
+    h, w = grid
+    rows, cols = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64, device=geo_ops.device) + 0.5,
+        torch.arange(w, dtype=torch.float64, device=geo_ops.device) + 0.5,
+        indexing='ij',
+    )
+    centres = torch.stack([cols.reshape(-1), rows.reshape(-1)], dim=-1)
+    return centres.expand(*geo_ops.shape[:-1], h * w, 2)
+
+
+def crop_size(grid: tuple[int, int], geo_ops: Tensor) -> tuple[Tensor, Tensor]:
+    """``(H, W)`` of the crop behind each view grid ``(h, w)``: swapped where ``k`` is odd."""
+    k_odd = _split_ops(geo_ops)[2].remainder(2) == 1
+    h, w = (torch.tensor(v, device=geo_ops.device) for v in grid)
+    return torch.where(k_odd, w, h), torch.where(k_odd, h, w)
+
+
+def token_correspondence(
+    src_boxes: Tensor,
+    src_ops: Tensor,
+    src_grid: tuple[int, int],
+    dst_boxes: Tensor,
+    dst_ops: Tensor,
+    dst_grid: tuple[int, int],
+) -> Tensor:
+    """For each token of a source view, the flat index (in view order) of the destination-view
+    token whose cell holds the ground under the source token's centre, or -1 outside.
+
+    A point on a cell border belongs to the cell east / south of it in the north-up crop, where
+    the cells are defined; the ops then move whole cells, as they move pixels.
+
+    Args:
+        src_boxes, dst_boxes: ``B x 4`` ground boxes (``view_boxes``).
+        src_ops, dst_ops: ``B x 3`` ``(hflip, vflip, k)`` (``view_geo_ops``).
+        src_grid, dst_grid: ``(h, w)`` token grids of the views as they are (after the ops).
 
     Returns:
-        grid: ``H_a x W_a x 2`` in ``torch.nn.functional.grid_sample`` convention
-            (``align_corners=False``, x then y in ``[-1, 1]``), so that
-            ``grid_sample(feat_b, grid[None])`` resamples B's features onto A's pixels.
-        inside: ``H_a x W_a`` bool, True where that ground lies inside view B.
+        ``B x (h_src * w_src)`` long, on the boxes' device.
     """
-    h_a, w_a = size_a
-    # the pixels of the (rotated) view A: an odd k swaps its height and width
-    k_a = int(geo_ops_a[2]) % 4
-    view_h, view_w = (h_a, w_a) if k_a % 2 == 0 else (w_a, h_a)
-    rows, cols = torch.meshgrid(torch.arange(view_h, dtype=torch.float64) + 0.5,
-                                torch.arange(view_w, dtype=torch.float64) + 0.5,
-                                indexing='ij')
-    pts_a = torch.stack([cols, rows], dim=-1).reshape(-1, 2)
-    ground = view_pixels_to_ground(pts_a, box_a, geo_ops_a, size_a)
-    pts_b = ground_to_view_pixels(ground, box_b, geo_ops_b, size_b)
-    k_b = int(geo_ops_b[2]) % 4
-    bh, bw = (size_b[0], size_b[1]) if k_b % 2 == 0 else (size_b[1], size_b[0])
-    gx = pts_b[:, 0] / bw * 2 - 1
-    gy = pts_b[:, 1] / bh * 2 - 1
-    grid = torch.stack([gx, gy], dim=-1).reshape(view_h, view_w, 2)
-    inside = ((gx >= -1) & (gx <= 1) & (gy >= -1) & (gy <= 1)).reshape(view_h, view_w)
-    return grid.float(), inside
+    for name, x, last in (
+        ('src_boxes', src_boxes, 4),
+        ('dst_boxes', dst_boxes, 4),
+        ('src_ops', src_ops, 3),
+        ('dst_ops', dst_ops, 3),
+    ):
+        if x.dim() != 2 or x.shape[1] != last:
+            raise ValueError(
+                f'token_correspondence: `{name}` must be B x {last}, got {tuple(x.shape)}'
+            )
+    src_ops, dst_ops = src_ops.to(src_boxes.device), dst_ops.to(src_boxes.device)
+    # each sample's crop size (an odd k swaps h and w), as B x 1 to broadcast over tokens
+    src_size = tuple(s[:, None].double() for s in crop_size(src_grid, src_ops))
+    dst_size = tuple(s[:, None].double() for s in crop_size(dst_grid, dst_ops))
+    # source token centres -> ground
+    ground = view_pixels_to_ground(view_grid(src_grid, src_ops), src_boxes, src_ops, src_size)
+    # ground -> the destination crop cell holding it
+    crop = ground_to_crop(ground, dst_boxes, dst_size)
+    dc, dr = torch.floor(crop[..., 0]), torch.floor(crop[..., 1])
+    inside = (dc >= 0) & (dc < dst_size[1]) & (dr >= 0) & (dr < dst_size[0])
+    # that cell's centre in the destination view, then its flat index there
+    view = geo_ops_to_points(torch.stack([dc + 0.5, dr + 0.5], dim=-1), dst_ops, dst_size)
+    idx = torch.floor(view[..., 1]).long() * dst_grid[1] + torch.floor(view[..., 0]).long()
+    return torch.where(inside, idx, torch.full_like(idx, -1))

@@ -21,17 +21,21 @@ def register_all_modules(init_default_scope: bool = True) -> None:
 
     if not init_default_scope:
         return
-    never_created = (DefaultScope.get_current_instance() is None
-                     or not DefaultScope.check_instance_created('mmskysense'))
+    never_created = (
+        DefaultScope.get_current_instance() is None
+        or not DefaultScope.check_instance_created('mmskysense')
+    )
     if never_created:
         DefaultScope.get_instance('mmskysense', scope_name='mmskysense')
         return
     current_scope = DefaultScope.get_current_instance()
     if current_scope.scope_name != 'mmskysense':
-        warnings.warn('The current default scope '
-                      f'"{current_scope.scope_name}" is not "mmskysense", '
-                      '`register_all_modules` will force the current'
-                      'default scope to be "mmskysense". If this is not '
-                      'expected, please set `init_default_scope=False`.')
+        warnings.warn(
+            'The current default scope '
+            f'"{current_scope.scope_name}" is not "mmskysense", '
+            '`register_all_modules` will force the current'
+            'default scope to be "mmskysense". If this is not '
+            'expected, please set `init_default_scope=False`.'
+        )
         new_instance_name = f'mmskysense-{datetime.datetime.now()}'
         DefaultScope.get_instance(new_instance_name, scope_name='mmskysense')

@@ -1,4 +1,5 @@
 """Tiled large-scene segmentation: georeferencing, blending, nodata, failure safety."""
+
 import numpy as np
 import pytest
 import rasterio
@@ -6,7 +7,8 @@ import torch
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from mmskysense.apis import TileGrid, blend_window, segment_geotiff, write_preview
+from mmskysense.apis import TileGrid, blend_window, segment_geotiff
+from mmskysense.visualization import write_preview
 
 NUM_CLASSES = 3
 
@@ -17,9 +19,16 @@ def _scene(path, h, w, nodata_box=None, seed=0):
     if nodata_box is not None:
         y0, y1, x0, x1 = nodata_box
         data[:, y0:y1, x0:x1] = 0
-    profile = dict(driver='GTiff', height=h, width=w, count=3, dtype='uint8',
-                   crs=CRS.from_epsg(32633), transform=from_origin(500000.0, 4100000.0, 0.3, 0.3),
-                   nodata=0)
+    profile = dict(
+        driver='GTiff',
+        height=h,
+        width=w,
+        count=3,
+        dtype='uint8',
+        crs=CRS.from_epsg(32633),
+        transform=from_origin(500000.0, 4100000.0, 0.3, 0.3),
+        nodata=0,
+    )
     with rasterio.open(path, 'w', **profile) as dst:
         dst.write(data)
     return data
@@ -38,7 +47,7 @@ def test_grid_covers_every_pixel():
         cover = np.zeros((h, w), dtype=int)
         for r in g.rows:
             for c in g.cols:
-                cover[r:r + min(t, h), c:c + min(t, w)] += 1
+                cover[r : r + min(t, h), c : c + min(t, w)] += 1
         assert cover.min() >= 1, (h, w, t, o)
         assert g.rows[-1] + min(t, h) == h and g.cols[-1] + min(t, w) == w
 
@@ -60,8 +69,17 @@ def test_output_has_input_crs_transform_and_pixelwise_result(tmp_path):
     src = tmp_path / 'scene.tif'
     data = _scene(src, 150, 230, nodata_box=(10, 30, 200, 230))
     out = tmp_path / 'classes.tif'
-    segment_geotiff(_pixelwise_predict, str(src), str(out), NUM_CLASSES, tile=64, overlap=16,
-                    batch_size=3, block=96, progress=False)
+    segment_geotiff(
+        _pixelwise_predict,
+        str(src),
+        str(out),
+        NUM_CLASSES,
+        tile=64,
+        overlap=16,
+        batch_size=3,
+        block=96,
+        progress=False,
+    )
     with rasterio.open(src) as a, rasterio.open(out) as b:
         assert b.crs == a.crs and b.transform == a.transform
         assert (b.height, b.width) == (a.height, a.width)
@@ -86,8 +104,16 @@ def test_block_size_does_not_change_the_result(tmp_path):
     outs = []
     for block in (48, 100, 1000):
         out = tmp_path / f'b{block}.tif'
-        segment_geotiff(context_predict, str(src), str(out), NUM_CLASSES, tile=40, overlap=12,
-                        block=block, progress=False)
+        segment_geotiff(
+            context_predict,
+            str(src),
+            str(out),
+            NUM_CLASSES,
+            tile=40,
+            overlap=12,
+            block=block,
+            progress=False,
+        )
         with rasterio.open(out) as f:
             outs.append(f.read(1))
     np.testing.assert_array_equal(outs[0], outs[1])
@@ -107,28 +133,55 @@ def test_failure_leaves_no_output_file(tmp_path):
 
     out = tmp_path / 'classes.tif'
     with pytest.raises(RuntimeError, match='device lost'):
-        segment_geotiff(failing, str(src), str(out), NUM_CLASSES, tile=32, overlap=8,
-                        batch_size=1, progress=False)
+        segment_geotiff(
+            failing,
+            str(src),
+            str(out),
+            NUM_CLASSES,
+            tile=32,
+            overlap=8,
+            batch_size=1,
+            progress=False,
+        )
     assert list(tmp_path.iterdir()) == [src]
 
 
 def test_bad_inputs(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.tif'):
-        segment_geotiff(_pixelwise_predict, str(tmp_path / 'missing.tif'),
-                        str(tmp_path / 'o.tif'), NUM_CLASSES, progress=False)
+        segment_geotiff(
+            _pixelwise_predict,
+            str(tmp_path / 'missing.tif'),
+            str(tmp_path / 'o.tif'),
+            NUM_CLASSES,
+            progress=False,
+        )
     junk = tmp_path / 'junk.tif'
     junk.write_bytes(b'not a tiff at all')
     with pytest.raises(ValueError, match='junk.tif'):
-        segment_geotiff(_pixelwise_predict, str(junk), str(tmp_path / 'o.tif'), NUM_CLASSES,
-                        progress=False)
+        segment_geotiff(
+            _pixelwise_predict, str(junk), str(tmp_path / 'o.tif'), NUM_CLASSES, progress=False
+        )
     src = tmp_path / 'scene.tif'
     _scene(src, 40, 40)
     with pytest.raises(ValueError, match='band indexes \\[5\\]'):
-        segment_geotiff(_pixelwise_predict, str(src), str(tmp_path / 'o.tif'), NUM_CLASSES,
-                        bands=[1, 2, 5], progress=False)
+        segment_geotiff(
+            _pixelwise_predict,
+            str(src),
+            str(tmp_path / 'o.tif'),
+            NUM_CLASSES,
+            bands=[1, 2, 5],
+            progress=False,
+        )
     with pytest.raises(ValueError, match='predict_fn returned'):
-        segment_geotiff(lambda t: _pixelwise_predict(t)[:, :2], str(src),
-                        str(tmp_path / 'o.tif'), NUM_CLASSES, tile=32, overlap=0, progress=False)
+        segment_geotiff(
+            lambda t: _pixelwise_predict(t)[:, :2],
+            str(src),
+            str(tmp_path / 'o.tif'),
+            NUM_CLASSES,
+            tile=32,
+            overlap=0,
+            progress=False,
+        )
     assert not (tmp_path / 'o.tif').exists()
 
 
@@ -136,9 +189,11 @@ def test_preview_has_legend(tmp_path):
     src = tmp_path / 'scene.tif'
     _scene(src, 80, 120, nodata_box=(0, 10, 0, 10))
     out = tmp_path / 'classes.tif'
-    segment_geotiff(_pixelwise_predict, str(src), str(out), NUM_CLASSES, tile=32, overlap=8,
-                    progress=False)
+    segment_geotiff(
+        _pixelwise_predict, str(src), str(out), NUM_CLASSES, tile=32, overlap=8, progress=False
+    )
     png = write_preview(str(out), str(tmp_path / 'p.png'), ['water', 'trees', 'roofs'])
     from PIL import Image
+
     img = Image.open(png)
     assert img.size[0] > 100 and img.size[1] > 100

@@ -1,4 +1,5 @@
 """LoadSegMapFromRaster: GeoTIFF class maps, with the image's nodata ignored."""
+
 import numpy as np
 import pytest
 import rasterio
@@ -11,21 +12,31 @@ def _write(path, data, nodata=None, dtype='uint8'):
     data = np.asarray(data, dtype=dtype)
     if data.ndim == 2:
         data = data[None]
-    with rasterio.open(path, 'w', driver='GTiff', height=data.shape[1], width=data.shape[2],
-                       count=data.shape[0], dtype=dtype, crs='EPSG:32633',
-                       transform=from_origin(0, 0, 1, 1), nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        'w',
+        driver='GTiff',
+        height=data.shape[1],
+        width=data.shape[2],
+        count=data.shape[0],
+        dtype=dtype,
+        crs='EPSG:32633',
+        transform=from_origin(0, 0, 1, 1),
+        nodata=nodata,
+    ) as dst:
         dst.write(data)
 
 
 def test_labels_loaded_and_image_nodata_ignored(tmp_path):
     img = np.full((3, 4, 5), 100, dtype=np.uint8)
     img[:, 0, :2] = 0  # nodata in every band
-    img[0, 3, 4] = 0   # only one band zero: still data
+    img[0, 3, 4] = 0  # only one band zero: still data
     _write(tmp_path / 'img.tif', img, nodata=0)
     labels = np.arange(20).reshape(4, 5) % 3
     _write(tmp_path / 'lab.tif', labels)
     res = LoadSegMapFromRaster(num_classes=3)(
-        dict(img_path=str(tmp_path / 'img.tif'), seg_map_path=str(tmp_path / 'lab.tif')))
+        dict(img_path=str(tmp_path / 'img.tif'), seg_map_path=str(tmp_path / 'lab.tif'))
+    )
     seg = res['gt_seg_map']
     assert seg.shape == (4, 5) and 'gt_seg_map' in res['seg_fields']
     assert (seg[0, :2] == 255).all()

@@ -3,25 +3,25 @@
 Shared by the config tests and by ``finetune_tiny.py`` (the CPU fine-tuning check). Not a test
 module itself; tests load it by path since pytest runs with ``--import-mode=importlib``.
 """
+
 import copy
 import os.path as osp
 from pathlib import Path
-from typing import Callable, Dict, Optional
 
+from fake_releases import downstream as fake_data
 from mmengine.config import Config
 
-from mmskysense.datasets.downstream import fake_data
-
 ROOT = Path(__file__).resolve().parents[2]
+_CLS, _SEG = 'configs/skysense_v2_cls/', 'configs/skysense_v2_seg/'
 CONFIGS = {
-    'aid': 'configs/skysense_v2_cls/skysense_v2_aid.py',
-    'resisc45': 'configs/skysense_v2_cls/skysense_v2_resisc45.py',
-    'bigearthnet_s2': 'configs/skysense_v2_cls/skysense_v2_bigearthnet_s2.py',
-    'fmow_sentinel': 'configs/skysense_v2_cls/skysense_v2_fmow_sentinel.py',
-    'isaid': 'configs/skysense_v2_seg/skysense_v2_isaid.py',
-    'potsdam': 'configs/skysense_v2_seg/skysense_v2_potsdam.py',
-    'dynamic_earthnet_planet': 'configs/skysense_v2_seg/skysense_v2_dynamic_earthnet_planet.py',
-    'dynamic_earthnet_s2': 'configs/skysense_v2_seg/skysense_v2_dynamic_earthnet_s2.py',
+    'aid': _CLS + 'linear_skysense-v2-huge_2xb32-20k_aid-tr20.py',
+    'resisc45': _CLS + 'linear_skysense-v2-huge_2xb32-20k_resisc45-tr10.py',
+    'bigearthnet_s2': _CLS + 'linear_skysense-v2-huge_1xb64-20k_ben-s2-tr10.py',
+    'fmow_sentinel': _CLS + 'linear_skysense-v2-huge_4xb16-20k_fmow-s2.py',
+    'isaid': _SEG + 'upernet_skysense-v2-huge_4xb4-40k_isaid-896x896.py',
+    'potsdam': _SEG + 'upernet_skysense-v2-huge_4xb4-40k_potsdam-512x512.py',
+    'dynamic_earthnet_planet': _SEG + 'upernet_skysense-v2-huge_4xb4-40k_dyna-pla-512x512.py',
+    'dynamic_earthnet_s2': _SEG + 'upernet_skysense-v2-huge_4xb4-40k_dyna-s2-256x256.py',
 }
 # the metric each config reports (the paper's one first)
 METRICS = {
@@ -39,6 +39,7 @@ HUGE_TO_TINY = {352: 32, 704: 64, 1408: 128, 2816: 256}
 
 def _load_converter(name: str):
     import importlib.util
+
     path = ROOT / 'tools' / 'dataset_converters' / f'{name}.py'
     spec = importlib.util.spec_from_file_location(f'converter_{name}', path)
     module = importlib.util.module_from_spec(spec)
@@ -56,11 +57,16 @@ def make_data(name: str, root: str, scale: int = 1) -> str:
         return fake_data.make_resisc45(root, per_class=2 * scale, size=48)
     if name == 'bigearthnet_s2':
         return fake_data.make_bigearthnet(
-            root, patches=dict(train=8 * scale, val=4, test=4 * scale), size=24)
+            root, patches=dict(train=8 * scale, val=4, test=4 * scale), size=24
+        )
     if name == 'fmow_sentinel':
         return fake_data.make_fmow_sentinel(
-            root, locations=dict(train=4 * scale, val=2, test=2 * scale), dates=(2, 8), size=24,
-            num_classes=min(62, 4 * scale))
+            root,
+            locations=dict(train=4 * scale, val=2, test=2 * scale),
+            dates=(2, 8),
+            size=24,
+            num_classes=min(62, 4 * scale),
+        )
     if name == 'isaid':
         raw = osp.join(root, 'raw')
         fake_data.make_isaid(raw, images=dict(train=scale, val=1), size=192, cell=32)
@@ -69,16 +75,22 @@ def make_data(name: str, root: str, scale: int = 1) -> str:
         return out
     if name == 'potsdam':
         raw = osp.join(root, 'raw')
-        tiles = ('2_10', '2_11', '2_12', '3_10')[:max(1, min(4, scale))] + ('2_13', )
+        tiles = ('2_10', '2_11', '2_12', '3_10')[: max(1, min(4, scale))] + ('2_13',)
         fake_data.make_potsdam(raw, tiles=tiles, size=192, cell=32)
         out = osp.join(root, 'converted')
-        _load_converter('potsdam').convert(raw, out, patch_size=128, train_stride=64,
-                                           val_stride=128)
+        _load_converter('potsdam').convert(
+            raw, out, patch_size=128, train_stride=64, val_stride=128
+        )
         return out
     if name in ('dynamic_earthnet_planet', 'dynamic_earthnet_s2'):
         return fake_data.make_dynamic_earthnet(
-            root, cubes=dict(train=scale, val=1, test=1), months=('2018-01', '2018-02'),
-            size=128, s2_size=40, cell=16)
+            root,
+            cubes=dict(train=scale, val=1, test=1),
+            months=('2018-01', '2018-02'),
+            size=128,
+            s2_size=40,
+            cell=16,
+        )
     raise KeyError(name)
 
 
@@ -88,8 +100,12 @@ def _tiny_channels(obj):
         for key, value in obj.items():
             if key == 'in_channels' and isinstance(value, int) and value in HUGE_TO_TINY:
                 obj[key] = HUGE_TO_TINY[value]
-            elif key == 'in_channels' and isinstance(value, (list, tuple)) and value and all(
-                    v in HUGE_TO_TINY for v in value):
+            elif (
+                key == 'in_channels'
+                and isinstance(value, (list, tuple))
+                and value
+                and all(v in HUGE_TO_TINY for v in value)
+            ):
                 obj[key] = [HUGE_TO_TINY[v] for v in value]
             else:
                 _tiny_channels(value)
@@ -130,9 +146,16 @@ def _small_inputs(name: str, cfg: Config) -> None:
         cfg.model.data_preprocessor.size = (32, 32)
 
 
-def tiny_config(name: str, data_root: str, work_dir: str, max_iters: int = 1,
-                validate: bool = False, test_samples: Optional[int] = 4,
-                lr: Optional[float] = None, batch_size: int = 2) -> Config:
+def tiny_config(
+    name: str,
+    data_root: str,
+    work_dir: str,
+    max_iters: int = 1,
+    validate: bool = False,
+    test_samples: int | None = 4,
+    lr: float | None = None,
+    batch_size: int = 2,
+) -> Config:
     """The dataset's config with the tiny backbone, tiny inputs, generated data and a short
     schedule; ``validate`` keeps a validation at the end of training."""
     cfg = Config.fromfile(str(ROOT / CONFIGS[name]))
@@ -151,6 +174,8 @@ def tiny_config(name: str, data_root: str, work_dir: str, max_iters: int = 1,
             cfg.model[head].channels = width
     _small_inputs(name, cfg)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) is None:  # e.g. no validation split (OSCD)
+            continue
         dl = cfg[loader]
         dl.batch_size = batch_size
         dl.num_workers = 0
@@ -158,10 +183,10 @@ def tiny_config(name: str, data_root: str, work_dir: str, max_iters: int = 1,
         dl.dataset.data_root = data_root
         if loader != 'train_dataloader' and test_samples:
             dl.dataset.indices = test_samples
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                         val_interval=max_iters)
-    cfg.param_scheduler = [dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False,
-                                begin=0, end=max_iters)]
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+    cfg.param_scheduler = [
+        dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=0, end=max_iters)
+    ]
     if lr is not None:
         cfg.optim_wrapper.optimizer.lr = lr
     if not validate:

@@ -1,5 +1,6 @@
 """Each of the eight downstream configs: build it, one training iteration and a test pass on
 generated data laid out as the real release, with the tiny SkySenseV2Backbone."""
+
 import importlib.util
 import math
 from pathlib import Path
@@ -8,7 +9,8 @@ import pytest
 import torch
 
 _spec = importlib.util.spec_from_file_location(
-    'downstream_tiny', Path(__file__).with_name('downstream_tiny.py'))
+    'downstream_tiny', Path(__file__).with_name('downstream_tiny.py')
+)
 tiny = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tiny)
 
@@ -29,6 +31,7 @@ def test_config_trains_and_tests(name, tmp_path):
 
     from mmskysense.models.backbones import SkySenseV2Backbone
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
 
     data_root = tiny.make_data(name, str(tmp_path / 'data'))
@@ -46,20 +49,38 @@ def test_config_trains_and_tests(name, tmp_path):
         assert 0.0 <= float(metrics[key]) <= 100.0
 
 
-@pytest.mark.parametrize('variant, base_ratio, ratio', [
-    ('skysense_v2_aid_tr50.py', 0.2, 0.5),
-    ('skysense_v2_resisc45_tr20.py', 0.1, 0.2),
-    ('skysense_v2_bigearthnet_s2_tr100.py', 0.1, 1.0),
-])
-def test_training_ratio_variants(variant, base_ratio, ratio):
+@pytest.mark.parametrize(
+    'variant, base_name, base_ratio, ratio',
+    [
+        (
+            'linear_skysense-v2-huge_2xb32-20k_aid-tr50.py',
+            'linear_skysense-v2-huge_2xb32-20k_aid-tr20.py',
+            0.2,
+            0.5,
+        ),
+        (
+            'linear_skysense-v2-huge_2xb32-20k_resisc45-tr20.py',
+            'linear_skysense-v2-huge_2xb32-20k_resisc45-tr10.py',
+            0.1,
+            0.2,
+        ),
+        (
+            'linear_skysense-v2-huge_1xb64-20k_ben-s2-tr100.py',
+            'linear_skysense-v2-huge_1xb64-20k_ben-s2-tr10.py',
+            0.1,
+            1.0,
+        ),
+    ],
+)
+def test_training_ratio_variants(variant, base_name, base_ratio, ratio):
     from mmengine.config import Config
+
     cfg = Config.fromfile(str(tiny.ROOT / 'configs' / 'skysense_v2_cls' / variant))
-    base_name = variant.rsplit('_tr', 1)[0] + '.py'
     base = Config.fromfile(str(tiny.ROOT / 'configs' / 'skysense_v2_cls' / base_name))
     assert base.train_dataloader.dataset.train_ratio == base_ratio
     assert cfg.train_dataloader.dataset.train_ratio == ratio
     assert cfg.train_dataloader.dataset.seed == base.train_dataloader.dataset.seed
-    if 'bigearthnet' not in variant:
+    if 'ben-s2' not in variant:
         # the test split is the complement of the same draw
         assert cfg.test_dataloader.dataset.train_ratio == ratio
         assert cfg.val_dataloader.dataset.train_ratio == ratio

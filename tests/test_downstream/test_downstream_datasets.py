@@ -1,5 +1,6 @@
 """Downstream datasets read the official layouts, draw seeded training-ratio splits and fail
 clearly on bad data."""
+
 import csv
 import json
 import os
@@ -7,15 +8,18 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from fake_releases import downstream as fake_data
 
-from mmskysense.datasets.downstream import (AIDDataset, BigEarthNetS2Dataset,
-                                            DynamicEarthNetDataset, FMoWSentinelDataset,
-                                            RESISC45Dataset)
-from mmskysense.datasets.downstream import fake_data
+from mmskysense.datasets.downstream import (
+    AIDDataset,
+    BigEarthNetS2Dataset,
+    DynamicEarthNetDataset,
+    FMoWSentinelDataset,
+    RESISC45Dataset,
+)
 from mmskysense.datasets.downstream.bigearthnet import ben19_labels
 from mmskysense.datasets.downstream.dynamic_earthnet import month_sequence
-from mmskysense.datasets.downstream.splits import (random_ratio_subset,
-                                                   stratified_ratio_split)
+from mmskysense.datasets.downstream.splits import random_ratio_subset, stratified_ratio_split
 
 
 def test_stratified_split_is_seeded_and_per_class():
@@ -50,8 +54,9 @@ def test_aid_training_ratio_split(aid_root):
     assert not train_paths & test_paths
     assert np.bincount(train.get_gt_labels(), minlength=30).tolist() == [2] * 30
     info = train.get_data_info(0)
-    assert osp.basename(osp.dirname(info['img_path'])) == train.metainfo['classes'][
-        info['gt_label']]
+    assert (
+        osp.basename(osp.dirname(info['img_path'])) == train.metainfo['classes'][info['gt_label']]
+    )
     other = AIDDataset(data_root=aid_root, split='train', train_ratio=0.5, seed=2)
     assert {other.get_data_info(i)['img_path'] for i in range(len(other))} != train_paths
 
@@ -68,13 +73,13 @@ def _resisc_with_missing(tmp_path):
     root = tmp_path / 'resisc'
     fake_data.make_resisc45(str(root), per_class=1, size=8)
     import shutil
+
     shutil.rmtree(root / 'wetland')
     return root
 
 
 def test_bigearthnet_layout_labels_and_ratio(tmp_path):
-    root = fake_data.make_bigearthnet(str(tmp_path), patches=dict(train=20, val=2, test=2),
-                                      size=12)
+    root = fake_data.make_bigearthnet(str(tmp_path), patches=dict(train=20, val=2, test=2), size=12)
     full = BigEarthNetS2Dataset(data_root=root, split='train', train_ratio=1.0)
     tenth = BigEarthNetS2Dataset(data_root=root, split='train', train_ratio=0.1, seed=0)
     assert len(full) == 20 and len(tenth) == 2
@@ -91,8 +96,9 @@ def test_bigearthnet_layout_labels_and_ratio(tmp_path):
 
 
 def test_bigearthnet_mapping_and_errors(tmp_path):
-    assert ben19_labels(['Continuous urban fabric', 'Discontinuous urban fabric',
-                         'Sea and ocean', 'Airports'], 'x') == [0, 18]
+    assert ben19_labels(
+        ['Continuous urban fabric', 'Discontinuous urban fabric', 'Sea and ocean', 'Airports'], 'x'
+    ) == [0, 18]
     with pytest.raises(ValueError, match='Martian dunes'):
         ben19_labels(['Martian dunes'], 'patch.json')
     with pytest.raises(FileNotFoundError, match='train.csv'):
@@ -100,8 +106,9 @@ def test_bigearthnet_mapping_and_errors(tmp_path):
 
 
 def test_fmow_groups_locations_in_time_order(tmp_path):
-    root = fake_data.make_fmow_sentinel(str(tmp_path), locations=dict(train=3, val=1, test=1),
-                                        dates=(2, 4), size=8)
+    root = fake_data.make_fmow_sentinel(
+        str(tmp_path), locations=dict(train=3, val=1, test=1), dates=(2, 4), size=8
+    )
     ds = FMoWSentinelDataset(data_root=root, split='train')
     assert len(ds) == 3
     for i in range(len(ds)):
@@ -123,14 +130,20 @@ def test_fmow_unknown_category(tmp_path):
 
 
 def test_dynamic_earthnet_planet_and_s2(tmp_path):
-    root = fake_data.make_dynamic_earthnet(str(tmp_path), cubes=dict(train=1, val=1, test=1),
-                                           months=('2018-01', '2018-02', '2018-03'), size=32,
-                                           s2_size=10, cell=8)
+    root = fake_data.make_dynamic_earthnet(
+        str(tmp_path),
+        cubes=dict(train=1, val=1, test=1),
+        months=('2018-01', '2018-02', '2018-03'),
+        size=32,
+        s2_size=10,
+        cell=8,
+    )
     pla = DynamicEarthNetDataset(data_root=root, split='train', modality='planet')
     assert len(pla) == 3
     info = pla.get_data_info(2)
-    assert info['img_path'].endswith(osp.join('planet', '10N', '1300_3000_13', 'PF-SR',
-                                              '2018-03-01.tif'))
+    assert info['img_path'].endswith(
+        osp.join('planet', '10N', '1300_3000_13', 'PF-SR', '2018-03-01.tif')
+    )
     assert osp.isfile(info['img_path']) and osp.isfile(info['seg_map_path'])
     s2 = DynamicEarthNetDataset(data_root=root, split='train', modality='s2', num_months=6)
     months = [osp.basename(p) for p in s2.get_data_info(2)['img_paths']]

@@ -1,11 +1,11 @@
 """Rasterio loading transforms: multi-band, per-band files, time series with date masks,
 one-hot labels, and errors that name the file."""
+
 import numpy as np
 import pytest
+from fake_releases.downstream import _write_tif
 
-from mmskysense.datasets.downstream import (LoadMultiBandImage, LoadOneHotLabel,
-                                            LoadTimeSeries)
-from mmskysense.datasets.downstream.fake_data import _write_tif
+from mmskysense.datasets.transforms import LoadMultiBandImage, LoadOneHotLabel, LoadTimeSeries
 
 
 def _tif(path, array):
@@ -57,7 +57,7 @@ def test_one_hot_label(tmp_path):
     onehot = np.stack([(classes == k) * 255 for k in range(7)]).astype(np.uint8)
     onehot[:, 0, 1] = 0  # a pixel with no class
     path = _tif(tmp_path / 'label.tif', onehot)
-    out = LoadOneHotLabel(num_classes=7, ignore_classes=(6, ))(dict(seg_map_path=path))
+    out = LoadOneHotLabel(num_classes=7, ignore_classes=(6,))(dict(seg_map_path=path))
     assert out['gt_seg_map'].tolist() == [[0, 255], [255, 5]]
     assert 'gt_seg_map' in out['seg_fields']
     with pytest.raises(ValueError, match='label.tif has 7 bands, expected 8'):

@@ -1,4 +1,5 @@
 """MS pyramid and masked temporal pooling."""
+
 import pytest
 import torch
 
@@ -10,15 +11,19 @@ def test_ms_pyramid_strides(mode):
     neck = MSFeaturePyramid([8, 16, 32, 64], mode=mode)
     maps = [torch.randn(2, c, 16, 16) for c in (8, 16, 32, 64)]
     outs = neck(maps)
-    assert [tuple(o.shape) for o in outs] == [(2, 8, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4),
-                                              (2, 64, 2, 2)]
+    assert [tuple(o.shape) for o in outs] == [
+        (2, 8, 16, 16),
+        (2, 16, 8, 8),
+        (2, 32, 4, 4),
+        (2, 64, 2, 2),
+    ]
     if mode == 'pool':
         assert torch.equal(outs[0], maps[0])
         assert torch.equal(outs[3], torch.nn.functional.max_pool2d(maps[3], 8))
     up = MSFeaturePyramid([8, 8], scales=(2, 1), mode=mode)([torch.randn(1, 8, 5, 5)] * 2)
     assert up[0].shape[-2:] == (10, 10)
     with pytest.raises(ValueError, match='powers of two'):
-        MSFeaturePyramid([8], scales=(0.3, ))
+        MSFeaturePyramid([8], scales=(0.3,))
 
 
 @pytest.mark.parametrize('mode', ['mean', 'max', 'attention'])

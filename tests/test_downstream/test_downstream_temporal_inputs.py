@@ -1,10 +1,10 @@
 """Folding date-stacked channels back into a series and gathering date masks."""
+
 import numpy as np
 import pytest
 import torch
 
-from mmskysense.models.classifiers.temporal_inputs import (collect_date_mask, fold_dates,
-                                                           split_series)
+from mmskysense.models.utils.temporal_inputs import collect_date_mask, fold_dates, split_series
 
 
 def test_fold_dates_is_date_major():

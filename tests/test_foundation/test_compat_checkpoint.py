@@ -1,4 +1,5 @@
 """mmengine 0.10.7 checkpoints load on torch >= 2.6 (mmskysense.compat.checkpoint_loading)."""
+
 import pickle
 
 import numpy as np
@@ -14,8 +15,13 @@ def _runner_like_checkpoint(path):
     hub.update_scalar('train/loss', np.float64(0.5))
     hub.update_info('iter', 7)
     torch.save(
-        dict(meta=dict(iter=7, seed=np.int64(3)), message_hub=hub.state_dict(),
-             state_dict=dict(w=torch.ones(2))), path)
+        dict(
+            meta=dict(iter=7, seed=np.int64(3)),
+            message_hub=hub.state_dict(),
+            state_dict=dict(w=torch.ones(2)),
+        ),
+        path,
+    )
 
 
 def test_plain_torch_load_refuses_mmengine_checkpoint(tmp_path):
@@ -27,8 +33,10 @@ def test_plain_torch_load_refuses_mmengine_checkpoint(tmp_path):
 
 
 def test_mmengine_loader_reads_it_with_mmskysense(tmp_path):
-    import mmskysense  # noqa: F401  (installs the patch)
     from mmengine.runner.checkpoint import _load_checkpoint
+
+    import mmskysense  # noqa: F401  (installs the patch)
+
     path = tmp_path / 'ckpt.pth'
     _runner_like_checkpoint(path)
     ckpt = _load_checkpoint(str(path), map_location='cpu')
@@ -42,16 +50,20 @@ def test_mmengine_loader_fails_without_the_patch(tmp_path):
     _runner_like_checkpoint(path)
     proc = run_python(
         'from mmengine.runner.checkpoint import _load_checkpoint\n'
-        f'_load_checkpoint({str(path)!r}, map_location="cpu")', check=False)
+        f'_load_checkpoint({str(path)!r}, map_location="cpu")',
+        check=False,
+    )
     assert proc.returncode != 0 and 'UnpicklingError' in proc.stderr
 
 
 def test_truncated_checkpoint_error_names_the_file(tmp_path):
-    import mmskysense  # noqa: F401
     from mmengine.runner.checkpoint import _load_checkpoint
+
+    import mmskysense  # noqa: F401
+
     path = tmp_path / 'half.pth'
     _runner_like_checkpoint(path)
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
+    path.write_bytes(data[: len(data) // 2])
     with pytest.raises(RuntimeError, match='half.pth'):
         _load_checkpoint(str(path), map_location='cpu')

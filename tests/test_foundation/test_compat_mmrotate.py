@@ -2,6 +2,7 @@
 
 That Oriented R-CNN then trains and predicts is in test_registry_cross_library.py.
 """
+
 from foundation_testing import run_python
 
 
@@ -12,7 +13,7 @@ def test_mmrotate_does_not_import_without_the_hook():
 
 
 def test_mmrotate_models_import_with_mmskysense_and_versions_are_restored():
-    code = '''
+    code = """
 import collections.abc
 import mmskysense
 import mmdet
@@ -23,18 +24,18 @@ assert MODELS.get("OrientedRPNHead") is not None
 import collections
 assert collections.Sequence is collections.abc.Sequence
 print("OK")
-'''
+"""
     assert 'OK' in run_python(code).stdout
 
 
 def test_scope_lookup_imports_mmrotate_through_the_hook():
     # mmengine imports `mmrotate.registry` itself when a config names `mmrotate.X`
-    code = '''
+    code = """
 import mmskysense
 from mmskysense.registry import TASK_UTILS
 coder = TASK_UTILS.build(dict(type="mmrotate.MidpointOffsetCoder", angle_version="le90"))
 print(type(coder).__name__)
-'''
+"""
     assert 'MidpointOffsetCoder' in run_python(code).stdout
 
 

@@ -1,4 +1,5 @@
 """A real two-process data-parallel training (gloo) through tools/dist_train.sh."""
+
 import socket
 
 import torch
@@ -12,8 +13,11 @@ def _free_port() -> int:
 
 
 def test_two_process_training_ends_with_identical_weights(tmp_path, toy_config):
-    proc = run(['bash', REPO / 'tools/dist_train.sh', toy_config, 2, '--work-dir', tmp_path],
-               PORT=_free_port(), timeout=600)
+    proc = run(
+        ['bash', REPO / 'tools/dist_train.sh', toy_config, 2, '--work-dir', tmp_path],
+        PORT=_free_port(),
+        timeout=600,
+    )
     assert 'gloo' in proc.stdout + proc.stderr  # the run reports the backend it used
     ends = [torch.load(tmp_path / f'end_rank{r}.pth', weights_only=False) for r in (0, 1)]
     starts = [torch.load(tmp_path / f'start_rank{r}.pth', weights_only=False) for r in (0, 1)]

@@ -1,4 +1,5 @@
 """Our modules build from every downstream library's registry, and theirs from our configs."""
+
 import pytest
 import torch
 from foundation_testing import REPO, run_python
@@ -11,6 +12,7 @@ def test_registries_are_children_of_mmengine():
     import mmengine.registry as root
 
     import mmskysense.registry as ours
+
     for name in ours.__all__:
         reg = getattr(ours, name)
         assert reg.scope == 'mmskysense', name
@@ -22,12 +24,13 @@ def test_register_all_modules_sets_default_scope():
     from mmengine.registry import DefaultScope
 
     from mmskysense.utils import register_all_modules
+
     register_all_modules(init_default_scope=True)
     assert DefaultScope.get_current_instance().scope_name == 'mmskysense'
 
 
 def test_one_process_builds_our_backbone_from_every_library():
-    code = '''
+    code = """
 import torch
 import mmskysense
 import mmseg.models, mmdet.models, mmpretrain.models, mmrotate.models
@@ -42,7 +45,7 @@ for lib, reg in (("mmseg", SEG), ("mmdet", DET), ("mmpretrain", PRE), ("mmrotate
     feats = m(x)
     assert [f.shape[-1] for f in feats] == [16, 8, 4, 2], (lib, [f.shape for f in feats])
     print(lib, "OK")
-'''
+"""
     proc = run_python(code, timeout=300)
     for lib in ('mmseg', 'mmdet', 'mmpretrain', 'mmrotate'):
         assert f'{lib} OK' in proc.stdout
@@ -51,6 +54,7 @@ for lib, reg in (("mmseg", SEG), ("mmdet", DET), ("mmpretrain", PRE), ("mmrotate
 def _build_from_config(path, **model_overrides):
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     cfg = Config.fromfile(str(REPO / path))
     embed = cfg.get('embed_dims', None)
@@ -64,8 +68,15 @@ def _build_from_config(path, **model_overrides):
 def _det_sample(boxes, labels, size=128, box_cls=None):
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
-    sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                         pad_shape=(size, size), scale_factor=(1.0, 1.0)))
+
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(size, size),
+            ori_shape=(size, size),
+            pad_shape=(size, size),
+            scale_factor=(1.0, 1.0),
+        )
+    )
     inst = InstanceData()
     inst.bboxes = box_cls(boxes) if box_cls is not None else boxes
     inst.labels = labels
@@ -76,8 +87,11 @@ def _det_sample(boxes, labels, size=128, box_cls=None):
 def _loss_backward_predict(model, sample):
     """One training step's loss and backward, then predict; returns the predictions."""
     batch = model.data_preprocessor(
-        dict(inputs=[torch.randint(0, 255, (3, 128, 128), dtype=torch.uint8)],
-             data_samples=[sample]), training=True)
+        dict(
+            inputs=[torch.randint(0, 255, (3, 128, 128), dtype=torch.uint8)], data_samples=[sample]
+        ),
+        training=True,
+    )
     losses = model.loss(batch['inputs'], batch['data_samples'])
     total = sum(v for k, v in losses.items() if 'loss' in k and isinstance(v, torch.Tensor))
     assert torch.isfinite(total)
@@ -93,8 +107,9 @@ def test_faster_rcnn_from_our_config_trains_and_predicts():
     torch.manual_seed(0)
     model = _build_from_config('configs/_base_/models/faster_rcnn_skysense_v2_fpn.py')
     assert type(model).__module__.startswith('mmdet')
-    sample = _det_sample(torch.tensor([[10., 20., 60., 70.], [70., 30., 120., 90.]]),
-                         torch.tensor([1, 3]))
+    sample = _det_sample(
+        torch.tensor([[10.0, 20.0, 60.0, 70.0], [70.0, 30.0, 120.0, 90.0]]), torch.tensor([1, 3])
+    )
     pred = _loss_backward_predict(model, sample)
     assert pred[0].pred_instances.bboxes.shape[-1] == 4
 
@@ -102,10 +117,14 @@ def test_faster_rcnn_from_our_config_trains_and_predicts():
 def test_oriented_rcnn_from_our_config_trains_and_predicts():
     import mmrotate.structures  # noqa: F401  (registers the rotated box type)
     from mmrotate.structures import RotatedBoxes
+
     torch.manual_seed(0)
     model = _build_from_config('configs/_base_/models/oriented_rcnn_skysense_v2_fpn.py')
-    sample = _det_sample(torch.tensor([[40., 40., 40., 20., 0.3], [90., 80., 30., 16., -0.5]]),
-                         torch.tensor([0, 2]), box_cls=RotatedBoxes)
+    sample = _det_sample(
+        torch.tensor([[40.0, 40.0, 40.0, 20.0, 0.3], [90.0, 80.0, 30.0, 16.0, -0.5]]),
+        torch.tensor([0, 2]),
+        box_cls=RotatedBoxes,
+    )
     pred = _loss_backward_predict(model, sample)
     assert pred[0].pred_instances.bboxes.shape[-1] == 5  # (cx, cy, w, h, angle)
 
@@ -114,6 +133,7 @@ def test_oriented_rcnn_from_our_config_trains_and_predicts():
 def test_segmentor_and_classifier_with_our_backbone(lib):
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     backbone = dict(type='SkySenseV2Backbone', modality='hr', **TINY)
     if lib == 'mmseg':
@@ -122,9 +142,15 @@ def test_segmentor_and_classifier_with_our_backbone(lib):
             data_preprocessor=dict(type='mmseg.SegDataPreProcessor', size=(64, 64)),
             backbone=backbone,
             decode_head=dict(
-                type='mmseg.UPerHead', in_channels=[32, 64, 128, 256], in_index=[0, 1, 2, 3],
-                channels=32, num_classes=5, norm_cfg=dict(type='BN', requires_grad=True),
-                loss_decode=dict(type='mmseg.CrossEntropyLoss')))
+                type='mmseg.UPerHead',
+                in_channels=[32, 64, 128, 256],
+                in_index=[0, 1, 2, 3],
+                channels=32,
+                num_classes=5,
+                norm_cfg=dict(type='BN', requires_grad=True),
+                loss_decode=dict(type='mmseg.CrossEntropyLoss'),
+            ),
+        )
         model = MODELS.build(cfg)
         logits = model(torch.rand(2, 3, 64, 64), mode='tensor')
         assert logits.shape == (2, 5, 64 // 4, 64 // 4)
@@ -135,8 +161,13 @@ def test_segmentor_and_classifier_with_our_backbone(lib):
             data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
             backbone=backbone,
             neck=dict(type='mmpretrain.GlobalAveragePooling'),
-            head=dict(type='mmpretrain.LinearClsHead', num_classes=7, in_channels=256,
-                      loss=dict(type='mmpretrain.CrossEntropyLoss')))
+            head=dict(
+                type='mmpretrain.LinearClsHead',
+                num_classes=7,
+                in_channels=256,
+                loss=dict(type='mmpretrain.CrossEntropyLoss'),
+            ),
+        )
         model = MODELS.build(cfg)
         logits = model(torch.rand(2, 3, 64, 64), mode='tensor')
         assert logits.shape == (2, 7)

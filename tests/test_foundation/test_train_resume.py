@@ -1,4 +1,5 @@
 """tools/train.py trains, stops, and --resume continues from the saved iteration and optimizer."""
+
 import sys
 
 import torch
@@ -21,8 +22,9 @@ def test_resume_continues_from_saved_iteration_and_optimizer(tmp_path, toy_confi
     # interrupted: the job dies after iteration 6 (a checkpoint is written at 6), then resumes
     work = tmp_path / 'work'
     interrupted = toy_config.with_name('toy_regression_interrupted.py')
-    proc = run([sys.executable, REPO / 'tools/train.py', interrupted, '--work-dir', work],
-               check=False)
+    proc = run(
+        [sys.executable, REPO / 'tools/train.py', interrupted, '--work-dir', work], check=False
+    )
     assert proc.returncode != 0 and 'interrupted after iteration 6' in proc.stderr
     assert not (work / 'end_rank0.pth').exists()
     saved = _load(work / 'iter_6.pth')
@@ -42,7 +44,9 @@ def test_resume_continues_from_saved_iteration_and_optimizer(tmp_path, toy_confi
     # the learning rate schedule resumed too (MultiStepLR milestone at 8 halves the lr)
     end = _load(work / 'end_rank0.pth')
     assert end['iter'] == 12
-    assert end['optimizer']['param_groups'][0]['lr'] == ref_end['optimizer']['param_groups'][0]['lr']
+    assert (
+        end['optimizer']['param_groups'][0]['lr'] == ref_end['optimizer']['param_groups'][0]['lr']
+    )
 
     # and the resumed run ends where the uninterrupted one does
     for k, v in ref_end['params'].items():
@@ -50,7 +54,17 @@ def test_resume_continues_from_saved_iteration_and_optimizer(tmp_path, toy_confi
 
 
 def test_resume_from_missing_checkpoint_is_an_error(tmp_path, toy_config):
-    proc = run([sys.executable, REPO / 'tools/train.py', toy_config, '--work-dir', tmp_path,
-                '--resume', tmp_path / 'nope.pth'], check=False)
+    proc = run(
+        [
+            sys.executable,
+            REPO / 'tools/train.py',
+            toy_config,
+            '--work-dir',
+            tmp_path,
+            '--resume',
+            tmp_path / 'nope.pth',
+        ],
+        check=False,
+    )
     assert proc.returncode != 0
     assert 'nope.pth' in proc.stderr

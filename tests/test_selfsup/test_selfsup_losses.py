@@ -4,34 +4,50 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmskysense.models.heads.mgcl_head import group_objects, pool_objects
 from mmskysense.models.losses.gcpl import GCPLLoss
 from mmskysense.models.losses.ita import ITALoss, downsample_labels
-from mmskysense.models.losses.mgcl import MGCLLoss, group_objects, pool_objects
+from mmskysense.models.losses.mgcl import MGCLLoss
 from mmskysense.models.losses.sinkhorn_knopp import sinkhorn_knopp
 
 
-def test_sinkhorn_rows_sum_to_one_and_columns_equipartition():
+def _textbook_sinkhorn(scores, epsilon, iters):
+    """Sinkhorn-Knopp as in SwAV, in float64 plain loops: exp(S / eps), then alternately every
+    column to mass N / P and every row to mass 1 (independent of the module)."""
+    q = (scores.double() / epsilon).exp()
+    n, p = q.shape
+    for _ in range(iters):
+        q = q / q.sum(0, keepdim=True) * (n / p)
+        q = q / q.sum(1, keepdim=True)
+    return q
+
+
+def test_sinkhorn_at_the_configured_three_iterations():
+    """The invariants that hold after any number of iterations, at GCPL's and MGCL's 3: valid
+    rows carry unit mass, masked rows none, groups do not see each other."""
     torch.manual_seed(0)
     scores = F.normalize(torch.randn(60, 4), dim=1) @ F.normalize(torch.randn(5, 4), dim=1).T
-    # strongly biased to prototype 0: plain softmax would give it most tokens
-    scores[:, 0] += 0.5
-    q = sinkhorn_knopp(scores, epsilon=0.05, num_iters=50)
-    torch.testing.assert_close(q.sum(1), torch.ones(60))
-    torch.testing.assert_close(q.sum(0), torch.full((5,), 12.0), atol=0.2, rtol=0)
-    soft = torch.softmax(scores / 0.05, dim=1).sum(0)
-    assert soft[0] > 30  # what Sinkhorn corrects
+    groups = torch.tensor([0] * 25 + [1] * 35)
+    mask = torch.ones(60, dtype=torch.bool)
+    mask[[3, 40]] = False
+    q = sinkhorn_knopp(scores, 0.05, 3, row_mask=mask, groups=groups, num_groups=2)
+    torch.testing.assert_close(q[mask].sum(1), torch.ones(58))
+    assert q[~mask].abs().sum() == 0
+    # a group's plan depends on its own scores only (exactly)
+    other = scores.clone()
+    other[groups == 1] = torch.rand(35, 5) * 2 - 1
+    q2 = sinkhorn_knopp(other, 0.05, 3, row_mask=mask, groups=groups, num_groups=2)
+    assert torch.equal(q[groups == 0], q2[groups == 0])
+    assert not torch.allclose(q[groups == 1], q2[groups == 1], atol=1e-3)
 
 
-def test_sinkhorn_groups_are_balanced_separately_and_masked_rows_are_zero():
+def test_sinkhorn_converges_to_the_textbook_plan():
+    """Run to convergence, the plan is the unique equipartitioned one (the textbook's too)."""
     torch.manual_seed(1)
     scores = torch.rand(20, 3) * 2 - 1
-    groups = torch.tensor([0] * 8 + [1] * 12)
-    mask = torch.ones(20, dtype=torch.bool)
-    mask[3] = False
-    q = sinkhorn_knopp(scores, 0.1, 100, row_mask=mask, groups=groups, num_groups=2)
-    assert q[3].abs().sum() == 0
-    torch.testing.assert_close(q[groups == 0].sum(0), torch.full((3,), 7 / 3), atol=0.05, rtol=0)
-    torch.testing.assert_close(q[groups == 1].sum(0), torch.full((3,), 4.0), atol=0.05, rtol=0)
+    q = sinkhorn_knopp(scores, 0.1, 300)
+    torch.testing.assert_close(q.double(), _textbook_sinkhorn(scores, 0.1, 300), atol=1e-5, rtol=0)
+    torch.testing.assert_close(q.sum(0), torch.full((3,), 20 / 3), atol=1e-3, rtol=0)
 
 
 def _dino_ce(student, teacher, center, s_temp, t_temp):
@@ -42,9 +58,13 @@ def _dino_ce(student, teacher, center, s_temp, t_temp):
 def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
     torch.manual_seed(2)
     k = 7
-    loss = MGCLLoss(out_dims=k, modalities=('hr', 's2'),
-                    granularity_weights=dict(pixel=1.0, object=0.5, image=2.0),
-                    student_temp=0.1, min_object_mass=0.5)
+    loss = MGCLLoss(
+        out_dims=dict(pixel=k, object=k, image=k),
+        modalities=('hr', 's2'),
+        granularity_weights=dict(pixel=1.0, object=0.5, image=2.0),
+        student_temp=0.1,
+        min_object_mass=0.5,
+    )
     terms, expected = {}, 0.0
     for m in ('hr', 's2'):
         terms[m] = {}
@@ -57,17 +77,20 @@ def test_mgcl_is_the_weighted_mean_of_per_granularity_cross_entropies():
             expected += dict(pixel=1.0, object=0.5, image=2.0)[g] * (ce * keep).sum() / keep.sum()
     out = loss(terms, teacher_temp=0.04)
     torch.testing.assert_close(out['loss_mgcl'], expected / 2)
-    assert set(out) == {'loss_mgcl'} | {f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image')
-                                        for m in ('hr', 's2')}
+    assert set(out) == {'loss_mgcl'} | {
+        f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image') for m in ('hr', 's2')
+    }
     with pytest.raises(KeyError, match="'s1'"):
-        MGCLLoss(out_dims=k, modalities=('s1',))(terms, 0.04)
+        MGCLLoss(out_dims=dict(pixel=k, object=k, image=k), modalities=('s1',))(terms, 0.04)
 
 
 def test_group_objects_separates_two_clusters_and_pool_objects_averages_them():
     torch.manual_seed(3)
     a, b = torch.randn(8), torch.randn(8)
-    feats = torch.stack([a + 0.01 * torch.randn(8) for _ in range(5)] +
-                        [b + 0.01 * torch.randn(8) for _ in range(5)])[None]  # 1 x 10 x 8
+    feats = torch.stack(
+        [a + 0.01 * torch.randn(8) for _ in range(5)]
+        + [b + 0.01 * torch.randn(8) for _ in range(5)]
+    )[None]  # 1 x 10 x 8
     mask = torch.ones(1, 10, dtype=torch.bool)
     mask[0, 9] = False
     assign = group_objects(feats, mask, num_objects=2, num_iters=5)
@@ -82,39 +105,52 @@ def test_group_objects_separates_two_clusters_and_pool_objects_averages_them():
 
 
 def test_gcpl_loss_targets_and_ema_prototype_update():
+    """Against an independent computation: per region, the plan of the teacher's tokens of all
+    its samples (textbook Sinkhorn, converged), the student's cross-entropy to it, and the EMA of
+    the plan-weighted teacher means."""
     torch.manual_seed(4)
-    loss = GCPLLoss(num_regions=3, num_prototypes=4, dims=5, temperature=0.1, epsilon=0.05,
-                    sinkhorn_iters=3, momentum=0.9)
+    iters = 300  # converged, so that the reference need not follow the module's iteration
+    loss = GCPLLoss(
+        num_regions=3,
+        num_prototypes=4,
+        dims=5,
+        temperature=0.1,
+        epsilon=0.05,
+        sinkhorn_iters=iters,
+        momentum=0.9,
+    )
     protos0 = loss.prototypes.clone()
-    s = torch.randn(2, 6, 5, requires_grad=True)
-    t = torch.randn(2, 6, 5)
-    mask = torch.ones(2, 6, dtype=torch.bool)
+    s = torch.randn(3, 6, 5, requires_grad=True)
+    t = torch.randn(3, 6, 5)
+    mask = torch.ones(3, 6, dtype=torch.bool)
     mask[1, 0] = False
-    regions = torch.tensor([2, 0])
+    mask[2, 4] = False
+    regions = torch.tensor([2, 0, 2])  # region 2 has two samples, region 1 none
     out = loss(s, t, mask, regions)
     out['loss_gcpl'].backward()
     assert s.grad is not None and s.grad.abs().sum() > 0
 
-    # independent: Sinkhorn per region, cross-entropy, EMA of assigned teacher means
     ce_sum, n = 0.0, 0
-    for bi, r in enumerate(regions.tolist()):
-        ft = F.normalize(t[bi][mask[bi]], dim=1)
-        fs = F.normalize(s[bi][mask[bi]].detach(), dim=1)
-        q = sinkhorn_knopp(ft @ protos0[r].T, 0.05, 3)
-        ce_sum += -(q * torch.log_softmax(fs @ protos0[r].T / 0.1, 1)).sum()
-        n += ft.shape[0]
+    for r in (0, 2):
+        rows = [(b, i) for b in range(3) for i in range(6) if regions[b] == r and mask[b, i]]
+        ft = F.normalize(torch.stack([t[b, i] for b, i in rows]).double(), dim=1)
+        fs = F.normalize(torch.stack([s[b, i] for b, i in rows]).detach().double(), dim=1)
+        p0 = protos0[r].double()
+        q = _textbook_sinkhorn(ft @ p0.T, 0.05, iters)
+        ce_sum += -(q * torch.log_softmax(fs @ p0.T / 0.1, 1)).sum()
+        n += len(rows)
         means = F.normalize((q.T @ ft) / q.sum(0)[:, None], dim=1)
-        expected = F.normalize(0.9 * protos0[r] + 0.1 * means, dim=1)
-        torch.testing.assert_close(loss.prototypes[r], expected)
-    torch.testing.assert_close(out['loss_gcpl'].detach(), ce_sum / n)
-    torch.testing.assert_close(loss.prototypes[1], protos0[1])  # absent region untouched
+        expected = F.normalize(0.9 * p0 + 0.1 * means, dim=1)
+        torch.testing.assert_close(loss.prototypes[r].double(), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out['loss_gcpl'].detach().double(), ce_sum / n, atol=1e-5, rtol=1e-5)
+    assert torch.equal(loss.prototypes[1], protos0[1])  # absent region untouched
     with pytest.raises(ValueError, match='region_id'):
-        loss(s, t, mask, torch.tensor([3, 0]))
+        loss(s, t, mask, torch.tensor([3, 0, 0]))
 
 
 def test_ita_downsamples_labels_by_majority_and_ignores_unlabelled(tmp_path):
     labels = torch.full((1, 4, 4), 255)
-    labels[0, :2, :2] = torch.tensor([[1, 1], [1, 0]])   # majority 1
+    labels[0, :2, :2] = torch.tensor([[1, 1], [1, 0]])  # majority 1
     labels[0, :2, 2:] = torch.tensor([[2, 255], [255, 255]])  # 1/4 labelled: ignored
     labels[0, 2:, :2] = torch.tensor([[0, 0], [2, 255]])  # 3/4 labelled, majority 0
     out = downsample_labels(labels, (2, 2), num_classes=3)
@@ -127,8 +163,10 @@ def test_ita_downsamples_labels_by_majority_and_ignores_unlabelled(tmp_path):
     feats = torch.randn(1, 6, 2, 2, requires_grad=True)
     res = ita(feats, labels)
     logits = torch.einsum('dhw,kd->khw', F.normalize(feats[0].detach(), dim=0), emb) / 0.07
-    expected = (F.cross_entropy(logits[:, 0, 0][None], torch.tensor([1])) +
-                F.cross_entropy(logits[:, 1, 0][None], torch.tensor([0]))) / 2
+    expected = (
+        F.cross_entropy(logits[:, 0, 0][None], torch.tensor([1]))
+        + F.cross_entropy(logits[:, 1, 0][None], torch.tensor([0]))
+    ) / 2
     torch.testing.assert_close(res['loss_ita'].detach(), expected)
     res['loss_ita'].backward()
     assert feats.grad[0, :, 0, 1].abs().sum() == 0  # an unlabelled token gets no gradient

@@ -1,4 +1,5 @@
 """QSACL (eq. 3-4) against an explicit loop over queries and global/local view pairs."""
+
 import math
 
 import torch
@@ -36,10 +37,10 @@ def test_qsacl_equals_eq3_eq4_computed_by_hand():
         for i in range(m):
             g2l = l2g = 0.0
             for g in range(vg):
-                for l in range(vl):
+                for loc in range(vl):
                     # L_CL(z_i^g, z_i^l): teacher on global g, student on local l, and back
-                    g2l += _ce(tg[bi, g, i].tolist(), c, 0.05, sl[bi, l, i].tolist(), 0.1)
-                    l2g += _ce(tl[bi, l, i].tolist(), c, 0.05, sg[bi, g, i].tolist(), 0.1)
+                    g2l += _ce(tg[bi, g, i].tolist(), c, 0.05, sl[bi, loc, i].tolist(), 0.1)
+                    l2g += _ce(tl[bi, loc, i].tolist(), c, 0.05, sg[bi, g, i].tolist(), 0.1)
             per_query += (g2l + l2g) / (vg * vl)
         total += per_query / (2 * m)
     expected = total / b

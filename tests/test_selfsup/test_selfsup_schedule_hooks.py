@@ -1,12 +1,17 @@
 """Teacher momentum and temperature schedules, and the hooks that apply them."""
+
 import math
 from types import SimpleNamespace
 
 import pytest
 from torch import nn
 
-from mmskysense.engine.hooks import (TeacherMomentumHook, TeacherTemperatureHook,
-                                     cosine_momentum, teacher_temperature)
+from mmskysense.engine.hooks import (
+    TeacherMomentumHook,
+    TeacherTemperatureHook,
+    cosine_momentum,
+    teacher_temperature,
+)
 
 
 def test_cosine_momentum_runs_from_base_to_end():
@@ -54,6 +59,7 @@ def test_hooks_drive_the_model_from_the_iteration():
     assert runner.message_hub.scalars['train/teacher_momentum'] == pytest.approx(expected)
     with pytest.raises(AttributeError, match='update_teacher'):
         TeacherMomentumHook().after_train_iter(
-            SimpleNamespace(model=nn.Linear(1, 1), iter=0, max_iters=1, message_hub=_Hub()), 0)
+            SimpleNamespace(model=nn.Linear(1, 1), iter=0, max_iters=1, message_hub=_Hub()), 0
+        )
     with pytest.raises(ValueError, match='base_momentum'):
         TeacherMomentumHook(base_momentum=1.5)

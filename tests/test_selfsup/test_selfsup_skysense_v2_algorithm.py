@@ -1,15 +1,20 @@
-"""The SkySenseV2 algorithm on a synthetic preprocessed batch: the EMA teacher, the losses it
-logs, and the checks it makes on its inputs."""
+"""The SkySenseV2 algorithm on the seeded tiny batch, through the production path (packed
+samples -> SkySenseDataPreprocessor -> loss): the EMA teacher, the terms it logs, which modules
+each loss trains, the pixel pairs of MGCL against an independent reference, and its checks."""
+
+import itertools
 import math
 from types import SimpleNamespace
 
 import pytest
 import torch
-
 from mmengine.optim import OptimWrapper
+from tiny_pretraining import collate, pinned_samples, text_embeddings, tiny_model_cfg
+from torch import nn
 
 from mmskysense.engine.hooks import TeacherMomentumHook
 from mmskysense.registry import MODELS
+from mmskysense.structures import EncodedViews
 from mmskysense.utils import register_all_modules
 
 register_all_modules()
@@ -17,108 +22,54 @@ register_all_modules()
 MODALITIES = ('hr', 's2', 's1')
 
 
-def tiny_model_cfg(text_path: str) -> dict:
-    last, fused = 256, 32
-    head = dict(type='DINOHead', hidden_dims=32, bottleneck_dims=16)
-    return dict(
-        type='SkySenseV2',
-        backbone=dict(type='SkySenseV2Backbone', arch='tiny', out_indices=(3, ),
-                      drop_path_rate=0.0),
-        fusion=dict(type='MultiModalTemporalFusion', in_dims=last, embed_dims=fused,
-                    num_layers=1, num_heads=2),
-        query_aggregation=dict(type='QueryAggregation', embed_dims=fused, num_queries=3,
-                               num_heads=2),
-        heads=dict(pixel=dict(head, in_dims=last, out_dims=32),
-                   object=dict(head, in_dims=last, out_dims=32),
-                   image=dict(head, in_dims=last, out_dims=48),
-                   query=dict(head, in_dims=fused, out_dims=40)),
-        mgcl_loss=dict(type='MGCLLoss', out_dims=dict(pixel=32, object=32, image=48)),
-        qsacl_loss=dict(type='QSACLLoss', out_dims=40),
-        gcpl_loss=dict(type='GCPLLoss', num_regions=10, num_prototypes=4, dims=16),
-        ita_loss=dict(type='ITALoss', text_embeddings=text_path),
-        num_objects=2)
-
-
-def synthetic_batch(b: int = 2, seed: int = 0) -> dict:
-    """A preprocessed batch as SkySenseDataPreprocessor returns it (docs/interfaces.md)."""
-    g = torch.Generator().manual_seed(seed)
-    sizes = dict(global_views=(2, 64), local_views=(2, 32))
-    t = dict(s2=3, s1=2)
-    inputs = dict(valid_masks={}, view_boxes={}, view_geo_ops={}, osm_label={})
-    for group, (v, hr) in sizes.items():
-        ms = hr // 8
-        inputs[group] = dict(hr=torch.randn(b, v, 3, hr, hr, generator=g),
-                             s2=torch.randn(b, v, t['s2'], 10, ms, ms, generator=g),
-                             s1=torch.randn(b, v, t['s1'], 2, ms, ms, generator=g))
-        valid = dict(hr=torch.ones(b, v, hr, hr, dtype=torch.bool),
-                     s2=torch.ones(b, v, t['s2'], ms, ms, dtype=torch.bool),
-                     s1=torch.ones(b, v, t['s1'], ms, ms, dtype=torch.bool))
-        valid['hr'][:, :, :hr // 4, :hr // 4] = False  # a nodata corner
-        inputs['valid_masks'][group] = valid
-        # global views cover [0, 80]^2 partly; local views lie inside
-        span = 60.0 if group == 'global_views' else 25.0
-        lo = torch.rand(b, v, 2, generator=g) * (80 - span)
-        inputs['view_boxes'][group] = torch.cat([lo, lo + span], -1).double()
-        inputs['view_geo_ops'][group] = torch.stack(
-            [torch.randint(0, 2, (b, v), generator=g), torch.randint(0, 2, (b, v), generator=g),
-             torch.randint(0, 4, (b, v), generator=g)], -1)
-        osm = torch.randint(0, 4, (b, v, hr, hr), generator=g)
-        osm[..., hr // 2:, :] = 255
-        inputs['osm_label'][group] = osm
-    inputs['date_masks'] = dict(s2=torch.tensor([[True, True, False]] * b),
-                                s1=torch.ones(b, 2, dtype=torch.bool))
-    inputs['doy'] = dict(s2=torch.tensor([[30, 200, 0]] * b), s1=torch.tensor([[50, 250]] * b))
-    inputs['region_id'] = torch.tensor([3, 7][:b])
-    return inputs
-
-
-class _PassThrough(torch.nn.Module):
-    """Stands in for the data preprocessor: the batch is already preprocessed."""
-
-    def forward(self, data, training=False):
-        return data
-
-
 @pytest.fixture(scope='module')
 def text_file(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('ita') / 'text.pth')
-    torch.save(dict(class_names=['a', 'b', 'c', 'd'], embeddings=torch.randn(4, 12)), path)
-    return path
+    return text_embeddings(str(tmp_path_factory.mktemp('ita') / 'text.pth'))
 
 
 def _build(text_file):
     torch.manual_seed(0)
     model = MODELS.build(tiny_model_cfg(text_file))
     model.init_weights()
-    model.data_preprocessor = _PassThrough()
     return model.train()
+
+
+def _batch(model, seed=0):
+    return model.data_preprocessor(collate(pinned_samples(seed=seed)), True)
 
 
 def test_teacher_takes_no_gradient_and_is_the_ema_of_the_student(text_file):
     model = _build(text_file)
-    names = model.student_module_names
-    for name in names:  # init_weights starts the teacher as a copy of the student
-        for (k, s), (_, t) in zip(getattr(model, name).named_parameters(),
-                                  model.teacher[name].named_parameters()):
+    mirrored = model.mirrored_modules()
+    assert set(mirrored) == {'backbone', 'fusion', 'mgcl_head', 'qsacl_head', 'gcpl_head'}
+    for name, student in mirrored.items():  # init_weights starts the teacher as a copy
+        for (k, s), (_, t) in zip(
+            student.named_parameters(), model.teacher[name].named_parameters()
+        ):
             assert torch.equal(s, t), k
     assert not any(p.requires_grad for p in model.teacher.parameters())
     assert not model.teacher.training
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optim = OptimWrapper(torch.optim.SGD(trainable, lr=0.5))
-    before = {n: {k: p.detach().clone() for k, p in model.teacher[n].named_parameters()}
-              for n in names}
-    log = model.train_step(dict(inputs=synthetic_batch(), data_samples=[]), optim)
+    before = {
+        n: {k: p.detach().clone() for k, p in model.teacher[n].named_parameters()} for n in mirrored
+    }
+    log = model.train_step(collate(pinned_samples()), optim)
     assert all(p.grad is None for p in model.teacher.parameters())
     assert math.isfinite(log['loss'].item())
 
-    runner = SimpleNamespace(model=model, iter=3, max_iters=10,
-                             message_hub=SimpleNamespace(update_scalar=lambda *a: None))
+    runner = SimpleNamespace(
+        model=model,
+        iter=3,
+        max_iters=10,
+        message_hub=SimpleNamespace(update_scalar=lambda *a: None),
+    )
     TeacherMomentumHook(base_momentum=0.9, end_momentum=1.0).after_train_iter(runner, 0)
     m = 1 - 0.1 * (math.cos(math.pi * 3 / 10) + 1) / 2
     moved = 0
-    for n in names:
-        student = dict(getattr(model, n).named_parameters())
+    for n, module in mirrored.items():
+        student = dict(module.named_parameters())
         for k, t in model.teacher[n].named_parameters():
             expected = m * before[n][k] + (1 - m) * student[k].detach()
             torch.testing.assert_close(t, expected, rtol=1e-6, atol=1e-7, msg=f'{n}.{k}')
@@ -128,7 +79,7 @@ def test_teacher_takes_no_gradient_and_is_the_ema_of_the_student(text_file):
 
 def test_loss_logs_every_term_and_expert_load(text_file):
     model = _build(text_file)
-    losses = model.loss(synthetic_batch(seed=1), [])
+    losses = model.loss(**_batch(model, seed=1))
     for key in ('loss_mgcl', 'loss_qsacl', 'loss_gcpl', 'loss_ita', 'loss_moe'):
         assert key in losses and torch.isfinite(losses[key]), key
         assert losses[key].requires_grad, key
@@ -147,21 +98,166 @@ def test_loss_logs_every_term_and_expert_load(text_file):
     torch.testing.assert_close(total, expected)
 
 
+# which student modules each loss must train, and which it must leave alone
+REACHES = {
+    'loss_mgcl': ('backbone', 'mgcl_head.projector'),
+    'loss_qsacl': (
+        'backbone',
+        'fusion',
+        'qsacl_head.projector.aggregation',
+        'qsacl_head.projector.head',
+    ),
+    'loss_gcpl': ('backbone', 'fusion', 'gcpl_head.projector'),
+    'loss_ita': ('backbone', 'fusion', 'ita_head.projector'),
+    'loss_moe': ('backbone',),
+}
+HEAD_MODULES = ('fusion', 'mgcl_head', 'qsacl_head', 'gcpl_head', 'ita_head')
+
+
+def _grad_norms(model):
+    out = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            out[name] = 0.0 if p.grad is None else p.grad.abs().sum().item()
+    return out
+
+
+def test_each_loss_trains_exactly_the_modules_it_should(text_file):
+    model = _build(text_file)
+    losses = model.loss(**_batch(model))
+    for term in sorted(REACHES):
+        model.zero_grad(set_to_none=True)
+        losses[term].backward(retain_graph=True)
+        norms = _grad_norms(model)
+        for prefix in REACHES[term]:
+            reached = [n for n in norms if n.startswith(prefix + '.') and norms[n] > 0]
+            assert reached, f'{term} gives no gradient to {prefix}'
+        for module in HEAD_MODULES:
+            if any(r == module or r.startswith(module + '.') for r in REACHES[term]):
+                continue
+            leaked = [n for n in norms if n.startswith(module + '.') and norms[n] > 0]
+            assert not leaked, f'{term} trains {leaked[:3]}'
+        if term == 'loss_moe':
+            # the balance loss trains the gates (and what feeds them), never the experts that
+            # come after the last gate
+            last = max(n.rsplit('.ffn.', 1)[0] for n in norms if '.ffn.gate.' in n)
+            assert all(norms[n] > 0 for n in norms if '.ffn.gate.' in n)
+            assert all(norms[n] == 0 for n in norms if n.startswith(last + '.ffn.experts'))
+        if term == 'loss_mgcl':  # every modality's tokenizer is trained by its own terms
+            for m in MODALITIES:
+                assert any(
+                    n.startswith(f'backbone.tokenizers.{m}.') and norms[n] > 0 for n in norms
+                )
+        assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_total_loss_trains_every_student_parameter_but_the_fixed_norms(text_file):
+    model = _build(text_file)
+    total, _ = model.parse_losses(model.loss(**_batch(model)))
+    total.backward()
+    untouched = [n for n, v in _grad_norms(model).items() if v == 0]
+    # a prompt stage or expert can miss a step; the DINO heads' last_g is frozen (requires_grad
+    # False), so it is not even listed; everything else must be trained
+    allowed = ('.prompts.', '.experts.')
+    assert all(any(a in n for a in allowed) for n in untouched), untouched
+
+
+def _ground_image(box, ops, grid):
+    """Ground (x, y) of every cell centre of a view, as a 2 x h x w image built by flipping and
+    rotating the north-up crop's coordinates with torch ops (independent of view_geometry)."""
+    h, w = grid if ops[2] % 2 == 0 else grid[::-1]
+    minx, miny, maxx, maxy = [float(v) for v in box]
+    xs = minx + (torch.arange(w, dtype=torch.float64) + 0.5) / w * (maxx - minx)
+    ys = maxy - (torch.arange(h, dtype=torch.float64) + 0.5) / h * (maxy - miny)
+    img = torch.stack(torch.meshgrid(ys, xs, indexing='ij')[::-1])
+    if ops[0]:
+        img = img.flip(-1)
+    if ops[1]:
+        img = img.flip(-2)
+    return torch.rot90(img, int(ops[2]), dims=(-2, -1))
+
+
+def test_mgcl_pairs_every_student_token_with_the_teacher_token_over_its_ground(text_file):
+    """With identity projections whose features are the tokens' ground positions, MGCL's pixel
+    pairs must join each student token to the teacher-view token whose cell holds its ground,
+    for every view pair but a global view and itself, and no other pairs."""
+    model = _build(text_file)
+    batch = _batch(model)['inputs']
+    head = model.mgcl_head
+    identity = nn.ModuleDict({g: nn.Identity() for g in ('pixel', 'object', 'image')})
+    grids = dict(hr=(3, 3), s2=(2, 2), s1=(4, 4))
+    encoded = {}
+    for name, views in batch.groups():
+        b, v = views.view_boxes.shape[:2]
+        maps, masks = {}, {}
+        for m, grid in grids.items():
+            feats = torch.zeros(b, v, 2, *grid, dtype=torch.float64)
+            for i, j in itertools.product(range(b), range(v)):
+                feats[i, j] = _ground_image(views.view_boxes[i, j], views.view_geo_ops[i, j], grid)
+            maps[m] = feats
+            masks[m] = torch.ones(b, v, *grid, dtype=torch.bool)
+        for m in masks:  # a token without data pairs with nothing
+            masks[m][0, 0, 0, 0] = False
+        encoded[name] = EncodedViews(maps, masks, fused=None, fused_mask=None)
+    head.projector = identity
+    terms = head.paired_logits(encoded, encoded, batch, identity)
+    for m in grids:
+        s_rows, t_rows, weight = terms[m]['pixel']
+        expected_rows, n_pairs = [], 0
+        # the reference: pairs in the head's order (student group, view, teacher view, sample)
+        for name, views in batch.groups():
+            for i in range(views.num_views):
+                for j in range(batch.global_views.num_views):
+                    if name == 'global_views' and i == j:
+                        continue
+                    for s in range(batch.batch_size):
+                        src = encoded[name].maps[m][s, i].flatten(1).T  # L x 2
+                        dst_img = encoded['global_views'].maps[m][s, j]
+                        box = batch.global_views.view_boxes[s, j].tolist()
+                        cw = (box[2] - box[0]) / grids[m][1]
+                        ch = (box[3] - box[1]) / grids[m][0]
+                        for t, (x, y) in enumerate(src.tolist()):
+                            inside = box[0] <= x < box[2] and box[1] < y <= box[3]
+                            valid = encoded[name].map_masks[m][s, i].flatten()[t]
+                            if inside:  # the teacher cell holding (x, y), found by search
+                                d = (dst_img.flatten(1).T - torch.tensor([x, y])).abs()
+                                hit = ((d[:, 0] <= cw / 2) & (d[:, 1] <= ch / 2)).nonzero()
+                                valid = (
+                                    valid
+                                    & encoded['global_views']
+                                    .map_masks[m][s, j]
+                                    .flatten()[hit[0, 0]]
+                                )
+                            expected_rows.append(bool(inside and valid))
+                            n_pairs += int(inside and valid)
+        assert weight.tolist() == [float(r) for r in expected_rows]
+        paired = weight > 0
+        assert n_pairs > 0 and (~paired).any()
+        # each pair: the teacher token's cell holds the student token's ground
+        diff = (s_rows[paired] - t_rows[paired]).abs()
+        box = batch.global_views.view_boxes
+        half = ((box[..., 2] - box[..., 0]).max() / grids[m][1] / 2).item()
+        assert (diff <= half + 1e-9).all()
+
+
 def test_pixel_pairs_respect_nodata_and_bad_inputs_are_named(text_file):
     model = _build(text_file)
-    batch = synthetic_batch(seed=2)
-    for group in ('global_views', 'local_views'):
-        for m in MODALITIES:
-            batch['valid_masks'][group][m][:] = False  # nothing valid anywhere
+    samples = pinned_samples(seed=2)
+    for s in samples:
+        for group in ('global_views', 'local_views'):
+            for m in MODALITIES:
+                s['data_samples'].valid_masks[group][m][:] = False  # nothing valid anywhere
     with torch.no_grad():
-        losses = model.loss(batch, [])
+        losses = model.loss(**model.data_preprocessor(collate(samples), True))
     for m in MODALITIES:  # no valid pair: zero pixel and object terms
         assert losses[f'mgcl_pixel_{m}'] == 0 and losses[f'mgcl_object_{m}'] == 0
-    batch = synthetic_batch()
-    del batch['view_boxes']
-    with pytest.raises(KeyError, match='view_boxes'):
-        model.loss(batch, [])
-    batch = synthetic_batch()
-    batch['region_id'] = torch.tensor([3, 12])
+    samples = pinned_samples()
+    samples[1]['data_samples'].view_boxes['local_views'][0] = torch.tensor([5.0, 5.0, 5.0, 9.0])
+    with pytest.raises(ValueError, match=r"view_boxes\['local_views'\] of sample 1"):
+        model.data_preprocessor(collate(samples), True)
+    samples = pinned_samples()
+    samples[1]['data_samples'].region_id = 12
     with pytest.raises(ValueError, match='region_id'):
-        model.loss(batch, [])
+        model.loss(**model.data_preprocessor(collate(samples), True))
+    with pytest.raises(TypeError, match='PretrainBatch'):
+        model.loss(dict(global_views={}), [])

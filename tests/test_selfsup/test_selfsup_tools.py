@@ -1,5 +1,6 @@
 """tools/model_converters/extract_teacher_backbone.py, tools/analysis_tools/knn_eval.py and
 tools/misc/gen_text_embeddings.py."""
+
 import importlib.util
 import math
 from pathlib import Path
@@ -24,9 +25,13 @@ gen = _load_tool('tools/misc/gen_text_embeddings.py')
 
 
 def test_extract_teacher_backbone_renames_teacher_keys(tmp_path):
-    sd = {'backbone.w': torch.zeros(2), 'teacher.backbone.w': torch.ones(2),
-          'teacher.backbone.stages.0.b': torch.full((3, ), 2.0), 'teacher.fusion.x': torch.ones(1),
-          'heads.pixel.last_v': torch.ones(1)}
+    sd = {
+        'backbone.w': torch.zeros(2),
+        'teacher.backbone.w': torch.ones(2),
+        'teacher.backbone.stages.0.b': torch.full((3,), 2.0),
+        'teacher.fusion.x': torch.ones(1),
+        'heads.pixel.last_v': torch.ones(1),
+    }
     src = tmp_path / 'iter_10.pth'
     torch.save(dict(state_dict=sd, meta=dict(iter=10)), src)
     dst = tmp_path / 'out' / 'backbone.pth'
@@ -45,7 +50,7 @@ def test_extract_teacher_backbone_renames_teacher_keys(tmp_path):
 def test_weighted_knn_matches_a_direct_vote():
     torch.manual_seed(0)
     train = F.normalize(torch.randn(30, 5), dim=1)
-    labels = torch.randint(0, 3, (30, ))
+    labels = torch.randint(0, 3, (30,))
     test = F.normalize(torch.randn(7, 5), dim=1)
     pred = knn.weighted_knn_predict(train, labels, test, num_classes=3, k=4, temperature=0.1)
     for i in range(7):
@@ -59,6 +64,7 @@ def test_weighted_knn_matches_a_direct_vote():
 
 def test_gen_text_embeddings_random_backend_feeds_ita_and_open_clip_error(tmp_path):
     from mmskysense.models.losses.ita import ITALoss
+
     out = tmp_path / 'text.pth'
     gen.main([str(out), '--backend', 'random', '--dims', '16', '--classes', 'water', 'forest'])
     ita = ITALoss(str(out))

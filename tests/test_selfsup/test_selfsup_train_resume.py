@@ -1,5 +1,6 @@
 """tools/train.py with the tiny SkySense V2 recipe on generated GeoTIFFs: every loss term is
 finite and logged, and --resume from a mid-run checkpoint continues the same run."""
+
 import glob
 import json
 import math
@@ -11,21 +12,33 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / 'configs/skysense_v2/skysense-v2_tiny_1xb2-300it_cpu_pretrain.py'
+CONFIG = REPO / 'configs/skysense_v2/skysense-v2_tiny_1xb2-cpu-300it_geo-demo.py'
 TERMS = ('loss_mgcl', 'loss_qsacl', 'loss_gcpl', 'loss_ita', 'loss_moe')
 
 
 def _train(work_dir, data_root, text, max_iters, resume=None):
-    cmd = [sys.executable, str(REPO / 'tools/train.py'), str(CONFIG), '--work-dir', str(work_dir),
-           '--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
-           f'model.ita_loss.text_embeddings={text}', f'train_cfg.max_iters={max_iters}',
-           'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-           'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=2',
-           # no warm-up, so that two iterations move the weights measurably
-           'param_scheduler.0.start_factor=1.0', 'param_scheduler.0.end=1',
-           'param_scheduler.1.begin=1', 'param_scheduler.1.T_max=10',
-           # a fast teacher, so that a teacher not restored on resume would show
-           'custom_hooks.0.base_momentum=0.5']
+    cmd = [
+        sys.executable,
+        str(REPO / 'tools/train.py'),
+        str(CONFIG),
+        '--work-dir',
+        str(work_dir),
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'model.ita_head.loss.text_embeddings={text}',
+        f'train_cfg.max_iters={max_iters}',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.interval=2',
+        # no warm-up, so that two iterations move the weights measurably
+        'param_scheduler.0.start_factor=1.0',
+        'param_scheduler.0.end=1',
+        'param_scheduler.1.begin=1',
+        'param_scheduler.1.T_max=10',
+        # a fast teacher, so that a teacher not restored on resume would show
+        'custom_hooks.0.base_momentum=0.5',
+    ]
     if resume:
         cmd += ['--resume', str(resume)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -43,12 +56,17 @@ def _scalars(work_dir):
 @pytest.mark.slow
 def test_tiny_recipe_trains_and_resumes(tmp_path):
     from mmskysense.datasets.geo.synthetic import generate_geo_dataset
+
     data = tmp_path / 'geo'
     generate_geo_dataset(str(data), num_samples=3, seed=0, num_s2_dates=4, num_s1_dates=3)
     gen = REPO / 'tools/misc/gen_text_embeddings.py'
     text = tmp_path / 'text.pth'
-    subprocess.run([sys.executable, str(gen), str(text), '--backend', 'random', '--dims', '16'],
-                   check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(gen), str(text), '--backend', 'random', '--dims', '16'],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
 
     full = tmp_path / 'full'
     _train(full, data, text, max_iters=4)
@@ -68,7 +86,7 @@ def test_tiny_recipe_trains_and_resumes(tmp_path):
     saved = torch.load(full / 'iter_2.pth', map_location='cpu', weights_only=False)
     assert saved['meta']['iter'] == 2
     assert any(k.startswith('teacher.backbone.') for k in saved['state_dict'])
-    assert 'gcpl_loss.prototypes' in saved['state_dict']
+    assert 'gcpl_head.loss_module.prototypes' in saved['state_dict']
     # the resumed run sees the same batches (the loop skips the trained ones) and starts from
     # the saved student, teacher, centres, prototypes and optimizer: it ends where the
     # uninterrupted run ends, and both moved well away from iteration 2

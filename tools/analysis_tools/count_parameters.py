@@ -6,20 +6,20 @@ Prints, for the dense model and the MoE model side by side, the parameters of th
 of each stage (APM, prompt tokens, attention + norms, FFN / experts + gate) and the total, and
 compares the ``huge`` totals with the paper's figures (661.40 M dense, 1,994.10 M with MoE).
 """
+
 import argparse
 from collections import OrderedDict
-from typing import Dict, Optional
 
 import torch
 
 PAPER_M = dict(dense=661.40, moe=1994.10, tokenizers=0.09)
 
 
-def build(arch: str, use_moe: bool, modality: Optional[str] = None):
+def build(arch: str, use_moe: bool, modality: str | None = None):
     from mmskysense.models.backbones.skysense_v2 import SkySenseV2Backbone
+
     with torch.device('meta'):
-        return SkySenseV2Backbone(arch=arch, use_moe=use_moe, modality=modality,
-                                  drop_path_rate=0.)
+        return SkySenseV2Backbone(arch=arch, use_moe=use_moe, modality=modality, drop_path_rate=0.0)
 
 
 def group_of(name: str) -> str:
@@ -39,8 +39,8 @@ def group_of(name: str) -> str:
     return 'output norms'
 
 
-def count(model) -> Dict[str, int]:
-    rows: Dict[str, int] = OrderedDict()
+def count(model) -> dict[str, int]:
+    rows: dict[str, int] = OrderedDict()
     for name, p in model.named_parameters():
         key = group_of(name)
         rows[key] = rows.get(key, 0) + p.numel()
@@ -50,31 +50,34 @@ def count(model) -> Dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--arch', default='huge')
-    parser.add_argument('--modality', default=None,
-                        help='single-modal model (only that tokenizer and its prompts)')
+    parser.add_argument(
+        '--modality', default=None, help='single-modal model (only that tokenizer and its prompts)'
+    )
     args = parser.parse_args()
 
     dense = count(build(args.arch, False, args.modality))
     moe = count(build(args.arch, True, args.modality))
     keys = list(OrderedDict.fromkeys(list(dense) + list(moe)))
     width = max(len(k) for k in keys) + 2
-    print(f"SkySenseV2Backbone arch={args.arch!r} (meta device), parameters in M")
-    print(f"{'component':<{width}}{'dense':>14}{'MoE':>14}")
+    print(f'SkySenseV2Backbone arch={args.arch!r} (meta device), parameters in M')
+    print(f'{"component":<{width}}{"dense":>14}{"MoE":>14}')
     print('-' * (width + 28))
     for k in keys:
         print(f'{k:<{width}}{dense.get(k, 0) / 1e6:>14.3f}{moe.get(k, 0) / 1e6:>14.3f}')
     print('-' * (width + 28))
     tok_d = sum(v for k, v in dense.items() if k.startswith('tokenizer'))
     tot_d, tot_m = sum(dense.values()), sum(moe.values())
-    print(f"{'tokenizers (all)':<{width}}{tok_d / 1e6:>14.3f}{tok_d / 1e6:>14.3f}")
-    print(f"{'total':<{width}}{tot_d / 1e6:>14.2f}{tot_m / 1e6:>14.2f}")
+    print(f'{"tokenizers (all)":<{width}}{tok_d / 1e6:>14.3f}{tok_d / 1e6:>14.3f}')
+    print(f'{"total":<{width}}{tot_d / 1e6:>14.2f}{tot_m / 1e6:>14.2f}')
     if args.arch == 'huge' and args.modality is None:
-        for label, ours, paper in (('dense', tot_d, PAPER_M['dense']),
-                                   ('MoE', tot_m, PAPER_M['moe'])):
+        for label, ours, paper in (
+            ('dense', tot_d, PAPER_M['dense']),
+            ('MoE', tot_m, PAPER_M['moe']),
+        ):
             rel = (ours / 1e6 - paper) / paper * 100
             verdict = 'OK' if abs(rel) <= 2 else 'OUTSIDE 2%'
             print(f'{label}: {ours / 1e6:.2f} M vs paper {paper:.2f} M ({rel:+.2f} %) {verdict}')
-        print(f"tokenizers: {tok_d / 1e6:.3f} M vs paper ~{PAPER_M['tokenizers']:.2f} M")
+        print(f'tokenizers: {tok_d / 1e6:.3f} M vs paper ~{PAPER_M["tokenizers"]:.2f} M')
 
 
 if __name__ == '__main__':

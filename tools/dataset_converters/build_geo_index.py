@@ -6,6 +6,7 @@ Reads every file's header (bounds, CRS, band count, acquisition dates) and write
 docs/data_format.md; a bad folder stops the build with a message naming the file, or is left
 out and listed with ``--skip-bad``.
 """
+
 import argparse
 import sys
 
@@ -17,31 +18,35 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('root', help='folder with one sub-folder per sample')
     parser.add_argument('out', help='index JSON to write (paths inside are relative to it)')
-    parser.add_argument('--skip-bad',
-                        action='store_true',
-                        help='leave bad sample folders out (listed in metainfo.skipped)')
+    parser.add_argument(
+        '--skip-bad',
+        action='store_true',
+        help='leave bad sample folders out (listed in metainfo.skipped)',
+    )
     parser.add_argument('--s2-bands', type=int, default=10, help='S2 bands per date')
     parser.add_argument('--s1-bands', type=int, default=2, help='S1 bands per date')
     parser.add_argument('--hr-bands', type=int, default=3, help='HR bands')
-    parser.add_argument('--region-grid',
-                        type=int,
-                        nargs=2,
-                        default=(64, 64),
-                        metavar=('N_LAT', 'N_LON'),
-                        help='lat/lon grid of region ids when hr.tif has no REGION_ID tag')
+    parser.add_argument(
+        '--region-grid',
+        type=int,
+        nargs=2,
+        default=(64, 64),
+        metavar=('N_LAT', 'N_LON'),
+        help='lat/lon grid of region ids when hr.tif has no REGION_ID tag',
+    )
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
     try:
-        content = build_geo_index(args.root,
-                                  args.out,
-                                  bands_per_date=dict(hr=args.hr_bands,
-                                                      s2=args.s2_bands,
-                                                      s1=args.s1_bands),
-                                  region_grid=tuple(args.region_grid),
-                                  on_bad_sample='skip' if args.skip_bad else 'raise')
+        content = build_geo_index(
+            args.root,
+            args.out,
+            bands_per_date=dict(hr=args.hr_bands, s2=args.s2_bands, s1=args.s1_bands),
+            region_grid=tuple(args.region_grid),
+            on_bad_sample='skip' if args.skip_bad else 'raise',
+        )
     except GeoSampleError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

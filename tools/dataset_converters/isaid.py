@@ -10,15 +10,15 @@ Output::
     OUT/img_dir/{train,val}/P0000_<y>_<x>.png     RGB patch
     OUT/ann_dir/{train,val}/P0000_<y>_<x>.png     class ids 0..15 (0 = background)
 
-Usage: python tools/dataset_converters/isaid.py ISAID_ROOT -o data/iSAID --patch-size 896 --stride 512
+Usage:
+    python tools/dataset_converters/isaid.py ISAID_ROOT -o data/iSAID --patch-size 896 --stride 512
 """
+
 import argparse
 import os
 import os.path as osp
-from typing import List, Optional
 
 import mmcv
-import numpy as np
 
 from mmskysense.datasets.downstream.isaid import ISAID_PALETTE
 from mmskysense.datasets.downstream.tiling import colours_to_ids, iter_windows
@@ -26,8 +26,9 @@ from mmskysense.datasets.downstream.tiling import colours_to_ids, iter_windows
 MASK_SUFFIX = '_instance_color_RGB.png'
 
 
-def convert_image(img_path: str, mask_path: str, out_dir: str, split: str, patch_size: int,
-                  stride: int) -> int:
+def convert_image(
+    img_path: str, mask_path: str, out_dir: str, split: str, patch_size: int, stride: int
+) -> int:
     """Cut one image and its mask; returns the number of patches written."""
     if not osp.isfile(mask_path):
         raise FileNotFoundError(f'iSAID mask not found for {img_path}: {mask_path}')
@@ -51,8 +52,9 @@ def convert_image(img_path: str, mask_path: str, out_dir: str, split: str, patch
     return count
 
 
-def convert(src: str, out_dir: str, splits: List[str], patch_size: int = 896,
-            stride: int = 512) -> int:
+def convert(
+    src: str, out_dir: str, splits: list[str], patch_size: int = 896, stride: int = 512
+) -> int:
     """Convert the given splits of the release; returns the number of patches written."""
     total = 0
     for split in splits:
@@ -64,13 +66,18 @@ def convert(src: str, out_dir: str, splits: List[str], patch_size: int = 896,
             if not fname.endswith('.png') or fname.endswith(MASK_SUFFIX):
                 continue
             stem = osp.splitext(fname)[0]
-            total += convert_image(osp.join(img_dir, fname),
-                                   osp.join(mask_dir, stem + MASK_SUFFIX), out_dir, split,
-                                   patch_size, stride)
+            total += convert_image(
+                osp.join(img_dir, fname),
+                osp.join(mask_dir, stem + MASK_SUFFIX),
+                out_dir,
+                split,
+                patch_size,
+                stride,
+            )
     return total
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='extracted iSAID release')
     parser.add_argument('-o', '--out-dir', required=True)

@@ -12,20 +12,23 @@ Output (tiles split by the official 24 training / 14 test tile lists)::
 
 Usage: python tools/dataset_converters/potsdam.py POTSDAM_ROOT -o data/potsdam
 """
+
 import argparse
 import os
 import os.path as osp
 import re
 import warnings
-from typing import List, Optional
 
 import mmcv
 import numpy as np
 
-from mmskysense.datasets.downstream.potsdam import (POTSDAM_PALETTE, POTSDAM_TEST_TILES,
-                                                    POTSDAM_TRAIN_TILES)
-from mmskysense.datasets.downstream.raster_io import read_raster
+from mmskysense.datasets.downstream.potsdam import (
+    POTSDAM_PALETTE,
+    POTSDAM_TEST_TILES,
+    POTSDAM_TRAIN_TILES,
+)
 from mmskysense.datasets.downstream.tiling import colours_to_ids, iter_windows
+from mmskysense.datasets.raster_io import read_raster
 
 TILE_RE = re.compile(r'top_potsdam_(\d+_\d+)_RGB\.tif$')
 
@@ -38,8 +41,9 @@ def label_ids(path: str) -> np.ndarray:
     return colours_to_ids(snapped, POTSDAM_PALETTE)
 
 
-def convert_tile(img_path: str, label_path: str, out_dir: str, split: str, patch_size: int,
-                 stride: int) -> int:
+def convert_tile(
+    img_path: str, label_path: str, out_dir: str, split: str, patch_size: int, stride: int
+) -> int:
     """Cut one tile and its label; returns the number of patches written."""
     tile = TILE_RE.search(osp.basename(img_path)).group(1)
     img = read_raster(img_path, bands=[1, 2, 3])
@@ -56,9 +60,15 @@ def convert_tile(img_path: str, label_path: str, out_dir: str, split: str, patch
     return count
 
 
-def convert(src: str, out_dir: str, patch_size: int = 512, train_stride: int = 256,
-            val_stride: int = 512, label_dir: str = '5_Labels_all_noBoundary',
-            label_suffix: str = '_label_noBoundary.tif') -> int:
+def convert(
+    src: str,
+    out_dir: str,
+    patch_size: int = 512,
+    train_stride: int = 256,
+    val_stride: int = 512,
+    label_dir: str = '5_Labels_all_noBoundary',
+    label_suffix: str = '_label_noBoundary.tif',
+) -> int:
     """Convert every tile of the release; returns the number of patches written."""
     img_dir = osp.join(src, '2_Ortho_RGB')
     if not osp.isdir(img_dir):
@@ -79,12 +89,13 @@ def convert(src: str, out_dir: str, patch_size: int = 512, train_stride: int = 2
         label_path = osp.join(src, label_dir, f'top_potsdam_{tile}{label_suffix}')
         if not osp.isfile(label_path):
             raise FileNotFoundError(f'Potsdam label not found for {fname}: {label_path}')
-        total += convert_tile(osp.join(img_dir, fname), label_path, out_dir, split, patch_size,
-                              stride)
+        total += convert_tile(
+            osp.join(img_dir, fname), label_path, out_dir, split, patch_size, stride
+        )
     return total
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='extracted Potsdam release')
     parser.add_argument('-o', '--out-dir', required=True)
@@ -94,8 +105,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--label-dir', default='5_Labels_all_noBoundary')
     parser.add_argument('--label-suffix', default='_label_noBoundary.tif')
     args = parser.parse_args(argv)
-    n = convert(args.src, args.out_dir, args.patch_size, args.train_stride, args.val_stride,
-                args.label_dir, args.label_suffix)
+    n = convert(
+        args.src,
+        args.out_dir,
+        args.patch_size,
+        args.train_stride,
+        args.val_stride,
+        args.label_dir,
+        args.label_suffix,
+    )
     print(f'wrote {n} patches to {args.out_dir}')
 
 

@@ -10,10 +10,11 @@ installed (``pip install open_clip_torch``) the CLIP text encoder embeds a promp
 ``--backend random`` option writes seeded random unit vectors instead, which carry no meaning and
 are only for smoke tests of the training loop (the file records which backend made it).
 """
+
 import argparse
 import os
 import os.path as osp
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +25,17 @@ DEFAULT_CLASSES = ('water', 'vegetation', 'built_up', 'bare_soil')
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out', help='output .pth file')
-    parser.add_argument('--classes', nargs='+', default=list(DEFAULT_CLASSES),
-                        help='class names in label-value order')
-    parser.add_argument('--template', default='a satellite image of {}.',
-                        help='prompt; {} is replaced by the class name (underscores -> spaces)')
+    parser.add_argument(
+        '--classes',
+        nargs='+',
+        default=list(DEFAULT_CLASSES),
+        help='class names in label-value order',
+    )
+    parser.add_argument(
+        '--template',
+        default='a satellite image of {}.',
+        help='prompt; {} is replaced by the class name (underscores -> spaces)',
+    )
     parser.add_argument('--backend', choices=('open_clip', 'random'), default='open_clip')
     parser.add_argument('--model', default='ViT-B-32', help='open_clip model name')
     parser.add_argument('--pretrained', default='openai', help='open_clip pretrained tag')
@@ -36,7 +44,7 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def open_clip_embeddings(prompts: List[str], model_name: str, pretrained: str) -> torch.Tensor:
+def open_clip_embeddings(prompts: list[str], model_name: str, pretrained: str) -> torch.Tensor:
     """CLIP text embeddings of ``prompts`` (``K x D``, L2-normalised)."""
     try:
         import open_clip
@@ -45,7 +53,8 @@ def open_clip_embeddings(prompts: List[str], model_name: str, pretrained: str) -
             'gen_text_embeddings: the text encoder `open_clip` is not installed '
             '(pip install open_clip_torch). Install it, or pass ITALoss a file made elsewhere '
             "(a torch.save'd dict(class_names=[...], embeddings=Tensor[K, D])), or use "
-            '--backend random for smoke tests only.') from err
+            '--backend random for smoke tests only.'
+        ) from err
     model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
     tokenizer = open_clip.get_tokenizer(model_name)
     model.eval()
@@ -74,8 +83,7 @@ def main(argv: Sequence[str] = None) -> str:
         meta = dict(backend='random', seed=args.seed)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     torch.save(dict(class_names=names, prompts=prompts, embeddings=emb, meta=meta), args.out)
-    print(f'wrote {len(names)} x {emb.shape[1]} text embeddings ({meta["backend"]}) to '
-          f'{args.out}')
+    print(f'wrote {len(names)} x {emb.shape[1]} text embeddings ({meta["backend"]}) to {args.out}')
     return args.out
 
 

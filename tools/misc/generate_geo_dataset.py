@@ -6,6 +6,7 @@
 The defaults are small (HR 256 px at 0.3125 m = 80 m, S2/S1 8 x 8 at 10 m); ``--hr-size 2048``
 gives the paper's sample (640 m, S2/S1 64 x 64). See mmskysense/datasets/geo/synthetic.py.
 """
+
 import argparse
 
 from mmskysense.datasets.geo.synthetic import generate_geo_dataset
@@ -30,18 +31,20 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    out = generate_geo_dataset(args.out_dir,
-                               num_samples=args.num_samples,
-                               seed=args.seed,
-                               hr_size=args.hr_size,
-                               hr_gsd=args.hr_gsd,
-                               ms_gsd=args.ms_gsd,
-                               num_s2_dates=args.s2_dates,
-                               num_s1_dates=args.s1_dates,
-                               s2_layout=args.s2_layout,
-                               s1_layout=args.s1_layout,
-                               with_osm=not args.no_osm,
-                               nodata=not args.no_nodata)
+    out = generate_geo_dataset(
+        args.out_dir,
+        num_samples=args.num_samples,
+        seed=args.seed,
+        hr_size=args.hr_size,
+        hr_gsd=args.hr_gsd,
+        ms_gsd=args.ms_gsd,
+        num_s2_dates=args.s2_dates,
+        num_s1_dates=args.s1_dates,
+        s2_layout=args.s2_layout,
+        s1_layout=args.s1_layout,
+        with_osm=not args.no_osm,
+        nodata=not args.no_nodata,
+    )
     print(f'wrote {len(out["samples"])} samples under {out["root"]} and {out["index_path"]}')
 
 

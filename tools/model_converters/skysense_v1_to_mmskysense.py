@@ -19,12 +19,12 @@ shape does not fit (e.g. ``cpb_mlp``/``logit_scale`` when the number of heads di
 backbone with ``arch=dict(..., head_dim=44)`` (or pass ``--head-dim 44`` here) for an exact
 stage 1-2 match of such a checkpoint.
 """
+
 import argparse
 import copy
 import os.path as osp
 import sys
 from collections import OrderedDict
-from typing import Dict, List, Optional
 
 import torch
 
@@ -32,7 +32,7 @@ if __package__ in (None, ''):
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 
-def load_source(src: str) -> Dict[str, torch.Tensor]:
+def load_source(src: str) -> dict[str, torch.Tensor]:
     """The backbone tensors of SRC, ``backbone.`` prefix stripped."""
     try:
         ckpt = torch.load(src, map_location='cpu', weights_only=True)
@@ -40,12 +40,13 @@ def load_source(src: str) -> Dict[str, torch.Tensor]:
         ckpt = torch.load(src, map_location='cpu', weights_only=False)
     state = ckpt.get('state_dict', ckpt.get('model', ckpt)) if isinstance(ckpt, dict) else ckpt
     if any(k.startswith('backbone.') for k in state):
-        state = OrderedDict((k[len('backbone.'):], v) for k, v in state.items()
-                            if k.startswith('backbone.'))
+        state = OrderedDict(
+            (k[len('backbone.') :], v) for k, v in state.items() if k.startswith('backbone.')
+        )
     return OrderedDict((k, v) for k, v in state.items() if isinstance(v, torch.Tensor))
 
 
-def source_head_dim(state: Dict[str, torch.Tensor]) -> Optional[int]:
+def source_head_dim(state: dict[str, torch.Tensor]) -> int | None:
     """C / heads of stage 1 of the source, read from its position-bias MLP."""
     cpb = state.get('stages.0.blocks.0.attn.w_msa.cpb_mlp.2.weight')
     emb = state.get('patch_embed.projection.weight')
@@ -54,23 +55,35 @@ def source_head_dim(state: Dict[str, torch.Tensor]) -> Optional[int]:
     return emb.shape[0] // cpb.shape[0]
 
 
-def convert(src: str, dst: str, arch: str = 'huge', head_dim: Optional[int] = None,
-            hr_name: str = 'hr', verbose: bool = True) -> dict:
+def convert(
+    src: str,
+    dst: str,
+    arch: str = 'huge',
+    head_dim: int | None = None,
+    hr_name: str = 'hr',
+    verbose: bool = True,
+) -> dict:
     """Convert SRC to DST; return a report (mapped, dropped, mismatched, missing keys)."""
-    from mmskysense.models.backbones.skysense_v2 import (SkySenseV2Backbone,
-                                                         convert_mmpretrain_swinv2)
+    from mmskysense.models.backbones.skysense_v2 import (
+        SkySenseV2Backbone,
+        convert_mmpretrain_swinv2,
+    )
+
     state = load_source(src)
     converted, dropped = convert_mmpretrain_swinv2(state, hr_name=hr_name)
 
-    arch_cfg = copy.deepcopy(SkySenseV2Backbone.arch_zoo[arch]) if isinstance(arch, str) \
+    arch_cfg = (
+        copy.deepcopy(SkySenseV2Backbone.arch_zoo[arch])
+        if isinstance(arch, str)
         else copy.deepcopy(arch)
+    )
     if head_dim is not None:
         arch_cfg['head_dim'] = head_dim
     with torch.device('meta'):
-        target = SkySenseV2Backbone(arch=arch_cfg, use_moe=False, drop_path_rate=0.)
+        target = SkySenseV2Backbone(arch=arch_cfg, use_moe=False, drop_path_rate=0.0)
     own = target.state_dict()
-    mismatched: List[str] = []
-    out: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
+    mismatched: list[str] = []
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
     for k, v in converted.items():
         if k in own and tuple(own[k].shape) != tuple(v.shape):
             mismatched.append(f'{k}: source {tuple(v.shape)} vs target {tuple(own[k].shape)}')
@@ -78,32 +91,56 @@ def convert(src: str, dst: str, arch: str = 'huge', head_dim: Optional[int] = No
             out[k] = v
     unexpected = [k for k in out if k not in own]
     missing = [k for k in own if k not in out]
-    torch.save(dict(state_dict=OrderedDict(('backbone.' + k, v) for k, v in out.items()),
-                    meta=dict(converted_from=osp.basename(src), arch=arch_cfg,
-                              tool='skysense_v1_to_mmskysense')), dst)
-    report = dict(written=list(out), dropped=dropped, mismatched=mismatched,
-                  unexpected=unexpected, missing=missing, source_head_dim=source_head_dim(state),
-                  target_head_dim=arch_cfg['head_dim'])
+    torch.save(
+        dict(
+            state_dict=OrderedDict(('backbone.' + k, v) for k, v in out.items()),
+            meta=dict(
+                converted_from=osp.basename(src), arch=arch_cfg, tool='skysense_v1_to_mmskysense'
+            ),
+        ),
+        dst,
+    )
+    report = dict(
+        written=list(out),
+        dropped=dropped,
+        mismatched=mismatched,
+        unexpected=unexpected,
+        missing=missing,
+        source_head_dim=source_head_dim(state),
+        target_head_dim=arch_cfg['head_dim'],
+    )
     if verbose:
-        print(f'{src} -> {dst}: {len(out)} tensors written '
-              f'({sum(v.numel() for v in out.values()) / 1e6:.2f} M parameters)')
-        print(f'source head dim {report["source_head_dim"]}, target head dim '
-              f'{report["target_head_dim"]}')
+        print(
+            f'{src} -> {dst}: {len(out)} tensors written '
+            f'({sum(v.numel() for v in out.values()) / 1e6:.2f} M parameters)'
+        )
+        print(
+            f'source head dim {report["source_head_dim"]}, target head dim '
+            f'{report["target_head_dim"]}'
+        )
         for label in ('dropped', 'mismatched', 'unexpected', 'missing'):
             items = report[label]
-            print(f'{label} ({len(items)}):' + ''.join(f'\n  {x}' for x in items[:40]) +
-                  ('\n  ...' if len(items) > 40 else ''))
+            print(
+                f'{label} ({len(items)}):'
+                + ''.join(f'\n  {x}' for x in items[:40])
+                + ('\n  ...' if len(items) > 40 else '')
+            )
     return report
 
 
-def main(argv: Optional[List[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description='SkySense V1 HR (mmpretrain SwinTransformerV2) '
-                                     '-> SkySenseV2Backbone checkpoint')
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description='SkySense V1 HR (mmpretrain SwinTransformerV2) -> SkySenseV2Backbone checkpoint'
+    )
     parser.add_argument('src', help='source checkpoint (.pth)')
     parser.add_argument('dst', help='output checkpoint (.pth), keys prefixed backbone.')
     parser.add_argument('--arch', default='huge', help='target arch_zoo preset')
-    parser.add_argument('--head-dim', type=int, default=None,
-                        help="override the target arch's head_dim (44 for mmpretrain's huge)")
+    parser.add_argument(
+        '--head-dim',
+        type=int,
+        default=None,
+        help="override the target arch's head_dim (44 for mmpretrain's huge)",
+    )
     parser.add_argument('--hr-name', default='hr', help='modality of the HR tokenizer')
     args = parser.parse_args(argv)
     return convert(args.src, args.dst, args.arch, args.head_dim, args.hr_name)

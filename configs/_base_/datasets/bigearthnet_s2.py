@@ -23,20 +23,29 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 train_ratio=train_ratio, seed=split_seed, pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        train_ratio=train_ratio,
+        seed=split_seed,
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=64,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
+)
 test_dataloader = dict(
     batch_size=64,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline))
+    dataset=dict(type=dataset_type, data_root=data_root, split='test', pipeline=test_pipeline),
+)
 # mAP over the 19 classes (macro average of per-class average precision)
 val_evaluator = dict(type='mmpretrain.AveragePrecision')
 test_evaluator = val_evaluator

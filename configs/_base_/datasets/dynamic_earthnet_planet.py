@@ -6,14 +6,14 @@ data_root = 'data/DynamicEarthNet'
 crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadMultiBandImage', bands=[3, 2, 1], num_bands=3),
-    dict(type='LoadOneHotLabel', num_classes=7, ignore_classes=(6, )),
+    dict(type='LoadOneHotLabel', num_classes=7, ignore_classes=(6,)),
     dict(type='mmseg.RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=[0.25, 0.25], direction=['horizontal', 'vertical']),
     dict(type='mmseg.PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadMultiBandImage', bands=[3, 2, 1], num_bands=3),
-    dict(type='LoadOneHotLabel', num_classes=7, ignore_classes=(6, )),
+    dict(type='LoadOneHotLabel', num_classes=7, ignore_classes=(6,)),
     dict(type='mmseg.PackSegInputs'),
 ]
 train_dataloader = dict(
@@ -21,21 +21,39 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', modality='planet',
-                 pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        modality='planet',
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', modality='planet',
-                 pipeline=test_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='val',
+        modality='planet',
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', modality='planet',
-                 pipeline=test_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        modality='planet',
+        pipeline=test_pipeline,
+    ),
+)
 val_evaluator = dict(type='mmseg.IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

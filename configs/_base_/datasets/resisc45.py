@@ -22,16 +22,30 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 train_ratio=train_ratio, seed=split_seed, pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='train',
+        train_ratio=train_ratio,
+        seed=split_seed,
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=32,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test',
-                 train_ratio=train_ratio, seed=split_seed, pipeline=test_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split='test',
+        train_ratio=train_ratio,
+        seed=split_seed,
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 # overall accuracy (OA) = top-1 accuracy
-val_evaluator = dict(type='mmpretrain.Accuracy', topk=(1, ))
+val_evaluator = dict(type='mmpretrain.Accuracy', topk=(1,))
 test_evaluator = val_evaluator

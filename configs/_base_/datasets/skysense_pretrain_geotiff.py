@@ -23,38 +23,45 @@ train_pipeline = [
         local_scale=(0.05, 0.4),
         ratio=(3 / 4, 4 / 3),
         # stored numbers -> physical units: S2 DN / 10000 = reflectance, S1 already in dB
-        scaling=dict(hr=dict(scale=1.0),
-                     s2=dict(scale=1e-4, offset=0.0),
-                     s1=dict(linear_to_db=False)),
+        scaling=dict(
+            hr=dict(scale=1.0), s2=dict(scale=1e-4, offset=0.0), s1=dict(linear_to_db=False)
+        ),
         # windowed reads; HR views shrunk 2x or more come from the GeoTIFF's overviews when it
         # has them; each S2/S1 frame is read once over the union of the views
         read_mode=dict(hr='window', s2='window', s1='window', osm='window'),
         use_overviews=True,
         prefetch_series=True,
         # a view with no valid pixel in some modality is redrawn up to this many times
-        max_crop_tries=10),
+        max_crop_tries=10,
+    ),
     # the same flip / quarter turn for every modality of a view, recorded in view_geo_ops
     dict(type='GeoRandomFlipRotate', hflip_prob=0.5, vflip_prob=0.5, rotate=True),
     # photometric augmentations are drawn per modality
-    dict(type='RandomHRColorJitter',
-         brightness=0.4,
-         contrast=0.4,
-         saturation=0.2,
-         prob=0.8,
-         grayscale_prob=0.2),
-    dict(type='RandomSpectralJitter',
-         modality='s2',
-         gain_std=0.05,
-         bias_std=0.005,
-         noise_std=0.002,
-         prob=0.8,
-         clip=(0.0, 2.0)),
-    dict(type='RandomSpectralJitter',
-         modality='s1',
-         gain_std=0.0,
-         bias_std=0.5,
-         noise_std=0.3,
-         prob=0.8),
+    dict(
+        type='RandomHRColorJitter',
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.2,
+        prob=0.8,
+        grayscale_prob=0.2,
+    ),
+    dict(
+        type='RandomSpectralJitter',
+        modality='s2',
+        gain_std=0.05,
+        bias_std=0.005,
+        noise_std=0.002,
+        prob=0.8,
+        clip=(0.0, 2.0),
+    ),
+    dict(
+        type='RandomSpectralJitter',
+        modality='s1',
+        gain_std=0.0,
+        bias_std=0.5,
+        noise_std=0.3,
+        prob=0.8,
+    ),
     dict(type='PackSkySenseInputs', modalities=('hr', 's2', 's1')),
 ]
 
@@ -70,14 +77,21 @@ train_dataloader = dict(
         ann_file=ann_file,
         # 'skip': log and count bad samples and load another one instead of stopping
         on_bad_sample='raise',
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 
 # goes into the model config: model = dict(..., data_preprocessor=data_preprocessor)
 data_preprocessor = dict(
     type='SkySenseDataPreprocessor',
-    mean=dict(hr=[123.675, 116.28, 103.53],
-              s2=[0.0582, 0.0853, 0.0827, 0.1232, 0.2219, 0.2593, 0.2743, 0.2868, 0.2255, 0.1467],
-              s1=[-12.5, -20.0]),
-    std=dict(hr=[58.395, 57.12, 57.375],
-             s2=[0.0341, 0.0382, 0.0523, 0.0527, 0.0695, 0.0815, 0.0856, 0.0882, 0.0924, 0.0853],
-             s1=[5.0, 5.5]))
+    mean=dict(
+        hr=[123.675, 116.28, 103.53],
+        s2=[0.0582, 0.0853, 0.0827, 0.1232, 0.2219, 0.2593, 0.2743, 0.2868, 0.2255, 0.1467],
+        s1=[-12.5, -20.0],
+    ),
+    std=dict(
+        hr=[58.395, 57.12, 57.375],
+        s2=[0.0341, 0.0382, 0.0523, 0.0527, 0.0695, 0.0815, 0.0856, 0.0882, 0.0924, 0.0853],
+        s1=[5.0, 5.5],
+    ),
+)

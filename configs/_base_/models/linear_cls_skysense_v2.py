@@ -8,21 +8,25 @@ model = dict(
         type='mmpretrain.ClsDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        to_rgb=True),
+        to_rgb=True,
+    ),
     backbone=dict(
         type='SkySenseV2Backbone',
         arch='huge',
         # only the modality in use: the other tokenizers would get no gradient
         modalities=dict(hr=dict(in_channels=3, kind='hr')),
         modality='hr',
-        out_indices=(3, ),
-        drop_path_rate=0.2),  # init_cfg (Pretrained): set by each dataset config
+        out_indices=(3,),
+        drop_path_rate=0.2,
+    ),  # init_cfg (Pretrained): set by each dataset config
     neck=dict(type='mmpretrain.GlobalAveragePooling'),
     head=dict(
         type='mmpretrain.LinearClsHead',
         num_classes=1000,
         in_channels=embed_dims * 8,
         loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0),
-        topk=(1, )))
+        topk=(1,),
+    ),
+)
 # MoE routing can leave an expert without tokens in a step
 model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)

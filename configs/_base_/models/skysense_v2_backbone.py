@@ -7,9 +7,9 @@ backbone = dict(
     type='SkySenseV2Backbone',
     arch='huge',  # 'huge' | 'large' | 'base' | 'small' | 'tiny' | dict(...)
     modalities=dict(
-        hr=dict(in_channels=3, kind='hr'),    # HR optical RGB: strides 4, 8, 16, 32
-        s2=dict(in_channels=10, kind='ms'),   # Sentinel-2 MS: stride 4 at every stage
-        s1=dict(in_channels=2, kind='ms'),    # Sentinel-1 SAR (VV, VH): stride 4 at every stage
+        hr=dict(in_channels=3, kind='hr'),  # HR optical RGB: strides 4, 8, 16, 32
+        s2=dict(in_channels=10, kind='ms'),  # Sentinel-2 MS: stride 4 at every stage
+        s1=dict(in_channels=2, kind='ms'),  # Sentinel-1 SAR (VV, VH): stride 4 at every stage
     ),
     modality=None,  # None: multi-modal (dict in, dict out); 'hr' / 's2' / ...: tensor in, tuple out
     out_indices=(0, 1, 2, 3),
@@ -17,4 +17,5 @@ backbone = dict(
     drop_path_rate=0.1,
     use_moe=True,
     with_cp=False,
-    init_cfg=None)
+    init_cfg=None,
+)

@@ -13,7 +13,8 @@ model = dict(
         bgr_to_rgb=True,
         pad_val=0,
         seg_pad_val=255,
-        size=(512, 512)),
+        size=(512, 512),
+    ),
     backbone=dict(
         type='SkySenseV2Backbone',
         arch='huge',
@@ -21,7 +22,8 @@ model = dict(
         modalities=dict(hr=dict(in_channels=3, kind='hr')),
         modality='hr',
         out_indices=(0, 1, 2, 3),
-        drop_path_rate=0.3),  # init_cfg (Pretrained): set by each dataset config
+        drop_path_rate=0.3,
+    ),  # init_cfg (Pretrained): set by each dataset config
     decode_head=dict(
         type='mmseg.UPerHead',
         in_channels=[embed_dims, embed_dims * 2, embed_dims * 4, embed_dims * 8],
@@ -32,8 +34,10 @@ model = dict(
         num_classes=6,
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='mmseg.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
-                         avg_non_ignore=True)),
+        loss_decode=dict(
+            type='mmseg.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True
+        ),
+    ),
     auxiliary_head=dict(
         type='mmseg.FCNHead',
         in_channels=embed_dims * 4,
@@ -45,9 +49,12 @@ model = dict(
         num_classes=6,
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='mmseg.CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4,
-                         avg_non_ignore=True)),
+        loss_decode=dict(
+            type='mmseg.CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4, avg_non_ignore=True
+        ),
+    ),
     train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    test_cfg=dict(mode='whole'),
+)
 # MoE routing can leave an expert without tokens in a step
 model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)

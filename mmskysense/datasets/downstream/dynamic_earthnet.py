@@ -16,21 +16,33 @@ monthly Sentinel-2 series of the ``num_months`` months ending at the labelled mo
 months that do not exist, e.g. before the first month of the record, are left out and padded by
 ``LoadTimeSeries``). Class 6 (snow & ice) is ignored, as in the official evaluation.
 """
+
 import datetime
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
 
 from mmseg.datasets import BaseSegDataset
 
 from mmskysense.registry import DATASETS
 
-DYNAMIC_EARTHNET_CLASSES = ('impervious surface', 'agriculture', 'forest & other vegetation',
-                            'wetlands', 'soil', 'water')
-DYNAMIC_EARTHNET_PALETTE = [[96, 96, 96], [204, 204, 0], [0, 204, 0], [0, 0, 153],
-                            [153, 76, 0], [0, 128, 255]]
+DYNAMIC_EARTHNET_CLASSES = (
+    'impervious surface',
+    'agriculture',
+    'forest & other vegetation',
+    'wetlands',
+    'soil',
+    'water',
+)
+DYNAMIC_EARTHNET_PALETTE = [
+    [96, 96, 96],
+    [204, 204, 0],
+    [0, 204, 0],
+    [0, 0, 153],
+    [153, 76, 0],
+    [0, 128, 255],
+]
 
 
-def month_sequence(year_month: str, count: int) -> List[str]:
+def month_sequence(year_month: str, count: int) -> list[str]:
     """The ``count`` months ending at ``year_month`` ('YYYY-MM'), oldest first."""
     try:
         year, month = (int(v) for v in year_month.split('-'))
@@ -63,18 +75,19 @@ class DynamicEarthNetDataset(BaseSegDataset):
 
     METAINFO = dict(classes=DYNAMIC_EARTHNET_CLASSES, palette=DYNAMIC_EARTHNET_PALETTE)
 
-    def __init__(self,
-                 data_root: str,
-                 split: str = 'train',
-                 modality: str = 'planet',
-                 split_dir: str = 'dynnet_training_splits',
-                 planet_day: str = '01',
-                 planet_prefix_map: Tuple[str, str] = ('/reprocess-cropped/UTM-24000/',
-                                                       '/planet/'),
-                 s2_root: str = 'sentinel2',
-                 s2_subdir: str = 'S2',
-                 num_months: int = 6,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        data_root: str,
+        split: str = 'train',
+        modality: str = 'planet',
+        split_dir: str = 'dynnet_training_splits',
+        planet_day: str = '01',
+        planet_prefix_map: tuple[str, str] = ('/reprocess-cropped/UTM-24000/', '/planet/'),
+        s2_root: str = 'sentinel2',
+        s2_subdir: str = 'S2',
+        num_months: int = 6,
+        **kwargs,
+    ) -> None:
         if split not in ('train', 'val', 'test'):
             raise ValueError(f'split must be train, val or test, got {split!r}')
         if modality not in ('planet', 's2'):
@@ -87,26 +100,27 @@ class DynamicEarthNetDataset(BaseSegDataset):
         self.s2_subdir = s2_subdir
         self.num_months = num_months
         kwargs.setdefault('test_mode', split != 'train')
-        super().__init__(ann_file=osp.join(split_dir, f'{split}.txt'), data_root=data_root,
-                         **kwargs)
+        super().__init__(
+            ann_file=osp.join(split_dir, f'{split}.txt'), data_root=data_root, **kwargs
+        )
 
     def _rel(self, path: str) -> str:
         return osp.join(self.data_root, path.lstrip('/'))
 
-    def _s2_paths(self, planet_dir: str, year_month: str, source: str) -> List[str]:
+    def _s2_paths(self, planet_dir: str, year_month: str, source: str) -> list[str]:
         parts = [p for p in planet_dir.strip('/').split('/') if p]
         if len(parts) < 3:
             raise ValueError(f'{source}: cannot find zone/cube in Planet path {planet_dir!r}')
         zone, cube = parts[-3], parts[-2]
         folder = osp.join(self.data_root, self.s2_root, zone, cube, self.s2_subdir)
-        paths = [osp.join(folder, f'{m}.tif') for m in month_sequence(year_month,
-                                                                        self.num_months)]
+        paths = [osp.join(folder, f'{m}.tif') for m in month_sequence(year_month, self.num_months)]
         if not osp.isfile(paths[-1]):
-            raise FileNotFoundError(f'{source}: Sentinel-2 file of the labelled month not found: '
-                                    f'{paths[-1]}')
+            raise FileNotFoundError(
+                f'{source}: Sentinel-2 file of the labelled month not found: {paths[-1]}'
+            )
         return [p for p in paths if osp.isfile(p)]
 
-    def load_data_list(self) -> List[Dict]:
+    def load_data_list(self) -> list[dict]:
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(f'DynamicEarthNet split file not found: {self.ann_file}')
         old, new = self.planet_prefix_map
@@ -118,16 +132,23 @@ class DynamicEarthNetDataset(BaseSegDataset):
                     continue
                 source = f'{self.ann_file} line {line_no}'
                 if len(fields) != 3:
-                    raise ValueError(f'{source}: expected "<planet dir> <label> <YYYY-MM>", '
-                                     f'got {line.strip()!r}')
+                    raise ValueError(
+                        f'{source}: expected "<planet dir> <label> <YYYY-MM>", got {line.strip()!r}'
+                    )
                 planet_dir, label, year_month = fields
                 if planet_dir.startswith(old):
-                    planet_dir = new + planet_dir[len(old):]
-                item = dict(seg_map_path=self._rel(label), label_map=self.label_map,
-                            reduce_zero_label=False, seg_fields=[], year_month=year_month)
+                    planet_dir = new + planet_dir[len(old) :]
+                item = dict(
+                    seg_map_path=self._rel(label),
+                    label_map=self.label_map,
+                    reduce_zero_label=False,
+                    seg_fields=[],
+                    year_month=year_month,
+                )
                 if self.modality == 'planet':
                     item['img_path'] = self._rel(
-                        osp.join(planet_dir, f'{year_month}-{self.planet_day}.tif'))
+                        osp.join(planet_dir, f'{year_month}-{self.planet_day}.tif')
+                    )
                 else:
                     item['img_paths'] = self._s2_paths(planet_dir, year_month, source)
                     item['img_path'] = item['img_paths'][-1]

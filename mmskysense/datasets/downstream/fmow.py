@@ -10,27 +10,78 @@ Official release layout (``fmow-sentinel``)::
 SatMAE classifies single images; the paper's fMoW-S2 is temporal, so one sample here is a
 location: all its images sorted by timestamp, labelled with the location's category.
 """
+
 import csv
 import os.path as osp
-from typing import Dict, List, Tuple
 
 from mmpretrain.datasets import BaseDataset
 
 from mmskysense.registry import DATASETS
 
 FMOW_CLASSES = (
-    'airport', 'airport_hangar', 'airport_terminal', 'amusement_park', 'aquaculture',
-    'archaeological_site', 'barn', 'border_checkpoint', 'burial_site', 'car_dealership',
-    'construction_site', 'crop_field', 'dam', 'debris_or_rubble', 'educational_institution',
-    'electric_substation', 'factory_or_powerplant', 'fire_station', 'flooded_road', 'fountain',
-    'gas_station', 'golf_course', 'ground_transportation_station', 'helipad', 'hospital',
-    'impoverished_settlement', 'interchange', 'lake_or_pond', 'lighthouse', 'military_facility',
-    'multi-unit_residential', 'nuclear_powerplant', 'office_building', 'oil_or_gas_facility',
-    'park', 'parking_lot_or_garage', 'place_of_worship', 'police_station', 'port', 'prison',
-    'race_track', 'railway_bridge', 'recreational_facility', 'road_bridge', 'runway',
-    'shipyard', 'shopping_mall', 'single-unit_residential', 'smokestack', 'solar_farm',
-    'space_facility', 'stadium', 'storage_tank', 'surface_mine', 'swimming_pool', 'toll_booth',
-    'tower', 'tunnel_opening', 'waste_disposal', 'water_treatment_facility', 'wind_farm', 'zoo')
+    'airport',
+    'airport_hangar',
+    'airport_terminal',
+    'amusement_park',
+    'aquaculture',
+    'archaeological_site',
+    'barn',
+    'border_checkpoint',
+    'burial_site',
+    'car_dealership',
+    'construction_site',
+    'crop_field',
+    'dam',
+    'debris_or_rubble',
+    'educational_institution',
+    'electric_substation',
+    'factory_or_powerplant',
+    'fire_station',
+    'flooded_road',
+    'fountain',
+    'gas_station',
+    'golf_course',
+    'ground_transportation_station',
+    'helipad',
+    'hospital',
+    'impoverished_settlement',
+    'interchange',
+    'lake_or_pond',
+    'lighthouse',
+    'military_facility',
+    'multi-unit_residential',
+    'nuclear_powerplant',
+    'office_building',
+    'oil_or_gas_facility',
+    'park',
+    'parking_lot_or_garage',
+    'place_of_worship',
+    'police_station',
+    'port',
+    'prison',
+    'race_track',
+    'railway_bridge',
+    'recreational_facility',
+    'road_bridge',
+    'runway',
+    'shipyard',
+    'shopping_mall',
+    'single-unit_residential',
+    'smokestack',
+    'solar_farm',
+    'space_facility',
+    'stadium',
+    'storage_tank',
+    'surface_mine',
+    'swimming_pool',
+    'toll_booth',
+    'tower',
+    'tunnel_opening',
+    'waste_disposal',
+    'water_treatment_facility',
+    'wind_farm',
+    'zoo',
+)
 
 # 1-based bands of the 13-band files matching the backbone's s2 modality
 # (B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12; B1, B9, B10 dropped as in SatMAE)
@@ -60,12 +111,12 @@ class FMoWSentinelDataset(BaseDataset):
         kwargs.setdefault('test_mode', split != 'train')
         super().__init__(ann_file=SPLIT_FILES[split], data_root=data_root, **kwargs)
 
-    def load_data_list(self) -> List[Dict]:
+    def load_data_list(self) -> list[dict]:
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(f'fMoW-Sentinel index not found: {self.ann_file}')
         index = {name: i for i, name in enumerate(self.metainfo['classes'])}
         image_dir = osp.join(self.data_root, SPLIT_DIRS[self.split])
-        groups: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
+        groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
         with open(self.ann_file, newline='') as f:
             reader = csv.DictReader(f)
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
@@ -82,12 +133,18 @@ class FMoWSentinelDataset(BaseDataset):
         items = []
         for (cat, loc), dated in sorted(groups.items()):
             dated.sort()  # ISO timestamps sort chronologically
-            items.append(dict(img_path=dated[0][1], img_paths=[p for _, p in dated],
-                              timestamps=[t for t, _ in dated], gt_label=index[cat],
-                              location=f'{cat}_{loc}'))
+            items.append(
+                dict(
+                    img_path=dated[0][1],
+                    img_paths=[p for _, p in dated],
+                    timestamps=[t for t, _ in dated],
+                    gt_label=index[cat],
+                    location=f'{cat}_{loc}',
+                )
+            )
         if not items:
             raise ValueError(f'{self.ann_file}: no images listed')
         return items
 
-    def extra_repr(self) -> List[str]:
+    def extra_repr(self) -> list[str]:
         return [f'Split: {self.split}']

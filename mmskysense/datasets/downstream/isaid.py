@@ -7,19 +7,49 @@ so they are cut into patches first (``tools/dataset_converters/isaid.py``, 896 p
     data_root/img_dir/{train,val}/P0000_<y>_<x>.png        RGB patches
     data_root/ann_dir/{train,val}/P0000_<y>_<x>.png        class ids 0..15 (0 = background)
 """
+
 from mmseg.datasets import BaseSegDataset
 
 from mmskysense.registry import DATASETS
 
-ISAID_CLASSES = ('background', 'ship', 'store_tank', 'baseball_diamond', 'tennis_court',
-                 'basketball_court', 'Ground_Track_Field', 'Bridge', 'Large_Vehicle',
-                 'Small_Vehicle', 'Helicopter', 'Swimming_pool', 'Roundabout',
-                 'Soccer_ball_field', 'plane', 'Harbor')
+ISAID_CLASSES = (
+    'background',
+    'ship',
+    'store_tank',
+    'baseball_diamond',
+    'tennis_court',
+    'basketball_court',
+    'Ground_Track_Field',
+    'Bridge',
+    'Large_Vehicle',
+    'Small_Vehicle',
+    'Helicopter',
+    'Swimming_pool',
+    'Roundabout',
+    'Soccer_ball_field',
+    'plane',
+    'Harbor',
+)
 
 # RGB colour of each class in the release's ``*_instance_color_RGB.png`` masks
-ISAID_PALETTE = [[0, 0, 0], [0, 0, 63], [0, 63, 63], [0, 63, 0], [0, 63, 127], [0, 63, 191],
-                 [0, 63, 255], [0, 127, 63], [0, 127, 127], [0, 0, 127], [0, 0, 191],
-                 [0, 0, 255], [0, 191, 127], [0, 127, 191], [0, 127, 255], [0, 100, 155]]
+ISAID_PALETTE = [
+    [0, 0, 0],
+    [0, 0, 63],
+    [0, 63, 63],
+    [0, 63, 0],
+    [0, 63, 127],
+    [0, 63, 191],
+    [0, 63, 255],
+    [0, 127, 63],
+    [0, 127, 127],
+    [0, 0, 127],
+    [0, 0, 191],
+    [0, 0, 255],
+    [0, 191, 127],
+    [0, 127, 191],
+    [0, 127, 255],
+    [0, 100, 155],
+]
 
 
 @DATASETS.register_module()

@@ -7,6 +7,7 @@ by ``tools/dataset_converters/potsdam.py``, which writes the layout this class r
     data_root/img_dir/{train,val}/<id>_<y>_<x>.png        RGB patches
     data_root/ann_dir/{train,val}/<id>_<y>_<x>.png        class ids 0..5, 255 = eroded boundary
 """
+
 from mmseg.datasets import BaseSegDataset
 
 from mmskysense.registry import DATASETS
@@ -14,15 +15,58 @@ from mmskysense.registry import DATASETS
 POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 
 # RGB colour codes of the label tiles, in class order
-POTSDAM_PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0],
-                   [255, 0, 0]]
+POTSDAM_PALETTE = [
+    [255, 255, 255],
+    [0, 0, 255],
+    [0, 255, 255],
+    [0, 255, 0],
+    [255, 255, 0],
+    [255, 0, 0],
+]
 
 # the official split of the 38 tiles: 24 for training, 14 for testing
-POTSDAM_TRAIN_TILES = ('2_10', '2_11', '2_12', '3_10', '3_11', '3_12', '4_10', '4_11', '4_12',
-                       '5_10', '5_11', '5_12', '6_7', '6_8', '6_9', '6_10', '6_11', '6_12',
-                       '7_7', '7_8', '7_9', '7_10', '7_11', '7_12')
-POTSDAM_TEST_TILES = ('2_13', '2_14', '3_13', '3_14', '4_13', '4_14', '4_15', '5_13', '5_14',
-                      '5_15', '6_13', '6_14', '6_15', '7_13')
+POTSDAM_TRAIN_TILES = (
+    '2_10',
+    '2_11',
+    '2_12',
+    '3_10',
+    '3_11',
+    '3_12',
+    '4_10',
+    '4_11',
+    '4_12',
+    '5_10',
+    '5_11',
+    '5_12',
+    '6_7',
+    '6_8',
+    '6_9',
+    '6_10',
+    '6_11',
+    '6_12',
+    '7_7',
+    '7_8',
+    '7_9',
+    '7_10',
+    '7_11',
+    '7_12',
+)
+POTSDAM_TEST_TILES = (
+    '2_13',
+    '2_14',
+    '3_13',
+    '3_14',
+    '4_13',
+    '4_14',
+    '4_15',
+    '5_13',
+    '5_14',
+    '5_15',
+    '6_13',
+    '6_14',
+    '6_15',
+    '7_13',
+)
 
 
 @DATASETS.register_module()

@@ -1,7 +1,8 @@
 """Scene-classification datasets shipped as one folder of images per class (AID, RESISC-45)."""
+
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from mmpretrain.datasets import BaseDataset
 
@@ -24,12 +25,14 @@ class SceneFolderDataset(BaseDataset):
 
     SPLITS = ('train', 'test', 'all')
 
-    def __init__(self,
-                 data_root: str,
-                 split: str = 'train',
-                 train_ratio: float = 0.2,
-                 seed: int = 0,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        data_root: str,
+        split: str = 'train',
+        train_ratio: float = 0.2,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
         if split not in self.SPLITS:
             raise ValueError(f'split must be one of {self.SPLITS}, got {split!r}')
         self.split = split
@@ -38,7 +41,7 @@ class SceneFolderDataset(BaseDataset):
         kwargs.setdefault('test_mode', split == 'test')
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
-    def _scan(self) -> List[Dict]:
+    def _scan(self) -> list[dict]:
         root = self.data_root
         if not osp.isdir(root):
             raise FileNotFoundError(f'{self.__class__.__name__}: data_root {root} does not exist')
@@ -47,8 +50,9 @@ class SceneFolderDataset(BaseDataset):
         folders = sorted(d for d in os.listdir(root) if osp.isdir(osp.join(root, d)))
         unknown = [d for d in folders if d not in index]
         if unknown:
-            raise ValueError(f'{root}: folders {unknown} are not classes of '
-                             f'{self.__class__.__name__}')
+            raise ValueError(
+                f'{root}: folders {unknown} are not classes of {self.__class__.__name__}'
+            )
         missing = [c for c in classes if c not in folders]
         if missing:
             raise FileNotFoundError(f'{root}: class folders {missing} are missing')
@@ -56,20 +60,20 @@ class SceneFolderDataset(BaseDataset):
         for name in folders:
             for fname in sorted(os.listdir(osp.join(root, name))):
                 if fname.lower().endswith(IMG_EXTENSIONS):
-                    items.append(dict(img_path=osp.join(root, name, fname),
-                                      gt_label=index[name]))
+                    items.append(dict(img_path=osp.join(root, name, fname), gt_label=index[name]))
         if not items:
             raise FileNotFoundError(f'{root}: no images found in the class folders')
         return items
 
-    def load_data_list(self) -> List[Dict]:
+    def load_data_list(self) -> list[dict]:
         items = self._scan()
         if self.split == 'all':
             return items
-        train = set(stratified_ratio_split([it['gt_label'] for it in items],
-                                           self.train_ratio, self.seed))
+        train = set(
+            stratified_ratio_split([it['gt_label'] for it in items], self.train_ratio, self.seed)
+        )
         keep_train = self.split == 'train'
         return [it for i, it in enumerate(items) if (i in train) == keep_train]
 
-    def extra_repr(self) -> List[str]:
+    def extra_repr(self) -> list[str]:
         return [f'Split: {self.split}', f'Train ratio: {self.train_ratio}', f'Seed: {self.seed}']

@@ -4,12 +4,13 @@ AID and RESISC-45 have no official split: the usual protocol draws ``ratio`` of 
 training and keeps the rest for testing. BigEarthNet has an official train list; its 10% setting
 is a random subset of it. Both draws are seeded so that every run sees the same images.
 """
-from typing import Dict, List, Sequence
+
+from collections.abc import Sequence
 
 import numpy as np
 
 
-def stratified_ratio_split(labels: Sequence[int], ratio: float, seed: int) -> List[int]:
+def stratified_ratio_split(labels: Sequence[int], ratio: float, seed: int) -> list[int]:
     """Indices of the training part: ``round(ratio * n_c)`` (at least 1) items of each class.
 
     The draw is per class with a generator seeded by ``seed``, over items in their given order,
@@ -18,10 +19,10 @@ def stratified_ratio_split(labels: Sequence[int], ratio: float, seed: int) -> Li
     if not 0.0 < ratio <= 1.0:
         raise ValueError(f'train ratio must be in (0, 1], got {ratio}')
     rng = np.random.default_rng(seed)
-    by_class: Dict[int, List[int]] = {}
+    by_class: dict[int, list[int]] = {}
     for idx, label in enumerate(labels):
         by_class.setdefault(int(label), []).append(idx)
-    chosen: List[int] = []
+    chosen: list[int] = []
     for label in sorted(by_class):
         members = np.asarray(by_class[label])
         count = max(1, int(round(ratio * len(members))))
@@ -29,7 +30,7 @@ def stratified_ratio_split(labels: Sequence[int], ratio: float, seed: int) -> Li
     return sorted(chosen)
 
 
-def random_ratio_subset(num_items: int, ratio: float, seed: int) -> List[int]:
+def random_ratio_subset(num_items: int, ratio: float, seed: int) -> list[int]:
     """Sorted indices of a seeded random ``ratio`` subset of ``num_items`` (at least one)."""
     if not 0.0 < ratio <= 1.0:
         raise ValueError(f'train ratio must be in (0, 1], got {ratio}')

@@ -8,8 +8,18 @@ from .scaling import DEFAULT_SCALING, ModalityScaling, build_scaling
 from .synthetic import generate_geo_dataset
 
 __all__ = [
-    'GeoMultiModalDataset', 'GeoSampleError', 'build_geo_index', 'build_sample_entry',
-    'load_geo_index', 'parse_sample_entry', 'RasterHandleCache', 'WindowReader', 'crs_to_wkt',
-    'lonlat_to_region_id', 'DEFAULT_SCALING', 'ModalityScaling', 'build_scaling',
-    'generate_geo_dataset'
+    'GeoMultiModalDataset',
+    'GeoSampleError',
+    'build_geo_index',
+    'build_sample_entry',
+    'load_geo_index',
+    'parse_sample_entry',
+    'RasterHandleCache',
+    'WindowReader',
+    'crs_to_wkt',
+    'lonlat_to_region_id',
+    'DEFAULT_SCALING',
+    'ModalityScaling',
+    'build_scaling',
+    'generate_geo_dataset',
 ]

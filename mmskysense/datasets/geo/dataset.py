@@ -5,13 +5,16 @@ The dataset only reads the index (docs/data_format.md); pixels are read by the p
 raster than it needs. The bad-sample policy lives here because only the dataset can pick
 another sample.
 """
-from typing import Any, Dict, List, Optional, Sequence, Union
+
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import MMLogger
 
 from mmskysense.registry import DATASETS
+
 from .errors import GeoSampleError
 from .index import load_geo_index
 
@@ -35,26 +38,30 @@ class GeoMultiModalDataset(BaseDataset):
 
     METAINFO: dict = dict(modalities=('hr', 's2', 's1'))
 
-    def __init__(self,
-                 ann_file: str,
-                 pipeline: Sequence[Union[dict, Any]] = (),
-                 data_root: Optional[str] = None,
-                 on_bad_sample: str = 'raise',
-                 max_refetch: int = 100,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        ann_file: str,
+        pipeline: Sequence[dict | Any] = (),
+        data_root: str | None = None,
+        on_bad_sample: str = 'raise',
+        max_refetch: int = 100,
+        **kwargs: Any,
+    ) -> None:
         if on_bad_sample not in ('raise', 'skip'):
             raise ValueError(f"on_bad_sample must be 'raise' or 'skip', got {on_bad_sample!r}")
         self.on_bad_sample = on_bad_sample
         self._geo_root = data_root
         self.num_skipped = 0
-        self.skipped_samples: List[str] = []
-        super().__init__(ann_file=ann_file,
-                         data_root=data_root or '',
-                         pipeline=list(pipeline),
-                         max_refetch=max_refetch,
-                         **kwargs)
+        self.skipped_samples: list[str] = []
+        super().__init__(
+            ann_file=ann_file,
+            data_root=data_root or '',
+            pipeline=list(pipeline),
+            max_refetch=max_refetch,
+            **kwargs,
+        )
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         """Parse the index; relative file paths resolve against ``data_root`` or its folder."""
         return load_geo_index(self.ann_file, self._geo_root)
 
@@ -77,18 +84,26 @@ class GeoMultiModalDataset(BaseDataset):
                 self.skipped_samples.append(str(err))
                 MMLogger.get_current_instance().warning(
                     f'GeoMultiModalDataset: skipped sample {current}: {err} '
-                    f'({self.num_skipped} skipped so far in this process)')
+                    f'({self.num_skipped} skipped so far in this process)'
+                )
                 # test mode stays deterministic: the next sample rather than a random one
-                current = ((current + 1) %
-                           len(self) if self.test_mode else int(np.random.randint(0, len(self))))
+                current = (
+                    (current + 1) % len(self)
+                    if self.test_mode
+                    else int(np.random.randint(0, len(self)))
+                )
                 continue
             if data is None:
-                raise GeoSampleError(f'the pipeline returned None for sample {current}; every '
-                                     f'transform of this dataset must return a result')
+                raise GeoSampleError(
+                    f'the pipeline returned None for sample {current}; every '
+                    f'transform of this dataset must return a result'
+                )
             return data
-        raise GeoSampleError(f'{self.max_refetch + 1} bad samples in a row starting at index '
-                             f'{idx}; the last error: {self.skipped_samples[-1]}')
+        raise GeoSampleError(
+            f'{self.max_refetch + 1} bad samples in a row starting at index '
+            f'{idx}; the last error: {self.skipped_samples[-1]}'
+        )
 
-    def sample_summary(self) -> Dict[str, Any]:
+    def sample_summary(self) -> dict[str, Any]:
         """How many samples the index holds and how many were skipped in this process."""
         return dict(num_samples=len(self), num_skipped=self.num_skipped)

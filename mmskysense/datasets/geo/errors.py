@@ -3,7 +3,6 @@
 Every message names the file (or the index field) and says what was expected, so that a user can
 fix the data; ``GeoMultiModalDataset(on_bad_sample='skip')`` catches exactly this type.
 """
-from typing import Optional
 
 
 class GeoSampleError(RuntimeError):
@@ -15,10 +14,7 @@ class GeoSampleError(RuntimeError):
         sample_id: the index entry the file belongs to, when known.
     """
 
-    def __init__(self,
-                 message: str,
-                 path: Optional[str] = None,
-                 sample_id: Optional[str] = None) -> None:
+    def __init__(self, message: str, path: str | None = None, sample_id: str | None = None) -> None:
         prefix = f'sample {sample_id!r}: ' if sample_id is not None else ''
         super().__init__(prefix + message)
         self.path = path

@@ -3,10 +3,9 @@
 SkySense V1 keeps prototypes for 4096 regions; a 64 x 64 grid of the globe gives exactly that.
 A GeoTIFF tag ``REGION_ID`` on the HR file overrides the grid (docs/data_format.md).
 """
-from typing import Tuple
 
 
-def lonlat_to_region_id(lon: float, lat: float, grid: Tuple[int, int] = (64, 64)) -> int:
+def lonlat_to_region_id(lon: float, lat: float, grid: tuple[int, int] = (64, 64)) -> int:
     """Row-major cell index of ``(lon, lat)`` in a ``grid = (n_lat, n_lon)`` over the globe."""
     n_lat, n_lon = grid
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):

@@ -7,8 +7,10 @@
 * Sentinel-1 GRD: backscatter sigma0 in dB (float32, ``scale=1``); products in linear power
   set ``linear_to_db=True`` and are converted with ``10 * log10(max(x, 1e-10))``.
 """
+
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +40,7 @@ class ModalityScaling:
         return out
 
 
-DEFAULT_SCALING: Dict[str, ModalityScaling] = dict(
+DEFAULT_SCALING: dict[str, ModalityScaling] = dict(
     hr=ModalityScaling(),
     s2=ModalityScaling(scale=1e-4),
     s1=ModalityScaling(),
@@ -46,8 +48,8 @@ DEFAULT_SCALING: Dict[str, ModalityScaling] = dict(
 
 
 def build_scaling(
-    cfg: Optional[Mapping[str, Union[ModalityScaling, Mapping[str, Any]]]] = None
-) -> Dict[str, ModalityScaling]:
+    cfg: Mapping[str, ModalityScaling | Mapping[str, Any]] | None = None,
+) -> dict[str, ModalityScaling]:
     """Defaults above, overridden per modality by ``cfg`` (dicts of ModalityScaling fields)."""
     scaling = dict(DEFAULT_SCALING)
     for name, value in (cfg or {}).items():
@@ -56,8 +58,10 @@ def build_scaling(
         elif isinstance(value, Mapping):
             unknown = set(value) - {'scale', 'offset', 'linear_to_db'}
             if unknown:
-                raise ValueError(f'scaling[{name!r}]: unknown keys {sorted(unknown)}; expected '
-                                 f'scale, offset, linear_to_db')
+                raise ValueError(
+                    f'scaling[{name!r}]: unknown keys {sorted(unknown)}; expected '
+                    f'scale, offset, linear_to_db'
+                )
             scaling[name] = ModalityScaling(**value)
         else:
             raise TypeError(f'scaling[{name!r}]: expected a dict, got {type(value).__name__}')

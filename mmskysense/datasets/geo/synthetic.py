@@ -9,10 +9,11 @@ clouds and swath gaps are planted; an OSM-like label raster comes from the same 
 unlabelled patches (255). Files carry a real UTM CRS and north-up transforms, and the S2/S1
 grids are offset from the HR tile (as real 10 m grids are) so that alignment is not trivial.
 """
+
 import datetime
 import os
 import os.path as osp
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -26,10 +27,12 @@ S2_SPECTRA = np.array(
         [0.100, 0.110, 0.120, 0.130, 0.140, 0.150, 0.160, 0.160, 0.200, 0.180],  # built-up
         [0.080, 0.110, 0.150, 0.180, 0.210, 0.230, 0.250, 0.260, 0.320, 0.280],  # bare soil
     ],
-    dtype=np.float32)
+    dtype=np.float32,
+)
 # sigma0 VV, VH in dB: water is a specular reflector (dark), built-up double-bounce (bright)
-S1_SIGMA0_DB = np.array([[-22.0, -28.0], [-11.0, -17.0], [-5.0, -11.0], [-14.0, -22.0]],
-                        dtype=np.float32)
+S1_SIGMA0_DB = np.array(
+    [[-22.0, -28.0], [-11.0, -17.0], [-5.0, -11.0], [-14.0, -22.0]], dtype=np.float32
+)
 HR_RGB = np.array([[35, 60, 90], [60, 105, 45], [150, 148, 145], [170, 140, 100]], dtype=np.float32)
 # OSM-like label ids of the classes (water, landuse=grass/forest, building, bare ground)
 OSM_IDS = np.array([0, 1, 2, 3], dtype=np.uint8)
@@ -40,11 +43,13 @@ UTM_EPSG = 32633
 class _LandCover:
     """Smooth random class fields: field_c(x, y) = sum_k a_k cos(kx x + ky y + phi)."""
 
-    def __init__(self,
-                 rng: np.random.Generator,
-                 num_classes: int = len(CLASSES),
-                 num_waves: int = 8,
-                 wavelength_m: Tuple[float, float] = (30.0, 150.0)) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        num_classes: int = len(CLASSES),
+        num_waves: int = 8,
+        wavelength_m: tuple[float, float] = (30.0, 150.0),
+    ) -> None:
         lam = rng.uniform(*wavelength_m, size=(num_classes, num_waves))
         theta = rng.uniform(0, 2 * np.pi, size=(num_classes, num_waves))
         self.kx = 2 * np.pi / lam * np.cos(theta)
@@ -60,19 +65,19 @@ class _LandCover:
         for c in range(len(self.bias)):
             ax = self.kx[c][None] * xs[:, None] + self.phase[c][None]  # W x K
             by = self.ky[c][None] * ys[:, None]  # H x K
-            out[c] = (np.cos(by) * self.amp[c]) @ np.cos(ax).T - (
-                np.sin(by) * self.amp[c]) @ np.sin(ax).T + self.bias[c]
+            out[c] = (
+                (np.cos(by) * self.amp[c]) @ np.cos(ax).T
+                - (np.sin(by) * self.amp[c]) @ np.sin(ax).T
+                + self.bias[c]
+            )
         return out
 
     def classes(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         return np.argmax(self.fields(xs, ys), axis=0).astype(np.uint8)
 
-    def fractions(self,
-                  x0: float,
-                  y0: float,
-                  res: float,
-                  shape: Tuple[int, int],
-                  supersample: int = 8) -> np.ndarray:
+    def fractions(
+        self, x0: float, y0: float, res: float, shape: tuple[int, int], supersample: int = 8
+    ) -> np.ndarray:
         """Per-class area fractions of the pixels of a north-up grid (mixed pixels)."""
         h, w = shape
         sub = (np.arange(supersample) + 0.5) / supersample
@@ -99,15 +104,16 @@ def _s2_reflectance(frac: np.ndarray, doy: int, rng: np.random.Generator) -> np.
 
 
 def _s1_backscatter(frac: np.ndarray, doy: int, rng: np.random.Generator) -> np.ndarray:
-    power = np.einsum('chw,cb->bhw', frac, 10.0**(S1_SIGMA0_DB / 10.0))
+    power = np.einsum('chw,cb->bhw', frac, 10.0 ** (S1_SIGMA0_DB / 10.0))
     db = 10.0 * np.log10(power)
     db += 1.0 * (_seasonal_vegetation(doy) - 0.65) * frac[1][None]  # wetter canopy in summer
     db += rng.normal(0, 0.7, size=db.shape)  # speckle after multilooking
     return db.astype(np.float32)
 
 
-def _random_rect(rng: np.random.Generator, shape: Tuple[int, int],
-                 frac_range: Tuple[float, float]) -> Tuple[slice, slice]:
+def _random_rect(
+    rng: np.random.Generator, shape: tuple[int, int], frac_range: tuple[float, float]
+) -> tuple[slice, slice]:
     h, w = shape
     fh, fw = rng.uniform(*frac_range, size=2)
     hh, ww = max(1, int(round(h * fh))), max(1, int(round(w * fw)))
@@ -115,7 +121,7 @@ def _random_rect(rng: np.random.Generator, shape: Tuple[int, int],
     return slice(r, r + hh), slice(c, c + ww)
 
 
-def _dates(rng: np.random.Generator, n: int, year: int) -> List[datetime.date]:
+def _dates(rng: np.random.Generator, n: int, year: int) -> list[datetime.date]:
     """``n`` distinct acquisition dates spread over a year, jittered."""
     base = np.linspace(1, 365, n, endpoint=False) + rng.uniform(0, 365 / max(n, 1) - 1, size=n)
     days = sorted(set(int(d) for d in np.clip(np.round(base), 1, 365)))
@@ -124,26 +130,31 @@ def _dates(rng: np.random.Generator, n: int, year: int) -> List[datetime.date]:
     return [datetime.date(year, 1, 1) + datetime.timedelta(days=d - 1) for d in days]
 
 
-def _write(path: str,
-           data: np.ndarray,
-           transform: Any,
-           nodata: Optional[float],
-           tags: Dict[str, str],
-           descriptions: Optional[List[str]] = None,
-           overviews: bool = False) -> None:
+def _write(
+    path: str,
+    data: np.ndarray,
+    transform: Any,
+    nodata: float | None,
+    tags: dict[str, str],
+    descriptions: list[str] | None = None,
+    overviews: bool = False,
+) -> None:
     import rasterio
-    from rasterio.enums import Resampling
     from rasterio.crs import CRS
+    from rasterio.enums import Resampling
+
     count, height, width = data.shape
-    profile = dict(driver='GTiff',
-                   width=width,
-                   height=height,
-                   count=count,
-                   dtype=data.dtype,
-                   crs=CRS.from_epsg(UTM_EPSG),
-                   transform=transform,
-                   nodata=nodata,
-                   compress='deflate')
+    profile = dict(
+        driver='GTiff',
+        width=width,
+        height=height,
+        count=count,
+        dtype=data.dtype,
+        crs=CRS.from_epsg(UTM_EPSG),
+        transform=transform,
+        nodata=nodata,
+        compress='deflate',
+    )
     if height >= 256 and width >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     with rasterio.open(path, 'w', **profile) as dst:
@@ -158,22 +169,25 @@ def _write(path: str,
                 dst.build_overviews(factors, Resampling.average)
 
 
-def generate_sample(folder: str,
-                    rng: np.random.Generator,
-                    hr_size: int = 256,
-                    hr_gsd: float = 0.3125,
-                    ms_gsd: float = 10.0,
-                    ms_margin: int = 1,
-                    num_s2_dates: int = 12,
-                    num_s1_dates: int = 6,
-                    s2_layout: str = 'per_date',
-                    s1_layout: str = 'multi_date',
-                    with_osm: bool = True,
-                    nodata: bool = True,
-                    hr_overviews: bool = True,
-                    origin: Optional[Tuple[float, float]] = None) -> Dict[str, Any]:
+def generate_sample(
+    folder: str,
+    rng: np.random.Generator,
+    hr_size: int = 256,
+    hr_gsd: float = 0.3125,
+    ms_gsd: float = 10.0,
+    ms_margin: int = 1,
+    num_s2_dates: int = 12,
+    num_s1_dates: int = 6,
+    s2_layout: str = 'per_date',
+    s1_layout: str = 'multi_date',
+    with_osm: bool = True,
+    nodata: bool = True,
+    hr_overviews: bool = True,
+    origin: tuple[float, float] | None = None,
+) -> dict[str, Any]:
     """Write one sample folder (layout of docs/data_format.md); returns its description."""
     from rasterio.transform import from_origin
+
     for name, layout in (('s2_layout', s2_layout), ('s1_layout', s1_layout)):
         if layout not in ('per_date', 'multi_date'):
             raise ValueError(f"{name} must be 'per_date' or 'multi_date', got {layout!r}")
@@ -182,8 +196,10 @@ def generate_sample(folder: str,
         # somewhere in UTM 33N over land-ish latitudes; HR tile corner off the 10 m grid
         x_ms = 10.0 * int(rng.integers(30_000, 70_000))
         y_ms = 10.0 * int(rng.integers(440_000, 540_000))
-        origin = (x_ms + hr_gsd * int(rng.integers(0, int(ms_gsd / hr_gsd))),
-                  y_ms - hr_gsd * int(rng.integers(0, int(ms_gsd / hr_gsd))))
+        origin = (
+            x_ms + hr_gsd * int(rng.integers(0, int(ms_gsd / hr_gsd))),
+            y_ms - hr_gsd * int(rng.integers(0, int(ms_gsd / hr_gsd))),
+        )
     x0, y0 = origin
     extent = hr_size * hr_gsd
     land = _LandCover(rng)
@@ -199,11 +215,15 @@ def generate_sample(folder: str,
     if nodata:
         hr_hole = _random_rect(rng, (hr_size, hr_size), (0.08, 0.2))
         rgb[:, hr_hole[0], hr_hole[1]] = 0
-    _write(osp.join(folder, 'hr.tif'),
-           rgb,
-           from_origin(x0, y0, hr_gsd, hr_gsd),
-           0, {}, ['red', 'green', 'blue'],
-           overviews=hr_overviews)
+    _write(
+        osp.join(folder, 'hr.tif'),
+        rgb,
+        from_origin(x0, y0, hr_gsd, hr_gsd),
+        0,
+        {},
+        ['red', 'green', 'blue'],
+        overviews=hr_overviews,
+    )
 
     # the 10 m grid: aligned to multiples of ms_gsd, covering the HR tile plus a margin
     mx0 = np.floor(x0 / ms_gsd) * ms_gsd - ms_margin * ms_gsd
@@ -227,61 +247,92 @@ def generate_sample(folder: str,
     if s2_layout == 'per_date':
         os.makedirs(osp.join(folder, 's2'), exist_ok=True)
         for day, dn in zip(s2_dates, s2_stack):
-            _write(osp.join(folder, 's2', f'S2_{day:%Y%m%d}.tif'), dn, ms_transform, 0,
-                   dict(ACQUISITION_DATE=day.isoformat()), s2_desc)
+            _write(
+                osp.join(folder, 's2', f'S2_{day:%Y%m%d}.tif'),
+                dn,
+                ms_transform,
+                0,
+                dict(ACQUISITION_DATE=day.isoformat()),
+                s2_desc,
+            )
     else:
-        _write(osp.join(folder, 's2.tif'), np.concatenate(s2_stack), ms_transform, 0,
-               dict(ACQUISITION_DATES=','.join(d.isoformat() for d in s2_dates)),
-               [f'{b}_{d:%Y%m%d}' for d in s2_dates for b in S2_BANDS])
+        _write(
+            osp.join(folder, 's2.tif'),
+            np.concatenate(s2_stack),
+            ms_transform,
+            0,
+            dict(ACQUISITION_DATES=','.join(d.isoformat() for d in s2_dates)),
+            [f'{b}_{d:%Y%m%d}' for d in s2_dates for b in S2_BANDS],
+        )
 
     s1_dates = _dates(rng, num_s1_dates, year)
     s1_stack = []
     for day in s1_dates:
         db = _s1_backscatter(frac, day.timetuple().tm_yday, rng)
         if nodata and rng.random() < 0.2:  # swath border: a strip without data
-            db[:, :, :max(1, mw // 4)] = np.nan
+            db[:, :, : max(1, mw // 4)] = np.nan
         s1_stack.append(db)
     if s1_layout == 'per_date':
         os.makedirs(osp.join(folder, 's1'), exist_ok=True)
         for day, db in zip(s1_dates, s1_stack):
-            _write(osp.join(folder, 's1', f'S1_{day:%Y%m%d}.tif'), db, ms_transform, np.nan,
-                   dict(ACQUISITION_DATE=day.isoformat()), ['VV', 'VH'])
+            _write(
+                osp.join(folder, 's1', f'S1_{day:%Y%m%d}.tif'),
+                db,
+                ms_transform,
+                np.nan,
+                dict(ACQUISITION_DATE=day.isoformat()),
+                ['VV', 'VH'],
+            )
     else:
-        _write(osp.join(folder, 's1.tif'), np.concatenate(s1_stack), ms_transform, np.nan,
-               dict(ACQUISITION_DATES=','.join(d.isoformat() for d in s1_dates)),
-               [f'{b}_{d:%Y%m%d}' for d in s1_dates for b in ('VV', 'VH')])
+        _write(
+            osp.join(folder, 's1.tif'),
+            np.concatenate(s1_stack),
+            ms_transform,
+            np.nan,
+            dict(ACQUISITION_DATES=','.join(d.isoformat() for d in s1_dates)),
+            [f'{b}_{d:%Y%m%d}' for d in s1_dates for b in ('VV', 'VH')],
+        )
 
     if with_osm:
         osm = OSM_IDS[hr_cls]
         # OSM is incomplete: smooth patches of the map have no tag
         gaps = _LandCover(rng, num_classes=1, wavelength_m=(40.0, 160.0)).fields(xs, ys)[0]
         osm = np.where(gaps > np.quantile(gaps, 0.7), OSM_UNLABELLED, osm).astype(np.uint8)
-        _write(osp.join(folder, 'osm.tif'), osm[None], from_origin(x0, y0, hr_gsd, hr_gsd), None,
-               dict(CLASSES=','.join(CLASSES), UNLABELLED=str(OSM_UNLABELLED)))
-    return dict(folder=folder,
-                origin=(x0, y0),
-                bounds=(x0, y0 - extent, x0 + extent, y0),
-                s2_dates=[d.isoformat() for d in s2_dates],
-                s1_dates=[d.isoformat() for d in s1_dates],
-                hr_hole=hr_hole,
-                ms_transform=tuple(ms_transform)[:6])
+        _write(
+            osp.join(folder, 'osm.tif'),
+            osm[None],
+            from_origin(x0, y0, hr_gsd, hr_gsd),
+            None,
+            dict(CLASSES=','.join(CLASSES), UNLABELLED=str(OSM_UNLABELLED)),
+        )
+    return dict(
+        folder=folder,
+        origin=(x0, y0),
+        bounds=(x0, y0 - extent, x0 + extent, y0),
+        s2_dates=[d.isoformat() for d in s2_dates],
+        s1_dates=[d.isoformat() for d in s1_dates],
+        hr_hole=hr_hole,
+        ms_transform=tuple(ms_transform)[:6],
+    )
 
 
-def generate_geo_dataset(out_dir: str,
-                         num_samples: int = 4,
-                         seed: int = 0,
-                         hr_size: int = 256,
-                         hr_gsd: float = 0.3125,
-                         ms_gsd: float = 10.0,
-                         ms_margin: int = 1,
-                         num_s2_dates: int = 12,
-                         num_s1_dates: int = 6,
-                         s2_layout: str = 'per_date',
-                         s1_layout: str = 'multi_date',
-                         with_osm: bool = True,
-                         nodata: bool = True,
-                         hr_overviews: bool = True,
-                         write_index: bool = True) -> Dict[str, Any]:
+def generate_geo_dataset(
+    out_dir: str,
+    num_samples: int = 4,
+    seed: int = 0,
+    hr_size: int = 256,
+    hr_gsd: float = 0.3125,
+    ms_gsd: float = 10.0,
+    ms_margin: int = 1,
+    num_s2_dates: int = 12,
+    num_s1_dates: int = 6,
+    s2_layout: str = 'per_date',
+    s1_layout: str = 'multi_date',
+    with_osm: bool = True,
+    nodata: bool = True,
+    hr_overviews: bool = True,
+    write_index: bool = True,
+) -> dict[str, Any]:
     """Write ``num_samples`` sample folders under ``out_dir/samples`` and their index.
 
     Defaults are small (HR 256 x 256 at 0.3125 m = 80 m, S2/S1 8 x 8 at 10 m plus a margin);
@@ -290,27 +341,32 @@ def generate_geo_dataset(out_dir: str,
     ``dict(root, index_path, samples=[per-sample descriptions])``.
     """
     if hr_size * hr_gsd < ms_gsd:
-        raise ValueError(f'hr_size * hr_gsd = {hr_size * hr_gsd} m is smaller than one '
-                         f'{ms_gsd} m pixel')
+        raise ValueError(
+            f'hr_size * hr_gsd = {hr_size * hr_gsd} m is smaller than one {ms_gsd} m pixel'
+        )
     rng = np.random.default_rng(seed)
     root = osp.join(out_dir, 'samples')
     samples = [
-        generate_sample(osp.join(root, f'sample_{i:05d}'),
-                        rng,
-                        hr_size=hr_size,
-                        hr_gsd=hr_gsd,
-                        ms_gsd=ms_gsd,
-                        ms_margin=ms_margin,
-                        num_s2_dates=num_s2_dates,
-                        num_s1_dates=num_s1_dates,
-                        s2_layout=s2_layout,
-                        s1_layout=s1_layout,
-                        with_osm=with_osm,
-                        nodata=nodata,
-                        hr_overviews=hr_overviews) for i in range(num_samples)
+        generate_sample(
+            osp.join(root, f'sample_{i:05d}'),
+            rng,
+            hr_size=hr_size,
+            hr_gsd=hr_gsd,
+            ms_gsd=ms_gsd,
+            ms_margin=ms_margin,
+            num_s2_dates=num_s2_dates,
+            num_s1_dates=num_s1_dates,
+            s2_layout=s2_layout,
+            s1_layout=s1_layout,
+            with_osm=with_osm,
+            nodata=nodata,
+            hr_overviews=hr_overviews,
+        )
+        for i in range(num_samples)
     ]
     index_path = osp.join(out_dir, 'index.json')
     if write_index:
         from .index import build_geo_index
+
         build_geo_index(root, index_path)
     return dict(root=root, index_path=index_path if write_index else None, samples=samples)

@@ -3,20 +3,20 @@
 Produces exactly the pretraining sample of docs/interfaces.md: stacked view tensors per group
 and modality, and a ``SkySenseDataSample`` with masks, dates, boxes, geometric ops, labels.
 """
-from typing import Dict, List, Sequence
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
-from mmskysense.structures import SkySenseDataSample
+from mmskysense.structures import GROUPS, SkySenseDataSample
+
 from ..geo.raster_reader import crs_to_wkt
 
-GROUPS = ('global_views', 'local_views')
 
-
-def _stack(views: List[dict], key: str) -> torch.Tensor:
+def _stack(views: list[dict], key: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.stack([v[key] for v in views])))
 
 
@@ -36,25 +36,33 @@ class PackSkySenseInputs(BaseTransform):
     def transform(self, results: dict) -> dict:
         for key in ('views', 'date_masks', 'doy'):
             if key not in results:
-                raise KeyError(f'PackSkySenseInputs needs {key!r}; run SampleTemporalFrames and '
-                               f'GeoMultiCrop first')
-        inputs: Dict[str, Dict[str, torch.Tensor]] = {}
-        valid_masks: Dict[str, Dict[str, torch.Tensor]] = {}
+                raise KeyError(
+                    f'PackSkySenseInputs needs {key!r}; run SampleTemporalFrames and '
+                    f'GeoMultiCrop first'
+                )
+        inputs: dict[str, dict[str, torch.Tensor]] = {}
+        valid_masks: dict[str, dict[str, torch.Tensor]] = {}
         boxes, ops, labels = {}, {}, {}
         for group in GROUPS:
             views = results['views'][group]
             if not views:
-                raise ValueError(f'PackSkySenseInputs: no {group}; GeoMultiCrop must make at '
-                                 f'least one view per group')
+                raise ValueError(
+                    f'PackSkySenseInputs: no {group}; GeoMultiCrop must make at '
+                    f'least one view per group'
+                )
             inputs[group] = {m: _stack(views, m).float() for m in self.modalities}
             valid_masks[group] = {m: _stack(views, f'{m}_valid').bool() for m in self.modalities}
             boxes[group] = _stack(views, 'box').double()
             ops[group] = _stack(views, 'geo_ops').long()
             if all('osm' in v for v in views):
                 labels[group] = _stack(views, 'osm').long()
-        sample = SkySenseDataSample(metainfo=dict(sample_idx=int(results.get('sample_idx', -1)),
-                                                  crs=crs_to_wkt(results['crs']),
-                                                  sample_id=str(results.get('sample_id', ''))))
+        sample = SkySenseDataSample(
+            metainfo=dict(
+                sample_idx=int(results.get('sample_idx', -1)),
+                crs=crs_to_wkt(results['crs']),
+                sample_id=str(results.get('sample_id', '')),
+            )
+        )
         sample.valid_masks = valid_masks
         series = [m for m in self.modalities if m in results['date_masks']]
         sample.date_masks = {m: torch.from_numpy(results['date_masks'][m]).bool() for m in series}

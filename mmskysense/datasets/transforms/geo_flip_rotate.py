@@ -2,29 +2,20 @@
 
 The HR, S2, S1, mask and label arrays of a view get the same ``(hflip, vflip, k)`` so they keep
 showing the same ground; different views get independent draws. The ops are recorded in the
-view (``geo_ops``) with the convention of docs/interfaces.md: ``rot90(flip(crop), k)``, flips
-first, then k counter-clockwise quarter turns on the last two axes.
+view (``geo_ops``) with the one convention of ``mmskysense.structures.view_geometry``, whose
+``apply_geo_ops`` moves the pixels here and whose point maps pair the tokens in the losses.
 """
-from typing import Any, Dict
+
+from typing import Any
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.view_geometry import apply_geo_ops
 
 # every spatial array a view may hold; the last two axes are (rows, cols)
 SPATIAL_KEYS = ('hr', 'hr_valid', 's2', 's2_valid', 's1', 's1_valid', 'osm')
-
-
-def apply_geo_ops(array: np.ndarray, hflip: int, vflip: int, k: int) -> np.ndarray:
-    """``rot90(flip(array), k)`` over the last two axes, contiguous."""
-    if hflip:
-        array = array[..., ::-1]
-    if vflip:
-        array = array[..., ::-1, :]
-    if k % 4:
-        array = np.rot90(array, k % 4, axes=(-2, -1))
-    return np.ascontiguousarray(array)
 
 
 @TRANSFORMS.register_module()
@@ -40,10 +31,9 @@ class GeoRandomFlipRotate(BaseTransform):
         rotate: draw k uniformly from {0, 1, 2, 3}; False keeps k = 0.
     """
 
-    def __init__(self,
-                 hflip_prob: float = 0.5,
-                 vflip_prob: float = 0.5,
-                 rotate: bool = True) -> None:
+    def __init__(
+        self, hflip_prob: float = 0.5, vflip_prob: float = 0.5, rotate: bool = True
+    ) -> None:
         for name, p in (('hflip_prob', hflip_prob), ('vflip_prob', vflip_prob)):
             if not 0 <= p <= 1:
                 raise ValueError(f'{name} must be in [0, 1], got {p}')
@@ -51,11 +41,13 @@ class GeoRandomFlipRotate(BaseTransform):
         self.vflip_prob = vflip_prob
         self.rotate = rotate
 
-    def _augment(self, view: Dict[str, Any]) -> None:
+    def _augment(self, view: dict[str, Any]) -> None:
         if view.get('geo_augmented', False):
             # a second draw would not compose into one (hflip, vflip, k) record
-            raise ValueError('GeoRandomFlipRotate applied twice to the same view; the recorded '
-                             'geo_ops would no longer describe the pixels')
+            raise ValueError(
+                'GeoRandomFlipRotate applied twice to the same view; the recorded '
+                'geo_ops would no longer describe the pixels'
+            )
         hflip = int(np.random.rand() < self.hflip_prob)
         vflip = int(np.random.rand() < self.vflip_prob)
         k = int(np.random.randint(0, 4)) if self.rotate else 0
@@ -74,5 +66,7 @@ class GeoRandomFlipRotate(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(hflip_prob={self.hflip_prob}, '
-                f'vflip_prob={self.vflip_prob}, rotate={self.rotate})')
+        return (
+            f'{self.__class__.__name__}(hflip_prob={self.hflip_prob}, '
+            f'vflip_prob={self.vflip_prob}, rotate={self.rotate})'
+        )

@@ -5,22 +5,25 @@ through its own geotransform (``WindowReader``), so the HR view (~0.3 m) and the
 (10 m) of one view cover the same ground. Boxes follow DINO's random-resized-crop (area fraction
 and aspect ratio), snapped to the HR pixel grid so that the HR crop is whole pixels.
 """
+
 import math
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+
 from ..geo.errors import GeoSampleError
 from ..geo.raster_reader import Box, RasterHandleCache, WindowReader
 from ..geo.scaling import ModalityScaling, build_scaling
 
-SizeCfg = Union[int, Mapping[str, int]]
+SizeCfg = int | Mapping[str, int]
 TIME_SERIES = ('s2', 's1')
 
 
-def _size_dict(size: SizeCfg, hr_default: int, name: str) -> Dict[str, int]:
+def _size_dict(size: SizeCfg, hr_default: int, name: str) -> dict[str, int]:
     if isinstance(size, int):
         # an int is the HR size; MS views follow the contract hg = Hg // 8
         return dict(hr=size, s2=size // 8, s1=size // 8)
@@ -33,12 +36,14 @@ def _size_dict(size: SizeCfg, hr_default: int, name: str) -> Dict[str, int]:
     return out
 
 
-def sample_ground_box(region: Box,
-                      scale: Tuple[float, float],
-                      ratio: Tuple[float, float],
-                      grid_origin: Tuple[float, float],
-                      grid_res: Tuple[float, float],
-                      rng: Any = np.random) -> Box:
+def sample_ground_box(
+    region: Box,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    grid_origin: tuple[float, float],
+    grid_res: tuple[float, float],
+    rng: Any = np.random,
+) -> Box:
     """A random box inside ``region`` of ``scale`` area fraction and ``ratio`` (w / h), its
     edges on the grid ``origin + i * res`` (the HR pixel grid)."""
     minx, miny, maxx, maxy = region
@@ -96,23 +101,26 @@ class GeoMultiCrop(BaseTransform):
         max_open_files: per-process limit of open rasterio datasets.
     """
 
-    def __init__(self,
-                 num_global: int = 2,
-                 num_local: int = 6,
-                 global_size: SizeCfg = 224,
-                 local_size: SizeCfg = 96,
-                 global_scale: Tuple[float, float] = (0.4, 1.0),
-                 local_scale: Tuple[float, float] = (0.05, 0.4),
-                 ratio: Tuple[float, float] = (3 / 4, 4 / 3),
-                 scaling: Optional[Mapping[str, Any]] = None,
-                 read_mode: Optional[Mapping[str, str]] = None,
-                 max_crop_tries: int = 10,
-                 use_overviews: bool = True,
-                 prefetch_series: bool = True,
-                 max_open_files: int = 128) -> None:
+    def __init__(
+        self,
+        num_global: int = 2,
+        num_local: int = 6,
+        global_size: SizeCfg = 224,
+        local_size: SizeCfg = 96,
+        global_scale: tuple[float, float] = (0.4, 1.0),
+        local_scale: tuple[float, float] = (0.05, 0.4),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        scaling: Mapping[str, Any] | None = None,
+        read_mode: Mapping[str, str] | None = None,
+        max_crop_tries: int = 10,
+        use_overviews: bool = True,
+        prefetch_series: bool = True,
+        max_open_files: int = 128,
+    ) -> None:
         if num_global < 1 or num_local < 0:
-            raise ValueError(f'need num_global >= 1 and num_local >= 0, got {num_global}, '
-                             f'{num_local}')
+            raise ValueError(
+                f'need num_global >= 1 and num_local >= 0, got {num_global}, {num_local}'
+            )
         for name, rng_ in (('global_scale', global_scale), ('local_scale', local_scale)):
             if not 0 < rng_[0] <= rng_[1] <= 1:
                 raise ValueError(f'{name} must satisfy 0 < low <= high <= 1, got {rng_}')
@@ -123,7 +131,7 @@ class GeoMultiCrop(BaseTransform):
         self.global_scale = tuple(global_scale)
         self.local_scale = tuple(local_scale)
         self.ratio = tuple(ratio)
-        self.scaling: Dict[str, ModalityScaling] = build_scaling(scaling)
+        self.scaling: dict[str, ModalityScaling] = build_scaling(scaling)
         self.read_mode = dict(hr='window', s2='window', s1='window', osm='window')
         self.read_mode.update(read_mode or {})
         self.max_crop_tries = max_crop_tries
@@ -132,21 +140,24 @@ class GeoMultiCrop(BaseTransform):
         # opened lazily in whichever process reads (fork-safe, see raster_reader)
         self.handles = RasterHandleCache(max_open_files)
 
-    def _readers(self, sample_id: str) -> Dict[str, WindowReader]:
+    def _readers(self, sample_id: str) -> dict[str, WindowReader]:
         return {
             name: WindowReader(self.handles, mode, sample_id, self.use_overviews)
             for name, mode in self.read_mode.items()
         }
 
-    def _read_view(self, results: dict, readers: Dict[str, WindowReader], box: Box,
-                   sizes: Dict[str, int]) -> Dict[str, Any]:
+    def _read_view(
+        self, results: dict, readers: dict[str, WindowReader], box: Box, sizes: dict[str, int]
+    ) -> dict[str, Any]:
         crs = results['crs']
-        view: Dict[str, Any] = dict(box=np.asarray(box, dtype=np.float64),
-                                    geo_ops=np.zeros(3, dtype=np.int64))
+        view: dict[str, Any] = dict(
+            box=np.asarray(box, dtype=np.float64), geo_ops=np.zeros(3, dtype=np.int64)
+        )
         hr = results['hr']
         size = (sizes['hr'], sizes['hr'])
-        view['hr'], view['hr_valid'] = readers['hr'].read_image(hr['path'], hr['bands'], crs, box,
-                                                                size, self.scaling['hr'])
+        view['hr'], view['hr_valid'] = readers['hr'].read_image(
+            hr['path'], hr['bands'], crs, box, size, self.scaling['hr']
+        )
         for name in TIME_SERIES:
             frames = results['frames'][name]
             size = (sizes[name], sizes[name])
@@ -154,35 +165,42 @@ class GeoMultiCrop(BaseTransform):
             for frame in frames:
                 if frame is None:
                     continue
-                img, ok = readers[name].read_image(frame['path'], frame['bands'], crs, box, size,
-                                                   self.scaling[name])
+                img, ok = readers[name].read_image(
+                    frame['path'], frame['bands'], crs, box, size, self.scaling[name]
+                )
                 stack.append(img)
                 valid.append(ok)
             channels = stack[0].shape[0]
             data = np.zeros((len(frames), channels) + size, dtype=np.float32)
-            mask = np.zeros((len(frames), ) + size, dtype=bool)
-            data[:len(stack)] = np.stack(stack)
-            mask[:len(valid)] = np.stack(valid)
+            mask = np.zeros((len(frames),) + size, dtype=bool)
+            data[: len(stack)] = np.stack(stack)
+            mask[: len(valid)] = np.stack(valid)
             view[name], view[f'{name}_valid'] = data, mask
         if results.get('osm') is not None:
             osm = results['osm']
-            view['osm'] = readers['osm'].read_label(osm['path'], osm['bands'], crs, box,
-                                                    (sizes['hr'], sizes['hr']))
+            view['osm'] = readers['osm'].read_label(
+                osm['path'], osm['bands'], crs, box, (sizes['hr'], sizes['hr'])
+            )
         return view
 
     @staticmethod
-    def _empty_modality(view: Dict[str, Any]) -> Optional[str]:
-        for name in ('hr', ) + TIME_SERIES:
+    def _empty_modality(view: dict[str, Any]) -> str | None:
+        for name in ('hr',) + TIME_SERIES:
             if not view[f'{name}_valid'].any():
                 return name
         return None
 
-    def _prefetch_series(self, results: dict, readers: Dict[str, WindowReader],
-                         boxes: List[Box]) -> None:
+    def _prefetch_series(
+        self, results: dict, readers: dict[str, WindowReader], boxes: list[Box]
+    ) -> None:
         """Read each sampled S2/S1 frame once over the union of the views: the frames are
         small (64 x 64) and every view needs most of them, so one read beats one per view."""
-        union = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-                 max(b[3] for b in boxes))
+        union = (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
         for name in TIME_SERIES:
             if self.read_mode[name] != 'window':
                 continue
@@ -198,10 +216,12 @@ class GeoMultiCrop(BaseTransform):
         t = self.handles.get(results['hr']['path'], sample_id).transform
         grid = ((t.c, t.f), (abs(t.a), abs(t.e)))
         region = tuple(results['bounds'])
-        plan = [('global view', v, self.global_scale, self.global_size)
-                for v in range(self.num_global)]
-        plan += [('local view', v, self.local_scale, self.local_size)
-                 for v in range(self.num_local)]
+        plan = [
+            ('global view', v, self.global_scale, self.global_size) for v in range(self.num_global)
+        ]
+        plan += [
+            ('local view', v, self.local_scale, self.local_size) for v in range(self.num_local)
+        ]
         boxes = [sample_ground_box(region, p[2], self.ratio, *grid) for p in plan]
         if self.prefetch_series:
             self._prefetch_series(results, readers, boxes)
@@ -216,21 +236,27 @@ class GeoMultiCrop(BaseTransform):
                     views.append(view)
                     break
             else:
-                files = ([results['hr']['path']] if empty == 'hr' else sorted(
-                    {f['path']
-                     for f in results['frames'][empty] if f is not None}))
+                files = (
+                    [results['hr']['path']]
+                    if empty == 'hr'
+                    else sorted({f['path'] for f in results['frames'][empty] if f is not None})
+                )
                 raise GeoSampleError(
                     f'every one of {self.max_crop_tries} random crops for {group} {v} is entirely '
                     f'nodata in {empty} ({", ".join(files)}); the sample has too little valid '
                     f'data',
                     path=files[0],
-                    sample_id=sample_id)
-        results['views'] = dict(global_views=views[:self.num_global],
-                                local_views=views[self.num_global:])
+                    sample_id=sample_id,
+                )
+        results['views'] = dict(
+            global_views=views[: self.num_global], local_views=views[self.num_global :]
+        )
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(num_global={self.num_global}, '
-                f'num_local={self.num_local}, global_size={self.global_size}, '
-                f'local_size={self.local_size}, global_scale={self.global_scale}, '
-                f'local_scale={self.local_scale}, read_mode={self.read_mode})')
+        return (
+            f'{self.__class__.__name__}(num_global={self.num_global}, '
+            f'num_local={self.num_local}, global_size={self.global_size}, '
+            f'local_size={self.local_size}, global_scale={self.global_scale}, '
+            f'local_scale={self.local_scale}, read_mode={self.read_mode})'
+        )

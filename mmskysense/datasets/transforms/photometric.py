@@ -5,20 +5,21 @@ draw: colour jitter for HR RGB (0..255), per-band gain/bias and noise for S2 ref
 backscatter (dB), drawn per date because illumination and atmosphere change between dates.
 Invalid pixels stay 0 and stay invalid.
 """
-from typing import Any, Dict, Sequence, Tuple
+
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures import GROUPS
 
-_GROUPS = ('global_views', 'local_views')
 
-
-def _check_groups(groups: Sequence[str]) -> Tuple[str, ...]:
-    unknown = set(groups) - set(_GROUPS)
+def _check_groups(groups: Sequence[str]) -> tuple[str, ...]:
+    unknown = set(groups) - set(GROUPS)
     if unknown:
-        raise ValueError(f'view groups must be among {_GROUPS}, got {sorted(unknown)}')
+        raise ValueError(f'view groups must be among {GROUPS}, got {sorted(unknown)}')
     return tuple(groups)
 
 
@@ -33,13 +34,15 @@ class RandomHRColorJitter(BaseTransform):
         groups: which view groups are augmented.
     """
 
-    def __init__(self,
-                 brightness: float = 0.4,
-                 contrast: float = 0.4,
-                 saturation: float = 0.2,
-                 prob: float = 0.8,
-                 grayscale_prob: float = 0.2,
-                 groups: Sequence[str] = _GROUPS) -> None:
+    def __init__(
+        self,
+        brightness: float = 0.4,
+        contrast: float = 0.4,
+        saturation: float = 0.2,
+        prob: float = 0.8,
+        grayscale_prob: float = 0.2,
+        groups: Sequence[str] = GROUPS,
+    ) -> None:
         self.brightness = brightness
         self.contrast = contrast
         self.saturation = saturation
@@ -78,9 +81,11 @@ class RandomHRColorJitter(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(brightness={self.brightness}, '
-                f'contrast={self.contrast}, saturation={self.saturation}, prob={self.prob}, '
-                f'grayscale_prob={self.grayscale_prob}, groups={self.groups})')
+        return (
+            f'{self.__class__.__name__}(brightness={self.brightness}, '
+            f'contrast={self.contrast}, saturation={self.saturation}, prob={self.prob}, '
+            f'grayscale_prob={self.grayscale_prob}, groups={self.groups})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -97,14 +102,16 @@ class RandomSpectralJitter(BaseTransform):
         clip: optional ``(low, high)`` of the physical range (reflectance stays >= 0).
     """
 
-    def __init__(self,
-                 modality: str,
-                 gain_std: float = 0.05,
-                 bias_std: float = 0.0,
-                 noise_std: float = 0.0,
-                 prob: float = 0.8,
-                 clip: Any = None,
-                 groups: Sequence[str] = _GROUPS) -> None:
+    def __init__(
+        self,
+        modality: str,
+        gain_std: float = 0.05,
+        bias_std: float = 0.0,
+        noise_std: float = 0.0,
+        prob: float = 0.8,
+        clip: Any = None,
+        groups: Sequence[str] = GROUPS,
+    ) -> None:
         self.modality = modality
         self.gain_std = gain_std
         self.bias_std = bias_std
@@ -113,7 +120,7 @@ class RandomSpectralJitter(BaseTransform):
         self.clip = tuple(clip) if clip is not None else None
         self.groups = _check_groups(groups)
 
-    def _jitter(self, view: Dict[str, Any]) -> None:
+    def _jitter(self, view: dict[str, Any]) -> None:
         data, valid = view[self.modality], view[f'{self.modality}_valid']
         if np.random.rand() >= self.prob:
             return
@@ -132,12 +139,16 @@ class RandomSpectralJitter(BaseTransform):
         for group in self.groups:
             for view in results['views'][group]:
                 if self.modality not in view:
-                    raise KeyError(f'RandomSpectralJitter: views have no {self.modality!r}; '
-                                   f'expected one of hr, s2, s1')
+                    raise KeyError(
+                        f'RandomSpectralJitter: views have no {self.modality!r}; '
+                        f'expected one of hr, s2, s1'
+                    )
                 self._jitter(view)
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(modality={self.modality!r}, '
-                f'gain_std={self.gain_std}, bias_std={self.bias_std}, '
-                f'noise_std={self.noise_std}, prob={self.prob}, clip={self.clip})')
+        return (
+            f'{self.__class__.__name__}(modality={self.modality!r}, '
+            f'gain_std={self.gain_std}, bias_std={self.bias_std}, '
+            f'noise_std={self.noise_std}, prob={self.prob}, clip={self.clip})'
+        )

@@ -3,12 +3,12 @@
 The chosen frames stay in time order; when a series has fewer than K dates, all are kept and the
 rest is padding (``date_masks`` False, day-of-year 0), so the batch keeps a fixed shape.
 """
-from typing import Dict, Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+
 from ..geo.errors import GeoSampleError
 
 
@@ -26,7 +26,7 @@ class SampleTemporalFrames(BaseTransform):
             spaced dates, deterministic (evaluation, demos).
     """
 
-    def __init__(self, num_frames: Optional[Dict[str, int]] = None, mode: str = 'random') -> None:
+    def __init__(self, num_frames: dict[str, int] | None = None, mode: str = 'random') -> None:
         self.num_frames = dict(num_frames or dict(s2=10, s1=5))
         for name, k in self.num_frames.items():
             if not isinstance(k, int) or k < 1:
@@ -43,7 +43,8 @@ class SampleTemporalFrames(BaseTransform):
                 raise GeoSampleError(
                     f'index field {name!r} has no frames; expected a list of '
                     f'dated {name} GeoTIFF frames',
-                    sample_id=results.get('sample_id'))
+                    sample_id=results.get('sample_id'),
+                )
             t = len(frames)
             if t <= k:
                 chosen = np.arange(t)
@@ -53,9 +54,9 @@ class SampleTemporalFrames(BaseTransform):
                 chosen = np.unique(np.round(np.linspace(0, t - 1, k)).astype(np.int64))
             picked = [frames[i] for i in chosen]
             doy = np.zeros(k, dtype=np.int64)
-            doy[:len(picked)] = [f['doy'] for f in picked]
+            doy[: len(picked)] = [f['doy'] for f in picked]
             mask = np.zeros(k, dtype=bool)
-            mask[:len(picked)] = True
+            mask[: len(picked)] = True
             frames_out[name] = picked + [None] * (k - len(picked))
             doy_out[name] = doy
             mask_out[name] = mask

@@ -5,8 +5,8 @@ After every optimiser step the teacher becomes ``m * teacher + (1 - m) * student
 following DINO's cosine schedule from ``base_momentum`` to ``end_momentum`` over training.
 The schedule is a function of the iteration only, so a resumed run continues it exactly.
 """
+
 import math
-from typing import Optional
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -14,8 +14,9 @@ from mmengine.model import is_model_wrapper
 from mmskysense.registry import HOOKS
 
 
-def cosine_momentum(cur_iter: int, max_iters: int, base_momentum: float,
-                    end_momentum: float = 1.0) -> float:
+def cosine_momentum(
+    cur_iter: int, max_iters: int, base_momentum: float, end_momentum: float = 1.0
+) -> float:
     """DINO's teacher momentum: ``end - (end - base) * (cos(pi * it / max) + 1) / 2``."""
     if max_iters <= 0:
         raise ValueError(f'cosine_momentum: `max_iters` must be positive, got {max_iters}')
@@ -41,12 +42,14 @@ class TeacherMomentumHook(Hook):
         self.base_momentum = base_momentum
         self.end_momentum = end_momentum
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
-                         outputs: Optional[dict] = None) -> None:
+    def after_train_iter(
+        self, runner, batch_idx: int, data_batch: dict | None = None, outputs: dict | None = None
+    ) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if not hasattr(model, 'update_teacher'):
-            raise AttributeError(f'TeacherMomentumHook: {type(model).__name__} has no '
-                                 '`update_teacher(momentum)`')
+            raise AttributeError(
+                f'TeacherMomentumHook: {type(model).__name__} has no `update_teacher(momentum)`'
+            )
         # runner.iter is the index of the iteration that just ran
         m = cosine_momentum(runner.iter, runner.max_iters, self.base_momentum, self.end_momentum)
         model.update_teacher(m)

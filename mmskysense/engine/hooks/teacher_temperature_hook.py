@@ -3,7 +3,6 @@
 DINO warms the teacher temperature up linearly from ``start`` to ``end`` over ``warmup_iters``
 and keeps it at ``end`` afterwards: a sharp teacher early on stabilises the start of training.
 """
-from typing import Optional
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -35,15 +34,17 @@ class TeacherTemperatureHook(Hook):
             if value <= 0:
                 raise ValueError(f'TeacherTemperatureHook: `{name}` must be positive, got {value}')
         if warmup_iters < 0:
-            raise ValueError(f'TeacherTemperatureHook: `warmup_iters` must be >= 0, got '
-                             f'{warmup_iters}')
+            raise ValueError(
+                f'TeacherTemperatureHook: `warmup_iters` must be >= 0, got {warmup_iters}'
+            )
         self.start, self.end, self.warmup_iters = start, end, warmup_iters
 
-    def before_train_iter(self, runner, batch_idx: int,
-                          data_batch: Optional[dict] = None) -> None:
+    def before_train_iter(self, runner, batch_idx: int, data_batch: dict | None = None) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if not hasattr(model, 'teacher_temp'):
-            raise AttributeError(f'TeacherTemperatureHook: {type(model).__name__} has no '
-                                 '`teacher_temp`')
-        model.teacher_temp = teacher_temperature(runner.iter, self.start, self.end,
-                                                 self.warmup_iters)
+            raise AttributeError(
+                f'TeacherTemperatureHook: {type(model).__name__} has no `teacher_temp`'
+            )
+        model.teacher_temp = teacher_temperature(
+            runner.iter, self.start, self.end, self.warmup_iters
+        )

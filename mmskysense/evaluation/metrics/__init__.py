@@ -1,4 +1,15 @@
-"""Metrics the libraries lack, registered in mmskysense.registry.METRICS."""
-from .classwise_map import ClasswiseDOTAMetric, ClasswiseVOCMetric
+"""Metrics the OpenMMLab libraries lack: changed-class scores, DynamicEarthNet's SCS, and the
+detection mAP with per-class APs."""
 
-__all__ = ['ClasswiseVOCMetric', 'ClasswiseDOTAMetric']
+from .change_metric import ChangeDetectionMetric, changed_class_scores
+from .classwise_map import ClasswiseDOTAMetric, ClasswiseVOCMetric
+from .semantic_change_metric import SCSMetric, cube_and_month
+
+__all__ = [
+    'ChangeDetectionMetric',
+    'changed_class_scores',
+    'SCSMetric',
+    'cube_and_month',
+    'ClasswiseVOCMetric',
+    'ClasswiseDOTAMetric',
+]

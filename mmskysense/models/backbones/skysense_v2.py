@@ -11,19 +11,25 @@ are per modality:
 with the FFN of the last L blocks replaced by a mixture of experts (eq. 2). APM halves the
 resolution of ``kind='hr'`` modalities and keeps that of ``kind='ms'`` ones (MS, SAR).
 """
+
 import copy
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 
-from mmskysense.models.layers import (AdaptivePatchMerging, GlobalTransformerBlock,
-                                      MixtureOfExperts, ModalityPromptTokens, ModalityTokenizer,
-                                      SwinV2Block)
+from mmskysense.models.layers import (
+    AdaptivePatchMerging,
+    GlobalTransformerBlock,
+    MixtureOfExperts,
+    ModalityPromptTokens,
+    ModalityTokenizer,
+    SwinV2Block,
+)
 from mmskysense.models.layers.feed_forward import FeedForward
 from mmskysense.registry import MODELS
 
@@ -40,10 +46,11 @@ NUM_WINDOW_STAGES = 2
 _REBUILT_BUFFERS = ('relative_position_index', 'relative_coords_table')
 
 
-def convert_mmpretrain_swinv2(state_dict: Mapping[str, torch.Tensor],
-                              hr_name: str = 'hr',
-                              num_window_stages: int = NUM_WINDOW_STAGES
-                              ) -> Tuple['OrderedDict[str, torch.Tensor]', List[str]]:
+def convert_mmpretrain_swinv2(
+    state_dict: Mapping[str, torch.Tensor],
+    hr_name: str = 'hr',
+    num_window_stages: int = NUM_WINDOW_STAGES,
+) -> tuple['OrderedDict[str, torch.Tensor]', list[str]]:
     """Map mmpretrain ``SwinTransformerV2`` keys (no ``backbone.`` prefix) to ours.
 
     Stages ``< num_window_stages`` map one to one. In the global stages the window-only tensors
@@ -54,9 +61,9 @@ def convert_mmpretrain_swinv2(state_dict: Mapping[str, torch.Tensor],
     Returns:
         the converted state dict and the source keys that were dropped.
     """
-    out: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
-    dropped: List[str] = []
-    pending_bias: Dict[str, Dict[str, torch.Tensor]] = {}
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    dropped: list[str] = []
+    pending_bias: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in state_dict.items():
         if key.split('.')[-1] in _REBUILT_BUFFERS or key == 'absolute_pos_embed':
             dropped.append(key)
@@ -72,7 +79,7 @@ def convert_mmpretrain_swinv2(state_dict: Mapping[str, torch.Tensor],
             head = f'stages.{stage}.blocks.{block}.'
             rest = rest.replace('ffn.layers.0.0.', 'ffn.fc1.').replace('ffn.layers.1.', 'ffn.fc2.')
             if rest.startswith('attn.w_msa.'):
-                rest = 'attn.' + rest[len('attn.w_msa.'):]
+                rest = 'attn.' + rest[len('attn.w_msa.') :]
             if rest.startswith('norm3.'):
                 # the extra norm of mmpretrain's huge/giant presets: no counterpart here
                 dropped.append(key)
@@ -85,39 +92,49 @@ def convert_mmpretrain_swinv2(state_dict: Mapping[str, torch.Tensor],
             else:
                 out[head + rest] = value
             continue
-        if re.match(r'stages\.\d+\.downsample\.(reduction|norm)\.', key) or \
-                re.match(r'norm\d+\.(weight|bias)$', key):
+        if re.match(r'stages\.\d+\.downsample\.(reduction|norm)\.', key) or re.match(
+            r'norm\d+\.(weight|bias)$', key
+        ):
             out[key] = value
             continue
         dropped.append(key)
     for head, biases in pending_bias.items():
         q, v = biases.get('q'), biases.get('v')
         if q is None or v is None:
-            raise KeyError(f'convert_mmpretrain_swinv2: {head} has q_bias without v_bias or '
-                           'the reverse')
+            raise KeyError(
+                f'convert_mmpretrain_swinv2: {head} has q_bias without v_bias or the reverse'
+            )
         out[head + 'attn.qkv.bias'] = torch.cat([q, torch.zeros_like(q), v])
     return out, dropped
 
 
 def _is_mmpretrain_swinv2(keys: Sequence[str], prefix: str) -> bool:
-    return any(k.startswith(prefix + 'patch_embed.') or
-               (k.startswith(prefix + 'stages.') and '.attn.w_msa.' in k) for k in keys)
+    return any(
+        k.startswith(prefix + 'patch_embed.')
+        or (k.startswith(prefix + 'stages.') and '.attn.w_msa.' in k)
+        for k in keys
+    )
 
 
 class SkySenseV2Stage(nn.Module):
     """One stage: APM (stages 2-4), prompt tokens (prompt stages), then the blocks."""
 
-    def __init__(self, downsample: Optional[AdaptivePatchMerging],
-                 prompts: Optional[ModalityPromptTokens], blocks: List[nn.Module],
-                 windowed: bool) -> None:
+    def __init__(
+        self,
+        downsample: AdaptivePatchMerging | None,
+        prompts: ModalityPromptTokens | None,
+        blocks: list[nn.Module],
+        windowed: bool,
+    ) -> None:
         super().__init__()
         self.downsample = downsample
         self.prompts = prompts
         self.blocks = nn.ModuleList(blocks)
         self.windowed = windowed
 
-    def forward(self, x: torch.Tensor, hw_shape: Tuple[int, int], kind: str,
-                modality: str) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def forward(
+        self, x: torch.Tensor, hw_shape: tuple[int, int], kind: str, modality: str
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
         if self.downsample is not None:
             x, hw_shape = self.downsample(x, hw_shape, kind)
         if self.prompts is not None:
@@ -150,37 +167,75 @@ class SkySenseV2Backbone(BaseModule):
         init_cfg: e.g. ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
     """
 
-    arch_keys = ('embed_dims', 'depths', 'head_dim', 'window_size', 'mlp_ratio', 'num_prompts',
-                 'prompt_stages', 'num_experts', 'moe_top_k', 'moe_blocks')
+    arch_keys = (
+        'embed_dims',
+        'depths',
+        'head_dim',
+        'window_size',
+        'mlp_ratio',
+        'num_prompts',
+        'prompt_stages',
+        'num_experts',
+        'moe_top_k',
+        'moe_blocks',
+    )
     # huge, large and base differ only in width: the paper's depth, window, prompts and MoE
-    _paper_layout = dict(depths=[2, 2, 18, 2], head_dim=32, window_size=8, mlp_ratio=4.,
-                         num_prompts=4, prompt_stages=(2, 3), num_experts=8, moe_top_k=1,
-                         moe_blocks=6)
+    _paper_layout = dict(
+        depths=[2, 2, 18, 2],
+        head_dim=32,
+        window_size=8,
+        mlp_ratio=4.0,
+        num_prompts=4,
+        prompt_stages=(2, 3),
+        num_experts=8,
+        moe_top_k=1,
+        moe_blocks=6,
+    )
     arch_zoo = {
         # The paper's model (section 3.1, 4.1): 661 M dense, 1.99 B with 8 experts.
         'huge': dict(_paper_layout, embed_dims=352),
         'large': dict(_paper_layout, embed_dims=192),
         'base': dict(_paper_layout, embed_dims=128),
-        'small': dict(embed_dims=96, depths=[2, 2, 6, 2], head_dim=32, window_size=8,
-                      mlp_ratio=4., num_prompts=4, prompt_stages=(2, 3), num_experts=4,
-                      moe_top_k=1, moe_blocks=2),
+        'small': dict(
+            embed_dims=96,
+            depths=[2, 2, 6, 2],
+            head_dim=32,
+            window_size=8,
+            mlp_ratio=4.0,
+            num_prompts=4,
+            prompt_stages=(2, 3),
+            num_experts=4,
+            moe_top_k=1,
+            moe_blocks=2,
+        ),
         # For tests: a few hundred k parameters, fast on CPU.
-        'tiny': dict(embed_dims=32, depths=[1, 1, 2, 2], head_dim=16, window_size=4,
-                     mlp_ratio=4., num_prompts=2, prompt_stages=(2, 3), num_experts=4,
-                     moe_top_k=1, moe_blocks=2),
+        'tiny': dict(
+            embed_dims=32,
+            depths=[1, 1, 2, 2],
+            head_dim=16,
+            window_size=4,
+            mlp_ratio=4.0,
+            num_prompts=2,
+            prompt_stages=(2, 3),
+            num_experts=4,
+            moe_top_k=1,
+            moe_blocks=2,
+        ),
     }
 
-    def __init__(self,
-                 arch: Union[str, dict] = 'huge',
-                 modalities: Optional[Dict[str, dict]] = None,
-                 modality: Optional[str] = None,
-                 out_indices: Sequence[int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 drop_path_rate: float = 0.1,
-                 use_moe: bool = True,
-                 with_cp: bool = False,
-                 pretrained_window_size: int = 0,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+    def __init__(
+        self,
+        arch: str | dict = 'huge',
+        modalities: dict[str, dict] | None = None,
+        modality: str | None = None,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        frozen_stages: int = -1,
+        drop_path_rate: float = 0.1,
+        use_moe: bool = True,
+        with_cp: bool = False,
+        pretrained_window_size: int = 0,
+        init_cfg: dict | list[dict] | None = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
         s = self.arch_settings
@@ -190,25 +245,33 @@ class SkySenseV2Backbone(BaseModule):
         self.channels = [self.embed_dims * 2**i for i in range(self.num_stages)]
         self.modalities = self._parse_modalities(modalities)
         if modality is not None and modality not in self.modalities:
-            raise ValueError(f'SkySenseV2Backbone: modality={modality!r} is not one of the '
-                             f'configured modalities {list(self.modalities)}')
+            raise ValueError(
+                f'SkySenseV2Backbone: modality={modality!r} is not one of the '
+                f'configured modalities {list(self.modalities)}'
+            )
         self.modality = modality
         built = [modality] if modality is not None else list(self.modalities)
 
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
         for i in out_indices:
             if not 0 <= i < self.num_stages:
-                raise ValueError(f'SkySenseV2Backbone: out_indices must be in '
-                                 f'[0, {self.num_stages - 1}], got {out_indices}')
+                raise ValueError(
+                    f'SkySenseV2Backbone: out_indices must be in '
+                    f'[0, {self.num_stages - 1}], got {out_indices}'
+                )
         self.out_indices = tuple(sorted(set(out_indices)))
         self.frozen_stages = frozen_stages
         self.use_moe = bool(use_moe) and s['num_experts'] > 1 and s['moe_blocks'] > 0
         self.with_cp = with_cp
 
-        self.tokenizers = nn.ModuleDict({
-            name: ModalityTokenizer(self.modalities[name]['in_channels'], self.embed_dims,
-                                    patch_size=4, name=name) for name in built
-        })
+        self.tokenizers = nn.ModuleDict(
+            {
+                name: ModalityTokenizer(
+                    self.modalities[name]['in_channels'], self.embed_dims, patch_size=4, name=name
+                )
+                for name in built
+            }
+        )
 
         total = sum(self.depths)
         # Plain Python so the model also builds under torch.device('meta').
@@ -219,90 +282,130 @@ class SkySenseV2Backbone(BaseModule):
         for i, depth in enumerate(self.depths):
             c = self.channels[i]
             if c % s['head_dim']:
-                raise ValueError(f'SkySenseV2Backbone: stage {i} width {c} is not divisible by '
-                                 f"head_dim={s['head_dim']}")
+                raise ValueError(
+                    f'SkySenseV2Backbone: stage {i} width {c} is not divisible by '
+                    f'head_dim={s["head_dim"]}'
+                )
             heads = c // s['head_dim']
             hidden = int(c * s['mlp_ratio'])
             blocks = []
             for j in range(depth):
-                ffn = MixtureOfExperts(c, hidden, s['num_experts'], s['moe_top_k']) \
-                    if block_id >= first_moe else FeedForward(c, hidden)
+                ffn = (
+                    MixtureOfExperts(c, hidden, s['num_experts'], s['moe_top_k'])
+                    if block_id >= first_moe
+                    else FeedForward(c, hidden)
+                )
                 if i < NUM_WINDOW_STAGES:
-                    blocks.append(SwinV2Block(c, heads, s['window_size'], shift=j % 2 == 1,
-                                              mlp_ratio=s['mlp_ratio'], drop_path=dpr[block_id],
-                                              pretrained_window_size=pretrained_window_size,
-                                              ffn=ffn, with_cp=with_cp))
+                    blocks.append(
+                        SwinV2Block(
+                            c,
+                            heads,
+                            s['window_size'],
+                            shift=j % 2 == 1,
+                            mlp_ratio=s['mlp_ratio'],
+                            drop_path=dpr[block_id],
+                            pretrained_window_size=pretrained_window_size,
+                            ffn=ffn,
+                            with_cp=with_cp,
+                        )
+                    )
                 else:
-                    blocks.append(GlobalTransformerBlock(c, heads, s['mlp_ratio'],
-                                                         drop_path=dpr[block_id], ffn=ffn,
-                                                         with_cp=with_cp))
+                    blocks.append(
+                        GlobalTransformerBlock(
+                            c,
+                            heads,
+                            s['mlp_ratio'],
+                            drop_path=dpr[block_id],
+                            ffn=ffn,
+                            with_cp=with_cp,
+                        )
+                    )
                 block_id += 1
             downsample = AdaptivePatchMerging(self.channels[i - 1], c) if i > 0 else None
-            prompts = ModalityPromptTokens(built, s['num_prompts'], c) \
-                if i in s['prompt_stages'] and s['num_prompts'] > 0 else None
-            self.stages.append(SkySenseV2Stage(downsample, prompts, blocks,
-                                               windowed=i < NUM_WINDOW_STAGES))
+            prompts = (
+                ModalityPromptTokens(built, s['num_prompts'], c)
+                if i in s['prompt_stages'] and s['num_prompts'] > 0
+                else None
+            )
+            self.stages.append(
+                SkySenseV2Stage(downsample, prompts, blocks, windowed=i < NUM_WINDOW_STAGES)
+            )
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(self.channels[i]))
 
         self._reset_parameters()
-        self.pretrained_report: Optional[dict] = None
+        self.pretrained_report: dict | None = None
         self._register_load_state_dict_pre_hook(self._adapt_state_dict_hook)
         self._freeze_stages()
 
     # construction helpers ----------------------------------------------------------------------
     @classmethod
-    def _parse_arch(cls, arch: Union[str, dict]) -> dict:
+    def _parse_arch(cls, arch: str | dict) -> dict:
         if isinstance(arch, str):
             if arch.lower() not in cls.arch_zoo:
-                raise ValueError(f'SkySenseV2Backbone: arch={arch!r} is not a preset; choose '
-                                 f'one of {sorted(cls.arch_zoo)} or pass a dict')
+                raise ValueError(
+                    f'SkySenseV2Backbone: arch={arch!r} is not a preset; choose '
+                    f'one of {sorted(cls.arch_zoo)} or pass a dict'
+                )
             return copy.deepcopy(cls.arch_zoo[arch.lower()])
         if not isinstance(arch, Mapping):
             raise TypeError(f'SkySenseV2Backbone: arch must be a str or a dict, got {type(arch)}')
         missing = [k for k in cls.arch_keys if k not in arch]
         unknown = [k for k in arch if k not in cls.arch_keys]
         if missing or unknown:
-            raise ValueError(f'SkySenseV2Backbone: custom arch dict must have exactly the keys '
-                             f'{list(cls.arch_keys)}; missing {missing}, unknown {unknown}')
+            raise ValueError(
+                f'SkySenseV2Backbone: custom arch dict must have exactly the keys '
+                f'{list(cls.arch_keys)}; missing {missing}, unknown {unknown}'
+            )
         arch = copy.deepcopy(dict(arch))
         if len(arch['depths']) != 4:
-            raise ValueError(f"SkySenseV2Backbone: arch['depths'] must have 4 entries, got "
-                             f"{arch['depths']}")
+            raise ValueError(
+                f"SkySenseV2Backbone: arch['depths'] must have 4 entries, got {arch['depths']}"
+            )
         if arch['moe_blocks'] > sum(arch['depths']):
-            raise ValueError(f"SkySenseV2Backbone: arch['moe_blocks']={arch['moe_blocks']} "
-                             f"exceeds the number of blocks {sum(arch['depths'])}")
+            raise ValueError(
+                f"SkySenseV2Backbone: arch['moe_blocks']={arch['moe_blocks']} "
+                f'exceeds the number of blocks {sum(arch["depths"])}'
+            )
         return arch
 
     @staticmethod
-    def _parse_modalities(modalities: Optional[Dict[str, dict]]) -> 'OrderedDict[str, dict]':
+    def _parse_modalities(modalities: dict[str, dict] | None) -> 'OrderedDict[str, dict]':
         if modalities is None:
             return copy.deepcopy(DEFAULT_MODALITIES)
         if not isinstance(modalities, Mapping) or not modalities:
-            raise TypeError('SkySenseV2Backbone: modalities must be a non-empty dict '
-                            'name -> dict(in_channels=int, kind="hr"|"ms")')
+            raise TypeError(
+                'SkySenseV2Backbone: modalities must be a non-empty dict '
+                'name -> dict(in_channels=int, kind="hr"|"ms")'
+            )
         parsed = OrderedDict()
         for name, spec in modalities.items():
             if isinstance(spec, int):
                 spec = dict(in_channels=spec)
             if not isinstance(spec, Mapping) or 'in_channels' not in spec:
-                raise ValueError(f'SkySenseV2Backbone: modalities[{name!r}] must be a dict with '
-                                 f'in_channels (and kind), got {spec!r}')
+                raise ValueError(
+                    f'SkySenseV2Backbone: modalities[{name!r}] must be a dict with '
+                    f'in_channels (and kind), got {spec!r}'
+                )
             kind = spec.get('kind', 'hr' if name == 'hr' else 'ms')
             if kind not in ('hr', 'ms'):
-                raise ValueError(f"SkySenseV2Backbone: modalities[{name!r}]['kind'] must be "
-                                 f"'hr' or 'ms', got {kind!r}")
+                raise ValueError(
+                    f"SkySenseV2Backbone: modalities[{name!r}]['kind'] must be "
+                    f"'hr' or 'ms', got {kind!r}"
+                )
             in_channels = int(spec['in_channels'])
             if in_channels <= 0:
-                raise ValueError(f"SkySenseV2Backbone: modalities[{name!r}]['in_channels'] must "
-                                 f'be positive, got {in_channels}')
+                raise ValueError(
+                    f"SkySenseV2Backbone: modalities[{name!r}]['in_channels'] must "
+                    f'be positive, got {in_channels}'
+                )
             parsed[name] = dict(in_channels=in_channels, kind=kind)
         return parsed
 
     def _reset_parameters(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=.02)
+                nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.LayerNorm):
@@ -311,10 +414,13 @@ class SkySenseV2Backbone(BaseModule):
 
     # forward -----------------------------------------------------------------------------------
     def _moe_layers(self) -> 'OrderedDict[str, MixtureOfExperts]':
-        return OrderedDict((name[:-len('.ffn')], m) for name, m in self.named_modules()
-                           if isinstance(m, MixtureOfExperts))
+        return OrderedDict(
+            (name[: -len('.ffn')], m)
+            for name, m in self.named_modules()
+            if isinstance(m, MixtureOfExperts)
+        )
 
-    def _forward_images(self, x: torch.Tensor, name: str) -> Tuple[torch.Tensor, ...]:
+    def _forward_images(self, x: torch.Tensor, name: str) -> tuple[torch.Tensor, ...]:
         kind = self.modalities[name]['kind']
         x, hw = self.tokenizers[name](x)
         b = x.shape[0]
@@ -326,7 +432,7 @@ class SkySenseV2Backbone(BaseModule):
                 outs.append(out.view(b, hw[0], hw[1], -1).permute(0, 3, 1, 2).contiguous())
         return tuple(outs)
 
-    def _output_shapes(self, name: str, h: int, w: int) -> List[Tuple[int, int, int]]:
+    def _output_shapes(self, name: str, h: int, w: int) -> list[tuple[int, int, int]]:
         h, w = -(-h // 4), -(-w // 4)
         shapes = []
         for i in range(self.num_stages):
@@ -336,35 +442,47 @@ class SkySenseV2Backbone(BaseModule):
                 shapes.append((self.channels[i], h, w))
         return shapes
 
-    def _forward_modality(self, x: torch.Tensor, name: str,
-                          date_mask: Optional[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
+    def _forward_modality(
+        self, x: torch.Tensor, name: str, date_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, ...]:
         if name not in self.tokenizers:
             known = list(self.tokenizers)
-            raise KeyError(f'SkySenseV2Backbone: unknown modality {name!r}; this backbone has '
-                           f'tokenizers for {known}')
+            raise KeyError(
+                f'SkySenseV2Backbone: unknown modality {name!r}; this backbone has '
+                f'tokenizers for {known}'
+            )
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f'SkySenseV2Backbone: input of modality {name!r} must be a Tensor, '
-                            f'got {type(x)}')
+            raise TypeError(
+                f'SkySenseV2Backbone: input of modality {name!r} must be a Tensor, got {type(x)}'
+            )
         expected_c = self.modalities[name]['in_channels']
         if x.dim() == 4:
             if date_mask is not None:
-                raise ValueError(f'SkySenseV2Backbone: date_mask given for modality {name!r} '
-                                 f'but its input is not a time series (shape {tuple(x.shape)})')
+                raise ValueError(
+                    f'SkySenseV2Backbone: date_mask given for modality {name!r} '
+                    f'but its input is not a time series (shape {tuple(x.shape)})'
+                )
             return self._forward_images(x, name)
         if x.dim() != 5:
-            raise ValueError(f'SkySenseV2Backbone: input of modality {name!r} must be '
-                             f'B x C x H x W or B x T x C x H x W, got shape {tuple(x.shape)}')
+            raise ValueError(
+                f'SkySenseV2Backbone: input of modality {name!r} must be '
+                f'B x C x H x W or B x T x C x H x W, got shape {tuple(x.shape)}'
+            )
         b, t, c, h, w = x.shape
         if c != expected_c:
-            raise ValueError(f'SkySenseV2Backbone: modality {name!r} expects {expected_c} '
-                             f'channels (modalities[{name!r}].in_channels) at dim 2 of its '
-                             f'B x T x C x H x W input, got shape {tuple(x.shape)}')
+            raise ValueError(
+                f'SkySenseV2Backbone: modality {name!r} expects {expected_c} '
+                f'channels (modalities[{name!r}].in_channels) at dim 2 of its '
+                f'B x T x C x H x W input, got shape {tuple(x.shape)}'
+            )
         flat = x.reshape(b * t, c, h, w)
         if date_mask is None:
             return tuple(o.view(b, t, *o.shape[1:]) for o in self._forward_images(flat, name))
         if date_mask.shape != (b, t):
-            raise ValueError(f'SkySenseV2Backbone: date_mask of modality {name!r} must have '
-                             f'shape (B, T) = {(b, t)}, got {tuple(date_mask.shape)}')
+            raise ValueError(
+                f'SkySenseV2Backbone: date_mask of modality {name!r} must have '
+                f'shape (B, T) = {(b, t)}, got {tuple(date_mask.shape)}'
+            )
         valid = date_mask.reshape(-1).to(device=x.device, dtype=torch.bool)
         # Padded dates are not computed; their features are zeros.
         idx = valid.nonzero(as_tuple=True)[0]
@@ -377,14 +495,16 @@ class SkySenseV2Backbone(BaseModule):
             feats = tuple(flat.new_zeros(0, *s) for s in self._output_shapes(name, h, w))
         outs = []
         for f in feats:
-            full = f.new_zeros((b * t, ) + f.shape[1:]).index_copy(0, idx, f)
+            full = f.new_zeros((b * t,) + f.shape[1:]).index_copy(0, idx, f)
             outs.append(full.view(b, t, *f.shape[1:]))
         return tuple(outs)
 
-    def forward(self,
-                inputs: Union[torch.Tensor, Dict[str, torch.Tensor]],
-                date_mask: Optional[Union[torch.Tensor, Dict[str, torch.Tensor]]] = None,
-                date_masks: Optional[Dict[str, torch.Tensor]] = None):
+    def forward(
+        self,
+        inputs: torch.Tensor | dict[str, torch.Tensor],
+        date_mask: torch.Tensor | dict[str, torch.Tensor] | None = None,
+        date_masks: dict[str, torch.Tensor] | None = None,
+    ):
         """Extract per-stage feature maps.
 
         Single-modal mode: ``forward(x, date_mask=None)`` with ``x`` ``B x C x H x W`` or
@@ -398,38 +518,50 @@ class SkySenseV2Backbone(BaseModule):
             moe.reset_stats()
         if self.modality is not None:
             if isinstance(inputs, Mapping):
-                raise TypeError(f'SkySenseV2Backbone: single-modal mode '
-                                f'(modality={self.modality!r}) takes a Tensor, got a dict with '
-                                f'keys {list(inputs)}; build with modality=None for dicts')
+                raise TypeError(
+                    f'SkySenseV2Backbone: single-modal mode '
+                    f'(modality={self.modality!r}) takes a Tensor, got a dict with '
+                    f'keys {list(inputs)}; build with modality=None for dicts'
+                )
             if isinstance(date_mask, Mapping):
                 date_mask = date_mask.get(self.modality)
             return self._forward_modality(inputs, self.modality, date_mask)
         if not isinstance(inputs, Mapping):
-            raise TypeError('SkySenseV2Backbone: multi-modal mode (modality=None) takes a dict '
-                            f'name -> Tensor, got {type(inputs).__name__}; build with '
-                            f'modality=<name> for a single tensor')
+            raise TypeError(
+                'SkySenseV2Backbone: multi-modal mode (modality=None) takes a dict '
+                f'name -> Tensor, got {type(inputs).__name__}; build with '
+                f'modality=<name> for a single tensor'
+            )
         masks = date_masks if date_masks is not None else date_mask
         if masks is not None and not isinstance(masks, Mapping):
-            raise TypeError('SkySenseV2Backbone: in multi-modal mode date_masks must be a dict '
-                            'name -> B x T bool tensor')
+            raise TypeError(
+                'SkySenseV2Backbone: in multi-modal mode date_masks must be a dict '
+                'name -> B x T bool tensor'
+            )
         masks = masks or {}
         unknown = [k for k in masks if k not in inputs]
         if unknown:
-            raise KeyError(f'SkySenseV2Backbone: date_masks has keys {unknown} that are not '
-                           f'in the inputs {list(inputs)}')
-        return {name: self._forward_modality(x, name, masks.get(name))
-                for name, x in inputs.items()}
+            raise KeyError(
+                f'SkySenseV2Backbone: date_masks has keys {unknown} that are not '
+                f'in the inputs {list(inputs)}'
+            )
+        return {
+            name: self._forward_modality(x, name, masks.get(name)) for name, x in inputs.items()
+        }
 
     # MoE statistics ----------------------------------------------------------------------------
     def aux_loss(self) -> torch.Tensor:
         """Summed MoE load-balancing loss of the last forward (0 without MoE)."""
         layers = list(self._moe_layers().values())
         if not layers:
-            return self.norm0.weight.new_zeros(()) if hasattr(self, 'norm0') else \
-                next(self.parameters()).new_zeros(())
+            return (
+                self.norm0.weight.new_zeros(())
+                if hasattr(self, 'norm0')
+                else next(self.parameters()).new_zeros(())
+            )
         return torch.stack([m.aux_loss() for m in layers]).sum()
 
-    def expert_load(self) -> Dict[str, torch.Tensor]:
+    def expert_load(self) -> dict[str, torch.Tensor]:
         """Per MoE layer (``stages.i.blocks.j``), the fraction of tokens per expert of the last
         forward."""
         return {name: m.expert_load() for name, m in self._moe_layers().items()}
@@ -441,23 +573,23 @@ class SkySenseV2Backbone(BaseModule):
             for block in stage.blocks:
                 block.with_cp = enable
 
-    def no_weight_decay(self) -> Set[str]:
+    def no_weight_decay(self) -> set[str]:
         """Names of the parameters that should not be decayed: prompt tokens, the Swin V2
         attention temperature and continuous position bias MLP."""
         return {
-            name for name, _ in self.named_parameters()
+            name
+            for name, _ in self.named_parameters()
             if 'prompts.tokens' in name or 'logit_scale' in name or 'cpb_mlp' in name
         }
 
-    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> tuple[int, int]:
         """Layer id for layer-wise learning-rate decay: tokenizers 0, block ``k`` (global
         index) ``k + 1``, APM and prompts with the first block of their stage, output norms with
         the last block; parameters outside the backbone (neck, head) get the top ids."""
         num_layers = sum(self.depths) + 2
         if not param_name.startswith(prefix):
-            return (num_layers - 2 if param_name.startswith('neck') else num_layers - 1,
-                    num_layers)
-        name = param_name[len(prefix):]
+            return (num_layers - 2 if param_name.startswith('neck') else num_layers - 1, num_layers)
+        name = param_name[len(prefix) :]
         if name.startswith('tokenizers'):
             return 0, num_layers
         if name.startswith('stages.'):
@@ -471,7 +603,7 @@ class SkySenseV2Backbone(BaseModule):
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
             return
-        frozen: List[nn.Module] = [self.tokenizers]
+        frozen: list[nn.Module] = [self.tokenizers]
         frozen += [self.stages[i] for i in range(min(self.frozen_stages + 1, self.num_stages))]
         frozen += [getattr(self, f'norm{i}') for i in self.out_indices if i <= self.frozen_stages]
         for m in frozen:
@@ -494,23 +626,25 @@ class SkySenseV2Backbone(BaseModule):
     def _adapt_state_dict_hook(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """Adapt old key names in place (mmpretrain style pre-hook): drop rebuilt buffers, and
         convert mmpretrain ``SwinTransformerV2`` (SkySense V1 HR) keys to ours."""
-        for key in [k for k in state_dict
-                    if k.startswith(prefix) and k.split('.')[-1] in _REBUILT_BUFFERS]:
+        for key in [
+            k for k in state_dict if k.startswith(prefix) and k.split('.')[-1] in _REBUILT_BUFFERS
+        ]:
             del state_dict[key]
         keys = [k for k in state_dict if k.startswith(prefix)]
         if not _is_mmpretrain_swinv2(keys, prefix):
             return
-        sub = OrderedDict((k[len(prefix):], state_dict.pop(k)) for k in keys)
+        sub = OrderedDict((k[len(prefix) :], state_dict.pop(k)) for k in keys)
         converted, dropped = convert_mmpretrain_swinv2(sub, hr_name=self._hr_tokenizer_name())
         if dropped:
             MMLogger.get_current_instance().info(
-                f'SkySenseV2Backbone: mmpretrain SwinV2 keys without counterpart dropped: '
-                f'{dropped}')
+                f'SkySenseV2Backbone: mmpretrain SwinV2 keys without counterpart dropped: {dropped}'
+            )
         for k, v in converted.items():
             state_dict[prefix + k] = v
 
-    def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None,
-                        map_location: str = 'cpu') -> dict:
+    def load_pretrained(
+        self, checkpoint: str, prefix: str | None = None, map_location: str = 'cpu'
+    ) -> dict:
         """Load a checkpoint non-strictly and report missing, unexpected and shape-mismatched
         keys (logged, and returned / kept in ``self.pretrained_report``).
 
@@ -518,42 +652,58 @@ class SkySenseV2Backbone(BaseModule):
         None, a ``backbone.`` prefix is stripped if every weight key has it.
         """
         from mmengine.runner.checkpoint import CheckpointLoader
+
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
         state_dict = ckpt
         for field in ('state_dict', 'model'):
-            if isinstance(state_dict, Mapping) and field in state_dict and \
-                    isinstance(state_dict[field], Mapping):
+            if (
+                isinstance(state_dict, Mapping)
+                and field in state_dict
+                and isinstance(state_dict[field], Mapping)
+            ):
                 state_dict = state_dict[field]
                 break
         if prefix is None and state_dict and all(k.startswith('backbone.') for k in state_dict):
             prefix = 'backbone.'
         if prefix:
             state_dict = OrderedDict(
-                (k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
+                (k[len(prefix) :], v) for k, v in state_dict.items() if k.startswith(prefix)
+            )
             if not state_dict:
-                raise ValueError(f'SkySenseV2Backbone: no key of {checkpoint} starts with '
-                                 f'prefix {prefix!r}')
+                raise ValueError(
+                    f'SkySenseV2Backbone: no key of {checkpoint} starts with prefix {prefix!r}'
+                )
         state_dict = OrderedDict(state_dict)
         self._adapt_state_dict_hook(state_dict, '')
         for moe_name, moe in self._moe_layers().items():
             moe._upcycle_dense_ffn(state_dict, moe_name + '.ffn.')
         own = self.state_dict()
-        mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-                      for k, v in state_dict.items() if k in own and v.shape != own[k].shape]
-        state_dict = OrderedDict((k, v) for k, v in state_dict.items()
-                                 if k not in own or v.shape == own[k].shape)
+        mismatched = [
+            f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+            for k, v in state_dict.items()
+            if k in own and v.shape != own[k].shape
+        ]
+        state_dict = OrderedDict(
+            (k, v) for k, v in state_dict.items() if k not in own or v.shape == own[k].shape
+        )
         result = self.load_state_dict(state_dict, strict=False)
         missing = list(result.missing_keys) + [m.split(':')[0] for m in mismatched]
-        report = dict(missing_keys=missing, unexpected_keys=list(result.unexpected_keys),
-                      mismatched_keys=mismatched)
+        report = dict(
+            missing_keys=missing,
+            unexpected_keys=list(result.unexpected_keys),
+            mismatched_keys=mismatched,
+        )
         logger = MMLogger.get_current_instance()
-        logger.info(f'SkySenseV2Backbone: loaded {checkpoint} '
-                    f'({len(state_dict) - len(result.unexpected_keys)} tensors)')
+        logger.info(
+            f'SkySenseV2Backbone: loaded {checkpoint} '
+            f'({len(state_dict) - len(result.unexpected_keys)} tensors)'
+        )
         if missing:
             logger.warning(f'SkySenseV2Backbone: missing keys in {checkpoint}: {missing}')
         if report['unexpected_keys']:
-            logger.warning(f'SkySenseV2Backbone: unexpected keys in {checkpoint}: '
-                           f"{report['unexpected_keys']}")
+            logger.warning(
+                f'SkySenseV2Backbone: unexpected keys in {checkpoint}: {report["unexpected_keys"]}'
+            )
         if mismatched:
             logger.warning(f'SkySenseV2Backbone: shape mismatch, not loaded: {mismatched}')
         self.pretrained_report = report
@@ -563,10 +713,14 @@ class SkySenseV2Backbone(BaseModule):
         cfg = self.init_cfg
         if isinstance(cfg, Mapping) and cfg.get('type') == 'Pretrained':
             if 'checkpoint' not in cfg:
-                raise KeyError("SkySenseV2Backbone: init_cfg of type 'Pretrained' needs a "
-                               "'checkpoint'")
-            self.load_pretrained(cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                 map_location=cfg.get('map_location', 'cpu'))
+                raise KeyError(
+                    "SkySenseV2Backbone: init_cfg of type 'Pretrained' needs a 'checkpoint'"
+                )
+            self.load_pretrained(
+                cfg['checkpoint'],
+                prefix=cfg.get('prefix'),
+                map_location=cfg.get('map_location', 'cpu'),
+            )
             self._is_init = True
             return
         super().init_weights()

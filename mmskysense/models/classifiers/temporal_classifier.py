@@ -3,14 +3,14 @@
 The backbone gives per-date maps; a temporal neck (``TemporalPooling``) pools them over the
 real dates of each sample (its ``date_mask``), then the usual neck and head run unchanged.
 """
-from typing import List, Optional, Tuple
 
 import torch
 from mmpretrain.models import ImageClassifier
 from mmpretrain.structures import DataSample
 
 from mmskysense.registry import MODELS
-from .temporal_inputs import split_series
+
+from ..utils.temporal_inputs import split_series
 
 
 @MODELS.register_module()
@@ -29,10 +29,12 @@ class TemporalImageClassifier(ImageClassifier):
         self.temporal_neck = MODELS.build(temporal_neck)
         self.bands_per_date = bands_per_date
 
-    def extract_feat(self,
-                     inputs: torch.Tensor,
-                     stage: str = 'neck',
-                     data_samples: Optional[List[DataSample]] = None) -> Tuple:
+    def extract_feat(
+        self,
+        inputs: torch.Tensor,
+        stage: str = 'neck',
+        data_samples: list[DataSample] | None = None,
+    ) -> tuple:
         assert stage in ('backbone', 'neck', 'pre_logits'), f'unknown stage {stage!r}'
         metas = [s.metainfo for s in data_samples] if data_samples else None
         series, date_mask = split_series(inputs, self.bands_per_date, metas)
@@ -46,11 +48,12 @@ class TemporalImageClassifier(ImageClassifier):
             return x
         return self.head.pre_logits(x)
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
+    def loss(self, inputs: torch.Tensor, data_samples: list[DataSample]) -> dict:
         feats = self.extract_feat(inputs, data_samples=data_samples)
         return self.head.loss(feats, data_samples)
 
-    def predict(self, inputs: torch.Tensor,
-                data_samples: Optional[List[DataSample]] = None) -> List[DataSample]:
+    def predict(
+        self, inputs: torch.Tensor, data_samples: list[DataSample] | None = None
+    ) -> list[DataSample]:
         feats = self.extract_feat(inputs, data_samples=data_samples)
         return self.head.predict(feats, data_samples)

@@ -1,4 +1,5 @@
 # Importing registers the data preprocessors into mmskysense.registry.MODELS.
+from .change_det_data_preprocessor import ChangeDetDataPreprocessor
 from .skysense_data_preprocessor import SkySenseDataPreprocessor
 
-__all__ = ['SkySenseDataPreprocessor']
+__all__ = ['ChangeDetDataPreprocessor', 'SkySenseDataPreprocessor']

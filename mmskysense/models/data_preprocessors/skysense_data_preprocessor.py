@@ -4,66 +4,74 @@ Per modality and band: ``(x - mean) / std``; then invalid pixels (nodata, padded
 to 0 *after* normalisation, so they are a neutral input, and the masks (stacked alongside) keep
 them out of every loss. See docs/interfaces.md for the shapes.
 """
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from mmengine.model import BaseDataPreprocessor
 
 from mmskysense.registry import MODELS
+from mmskysense.structures import GROUPS, PretrainBatch, ViewGroup
 
-GROUPS = ('global_views', 'local_views')
 # statistics in the pipeline's scaled units (docs/data_format.md): HR 0..255 RGB (ImageNet),
 # S2 L2A reflectance B2..B12, S1 sigma0 dB (VV, VH)
 DEFAULT_MEAN = dict(
     hr=[123.675, 116.28, 103.53],
     s2=[0.0582, 0.0853, 0.0827, 0.1232, 0.2219, 0.2593, 0.2743, 0.2868, 0.2255, 0.1467],
-    s1=[-12.5, -20.0])
+    s1=[-12.5, -20.0],
+)
 DEFAULT_STD = dict(
     hr=[58.395, 57.12, 57.375],
     s2=[0.0341, 0.0382, 0.0523, 0.0527, 0.0695, 0.0815, 0.0856, 0.0882, 0.0924, 0.0853],
-    s1=[5.0, 5.5])
+    s1=[5.0, 5.5],
+)
 
 
-def _stack_leaves(items: Union[torch.Tensor, Sequence[Any]], where: str) -> torch.Tensor:
+def _stack_leaves(items: torch.Tensor | Sequence[Any], where: str) -> torch.Tensor:
     """A list of per-sample tensors (pseudo_collate) or an already stacked tensor."""
     if isinstance(items, torch.Tensor):
         return items
     if not isinstance(items, (list, tuple)) or not items:
-        raise TypeError(f'{where}: expected a tensor or a non-empty list of tensors, got '
-                        f'{type(items).__name__}')
+        raise TypeError(
+            f'{where}: expected a tensor or a non-empty list of tensors, got {type(items).__name__}'
+        )
     shapes = {tuple(t.shape) for t in items}
     if len(shapes) != 1:
-        raise ValueError(f'{where}: samples have different shapes {sorted(shapes)}; every '
-                         f'sample of a batch needs the same views, dates and sizes')
+        raise ValueError(
+            f'{where}: samples have different shapes {sorted(shapes)}; every '
+            f'sample of a batch needs the same views, dates and sizes'
+        )
     return torch.stack(list(items))
 
 
 @MODELS.register_module()
 class SkySenseDataPreprocessor(BaseDataPreprocessor):
-    """Normalise and batch pretraining samples (docs/interfaces.md).
+    """Normalise and batch pretraining samples: the one producer of ``PretrainBatch``
+    (``mmskysense.structures``, docs/interfaces.md).
 
-    Output ``inputs``: ``global_views`` / ``local_views`` -> modality -> ``B x V x ...`` float
-    tensors, plus the batched annotations used by the losses: ``valid_masks`` (same nesting,
-    ``B x V x [K x] H x W`` bool), ``date_masks`` / ``doy`` (modality -> ``B x K``),
-    ``view_boxes`` / ``view_geo_ops`` (group -> ``B x V x 4`` / ``B x V x 3``), ``region_id``
-    (``B``) and ``osm_label`` (group -> ``B x V x H x W``) when every sample has labels.
-    ``data_samples`` stay a list, moved to the device.
+    Output: ``dict(inputs=PretrainBatch, data_samples=[...])``; every tensor of the batch is on
+    the model's device, the images normalised. The data samples are passed on as they came (the
+    algorithm reads only the batch).
 
     Args:
         mean / std: per-modality, per-band statistics (defaults above).
         non_blocking: passed to ``Tensor.to``.
     """
 
-    def __init__(self,
-                 mean: Optional[Mapping[str, Sequence[float]]] = None,
-                 std: Optional[Mapping[str, Sequence[float]]] = None,
-                 non_blocking: bool = False) -> None:
+    def __init__(
+        self,
+        mean: Mapping[str, Sequence[float]] | None = None,
+        std: Mapping[str, Sequence[float]] | None = None,
+        non_blocking: bool = False,
+    ) -> None:
         super().__init__(non_blocking=non_blocking)
         mean = dict(DEFAULT_MEAN, **(mean or {}))
         std = dict(DEFAULT_STD, **(std or {}))
         if set(mean) != set(std):
-            raise ValueError(f'mean and std must name the same modalities, got {sorted(mean)} '
-                             f'and {sorted(std)}')
+            raise ValueError(
+                f'mean and std must name the same modalities, got {sorted(mean)} and {sorted(std)}'
+            )
         self.modalities = tuple(mean)
         for name in self.modalities:
             if len(mean[name]) != len(std[name]):
@@ -78,61 +86,99 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
         """``(x - mean) / std`` per band (axis -3); 0 where ``valid`` (``... x H x W``) is False."""
         mean, std = getattr(self, f'{name}_mean'), getattr(self, f'{name}_std')
         if images.shape[-3] != mean.shape[0]:
-            raise ValueError(f'{name}: images have {images.shape[-3]} bands, the preprocessor '
-                             f'has statistics for {mean.shape[0]}')
+            raise ValueError(
+                f'{name}: images have {images.shape[-3]} bands, the preprocessor '
+                f'has statistics for {mean.shape[0]}'
+            )
         out = (images.float() - mean) / std
         return out * valid.unsqueeze(-3).to(out.dtype)
 
-    def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
-        data = self.cast_data(data)
+    def forward(self, data: dict, training: bool = False) -> dict[str, Any]:
+        """Packed samples (``pseudo_collate``) -> ``dict(inputs=PretrainBatch, data_samples)``."""
         raw_inputs = data['inputs']
-        samples: List[Any] = list(data.get('data_samples') or [])
-        if isinstance(raw_inputs, (list, tuple)):  # a list of per-sample dicts
-            raw_inputs = {
-                g: {
-                    m: [s[g][m] for s in raw_inputs]
-                    for m in raw_inputs[0][g]
-                }
-                for g in GROUPS
-            }
+        samples: list[Any] = list(data.get('data_samples') or [])
         if not samples:
             raise ValueError('SkySenseDataPreprocessor needs data_samples (the masks live there)')
-        inputs: Dict[str, Any] = {}
-        valid_masks: Dict[str, Dict[str, torch.Tensor]] = {}
-        for group in GROUPS:
-            inputs[group], valid_masks[group] = {}, {}
-            for name, images in raw_inputs[group].items():
-                if name not in self.modalities:
-                    raise KeyError(f'no mean/std for modality {name!r}; configure it in '
-                                   f'SkySenseDataPreprocessor(mean=..., std=...)')
-                images = _stack_leaves(images, f'inputs[{group!r}][{name!r}]')
-                valid = _stack_leaves([s.valid_masks[group][name] for s in samples],
-                                      f'valid_masks[{group!r}][{name!r}]')
-                if valid.shape != images.shape[:-3] + images.shape[-2:]:
-                    raise ValueError(f'valid_masks[{group!r}][{name!r}] has shape '
-                                     f'{tuple(valid.shape)}, expected the image shape without '
-                                     f'bands {tuple(images.shape[:-3] + images.shape[-2:])}')
-                inputs[group][name] = self.normalize(name, images, valid)
-                valid_masks[group][name] = valid
-        inputs['valid_masks'] = valid_masks
-        for field in ('date_masks', 'doy'):
-            inputs[field] = {
-                name: _stack_leaves([getattr(s, field)[name]
-                                     for s in samples], f'{field}[{name!r}]')
-                for name in samples[0].get(field, {})
+        if isinstance(raw_inputs, (list, tuple)):  # a list of per-sample dicts
+            raw_inputs = {
+                g: {m: [s[g][m] for s in raw_inputs] for m in raw_inputs[0][g]} for g in GROUPS
             }
-        for field in ('view_boxes', 'view_geo_ops'):
-            inputs[field] = {
-                g: _stack_leaves([getattr(s, field)[g] for s in samples], f'{field}[{g!r}]')
-                for g in GROUPS
+        # stacked and checked on the host, then moved to the device in one go
+        _check_boxes(samples)
+        batch = self.cast_data(_collate(raw_inputs, samples, self.modalities))
+        for _, group in batch.groups():
+            group.images = {
+                m: self.normalize(m, x, group.valid_masks[m]) for m, x in group.images.items()
             }
+        return dict(inputs=batch, data_samples=samples)
+
+    def cast_data(self, data: Any) -> Any:
+        if isinstance(data, PretrainBatch):
+            return data.to(self._device, non_blocking=self._non_blocking)
+        return super().cast_data(data)
+
+
+def _collate(raw_inputs: dict, samples: Sequence[Any], modalities: Sequence[str]) -> PretrainBatch:
+    """The batch of docs/interfaces.md, on the host, images not yet normalised."""
+    groups = {}
+    for group in GROUPS:
+        images, valid_masks = {}, {}
+        for name, stack in raw_inputs[group].items():
+            if name not in modalities:
+                raise KeyError(
+                    f'no mean/std for modality {name!r}; configure it in '
+                    f'SkySenseDataPreprocessor(mean=..., std=...)'
+                )
+            images[name] = _stack_leaves(stack, f'inputs[{group!r}][{name!r}]')
+            valid = _stack_leaves(
+                [s.valid_masks[group][name] for s in samples], f'valid_masks[{group!r}][{name!r}]'
+            )
+            expected = images[name].shape[:-3] + images[name].shape[-2:]
+            if valid.shape != expected:
+                raise ValueError(
+                    f'valid_masks[{group!r}][{name!r}] has shape '
+                    f'{tuple(valid.shape)}, expected the image shape without '
+                    f'bands {tuple(expected)}'
+                )
+            valid_masks[name] = valid
+        osm = None
         if all('osm_label' in s for s in samples):
-            inputs['osm_label'] = {
-                g: _stack_leaves([s.osm_label[g] for s in samples], f'osm_label[{g!r}]')
-                for g in GROUPS
-            }
-        inputs['region_id'] = torch.tensor(
-            [s.region_id for s in samples],
-            dtype=torch.long,
-            device=inputs['global_views']['hr'].device if 'hr' in inputs['global_views'] else None)
-        return dict(inputs=inputs, data_samples=samples)
+            osm = _stack_leaves([s.osm_label[group] for s in samples], f'osm_label[{group!r}]')
+        groups[group] = ViewGroup(
+            images=images,
+            valid_masks=valid_masks,
+            view_boxes=_stack_leaves(
+                [s.view_boxes[group] for s in samples], f'view_boxes[{group!r}]'
+            ),
+            view_geo_ops=_stack_leaves(
+                [s.view_geo_ops[group] for s in samples], f'view_geo_ops[{group!r}]'
+            ),
+            osm_label=osm,
+        )
+    series = list(samples[0].get('date_masks', {}))
+    return PretrainBatch(
+        global_views=groups['global_views'],
+        local_views=groups['local_views'],
+        date_masks={
+            m: _stack_leaves([s.date_masks[m] for s in samples], f'date_masks[{m!r}]')
+            for m in series
+        },
+        doy={m: _stack_leaves([s.doy[m] for s in samples], f'doy[{m!r}]') for m in series},
+        region_id=torch.tensor([s.region_id for s in samples], dtype=torch.long),
+    )
+
+
+def _check_boxes(samples: Sequence[Any]) -> None:
+    for i, s in enumerate(samples):
+        for group in GROUPS:
+            boxes = torch.as_tensor(s.view_boxes[group])
+            if boxes.dim() != 2 or boxes.shape[-1] != 4:
+                raise ValueError(
+                    f'view_boxes[{group!r}] of sample {i} must be V x 4, got {tuple(boxes.shape)}'
+                )
+            empty = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+            if empty.any():
+                raise ValueError(
+                    f'view_boxes[{group!r}] of sample {i} has an empty ground box: '
+                    f'{boxes[empty].tolist()}'
+                )

@@ -17,7 +17,6 @@ APM sits before stages 2, 3 and 4 and decides per modality whether to reduce res
   reduction of that neighbourhood; the LayerNorm that follows removes that factor (up to its eps),
   and both branches give the same token.
 """
-from typing import Tuple
 
 import torch
 import torch.nn as nn
@@ -48,18 +47,21 @@ class AdaptivePatchMerging(nn.Module):
         """``W_ms``: the reduction averaged over the four 2x2 positions (``out x in``)."""
         return self.reduction.weight.view(self.out_channels, self.in_channels, 4).mean(-1)
 
-    def forward(self, x: torch.Tensor, hw_shape: Tuple[int, int],
-                kind: str = 'hr') -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def forward(
+        self, x: torch.Tensor, hw_shape: tuple[int, int], kind: str = 'hr'
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
         """``B x (H*W) x c`` tokens -> ``(B x (H'*W') x 2c, (H', W'))``."""
         b, length, c = x.shape
         h, w = hw_shape
         if c != self.in_channels or length != h * w:
-            raise ValueError(f'AdaptivePatchMerging: expected B x {h * w} x {self.in_channels} '
-                             f'tokens for hw_shape {hw_shape}, got {tuple(x.shape)}')
+            raise ValueError(
+                f'AdaptivePatchMerging: expected B x {h * w} x {self.in_channels} '
+                f'tokens for hw_shape {hw_shape}, got {tuple(x.shape)}'
+            )
         if kind == 'ms':
             return self.norm(F.linear(x, self.ms_weight())), (h, w)
         if kind != 'hr':
-            raise ValueError(f"AdaptivePatchMerging: kind must be one of {KINDS}, got {kind!r}")
+            raise ValueError(f'AdaptivePatchMerging: kind must be one of {KINDS}, got {kind!r}')
         x = x.view(b, h, w, c)
         if h % 2 or w % 2:
             # Odd maps: zero-pad bottom/right as mmpretrain's 'corner' padding.

@@ -3,6 +3,7 @@
 Not a paper idea of its own; the dense FFN is what the MoE (eq. 2) replaces, and every expert
 has its shape (``fc1``: C -> mlp_ratio*C, GELU, ``fc2``: back to C).
 """
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 class FeedForward(nn.Module):
     """Dense two-layer MLP ``fc2(drop(gelu(fc1(x))))``."""
 
-    def __init__(self, embed_dims: int, hidden_dims: int, drop: float = 0.) -> None:
+    def __init__(self, embed_dims: int, hidden_dims: int, drop: float = 0.0) -> None:
         super().__init__()
         self.embed_dims = embed_dims
         self.hidden_dims = hidden_dims
@@ -25,17 +26,17 @@ class FeedForward(nn.Module):
 
 def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
     """Stochastic depth: zero whole samples of a residual branch, rescale the kept ones."""
-    if drop_prob == 0. or not training:
+    if drop_prob == 0.0 or not training:
         return x
-    keep = 1. - drop_prob
-    mask = x.new_empty((x.shape[0], ) + (1, ) * (x.dim() - 1)).bernoulli_(keep)
+    keep = 1.0 - drop_prob
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
     return x * mask / keep
 
 
 class DropPath(nn.Module):
     """Module form of :func:`drop_path`."""
 
-    def __init__(self, drop_prob: float = 0.) -> None:
+    def __init__(self, drop_prob: float = 0.0) -> None:
         super().__init__()
         self.drop_prob = float(drop_prob)
 

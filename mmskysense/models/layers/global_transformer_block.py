@@ -9,7 +9,6 @@ with ``MSA`` the multi-head scaled dot-product attention ``softmax(q k^T / sqrt(
 ``torch.nn.functional.scaled_dot_product_attention`` (flash / memory-efficient kernels where the
 device has them). Modality prompt tokens (eq. 1) simply extend the token sequence.
 """
-from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmskysense.registry import MODELS
+
 from .feed_forward import DropPath, FeedForward
 from .mixture_of_experts import MixtureOfExperts
 
@@ -25,12 +25,20 @@ from .mixture_of_experts import MixtureOfExperts
 class GlobalSelfAttention(nn.Module):
     """Multi-head self-attention over all tokens of a sequence, via SDPA."""
 
-    def __init__(self, embed_dims: int, num_heads: int, qkv_bias: bool = True,
-                 attn_drop: float = 0., proj_drop: float = 0.) -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
         super().__init__()
         if embed_dims % num_heads:
-            raise ValueError(f'GlobalSelfAttention: embed_dims={embed_dims} is not divisible by '
-                             f'num_heads={num_heads}')
+            raise ValueError(
+                f'GlobalSelfAttention: embed_dims={embed_dims} is not divisible by '
+                f'num_heads={num_heads}'
+            )
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.attn_drop = attn_drop
@@ -38,14 +46,15 @@ class GlobalSelfAttention(nn.Module):
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``B x N x C``; ``attn_mask``: optional SDPA mask broadcastable to
         ``B x heads x N x N`` (bool: True = may attend)."""
         b, n, c = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop if self.training else 0.)
+            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop if self.training else 0.0
+        )
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
 
 
@@ -62,9 +71,15 @@ class GlobalTransformerBlock(nn.Module):
         with_cp: activation checkpointing of the block.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float = 4.,
-                 drop_path: float = 0., ffn: Optional[nn.Module] = None,
-                 with_cp: bool = False) -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        ffn: nn.Module | None = None,
+        with_cp: bool = False,
+    ) -> None:
         super().__init__()
         self.embed_dims = embed_dims
         self.with_cp = with_cp
@@ -74,7 +89,7 @@ class GlobalTransformerBlock(nn.Module):
         self.ffn = ffn if ffn is not None else FeedForward(embed_dims, int(embed_dims * mlp_ratio))
         self.drop_path = DropPath(drop_path)
 
-    def _forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor]):
+    def _forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None):
         x = x + self.drop_path(self.attn(self.norm1(x), attn_mask))
         stats = None
         if isinstance(self.ffn, MixtureOfExperts):
@@ -84,11 +99,13 @@ class GlobalTransformerBlock(nn.Module):
             y = self.ffn(self.norm2(x))
         return x + self.drop_path(y), stats
 
-    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``B x N x C`` -> same shape."""
         if x.dim() != 3 or x.shape[-1] != self.embed_dims:
-            raise ValueError(f'GlobalTransformerBlock: expected B x N x {self.embed_dims} tokens, '
-                             f'got shape {tuple(x.shape)}')
+            raise ValueError(
+                f'GlobalTransformerBlock: expected B x N x {self.embed_dims} tokens, '
+                f'got shape {tuple(x.shape)}'
+            )
         if self.with_cp and x.requires_grad and torch.is_grad_enabled():
             x, stats = checkpoint(self._forward, x, attn_mask, use_reentrant=False)
         else:

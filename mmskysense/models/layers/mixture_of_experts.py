@@ -16,12 +16,12 @@ Load balancing (Switch Transformer, Fedus et al. 2021, eq. 4):
 with f_i the fraction of token assignments routed to expert i and P_i the mean gate probability
 of expert i over the tokens. f_i is also exposed as the per-expert load.
 """
-from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
 
 from mmskysense.registry import MODELS
+
 from .feed_forward import FeedForward
 
 
@@ -36,7 +36,7 @@ class _PermuteRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        inv, = ctx.saved_tensors
+        (inv,) = ctx.saved_tensors
         return grad.index_select(0, inv), None, None
 
 
@@ -56,14 +56,21 @@ class MixtureOfExperts(nn.Module):
         drop: dropout inside the experts.
     """
 
-    def __init__(self, embed_dims: int, hidden_dims: int, num_experts: int = 8, top_k: int = 1,
-                 drop: float = 0.) -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        hidden_dims: int,
+        num_experts: int = 8,
+        top_k: int = 1,
+        drop: float = 0.0,
+    ) -> None:
         super().__init__()
         if num_experts < 1:
             raise ValueError(f'MixtureOfExperts: num_experts must be >= 1, got {num_experts}')
         if not 1 <= top_k <= num_experts:
             raise ValueError(
-                f'MixtureOfExperts: top_k must be in [1, num_experts={num_experts}], got {top_k}')
+                f'MixtureOfExperts: top_k must be in [1, num_experts={num_experts}], got {top_k}'
+            )
         self.embed_dims = embed_dims
         self.hidden_dims = hidden_dims
         self.num_experts = num_experts
@@ -71,25 +78,26 @@ class MixtureOfExperts(nn.Module):
         # G(x) = Softmax(W x): no bias, as eq. 2.
         self.gate = nn.Linear(embed_dims, num_experts, bias=False)
         self.experts = nn.ModuleList(
-            [FeedForward(embed_dims, hidden_dims, drop) for _ in range(num_experts)])
-        self._records: List[Tuple[torch.Tensor, torch.Tensor]] = []
+            [FeedForward(embed_dims, hidden_dims, drop) for _ in range(num_experts)]
+        )
+        self._records: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.reset_parameters()
         self._register_load_state_dict_pre_hook(self._upcycle_dense_ffn)
 
     def reset_parameters(self) -> None:
         for lin in [self.gate] + [m for e in self.experts for m in (e.fc1, e.fc2)]:
-            nn.init.trunc_normal_(lin.weight, std=.02)
+            nn.init.trunc_normal_(lin.weight, std=0.02)
             if lin.bias is not None:
                 nn.init.zeros_(lin.bias)
 
-    def route(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Gate probabilities ``N x M``, top-k gate values and expert indices ``N x k``."""
         # Softmax in float32: gate values multiply the expert outputs and enter the balance loss.
         probs = self.gate(x).float().softmax(dim=-1)
         gate_vals, expert_idx = probs.topk(self.top_k, dim=-1)
         return probs, gate_vals, expert_idx
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Apply eq. 2 to the tokens ``x`` (``... x C``).
 
         Returns:
@@ -97,16 +105,21 @@ class MixtureOfExperts(nn.Module):
             assignments per expert (``M``, long).
         """
         if x.shape[-1] != self.embed_dims:
-            raise ValueError(f'MixtureOfExperts: expected last dim {self.embed_dims} (embed_dims), '
-                             f'got shape {tuple(x.shape)}')
+            raise ValueError(
+                f'MixtureOfExperts: expected last dim {self.embed_dims} (embed_dims), '
+                f'got shape {tuple(x.shape)}'
+            )
         shape = x.shape
         x = x.reshape(-1, self.embed_dims)
         num_tokens, k = x.shape[0], self.top_k
         probs, gate_vals, expert_idx = self.route(x)
         counts = torch.bincount(expert_idx.reshape(-1), minlength=self.num_experts)
         frac = counts.to(probs.dtype) / max(num_tokens * k, 1)
-        loss = self.num_experts * (frac * probs.mean(dim=0)).sum() if num_tokens > 0 \
-            else probs.sum() * 0.
+        loss = (
+            self.num_experts * (frac * probs.mean(dim=0)).sum()
+            if num_tokens > 0
+            else probs.sum() * 0.0
+        )
         if num_tokens == 0:
             return x.reshape(shape), loss, counts
 
@@ -128,7 +141,8 @@ class MixtureOfExperts(nn.Module):
             out = _PermuteRows.apply(y_sorted, inv, order)
         else:
             out = y_sorted.new_zeros(num_tokens, y_sorted.shape[-1]).index_add(
-                0, token_of, y_sorted)
+                0, token_of, y_sorted
+            )
         return out.reshape(shape), loss, counts
 
     # statistics of the last forward of the model --------------------------------------------
@@ -157,11 +171,15 @@ class MixtureOfExperts(nn.Module):
         counts = torch.stack([r[1] for r in self._records]).sum(0).float()
         return counts / counts.sum().clamp(min=1)
 
-    def _upcycle_dense_ffn(self, state_dict: Dict[str, torch.Tensor], prefix: str,
-                           *args, **kwargs) -> None:
+    def _upcycle_dense_ffn(
+        self, state_dict: dict[str, torch.Tensor], prefix: str, *args, **kwargs
+    ) -> None:
         """Load a dense FFN (``fc1``/``fc2``) into every expert (sparse upcycling)."""
-        dense = [n for n in ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias')
-                 if prefix + n in state_dict]
+        dense = [
+            n
+            for n in ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias')
+            if prefix + n in state_dict
+        ]
         if not dense or prefix + 'experts.0.fc1.weight' in state_dict:
             return
         for n in dense:
@@ -170,5 +188,7 @@ class MixtureOfExperts(nn.Module):
                 state_dict[f'{prefix}experts.{e}.{n}'] = value.clone()
 
     def extra_repr(self) -> str:
-        return (f'embed_dims={self.embed_dims}, hidden_dims={self.hidden_dims}, '
-                f'num_experts={self.num_experts}, top_k={self.top_k}')
+        return (
+            f'embed_dims={self.embed_dims}, hidden_dims={self.hidden_dims}, '
+            f'num_experts={self.num_experts}, top_k={self.top_k}'
+        )

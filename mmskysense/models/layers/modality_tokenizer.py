@@ -5,7 +5,6 @@ is embedded linearly into C channels. The linear embedding of a flattened patch 
 convolution with kernel = stride = patch size, followed here by a LayerNorm (as the Swin V2 patch
 embedding of SkySense V1, so V1 weights load into the HR tokenizer unchanged).
 """
-from typing import Tuple
 
 import torch
 import torch.nn as nn
@@ -29,8 +28,9 @@ class ModalityTokenizer(nn.Module):
         name: modality name, only used in error messages.
     """
 
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int = 4,
-                 name: str = '') -> None:
+    def __init__(
+        self, in_channels: int, embed_dims: int, patch_size: int = 4, name: str = ''
+    ) -> None:
         super().__init__()
         if in_channels <= 0:
             raise ValueError(f'ModalityTokenizer: in_channels must be positive, got {in_channels}')
@@ -41,17 +41,19 @@ class ModalityTokenizer(nn.Module):
         self.proj = nn.Conv2d(in_channels, embed_dims, kernel_size=patch_size, stride=patch_size)
         self.norm = nn.LayerNorm(embed_dims)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Return the tokens ``B x (h*w) x C`` and the token grid ``(h, w)``."""
         if x.dim() != 4:
             raise ValueError(
                 f'modality {self.name!r}: tokenizer expects a 4-D tensor B x C x H x W, '
-                f'got shape {tuple(x.shape)}')
+                f'got shape {tuple(x.shape)}'
+            )
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f'modality {self.name!r}: expected {self.in_channels} input channels '
                 f'(modalities[{self.name!r}].in_channels), got {x.shape[1]} '
-                f'(input shape {tuple(x.shape)})')
+                f'(input shape {tuple(x.shape)})'
+            )
         p = self.patch_size
         pad_b = (p - x.shape[2] % p) % p
         pad_r = (p - x.shape[3] % p) % p

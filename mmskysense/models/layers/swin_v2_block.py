@@ -14,8 +14,8 @@ Liu et al., "Swin Transformer V2" (CVPR 2022):
 The numerics (window order, mask, bias table and index, q/v bias, padding) follow mmpretrain's
 ``SwinBlockV2`` so that SkySense V1 / mmpretrain weights reproduce its outputs exactly.
 """
+
 import math
-from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from mmskysense.registry import MODELS
+
 from .feed_forward import DropPath, FeedForward
 from .mixture_of_experts import MixtureOfExperts
 
@@ -57,14 +58,16 @@ def relative_coords_table(window_size: int, norm_size: int) -> torch.Tensor:
 
 def relative_position_index(window_size: int) -> torch.Tensor:
     """``ws*ws x ws*ws`` index of each token pair into :func:`relative_coords_table`."""
-    coords = torch.stack(torch.meshgrid(torch.arange(window_size), torch.arange(window_size),
-                                        indexing='ij')).flatten(1)
+    coords = torch.stack(
+        torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing='ij')
+    ).flatten(1)
     rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window_size - 1)
     return rel[..., 0] * (2 * window_size - 1) + rel[..., 1]
 
 
-def shifted_window_mask(h: int, w: int, window_size: int, shift_size: int,
-                        device: torch.device) -> torch.Tensor:
+def shifted_window_mask(
+    h: int, w: int, window_size: int, shift_size: int, device: torch.device
+) -> torch.Tensor:
     """Additive mask ``nW x N x N`` (0 / -100) keeping attention inside each region after the
     cyclic shift, the regions being those of the Swin paper (and of mmpretrain)."""
     img = torch.zeros(h, w, device=device)
@@ -93,23 +96,34 @@ class SwinV2WindowAttention(nn.Module):
         cpb_hidden_dims: hidden width of the position-bias MLP.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, window_size: int,
-                 pretrained_window_size: int = 0, cpb_hidden_dims: int = 512,
-                 attn_drop: float = 0., proj_drop: float = 0.) -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        num_heads: int,
+        window_size: int,
+        pretrained_window_size: int = 0,
+        cpb_hidden_dims: int = 512,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
         super().__init__()
         if embed_dims % num_heads:
-            raise ValueError(f'SwinV2WindowAttention: embed_dims={embed_dims} is not divisible '
-                             f'by num_heads={num_heads}')
+            raise ValueError(
+                f'SwinV2WindowAttention: embed_dims={embed_dims} is not divisible '
+                f'by num_heads={num_heads}'
+            )
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.window_size = window_size
         self.norm_size = pretrained_window_size if pretrained_window_size > 0 else window_size
         self.attn_drop = attn_drop
         # None: SDPA on CUDA, matmul + softmax elsewhere; True / False force one path.
-        self.fused_sdpa: Optional[bool] = None
+        self.fused_sdpa: bool | None = None
         self.cpb_mlp = nn.Sequential(
-            nn.Linear(2, cpb_hidden_dims, bias=True), nn.ReLU(inplace=True),
-            nn.Linear(cpb_hidden_dims, num_heads, bias=False))
+            nn.Linear(2, cpb_hidden_dims, bias=True),
+            nn.ReLU(inplace=True),
+            nn.Linear(cpb_hidden_dims, num_heads, bias=False),
+        )
         self.logit_scale = nn.Parameter(torch.log(10 * torch.ones(num_heads, 1, 1)))
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=False)
         # Swin V2 has no key bias (it would cancel in the softmax).
@@ -119,10 +133,13 @@ class SwinV2WindowAttention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
         # Not weights: rebuilt from the window size, hence left out of the state dict.
         self.register_buffer(
-            'relative_coords_table', relative_coords_table(window_size, self.norm_size),
-            persistent=False)
+            'relative_coords_table',
+            relative_coords_table(window_size, self.norm_size),
+            persistent=False,
+        )
         self.register_buffer(
-            'relative_position_index', relative_position_index(window_size), persistent=False)
+            'relative_position_index', relative_position_index(window_size), persistent=False
+        )
 
     def position_bias(self, window_size: int) -> torch.Tensor:
         """``heads x N x N`` continuous position bias ``16 * sigmoid(G(d'))`` for a window."""
@@ -136,8 +153,9 @@ class SwinV2WindowAttention(nn.Module):
         bias = self.cpb_mlp(table.to(self.logit_scale.dtype))[index.view(-1)]
         return 16 * torch.sigmoid(bias.view(n, n, -1).permute(2, 0, 1))
 
-    def forward(self, x: torch.Tensor, window_size: int,
-                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, window_size: int, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``x``: ``B x nW x N x C`` windows; ``mask``: ``nW x N x N`` additive, or None."""
         b, nw, n, c = x.shape
         qkv_bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
@@ -145,13 +163,13 @@ class SwinV2WindowAttention(nn.Module):
         qkv = qkv.view(b, nw, n, 3, self.num_heads, c // self.num_heads).permute(3, 0, 1, 4, 2, 5)
         q, k, v = qkv.unbind(0)
         # Cosine attention: fold the per-head temperature into q so SDPA runs with scale 1.
-        scale = torch.clamp(self.logit_scale, max=math.log(1. / 0.01)).exp()
+        scale = torch.clamp(self.logit_scale, max=math.log(1.0 / 0.01)).exp()
         q = F.normalize(q, dim=-1) * scale
         k = F.normalize(k, dim=-1)
         bias = self.position_bias(window_size).to(q.dtype)
         if mask is not None:
             bias = bias.unsqueeze(0) + mask.unsqueeze(1).to(q.dtype)
-        drop = self.attn_drop if self.training else 0.
+        drop = self.attn_drop if self.training else 0.0
         fused = q.is_cuda if self.fused_sdpa is None else self.fused_sdpa
         if fused:
             # Fused SDPA kernels take 4-D inputs only: fold the windows into the batch.
@@ -159,8 +177,13 @@ class SwinV2WindowAttention(nn.Module):
             if bias.dim() == 4:
                 bias = bias.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, h, n, n)
             out = F.scaled_dot_product_attention(
-                q.reshape(b * nw, h, n, d), k.reshape(b * nw, h, n, d),
-                v.reshape(b * nw, h, n, d), attn_mask=bias, dropout_p=drop, scale=1.)
+                q.reshape(b * nw, h, n, d),
+                k.reshape(b * nw, h, n, d),
+                v.reshape(b * nw, h, n, d),
+                attn_mask=bias,
+                dropout_p=drop,
+                scale=1.0,
+            )
             out = out.view(b, nw, h, n, d)
         else:
             # On CPU, matmul + softmax beats SDPA with a learned bias (fwd+bwd, measured ~25%).
@@ -193,25 +216,35 @@ class SwinV2Block(nn.Module):
         with_cp: activation checkpointing of the block.
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, window_size: int = 8,
-                 shift: bool = False, mlp_ratio: float = 4., drop_path: float = 0.,
-                 pretrained_window_size: int = 0, ffn: Optional[nn.Module] = None,
-                 with_cp: bool = False) -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        num_heads: int,
+        window_size: int = 8,
+        shift: bool = False,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        pretrained_window_size: int = 0,
+        ffn: nn.Module | None = None,
+        with_cp: bool = False,
+    ) -> None:
         super().__init__()
         self.embed_dims = embed_dims
         self.window_size = window_size
         self.shift_size = window_size // 2 if shift else 0
         self.with_cp = with_cp
-        self.attn = SwinV2WindowAttention(embed_dims, num_heads, window_size,
-                                          pretrained_window_size=pretrained_window_size)
+        self.attn = SwinV2WindowAttention(
+            embed_dims, num_heads, window_size, pretrained_window_size=pretrained_window_size
+        )
         self.norm1 = nn.LayerNorm(embed_dims)
         self.ffn = ffn if ffn is not None else FeedForward(embed_dims, int(embed_dims * mlp_ratio))
         self.norm2 = nn.LayerNorm(embed_dims)
         self.drop_path = DropPath(drop_path)
-        self._mask_cache: Dict[tuple, torch.Tensor] = {}
+        self._mask_cache: dict[tuple, torch.Tensor] = {}
 
-    def _attn_mask(self, hp: int, wp: int, ws: int, shift: int,
-                   device: torch.device) -> torch.Tensor:
+    def _attn_mask(
+        self, hp: int, wp: int, ws: int, shift: int, device: torch.device
+    ) -> torch.Tensor:
         key = (hp, wp, ws, shift, str(device))
         mask = self._mask_cache.get(key)
         if mask is None:
@@ -221,13 +254,14 @@ class SwinV2Block(nn.Module):
             self._mask_cache[key] = mask
         return mask
 
-    def window_attention(self, x: torch.Tensor, hw_shape: Tuple[int, int]) -> torch.Tensor:
+    def window_attention(self, x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
         """(Shifted) window attention on ``B x (H*W) x C`` tokens."""
         b, length, c = x.shape
         h, w = hw_shape
         if length != h * w:
             raise ValueError(
-                f'SwinV2Block: token count {length} does not match hw_shape {hw_shape}')
+                f'SwinV2Block: token count {length} does not match hw_shape {hw_shape}'
+            )
         ws, shift = self.window_size, self.shift_size
         if min(h, w) <= ws:
             ws, shift = min(h, w), 0
@@ -248,7 +282,7 @@ class SwinV2Block(nn.Module):
             out = out[:, :h, :w, :]
         return out.reshape(b, h * w, c)
 
-    def _forward(self, x: torch.Tensor, hw_shape: Tuple[int, int]):
+    def _forward(self, x: torch.Tensor, hw_shape: tuple[int, int]):
         x = x + self.drop_path(self.norm1(self.window_attention(x, hw_shape)))
         stats = None
         if isinstance(self.ffn, MixtureOfExperts):
@@ -259,7 +293,7 @@ class SwinV2Block(nn.Module):
         x = x + self.drop_path(self.norm2(y))
         return x, stats
 
-    def forward(self, x: torch.Tensor, hw_shape: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
         """``B x (H*W) x C`` -> same shape."""
         if self.with_cp and x.requires_grad and torch.is_grad_enabled():
             x, stats = checkpoint(self._forward, x, hw_shape, use_reentrant=False)

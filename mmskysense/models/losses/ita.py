@@ -8,8 +8,9 @@ fixed text embeddings of the OpenStreetMap class names, supervised by the OSM la
 File format: a ``torch.save``'d dict ``dict(class_names=[str, ...], embeddings=Tensor[K, D])``
 (row k is the embedding of class k, i.e. of label value k).
 """
+
 import os.path as osp
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,12 +19,13 @@ from torch import Tensor, nn
 from mmskysense.registry import MODELS
 
 
-def load_text_embeddings(path: str) -> Dict[str, object]:
+def load_text_embeddings(path: str) -> dict[str, object]:
     """Reads and checks a text-embedding file (see the module docstring)."""
     if not isinstance(path, str) or not osp.isfile(path):
         raise FileNotFoundError(
             f'ITALoss: `text_embeddings` file {path!r} does not exist; write one with '
-            'tools/misc/gen_text_embeddings.py')
+            'tools/misc/gen_text_embeddings.py'
+        )
     data = torch.load(path, map_location='cpu', weights_only=False)
     if not isinstance(data, dict) or 'embeddings' not in data:
         raise ValueError(f'ITALoss: {path} must hold a dict with key `embeddings` (K x D)')
@@ -32,13 +34,19 @@ def load_text_embeddings(path: str) -> Dict[str, object]:
         raise ValueError(f'ITALoss: `embeddings` in {path} must be K x D, got {tuple(emb.shape)}')
     names = list(data.get('class_names', [str(i) for i in range(emb.shape[0])]))
     if len(names) != emb.shape[0]:
-        raise ValueError(f'ITALoss: {path} has {len(names)} `class_names` for '
-                         f'{emb.shape[0]} embeddings')
+        raise ValueError(
+            f'ITALoss: {path} has {len(names)} `class_names` for {emb.shape[0]} embeddings'
+        )
     return dict(class_names=names, embeddings=emb)
 
 
-def downsample_labels(labels: Tensor, size: Sequence[int], num_classes: int,
-                      ignore_index: int = 255, min_fraction: float = 0.5) -> Tensor:
+def downsample_labels(
+    labels: Tensor,
+    size: Sequence[int],
+    num_classes: int,
+    ignore_index: int = 255,
+    min_fraction: float = 0.5,
+) -> Tensor:
     """Majority label of each token's footprint; ``ignore_index`` where labelled pixels cover
     less than ``min_fraction`` of it.
 
@@ -48,12 +56,16 @@ def downsample_labels(labels: Tensor, size: Sequence[int], num_classes: int,
     n, h_in, w_in = labels.shape
     h, w = size
     if h_in % h or w_in % w:
-        raise ValueError(f'downsample_labels: label raster {h_in}x{w_in} is not a multiple of '
-                         f'the feature grid {h}x{w}')
+        raise ValueError(
+            f'downsample_labels: label raster {h_in}x{w_in} is not a multiple of '
+            f'the feature grid {h}x{w}'
+        )
     bad = (labels != ignore_index) & ((labels < 0) | (labels >= num_classes))
     if bad.any():
-        raise ValueError(f'ITALoss: `osm_label` has values {labels[bad].unique().tolist()} '
-                         f'outside [0, {num_classes}) and not {ignore_index}')
+        raise ValueError(
+            f'ITALoss: `osm_label` has values {labels[bad].unique().tolist()} '
+            f'outside [0, {num_classes}) and not {ignore_index}'
+        )
     labelled = labels != ignore_index
     onehot = F.one_hot(torch.where(labelled, labels, 0), num_classes).float()
     onehot = onehot * labelled.unsqueeze(-1).float()
@@ -76,14 +88,22 @@ class ITALoss(nn.Module):
         num_classes: optional check against the file's K.
     """
 
-    def __init__(self, text_embeddings: str, temperature: float = 0.07, ignore_index: int = 255,
-                 min_label_fraction: float = 0.5, num_classes: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        text_embeddings: str,
+        temperature: float = 0.07,
+        ignore_index: int = 255,
+        min_label_fraction: float = 0.5,
+        num_classes: int | None = None,
+    ) -> None:
         super().__init__()
         data = load_text_embeddings(text_embeddings)
         emb = data['embeddings']
         if num_classes is not None and emb.shape[0] != num_classes:
-            raise ValueError(f'ITALoss: `num_classes`={num_classes} but {text_embeddings} has '
-                             f'{emb.shape[0]} embeddings')
+            raise ValueError(
+                f'ITALoss: `num_classes`={num_classes} but {text_embeddings} has '
+                f'{emb.shape[0]} embeddings'
+            )
         self.class_names = data['class_names']
         self.temperature = temperature
         self.ignore_index = ignore_index
@@ -95,7 +115,7 @@ class ITALoss(nn.Module):
     def text_dims(self) -> int:
         return self.text_embeddings.shape[1]
 
-    def forward(self, pixel_feats: Tensor, labels: Tensor) -> Dict[str, Tensor]:
+    def forward(self, pixel_feats: Tensor, labels: Tensor) -> dict[str, Tensor]:
         """Args:
             pixel_feats: ``N x D x h x w`` features already projected to the text space.
             labels: ``N x H x W`` OSM labels at image resolution.
@@ -104,14 +124,22 @@ class ITALoss(nn.Module):
             ``loss_ita`` (unweighted; 0 with a graph when no token is labelled) and ``ita_acc``.
         """
         if pixel_feats.dim() != 4 or pixel_feats.shape[1] != self.text_dims:
-            raise ValueError(f'ITALoss: `pixel_feats` must be N x {self.text_dims} x h x w, '
-                             f'got {tuple(pixel_feats.shape)}')
+            raise ValueError(
+                f'ITALoss: `pixel_feats` must be N x {self.text_dims} x h x w, '
+                f'got {tuple(pixel_feats.shape)}'
+            )
         if labels.dim() != 3 or labels.shape[0] != pixel_feats.shape[0]:
-            raise ValueError(f'ITALoss: `osm_label` must be N x H x W with N='
-                             f'{pixel_feats.shape[0]}, got {tuple(labels.shape)}')
-        target = downsample_labels(labels.long(), pixel_feats.shape[-2:],
-                                   self.text_embeddings.shape[0], self.ignore_index,
-                                   self.min_label_fraction)
+            raise ValueError(
+                f'ITALoss: `osm_label` must be N x H x W with N='
+                f'{pixel_feats.shape[0]}, got {tuple(labels.shape)}'
+            )
+        target = downsample_labels(
+            labels.long(),
+            pixel_feats.shape[-2:],
+            self.text_embeddings.shape[0],
+            self.ignore_index,
+            self.min_label_fraction,
+        )
         f = F.normalize(pixel_feats.float(), dim=1)
         logits = torch.einsum('ndhw,kd->nkhw', f, self.text_embeddings) / self.temperature
         keep = target != self.ignore_index

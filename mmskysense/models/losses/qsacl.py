@@ -10,14 +10,13 @@ distribution of one view is the target and the student (H) distribution of the o
 trained; the first term takes teacher global / student local, the second teacher local / student
 global; each term is averaged over every (global, local) pair of a sample and over the batch.
 """
-from typing import Dict
 
 import torch
 from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
-from .teacher_student_ce import (TeacherCentering, teacher_probs,
-                                 teacher_student_cross_entropy)
+
+from .teacher_student_ce import TeacherCentering, teacher_probs, teacher_student_cross_entropy
 
 
 def _check(name: str, x: Tensor, dims: int = 4) -> None:
@@ -36,25 +35,39 @@ class QSACLLoss(nn.Module):
         center_momentum: momentum of the teacher centering (DINO).
     """
 
-    def __init__(self, out_dims: int, student_temp: float = 0.1,
-                 center_momentum: float = 0.9) -> None:
+    def __init__(
+        self, out_dims: int, student_temp: float = 0.1, center_momentum: float = 0.9
+    ) -> None:
         super().__init__()
         self.student_temp = student_temp
         self.centering = TeacherCentering(out_dims, center_momentum)
 
-    def forward(self, student_global: Tensor, student_local: Tensor, teacher_global: Tensor,
-                teacher_local: Tensor, teacher_temp: float) -> Dict[str, Tensor]:
+    def forward(
+        self,
+        student_global: Tensor,
+        student_local: Tensor,
+        teacher_global: Tensor,
+        teacher_local: Tensor,
+        teacher_temp: float,
+    ) -> dict[str, Tensor]:
         """Args are head logits ``B x V x m x K`` (V = global or local view count).
 
         Returns ``dict(loss_qsacl=...)`` (unweighted) and the two directions for logging.
         """
-        for name, x in (('student_global', student_global), ('student_local', student_local),
-                        ('teacher_global', teacher_global), ('teacher_local', teacher_local)):
+        for name, x in (
+            ('student_global', student_global),
+            ('student_local', student_local),
+            ('teacher_global', teacher_global),
+            ('teacher_local', teacher_local),
+        ):
             _check(name, x)
-        if student_global.shape != teacher_global.shape or \
-                student_local.shape != teacher_local.shape:
-            raise ValueError('QSACLLoss: student and teacher logits of the same views must have '
-                             'the same shape')
+        if (
+            student_global.shape != teacher_global.shape
+            or student_local.shape != teacher_local.shape
+        ):
+            raise ValueError(
+                'QSACLLoss: student and teacher logits of the same views must have the same shape'
+            )
         b, vg, m, k = student_global.shape
         vl = student_local.shape[1]
         center = self.centering.center
@@ -69,7 +82,9 @@ class QSACLLoss(nn.Module):
         global_to_local = teacher_student_cross_entropy(s_l, t_g, self.student_temp)
         local_to_global = teacher_student_cross_entropy(s_g, t_l, self.student_temp)
         loss = 0.5 * (global_to_local + local_to_global)  # the 1/(2m) sum of eq. 3
-        self.centering.update(torch.cat([teacher_global.flatten(0, 2),
-                                         teacher_local.flatten(0, 2)]))
-        return dict(loss_qsacl=loss, qsacl_g2l=global_to_local.detach(),
-                    qsacl_l2g=local_to_global.detach())
+        self.centering.update(
+            torch.cat([teacher_global.flatten(0, 2), teacher_local.flatten(0, 2)])
+        )
+        return dict(
+            loss_qsacl=loss, qsacl_g2l=global_to_local.detach(), qsacl_l2g=local_to_global.detach()
+        )

@@ -5,12 +5,10 @@ features to prototypes with the Sinkhorn-Knopp algorithm: the soft assignment ma
 entropic optimal transport plan between tokens (uniform mass) and prototypes (uniform mass), so
 that no prototype collapses onto all tokens.
 """
-from typing import Optional
 
 import torch
-from torch import Tensor
-
 from mmengine import dist
+from torch import Tensor
 
 
 def _all_reduce_sum(x: Tensor, distributed: bool) -> Tensor:
@@ -21,13 +19,15 @@ def _all_reduce_sum(x: Tensor, distributed: bool) -> Tensor:
 
 
 @torch.no_grad()
-def sinkhorn_knopp(scores: Tensor,
-                   epsilon: float = 0.05,
-                   num_iters: int = 3,
-                   row_mask: Optional[Tensor] = None,
-                   groups: Optional[Tensor] = None,
-                   num_groups: Optional[int] = None,
-                   distributed: bool = True) -> Tensor:
+def sinkhorn_knopp(
+    scores: Tensor,
+    epsilon: float = 0.05,
+    num_iters: int = 3,
+    row_mask: Tensor | None = None,
+    groups: Tensor | None = None,
+    num_groups: int | None = None,
+    distributed: bool = True,
+) -> Tensor:
     """Soft equipartitioned assignment of rows (tokens) to columns (prototypes).
 
     Args:

@@ -4,13 +4,11 @@ Paper eq. 4: L_CL(x, x') = -H(x) log H'(x'), with H the student head and H' its 
 "as defined in [6]" (DINO). Following DINO, the teacher distribution is the sharpened softmax of
 its centred logits and is the target; the student's log-softmax carries the gradient.
 """
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
 from mmengine import dist
+from torch import Tensor, nn
 
 
 def teacher_probs(teacher_logits: Tensor, center: Tensor, teacher_temp: float) -> Tensor:
@@ -18,10 +16,9 @@ def teacher_probs(teacher_logits: Tensor, center: Tensor, teacher_temp: float) -
     return F.softmax((teacher_logits.detach().float() - center) / teacher_temp, dim=-1)
 
 
-def teacher_student_cross_entropy(student_logits: Tensor,
-                                  target_probs: Tensor,
-                                  student_temp: float,
-                                  weight: Optional[Tensor] = None) -> Tensor:
+def teacher_student_cross_entropy(
+    student_logits: Tensor, target_probs: Tensor, student_temp: float, weight: Tensor | None = None
+) -> Tensor:
     """Mean over rows of -sum_k P_t[k] log softmax(student / student_temp)[k] (eq. 4).
 
     Args:
@@ -32,16 +29,17 @@ def teacher_student_cross_entropy(student_logits: Tensor,
             (connected to the graph) when every weight is 0.
     """
     if student_logits.shape != target_probs.shape:
-        raise ValueError('teacher_student_cross_entropy: student_logits '
-                         f'{tuple(student_logits.shape)} and target_probs '
-                         f'{tuple(target_probs.shape)} differ')
+        raise ValueError(
+            'teacher_student_cross_entropy: student_logits '
+            f'{tuple(student_logits.shape)} and target_probs '
+            f'{tuple(target_probs.shape)} differ'
+        )
     log_p = F.log_softmax(student_logits.float() / student_temp, dim=-1)
     ce = -(target_probs * log_p).sum(dim=-1)
     if weight is None:
         return ce.mean()
     weight = weight.to(ce.dtype)
-    return (ce * weight).sum() / weight.sum().clamp_min(1.0) if weight.sum() > 0 \
-        else ce.sum() * 0.0
+    return (ce * weight).sum() / weight.sum().clamp_min(1.0) if weight.sum() > 0 else ce.sum() * 0.0
 
 
 class TeacherCentering(nn.Module):
@@ -64,7 +62,7 @@ class TeacherCentering(nn.Module):
         self.register_buffer('center', torch.zeros(1, out_dims))
 
     @torch.no_grad()
-    def update(self, teacher_logits: Tensor, weight: Optional[Tensor] = None) -> None:
+    def update(self, teacher_logits: Tensor, weight: Tensor | None = None) -> None:
         """Moves the centre towards the (weighted) mean of ``teacher_logits`` (``... x K``)."""
         logits = teacher_logits.detach().float().reshape(-1, teacher_logits.shape[-1])
         if weight is None:

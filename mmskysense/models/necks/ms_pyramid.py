@@ -8,8 +8,9 @@ feeds UperNet's pyramid pooling, is the coarsest, as in the HR branch. ``mode='p
 (no parameters, the pretrained features pass unchanged); ``mode='conv'`` learns the resampling
 with stride-2 convolutions (or transposed convolutions for scales above 1).
 """
+
 import math
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -28,8 +29,11 @@ def _power_of_two(scale: float) -> int:
 
 
 def _conv_block(channels: int, down: bool) -> nn.Module:
-    conv = (nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False) if down else
-            nn.ConvTranspose2d(channels, channels, 2, stride=2, bias=False))
+    conv = (
+        nn.Conv2d(channels, channels, 3, stride=2, padding=1, bias=False)
+        if down
+        else nn.ConvTranspose2d(channels, channels, 2, stride=2, bias=False)
+    )
     return nn.Sequential(conv, nn.GroupNorm(math.gcd(32, channels), channels), nn.GELU())
 
 
@@ -44,11 +48,13 @@ class MSFeaturePyramid(BaseModule):
         init_cfg: mmengine init config.
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 scales: Sequence[float] = (1, 0.5, 0.25, 0.125),
-                 mode: str = 'pool',
-                 init_cfg=None) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        scales: Sequence[float] = (1, 0.5, 0.25, 0.125),
+        mode: str = 'pool',
+        init_cfg=None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(in_channels) != len(scales):
             raise ValueError(f'{len(in_channels)} in_channels but {len(scales)} scales')
@@ -70,13 +76,13 @@ class MSFeaturePyramid(BaseModule):
         if self.mode == 'conv' or exp == 0:
             return self.resamplers[index](x)
         if exp < 0:
-            k = 2**(-exp)
+            k = 2 ** (-exp)
             # ceil_mode keeps the border of maps not divisible by k
             return F.max_pool2d(x, kernel_size=k, stride=k, ceil_mode=True)
         return F.interpolate(x, scale_factor=2**exp, mode='bilinear', align_corners=False)
 
-    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+    def forward(self, inputs: Sequence[Tensor]) -> tuple[Tensor, ...]:
         if len(inputs) != len(self.in_channels):
             raise ValueError(f'expected {len(self.in_channels)} maps, got {len(inputs)}')
-        outs: List[Tensor] = [self._resample(i, x) for i, x in enumerate(inputs)]
+        outs: list[Tensor] = [self._resample(i, x) for i, x in enumerate(inputs)]
         return tuple(outs)

@@ -7,7 +7,8 @@ heads (UperNet, a linear classifier) take one map per stage. Dates that are padd
 ``'attention'`` learns a per-pixel score per date (a 1x1 convolution per stage, zero-initialised
 so that it starts as the mean) and takes the softmax-weighted sum over the real dates.
 """
-from typing import Optional, Sequence, Tuple
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -29,10 +30,9 @@ class TemporalPooling(BaseModule):
 
     MODES = ('mean', 'max', 'attention')
 
-    def __init__(self,
-                 mode: str = 'mean',
-                 in_channels: Optional[Sequence[int]] = None,
-                 init_cfg=None) -> None:
+    def __init__(
+        self, mode: str = 'mean', in_channels: Sequence[int] | None = None, init_cfg=None
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if mode not in self.MODES:
             raise ValueError(f'mode must be one of {self.MODES}, got {mode!r}')
@@ -65,8 +65,9 @@ class TemporalPooling(BaseModule):
         weights = torch.softmax(scores.masked_fill(m == 0, -1e4), dim=1) * m
         return (weights * x).sum(1)
 
-    def forward(self, inputs: Sequence[Tensor],
-                date_mask: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
+    def forward(
+        self, inputs: Sequence[Tensor], date_mask: Tensor | None = None
+    ) -> tuple[Tensor, ...]:
         outs = []
         for i, x in enumerate(inputs):
             if x.dim() == 4:  # already single-date
@@ -74,10 +75,14 @@ class TemporalPooling(BaseModule):
                 continue
             if x.dim() != 5:
                 raise ValueError(f'TemporalPooling expects B x T x C x h x w maps, got {x.shape}')
-            mask = (torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-                    if date_mask is None else date_mask.to(x.device).bool())
+            mask = (
+                torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+                if date_mask is None
+                else date_mask.to(x.device).bool()
+            )
             if mask.shape != x.shape[:2]:
-                raise ValueError(f'date_mask {tuple(mask.shape)} does not match maps '
-                                 f'{tuple(x.shape[:2])}')
+                raise ValueError(
+                    f'date_mask {tuple(mask.shape)} does not match maps {tuple(x.shape[:2])}'
+                )
             outs.append(self._pool(i, x, mask))
         return tuple(outs)

@@ -1,4 +1,5 @@
 """Segmentors of the downstream tasks (temporal wrapper of mmseg's EncoderDecoder)."""
+
 from .temporal_encoder_decoder import TemporalEncoderDecoder
 
 __all__ = ['TemporalEncoderDecoder']

@@ -3,13 +3,15 @@
 Per-date backbone maps are pooled over the real dates (``date_mask`` from each sample's
 metainfo) by a temporal neck before the usual neck (the MS pyramid) and decode head.
 """
-from typing import List, Optional, Sequence
+
+from collections.abc import Sequence
 
 from mmseg.models import EncoderDecoder
 from torch import Tensor
 
 from mmskysense.registry import MODELS
-from ..classifiers.temporal_inputs import split_series
+
+from ..utils.temporal_inputs import split_series
 
 
 @MODELS.register_module()
@@ -28,8 +30,9 @@ class TemporalEncoderDecoder(EncoderDecoder):
         self.temporal_neck = MODELS.build(temporal_neck)
         self.bands_per_date = bands_per_date
 
-    def extract_feat(self, inputs: Tensor,
-                     batch_img_metas: Optional[Sequence[dict]] = None) -> List[Tensor]:
+    def extract_feat(
+        self, inputs: Tensor, batch_img_metas: Sequence[dict] | None = None
+    ) -> list[Tensor]:
         series, date_mask = split_series(inputs, self.bands_per_date, batch_img_metas)
         x = self.backbone(series, date_mask=date_mask)
         x = self.temporal_neck(x, date_mask)
@@ -37,7 +40,7 @@ class TemporalEncoderDecoder(EncoderDecoder):
             x = self.neck(x)
         return x
 
-    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
         x = self.extract_feat(inputs, batch_img_metas)
         return self.decode_head.predict(x, batch_img_metas, self.test_cfg)
 

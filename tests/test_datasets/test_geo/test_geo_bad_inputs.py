@@ -1,10 +1,11 @@
 """Each bad input gets a GeoSampleError naming the file and the problem; 'skip' counts them."""
+
 import glob
 import json
 import logging
-import re
 import os
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -77,12 +78,14 @@ def test_wrong_band_count(geo_data, build_dataset, geo_pipeline):
         nine = src.read()[:9]
     _rewrite(path, nine)
     # the index was built with 10 bands: reading refuses the file
-    with pytest.raises(GeoSampleError,
-                       match=re.escape(path) + ': has 9 bands, expected at least 10'):
+    with pytest.raises(
+        GeoSampleError, match=re.escape(path) + ': has 9 bands, expected at least 10'
+    ):
         _load_all(build_dataset, geo_pipeline, data['index_path'])
     # and rebuilding the index refuses it too
-    with pytest.raises(GeoSampleError,
-                       match=re.escape(path) + ': has 9 bands, expected 10 per date x 1 date'):
+    with pytest.raises(
+        GeoSampleError, match=re.escape(path) + ': has 9 bands, expected 10 per date x 1 date'
+    ):
         build_geo_index(data['root'], data['index_path'])
 
 
@@ -90,13 +93,15 @@ def test_different_crs_is_refused(geo_data, build_dataset, geo_pipeline):
     data = geo_data()
     path = osp.join(data['samples'][0]['folder'], 's1.tif')
     _rewrite(path, crs=CRS.from_epsg(32632))
-    with pytest.raises(GeoSampleError,
-                       match=re.escape(path) + ': CRS EPSG:32632 differs from the sample '
-                       'CRS EPSG:32633.*gdalwarp'):
+    with pytest.raises(
+        GeoSampleError,
+        match=re.escape(path) + ': CRS EPSG:32632 differs from the sample CRS EPSG:32633.*gdalwarp',
+    ):
         _load_all(build_dataset, geo_pipeline, data['index_path'])
-    with pytest.raises(GeoSampleError,
-                       match=re.escape(path) + ': CRS EPSG:32632 differs from the HR '
-                       "image's EPSG:32633"):
+    with pytest.raises(
+        GeoSampleError,
+        match=re.escape(path) + ": CRS EPSG:32632 differs from the HR image's EPSG:32633",
+    ):
         build_geo_index(data['root'], data['index_path'])
 
 
@@ -106,9 +111,10 @@ def test_extents_that_do_not_overlap(geo_data, build_dataset, geo_pipeline):
     with rasterio.open(path) as src:
         t = src.transform
     _rewrite(path, transform=from_origin(t.c + 5000.0, t.f, t.a, -t.e))  # 5 km east
-    with pytest.raises(GeoSampleError,
-                       match=re.escape(path) + ': extent .* does not cover the requested '
-                       'ground box'):
+    with pytest.raises(
+        GeoSampleError,
+        match=re.escape(path) + ': extent .* does not cover the requested ground box',
+    ):
         _load_all(build_dataset, geo_pipeline, data['index_path'])
     with pytest.raises(GeoSampleError, match=re.escape(path) + ': extent .* does not overlap'):
         build_geo_index(data['root'], data['index_path'])
@@ -120,9 +126,11 @@ def test_crop_that_is_all_nodata(geo_data, build_dataset, geo_pipeline):
     with rasterio.open(path) as src:
         nan = np.full((src.count, src.height, src.width), np.nan, dtype=np.float32)
     _rewrite(path, nan)
-    with pytest.raises(GeoSampleError,
-                       match='random crops for global view 0 is entirely nodata '
-                       r'in s1 \(' + re.escape(path) + r'\)'):
+    with pytest.raises(
+        GeoSampleError,
+        match='random crops for global view 0 is entirely nodata '
+        r'in s1 \(' + re.escape(path) + r'\)',
+    ):
         _load_all(build_dataset, geo_pipeline, data['index_path'])
 
 
@@ -133,14 +141,17 @@ def test_bad_index_fields(tmp_path, build_dataset, geo_pipeline, geo_data):
     content['data_list'][0]['s2'][1]['date'] = '2021-13-45'
     bad = tmp_path / 'bad_index.json'
     bad.write_text(json.dumps(content))
-    with pytest.raises(GeoSampleError,
-                       match=r'bad_index.json data_list\[0\]\.s2\[1\]\.date: '
-                       "expected a date as YYYY-MM-DD, got '2021-13-45'"):
+    with pytest.raises(
+        GeoSampleError,
+        match=r'bad_index.json data_list\[0\]\.s2\[1\]\.date: '
+        "expected a date as YYYY-MM-DD, got '2021-13-45'",
+    ):
         build_dataset(str(bad), geo_pipeline())
 
 
 def test_skip_policy_counts_and_logs(geo_data, build_dataset, geo_pipeline):
     from mmengine.logging import MMLogger
+
     data = geo_data(num_samples=3)
     bad_path = osp.join(data['samples'][1]['folder'], 'hr.tif')
     os.remove(bad_path)
@@ -150,10 +161,12 @@ def test_skip_policy_counts_and_logs(geo_data, build_dataset, geo_pipeline):
     logger = MMLogger.get_current_instance()
     logger.addHandler(handler)
     try:
-        dataset = build_dataset(data['index_path'],
-                                geo_pipeline(num_frames=ALL_FRAMES),
-                                on_bad_sample='skip',
-                                test_mode=True)
+        dataset = build_dataset(
+            data['index_path'],
+            geo_pipeline(num_frames=ALL_FRAMES),
+            on_bad_sample='skip',
+            test_mode=True,
+        )
         packed = dataset[1]  # bad: the next sample comes instead
     finally:
         logger.removeHandler(handler)
@@ -161,8 +174,9 @@ def test_skip_policy_counts_and_logs(geo_data, build_dataset, geo_pipeline):
     assert dataset.num_skipped == 1
     assert dataset.sample_summary() == dict(num_samples=3, num_skipped=1)
     messages = [r.getMessage() for r in records]
-    assert any(f'{bad_path}: file does not exist' in m and '1 skipped so far' in m
-               for m in messages), messages
+    assert any(
+        f'{bad_path}: file does not exist' in m and '1 skipped so far' in m for m in messages
+    ), messages
     # the default policy raises on the same sample
     strict = build_dataset(data['index_path'], geo_pipeline(num_frames=ALL_FRAMES))
     with pytest.raises(GeoSampleError, match=re.escape(bad_path) + ': file does not exist'):

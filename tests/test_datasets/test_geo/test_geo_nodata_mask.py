@@ -1,4 +1,5 @@
 """Nodata arrives masked through every transform and is never a valid zero."""
+
 import glob
 import os.path as osp
 
@@ -17,12 +18,14 @@ def test_hr_hole_is_masked_exactly_at_native_resolution(geo_data, build_dataset,
         raw = src.read()
     file_valid = (raw != 0).all(0)
     assert not file_valid.all() and file_valid.any()
-    pipeline = geo_pipeline(flip_rotate=False,
-                            num_global=1,
-                            num_local=1,
-                            global_size=256,
-                            global_scale=(1.0, 1.0),
-                            ratio=(1.0, 1.0))
+    pipeline = geo_pipeline(
+        flip_rotate=False,
+        num_global=1,
+        num_local=1,
+        global_size=256,
+        global_scale=(1.0, 1.0),
+        ratio=(1.0, 1.0),
+    )
     packed = build_dataset(data['index_path'], pipeline)[0]
     hr = packed['inputs']['global_views']['hr'][0]
     valid = packed['data_samples'].valid_masks['global_views']['hr'][0]
@@ -55,24 +58,27 @@ def test_masks_follow_flips_rotations_and_resampling(geo_data, build_dataset, ge
     assert saw_invalid['hr'] > 0 and saw_invalid['s2'] > 0  # the holes were seen
 
 
-def test_valid_zero_db_kept_and_nan_masked_through_preprocessor(geo_data, build_dataset,
-                                                                geo_pipeline):
+def test_valid_zero_db_kept_and_nan_masked_through_preprocessor(
+    geo_data, build_dataset, geo_pipeline
+):
     """S1: a real 0.0 dB pixel stays valid, a NaN pixel is masked; after normalisation the
     masked pixel is 0 and a masked mean (as a loss computes it) ignores it."""
     data = geo_data(seed=4, nodata=False, num_s1_dates=1)
     folder = data['samples'][0]['folder']
     with rasterio.open(osp.join(folder, 's1.tif'), 'r+') as dst:
         s1 = np.full((dst.count, dst.height, dst.width), -20.0, dtype=np.float32)
-        s1[:, :, :dst.width // 2] = 0.0  # valid, bright, exactly zero
-        s1[:, :dst.height // 2, dst.width // 2:] = np.nan  # nodata
+        s1[:, :, : dst.width // 2] = 0.0  # valid, bright, exactly zero
+        s1[:, : dst.height // 2, dst.width // 2 :] = np.nan  # nodata
         dst.write(s1)
-    pipeline = geo_pipeline(flip_rotate=False,
-                            num_frames=dict(s2=2, s1=1),
-                            num_global=1,
-                            num_local=1,
-                            global_size=dict(hr=64, s2=64, s1=64),
-                            global_scale=(1.0, 1.0),
-                            ratio=(1.0, 1.0))
+    pipeline = geo_pipeline(
+        flip_rotate=False,
+        num_frames=dict(s2=2, s1=1),
+        num_global=1,
+        num_local=1,
+        global_size=dict(hr=64, s2=64, s1=64),
+        global_scale=(1.0, 1.0),
+        ratio=(1.0, 1.0),
+    )
     packed = build_dataset(data['index_path'], pipeline)[0]
     s1_view = packed['inputs']['global_views']['s1'][0, 0]  # C x h x w
     valid = packed['data_samples'].valid_masks['global_views']['s1'][0, 0]
@@ -83,8 +89,8 @@ def test_valid_zero_db_kept_and_nan_masked_through_preprocessor(geo_data, build_
 
     pre = SkySenseDataPreprocessor(mean=dict(s1=[-10.0, -10.0]), std=dict(s1=[5.0, 5.0]))
     batch = pre(dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]))
-    out = batch['inputs']['global_views']['s1'][0, 0, 0]  # B V K C h w -> C h w
-    mask = batch['inputs']['valid_masks']['global_views']['s1'][0, 0, 0]
+    out = batch['inputs'].global_views.images['s1'][0, 0, 0]  # B V K C h w -> C h w
+    mask = batch['inputs'].global_views.valid_masks['s1'][0, 0, 0]
     assert torch.equal(mask, valid)
     assert (out[:, ~mask] == 0).all()
     # valid 0 dB normalises to +2, not 0: it is data
@@ -101,16 +107,18 @@ def test_s2_cloud_nodata_is_masked(geo_data, build_dataset, geo_pipeline):
     path = glob.glob(osp.join(data['samples'][0]['folder'], 's2', '*.tif'))[0]
     with rasterio.open(path, 'r+') as dst:
         dn = dst.read()
-        dn[:, :, :dst.width // 2] = 0  # nodata = 0 on the left half
+        dn[:, :, : dst.width // 2] = 0  # nodata = 0 on the left half
         dst.write(dn)
-    pipeline = geo_pipeline(flip_rotate=False,
-                            num_frames=dict(s2=1, s1=1),
-                            num_global=1,
-                            num_local=1,
-                            global_scale=(1.0, 1.0),
-                            ratio=(1.0, 1.0))
+    pipeline = geo_pipeline(
+        flip_rotate=False,
+        num_frames=dict(s2=1, s1=1),
+        num_global=1,
+        num_local=1,
+        global_scale=(1.0, 1.0),
+        ratio=(1.0, 1.0),
+    )
     packed = build_dataset(data['index_path'], pipeline)[0]
     valid = packed['data_samples'].valid_masks['global_views']['s2'][0, 0]
     cols_valid = valid.any(0)
-    assert not cols_valid[:cols_valid.numel() // 3].any()
-    assert cols_valid[-cols_valid.numel() // 3:].all()
+    assert not cols_valid[: cols_valid.numel() // 3].any()
+    assert cols_valid[-cols_valid.numel() // 3 :].all()

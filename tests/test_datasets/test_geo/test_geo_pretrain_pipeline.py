@@ -1,5 +1,6 @@
 """End to end: generator -> index -> dataset -> the base config's pipeline -> packed sample ->
 DataLoader workers -> SkySenseDataPreprocessor batch, with the shapes of docs/interfaces.md."""
+
 import os.path as osp
 
 import numpy as np
@@ -11,8 +12,16 @@ from torch.utils.data import DataLoader
 
 from mmskysense.structures import SkySenseDataSample
 
-CFG = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs', '_base_', 'datasets',
-               'skysense_pretrain_geotiff.py')
+CFG = osp.join(
+    osp.dirname(__file__),
+    '..',
+    '..',
+    '..',
+    'configs',
+    '_base_',
+    'datasets',
+    'skysense_pretrain_geotiff.py',
+)
 
 
 @pytest.fixture
@@ -23,6 +32,7 @@ def cfg():
 def test_index_describes_generated_files(geo_data):
     data = geo_data(num_samples=2, num_s2_dates=5, num_s1_dates=4)
     from mmskysense.datasets.geo import load_geo_index
+
     entries = load_geo_index(data['index_path'])
     assert [e['sample_id'] for e in entries] == ['sample_00000', 'sample_00001']
     for entry, sample in zip(entries, data['samples']):
@@ -40,12 +50,14 @@ def test_index_describes_generated_files(geo_data):
 def test_land_cover_is_consistent_across_modalities(geo_data, build_dataset, geo_pipeline):
     """Where the OSM-like label says water, S2 NIR and S1 VV are dark; built-up is bright."""
     data = geo_data(seed=7, nodata=False)
-    pipeline = geo_pipeline(flip_rotate=False,
-                            num_global=1,
-                            num_local=1,
-                            global_size=dict(hr=32, s2=32, s1=32),
-                            global_scale=(1.0, 1.0),
-                            ratio=(1.0, 1.0))
+    pipeline = geo_pipeline(
+        flip_rotate=False,
+        num_global=1,
+        num_local=1,
+        global_size=dict(hr=32, s2=32, s1=32),
+        global_scale=(1.0, 1.0),
+        ratio=(1.0, 1.0),
+    )
     packed = build_dataset(data['index_path'], pipeline)[0]
     label = packed['data_samples'].osm_label['global_views'][0]  # 32 x 32, HR-sized
     nir = packed['inputs']['global_views']['s2'][0, :, 6].mean(0)  # B8 over dates
@@ -66,12 +78,10 @@ def test_config_pipeline_sample_matches_contract(cfg, geo_data, build_dataset):
     inputs, sample = packed['inputs'], packed['data_samples']
     assert isinstance(sample, SkySenseDataSample)
     shapes = {g: {m: tuple(t.shape) for m, t in v.items()} for g, v in inputs.items()}
-    assert shapes == dict(global_views=dict(hr=(2, 3, 224, 224),
-                                            s2=(2, 10, 10, 28, 28),
-                                            s1=(2, 5, 2, 28, 28)),
-                          local_views=dict(hr=(6, 3, 96, 96),
-                                           s2=(6, 10, 10, 12, 12),
-                                           s1=(6, 5, 2, 12, 12)))
+    assert shapes == dict(
+        global_views=dict(hr=(2, 3, 224, 224), s2=(2, 10, 10, 28, 28), s1=(2, 5, 2, 28, 28)),
+        local_views=dict(hr=(6, 3, 96, 96), s2=(6, 10, 10, 12, 12), s1=(6, 5, 2, 12, 12)),
+    )
     assert all(t.dtype == torch.float32 for v in inputs.values() for t in v.values())
     masks = sample.valid_masks
     assert masks['global_views']['hr'].shape == (2, 224, 224)
@@ -89,8 +99,7 @@ def test_config_pipeline_sample_matches_contract(cfg, geo_data, build_dataset):
     assert isinstance(sample.region_id, int) and sample.sample_idx == 0
     # local views are smaller pieces of ground than global ones
     area = {
-        g: ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).mean()
-        for g, b in sample.view_boxes.items()
+        g: ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).mean() for g, b in sample.view_boxes.items()
     }
     assert area['local_views'] < area['global_views']
 
@@ -101,32 +110,35 @@ def test_dataloader_workers_and_preprocessor_batch(cfg, geo_data, build_dataset)
     dataset = build_dataset(data['index_path'], cfg.train_pipeline)
     # fork-started workers open their own rasterio handles (the parent opened some already)
     dataset[0]
-    loader = DataLoader(dataset,
-                        batch_size=2,
-                        num_workers=2,
-                        collate_fn=pseudo_collate,
-                        multiprocessing_context='fork')
+    loader = DataLoader(
+        dataset,
+        batch_size=2,
+        num_workers=2,
+        collate_fn=pseudo_collate,
+        multiprocessing_context='fork',
+    )
     from mmskysense.registry import MODELS
+
     pre = MODELS.build(cfg.data_preprocessor)
     batches = [pre(batch, training=True) for batch in loader]
     assert len(batches) == 2
-    inputs = batches[0]['inputs']
-    assert inputs['global_views']['hr'].shape == (2, 2, 3, 224, 224)
-    assert inputs['global_views']['s2'].shape == (2, 2, 10, 10, 28, 28)
-    assert inputs['local_views']['s1'].shape == (2, 2, 5, 2, 12, 12)
-    assert inputs['valid_masks']['local_views']['s2'].shape == (2, 2, 10, 12, 12)
-    assert inputs['date_masks']['s2'].shape == (2, 10)
-    assert inputs['date_masks']['s2'][:, 6:].sum() == 0  # 6 dates < K = 10: padding
-    assert inputs['doy']['s1'].shape == (2, 5)
-    assert inputs['view_boxes']['global_views'].shape == (2, 2, 4)
-    assert inputs['view_geo_ops']['local_views'].shape == (2, 2, 3)
-    assert inputs['osm_label']['global_views'].shape == (2, 2, 224, 224)
-    assert inputs['region_id'].shape == (2, )
+    batch = batches[0]['inputs']  # a PretrainBatch (docs/interfaces.md)
+    assert batch.global_views.images['hr'].shape == (2, 2, 3, 224, 224)
+    assert batch.global_views.images['s2'].shape == (2, 2, 10, 10, 28, 28)
+    assert batch.local_views.images['s1'].shape == (2, 2, 5, 2, 12, 12)
+    assert batch.local_views.valid_masks['s2'].shape == (2, 2, 10, 12, 12)
+    assert batch.date_masks['s2'].shape == (2, 10)
+    assert batch.date_masks['s2'][:, 6:].sum() == 0  # 6 dates < K = 10: padding
+    assert batch.doy['s1'].shape == (2, 5)
+    assert batch.global_views.view_boxes.shape == (2, 2, 4)
+    assert batch.local_views.view_geo_ops.shape == (2, 2, 3)
+    assert batch.global_views.osm_label.shape == (2, 2, 224, 224)
+    assert batch.region_id.shape == (2,)
     assert len(batches[0]['data_samples']) == 2
     # normalised: zero where invalid, roughly standardised where valid
-    for g in ('global_views', 'local_views'):
+    for _, group in batch.groups():
         for m in ('hr', 's2', 's1'):
-            x, valid = inputs[g][m], inputs['valid_masks'][g][m]
+            x, valid = group.images[m], group.valid_masks[m]
             assert (x.abs().amax(dim=-3)[~valid] == 0).all()
             assert x.abs().amax(dim=-3)[valid].mean() < 10
     idx = sorted(int(s.sample_idx) for b in batches for s in b['data_samples'])

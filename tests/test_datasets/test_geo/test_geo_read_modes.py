@@ -1,4 +1,5 @@
 """Windowed reads (prefetched series, HR overviews) give the same views as reading whole rasters."""
+
 import numpy as np
 import torch
 
@@ -12,24 +13,26 @@ def _views(build_dataset, geo_pipeline, index_path, **crop_kwargs):
 def test_window_prefetch_equals_whole_raster(geo_data, build_dataset, geo_pipeline):
     data = geo_data(seed=11)
     window = _views(build_dataset, geo_pipeline, data['index_path'], use_overviews=False)
-    whole = _views(build_dataset,
-                   geo_pipeline,
-                   data['index_path'],
-                   read_mode=dict(hr='whole', s2='whole', s1='whole', osm='whole'))
-    unfetched = _views(build_dataset,
-                       geo_pipeline,
-                       data['index_path'],
-                       use_overviews=False,
-                       prefetch_series=False)
+    whole = _views(
+        build_dataset,
+        geo_pipeline,
+        data['index_path'],
+        read_mode=dict(hr='whole', s2='whole', s1='whole', osm='whole'),
+    )
+    unfetched = _views(
+        build_dataset, geo_pipeline, data['index_path'], use_overviews=False, prefetch_series=False
+    )
     for a, b, c in zip(window, whole, unfetched):
         for group in ('global_views', 'local_views'):
             for m in ('hr', 's2', 's1'):
                 assert torch.equal(a['inputs'][group][m], b['inputs'][group][m]), (group, m)
                 assert torch.equal(a['inputs'][group][m], c['inputs'][group][m]), (group, m)
-                assert torch.equal(a['data_samples'].valid_masks[group][m],
-                                   b['data_samples'].valid_masks[group][m])
-            assert torch.equal(a['data_samples'].osm_label[group],
-                               b['data_samples'].osm_label[group])
+                assert torch.equal(
+                    a['data_samples'].valid_masks[group][m], b['data_samples'].valid_masks[group][m]
+                )
+            assert torch.equal(
+                a['data_samples'].osm_label[group], b['data_samples'].osm_label[group]
+            )
 
 
 def test_hr_overviews_match_native_pooling(geo_data, build_dataset, geo_pipeline):

@@ -3,6 +3,7 @@
 It exercises the Runner, the launchers and checkpointing without depending on any model of the
 paper, so that infrastructure failures are not confused with model failures.
 """
+
 import os.path as osp
 
 import torch
@@ -17,7 +18,6 @@ from mmskysense.registry import DATASETS, HOOKS, MODELS
 
 @MODELS.register_module()
 class ToyRegressor(BaseModel):
-
     def __init__(self, in_dims: int = 8, hidden: int = 16) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(in_dims, hidden), nn.ReLU(), nn.Linear(hidden, 1))
@@ -25,13 +25,12 @@ class ToyRegressor(BaseModel):
     def forward(self, inputs, data_samples=None, mode='tensor'):
         pred = self.net(inputs).squeeze(-1)
         if mode == 'loss':
-            return dict(loss=((pred - data_samples)**2).mean())
+            return dict(loss=((pred - data_samples) ** 2).mean())
         return pred
 
 
 @DATASETS.register_module()
 class ToyRegressionDataset(Dataset):
-
     def __init__(self, num_samples: int = 64, in_dims: int = 8, seed: int = 0) -> None:
         g = torch.Generator().manual_seed(seed)
         self.x = torch.randn(num_samples, in_dims, generator=g)
@@ -56,7 +55,8 @@ class DumpRankStateHook(Hook):
             iter=runner.iter,
             world_size=runner.world_size,
             params={k: v.detach().clone() for k, v in model.state_dict().items()},
-            optimizer=runner.optim_wrapper.state_dict())
+            optimizer=runner.optim_wrapper.state_dict(),
+        )
         torch.save(state, osp.join(runner.work_dir, f'{name}_rank{get_rank()}.pth'))
 
     def before_train(self, runner) -> None:
@@ -69,6 +69,7 @@ class DumpRankStateHook(Hook):
 @HOOKS.register_module()
 class InterruptAtIterHook(Hook):
     """Kills the run after iteration ``at`` (after its checkpoint is saved), like a lost job."""
+
     priority = 'LOWEST'  # after CheckpointHook (VERY_LOW)
 
     def __init__(self, at: int) -> None:

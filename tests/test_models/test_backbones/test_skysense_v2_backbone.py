@@ -1,4 +1,5 @@
 """SkySenseV2Backbone: interface of docs/interfaces.md, shapes, prompts, MoE stats, options."""
+
 import copy
 
 import pytest
@@ -12,7 +13,7 @@ from mmskysense.registry import MODELS
 @pytest.fixture(scope='module')
 def tiny():
     torch.manual_seed(0)
-    return SkySenseV2Backbone('tiny', drop_path_rate=0.).eval()
+    return SkySenseV2Backbone('tiny', drop_path_rate=0.0).eval()
 
 
 def test_registered_and_built_from_config():
@@ -23,12 +24,21 @@ def test_registered_and_built_from_config():
 
 def test_multimodal_shapes_and_strides(tiny):
     with torch.no_grad():
-        out = tiny(dict(hr=torch.randn(1, 3, 256, 256), s2=torch.randn(2, 10, 64, 64),
-                        s1=torch.randn(2, 2, 64, 64)))
+        out = tiny(
+            dict(
+                hr=torch.randn(1, 3, 256, 256),
+                s2=torch.randn(2, 10, 64, 64),
+                s1=torch.randn(2, 2, 64, 64),
+            )
+        )
     assert set(out) == {'hr', 's2', 's1'}
     c = 32
-    assert [tuple(o.shape) for o in out['hr']] == [(1, c, 64, 64), (1, 2 * c, 32, 32),
-                                                   (1, 4 * c, 16, 16), (1, 8 * c, 8, 8)]
+    assert [tuple(o.shape) for o in out['hr']] == [
+        (1, c, 64, 64),
+        (1, 2 * c, 32, 32),
+        (1, 4 * c, 16, 16),
+        (1, 8 * c, 8, 8),
+    ]
     for name in ('s2', 's1'):
         assert [tuple(o.shape) for o in out[name]] == [(2, c * 2**i, 16, 16) for i in range(4)]
 
@@ -74,8 +84,10 @@ def test_single_modal_mode_returns_tuple():
 
 def test_custom_modality_with_its_own_tokenizer():
     model = SkySenseV2Backbone(
-        'tiny', modalities=dict(hr=dict(in_channels=3, kind='hr'),
-                                planet=dict(in_channels=4, kind='hr')), modality='planet')
+        'tiny',
+        modalities=dict(hr=dict(in_channels=3, kind='hr'), planet=dict(in_channels=4, kind='hr')),
+        modality='planet',
+    )
     assert model.tokenizers['planet'].proj.in_channels == 4
     out = model(torch.randn(1, 4, 64, 64))
     assert [o.shape[-1] for o in out] == [16, 8, 4, 2]
@@ -83,8 +95,9 @@ def test_custom_modality_with_its_own_tokenizer():
 
 def test_prompts_keep_token_count_and_are_modality_specific(tiny):
     model = copy.deepcopy(tiny)
-    x = dict(hr=torch.randn(1, 3, 64, 64), s2=torch.randn(1, 10, 16, 16),
-             s1=torch.randn(1, 2, 16, 16))
+    x = dict(
+        hr=torch.randn(1, 3, 64, 64), s2=torch.randn(1, 10, 16, 16), s1=torch.randn(1, 2, 16, 16)
+    )
     no_prompt_arch = dict(SkySenseV2Backbone.arch_zoo['tiny'], num_prompts=0)
     plain = SkySenseV2Backbone(no_prompt_arch).eval()
     assert model.stages[2].prompts is not None and plain.stages[2].prompts is None
@@ -110,7 +123,7 @@ def test_moe_aux_loss_and_expert_load(tiny):
     load = tiny.expert_load()
     assert set(load) == {'stages.3.blocks.0', 'stages.3.blocks.1'}  # last 2 blocks
     for v in load.values():
-        assert v.shape == (4, ) and v.sum().item() == pytest.approx(1.0)
+        assert v.shape == (4,) and v.sum().item() == pytest.approx(1.0)
     # one Switch loss per MoE layer and per modality call, each >= 1
     assert loss1.dim() == 0 and loss1.item() >= 4 - 1e-5
     tiny(x)
@@ -141,7 +154,7 @@ def test_dense_model_without_moe():
 
 def test_with_cp_gives_same_outputs_and_gradients():
     torch.manual_seed(0)
-    ref = SkySenseV2Backbone('tiny', drop_path_rate=0., with_cp=False).train()
+    ref = SkySenseV2Backbone('tiny', drop_path_rate=0.0, with_cp=False).train()
     ckpt = copy.deepcopy(ref)
     ckpt.set_grad_checkpointing(True)
     assert all(b.with_cp for s in ckpt.stages for b in s.blocks)
@@ -181,8 +194,11 @@ def test_init_cfg_pretrained_reports_missing_and_unexpected(tmp_path):
     state['backbone.norm2.bias'] = torch.zeros(7)  # wrong shape
     path = tmp_path / 'ckpt.pth'
     torch.save(dict(state_dict=state, meta=dict()), path)
-    model = SkySenseV2Backbone('tiny', modality='hr', init_cfg=dict(
-        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    model = SkySenseV2Backbone(
+        'tiny',
+        modality='hr',
+        init_cfg=dict(type='Pretrained', checkpoint=str(path), prefix='backbone.'),
+    )
     model.init_weights()
     report = model.pretrained_report
     assert 'norm3.weight' in report['missing_keys'] and 'norm2.bias' in report['missing_keys']
@@ -207,9 +223,12 @@ def test_get_layer_depth_and_no_weight_decay():
     nwd = model.no_weight_decay()
     names = dict(model.named_parameters())
     assert nwd <= set(names)
-    assert {'stages.2.prompts.tokens.hr', 'stages.3.prompts.tokens.s1',
-            'stages.0.blocks.0.attn.logit_scale',
-            'stages.1.blocks.0.attn.cpb_mlp.0.weight'} <= nwd
+    assert {
+        'stages.2.prompts.tokens.hr',
+        'stages.3.prompts.tokens.s1',
+        'stages.0.blocks.0.attn.logit_scale',
+        'stages.1.blocks.0.attn.cpb_mlp.0.weight',
+    } <= nwd
     assert 'stages.0.blocks.0.attn.qkv.weight' not in nwd
 
 
@@ -240,12 +259,12 @@ def test_bad_configuration_raises_clear_errors():
         SkySenseV2Backbone(dict(embed_dims=32))
     with pytest.raises(ValueError, match="modality='planet'"):
         SkySenseV2Backbone('tiny', modality='planet')
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match='kind'):
         SkySenseV2Backbone('tiny', modalities=dict(x=dict(in_channels=3, kind='lidar')))
     with pytest.raises(ValueError, match='head_dim'):
         SkySenseV2Backbone(dict(SkySenseV2Backbone.arch_zoo['tiny'], head_dim=24))
     with pytest.raises(ValueError, match='out_indices'):
-        SkySenseV2Backbone('tiny', out_indices=(4, ))
+        SkySenseV2Backbone('tiny', out_indices=(4,))
 
 
 def test_layers_and_backbone_need_only_torch_and_mmengine():
@@ -255,11 +274,16 @@ def test_layers_and_backbone_need_only_torch_and_mmengine():
     import glob
     import os.path as osp
     import sys
+
     root = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
     files = glob.glob(osp.join(root, 'mmskysense', 'models', 'layers', '*.py')) + glob.glob(
-        osp.join(root, 'mmskysense', 'models', 'backbones', '*.py'))
-    allowed_mmskysense = ('mmskysense.registry', 'mmskysense.models.layers',
-                          'mmskysense.models.backbones')
+        osp.join(root, 'mmskysense', 'models', 'backbones', '*.py')
+    )
+    allowed_mmskysense = (
+        'mmskysense.registry',
+        'mmskysense.models.layers',
+        'mmskysense.models.backbones',
+    )
     assert len(files) >= 9
     for path in files:
         for node in ast.walk(ast.parse(open(path).read())):
@@ -271,6 +295,9 @@ def test_layers_and_backbone_need_only_torch_and_mmengine():
                 continue
             for name in names:
                 top = name.split('.')[0]
-                ok = top in ('torch', 'mmengine') or top in sys.stdlib_module_names or \
-                    name.startswith(allowed_mmskysense)
+                ok = (
+                    top in ('torch', 'mmengine')
+                    or top in sys.stdlib_module_names
+                    or name.startswith(allowed_mmskysense)
+                )
                 assert ok, f'{osp.relpath(path, root)} imports {name}'

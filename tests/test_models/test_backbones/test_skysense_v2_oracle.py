@@ -1,5 +1,6 @@
 """Oracle: weights converted from mmpretrain's SwinTransformerV2 by the converter tool make our HR
 path through stages 1-2 reproduce mmpretrain's stages 1-2."""
+
 import importlib.util
 import os.path as osp
 
@@ -13,21 +14,40 @@ mmpretrain_swin = pytest.importorskip('mmpretrain.models.backbones.swin_transfor
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', '..'))
 _spec = importlib.util.spec_from_file_location(
     'skysense_v1_to_mmskysense',
-    osp.join(ROOT, 'tools', 'model_converters', 'skysense_v1_to_mmskysense.py'))
+    osp.join(ROOT, 'tools', 'model_converters', 'skysense_v1_to_mmskysense.py'),
+)
 converter = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(converter)
 
-OUR_ARCH = dict(embed_dims=32, depths=[2, 2, 2, 2], head_dim=16, window_size=4, mlp_ratio=4.,
-                num_prompts=2, prompt_stages=(2, 3), num_experts=4, moe_top_k=1, moe_blocks=2)
+OUR_ARCH = dict(
+    embed_dims=32,
+    depths=[2, 2, 2, 2],
+    head_dim=16,
+    window_size=4,
+    mlp_ratio=4.0,
+    num_prompts=2,
+    prompt_stages=(2, 3),
+    num_experts=4,
+    moe_top_k=1,
+    moe_blocks=2,
+)
 
 
 def mmpretrain_reference(depths=(2, 2, 2, 2), extra_norm=0, seed=0):
     torch.manual_seed(seed)
     ref = mmpretrain_swin.SwinTransformerV2(
-        arch=dict(embed_dims=32, depths=list(depths), num_heads=[2, 4, 8, 16],
-                  extra_norm_every_n_blocks=extra_norm),
-        img_size=64, window_size=4, drop_path_rate=0., out_indices=(0, 1, 2, 3),
-        pad_small_map=True)  # stage 3-4 maps are smaller than the window; stages 1-2 are not
+        arch=dict(
+            embed_dims=32,
+            depths=list(depths),
+            num_heads=[2, 4, 8, 16],
+            extra_norm_every_n_blocks=extra_norm,
+        ),
+        img_size=64,
+        window_size=4,
+        drop_path_rate=0.0,
+        out_indices=(0, 1, 2, 3),
+        pad_small_map=True,
+    )  # stage 3-4 maps are smaller than the window; stages 1-2 are not
     ref.eval()  # mmpretrain's train() returns None: no chaining
     with torch.no_grad():  # move norms, biases and temperatures away from their init values
         for name, p in ref.named_parameters():
@@ -55,19 +75,28 @@ def test_stages_1_2_equal_mmpretrain_after_conversion(tmp_path, size):
     assert report['mismatched'] == [] and report['unexpected'] == []
     assert report['source_head_dim'] == 16
     # Only what a Swin V2 checkpoint cannot provide is missing: prompts, MS/SAR tokenizers.
-    assert all(k.startswith(('stages.2.prompts', 'stages.3.prompts', 'tokenizers.s2',
-                             'tokenizers.s1')) for k in report['missing'])
+    assert all(
+        k.startswith(('stages.2.prompts', 'stages.3.prompts', 'tokenizers.s2', 'tokenizers.s1'))
+        for k in report['missing']
+    )
     assert any('cpb_mlp' in k for k in report['dropped'])  # window-only tensors of stages 3-4
 
-    ours = SkySenseV2Backbone(OUR_ARCH, modality='hr', drop_path_rate=0., init_cfg=dict(
-        type='Pretrained', checkpoint=str(dst), prefix='backbone.'))
+    ours = SkySenseV2Backbone(
+        OUR_ARCH,
+        modality='hr',
+        drop_path_rate=0.0,
+        init_cfg=dict(type='Pretrained', checkpoint=str(dst), prefix='backbone.'),
+    )
     ours.init_weights()
     ours.eval()
     assert ours.pretrained_report['unexpected_keys'] == []
     # single-modal HR model: its prompts, and the gates of the MoE blocks (upcycled experts)
     assert sorted(ours.pretrained_report['missing_keys']) == [
-        'stages.2.prompts.tokens.hr', 'stages.3.blocks.0.ffn.gate.weight',
-        'stages.3.blocks.1.ffn.gate.weight', 'stages.3.prompts.tokens.hr']
+        'stages.2.prompts.tokens.hr',
+        'stages.3.blocks.0.ffn.gate.weight',
+        'stages.3.blocks.1.ffn.gate.weight',
+        'stages.3.prompts.tokens.hr',
+    ]
 
     x = torch.randn(2, 3, *size)
     with torch.no_grad():
@@ -84,7 +113,7 @@ def test_raw_mmpretrain_checkpoint_loads_through_the_pre_hook(tmp_path):
     ref = mmpretrain_reference()
     src = tmp_path / 'v1.pth'
     save_mmpretrain_checkpoint(ref, src)
-    ours = SkySenseV2Backbone(OUR_ARCH, modality='hr', drop_path_rate=0.)
+    ours = SkySenseV2Backbone(OUR_ARCH, modality='hr', drop_path_rate=0.0)
     report = ours.load_pretrained(str(src), prefix='backbone.')
     assert report['unexpected_keys'] == [] and report['mismatched_keys'] == []
     # MoE blocks received the dense FFN in every expert (upcycling); their gates are new.
@@ -94,7 +123,7 @@ def test_raw_mmpretrain_checkpoint_loads_through_the_pre_hook(tmp_path):
     assert all(torch.equal(e.fc1.weight, fc1) for e in moe.experts)
     ours.eval()
     # plain load_state_dict with mmpretrain key names: the pre-hooks adapt them
-    plain = SkySenseV2Backbone(OUR_ARCH, modality='hr', drop_path_rate=0.).eval()
+    plain = SkySenseV2Backbone(OUR_ARCH, modality='hr', drop_path_rate=0.0).eval()
     result = plain.load_state_dict(ref.state_dict(), strict=False)
     assert result.unexpected_keys == []
     assert all('prompts' in k or k.endswith('gate.weight') for k in result.missing_keys)
@@ -110,8 +139,7 @@ def test_head_dim_mismatch_is_reported(tmp_path):
     ref = mmpretrain_reference()
     src, dst = tmp_path / 'v1.pth', tmp_path / 'ours.pth'
     save_mmpretrain_checkpoint(ref, src)
-    report = converter.convert(str(src), str(dst), arch=dict(OUR_ARCH, head_dim=8),
-                               verbose=False)
+    report = converter.convert(str(src), str(dst), arch=dict(OUR_ARCH, head_dim=8), verbose=False)
     assert report['source_head_dim'] == 16 and report['target_head_dim'] == 8
     assert any('stages.0.blocks.0.attn.cpb_mlp.2.weight' in m for m in report['mismatched'])
     written = torch.load(dst, map_location='cpu')['state_dict']
@@ -134,5 +162,6 @@ def test_converter_command_line(tmp_path, capsys):
     assert not any('relative_position_index' in k or 'relative_coords_table' in k for k in state)
     q = ref.state_dict()['stages.2.blocks.0.attn.w_msa.q_bias']
     v = ref.state_dict()['stages.2.blocks.0.attn.w_msa.v_bias']
-    torch.testing.assert_close(state['backbone.stages.2.blocks.0.attn.qkv.bias'],
-                               torch.cat([q, torch.zeros_like(q), v]))
+    torch.testing.assert_close(
+        state['backbone.stages.2.blocks.0.attn.qkv.bias'], torch.cat([q, torch.zeros_like(q), v])
+    )

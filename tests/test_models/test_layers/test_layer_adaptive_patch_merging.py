@@ -1,4 +1,5 @@
 """AdaptivePatchMerging: HR 2x2 merge (Unfold order), MS/SAR averaged-weight projection."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,8 +11,8 @@ def make_apm(c: int = 6, out: int = 12) -> AdaptivePatchMerging:
     torch.manual_seed(0)
     apm = AdaptivePatchMerging(c, out)
     with torch.no_grad():
-        apm.norm.weight.normal_(1, .3)
-        apm.norm.bias.normal_(0, .3)
+        apm.norm.weight.normal_(1, 0.3)
+        apm.norm.bias.normal_(0, 0.3)
     return apm
 
 
@@ -23,7 +24,7 @@ def test_hr_merge_matches_unfold_order():
     assert hw == (4, 5) and out.shape == (2, 20, 12)
     # nn.Unfold(2, stride=2): channel-major 4c vectors, as mmpretrain's PatchMerging.
     merged = F.unfold(x, kernel_size=2, stride=2).transpose(1, 2)
-    ref = F.layer_norm(merged @ apm.reduction.weight.t(), (12, ), apm.norm.weight, apm.norm.bias)
+    ref = F.layer_norm(merged @ apm.reduction.weight.t(), (12,), apm.norm.weight, apm.norm.bias)
     torch.testing.assert_close(out, ref)
 
 
@@ -40,7 +41,7 @@ def test_hr_merge_pads_odd_maps():
 def test_ms_projection_equals_averaged_merge_weights():
     apm = make_apm()
     w = apm.reduction.weight  # out x 4c, column 4c + p
-    expected = torch.stack([w[:, 4 * c:4 * c + 4].mean(1) for c in range(6)], 1)
+    expected = torch.stack([w[:, 4 * c : 4 * c + 4].mean(1) for c in range(6)], 1)
     torch.testing.assert_close(apm.ms_weight(), expected)
     x = torch.randn(2, 15, 6)
     out, hw = apm(x, (3, 5), 'ms')

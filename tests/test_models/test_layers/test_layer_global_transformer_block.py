@@ -1,4 +1,5 @@
 """GlobalTransformerBlock: pre-norm block with SDPA, against a manual softmax attention."""
+
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ def test_matches_manual_attention():
     h = block.norm1(x)
     qkv = block.attn.qkv(h).view(2, 7, 3, 4, 4)
     q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
-    attn = (q @ k.transpose(-1, -2) / 2.).softmax(-1)  # 1/sqrt(head_dim=4)
+    attn = (q @ k.transpose(-1, -2) / 2.0).softmax(-1)  # 1/sqrt(head_dim=4)
     y = x + block.attn.proj((attn @ v).transpose(1, 2).reshape(2, 7, 16))
     ref = y + block.ffn(block.norm2(y))
     with torch.no_grad():

@@ -1,4 +1,5 @@
 """MixtureOfExperts (eq. 2): dispatch, gradients, Switch balance loss, load, upcycling."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ def test_vectorised_dispatch_equals_loop_over_experts(top_k):
     torch.manual_seed(0)
     moe = MixtureOfExperts(16, 32, num_experts=4, top_k=top_k)
     with torch.no_grad():
-        moe.gate.weight.normal_(0, 1.)  # spread the routing over the experts
+        moe.gate.weight.normal_(0, 1.0)  # spread the routing over the experts
         for expert in moe.experts:
             expert.fc1.bias.normal_()
             expert.fc2.bias.normal_()
@@ -56,7 +57,7 @@ def test_idle_experts_get_zero_gradients():
     moe = MixtureOfExperts(8, 16, num_experts=4, top_k=1)
     with torch.no_grad():
         moe.gate.weight.zero_()
-        moe.gate.weight[2] = 1.  # every positive-sum token goes to expert 2
+        moe.gate.weight[2] = 1.0  # every positive-sum token goes to expert 2
     x = torch.rand(10, 8)
     out, _, counts = moe(x)
     assert counts.tolist() == [0, 0, 10, 0]
@@ -82,9 +83,10 @@ def test_switch_balance_loss_hand_checked():
     with torch.no_grad():
         moe.gate.weight.copy_(torch.eye(2))
     # logits = x: softmax([a, 0]) for tokens (ln 3, 0) -> (0.75, 0.25), (0, ln 3) -> (0.25, 0.75)
-    l3 = torch.log(torch.tensor(3.))
-    x = torch.stack([torch.stack([l3, torch.tensor(0.)])] * 3 +
-                    [torch.stack([torch.tensor(0.), l3])])
+    l3 = torch.log(torch.tensor(3.0))
+    x = torch.stack(
+        [torch.stack([l3, torch.tensor(0.0)])] * 3 + [torch.stack([torch.tensor(0.0), l3])]
+    )
     _, loss, counts = moe(x)
     # f = (3/4, 1/4); P = ((3*.75 + .25)/4, (3*.25 + .75)/4) = (0.625, 0.375)
     expected = 2 * (0.75 * 0.625 + 0.25 * 0.375)
@@ -113,7 +115,7 @@ def test_stats_reset_and_accumulate():
     assert moe.expert_load().sum().item() == pytest.approx(1.0)
     moe.reset_stats()
     assert moe.aux_loss().item() == 0
-    assert moe.expert_load().tolist() == [0., 0.]
+    assert moe.expert_load().tolist() == [0.0, 0.0]
 
 
 def test_upcycle_dense_ffn_into_every_expert():
@@ -138,6 +140,7 @@ def test_bad_arguments_raise():
 
 def test_deepcopy_after_forward_drops_the_graph_records():
     import copy
+
     moe = MixtureOfExperts(4, 8, num_experts=2)
     _, loss, counts = moe(torch.randn(6, 4, requires_grad=True))
     moe.record(loss, counts)

@@ -1,4 +1,5 @@
 """ModalityPromptTokens (eq. 1): prepend per-modality tokens, drop them afterwards."""
+
 import pytest
 import torch
 
@@ -28,7 +29,7 @@ def test_prompts_change_output_through_attention_only_for_their_modality():
     assert hr.shape == x.shape
     assert not torch.allclose(hr, s1)  # different prompts, different context
     with torch.no_grad():
-        prompts.tokens['hr'].add_(1.)
+        prompts.tokens['hr'].add_(1.0)
     assert torch.equal(run('s1'), s1)
     assert not torch.allclose(run('hr'), hr)
 

@@ -1,4 +1,5 @@
 """ModalityTokenizer: 4x4 patches, linear embedding, LayerNorm; clear errors."""
+
 import pytest
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,5 @@
 """SwinV2Block / SwinV2WindowAttention against a naive per-window reference written here."""
+
 import math
 
 import pytest
@@ -19,7 +20,7 @@ def naive_bias(attn: SwinV2WindowAttention, ws: int) -> torch.Tensor:
         for b, (yb, xb) in enumerate(coords):
             for k, d in enumerate((ya - yb, xa - xb)):
                 d = d / norm * 8
-                feats[a, b, k] = math.copysign(math.log2(abs(d) + 1) / 3, d) if d else 0.
+                feats[a, b, k] = math.copysign(math.log2(abs(d) + 1) / 3, d) if d else 0.0
     return 16 * torch.sigmoid(attn.cpb_mlp(feats)).permute(2, 0, 1)
 
 
@@ -49,8 +50,8 @@ def naive_block(block: SwinV2Block, x: torch.Tensor, h: int, w: int) -> torch.Te
             cells = [(wy + i, wx + j) for i in range(ws) for j in range(ws)]
             tok = torch.stack([grid[:, y, x_] for y, x_ in cells], 1)  # b, n, c
             q = tok @ wq[:c].t() + attn.q_bias
-            k = tok @ wq[c:2 * c].t()
-            v = tok @ wq[2 * c:].t() + attn.v_bias
+            k = tok @ wq[c : 2 * c].t()
+            v = tok @ wq[2 * c :].t() + attn.v_bias
             res = []
             for hd in range(heads):
                 sl = slice(hd * d, (hd + 1) * d)
@@ -59,7 +60,7 @@ def naive_block(block: SwinV2Block, x: torch.Tensor, h: int, w: int) -> torch.Te
                 logits = logits * scale[hd] + bias[hd]
                 if shift:
                     lab = torch.tensor([region(y, hp) * 3 + region(x_, wp) for y, x_ in cells])
-                    logits = logits + (lab[None, :] != lab[:, None]).float() * -100.
+                    logits = logits + (lab[None, :] != lab[:, None]).float() * -100.0
                 res.append(logits.softmax(-1) @ v[..., sl])
             o = attn.proj(torch.cat(res, -1))
             for t, (y, x_) in enumerate(cells):
@@ -69,18 +70,20 @@ def naive_block(block: SwinV2Block, x: torch.Tensor, h: int, w: int) -> torch.Te
     return x + block.norm2(block.ffn(x))
 
 
-def make_block(shift: bool, window: int = 4, dims: int = 16, heads: int = 2,
-               pretrained_window_size: int = 0) -> SwinV2Block:
+def make_block(
+    shift: bool, window: int = 4, dims: int = 16, heads: int = 2, pretrained_window_size: int = 0
+) -> SwinV2Block:
     torch.manual_seed(0)
-    block = SwinV2Block(dims, heads, window, shift=shift,
-                        pretrained_window_size=pretrained_window_size).eval()
+    block = SwinV2Block(
+        dims, heads, window, shift=shift, pretrained_window_size=pretrained_window_size
+    ).eval()
     with torch.no_grad():  # non-trivial biases and temperatures
-        block.attn.q_bias.normal_(0, .5)
-        block.attn.v_bias.normal_(0, .5)
-        block.attn.logit_scale.uniform_(0., 3.)
-        block.attn.cpb_mlp[0].weight.normal_(0, 1.)
-        block.attn.cpb_mlp[2].weight.normal_(0, .1)
-        block.norm1.weight.normal_(1., .2)
+        block.attn.q_bias.normal_(0, 0.5)
+        block.attn.v_bias.normal_(0, 0.5)
+        block.attn.logit_scale.uniform_(0.0, 3.0)
+        block.attn.cpb_mlp[0].weight.normal_(0, 1.0)
+        block.attn.cpb_mlp[2].weight.normal_(0, 0.1)
+        block.norm1.weight.normal_(1.0, 0.2)
     return block
 
 
@@ -108,8 +111,9 @@ def test_block_matches_naive_reference(shift, h, w):
     block = make_block(shift)
     x = torch.randn(2, h * w, 16)
     with torch.no_grad():
-        torch.testing.assert_close(block(x, (h, w)), naive_block(block, x, h, w),
-                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            block(x, (h, w)), naive_block(block, x, h, w), rtol=1e-5, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize('shift', [False, True])

@@ -1,5 +1,0 @@
-# SkySense V2 on NWPU-RESISC45 with training ratio 20% (the test split is the complement).
-_base_ = ['./skysense_v2_resisc45.py']
-train_dataloader = dict(dataset=dict(train_ratio=0.2))
-val_dataloader = dict(dataset=dict(train_ratio=0.2))
-test_dataloader = dict(dataset=dict(train_ratio=0.2))
