@@ -9,6 +9,7 @@ the two peaks. The detections themselves are kept until the merge (about 50 byte
 
     .venv/bin/python benchmarks/bench_scene_detection_memory.py [--side 1024] [--tile 256]
 """
+
 import argparse
 import json
 import os
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-CHILD = r'''
+CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 from mmskysense.apis import detect_geotiff
@@ -51,7 +52,7 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps(dict(side=side, before_mb=rss_before / 2**20, peak_mb=peak / 2**20,
                       added_mb=(peak - rss_before) / 2**20, detections=len(dets),
                       patches=dets.stats['patches'], seconds=time.perf_counter() - t0)))
-'''
+"""
 
 
 def write_scene(path: str, side: int) -> None:
@@ -60,23 +61,48 @@ def write_scene(path: str, side: int) -> None:
     import rasterio
     from rasterio.transform import from_origin
     from rasterio.windows import Window
-    with rasterio.open(path, 'w', driver='GTiff', height=side, width=side, count=3,
-                       dtype='uint8', crs='EPSG:32633', transform=from_origin(5e5, 4.1e6, 0.3, 0.3),
-                       tiled=True, blockxsize=256, blockysize=256) as dst:
+
+    with rasterio.open(
+        path,
+        'w',
+        driver='GTiff',
+        height=side,
+        width=side,
+        count=3,
+        dtype='uint8',
+        crs='EPSG:32633',
+        transform=from_origin(5e5, 4.1e6, 0.3, 0.3),
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+    ) as dst:
         rng = np.random.default_rng(0)
         for y in range(0, side, 256):
             h = min(256, side - y)
-            dst.write(rng.integers(1, 255, (3, h, side), dtype=np.uint8),
-                      window=Window(0, y, side, h))
+            dst.write(
+                rng.integers(1, 255, (3, h, side), dtype=np.uint8), window=Window(0, y, side, h)
+            )
 
 
 def run(side: int, tile: int, boxes: int, workdir: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '2'))
     write_scene(os.path.join(workdir, f's{side}.tif'), side)
-    proc = subprocess.run([sys.executable, '-c', CHILD, str(side), str(tile), str(boxes),
-                           os.path.join(workdir, f's{side}.tif'),
-                           os.path.join(workdir, f'd{side}.geojson')],
-                          capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            '-c',
+            CHILD,
+            str(side),
+            str(tile),
+            str(boxes),
+            os.path.join(workdir, f's{side}.tif'),
+            os.path.join(workdir, f'd{side}.geojson'),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -92,8 +118,10 @@ def main() -> None:
         small = run(args.side, args.tile, args.boxes, tmp)
         large = run(4 * args.side, args.tile, args.boxes, tmp)
     for r in (small, large):
-        print(f"scene {r['side']} px: {r['patches']} patches, {r['detections']} detections, "
-              f"peak +{r['added_mb']:.1f} MiB over {r['before_mb']:.0f} MiB, {r['seconds']:.1f} s")
+        print(
+            f'scene {r["side"]} px: {r["patches"]} patches, {r["detections"]} detections, '
+            f'peak +{r["added_mb"]:.1f} MiB over {r["before_mb"]:.0f} MiB, {r["seconds"]:.1f} s'
+        )
     ratio = large['added_mb'] / max(small['added_mb'], 1e-3)
     print(f'scene area x16 -> added peak memory x{ratio:.2f}')
 

@@ -107,8 +107,10 @@ def print_paper_result(paper, metrics: dict) -> None:
     key = paper['metric']
     ours = metrics.get(key)
     ours = f'{float(ours):.4f}' if ours is not None else f'not computed (no {key!r} metric)'
-    print(f'paper ({paper.get("source", "paper")}): {key} = {float(paper["value"]):.4f}; '
-          f'this run: {ours}')
+    print(
+        f'paper ({paper.get("source", "paper")}): {key} = {float(paper["value"]):.4f}; '
+        f'this run: {ours}'
+    )
 
 
 if __name__ == '__main__':

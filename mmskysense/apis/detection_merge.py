@@ -13,7 +13,8 @@ same class covers at least ``iof_thr`` of it; whole detections are merged by cla
 the same NMS ranked below every whole one (objects larger than the overlap, seen cut by every
 patch, stay as the best cut view).
 """
-from typing import Optional, Sequence, Tuple
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -22,8 +23,10 @@ from torch import Tensor
 
 def rbox_corners(rboxes: Tensor) -> Tensor:
     """Corners ``N x 4 x 2`` of rotated boxes, in mmrotate's order (``rbox2qbox``)."""
-    import mmskysense.compat  # noqa: F401  (lets mmrotate import on Python 3.11)
     from mmrotate.structures.bbox import rbox2qbox
+
+    import mmskysense.compat  # noqa: F401  (lets mmrotate import on Python 3.11)
+
     return rbox2qbox(rboxes).reshape(-1, 4, 2)
 
 
@@ -48,8 +51,9 @@ def shift_boxes(bboxes: Tensor, dx: float, dy: float) -> Tensor:
     return out
 
 
-def truncated_by_window(bboxes: Tensor, window: Sequence[float], scene_size: Tuple[int, int],
-                        margin: float = 2.0) -> Tensor:
+def truncated_by_window(
+    bboxes: Tensor, window: Sequence[float], scene_size: tuple[int, int], margin: float = 2.0
+) -> Tensor:
     """Which boxes (in scene pixels) reach within ``margin`` px of, or beyond, a border of the
     patch ``window = (x0, y0, x1, y1)`` that is not a border of the ``(height, width)`` scene."""
     x0, y0, x1, y1 = window
@@ -69,11 +73,17 @@ def truncated_by_window(bboxes: Tensor, window: Sequence[float], scene_size: Tup
 
 def _nms(bboxes: Tensor, scores: Tensor, labels: Tensor, iou_thr: float) -> Tensor:
     from mmcv.ops import batched_nms
+
     if len(bboxes) == 0:
         return torch.zeros(0, dtype=torch.long)
     kind = 'nms' if bboxes.shape[-1] == 4 else 'nms_rotated'
-    _, keep = batched_nms(bboxes.float(), scores.float(), labels,
-                          dict(type=kind, iou_threshold=iou_thr), class_agnostic=False)
+    _, keep = batched_nms(
+        bboxes.float(),
+        scores.float(),
+        labels,
+        dict(type=kind, iou_threshold=iou_thr),
+        class_agnostic=False,
+    )
     return keep
 
 
@@ -81,8 +91,10 @@ def _iof(a: Tensor, b: Tensor) -> Tensor:
     """Overlap ``len(a) x len(b)`` over the area of each box of ``a``."""
     if a.shape[-1] == 4:
         from mmdet.structures.bbox import bbox_overlaps
+
         return bbox_overlaps(a.float(), b.float(), mode='iof')
     from mmcv.ops import box_iou_rotated
+
     return box_iou_rotated(a.float(), b.float(), mode='iof')
 
 
@@ -121,8 +133,12 @@ def overlap_groups(extents: np.ndarray, labels: np.ndarray) -> np.ndarray:
         pi.append(members[:-d][same])
         pj.append(members[d:][same])
     pi, pj = np.concatenate(pi), np.concatenate(pj)
-    touch = ((extents[pi, 0] < extents[pj, 2]) & (extents[pj, 0] < extents[pi, 2]) &
-             (extents[pi, 1] < extents[pj, 3]) & (extents[pj, 1] < extents[pi, 3]))
+    touch = (
+        (extents[pi, 0] < extents[pj, 2])
+        & (extents[pj, 0] < extents[pi, 2])
+        & (extents[pi, 1] < extents[pj, 3])
+        & (extents[pj, 1] < extents[pi, 3])
+    )
     pi, pj = pi[touch], pj[touch]
     # connected components: hook the larger root onto the smaller, then compress paths
     parent = np.arange(n)
@@ -140,8 +156,14 @@ def overlap_groups(extents: np.ndarray, labels: np.ndarray) -> np.ndarray:
             parent = jumped
 
 
-def _merge_groups(bboxes: Tensor, scores: Tensor, groups: Tensor, truncated: Tensor,
-                  iou_thr: float, iof_thr: float) -> Tensor:
+def _merge_groups(
+    bboxes: Tensor,
+    scores: Tensor,
+    groups: Tensor,
+    truncated: Tensor,
+    iou_thr: float,
+    iof_thr: float,
+) -> Tensor:
     """The merge of the module docstring, done inside each group of ``groups`` at once."""
     whole = torch.nonzero(~truncated).flatten()
     cut = torch.nonzero(truncated).flatten()
@@ -165,8 +187,14 @@ def _merge_groups(bboxes: Tensor, scores: Tensor, groups: Tensor, truncated: Ten
 CHUNK = 512
 
 
-def merge_detections(bboxes: Tensor, scores: Tensor, labels: Tensor, iou_thr: float,
-                     truncated: Optional[Tensor] = None, iof_thr: float = 0.7) -> Tensor:
+def merge_detections(
+    bboxes: Tensor,
+    scores: Tensor,
+    labels: Tensor,
+    iou_thr: float,
+    truncated: Tensor | None = None,
+    iof_thr: float = 0.7,
+) -> Tensor:
     """Indices of the detections to keep, best score first (module docstring).
 
     Args:
@@ -198,8 +226,9 @@ def merge_detections(bboxes: Tensor, scores: Tensor, labels: Tensor, iou_thr: fl
             j += 1
         idx = torch.from_numpy(np.concatenate([order[s:e] for s, e in multi[i:j]]))
         local = torch.from_numpy(groups[idx.numpy()])
-        keep.append(idx[_merge_groups(bboxes[idx], scores[idx], local, truncated[idx], iou_thr,
-                                      iof_thr)])
+        keep.append(
+            idx[_merge_groups(bboxes[idx], scores[idx], local, truncated[idx], iou_thr, iof_thr)]
+        )
         i = j
     keep = torch.cat(keep)
     return keep[scores[keep].argsort(descending=True, stable=True)]

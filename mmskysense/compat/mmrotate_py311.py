@@ -82,7 +82,6 @@ class _InProcessPool:
 
 
 class _InProcessContext:
-
     Pool = _InProcessPool
 
 

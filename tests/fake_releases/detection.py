@@ -5,28 +5,81 @@ so a detector can learn them: an mAP clearly above zero after a short training s
 data, the boxes, the model and the evaluation are wired together. The XML is written here from
 string templates that follow the releases' files, not by the readers' code.
 """
+
 import colorsys
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
-DIOR_NAMES = ('airplane', 'airport', 'baseballfield', 'basketballcourt', 'bridge', 'chimney',
-              'expressway-service-area', 'expressway-toll-station', 'dam', 'golffield',
-              'groundtrackfield', 'harbor', 'overpass', 'ship', 'stadium', 'storagetank',
-              'tenniscourt', 'trainstation', 'vehicle', 'windmill')
+DIOR_NAMES = (
+    'airplane',
+    'airport',
+    'baseballfield',
+    'basketballcourt',
+    'bridge',
+    'chimney',
+    'expressway-service-area',
+    'expressway-toll-station',
+    'dam',
+    'golffield',
+    'groundtrackfield',
+    'harbor',
+    'overpass',
+    'ship',
+    'stadium',
+    'storagetank',
+    'tenniscourt',
+    'trainstation',
+    'vehicle',
+    'windmill',
+)
 #: how the release spells the two mixed-case names
-DIOR_RELEASE_SPELLING = {'expressway-service-area': 'Expressway-Service-area',
-                         'expressway-toll-station': 'Expressway-toll-station'}
+DIOR_RELEASE_SPELLING = {
+    'expressway-service-area': 'Expressway-Service-area',
+    'expressway-toll-station': 'Expressway-toll-station',
+}
 
 FAIR1M_NAMES = (
-    'Passenger Ship', 'Motorboat', 'Fishing Boat', 'Tugboat', 'other-ship', 'Engineering Ship',
-    'Liquid Cargo Ship', 'Dry Cargo Ship', 'Warship', 'Small Car', 'Bus', 'Cargo Truck',
-    'Dump Truck', 'other-vehicle', 'Van', 'Trailer', 'Tractor', 'Excavator', 'Truck Tractor',
-    'Boeing737', 'Boeing747', 'Boeing777', 'Boeing787', 'ARJ21', 'C919', 'A220', 'A321', 'A330',
-    'A350', 'other-airplane', 'Baseball Field', 'Basketball Court', 'Football Field',
-    'Tennis Court', 'Roundabout', 'Intersection', 'Bridge')
+    'Passenger Ship',
+    'Motorboat',
+    'Fishing Boat',
+    'Tugboat',
+    'other-ship',
+    'Engineering Ship',
+    'Liquid Cargo Ship',
+    'Dry Cargo Ship',
+    'Warship',
+    'Small Car',
+    'Bus',
+    'Cargo Truck',
+    'Dump Truck',
+    'other-vehicle',
+    'Van',
+    'Trailer',
+    'Tractor',
+    'Excavator',
+    'Truck Tractor',
+    'Boeing737',
+    'Boeing747',
+    'Boeing777',
+    'Boeing787',
+    'ARJ21',
+    'C919',
+    'A220',
+    'A321',
+    'A330',
+    'A350',
+    'other-airplane',
+    'Baseball Field',
+    'Basketball Court',
+    'Football Field',
+    'Tennis Court',
+    'Roundabout',
+    'Intersection',
+    'Bridge',
+)
 
 
 def colour(index: int) -> np.ndarray:
@@ -52,12 +105,19 @@ def background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
 
 def paint(image: np.ndarray, corners: np.ndarray, label: int) -> None:
     import cv2
+
     cv2.fillPoly(image, [np.round(corners).astype(np.int32)], colour(label).tolist())
 
 
-def place_objects(height: int, width: int, count: int, labels: Sequence[int],
-                  rng: np.random.Generator, size: Tuple[float, float],
-                  margin: float = 2.0) -> List[Tuple[np.ndarray, int]]:
+def place_objects(
+    height: int,
+    width: int,
+    count: int,
+    labels: Sequence[int],
+    rng: np.random.Generator,
+    size: tuple[float, float],
+    margin: float = 2.0,
+) -> list[tuple[np.ndarray, int]]:
     """Up to ``count`` non-overlapping rotated rectangles inside the image, on a coarse grid."""
     cell = size[1] * 1.3
     rows, cols = max(1, int(height // cell)), max(1, int(width // cell))
@@ -77,7 +137,7 @@ def place_objects(height: int, width: int, count: int, labels: Sequence[int],
 
 # ------------------------------------------------------------------------------------ DIOR
 
-_DIOR_HEAD = '''<?xml version="1.0" encoding="UTF-8"?>
+_DIOR_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <annotation>
     <folder>/JPEGImages-{part}.zip/JPEGImages-{part}/JPEGImages-{part}</folder>
     <filename>{img_id}.jpg</filename>
@@ -91,8 +151,8 @@ _DIOR_HEAD = '''<?xml version="1.0" encoding="UTF-8"?>
         <depth>3</depth>
     </size>
     <segmented>0</segmented>
-'''
-_DIOR_HBB = '''    <object>
+"""
+_DIOR_HBB = """    <object>
         <name>{name}</name>
         <pose>Unspecified</pose>
         <truncated>0</truncated>
@@ -104,8 +164,8 @@ _DIOR_HBB = '''    <object>
             <ymax>{ymax}</ymax>
         </bndbox>
     </object>
-'''
-_DIOR_OBB = '''    <object>
+"""
+_DIOR_OBB = """    <object>
         <type>robndbox</type>
         <name>{name}</name>
         <pose>Unspecified</pose>
@@ -123,19 +183,29 @@ _DIOR_OBB = '''    <object>
         </robndbox>
         <angle>{angle}</angle>
     </object>
-'''
+"""
 HBB_DIR = 'Annotations/Horizontal Bounding Boxes'
 OBB_DIR = 'Annotations/Oriented Bounding Boxes'
 
 
-def dior_hbb_release(corners: np.ndarray) -> Tuple[int, int, int, int]:
+def dior_hbb_release(corners: np.ndarray) -> tuple[int, int, int, int]:
     """The release's 1-based, inclusive integer box around continuous pixel corners."""
-    return (int(np.floor(corners[:, 0].min())) + 1, int(np.floor(corners[:, 1].min())) + 1,
-            int(np.ceil(corners[:, 0].max())), int(np.ceil(corners[:, 1].max())))
+    return (
+        int(np.floor(corners[:, 0].min())) + 1,
+        int(np.floor(corners[:, 1].min())) + 1,
+        int(np.ceil(corners[:, 0].max())),
+        int(np.ceil(corners[:, 1].max())),
+    )
 
 
-def write_dior_xml(path: str, img_id: str, part: str, size: Tuple[int, int],
-                   objects: Sequence[Tuple[np.ndarray, str]], oriented: bool) -> None:
+def write_dior_xml(
+    path: str,
+    img_id: str,
+    part: str,
+    size: tuple[int, int],
+    objects: Sequence[tuple[np.ndarray, str]],
+    oriented: bool,
+) -> None:
     """One annotation file of the release (``objects``: corners and the name as written)."""
     height, width = size
     text = _DIOR_HEAD.format(part=part, img_id=img_id, width=width, height=height)
@@ -151,9 +221,15 @@ def write_dior_xml(path: str, img_id: str, part: str, size: Tuple[int, int],
         f.write(text + '</annotation>\n')
 
 
-def make_dior(root: str, images: Optional[Dict[str, int]] = None, size: int = 800,
-              objects: Tuple[int, int] = (2, 5), classes: Optional[Sequence[int]] = None,
-              object_size: Tuple[float, float] = (0.12, 0.3), seed: int = 0) -> dict:
+def make_dior(
+    root: str,
+    images: dict[str, int] | None = None,
+    size: int = 800,
+    objects: tuple[int, int] = (2, 5),
+    classes: Sequence[int] | None = None,
+    object_size: tuple[float, float] = (0.12, 0.3),
+    seed: int = 0,
+) -> dict:
     """Write a fake DIOR + DIOR-R release under ``root``.
 
     ``images`` counts per split (train, val, test); ids are numbered like the release:
@@ -162,6 +238,7 @@ def make_dior(root: str, images: Optional[Dict[str, int]] = None, size: int = 80
     with the continuous pixel corners painted.
     """
     import cv2
+
     images = images or dict(train=3, val=2, test=3)
     labels = list(classes) if classes is not None else list(range(len(DIOR_NAMES)))
     rng = np.random.default_rng(seed)
@@ -174,19 +251,41 @@ def make_dior(root: str, images: Optional[Dict[str, int]] = None, size: int = 80
             img_id = f'{next_id:05d}'
             next_id += 1
             img = background(size, size, rng)
-            objs = place_objects(size, size, int(rng.integers(objects[0], objects[1] + 1)),
-                                 labels, rng, (object_size[0] * size, object_size[1] * size))
+            objs = place_objects(
+                size,
+                size,
+                int(rng.integers(objects[0], objects[1] + 1)),
+                labels,
+                rng,
+                (object_size[0] * size, object_size[1] * size),
+            )
             for corners, label in objs:
                 paint(img, corners, label)
             os.makedirs(osp.join(root, f'JPEGImages-{part}'), exist_ok=True)
-            cv2.imwrite(osp.join(root, f'JPEGImages-{part}', img_id + '.jpg'), img[..., ::-1],
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
-            named = [(c, DIOR_RELEASE_SPELLING.get(DIOR_NAMES[lab], DIOR_NAMES[lab]))
-                     for c, lab in objs]
-            write_dior_xml(osp.join(root, HBB_DIR, img_id + '.xml'), img_id, part,
-                           (size, size), named, oriented=False)
-            write_dior_xml(osp.join(root, OBB_DIR, img_id + '.xml'), img_id, part,
-                           (size, size), named, oriented=True)
+            cv2.imwrite(
+                osp.join(root, f'JPEGImages-{part}', img_id + '.jpg'),
+                img[..., ::-1],
+                [cv2.IMWRITE_JPEG_QUALITY, 95],
+            )
+            named = [
+                (c, DIOR_RELEASE_SPELLING.get(DIOR_NAMES[lab], DIOR_NAMES[lab])) for c, lab in objs
+            ]
+            write_dior_xml(
+                osp.join(root, HBB_DIR, img_id + '.xml'),
+                img_id,
+                part,
+                (size, size),
+                named,
+                oriented=False,
+            )
+            write_dior_xml(
+                osp.join(root, OBB_DIR, img_id + '.xml'),
+                img_id,
+                part,
+                (size, size),
+                named,
+                oriented=True,
+            )
             truth[img_id] = objs
             ids.append(img_id)
         with open(osp.join(root, 'ImageSets', 'Main', f'{split}.txt'), 'w') as f:
@@ -196,7 +295,7 @@ def make_dior(root: str, images: Optional[Dict[str, int]] = None, size: int = 80
 
 # ---------------------------------------------------------------------------------- FAIR1M
 
-_FAIR1M_HEAD = '''<?xml version="1.0" encoding="utf-8"?>
+_FAIR1M_HEAD = """<?xml version="1.0" encoding="utf-8"?>
 <annotation>
 \t<source>
 \t\t<filename>{filename}</filename>
@@ -216,8 +315,8 @@ _FAIR1M_HEAD = '''<?xml version="1.0" encoding="utf-8"?>
 \t\t<depth>3</depth>
 \t</size>
 \t<objects>
-'''
-_FAIR1M_OBJECT = '''\t\t<object>
+"""
+_FAIR1M_OBJECT = """\t\t<object>
 \t\t\t<coordinate>pixel</coordinate>
 \t\t\t<type>rectangle</type>
 \t\t\t<description>None</description>
@@ -227,12 +326,13 @@ _FAIR1M_OBJECT = '''\t\t<object>
 \t\t\t<points>
 {points}\t\t\t</points>
 \t\t</object>
-'''
+"""
 FAIR1M_LABELLED = ('train/part1', 'train/part2', 'validation')
 
 
-def write_fair1m_label(path: str, filename: str, size: Tuple[int, int],
-                       objects: Sequence[Tuple[np.ndarray, str]]) -> None:
+def write_fair1m_label(
+    path: str, filename: str, size: tuple[int, int], objects: Sequence[tuple[np.ndarray, str]]
+) -> None:
     height, width = size
     text = _FAIR1M_HEAD.format(filename=filename, width=width, height=height)
     for corners, name in objects:
@@ -250,18 +350,31 @@ def write_tif(path: str, rgb: np.ndarray) -> None:
 
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
+
     os.makedirs(osp.dirname(path), exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NotGeoreferencedWarning)
-        with rasterio.open(path, 'w', driver='GTiff', height=rgb.shape[0], width=rgb.shape[1],
-                           count=3, dtype='uint8') as dst:
+        with rasterio.open(
+            path,
+            'w',
+            driver='GTiff',
+            height=rgb.shape[0],
+            width=rgb.shape[1],
+            count=3,
+            dtype='uint8',
+        ) as dst:
             dst.write(rgb.transpose(2, 0, 1))
 
 
-def make_fair1m(root: str, images: Optional[Dict[str, int]] = None,
-                size: Tuple[int, int] = (300, 340), objects: Tuple[int, int] = (4, 8),
-                classes: Optional[Sequence[int]] = None,
-                object_size: Tuple[float, float] = (24, 48), seed: int = 0) -> dict:
+def make_fair1m(
+    root: str,
+    images: dict[str, int] | None = None,
+    size: tuple[int, int] = (300, 340),
+    objects: tuple[int, int] = (4, 8),
+    classes: Sequence[int] | None = None,
+    object_size: tuple[float, float] = (24, 48),
+    seed: int = 0,
+) -> dict:
     """Write a fake FAIR1M 1.0 release; returns ``{folder: {image id: [(corners, label)]}}``.
 
     ``images`` counts per release folder (``train/part1``, ``train/part2``, ``validation``,
@@ -278,14 +391,23 @@ def make_fair1m(root: str, images: Optional[Dict[str, int]] = None,
             next_id += 1
             height, width = size
             img = background(height, width, rng)
-            objs = place_objects(height, width, int(rng.integers(objects[0], objects[1] + 1)),
-                                 labels, rng, object_size)
+            objs = place_objects(
+                height,
+                width,
+                int(rng.integers(objects[0], objects[1] + 1)),
+                labels,
+                rng,
+                object_size,
+            )
             for corners, label in objs:
                 paint(img, corners, label)
             write_tif(osp.join(root, folder, 'images', img_id + '.tif'), img)
             if folder != 'test':
-                write_fair1m_label(osp.join(root, folder, 'labelXml', img_id + '.xml'),
-                                   img_id + '.tif', size,
-                                   [(c, FAIR1M_NAMES[lab]) for c, lab in objs])
+                write_fair1m_label(
+                    osp.join(root, folder, 'labelXml', img_id + '.xml'),
+                    img_id + '.tif',
+                    size,
+                    [(c, FAIR1M_NAMES[lab]) for c, lab in objs],
+                )
             truth[folder][img_id] = objs
     return truth

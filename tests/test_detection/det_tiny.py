@@ -3,24 +3,26 @@
 Shared by the config tests and by ``finetune_det_tiny.py`` (the CPU fine-tuning check). Not a
 test module itself; tests load it by path since pytest runs with ``--import-mode=importlib``.
 """
+
 import importlib.util
 import os.path as osp
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
-
-from mmengine.config import Config
 
 from fake_releases import detection as fake
+from mmengine.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
+_DET = 'configs/skysense_v2_det/'
 CONFIGS = {
-    'dior': 'configs/skysense_v2_det/faster-rcnn_skysense-v2-huge-fpn_8xb2-12e_dior.py',
-    'dior_r': 'configs/skysense_v2_det/oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_dior-r.py',
-    'fair1m':
-    'configs/skysense_v2_det/oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_fair1m-1024.py',
+    'dior': _DET + 'faster-rcnn_skysense-v2-huge-fpn_8xb2-12e_dior.py',
+    'dior_r': _DET + 'oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_dior-r.py',
+    'fair1m': _DET + 'oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_fair1m-1024.py',
 }
-SUBMISSION_CONFIG = ('configs/skysense_v2_det/'
-                     'oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_fair1m-1024-submission.py')
+SUBMISSION_CONFIG = (
+    'configs/skysense_v2_det/'
+    'oriented-rcnn-le90_skysense-v2-huge-fpn_8xb2-12e_fair1m-1024-submission.py'
+)
 #: the paper's metric of each config
 METRICS = {'dior': 'pascal_voc/mAP', 'dior_r': 'dota/mAP', 'fair1m': 'dota/mAP'}
 HUGE_TO_TINY = {352: 32, 704: 64, 1408: 128, 2816: 256}
@@ -34,20 +36,37 @@ def load_converter(name: str):
     return module
 
 
-def make_data(name: str, root: str, scale: int = 1, size: int = 128,
-              classes: Optional[Sequence[int]] = None, seed: int = 0) -> str:
+def make_data(
+    name: str,
+    root: str,
+    scale: int = 1,
+    size: int = 128,
+    classes: Sequence[int] | None = None,
+    seed: int = 0,
+) -> str:
     """Generate the fake release for config ``name`` under ``root`` (converted for FAIR1M);
     returns the ``data_root`` the config should use."""
     if name in ('dior', 'dior_r'):
-        fake.make_dior(root, dict(train=2 * scale, val=scale, test=max(2, scale)), size=size,
-                       objects=(2, 4), classes=classes, seed=seed)
+        fake.make_dior(
+            root,
+            dict(train=2 * scale, val=scale, test=max(2, scale)),
+            size=size,
+            objects=(2, 4),
+            classes=classes,
+            seed=seed,
+        )
         return root
     if name == 'fair1m':
         raw = osp.join(root, 'raw')
-        fake.make_fair1m(raw, {'train/part1': scale, 'train/part2': scale, 'validation': 1,
-                               'test': 1}, size=(int(1.5 * size), int(1.7 * size)),
-                         objects=(4, 7), classes=classes, object_size=(0.2 * size, 0.35 * size),
-                         seed=seed)
+        fake.make_fair1m(
+            raw,
+            {'train/part1': scale, 'train/part2': scale, 'validation': 1, 'test': 1},
+            size=(int(1.5 * size), int(1.7 * size)),
+            objects=(4, 7),
+            classes=classes,
+            object_size=(0.2 * size, 0.35 * size),
+            seed=seed,
+        )
         out = osp.join(root, 'converted')
         load_converter('fair1m').convert(raw, out, patch_size=size, overlap=size // 4)
         return out
@@ -57,8 +76,12 @@ def make_data(name: str, root: str, scale: int = 1, size: int = 128,
 def _tiny_channels(obj):
     if isinstance(obj, dict):
         for key, value in obj.items():
-            if key == 'in_channels' and isinstance(value, (list, tuple)) and value and all(
-                    v in HUGE_TO_TINY for v in value):
+            if (
+                key == 'in_channels'
+                and isinstance(value, (list, tuple))
+                and value
+                and all(v in HUGE_TO_TINY for v in value)
+            ):
                 obj[key] = [HUGE_TO_TINY[v] for v in value]
             else:
                 _tiny_channels(value)
@@ -88,9 +111,17 @@ def small_heads(cfg: Config, width: int = 64) -> None:
     m.test_cfg.rpn.update(nms_pre=400, max_per_img=200)
 
 
-def tiny_config(name: str, data_root: str, work_dir: str, max_iters: int = 1, size: int = 128,
-                batch_size: int = 2, lr: Optional[float] = None, head_width: int = 64,
-                path: Optional[str] = None) -> Config:
+def tiny_config(
+    name: str,
+    data_root: str,
+    work_dir: str,
+    max_iters: int = 1,
+    size: int = 128,
+    batch_size: int = 2,
+    lr: float | None = None,
+    head_width: int = 64,
+    path: str | None = None,
+) -> Config:
     """The dataset's config (or the one at ``path``) with the tiny backbone, small heads,
     ``size`` px inputs, generated data and a short iteration-based schedule (the real one is
     12 epochs)."""
@@ -117,11 +148,13 @@ def tiny_config(name: str, data_root: str, work_dir: str, max_iters: int = 1, si
                     step['scale'] = (size, size)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
     warmup = max_iters // 10
-    cfg.param_scheduler = [dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False,
-                                begin=warmup, end=max_iters)]
+    cfg.param_scheduler = [
+        dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=warmup, end=max_iters)
+    ]
     if warmup:
-        cfg.param_scheduler.insert(0, dict(type='LinearLR', start_factor=0.1, by_epoch=False,
-                                           begin=0, end=warmup))
+        cfg.param_scheduler.insert(
+            0, dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=warmup)
+        )
     if lr is not None:
         cfg.optim_wrapper.optimizer.lr = lr
     cfg.val_dataloader = None
@@ -132,4 +165,3 @@ def tiny_config(name: str, data_root: str, work_dir: str, max_iters: int = 1, si
     cfg.log_processor = dict(by_epoch=False)
     cfg.log_level = 'WARNING'
     return cfg
-

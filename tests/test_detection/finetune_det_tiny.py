@@ -6,6 +6,7 @@ class), then tested: its mAP must be clearly above zero.
         --iters 400 --work-dir /tmp/ft_dior
     .venv/bin/python tools/test.py /tmp/ft_dior/finetuned_config.py /tmp/ft_dior/finetuned.pth
 """
+
 import argparse
 import importlib.util
 import json
@@ -25,8 +26,13 @@ def main() -> None:
     parser.add_argument('name', choices=sorted(det_tiny.CONFIGS))
     parser.add_argument('--iters', type=int, default=400)
     parser.add_argument('--scale', type=int, default=10, help='images multiplier of the data')
-    parser.add_argument('--classes', type=int, nargs='+', default=[0, 3, 13, 18],
-                        help='class indices the generated objects are drawn from')
+    parser.add_argument(
+        '--classes',
+        type=int,
+        nargs='+',
+        default=[0, 3, 13, 18],
+        help='class indices the generated objects are drawn from',
+    )
     parser.add_argument('--size', type=int, default=128)
     parser.add_argument('--lr', type=float, default=5e-4)
     parser.add_argument('--batch-size', type=int, default=4)
@@ -36,28 +42,49 @@ def main() -> None:
     from mmengine.runner import Runner
 
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
-    data_root = det_tiny.make_data(args.name, osp.join(args.work_dir, 'data'), scale=args.scale,
-                                   size=args.size, classes=args.classes)
-    cfg = det_tiny.tiny_config(args.name, data_root, osp.join(args.work_dir, 'run'),
-                               max_iters=args.iters, size=args.size, batch_size=args.batch_size,
-                               lr=args.lr)
+    data_root = det_tiny.make_data(
+        args.name,
+        osp.join(args.work_dir, 'data'),
+        scale=args.scale,
+        size=args.size,
+        classes=args.classes,
+    )
+    cfg = det_tiny.tiny_config(
+        args.name,
+        data_root,
+        osp.join(args.work_dir, 'run'),
+        max_iters=args.iters,
+        size=args.size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
     cfg.log_level = 'INFO'
     runner = Runner.from_cfg(cfg)
     start = time.time()
     runner.train()
     # a checkpoint and the resolved config, for `tools/test.py <config> <checkpoint>`
-    runner.save_checkpoint(args.work_dir, 'finetuned.pth', save_optimizer=False,
-                           save_param_scheduler=False)
+    runner.save_checkpoint(
+        args.work_dir, 'finetuned.pth', save_optimizer=False, save_param_scheduler=False
+    )
     cfg.dump(osp.join(args.work_dir, 'finetuned_config.py'))
     metrics = runner.test()
     key = det_tiny.METRICS[args.name]
-    print(json.dumps(dict(config=det_tiny.CONFIGS[args.name], iters=args.iters,
-                          train_images=len(runner.train_dataloader.dataset),
-                          test_images=len(runner.test_dataloader.dataset),
-                          seconds=round(time.time() - start, 1),
-                          metrics={k: round(float(v), 4) for k, v in metrics.items()
-                                   if k == key or '/AP50/' in k})))
+    print(
+        json.dumps(
+            dict(
+                config=det_tiny.CONFIGS[args.name],
+                iters=args.iters,
+                train_images=len(runner.train_dataloader.dataset),
+                test_images=len(runner.test_dataloader.dataset),
+                seconds=round(time.time() - start, 1),
+                metrics={
+                    k: round(float(v), 4) for k, v in metrics.items() if k == key or '/AP50/' in k
+                },
+            )
+        )
+    )
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """Each detection config: build it, one training iteration and a test pass with the mAP on
 generated data laid out as the release, with the tiny SkySenseV2Backbone; the FAIR1M test
 patches through the submission config and tool; tools/test.py's line with the paper's figure."""
+
 import importlib.util
 import math
 import os.path as osp
@@ -30,6 +31,7 @@ def test_config_trains_and_tests(name, tmp_path):
 
     from mmskysense.models.backbones import SkySenseV2Backbone
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
 
     full = Config.fromfile(str(det_tiny.ROOT / det_tiny.CONFIGS[name]))
@@ -61,10 +63,12 @@ def test_fair1m_submission_config_and_tool(tmp_path):
 
     from mmskysense.datasets.downstream.fair1m import read_fair1m_xml
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     data_root = det_tiny.make_data('fair1m', str(tmp_path / 'data'))
-    cfg = det_tiny.tiny_config('fair1m', data_root, str(tmp_path / 'work'),
-                               path=det_tiny.SUBMISSION_CONFIG)
+    cfg = det_tiny.tiny_config(
+        'fair1m', data_root, str(tmp_path / 'work'), path=det_tiny.SUBMISSION_CONFIG
+    )
     preds = str(tmp_path / 'preds.pkl')
     cfg.test_evaluator.out_file_path = preds
     # random weights: keep what they find, from few proposals (rotated NMS is quadratic)
@@ -75,7 +79,7 @@ def test_fair1m_submission_config_and_tool(tmp_path):
     runner.test()
     results = load(preds)
     patches = osp.join(data_root, 'test', 'patches.json')
-    (image_id, info), = load(patches)['images'].items()
+    ((image_id, info),) = load(patches)['images'].items()
     assert sorted(r['img_id'] for r in results) == sorted(p[0] for p in info['patches'])
     out = str(tmp_path / 'submission')
     counts = det_tiny.load_converter('fair1m_submission').make_submission(results, patches, out)
@@ -91,7 +95,8 @@ def test_tools_test_prints_the_papers_figure(capsys):
     spec.loader.exec_module(tools_test)
     paper = dict(metric='pascal_voc/mAP', value=0.795, source='Table 2b (DIOR)')
     tools_test.print_paper_result(paper, {'pascal_voc/mAP': 0.61234, 'pascal_voc/AP50': 0.612})
-    assert capsys.readouterr().out == ('paper (Table 2b (DIOR)): pascal_voc/mAP = 0.7950; '
-                                       'this run: 0.6123\n')
+    assert capsys.readouterr().out == (
+        'paper (Table 2b (DIOR)): pascal_voc/mAP = 0.7950; this run: 0.6123\n'
+    )
     tools_test.print_paper_result(None, {})
     assert capsys.readouterr().out == ''

@@ -1,5 +1,6 @@
 """DIOR, DIOR-R and FAIR1M readers on fake releases laid out as the real ones: boxes, class
 names as the releases spell them, and every kind of bad input."""
+
 import importlib.util
 import logging
 import os
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fake_releases import detection as fake
 
 _spec = importlib.util.spec_from_file_location('det_tiny', Path(__file__).with_name('det_tiny.py'))
@@ -24,18 +24,28 @@ OBB = fake.OBB_DIR
 def dior_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('dior') / 'DIOR')
     # classes 6 and 7 are the two the release spells in mixed case
-    truth = fake.make_dior(root, dict(train=3, val=2, test=2), size=96, objects=(2, 3),
-                           classes=[0, 6, 7, 18], seed=1)
+    truth = fake.make_dior(
+        root, dict(train=3, val=2, test=2), size=96, objects=(2, 3), classes=[0, 6, 7, 18], seed=1
+    )
     return root, truth
 
 
 def _dior(cls_name, root, split='train', **kw):
     from mmskysense.registry import DATASETS
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     part = 'test' if split == 'test' else 'trainval'
-    ds = DATASETS.build(dict(type=cls_name, data_root=root, ann_file=f'ImageSets/Main/{split}.txt',
-                             data_prefix=dict(img_path=f'JPEGImages-{part}'), pipeline=[], **kw))
+    ds = DATASETS.build(
+        dict(
+            type=cls_name,
+            data_root=root,
+            ann_file=f'ImageSets/Main/{split}.txt',
+            data_prefix=dict(img_path=f'JPEGImages-{part}'),
+            pipeline=[],
+            **kw,
+        )
+    )
     ds.full_init()
     return ds
 
@@ -45,6 +55,7 @@ class _LogRecords(logging.Handler):
 
     def __enter__(self):
         from mmengine.logging import MMLogger
+
         self.messages = []
         self.logger = MMLogger.get_current_instance()
         self.logger.addHandler(self)
@@ -78,8 +89,11 @@ def test_dior_horizontal_boxes_and_names(dior_root):
             expected = np.array(fake.dior_hbb_release(corners)) - 1
             np.testing.assert_array_equal(inst['bbox'], expected)
             assert inst['ignore_flag'] == 0
-    names = {o.split('<name>')[1].split('</name>')[0] for f in os.listdir(osp.join(root, HBB))
-             for o in open(osp.join(root, HBB, f)).read().split('<object>')[1:]}
+    names = {
+        o.split('<name>')[1].split('</name>')[0]
+        for f in os.listdir(osp.join(root, HBB))
+        for o in open(osp.join(root, HBB, f)).read().split('<object>')[1:]
+    }
     assert 'Expressway-Service-area' in names or 'Expressway-toll-station' in names
 
 
@@ -94,8 +108,7 @@ def test_dior_r_oriented_corners(dior_root):
         assert len(info['instances']) == len(objs)
         for inst, (corners, label) in zip(info['instances'], objs):
             assert inst['bbox_label'] == label
-            np.testing.assert_array_equal(np.array(inst['bbox']).reshape(4, 2),
-                                          np.round(corners))
+            np.testing.assert_array_equal(np.array(inst['bbox']).reshape(4, 2), np.round(corners))
 
 
 def test_dior_r_pipeline_gives_rotated_boxes(dior_root):
@@ -104,6 +117,7 @@ def test_dior_r_pipeline_gives_rotated_boxes(dior_root):
     from mmengine.dataset import Compose
 
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     root, truth = dior_root
     cfg = Config.fromfile(str(det_tiny.ROOT / 'configs/_base_/datasets/dior_r.py'))
@@ -111,8 +125,10 @@ def test_dior_r_pipeline_gives_rotated_boxes(dior_root):
     steps = [s for s in cfg.train_pipeline if 'Flip' not in s['type'] and 'Resize' not in s['type']]
     out = Compose(steps)(ds[0])
     boxes = out['data_samples'].gt_instances.bboxes
-    assert type(boxes).__name__ == 'RotatedBoxes' and boxes.tensor.shape == (len(
-        truth[ds.get_data_info(0)['img_id']]), 5)
+    assert type(boxes).__name__ == 'RotatedBoxes' and boxes.tensor.shape == (
+        len(truth[ds.get_data_info(0)['img_id']]),
+        5,
+    )
     # the rotated box has the centre and (nearly) the area of the annotated quadrilateral
     corners = np.round(truth[ds.get_data_info(0)['img_id']][0][0])
     x, y = corners[:, 0], corners[:, 1]
@@ -162,8 +178,13 @@ def test_degenerate_boxes_are_counted_skips_or_errors(dior_root, tmp_path):
         ds = _dior('DIORDataset', root, 'train')
     assert ds.skipped == {'zero area': 1}
     assert len(ds.get_data_info(0)['instances']) == n_before - 1
-    assert [m for level, m in log.messages if level == logging.WARNING and
-            'skipped 1 objects with degenerate boxes: 1 zero area' in m and '00001.xml' in m]
+    assert [
+        m
+        for level, m in log.messages
+        if level == logging.WARNING
+        and 'skipped 1 objects with degenerate boxes: 1 zero area' in m
+        and '00001.xml' in m
+    ]
     with pytest.raises(ValueError, match=r'00001\.xml: object 0 .*zero area'):
         _dior('DIORDataset', root, 'train', invalid_boxes='error')
     ds = _dior('DIORRDataset', root, 'train')
@@ -185,20 +206,34 @@ def test_empty_images_are_dropped_from_training_with_a_count(dior_root, tmp_path
 def test_fair1m_dataset_reads_converted_patches(tmp_path):
     from mmskysense.registry import DATASETS
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     root = det_tiny.make_data('fair1m', str(tmp_path), size=128)
-    ds = DATASETS.build(dict(type='FAIR1MDataset', data_root=root,
-                             ann_file='validation/annfiles',
-                             data_prefix=dict(img_path='validation/images'), pipeline=[]))
+    ds = DATASETS.build(
+        dict(
+            type='FAIR1MDataset',
+            data_root=root,
+            ann_file='validation/annfiles',
+            data_prefix=dict(img_path='validation/images'),
+            pipeline=[],
+        )
+    )
     ds.full_init()
     assert len(ds) == len(os.listdir(osp.join(root, 'validation', 'images')))
     assert len(ds.metainfo['classes']) == 37
     infos = [ds.get_data_info(i) for i in range(len(ds))]
     assert sum(len(i['instances']) for i in infos) > 0
     assert all(len(inst['bbox']) == 8 for i in infos for inst in i['instances'])
-    test = DATASETS.build(dict(type='FAIR1MDataset', data_root=root, ann_file='',
-                               data_prefix=dict(img_path='test/images'), pipeline=[],
-                               test_mode=True))
+    test = DATASETS.build(
+        dict(
+            type='FAIR1MDataset',
+            data_root=root,
+            ann_file='',
+            data_prefix=dict(img_path='test/images'),
+            pipeline=[],
+            test_mode=True,
+        )
+    )
     test.full_init()
     assert len(test) > 0 and test.get_data_info(0)['instances'] == []
 
@@ -206,11 +241,24 @@ def test_fair1m_dataset_reads_converted_patches(tmp_path):
     txt = sorted(os.listdir(osp.join(root, 'validation', 'annfiles')))[0]
     os.rename(osp.join(root, 'validation', 'annfiles', txt), str(tmp_path / txt))
     with pytest.raises(FileNotFoundError, match='has no annotation'):
-        DATASETS.build(dict(type='FAIR1MDataset', data_root=root, ann_file='validation/annfiles',
-                            data_prefix=dict(img_path='validation/images'))).full_init()
+        DATASETS.build(
+            dict(
+                type='FAIR1MDataset',
+                data_root=root,
+                ann_file='validation/annfiles',
+                data_prefix=dict(img_path='validation/images'),
+            )
+        ).full_init()
     lines = open(tmp_path / txt).read().splitlines() or ['1 1 9 1 9 9 1 9 Small_Car 0']
     open(osp.join(root, 'validation', 'annfiles', txt), 'w').write(
-        ' '.join(lines[0].split()[:8] + ['Hovercraft', '0']) + '\n')
+        ' '.join(lines[0].split()[:8] + ['Hovercraft', '0']) + '\n'
+    )
     with pytest.raises(ValueError, match=rf"{txt}.*'Hovercraft'"):
-        DATASETS.build(dict(type='FAIR1MDataset', data_root=root, ann_file='validation/annfiles',
-                            data_prefix=dict(img_path='validation/images'))).full_init()
+        DATASETS.build(
+            dict(
+                type='FAIR1MDataset',
+                data_root=root,
+                ann_file='validation/annfiles',
+                data_prefix=dict(img_path='validation/images'),
+            )
+        ).full_init()

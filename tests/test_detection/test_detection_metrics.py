@@ -1,5 +1,6 @@
 """The detection mAP (VOC07 11-point AP at IoU 0.5) on a small case worked out by hand, through
 the metrics the configs use, and their agreement with mmdet's and mmrotate's own."""
+
 import math
 
 import numpy as np
@@ -43,6 +44,7 @@ def _samples(rotated):
     """Two images: image 0 holds the class-0 boxes 1 and the ignored one, image 1 the rest."""
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
+
     conv = _hbox_to_rbox if rotated else (lambda b: b)
     dim = 5 if rotated else 4
     gts = {0: ([GT[0]], [0], IGNORED, [0]), 1: ([GT[1]] + GT2, [0, 1], [], [])}
@@ -52,14 +54,18 @@ def _samples(rotated):
         s = DetDataSample(metainfo=dict(img_id=str(img), img_shape=(200, 200)))
         s.gt_instances = InstanceData(
             bboxes=torch.tensor([conv(b) for b in boxes], dtype=torch.float32).reshape(-1, dim),
-            labels=torch.tensor(labels))
+            labels=torch.tensor(labels),
+        )
         s.ignored_instances = InstanceData(
             bboxes=torch.tensor([conv(b) for b in ign], dtype=torch.float32).reshape(-1, dim),
-            labels=torch.tensor(ign_labels, dtype=torch.long))
+            labels=torch.tensor(ign_labels, dtype=torch.long),
+        )
         mine = [d for d in DETS if d[3] == img]
         s.pred_instances = InstanceData(
             bboxes=torch.tensor([conv(d[0]) for d in mine], dtype=torch.float32).reshape(-1, dim),
-            scores=torch.tensor([d[1] for d in mine]), labels=torch.tensor([d[2] for d in mine]))
+            scores=torch.tensor([d[1] for d in mine]),
+            labels=torch.tensor([d[2] for d in mine]),
+        )
         samples.append(s.to_dict())
     return samples
 
@@ -72,6 +78,7 @@ def _evaluate(metric, samples):
 
 def test_hand_worked_map_voc():
     from mmskysense.evaluation.metrics import ClasswiseVOCMetric
+
     # the legacy (+1) box sizes of VOCMetric do not move any IoU across 0.5 here
     out = _evaluate(ClasswiseVOCMetric(eval_mode='11points', iou_thrs=0.5), _samples(False))
     assert math.isclose(out['mAP'], MAP, abs_tol=1e-6)
@@ -83,6 +90,7 @@ def test_hand_worked_map_voc():
 
 def test_hand_worked_map_rotated():
     from mmskysense.evaluation.metrics import ClasswiseDOTAMetric
+
     out = _evaluate(ClasswiseDOTAMetric(eval_mode='11points', iou_thrs=0.5), _samples(True))
     assert math.isclose(out['mAP'], MAP, abs_tol=1e-6)
     assert math.isclose(out['AP50/a'], AP_CLASS0, abs_tol=1e-6)
@@ -95,12 +103,17 @@ def test_rotated_metric_uses_rotated_overlaps():
     from mmengine.structures import InstanceData
 
     from mmskysense.evaluation.metrics import ClasswiseDOTAMetric
+
     s = DetDataSample(metainfo=dict(img_id='0'))
-    s.gt_instances = InstanceData(bboxes=torch.tensor([[50., 50., 40., 40., 0.]]),
-                                  labels=torch.tensor([0]))
+    s.gt_instances = InstanceData(
+        bboxes=torch.tensor([[50.0, 50.0, 40.0, 40.0, 0.0]]), labels=torch.tensor([0])
+    )
     s.ignored_instances = InstanceData(bboxes=torch.zeros(0, 5), labels=torch.zeros(0).long())
-    s.pred_instances = InstanceData(bboxes=torch.tensor([[50., 50., 40., 40., math.pi / 4]]),
-                                    scores=torch.tensor([0.9]), labels=torch.tensor([0]))
+    s.pred_instances = InstanceData(
+        bboxes=torch.tensor([[50.0, 50.0, 40.0, 40.0, math.pi / 4]]),
+        scores=torch.tensor([0.9]),
+        labels=torch.tensor([0]),
+    )
     out = _evaluate(ClasswiseDOTAMetric(iou_thrs=0.7), [s.to_dict()])
     assert out['mAP'] == pytest.approx(1.0)
     out = _evaluate(ClasswiseDOTAMetric(iou_thrs=0.72), [s.to_dict()])
@@ -114,34 +127,42 @@ def test_same_mean_as_the_libraries_metric(rotated):
     from mmdet.evaluation import VOCMetric
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
+    from mmrotate.evaluation import DOTAMetric
 
     import mmskysense.compat  # noqa: F401
-    from mmrotate.evaluation import DOTAMetric
     from mmskysense.evaluation.metrics import ClasswiseDOTAMetric, ClasswiseVOCMetric
+
     rng = np.random.default_rng(0)
     samples = []
     for i in range(6):
+
         def boxes(n):
             xy = rng.uniform(0, 150, (n, 2))
             wh = rng.uniform(10, 50, (n, 2))
             if rotated:
                 return np.hstack([xy, wh, rng.uniform(-1.5, 1.5, (n, 1))])
             return np.hstack([xy, xy + wh])
+
         g = boxes(5)
         p = np.vstack([g + rng.normal(0, 3, g.shape), boxes(4)])
         if rotated:
             p[:, 2:4] = np.abs(p[:, 2:4]) + 1
         s = DetDataSample(metainfo=dict(img_id=str(i)))
-        s.gt_instances = InstanceData(bboxes=torch.tensor(g, dtype=torch.float32),
-                                      labels=torch.tensor(rng.integers(0, 3, 5)))
-        s.ignored_instances = InstanceData(bboxes=torch.zeros(0, g.shape[1]),
-                                           labels=torch.zeros(0).long())
-        s.pred_instances = InstanceData(bboxes=torch.tensor(p, dtype=torch.float32),
-                                        scores=torch.tensor(rng.uniform(0, 1, 9)),
-                                        labels=torch.tensor(rng.integers(0, 3, 9)))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor(g, dtype=torch.float32), labels=torch.tensor(rng.integers(0, 3, 5))
+        )
+        s.ignored_instances = InstanceData(
+            bboxes=torch.zeros(0, g.shape[1]), labels=torch.zeros(0).long()
+        )
+        s.pred_instances = InstanceData(
+            bboxes=torch.tensor(p, dtype=torch.float32),
+            scores=torch.tensor(rng.uniform(0, 1, 9)),
+            labels=torch.tensor(rng.integers(0, 3, 9)),
+        )
         samples.append(s.to_dict())
-    ours_cls, theirs_cls = (ClasswiseDOTAMetric, DOTAMetric) if rotated else \
-        (ClasswiseVOCMetric, VOCMetric)
+    ours_cls, theirs_cls = (
+        (ClasswiseDOTAMetric, DOTAMetric) if rotated else (ClasswiseVOCMetric, VOCMetric)
+    )
     ours = _evaluate(ours_cls(iou_thrs=[0.5, 0.75]), samples)
     theirs = _evaluate(theirs_cls(iou_thrs=[0.5, 0.75]), samples)
     assert 0 < ours['mAP'] < 1

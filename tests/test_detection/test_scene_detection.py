@@ -1,6 +1,7 @@
 """Detection over a large scene: an object cut by a patch border is found once, with its
 coordinates; the GeoJSON polygons are the scene transform applied to the pixel boxes; the
 scene's CRS, scenes without one, nodata, failures, and the CLI with a real detector."""
+
 import json
 import os
 import runpy
@@ -49,12 +50,19 @@ def oracle(rotated=False, calls=None):
                 mask = np.all(t.transpose(1, 2, 0) == rgb, axis=-1).astype(np.uint8)
                 n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
                 for x, y, w, h, _ in stats[1:]:
-                    boxes.append([x + w / 2, y + h / 2, w, h, 0.0] if rotated
-                                 else [x, y, x + w, y + h])
+                    boxes.append(
+                        [x + w / 2, y + h / 2, w, h, 0.0] if rotated else [x, y, x + w, y + h]
+                    )
                     labels.append(label)
-            out.append(dict(bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(
-                -1, 5 if rotated else 4), scores=torch.full((len(boxes), ), 0.9),
-                labels=torch.tensor(labels, dtype=torch.long)))
+            out.append(
+                dict(
+                    bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(
+                        -1, 5 if rotated else 4
+                    ),
+                    scores=torch.full((len(boxes),), 0.9),
+                    labels=torch.tensor(labels, dtype=torch.long),
+                )
+            )
         return out
 
     return predict
@@ -70,13 +78,22 @@ def test_border_cut_object_found_once_with_its_coordinates(tmp_path, rotated):
     src = tmp_path / 'scene.tif'
     _scene(src, 200, 208, OBJECTS)
     out = tmp_path / 'out' / 'dets.geojson'
-    dets = detect_geotiff(oracle(rotated), str(src), str(out), CLASSES, tile=128, overlap=48,
-                          batch_size=3, progress=False)
+    dets = detect_geotiff(
+        oracle(rotated),
+        str(src),
+        str(out),
+        CLASSES,
+        tile=128,
+        overlap=48,
+        batch_size=3,
+        progress=False,
+    )
     assert dets.stats['patches'] == 4 and dets.stats['before_merge'] > len(OBJECTS)
     assert len(dets) == len(OBJECTS)
     found = sorted(zip(dets.labels.tolist(), dets.pixel_polygons().round(6).tolist()))
-    expected = sorted((lab, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-                      for lab, x0, y0, x1, y1 in OBJECTS)
+    expected = sorted(
+        (lab, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) for lab, x0, y0, x1, y1 in OBJECTS
+    )
     for (lab, poly), (elab, epoly) in zip(found, expected):
         assert lab == elab
         # corners as a set: a rotated box's first corner depends on its angle convention
@@ -86,8 +103,9 @@ def test_border_cut_object_found_once_with_its_coordinates(tmp_path, rotated):
     fc = json.loads(out.read_text())
     assert fc['crs']['properties']['name'] == 'urn:ogc:def:crs:EPSG::32633'
     assert len(fc['features']) == len(OBJECTS)
-    for feat, corners, label, score in zip(fc['features'], dets.pixel_polygons(),
-                                           dets.labels.tolist(), dets.scores.tolist()):
+    for feat, corners, label, score in zip(
+        fc['features'], dets.pixel_polygons(), dets.labels.tolist(), dets.scores.tolist()
+    ):
         assert feat['properties']['class'] == CLASSES[label]
         assert feat['properties']['score'] == pytest.approx(score)
         ring = np.array(feat['geometry']['coordinates'][0])
@@ -114,12 +132,30 @@ def test_nodata_patches_are_skipped(tmp_path):
     data = np.zeros((3, 200, 200), dtype=np.uint8)
     data[:, :100, :100] = 90
     data[:, 20:40, 20:60] = np.array(COLOURS[1], dtype=np.uint8)[:, None, None]
-    with rasterio.open(src, 'w', driver='GTiff', height=200, width=200, count=3, dtype='uint8',
-                       crs=CRS.from_epsg(32633), transform=TRANSFORM, nodata=0) as dst:
+    with rasterio.open(
+        src,
+        'w',
+        driver='GTiff',
+        height=200,
+        width=200,
+        count=3,
+        dtype='uint8',
+        crs=CRS.from_epsg(32633),
+        transform=TRANSFORM,
+        nodata=0,
+    ) as dst:
         dst.write(data)
     calls = []
-    dets = detect_geotiff(oracle(calls=calls), str(src), None, CLASSES, tile=100, overlap=0,
-                          batch_size=4, progress=False)
+    dets = detect_geotiff(
+        oracle(calls=calls),
+        str(src),
+        None,
+        CLASSES,
+        tile=100,
+        overlap=0,
+        batch_size=4,
+        progress=False,
+    )
     assert dets.stats['empty_patches'] == 3 and sum(calls) == 1
     assert len(dets) == 1 and dets.labels.tolist() == [1]
 
@@ -144,11 +180,11 @@ def test_failure_leaves_no_output(tmp_path):
 def test_preview_png(tmp_path):
     src = tmp_path / 'scene.tif'
     _scene(src, 200, 208, OBJECTS)
-    dets = detect_geotiff(oracle(), str(src), None, CLASSES, tile=128, overlap=48,
-                          progress=False)
+    dets = detect_geotiff(oracle(), str(src), None, CLASSES, tile=128, overlap=48, progress=False)
     png = tmp_path / 'p.png'
     write_detection_preview(str(src), dets, str(png))
     import matplotlib.image as mpimg
+
     assert mpimg.imread(str(png)).shape[0] > 100
 
 
@@ -159,10 +195,13 @@ def test_cli_with_a_real_detector(tmp_path, monkeypatch, capsys):
 
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
+
     register_all_modules()
     import importlib.util
-    spec = importlib.util.spec_from_file_location('det_tiny',
-                                                  Path(__file__).with_name('det_tiny.py'))
+
+    spec = importlib.util.spec_from_file_location(
+        'det_tiny', Path(__file__).with_name('det_tiny.py')
+    )
     det_tiny = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(det_tiny)
     cfg = det_tiny.tiny_config('dior_r', str(tmp_path), str(tmp_path / 'work'), size=96)
@@ -171,16 +210,36 @@ def test_cli_with_a_real_detector(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(str(cfg_path)).model)
     ckpt = tmp_path / 'det.pth'
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=dict(classes=[f'c{i}' for i in range(20)]))), ckpt)
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(dataset_meta=dict(classes=[f'c{i}' for i in range(20)])),
+        ),
+        ckpt,
+    )
     src = tmp_path / 'scene.tif'
     _scene(src, 150, 170, OBJECTS[:1])
     out = tmp_path / 'out.geojson'
     # run as a script, in this process (a fresh interpreter would spend its time on imports)
-    monkeypatch.setattr(sys, 'argv', [
-        'detect_large_scene.py', str(cfg_path), str(ckpt), str(src), str(out), '--overlap', '32',
-        '--score-thr', '0.0', '--batch-size', '2', '--cfg-options',
-        'model.test_cfg.rcnn.max_per_img=10'])
+    monkeypatch.setattr(
+        sys,
+        'argv',
+        [
+            'detect_large_scene.py',
+            str(cfg_path),
+            str(ckpt),
+            str(src),
+            str(out),
+            '--overlap',
+            '32',
+            '--score-thr',
+            '0.0',
+            '--batch-size',
+            '2',
+            '--cfg-options',
+            'model.test_cfg.rcnn.max_per_img=10',
+        ],
+    )
     runpy.run_path(str(REPO / 'tools/detect_large_scene.py'), run_name='__main__')
     assert 'detections' in capsys.readouterr().out
     fc = json.loads(out.read_text())

@@ -23,21 +23,30 @@ the file; a degenerate polygon is skipped and counted (``--strict``: an error).
 Usage: python tools/dataset_converters/fair1m.py FAIR1M_ROOT -o data/FAIR1M_split \
            [--folders train/part1 train/part2 validation test] [--patch-size 1024 --overlap 200]
 """
+
 import argparse
 import json
 import os
 import os.path as osp
 import shutil
 import warnings
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from mmskysense.datasets.downstream.det_annotations import (ClassNameMatcher, SkipLog,
-                                                            polygon_problem)
-from mmskysense.datasets.downstream.fair1m import (FAIR1M_CLASSES, FAIR1M_FOLDERS, patch_name,
-                                                   read_fair1m_xml, write_dota_txt)
+from mmskysense.datasets.downstream.det_annotations import (
+    ClassNameMatcher,
+    SkipLog,
+    polygon_problem,
+)
+from mmskysense.datasets.downstream.fair1m import (
+    FAIR1M_CLASSES,
+    FAIR1M_FOLDERS,
+    patch_name,
+    read_fair1m_xml,
+    write_dota_txt,
+)
 from mmskysense.datasets.downstream.tiling import fraction_inside, window_starts
 
 IMAGE_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.bmp')
@@ -46,6 +55,7 @@ IMAGE_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.bmp')
 def _read_window(src, x: int, y: int, w: int, h: int) -> np.ndarray:
     """An ``h x w x 3`` BGR uint8 window of an open rasterio dataset."""
     from rasterio.windows import Window
+
     bands = [1, 2, 3] if src.count >= 3 else [1]
     data = src.read(bands, window=Window(x, y, w, h))
     if len(bands) == 1:
@@ -53,9 +63,16 @@ def _read_window(src, x: int, y: int, w: int, h: int) -> np.ndarray:
     return np.ascontiguousarray(data.transpose(1, 2, 0)[..., ::-1])
 
 
-def split_image(img_path: str, xml_path: Optional[str], out_dir: str, patch_size: int = 1024,
-                overlap: int = 200, iof_thr: float = 0.7,
-                padding_value: Sequence[int] = (104, 116, 124), strict: bool = False) -> dict:
+def split_image(
+    img_path: str,
+    xml_path: str | None,
+    out_dir: str,
+    patch_size: int = 1024,
+    overlap: int = 200,
+    iof_thr: float = 0.7,
+    padding_value: Sequence[int] = (104, 116, 124),
+    strict: bool = False,
+) -> dict:
     """Cut one image (and its label XML, if any) into patches under ``out_dir``.
 
     Returns the image's entry of ``patches.json``: ``dict(file, width, height, patches,
@@ -64,6 +81,7 @@ def split_image(img_path: str, xml_path: Optional[str], out_dir: str, patch_size
     """
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
+
     image_id = osp.splitext(osp.basename(img_path))[0]
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', NotGeoreferencedWarning)
@@ -76,21 +94,25 @@ def split_image(img_path: str, xml_path: Optional[str], out_dir: str, patch_size
         if xml_path is not None:
             label = read_fair1m_xml(xml_path)
             if label['width'] is not None and (label['width'], label['height']) != (width, height):
-                raise ValueError(f'{xml_path} gives the size {label["width"]} x '
-                                 f'{label["height"]}, but {img_path} is {width} x {height}')
+                raise ValueError(
+                    f'{xml_path} gives the size {label["width"]} x '
+                    f'{label["height"]}, but {img_path} is {width} x {height}'
+                )
             match = ClassNameMatcher(FAIR1M_CLASSES, 'FAIR1M')
             for index, (name, pts) in enumerate(zip(label['names'], label['points'])):
                 name = FAIR1M_CLASSES[match(name, xml_path)]
                 problem = polygon_problem(pts, width, height)
                 if problem is not None:
                     if strict:
-                        raise ValueError(f'{xml_path}: object {index} has a degenerate polygon '
-                                         f'({problem})')
+                        raise ValueError(
+                            f'{xml_path}: object {index} has a degenerate polygon ({problem})'
+                        )
                     skipped.append(problem)
                     continue
                 objects.append((pts, name))
-        boxes = np.array([[p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()]
-                          for p, _ in objects]).reshape(-1, 4)
+        boxes = np.array(
+            [[p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()] for p, _ in objects]
+        ).reshape(-1, 4)
         patches = []
         stride = patch_size - overlap
         for y in window_starts(height, patch_size, stride):
@@ -104,8 +126,12 @@ def split_image(img_path: str, xml_path: Optional[str], out_dir: str, patch_size
                 if not cv2.imwrite(osp.join(out_dir, 'images', name + '.png'), patch):
                     raise OSError(f'cannot write {osp.join(out_dir, "images", name + ".png")}')
                 if xml_path is not None:
-                    near = np.nonzero((boxes[:, 0] < x1) & (boxes[:, 2] > x) &
-                                      (boxes[:, 1] < y1) & (boxes[:, 3] > y))[0]
+                    near = np.nonzero(
+                        (boxes[:, 0] < x1)
+                        & (boxes[:, 2] > x)
+                        & (boxes[:, 1] < y1)
+                        & (boxes[:, 3] > y)
+                    )[0]
                     kept = []
                     for i in near:
                         pts, cls = objects[i]
@@ -115,23 +141,30 @@ def split_image(img_path: str, xml_path: Optional[str], out_dir: str, patch_size
                         kept.append((pts - [x, y], cls, 0 if inside else 2))
                     write_dota_txt(osp.join(out_dir, 'annfiles', name + '.txt'), kept)
                 patches.append([name, x, y])
-    return dict(file=osp.basename(img_path), width=width, height=height, patches=patches,
-                skipped=skipped)
+    return dict(
+        file=osp.basename(img_path), width=width, height=height, patches=patches, skipped=skipped
+    )
 
 
-def _pairs(folder_dir: str, labelled: bool) -> List[tuple]:
+def _pairs(folder_dir: str, labelled: bool) -> list[tuple]:
     img_dir = osp.join(folder_dir, 'images')
     if not osp.isdir(img_dir):
         raise FileNotFoundError(f'FAIR1M images folder not found: {img_dir}')
-    images = {osp.splitext(f)[0]: osp.join(img_dir, f) for f in sorted(os.listdir(img_dir))
-              if f.lower().endswith(IMAGE_SUFFIXES)}
+    images = {
+        osp.splitext(f)[0]: osp.join(img_dir, f)
+        for f in sorted(os.listdir(img_dir))
+        if f.lower().endswith(IMAGE_SUFFIXES)
+    }
     if not labelled:
         return [(path, None) for _, path in sorted(images.items())]
     xml_dir = osp.join(folder_dir, 'labelXml')
     if not osp.isdir(xml_dir):
         raise FileNotFoundError(f'FAIR1M label folder not found: {xml_dir}')
-    xmls = {osp.splitext(f)[0]: osp.join(xml_dir, f) for f in sorted(os.listdir(xml_dir))
-            if f.endswith('.xml')}
+    xmls = {
+        osp.splitext(f)[0]: osp.join(xml_dir, f)
+        for f in sorted(os.listdir(xml_dir))
+        if f.endswith('.xml')
+    }
     for stem, path in xmls.items():
         if stem not in images:
             raise FileNotFoundError(f'label {path} has no image {stem}.tif in {img_dir}')
@@ -145,10 +178,17 @@ def _split_one(args):
     return split_image(*args[:3], **args[3])
 
 
-def convert(src: str, out_dir: str, folders: Sequence[str] = tuple(FAIR1M_FOLDERS),
-            patch_size: int = 1024, overlap: int = 200, iof_thr: float = 0.7,
-            padding_value: Sequence[int] = (104, 116, 124), strict: bool = False,
-            nproc: int = 1) -> Dict[str, dict]:
+def convert(
+    src: str,
+    out_dir: str,
+    folders: Sequence[str] = tuple(FAIR1M_FOLDERS),
+    patch_size: int = 1024,
+    overlap: int = 200,
+    iof_thr: float = 0.7,
+    padding_value: Sequence[int] = (104, 116, 124),
+    strict: bool = False,
+    nproc: int = 1,
+) -> dict[str, dict]:
     """Convert release folders; returns ``folder -> summary``. Each folder is written to
     ``<folder>.partial`` and renamed when complete, so a failed run leaves no half folder."""
     if not 0 <= overlap < patch_size:
@@ -168,12 +208,18 @@ def convert(src: str, out_dir: str, folders: Sequence[str] = tuple(FAIR1M_FOLDER
         if labelled:
             os.makedirs(osp.join(tmp, 'annfiles'))
         skip_log = SkipLog('objects with degenerate polygons')
-        opts = dict(patch_size=patch_size, overlap=overlap, iof_thr=iof_thr,
-                    padding_value=tuple(padding_value), strict=strict)
+        opts = dict(
+            patch_size=patch_size,
+            overlap=overlap,
+            iof_thr=iof_thr,
+            padding_value=tuple(padding_value),
+            strict=strict,
+        )
         try:
             jobs = [(i, x, tmp, opts) for i, x in pairs]
             if nproc > 1:
                 from multiprocessing import Pool
+
                 with Pool(nproc) as pool:
                     entries = pool.map(_split_one, jobs)
             else:
@@ -181,42 +227,72 @@ def convert(src: str, out_dir: str, folders: Sequence[str] = tuple(FAIR1M_FOLDER
             for (_, xml), entry in zip(pairs, entries):
                 for reason in entry['skipped']:
                     skip_log.add(reason, xml)
-            meta = dict(folder=folder, patch_size=patch_size, overlap=overlap, iof_thr=iof_thr,
-                        images={osp.splitext(e['file'])[0]: e for e in entries})
+            meta = dict(
+                folder=folder,
+                patch_size=patch_size,
+                overlap=overlap,
+                iof_thr=iof_thr,
+                images={osp.splitext(e['file'])[0]: e for e in entries},
+            )
             with open(osp.join(tmp, 'patches.json'), 'w') as f:
                 json.dump(meta, f)
             os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        summaries[folder] = dict(images=len(entries),
-                                 patches=sum(len(e['patches']) for e in entries),
-                                 skipped=skip_log.counts())
+        summaries[folder] = dict(
+            images=len(entries),
+            patches=sum(len(e['patches']) for e in entries),
+            skipped=skip_log.counts(),
+        )
         if skip_log.total():
             print(f'{folder}: {skip_log.summary()}')
     return summaries
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src', help='extracted FAIR1M 1.0 release')
     parser.add_argument('-o', '--out-dir', required=True)
     parser.add_argument('--folders', nargs='+', default=list(FAIR1M_FOLDERS))
     parser.add_argument('--patch-size', type=int, default=1024)
     parser.add_argument('--overlap', type=int, default=200)
-    parser.add_argument('--iof-thr', type=float, default=0.7,
-                        help='least fraction of an object inside a patch for the patch to keep it')
-    parser.add_argument('--padding-value', type=int, nargs=3, default=[104, 116, 124],
-                        help='BGR value of the padding of images smaller than a patch')
-    parser.add_argument('--strict', action='store_true',
-                        help='a degenerate polygon is an error instead of a counted skip')
+    parser.add_argument(
+        '--iof-thr',
+        type=float,
+        default=0.7,
+        help='least fraction of an object inside a patch for the patch to keep it',
+    )
+    parser.add_argument(
+        '--padding-value',
+        type=int,
+        nargs=3,
+        default=[104, 116, 124],
+        help='BGR value of the padding of images smaller than a patch',
+    )
+    parser.add_argument(
+        '--strict',
+        action='store_true',
+        help='a degenerate polygon is an error instead of a counted skip',
+    )
     parser.add_argument('--nproc', type=int, default=1)
     args = parser.parse_args(argv)
-    summaries = convert(args.src, args.out_dir, args.folders, args.patch_size, args.overlap,
-                        args.iof_thr, args.padding_value, args.strict, args.nproc)
+    summaries = convert(
+        args.src,
+        args.out_dir,
+        args.folders,
+        args.patch_size,
+        args.overlap,
+        args.iof_thr,
+        args.padding_value,
+        args.strict,
+        args.nproc,
+    )
     for folder, s in summaries.items():
-        print(f'{folder}: {s["images"]} images -> {s["patches"]} patches in '
-              f'{osp.join(args.out_dir, folder)}')
+        print(
+            f'{folder}: {s["images"]} images -> {s["patches"]} patches in '
+            f'{osp.join(args.out_dir, folder)}'
+        )
 
 
 if __name__ == '__main__':

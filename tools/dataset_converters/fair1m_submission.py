@@ -20,6 +20,7 @@ name and renamed when complete.
 Usage: python tools/dataset_converters/fair1m_submission.py preds.pkl \
            data/FAIR1M_split/test/patches.json -o work_dirs/fair1m_test [--zip]
 """
+
 import argparse
 import json
 import os
@@ -27,15 +28,18 @@ import os.path as osp
 import shutil
 import zipfile
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from mmskysense.apis.detection_merge import (merge_detections, rbox_corners, shift_boxes,
-                                             truncated_by_window)
-from mmskysense.datasets.downstream.fair1m import (FAIR1M_CLASSES, parse_patch_name,
-                                                   write_fair1m_xml)
+from mmskysense.apis.detection_merge import (
+    merge_detections,
+    rbox_corners,
+    shift_boxes,
+    truncated_by_window,
+)
+from mmskysense.datasets.downstream.fair1m import FAIR1M_CLASSES, parse_patch_name, write_fair1m_xml
 
 
 def _tensor(value) -> torch.Tensor:
@@ -43,8 +47,14 @@ def _tensor(value) -> torch.Tensor:
     return torch.as_tensor(np.asarray(value) if not torch.is_tensor(value) else value)
 
 
-def merge_image(patch_preds: List[dict], width: int, height: int, patch_size: int,
-                iou_thr: float = 0.1, score_thr: float = 0.0) -> Dict[str, torch.Tensor]:
+def merge_image(
+    patch_preds: list[dict],
+    width: int,
+    height: int,
+    patch_size: int,
+    iou_thr: float = 0.1,
+    score_thr: float = 0.0,
+) -> dict[str, torch.Tensor]:
     """Merge the predictions of one image's patches; each item has ``x``, ``y`` (the patch
     offset) and ``bboxes`` (``N x 5`` rbox), ``scores``, ``labels`` in patch pixels."""
     boxes, scores, labels, cut = [], [], [], []
@@ -57,60 +67,95 @@ def merge_image(patch_preds: List[dict], width: int, height: int, patch_size: in
         boxes.append(b)
         scores.append(s[keep])
         labels.append(lab[keep])
-        cut.append(truncated_by_window(
-            b, (p['x'], p['y'], p['x'] + patch_size, p['y'] + patch_size), (height, width)))
+        cut.append(
+            truncated_by_window(
+                b, (p['x'], p['y'], p['x'] + patch_size, p['y'] + patch_size), (height, width)
+            )
+        )
     if not boxes:
-        return dict(bboxes=torch.zeros(0, 5), scores=torch.zeros(0),
-                    labels=torch.zeros(0, dtype=torch.long))
+        return dict(
+            bboxes=torch.zeros(0, 5), scores=torch.zeros(0), labels=torch.zeros(0, dtype=torch.long)
+        )
     boxes, scores, labels, cut = (torch.cat(v) for v in (boxes, scores, labels, cut))
     keep = merge_detections(boxes, scores, labels, iou_thr, truncated=cut)
     return dict(bboxes=boxes[keep], scores=scores[keep], labels=labels[keep])
 
 
-def make_submission(results: Sequence[dict], patches_json: str, out_dir: str,
-                    classes: Sequence[str] = FAIR1M_CLASSES, iou_thr: float = 0.1,
-                    score_thr: float = 0.0, make_zip: bool = False) -> Dict[str, int]:
+def make_submission(
+    results: Sequence[dict],
+    patches_json: str,
+    out_dir: str,
+    classes: Sequence[str] = FAIR1M_CLASSES,
+    iou_thr: float = 0.1,
+    score_thr: float = 0.0,
+    make_zip: bool = False,
+) -> dict[str, int]:
     """Write one result XML per image of ``patches_json``; returns ``image id -> objects``."""
     with open(patches_json) as f:
         meta = json.load(f)
-    offsets = {p[0]: (image_id, p[1], p[2])
-               for image_id, info in meta['images'].items() for p in info['patches']}
+    offsets = {
+        p[0]: (image_id, p[1], p[2])
+        for image_id, info in meta['images'].items()
+        for p in info['patches']
+    }
     by_image = defaultdict(list)
     for i, result in enumerate(results):
         patch_id = osp.splitext(osp.basename(str(result.get('img_id', result.get('img_path')))))[0]
         if patch_id not in offsets:
             image_id, x, y = parse_patch_name(patch_id)  # raises when not a patch name
             if image_id not in meta['images']:
-                raise KeyError(f'prediction {i} is for patch {patch_id} of image {image_id}, '
-                               f'which {patches_json} does not list')
+                raise KeyError(
+                    f'prediction {i} is for patch {patch_id} of image {image_id}, '
+                    f'which {patches_json} does not list'
+                )
         else:
             image_id, x, y = offsets[patch_id]
         pred = result['pred_instances']
         boxes = _tensor(pred['bboxes'])
         if boxes.numel() and (boxes.ndim != 2 or boxes.shape[-1] != 5):
-            raise ValueError(f'prediction {i} ({patch_id}) has no rotated boxes (N x 5): is it '
-                             'from an oriented detector?')
-        by_image[image_id].append(dict(x=x, y=y, bboxes=pred['bboxes'], scores=pred['scores'],
-                                       labels=pred['labels']))
+            raise ValueError(
+                f'prediction {i} ({patch_id}) has no rotated boxes (N x 5): is it '
+                'from an oriented detector?'
+            )
+        by_image[image_id].append(
+            dict(x=x, y=y, bboxes=pred['bboxes'], scores=pred['scores'], labels=pred['labels'])
+        )
     seen = {(i, q['x'], q['y']) for i, preds in by_image.items() for q in preds}
-    missing = [i for i, info in meta['images'].items() for p in info['patches']
-               if (i, p[1], p[2]) not in seen]
+    missing = [
+        i
+        for i, info in meta['images'].items()
+        for p in info['patches']
+        if (i, p[1], p[2]) not in seen
+    ]
     if missing:
-        raise ValueError(f'{len(missing)} patches of {patches_json} have no prediction (e.g. of '
-                         f'image {missing[0]}): run tools/test.py on every test patch')
+        raise ValueError(
+            f'{len(missing)} patches of {patches_json} have no prediction (e.g. of '
+            f'image {missing[0]}): run tools/test.py on every test patch'
+        )
     tmp = out_dir.rstrip('/') + '.partial'
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     counts = {}
     try:
         for image_id, info in sorted(meta['images'].items()):
-            merged = merge_image(by_image.get(image_id, []), info['width'], info['height'],
-                                 meta['patch_size'], iou_thr, score_thr)
+            merged = merge_image(
+                by_image.get(image_id, []),
+                info['width'],
+                info['height'],
+                meta['patch_size'],
+                iou_thr,
+                score_thr,
+            )
             corners = rbox_corners(merged['bboxes']).numpy() if len(merged['bboxes']) else []
-            write_fair1m_xml(osp.join(tmp, image_id + '.xml'), info['file'],
-                             [classes[int(c)] for c in merged['labels']], list(corners),
-                             scores=merged['scores'].tolist(), width=info['width'],
-                             height=info['height'])
+            write_fair1m_xml(
+                osp.join(tmp, image_id + '.xml'),
+                info['file'],
+                [classes[int(c)] for c in merged['labels']],
+                list(corners),
+                scores=merged['scores'].tolist(),
+                width=info['width'],
+                height=info['height'],
+            )
             counts[image_id] = len(merged['labels'])
         if osp.exists(out_dir):
             shutil.rmtree(out_dir)
@@ -127,7 +172,7 @@ def make_submission(results: Sequence[dict], patches_json: str, out_dir: str,
     return counts
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('predictions', help='.pkl written by tools/test.py --out')
     parser.add_argument('patches', help='patches.json of the converted test folder')
@@ -137,8 +182,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--zip', action='store_true')
     args = parser.parse_args(argv)
     from mmengine.fileio import load
-    counts = make_submission(load(args.predictions), args.patches, args.out_dir,
-                             iou_thr=args.iou_thr, score_thr=args.score_thr, make_zip=args.zip)
+
+    counts = make_submission(
+        load(args.predictions),
+        args.patches,
+        args.out_dir,
+        iou_thr=args.iou_thr,
+        score_thr=args.score_thr,
+        make_zip=args.zip,
+    )
     print(f'wrote {len(counts)} result files ({sum(counts.values())} objects) to {args.out_dir}')
 
 

@@ -15,13 +15,20 @@ test_pipeline = [
     dict(type='mmdet.Resize', scale=img_scale, keep_ratio=True),
     # loaded after the resize: the metric compares boxes in the original image's pixels
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
-    dict(type='mmdet.PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 _trainval = [
-    dict(type=dataset_type, data_root=data_root, ann_file=f'ImageSets/Main/{split}.txt',
-         data_prefix=dict(img_path='JPEGImages-trainval'),
-         filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline)
+    dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=f'ImageSets/Main/{split}.txt',
+        data_prefix=dict(img_path='JPEGImages-trainval'),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline,
+    )
     for split in ('train', 'val')
 ]
 train_dataloader = dict(
@@ -30,16 +37,23 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='mmdet.AspectRatioBatchSampler'),
-    dataset=dict(type='ConcatDataset', datasets=_trainval))
+    dataset=dict(type='ConcatDataset', datasets=_trainval),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='ImageSets/Main/test.txt',
-                 data_prefix=dict(img_path='JPEGImages-test'), test_mode=True,
-                 pipeline=test_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Main/test.txt',
+        data_prefix=dict(img_path='JPEGImages-test'),
+        test_mode=True,
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='ClasswiseVOCMetric', metric='mAP', eval_mode='11points', iou_thrs=0.5)
 test_evaluator = val_evaluator

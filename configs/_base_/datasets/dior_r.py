@@ -18,19 +18,27 @@ test_pipeline = [
     # loaded after the resize: the metric compares boxes in the original image's pixels
     dict(type='mmdet.LoadAnnotations', with_bbox=True, box_type='qbox'),
     dict(type='mmrotate.ConvertBoxType', box_type_mapping=dict(gt_bboxes='rbox')),
-    dict(type='mmdet.PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 _trainval = [
-    dict(type=dataset_type, data_root={{_base_.data_root}},
-         ann_file=f'ImageSets/Main/{split}.txt', data_prefix=dict(img_path='JPEGImages-trainval'),
-         filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline)
+    dict(
+        type=dataset_type,
+        data_root={{_base_.data_root}},
+        ann_file=f'ImageSets/Main/{split}.txt',
+        data_prefix=dict(img_path='JPEGImages-trainval'),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline,
+    )
     for split in ('train', 'val')
 ]
 # mmrotate's DIOR config samples without aspect-ratio grouping (the images are all square)
 train_dataloader = dict(batch_sampler=None, dataset=dict(datasets=_trainval))
 val_dataloader = dict(dataset=dict(type=dataset_type, pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(_delete_=True, type='ClasswiseDOTAMetric', metric='mAP',
-                     eval_mode='11points', iou_thrs=0.5)
+val_evaluator = dict(
+    _delete_=True, type='ClasswiseDOTAMetric', metric='mAP', eval_mode='11points', iou_thrs=0.5
+)
 test_evaluator = val_evaluator

@@ -19,20 +19,29 @@ val_pipeline = [
     dict(type='mmdet.Resize', scale=img_scale, keep_ratio=True),
     dict(type='mmdet.LoadAnnotations', with_bbox=True, box_type='qbox'),
     dict(type='mmrotate.ConvertBoxType', box_type_mapping=dict(gt_bboxes='rbox')),
-    dict(type='mmdet.PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 # the test patches have no labels
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='mmdet.Resize', scale=img_scale, keep_ratio=True),
-    dict(type='mmdet.PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(
+        type='mmdet.PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'),
+    ),
 ]
 _train = [
-    dict(type=dataset_type, data_root=data_root, ann_file=f'train/{part}/annfiles',
-         data_prefix=dict(img_path=f'train/{part}/images'),
-         filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline)
+    dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=f'train/{part}/annfiles',
+        data_prefix=dict(img_path=f'train/{part}/images'),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline,
+    )
     for part in ('part1', 'part2')
 ]
 train_dataloader = dict(
@@ -41,16 +50,23 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=None,
-    dataset=dict(type='ConcatDataset', datasets=_train))
+    dataset=dict(type='ConcatDataset', datasets=_train),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='validation/annfiles',
-                 data_prefix=dict(img_path='validation/images'), test_mode=True,
-                 pipeline=val_pipeline))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='validation/annfiles',
+        data_prefix=dict(img_path='validation/images'),
+        test_mode=True,
+        pipeline=val_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='ClasswiseDOTAMetric', metric='mAP', eval_mode='11points', iou_thrs=0.5)
 test_evaluator = val_evaluator

@@ -14,10 +14,11 @@ Policy for bad input, the same in every reader (docs/downstream.md):
 * images left without objects are dropped from training only with ``filter_cfg.filter_empty_gt``,
   and the count is logged.
 """
+
 import logging
 import math
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from mmdet.datasets import BaseDetDataset
@@ -37,8 +38,9 @@ class ClassNameMatcher:
     ``Small_Car`` for ``Small Car``).
     """
 
-    def __init__(self, classes: Sequence[str], dataset: str,
-                 aliases: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self, classes: Sequence[str], dataset: str, aliases: dict[str, str] | None = None
+    ) -> None:
         self.classes = tuple(classes)
         self.dataset = dataset
         self.exact = {c: i for i, c in enumerate(self.classes)}
@@ -48,18 +50,20 @@ class ClassNameMatcher:
         for alias, name in (aliases or {}).items():
             self.folded.setdefault(alias.lower(), self.exact[name])
 
-    def __call__(self, name: Optional[str], file: str) -> int:
+    def __call__(self, name: str | None, file: str) -> int:
         if name is not None:
             name = name.strip()
             if name in self.exact:
                 return self.exact[name]
             if name.lower() in self.folded:
                 return self.folded[name.lower()]
-        raise ValueError(f'{file}: object class {name!r} is not one of the {len(self.classes)} '
-                         f'{self.dataset} classes {list(self.classes)}')
+        raise ValueError(
+            f'{file}: object class {name!r} is not one of the {len(self.classes)} '
+            f'{self.dataset} classes {list(self.classes)}'
+        )
 
 
-def hbox_problem(box: Sequence[float], width: float, height: float) -> Optional[str]:
+def hbox_problem(box: Sequence[float], width: float, height: float) -> str | None:
     """Why a horizontal box ``(x1, y1, x2, y2)`` is unusable, or None."""
     x1, y1, x2, y2 = box
     if not all(math.isfinite(v) for v in box):
@@ -71,7 +75,7 @@ def hbox_problem(box: Sequence[float], width: float, height: float) -> Optional[
     return None
 
 
-def polygon_problem(points: np.ndarray, width: float, height: float) -> Optional[str]:
+def polygon_problem(points: np.ndarray, width: float, height: float) -> str | None:
     """Why a quadrilateral ``4 x 2`` is unusable, or None."""
     if points.shape != (4, 2):
         return f'{len(points)} corners instead of 4'
@@ -79,8 +83,12 @@ def polygon_problem(points: np.ndarray, width: float, height: float) -> Optional
         return 'not a finite number'
     if polygon_area(points) < 1e-6:
         return 'zero area'
-    if (points[:, 0].max() <= 0 or points[:, 1].max() <= 0 or points[:, 0].min() >= width
-            or points[:, 1].min() >= height):
+    if (
+        points[:, 0].max() <= 0
+        or points[:, 1].max() <= 0
+        or points[:, 0].min() >= width
+        or points[:, 1].min() >= height
+    ):
         return 'outside the image'
     return None
 
@@ -90,12 +98,12 @@ class SkipLog:
 
     def __init__(self, what: str) -> None:
         self.what = what
-        self.files: Dict[str, List[str]] = OrderedDict()
+        self.files: dict[str, list[str]] = OrderedDict()
 
     def add(self, reason: str, file: str) -> None:
         self.files.setdefault(reason, []).append(file)
 
-    def counts(self) -> Dict[str, int]:
+    def counts(self) -> dict[str, int]:
         return {reason: len(files) for reason, files in self.files.items()}
 
     def total(self) -> int:
@@ -106,8 +114,10 @@ class SkipLog:
         for reason, files in self.files.items():
             named = sorted(set(files))
             shown = ', '.join(named[:MAX_NAMED_FILES]) + (
-                f' and {len(named) - MAX_NAMED_FILES} more files' if len(named) > MAX_NAMED_FILES
-                else '')
+                f' and {len(named) - MAX_NAMED_FILES} more files'
+                if len(named) > MAX_NAMED_FILES
+                else ''
+            )
             parts.append(f'{len(files)} {reason} (in {shown})')
         return f'skipped {self.total()} {self.what}: ' + '; '.join(parts)
 
@@ -136,13 +146,15 @@ class DetectionReleaseDataset(BaseDetDataset):
         super().__init__(*args, **kwargs)
 
     @property
-    def skipped(self) -> Dict[str, int]:
+    def skipped(self) -> dict[str, int]:
         return self.skip_log.counts()
 
     def reject_box(self, reason: str, file: str, index: int) -> None:
         if self.invalid_boxes == 'error':
-            raise ValueError(f'{file}: object {index} has a degenerate box ({reason}); pass '
-                             "invalid_boxes='skip' to drop such objects (counted in the log)")
+            raise ValueError(
+                f'{file}: object {index} has a degenerate box ({reason}); pass '
+                "invalid_boxes='skip' to drop such objects (counted in the log)"
+            )
         self.skip_log.add(reason, file)
 
     def full_init(self) -> None:
@@ -151,7 +163,7 @@ class DetectionReleaseDataset(BaseDetDataset):
         if not was_initialized:
             self.skip_log.log(f'{type(self).__name__} ({self.ann_file})')
 
-    def filter_data(self) -> List[dict]:
+    def filter_data(self) -> list[dict]:
         """Drops, in training only, images without objects (``filter_empty_gt``) or smaller than
         ``min_size``, and logs how many."""
         if self.test_mode or not self.filter_cfg:
@@ -168,11 +180,14 @@ class DetectionReleaseDataset(BaseDetDataset):
                 kept.append(info)
         self.filtered = no_objects + small
         if self.filtered:
-            print_log(f'{type(self).__name__} ({self.ann_file}): filter_cfg dropped '
-                      f'{no_objects} images without objects and {small} smaller than {min_size} '
-                      f'px from training; {len(kept)} remain', logger='current',
-                      level=logging.INFO)
+            print_log(
+                f'{type(self).__name__} ({self.ann_file}): filter_cfg dropped '
+                f'{no_objects} images without objects and {small} smaller than {min_size} '
+                f'px from training; {len(kept)} remain',
+                logger='current',
+                level=logging.INFO,
+            )
         return kept
 
-    def get_cat_ids(self, idx: int) -> List[int]:
+    def get_cat_ids(self, idx: int) -> list[int]:
         return [i['bbox_label'] for i in self.get_data_info(idx)['instances']]

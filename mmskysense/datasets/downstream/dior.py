@@ -18,26 +18,67 @@ Class names are matched as the release writes them or case-insensitively (the re
 ``Expressway-Service-area`` and ``Expressway-toll-station``); the class tuple and its order are
 mmrotate's ``DIORDataset`` ones, so that label indices agree with models trained there.
 """
+
 import os.path as osp
 import xml.etree.ElementTree as ET
-from typing import List, Optional
 
 import numpy as np
 from mmengine.fileio import list_from_file
 
 from mmskysense.registry import DATASETS
-from .det_annotations import (ClassNameMatcher, DetectionReleaseDataset, hbox_problem,
-                              polygon_problem)
 
-DIOR_CLASSES = ('airplane', 'airport', 'baseballfield', 'basketballcourt', 'bridge', 'chimney',
-                'expressway-service-area', 'expressway-toll-station', 'dam', 'golffield',
-                'groundtrackfield', 'harbor', 'overpass', 'ship', 'stadium', 'storagetank',
-                'tenniscourt', 'trainstation', 'vehicle', 'windmill')
+from .det_annotations import (
+    ClassNameMatcher,
+    DetectionReleaseDataset,
+    hbox_problem,
+    polygon_problem,
+)
 
-DIOR_PALETTE = [(220, 20, 60), (119, 11, 32), (0, 0, 142), (0, 0, 230), (106, 0, 228),
-                (0, 60, 100), (0, 80, 100), (0, 0, 70), (0, 0, 192), (250, 170, 30),
-                (100, 170, 30), (220, 220, 0), (175, 116, 175), (250, 0, 30), (165, 42, 42),
-                (255, 77, 255), (0, 226, 252), (182, 182, 255), (0, 82, 0), (120, 166, 157)]
+DIOR_CLASSES = (
+    'airplane',
+    'airport',
+    'baseballfield',
+    'basketballcourt',
+    'bridge',
+    'chimney',
+    'expressway-service-area',
+    'expressway-toll-station',
+    'dam',
+    'golffield',
+    'groundtrackfield',
+    'harbor',
+    'overpass',
+    'ship',
+    'stadium',
+    'storagetank',
+    'tenniscourt',
+    'trainstation',
+    'vehicle',
+    'windmill',
+)
+
+DIOR_PALETTE = [
+    (220, 20, 60),
+    (119, 11, 32),
+    (0, 0, 142),
+    (0, 0, 230),
+    (106, 0, 228),
+    (0, 60, 100),
+    (0, 80, 100),
+    (0, 0, 70),
+    (0, 0, 192),
+    (250, 170, 30),
+    (100, 170, 30),
+    (220, 220, 0),
+    (175, 116, 175),
+    (250, 0, 30),
+    (165, 42, 42),
+    (255, 77, 255),
+    (0, 226, 252),
+    (182, 182, 255),
+    (0, 82, 0),
+    (120, 166, 157),
+]
 
 #: corner tags of a ``robndbox``, in the polygon order mmrotate's DIOR reader uses
 ROBNDBOX_CORNERS = ('left_top', 'right_top', 'right_bottom', 'left_bottom')
@@ -60,16 +101,17 @@ class _DIORBase(DetectionReleaseDataset):
     #: folder of the annotation XMLs, under data_root
     default_ann_subdir: str = ''
 
-    def __init__(self, ann_subdir: Optional[str] = None, img_suffix: str = '.jpg',
-                 **kwargs) -> None:
+    def __init__(self, ann_subdir: str | None = None, img_suffix: str = '.jpg', **kwargs) -> None:
         self.ann_subdir = ann_subdir if ann_subdir is not None else self.default_ann_subdir
         self.img_suffix = img_suffix
         super().__init__(**kwargs)
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(f'DIOR image list {self.ann_file} does not exist '
-                                    '(expected ImageSets/Main/{train,val,test}.txt)')
+            raise FileNotFoundError(
+                f'DIOR image list {self.ann_file} does not exist '
+                '(expected ImageSets/Main/{train,val,test}.txt)'
+            )
         self.match_class = ClassNameMatcher(self.metainfo['classes'], type(self).__name__)
         ann_dir = osp.join(self.data_root, self.ann_subdir)
         if not osp.isdir(ann_dir):
@@ -83,11 +125,14 @@ class _DIORBase(DetectionReleaseDataset):
             img_path = osp.join(img_dir, img_id + self.img_suffix)
             xml_path = osp.join(ann_dir, img_id + '.xml')
             if not osp.isfile(xml_path):
-                raise FileNotFoundError(f'image {img_id} of {self.ann_file} has no annotation: '
-                                        f'{xml_path} does not exist')
+                raise FileNotFoundError(
+                    f'image {img_id} of {self.ann_file} has no annotation: '
+                    f'{xml_path} does not exist'
+                )
             if not osp.isfile(img_path):
-                raise FileNotFoundError(f'annotation {xml_path} has no image: {img_path} does '
-                                        'not exist')
+                raise FileNotFoundError(
+                    f'annotation {xml_path} has no image: {img_path} does not exist'
+                )
             data_list.append(self.parse_xml(img_id, img_path, xml_path))
         return data_list
 
@@ -101,6 +146,7 @@ class _DIORBase(DetectionReleaseDataset):
             width, height = int(size.find('width').text), int(size.find('height').text)
         else:
             from PIL import Image
+
             with Image.open(img_path) as img:  # reads the header only
                 width, height = img.size
         instances = []
@@ -113,18 +159,27 @@ class _DIORBase(DetectionReleaseDataset):
                 self.reject_box(problem, xml_path, index)
                 continue
             difficult = obj.find('difficult')
-            instances.append(dict(
-                bbox=self.to_mmdet(box),
-                bbox_label=label,
-                # VOC's rule: difficult objects are neither rewarded nor penalised
-                ignore_flag=int(difficult is not None and difficult.text.strip() == '1')))
-        return dict(img_id=img_id, img_path=img_path, xml_path=xml_path, width=width,
-                    height=height, instances=instances)
+            instances.append(
+                dict(
+                    bbox=self.to_mmdet(box),
+                    bbox_label=label,
+                    # VOC's rule: difficult objects are neither rewarded nor penalised
+                    ignore_flag=int(difficult is not None and difficult.text.strip() == '1'),
+                )
+            )
+        return dict(
+            img_id=img_id,
+            img_path=img_path,
+            xml_path=xml_path,
+            width=width,
+            height=height,
+            instances=instances,
+        )
 
     def parse_box(self, obj: ET.Element, xml_path: str, index: int):
         raise NotImplementedError
 
-    def box_problem(self, box, width: int, height: int) -> Optional[str]:
+    def box_problem(self, box, width: int, height: int) -> str | None:
         raise NotImplementedError
 
     def to_mmdet(self, box) -> list:
@@ -151,10 +206,13 @@ class DIORDataset(_DIORBase):
 
     def parse_box(self, obj, xml_path, index):
         if obj.find('bndbox') is None:
-            raise ValueError(f'{xml_path}: object {index} has no <bndbox> (a DIOR-R file? '
-                             'use DIORRDataset for Oriented Bounding Boxes)')
-        return [_number(obj, f'bndbox/{k}', xml_path, index)
-                for k in ('xmin', 'ymin', 'xmax', 'ymax')]
+            raise ValueError(
+                f'{xml_path}: object {index} has no <bndbox> (a DIOR-R file? '
+                'use DIORRDataset for Oriented Bounding Boxes)'
+            )
+        return [
+            _number(obj, f'bndbox/{k}', xml_path, index) for k in ('xmin', 'ymin', 'xmax', 'ymax')
+        ]
 
     def box_problem(self, box, width, height):
         # on the box mmdet trains with: xmax == xmin gives it no width (and a NaN box delta)
@@ -180,10 +238,16 @@ class DIORRDataset(_DIORBase):
 
     def parse_box(self, obj, xml_path, index):
         if obj.find('robndbox') is None:
-            raise ValueError(f'{xml_path}: object {index} has no <robndbox> (a horizontal DIOR '
-                             'file? use DIORDataset for Horizontal Bounding Boxes)')
-        return np.array([[_number(obj, f'robndbox/{a}_{corner}', xml_path, index)
-                          for a in ('x', 'y')] for corner in ROBNDBOX_CORNERS])
+            raise ValueError(
+                f'{xml_path}: object {index} has no <robndbox> (a horizontal DIOR '
+                'file? use DIORDataset for Horizontal Bounding Boxes)'
+            )
+        return np.array(
+            [
+                [_number(obj, f'robndbox/{a}_{corner}', xml_path, index) for a in ('x', 'y')]
+                for corner in ROBNDBOX_CORNERS
+            ]
+        )
 
     def box_problem(self, box, width, height):
         return polygon_problem(box, width, height)

@@ -28,34 +28,76 @@ that the files stay readable by DOTA tools. The test labels are not public: the 
 is the server's; ``validation`` is evaluated locally, and
 ``tools/dataset_converters/fair1m_submission.py`` writes the server's format from predictions.
 """
+
 import glob
 import os
 import os.path as osp
 import re
 import xml.etree.ElementTree as ET
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
 from mmskysense.registry import DATASETS
+
 from .det_annotations import ClassNameMatcher, DetectionReleaseDataset, polygon_problem
 
 #: the 37 classes in the order of the FAIR1M paper (ship, vehicle, airplane, court, road)
 FAIR1M_CLASSES = (
-    'Passenger Ship', 'Motorboat', 'Fishing Boat', 'Tugboat', 'other-ship', 'Engineering Ship',
-    'Liquid Cargo Ship', 'Dry Cargo Ship', 'Warship', 'Small Car', 'Bus', 'Cargo Truck',
-    'Dump Truck', 'other-vehicle', 'Van', 'Trailer', 'Tractor', 'Excavator', 'Truck Tractor',
-    'Boeing737', 'Boeing747', 'Boeing777', 'Boeing787', 'ARJ21', 'C919', 'A220', 'A321', 'A330',
-    'A350', 'other-airplane', 'Baseball Field', 'Basketball Court', 'Football Field',
-    'Tennis Court', 'Roundabout', 'Intersection', 'Bridge')
+    'Passenger Ship',
+    'Motorboat',
+    'Fishing Boat',
+    'Tugboat',
+    'other-ship',
+    'Engineering Ship',
+    'Liquid Cargo Ship',
+    'Dry Cargo Ship',
+    'Warship',
+    'Small Car',
+    'Bus',
+    'Cargo Truck',
+    'Dump Truck',
+    'other-vehicle',
+    'Van',
+    'Trailer',
+    'Tractor',
+    'Excavator',
+    'Truck Tractor',
+    'Boeing737',
+    'Boeing747',
+    'Boeing777',
+    'Boeing787',
+    'ARJ21',
+    'C919',
+    'A220',
+    'A321',
+    'A330',
+    'A350',
+    'other-airplane',
+    'Baseball Field',
+    'Basketball Court',
+    'Football Field',
+    'Tennis Court',
+    'Roundabout',
+    'Intersection',
+    'Bridge',
+)
 
-FAIR1M_GROUPS = dict(ship=FAIR1M_CLASSES[0:9], vehicle=FAIR1M_CLASSES[9:19],
-                     airplane=FAIR1M_CLASSES[19:30], court=FAIR1M_CLASSES[30:34],
-                     road=FAIR1M_CLASSES[34:37])
+FAIR1M_GROUPS = dict(
+    ship=FAIR1M_CLASSES[0:9],
+    vehicle=FAIR1M_CLASSES[9:19],
+    airplane=FAIR1M_CLASSES[19:30],
+    court=FAIR1M_CLASSES[30:34],
+    road=FAIR1M_CLASSES[34:37],
+)
 
 #: release folders, and the split each belongs to
-FAIR1M_FOLDERS = {'train/part1': 'train', 'train/part2': 'train', 'validation': 'val',
-                  'test': 'test'}
+FAIR1M_FOLDERS = {
+    'train/part1': 'train',
+    'train/part2': 'train',
+    'validation': 'val',
+    'test': 'test',
+}
 
 _PATCH_NAME = re.compile(r'^(?P<image>.+)__(?P<size>\d+)__(?P<x>\d+)___(?P<y>\d+)$')
 
@@ -70,7 +112,7 @@ def patch_name(image_id: str, size: int, x: int, y: int) -> str:
     return f'{image_id}__{size}__{x}___{y}'
 
 
-def parse_patch_name(name: str) -> Tuple[str, int, int]:
+def parse_patch_name(name: str) -> tuple[str, int, int]:
     """``(image_id, x, y)`` of a patch name written by :func:`patch_name`."""
     m = _PATCH_NAME.match(osp.splitext(osp.basename(name))[0])
     if m is None:
@@ -109,14 +151,25 @@ def read_fair1m_xml(path: str) -> dict:
         if len(pts) > 1 and np.array_equal(pts[0], pts[-1]):
             pts = pts[:-1]
         points.append(pts)
-    return dict(filename=filename, width=int(float(width)) if width else None,
-                height=int(float(height)) if height else None, names=names, points=points,
-                scores=scores)
+    return dict(
+        filename=filename,
+        width=int(float(width)) if width else None,
+        height=int(float(height)) if height else None,
+        names=names,
+        points=points,
+        scores=scores,
+    )
 
 
-def write_fair1m_xml(path: str, filename: str, names: Sequence[str],
-                     points: Sequence[np.ndarray], scores: Optional[Sequence[float]] = None,
-                     width: Optional[int] = None, height: Optional[int] = None) -> None:
+def write_fair1m_xml(
+    path: str,
+    filename: str,
+    names: Sequence[str],
+    points: Sequence[np.ndarray],
+    scores: Sequence[float] | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> None:
     """Write a FAIR1M XML: labels, or (with ``scores``) the server's result format, whose objects
     carry ``possibleresult/probability``. Points are written with 6 decimals, the first point
     repeated at the end."""
@@ -125,9 +178,14 @@ def write_fair1m_xml(path: str, filename: str, names: Sequence[str],
     ET.SubElement(source, 'filename').text = filename
     ET.SubElement(source, 'origin').text = 'GF2/GF3'
     research = ET.SubElement(root, 'research')
-    for key, value in (('version', '1.0'), ('provider', 'mmskysense'), ('author', 'mmskysense'),
-                       ('pluginname', 'FAIR1M'), ('pluginclass', 'object detection'),
-                       ('time', '2021-07-21')):
+    for key, value in (
+        ('version', '1.0'),
+        ('provider', 'mmskysense'),
+        ('author', 'mmskysense'),
+        ('pluginname', 'FAIR1M'),
+        ('pluginclass', 'object detection'),
+        ('time', '2021-07-21'),
+    ):
         ET.SubElement(research, key).text = value
     if width is not None and height is not None:
         size = ET.SubElement(root, 'size')
@@ -154,7 +212,7 @@ def write_fair1m_xml(path: str, filename: str, names: Sequence[str],
     os.replace(tmp, path)
 
 
-def read_dota_txt(path: str) -> List[Tuple[np.ndarray, str, int]]:
+def read_dota_txt(path: str) -> list[tuple[np.ndarray, str, int]]:
     """Objects of a DOTA-style text file: ``(4 x 2 corners, class name, difficulty)``."""
     objects = []
     with open(path) as f:
@@ -163,19 +221,23 @@ def read_dota_txt(path: str) -> List[Tuple[np.ndarray, str, int]]:
             if not items or line.startswith(('imagesource', 'gsd')):
                 continue
             if len(items) < 9:
-                raise ValueError(f'{path}:{line_no}: expected "x1 y1 ... x4 y4 class [difficulty]"'
-                                 f', got {line.strip()!r}')
+                raise ValueError(
+                    f'{path}:{line_no}: expected "x1 y1 ... x4 y4 class [difficulty]"'
+                    f', got {line.strip()!r}'
+                )
             try:
                 corners = np.array([float(v) for v in items[:8]]).reshape(4, 2)
                 difficulty = int(items[9]) if len(items) > 9 else 0
             except ValueError:
-                raise ValueError(f'{path}:{line_no}: corners and difficulty must be numbers, got '
-                                 f'{line.strip()!r}')
+                raise ValueError(
+                    f'{path}:{line_no}: corners and difficulty must be numbers, got '
+                    f'{line.strip()!r}'
+                )
             objects.append((corners, items[8], difficulty))
     return objects
 
 
-def write_dota_txt(path: str, objects: Sequence[Tuple[np.ndarray, str, int]]) -> None:
+def write_dota_txt(path: str, objects: Sequence[tuple[np.ndarray, str, int]]) -> None:
     with open(path, 'w') as f:
         for corners, name, difficulty in objects:
             coords = ' '.join(repr(float(v)) for v in np.asarray(corners).reshape(-1))
@@ -201,17 +263,18 @@ class FAIR1MDataset(DetectionReleaseDataset):
         self.img_suffix = img_suffix
         super().__init__(**kwargs)
 
-    def load_data_list(self) -> List[dict]:
+    def load_data_list(self) -> list[dict]:
         classes = self.metainfo['classes']
         match = ClassNameMatcher(classes, 'FAIR1M', {dota_class_name(c): c for c in classes})
         img_dir = self.data_prefix.get('img_path', '')
         if not osp.isdir(img_dir):
-            raise FileNotFoundError(f'FAIR1M patch folder {img_dir} does not exist (run '
-                                    'tools/dataset_converters/fair1m.py on the release first)')
+            raise FileNotFoundError(
+                f'FAIR1M patch folder {img_dir} does not exist (run '
+                'tools/dataset_converters/fair1m.py on the release first)'
+            )
         images = sorted(glob.glob(osp.join(img_dir, '*' + self.img_suffix)))
         if self.ann_file in ('', self.data_root):
-            return [self._info(p, osp.splitext(osp.basename(p))[0], None, [])
-                    for p in images]
+            return [self._info(p, osp.splitext(osp.basename(p))[0], None, []) for p in images]
         if not osp.isdir(self.ann_file):
             raise FileNotFoundError(f'FAIR1M annotation folder {self.ann_file} does not exist')
         texts = sorted(glob.glob(osp.join(self.ann_file, '*.txt')))
@@ -224,14 +287,20 @@ class FAIR1MDataset(DetectionReleaseDataset):
             img_id = osp.splitext(osp.basename(txt))[0]
             img_path = osp.join(img_dir, img_id + self.img_suffix)
             if not osp.isfile(img_path):
-                raise FileNotFoundError(f'annotation {txt} has no image: {img_path} does not '
-                                        'exist')
+                raise FileNotFoundError(f'annotation {txt} has no image: {img_path} does not exist')
             data_list.append(self._info(img_path, img_id, txt, read_dota_txt(txt), match))
         return data_list
 
-    def _info(self, img_path: str, img_id: str, txt: Optional[str], objects,
-              match: Optional[ClassNameMatcher] = None) -> dict:
+    def _info(
+        self,
+        img_path: str,
+        img_id: str,
+        txt: str | None,
+        objects,
+        match: ClassNameMatcher | None = None,
+    ) -> dict:
         from PIL import Image
+
         with Image.open(img_path) as img:  # reads the header only
             width, height = img.size
         instances = []
@@ -241,16 +310,31 @@ class FAIR1MDataset(DetectionReleaseDataset):
             if problem is not None:
                 self.reject_box(problem, txt, index)
                 continue
-            instances.append(dict(bbox=corners.reshape(-1).astype(np.float32).tolist(),
-                                  bbox_label=label, ignore_flag=int(difficulty > self.diff_thr)))
-        return dict(img_id=img_id, img_path=img_path, file_name=osp.basename(img_path),
-                    width=width, height=height, instances=instances)
+            instances.append(
+                dict(
+                    bbox=corners.reshape(-1).astype(np.float32).tolist(),
+                    bbox_label=label,
+                    ignore_flag=int(difficulty > self.diff_thr),
+                )
+            )
+        return dict(
+            img_id=img_id,
+            img_path=img_path,
+            file_name=osp.basename(img_path),
+            width=width,
+            height=height,
+            instances=instances,
+        )
 
 
-def patch_offsets(patches_json: str) -> Dict[str, Tuple[str, int, int]]:
+def patch_offsets(patches_json: str) -> dict[str, tuple[str, int, int]]:
     """``patch id -> (image id, x, y)`` from a converter's ``patches.json``."""
     import json
+
     with open(patches_json) as f:
         meta = json.load(f)
-    return {p[0]: (image_id, int(p[1]), int(p[2]))
-            for image_id, info in meta['images'].items() for p in info['patches']}
+    return {
+        p[0]: (image_id, int(p[1]), int(p[2]))
+        for image_id, info in meta['images'].items()
+        for p in info['patches']
+    }

@@ -52,6 +52,7 @@ def clip_polygon(points: np.ndarray, x0: float, y0: float, x1: float, y1: float)
     Sutherland-Hodgman clipping against the four sides in turn; the result may be empty
     (``0 x 2``). Exact for convex polygons (every box annotation is one).
     """
+
     def clip(poly, inside, cross):
         out = []
         for i in range(len(poly)):
@@ -71,8 +72,12 @@ def clip_polygon(points: np.ndarray, x0: float, y0: float, x1: float, y1: float)
         return lambda p, q: (p[0] + (q[0] - p[0]) * (y - p[1]) / (q[1] - p[1]), y)
 
     poly = [tuple(p) for p in np.asarray(points, dtype=np.float64)]
-    for inside, cross in ((lambda p: p[0] >= x0, at_x(x0)), (lambda p: p[0] <= x1, at_x(x1)),
-                          (lambda p: p[1] >= y0, at_y(y0)), (lambda p: p[1] <= y1, at_y(y1))):
+    for inside, cross in (
+        (lambda p: p[0] >= x0, at_x(x0)),
+        (lambda p: p[0] <= x1, at_x(x1)),
+        (lambda p: p[1] >= y0, at_y(y0)),
+        (lambda p: p[1] <= y1, at_y(y1)),
+    ):
         if not poly:
             break
         poly = clip(poly, inside, cross)

@@ -14,23 +14,25 @@ mean and every class's AP:
 Values are fractions (0..1), as mmdet and mmrotate report them; the defaults are the VOC07
 11-point AP at IoU 0.5, the DIOR, DIOR-R and FAIR1M protocol.
 """
+
 from collections import OrderedDict
-from typing import Callable, Dict, List, Sequence
+from collections.abc import Callable, Sequence
 
 from mmdet.evaluation import VOCMetric
 from mmdet.evaluation.functional import eval_map
 from mmengine.logging import MMLogger
+from mmrotate.evaluation import DOTAMetric, eval_rbbox_map
 
 import mmskysense.compat  # noqa: F401  (lets mmrotate import on Python 3.11)
-from mmrotate.evaluation import DOTAMetric, eval_rbbox_map
 from mmskysense.registry import METRICS
 
 
-def _classwise(evaluate: Callable[[float], tuple], iou_thrs: Sequence[float],
-               classes: Sequence[str]) -> Dict[str, float]:
+def _classwise(
+    evaluate: Callable[[float], tuple], iou_thrs: Sequence[float], classes: Sequence[str]
+) -> dict[str, float]:
     logger: MMLogger = MMLogger.get_current_instance()
     out = OrderedDict()
-    mean_aps: List[float] = []
+    mean_aps: list[float] = []
     for iou_thr in iou_thrs:
         logger.info(f'\n{"-" * 15}iou_thr: {iou_thr}{"-" * 15}')
         mean_ap, per_class = evaluate(iou_thr)
@@ -49,18 +51,26 @@ def _classwise(evaluate: Callable[[float], tuple], iou_thrs: Sequence[float],
 class ClasswiseVOCMetric(VOCMetric):
     """mmdet's ``VOCMetric`` (horizontal boxes, legacy ``+1`` box sizes) with per-class APs."""
 
-    def compute_metrics(self, results: list) -> Dict[str, float]:
+    def compute_metrics(self, results: list) -> dict[str, float]:
         if self.metric != 'mAP':
             return super().compute_metrics(results)
         gts, preds = zip(*results)
         classes = self.dataset_meta['classes']
-        dataset = 'voc' if self.dataset_meta.get('dataset_type') in ('VOC2007', 'VOC2012') \
-            else classes
+        dataset = (
+            'voc' if self.dataset_meta.get('dataset_type') in ('VOC2007', 'VOC2012') else classes
+        )
 
         def evaluate(iou_thr):
-            return eval_map(preds, gts, scale_ranges=self.scale_ranges, iou_thr=iou_thr,
-                            dataset=dataset, logger=MMLogger.get_current_instance(),
-                            eval_mode=self.eval_mode, use_legacy_coordinate=True)
+            return eval_map(
+                preds,
+                gts,
+                scale_ranges=self.scale_ranges,
+                iou_thr=iou_thr,
+                dataset=dataset,
+                logger=MMLogger.get_current_instance(),
+                eval_mode=self.eval_mode,
+                use_legacy_coordinate=True,
+            )
 
         return _classwise(evaluate, self.iou_thrs, classes)
 
@@ -70,7 +80,7 @@ class ClasswiseDOTAMetric(DOTAMetric):
     """mmrotate's ``DOTAMetric`` (rotated boxes) with per-class APs; ``format_only`` and
     ``merge_patches`` behave as the parent's."""
 
-    def compute_metrics(self, results: list) -> Dict[str, float]:
+    def compute_metrics(self, results: list) -> dict[str, float]:
         if self.merge_patches or self.format_only or self.metric != 'mAP':
             return super().compute_metrics(results)
         gts, preds = zip(*results)
@@ -78,8 +88,15 @@ class ClasswiseDOTAMetric(DOTAMetric):
         dets = [pred['pred_bbox_scores'] for pred in preds]
 
         def evaluate(iou_thr):
-            return eval_rbbox_map(dets, gts, scale_ranges=self.scale_ranges, iou_thr=iou_thr,
-                                  use_07_metric=self.use_07_metric, box_type=self.predict_box_type,
-                                  dataset=classes, logger=MMLogger.get_current_instance())
+            return eval_rbbox_map(
+                dets,
+                gts,
+                scale_ranges=self.scale_ranges,
+                iou_thr=iou_thr,
+                use_07_metric=self.use_07_metric,
+                box_type=self.predict_box_type,
+                dataset=classes,
+                logger=MMLogger.get_current_instance(),
+            )
 
         return _classwise(evaluate, self.iou_thrs, classes)
