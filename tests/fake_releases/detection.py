@@ -152,11 +152,12 @@ _DIOR_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
     </size>
     <segmented>0</segmented>
 """
+# no <difficult> in the horizontal files, as the release (mmdet PR #4729: "DIOR ... do not
+# contain the 'difficult' tag")
 _DIOR_HBB = """    <object>
         <name>{name}</name>
         <pose>Unspecified</pose>
         <truncated>0</truncated>
-        <difficult>0</difficult>
         <bndbox>
             <xmin>{xmin}</xmin>
             <ymin>{ymin}</ymin>

@@ -148,6 +148,23 @@ def test_unknown_class_is_an_error_naming_file_and_name(dior_root, tmp_path):
         _dior('DIORDataset', root, 'train')
 
 
+def test_difficult_flag_where_a_file_has_one(dior_root, tmp_path):
+    """The release's horizontal files have no <difficult> (not ignored); a file that marks an
+    object difficult gets it ignored (VOC's rule), an empty tag does not."""
+    root = _copy(dior_root[0], tmp_path)
+    xml = osp.join(root, HBB, '00001.xml')
+    text = open(xml).read()
+    assert '<difficult>' not in text
+    objects = text.split('</name>')
+    marked = objects[0] + '</name><difficult>1</difficult>' + objects[1]
+    marked += '</name><difficult/>' + '</name>'.join(objects[2:])
+    open(xml, 'w').write(marked)
+    flags = [
+        i['ignore_flag'] for i in _dior('DIORDataset', root, 'train').get_data_info(0)['instances']
+    ]
+    assert flags == [1] + [0] * (len(dior_root[1]['00001']) - 1)
+
+
 def test_annotation_without_image_and_image_without_annotation(dior_root, tmp_path):
     root = _copy(dior_root[0], tmp_path)
     os.remove(osp.join(root, 'JPEGImages-trainval', '00001.jpg'))

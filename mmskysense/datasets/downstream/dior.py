@@ -158,14 +158,11 @@ class _DIORBase(DetectionReleaseDataset):
             if problem is not None:
                 self.reject_box(problem, xml_path, index)
                 continue
-            difficult = obj.find('difficult')
+            # the release's horizontal files carry no <difficult> (mmdet PR #4729); where a
+            # file has one, VOC's rule: difficult objects are neither rewarded nor penalised
+            difficult = (obj.findtext('difficult') or '0').strip()
             instances.append(
-                dict(
-                    bbox=self.to_mmdet(box),
-                    bbox_label=label,
-                    # VOC's rule: difficult objects are neither rewarded nor penalised
-                    ignore_flag=int(difficult is not None and difficult.text.strip() == '1'),
-                )
+                dict(bbox=self.to_mmdet(box), bbox_label=label, ignore_flag=int(difficult == '1'))
             )
         return dict(
             img_id=img_id,
