@@ -64,7 +64,7 @@ def fwd_bwd(module: torch.nn.Module, *inputs, pick=lambda out: out) -> Callable[
 
 def copy_mmpretrain_block(theirs, ours) -> None:
     """Load an mmpretrain SwinBlockV2's weights into our SwinV2Block (same numerics)."""
-    from mmskysense.models.backbones.skysense_v2 import convert_mmpretrain_swinv2
+    from mmskysense.models.backbones import convert_mmpretrain_swinv2
 
     sd = {f'stages.0.blocks.0.{k}': v for k, v in theirs.state_dict().items()}
     converted, _ = convert_mmpretrain_swinv2(sd)

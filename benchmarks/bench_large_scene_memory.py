@@ -37,7 +37,7 @@ torch.manual_seed(0)
 model = MODELS.build(dict(
     type='mmseg.EncoderDecoder',
     data_preprocessor=dict(type='mmseg.SegDataPreProcessor', mean=[120.] * 3, std=[60.] * 3),
-    backbone=dict(type='SkySenseV2Backbone', arch='tiny', modality='hr'),
+    backbone=dict(type='SkySenseV2SingleModal', arch='tiny', modality='hr'),
     decode_head=dict(type='mmseg.UPerHead', in_channels=[32, 64, 128, 256], in_index=[0, 1, 2, 3],
                      channels=32, num_classes=6, norm_cfg=dict(type='BN', requires_grad=True),
                      loss_decode=dict(type='mmseg.CrossEntropyLoss'))))

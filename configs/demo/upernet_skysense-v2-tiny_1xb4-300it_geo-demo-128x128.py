@@ -8,6 +8,9 @@ class_names = ('water', 'vegetation', 'built_up', 'bare_soil')
 palette = [[40, 90, 200], [60, 160, 60], [200, 60, 60], [200, 170, 110]]
 num_classes = len(class_names)
 crop_size = (128, 128)
+# the tiny arch's width, stated once (the base file states the huge one)
+embed_dims = 32
+stage_channels = [embed_dims * 2**i for i in range(4)]
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(
@@ -23,9 +26,11 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint='demo_outputs/pretrain/teacher_backbone.pth'),
     ),
     decode_head=dict(
-        in_channels=[32, 64, 128, 256], channels=64, num_classes=num_classes, norm_cfg=norm_cfg
+        in_channels=stage_channels, channels=64, num_classes=num_classes, norm_cfg=norm_cfg
     ),
-    auxiliary_head=dict(in_channels=128, channels=32, num_classes=num_classes, norm_cfg=norm_cfg),
+    auxiliary_head=dict(
+        in_channels=stage_channels[2], channels=32, num_classes=num_classes, norm_cfg=norm_cfg
+    ),
 )
 model_wrapper_cfg = None
 

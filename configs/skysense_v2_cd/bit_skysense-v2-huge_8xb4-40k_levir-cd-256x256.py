@@ -14,14 +14,7 @@ pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretrain
 crop_size = (256, 256)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        # only the modality in use: the other tokenizers would get no gradient
-        modalities=dict(_delete_=True, hr=dict(in_channels=3, kind='hr')),
-        modality='hr',
-        drop_path_rate=0.3,
-        # _delete_: the base backbone's init_cfg is None
-        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained, prefix='backbone.'),
-    ),
+    backbone=dict(modality='hr', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     test_cfg=dict(mode='whole'),
 )
 train_dataloader = dict(batch_size=4)

@@ -15,13 +15,7 @@ s2_mean = [1351.33, 1257.11, 1254.93, 1388.69, 1827.67, 2050.27, 1963.46, 2182.6
 s2_std = [394.56, 508.97, 726.41, 686.61, 730.02, 822.01, 842.59, 895.76, 984.92, 844.77]
 model = dict(
     data_preprocessor=dict(mean=s2_mean, std=s2_std, size=crop_size),
-    backbone=dict(
-        modalities=dict(_delete_=True, s2=dict(in_channels=10, kind='ms')),
-        modality='s2',
-        drop_path_rate=0.3,
-        # _delete_: the base backbone's init_cfg is None
-        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained, prefix='backbone.'),
-    ),
+    backbone=dict(modality='s2', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     bands_per_date=10,
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(64, 64)),
 )

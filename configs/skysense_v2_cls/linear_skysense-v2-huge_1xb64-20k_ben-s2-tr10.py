@@ -11,16 +11,12 @@ s2_mean = [429.9, 614.2, 590.2, 950.7, 1792.5, 2075.5, 2218.9, 2266.5, 1594.4, 1
 s2_std = [572.4, 582.9, 675.9, 729.9, 1096.0, 1273.5, 1365.5, 1356.1, 1079.2, 818.9]
 model = dict(
     data_preprocessor=dict(mean=s2_mean, std=s2_std, to_rgb=False),
-    backbone=dict(
-        modalities=dict(_delete_=True, s2=dict(in_channels=10, kind='ms')),
-        modality='s2',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.'),
-    ),
+    backbone=dict(modality='s2', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     head=dict(
         _delete_=True,
         type='mmpretrain.MultiLabelLinearClsHead',
         num_classes=19,
-        in_channels=352 * 8,
+        in_channels={{_base_.last_channels}},
         loss=dict(type='mmpretrain.CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
     ),
 )

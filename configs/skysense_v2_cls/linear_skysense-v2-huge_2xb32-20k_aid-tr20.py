@@ -6,6 +6,6 @@ _base_ = [
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 model = dict(
-    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     head=dict(num_classes=30),
 )

@@ -14,12 +14,10 @@ s2_std = [650.3, 712.1, 965.2, 949.0, 1108.1, 1258.4, 1233.2, 1364.4, 1310.4, 10
 model = dict(
     type='TemporalImageClassifier',
     bands_per_date=10,
-    temporal_neck=dict(type='TemporalPooling', mode='attention', in_channels=[352 * 8]),
-    data_preprocessor=dict(mean=s2_mean * num_dates, std=s2_std * num_dates, to_rgb=False),
-    backbone=dict(
-        modalities=dict(_delete_=True, s2=dict(in_channels=10, kind='ms')),
-        modality='s2',
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.'),
+    temporal_neck=dict(
+        type='TemporalPooling', mode='attention', in_channels=[{{_base_.last_channels}}]
     ),
+    data_preprocessor=dict(mean=s2_mean * num_dates, std=s2_std * num_dates, to_rgb=False),
+    backbone=dict(modality='s2', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     head=dict(num_classes=62, topk=(1, 5)),
 )

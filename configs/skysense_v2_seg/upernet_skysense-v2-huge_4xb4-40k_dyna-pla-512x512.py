@@ -12,7 +12,7 @@ planet_mean = [700.0, 650.0, 450.0]
 planet_std = [450.0, 350.0, 300.0]
 model = dict(
     data_preprocessor=dict(mean=planet_mean, std=planet_std, bgr_to_rgb=False, size=(512, 512)),
-    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=6),
     auxiliary_head=dict(num_classes=6),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(384, 384)),

@@ -7,7 +7,7 @@ _base_ = [
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 model = dict(
     data_preprocessor=dict(size=(512, 512)),
-    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     decode_head=dict(num_classes=6),
     auxiliary_head=dict(num_classes=6),
 )

@@ -2,13 +2,18 @@
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import load_checkpoint
 
 
 def init_model(
     config: str, checkpoint: str | None = None, device: str = 'cpu', cfg_options: dict | None = None
 ) -> tuple[torch.nn.Module, dict]:
-    """Return ``(model, dataset_meta)``; ``dataset_meta`` comes from the checkpoint when saved."""
+    """Return ``(model, dataset_meta)``; ``dataset_meta`` comes from the checkpoint when saved.
+
+    The checkpoint goes through ``checkpoint_filter_fn`` (DDP / FSDP key segments, SkySense V1
+    keys and MoE upcycling of each backbone in the model) and must fit the model: missing or
+    shape-mismatched keys are an error, unexpected ones a warning.
+    """
+    from mmskysense.models.backbones import load_weights, read_checkpoint
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
 
@@ -21,7 +26,8 @@ def init_model(
     model = MODELS.build(cfg.model)
     meta = {}
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        ckpt = read_checkpoint(checkpoint)
+        model.checkpoint_report = load_weights(model, ckpt, strict=True, name=checkpoint)
         meta = ckpt.get('meta', {}).get('dataset_meta', {}) or {}
     model.cfg = cfg
     return model.to(device).eval(), meta

@@ -1,5 +1,5 @@
 """Each change-detection config: build it, one training iteration and a test pass on generated
-data laid out as the real release, with the tiny SkySenseV2Backbone; the metric is computed."""
+data laid out as the real release, with the tiny SkySenseV2SingleModal; the metric is computed."""
 
 import importlib.util
 import math
@@ -16,7 +16,7 @@ _spec.loader.exec_module(tiny)
 def test_config_trains_and_tests(name, tmp_path):
     from mmengine.runner import Runner
 
-    from mmskysense.models.backbones import SkySenseV2Backbone
+    from mmskysense.models.backbones import SkySenseV2SingleModal
     from mmskysense.utils import register_all_modules
 
     register_all_modules()
@@ -24,7 +24,7 @@ def test_config_trains_and_tests(name, tmp_path):
     data_root = tiny.make_data(name, str(tmp_path / 'data'), size=128)
     cfg = tiny.tiny_config(name, data_root, str(tmp_path / 'work'))
     runner = Runner.from_cfg(cfg)
-    assert isinstance(runner.model.backbone, SkySenseV2Backbone)
+    assert isinstance(runner.model.backbone, SkySenseV2SingleModal)
     assert runner.model.backbone.embed_dims == tiny.TINY_WIDTH  # the tiny preset itself
     runner.train()
     assert math.isfinite(runner.message_hub.get_scalar('train/loss').current())

@@ -20,9 +20,8 @@ def _detector(neck_policy, head, seed=0):
         type='SiameseEncoderDecoder',
         data_preprocessor=dict(type='ChangeDetDataPreprocessor', mean=[0.0] * 3, std=[1.0] * 3),
         backbone=dict(
-            type='SkySenseV2Backbone',
+            type='SkySenseV2SingleModal',
             arch='tiny',
-            modalities=dict(hr=dict(in_channels=3, kind='hr')),
             modality='hr',
             drop_path_rate=0.0,
         ),

@@ -1,5 +1,5 @@
 """Each of the eight downstream configs: build it, one training iteration and a test pass on
-generated data laid out as the real release, with the tiny SkySenseV2Backbone."""
+generated data laid out as the real release, with the tiny SkySenseV2SingleModal."""
 
 import importlib.util
 import math
@@ -29,7 +29,7 @@ def _one_thread():
 def test_config_trains_and_tests(name, tmp_path):
     from mmengine.runner import Runner
 
-    from mmskysense.models.backbones import SkySenseV2Backbone
+    from mmskysense.models.backbones import SkySenseV2SingleModal
     from mmskysense.utils import register_all_modules
 
     register_all_modules()
@@ -37,7 +37,7 @@ def test_config_trains_and_tests(name, tmp_path):
     data_root = tiny.make_data(name, str(tmp_path / 'data'))
     cfg = tiny.tiny_config(name, data_root, str(tmp_path / 'work'))
     runner = Runner.from_cfg(cfg)
-    assert isinstance(runner.model.backbone, SkySenseV2Backbone)
+    assert isinstance(runner.model.backbone, SkySenseV2SingleModal)
     assert runner.model.backbone.embed_dims == 32  # the tiny preset, not a stand-in
     runner.train()
     loss = runner.message_hub.get_scalar('train/loss').current()

@@ -1,18 +1,16 @@
-"""Layer-wise lr decay constructor driven by SkySenseV2Backbone.get_layer_depth."""
+"""Layer-wise lr decay constructor driven by the backbone's get_layer_depth."""
 
 import pytest
 import torch.nn as nn
 
 from mmskysense.engine.optimizers import LayerDecayOptimWrapperConstructor
-from mmskysense.models.backbones import SkySenseV2Backbone
+from mmskysense.models.backbones import SkySenseV2SingleModal
 
 
 class _Model(nn.Module):
     def __init__(self):
         super().__init__()
-        self.backbone = SkySenseV2Backbone(
-            arch='tiny', modality='hr', modalities=dict(hr=dict(in_channels=3, kind='hr'))
-        )
+        self.backbone = SkySenseV2SingleModal(modality='hr', arch='tiny')
         self.head = nn.Linear(256, 5)
 
 

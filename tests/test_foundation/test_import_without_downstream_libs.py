@@ -1,4 +1,5 @@
-"""The backbone needs only torch and mmengine (it must run on an accelerator image without mm*)."""
+"""The backbones and their checkpoint filter need only torch and mmengine (they must run on an
+accelerator image without mm*)."""
 
 from foundation_testing import run_python
 
@@ -18,6 +19,10 @@ import mmskysense.models
 m = MODELS.build(dict(type="SkySenseV2Backbone", arch="tiny"))
 out = m(dict(hr=torch.rand(1, 3, 64, 64), s2=torch.rand(1, 2, 10, 16, 16)))
 assert set(out) == {"hr", "s2"} and len(out["hr"]) == 4
+from mmskysense.models.backbones import checkpoint_filter_fn
+s = MODELS.build(dict(type="SkySenseV2SingleModal", arch="tiny", modality="hr"))
+s.load_state_dict(checkpoint_filter_fn(dict(state_dict=m.state_dict()), s), strict=True)
+assert len(s(torch.rand(1, 3, 64, 64))) == 4
 assert not any(k.split(".")[0] in BLOCKED for k in sys.modules)
 print("OK")
 """

@@ -40,8 +40,8 @@ from mmpretrain.registry import MODELS as PRE
 from mmrotate.registry import MODELS as ROT
 x = torch.rand(1, 3, 64, 64)
 for lib, reg in (("mmseg", SEG), ("mmdet", DET), ("mmpretrain", PRE), ("mmrotate", ROT)):
-    m = reg.build(dict(type="mmskysense.SkySenseV2Backbone", arch="tiny", modality="hr"))
-    assert type(m).__name__ == "SkySenseV2Backbone", (lib, type(m))
+    m = reg.build(dict(type="mmskysense.SkySenseV2SingleModal", arch="tiny", modality="hr"))
+    assert type(m).__name__ == "SkySenseV2SingleModal", (lib, type(m))
     feats = m(x)
     assert [f.shape[-1] for f in feats] == [16, 8, 4, 2], (lib, [f.shape for f in feats])
     print(lib, "OK")
@@ -57,9 +57,8 @@ def _build_from_config(path, **model_overrides):
 
     register_all_modules()
     cfg = Config.fromfile(str(REPO / path))
-    embed = cfg.get('embed_dims', None)
     cfg.model.backbone.update(TINY)
-    if embed is not None and 'neck' in cfg.model:
+    if 'neck' in cfg.model:  # the FPN reads the backbone's stages: the tiny arch's widths
         cfg.model.neck.in_channels = [32, 64, 128, 256]
     cfg.model.update(model_overrides)
     return MODELS.build(cfg.model)
@@ -135,7 +134,7 @@ def test_segmentor_and_classifier_with_our_backbone(lib):
     from mmskysense.utils import register_all_modules
 
     register_all_modules()
-    backbone = dict(type='SkySenseV2Backbone', modality='hr', **TINY)
+    backbone = dict(type='SkySenseV2SingleModal', modality='hr', **TINY)
     if lib == 'mmseg':
         cfg = dict(
             type='mmseg.EncoderDecoder',

@@ -16,10 +16,14 @@ PAPER_M = dict(dense=661.40, moe=1994.10, tokenizers=0.09)
 
 
 def build(arch: str, use_moe: bool, modality: str | None = None):
-    from mmskysense.models.backbones.skysense_v2 import SkySenseV2Backbone
+    """The core with every modality, or the single-modal edge of ``modality``."""
+    from mmskysense.models.backbones import SkySenseV2Backbone, SkySenseV2SingleModal
 
+    kwargs = dict(arch=arch, use_moe=use_moe, drop_path_rate=0.0)
     with torch.device('meta'):
-        return SkySenseV2Backbone(arch=arch, use_moe=use_moe, modality=modality, drop_path_rate=0.0)
+        if modality is None:
+            return SkySenseV2Backbone(**kwargs)
+        return SkySenseV2SingleModal(modality=modality, **kwargs)
 
 
 def group_of(name: str) -> str:
@@ -51,7 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--arch', default='huge')
     parser.add_argument(
-        '--modality', default=None, help='single-modal model (only that tokenizer and its prompts)'
+        '--modality',
+        default=None,
+        help='SkySenseV2SingleModal (only that tokenizer and its prompts)',
     )
     args = parser.parse_args()
 
@@ -59,7 +65,8 @@ def main() -> None:
     moe = count(build(args.arch, True, args.modality))
     keys = list(OrderedDict.fromkeys(list(dense) + list(moe)))
     width = max(len(k) for k in keys) + 2
-    print(f'SkySenseV2Backbone arch={args.arch!r} (meta device), parameters in M')
+    name = 'SkySenseV2SingleModal' if args.modality else 'SkySenseV2Backbone'
+    print(f'{name} arch={args.arch!r} (meta device), parameters in M')
     print(f'{"component":<{width}}{"dense":>14}{"MoE":>14}')
     print('-' * (width + 28))
     for k in keys:

@@ -73,10 +73,13 @@ def load_scenes(
 def build_model(
     config: str, checkpoint: str | None, seed: int, cfg_options: dict | None = None
 ) -> torch.nn.Module:
-    """The pretraining model of ``config``, with ``checkpoint`` (a full pretraining checkpoint
-    or a backbone-only one from extract_teacher_backbone.py) or seeded random weights."""
+    """The pretraining model of ``config``, with seeded random weights, or with the backbones of
+    ``checkpoint`` (a pretraining checkpoint: the teacher's and the student's backbone; a
+    backbone-only one, e.g. from extract_teacher_backbone.py: the same weights in both), loaded
+    strictly through ``checkpoint_filter_fn``."""
     from mmengine.config import Config
 
+    from mmskysense.models.backbones import load_weights, read_checkpoint
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
 
@@ -88,15 +91,12 @@ def build_model(
     model = MODELS.build(cfg.model)
     model.init_weights()
     if checkpoint:
-        ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
-        state = ckpt.get('state_dict', ckpt)
-        if all(k.startswith('backbone.') for k in state):
-            # a backbone-only checkpoint: it is the network whose features are evaluated
-            sub = {k[len('backbone.') :]: v for k, v in state.items()}
-            model.teacher['backbone'].load_state_dict(sub, strict=True)
-            model.backbone.load_state_dict(sub, strict=True)
-        else:
-            model.load_state_dict(state, strict=True)
+        ckpt = read_checkpoint(checkpoint)
+        for network, backbone in (
+            ('teacher', model.teacher['backbone']),
+            ('student', model.backbone),
+        ):
+            load_weights(backbone, ckpt, network=network, strict=True, name=checkpoint)
     return model.eval()
 
 

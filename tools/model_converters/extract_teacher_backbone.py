@@ -5,63 +5,60 @@ parameters from the teacher branch are utilized for downstream applications").
         work_dirs/skysense_v2_backbone.pth
 
 The output holds ``state_dict`` with keys ``backbone.*`` and can be loaded by downstream configs:
-``backbone=dict(type='SkySenseV2Backbone', ..., init_cfg=dict(type='Pretrained',
-checkpoint='...', prefix='backbone.'))`` or ``load_from``.
+``backbone=dict(type='SkySenseV2SingleModal', ..., init_cfg=dict(type='Pretrained',
+checkpoint='...'))``. The keys are selected by ``checkpoint_filter_fn``, which the downstream
+loading also runs: a whole pretraining checkpoint loads there too (its teacher by default); this
+tool writes the backbone alone, a fraction of the file.
 """
 
 import argparse
 import os
 import os.path as osp
+import sys
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
-SOURCES = dict(teacher='teacher.backbone.', student='backbone.')
+if __package__ in (None, ''):
+    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 
 def extract_backbone(
-    state_dict: dict[str, torch.Tensor], source: str = 'teacher'
+    checkpoint: Mapping, source: str = 'teacher'
 ) -> 'OrderedDict[str, torch.Tensor]':
-    """``teacher.backbone.*`` (or the student's ``backbone.*``) -> ``backbone.*``."""
-    if source not in SOURCES:
+    """``teacher.backbone.*`` (or the student's ``backbone.*``) -> ``backbone.*``, through
+    ``checkpoint_filter_fn`` (checkpoint dict or state dict; DDP / FSDP key segments)."""
+    from mmskysense.models.backbones import checkpoint_filter_fn
+    from mmskysense.models.backbones.checkpoint_filter import PRETRAINING_PREFIXES
+
+    if source not in PRETRAINING_PREFIXES:
         raise ValueError(
-            f'extract_backbone: `source` must be one of {sorted(SOURCES)}, got {source!r}'
+            f'extract_backbone: `source` must be one of '
+            f'{sorted(PRETRAINING_PREFIXES)}, got {source!r}'
         )
-    prefix = SOURCES[source]
-    # a model wrapped in DDP when saved has `module.` in front of every key
-    keys = {k[len('module.') :] if k.startswith('module.') else k: k for k in state_dict}
-    out = OrderedDict(
-        ('backbone.' + k[len(prefix) :], state_dict[orig].detach().clone())
-        for k, orig in keys.items()
-        if k.startswith(prefix)
-    )
-    if not out:
-        raise KeyError(
-            f'extract_backbone: no key starts with {prefix!r}; is this a SkySenseV2 '
-            f'pretraining checkpoint? First keys: {list(state_dict)[:5]}'
-        )
-    return out
+    state = checkpoint_filter_fn(checkpoint, prefix=PRETRAINING_PREFIXES[source])
+    return OrderedDict(('backbone.' + k, v.detach().clone()) for k, v in state.items())
 
 
 def main(argv: Sequence[str] = None) -> str:
+    from mmskysense.models.backbones import read_checkpoint
+    from mmskysense.models.backbones.checkpoint_filter import PRETRAINING_PREFIXES
+
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='pretraining checkpoint (.pth)')
     parser.add_argument('dst', help='output backbone checkpoint (.pth)')
     parser.add_argument(
         '--source',
-        choices=sorted(SOURCES),
+        choices=sorted(PRETRAINING_PREFIXES),
         default='teacher',
         help='which network to extract (default: the EMA teacher)',
     )
     args = parser.parse_args(argv)
     if not osp.isfile(args.src):
         raise SystemExit(f'extract_teacher_backbone: {args.src} does not exist')
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=False)
-    state_dict = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state_dict, dict):
-        raise SystemExit(f'extract_teacher_backbone: {args.src} holds no state dict')
-    out = extract_backbone(state_dict, args.source)
+    ckpt = read_checkpoint(args.src)
+    out = extract_backbone(ckpt, args.source)
     meta = dict(source_checkpoint=osp.abspath(args.src), network=args.source)
     if isinstance(ckpt.get('meta'), dict):
         meta.update({k: ckpt['meta'][k] for k in ('iter', 'epoch') if k in ckpt['meta']})

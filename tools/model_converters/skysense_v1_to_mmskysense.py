@@ -13,6 +13,10 @@ keys prefixed ``backbone.``) into a ``SkySenseV2Backbone`` checkpoint.
 * dense FFN weights of the blocks that carry a MoE in our model are loaded into every expert
   (sparse upcycling) by the backbone at load time; the gates start from scratch.
 
+The conversion is the one every checkpoint goes through
+(``mmskysense.models.backbones.checkpoint_filter_fn``): a raw V1 checkpoint also loads directly
+with ``init_cfg=dict(type='Pretrained', checkpoint=V1.pth)``; this tool writes the result once.
+
 The output is checked against the target architecture built on the meta device; tensors whose
 shape does not fit (e.g. ``cpb_mlp``/``logit_scale`` when the number of heads differs: mmpretrain's
 ``huge`` has 8 heads in stage 1, i.e. head dim 44, ours 32) are left out and listed. Build the
@@ -32,24 +36,11 @@ if __package__ in (None, ''):
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 
-def load_source(src: str) -> dict[str, torch.Tensor]:
-    """The backbone tensors of SRC, ``backbone.`` prefix stripped."""
-    try:
-        ckpt = torch.load(src, map_location='cpu', weights_only=True)
-    except Exception:  # mmcls checkpoints carry non-tensor meta (numpy, mmcv config objects)
-        ckpt = torch.load(src, map_location='cpu', weights_only=False)
-    state = ckpt.get('state_dict', ckpt.get('model', ckpt)) if isinstance(ckpt, dict) else ckpt
-    if any(k.startswith('backbone.') for k in state):
-        state = OrderedDict(
-            (k[len('backbone.') :], v) for k, v in state.items() if k.startswith('backbone.')
-        )
-    return OrderedDict((k, v) for k, v in state.items() if isinstance(v, torch.Tensor))
-
-
-def source_head_dim(state: dict[str, torch.Tensor]) -> int | None:
-    """C / heads of stage 1 of the source, read from its position-bias MLP."""
-    cpb = state.get('stages.0.blocks.0.attn.w_msa.cpb_mlp.2.weight')
-    emb = state.get('patch_embed.projection.weight')
+def source_head_dim(converted: dict[str, torch.Tensor], hr_name: str = 'hr') -> int | None:
+    """C / heads of stage 1 of the source, read from its patch embedding and position-bias MLP
+    (one output per head), after conversion."""
+    cpb = converted.get('stages.0.blocks.0.attn.cpb_mlp.2.weight')
+    emb = converted.get(f'tokenizers.{hr_name}.proj.weight')
     if cpb is None or emb is None:
         return None
     return emb.shape[0] // cpb.shape[0]
@@ -63,14 +54,16 @@ def convert(
     hr_name: str = 'hr',
     verbose: bool = True,
 ) -> dict:
-    """Convert SRC to DST; return a report (mapped, dropped, mismatched, missing keys)."""
-    from mmskysense.models.backbones.skysense_v2 import (
+    """Convert SRC to DST; return a report (written, dropped, mismatched, unexpected, missing
+    keys). SRC goes through ``checkpoint_filter_fn`` with the dense target on the meta device,
+    as every checkpoint does (wrappers, the ``backbone.`` prefix, V1 keys, rebuilt buffers)."""
+    from mmskysense.models.backbones import (
         SkySenseV2Backbone,
-        convert_mmpretrain_swinv2,
+        checkpoint_filter_fn,
+        read_checkpoint,
     )
-
-    state = load_source(src)
-    converted, dropped = convert_mmpretrain_swinv2(state, hr_name=hr_name)
+    from mmskysense.models.backbones.checkpoint_filter import compare_with_model
+    from mmskysense.models.backbones.skysense_v2 import DEFAULT_MODALITIES
 
     arch_cfg = (
         copy.deepcopy(SkySenseV2Backbone.arch_zoo[arch])
@@ -79,18 +72,19 @@ def convert(
     )
     if head_dim is not None:
         arch_cfg['head_dim'] = head_dim
+    # the V1 patch embedding becomes the tokenizer of `hr_name`
+    modalities = {hr_name if k == 'hr' else k: v for k, v in DEFAULT_MODALITIES.items()}
     with torch.device('meta'):
-        target = SkySenseV2Backbone(arch=arch_cfg, use_moe=False, drop_path_rate=0.0)
-    own = target.state_dict()
-    mismatched: list[str] = []
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for k, v in converted.items():
-        if k in own and tuple(own[k].shape) != tuple(v.shape):
-            mismatched.append(f'{k}: source {tuple(v.shape)} vs target {tuple(own[k].shape)}')
-        else:
-            out[k] = v
-    unexpected = [k for k in out if k not in own]
-    missing = [k for k in own if k not in out]
+        target = SkySenseV2Backbone(
+            arch=arch_cfg, modalities=modalities, use_moe=False, drop_path_rate=0.0
+        )
+    dropped: list[str] = []
+    converted = checkpoint_filter_fn(read_checkpoint(src), target, dropped=dropped)
+    out, missing, unexpected, mismatched = compare_with_model(converted, target)
+    out.update((k, converted[k]) for k in unexpected)
+    mismatched = [
+        m.replace('checkpoint (', 'source (').replace('vs model', 'vs target') for m in mismatched
+    ]
     torch.save(
         dict(
             state_dict=OrderedDict(('backbone.' + k, v) for k, v in out.items()),
@@ -106,7 +100,7 @@ def convert(
         mismatched=mismatched,
         unexpected=unexpected,
         missing=missing,
-        source_head_dim=source_head_dim(state),
+        source_head_dim=source_head_dim(converted, hr_name),
         target_head_dim=arch_cfg['head_dim'],
     )
     if verbose:

@@ -4,9 +4,10 @@
 # stage; BITHead resizes each date's stages to the finest grid, projects them to C = 32 and runs
 # BIT: 4 semantic tokens per date, a 1-layer transformer encoder over both dates' tokens, an
 # 8-layer decoder back to each date's pixels, then classifies |X1' - X2'| (2 classes, 1 = changed).
-# The backbone comes from skysense_v2_backbone.py; dataset configs pick its modality.
-_base_ = ['./skysense_v2_backbone.py']
-embed_dims = 352  # C of the 'huge' arch; stages have C, 2C, 4C, 8C channels per date
+# Dataset configs pick the backbone's modality.
+# The backbone's width, stated once: C of the arch below; stage i has C * 2**i channels per date.
+embed_dims = 352  # 'huge'
+stage_channels = [embed_dims * 2**i for i in range(4)]
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # reverted to BN when not distributed
 model = dict(
     type='SiameseEncoderDecoder',
@@ -17,12 +18,18 @@ model = dict(
         pad_val=0,
         seg_pad_val=255,
     ),
-    backbone={{_base_.backbone}},
+    backbone=dict(
+        type='SkySenseV2SingleModal',  # builds only the tokenizer and prompts of `modality`
+        arch='huge',
+        modality='hr',
+        out_indices=(0, 1, 2, 3),
+        drop_path_rate=0.3,
+    ),  # init_cfg (Pretrained): set by each dataset config
     neck=dict(type='SiameseFusionNeck', policy='concat'),
     decode_head=dict(
         type='BITHead',
         # concatenated dates: twice the backbone's channels at every stage
-        in_channels=[2 * embed_dims, 4 * embed_dims, 8 * embed_dims, 16 * embed_dims],
+        in_channels=[2 * c for c in stage_channels],
         in_index=[0, 1, 2, 3],
         channels=32,
         num_tokens=4,

@@ -1,6 +1,8 @@
 # Faster R-CNN (mmdet) with the SkySense V2 backbone on HR optical images (paper Table 2b, DIOR).
 # default_scope is mmskysense: every mmdet module, nested ones included, carries its scope.
-embed_dims = 352  # C of the backbone arch; the FPN takes C, 2C, 4C, 8C
+# The backbone's width, stated once: C of the arch below; stage i has C * 2**i channels.
+embed_dims = 352  # 'huge'
+stage_channels = [embed_dims * 2**i for i in range(4)]
 num_classes = 20  # DIOR
 model = dict(
     type='mmdet.FasterRCNN',
@@ -12,7 +14,7 @@ model = dict(
         pad_size_divisor=32,
     ),
     backbone=dict(
-        type='SkySenseV2Backbone',
+        type='SkySenseV2SingleModal',  # builds only the tokenizer and prompts of `modality`
         arch='huge',
         modality='hr',
         out_indices=(0, 1, 2, 3),
@@ -21,7 +23,7 @@ model = dict(
     ),
     neck=dict(
         type='mmdet.FPN',
-        in_channels=[embed_dims, embed_dims * 2, embed_dims * 4, embed_dims * 8],
+        in_channels=stage_channels,
         out_channels=256,
         num_outs=5,
     ),

@@ -1,7 +1,10 @@
 # Scene classification (paper Table 1): SkySense V2 backbone, global average pooling of the last
 # stage, linear head. default_scope is mmskysense: mmpretrain modules, nested ones included,
 # carry their scope. Datasets set the modality, the head's classes and the normalisation.
-embed_dims = 352  # C of the 'huge' arch; the last stage has 8C channels
+# The backbone's width, stated once: C of the arch below; stage i has C * 2**i channels.
+embed_dims = 352  # 'huge'
+stage_channels = [embed_dims * 2**i for i in range(4)]
+last_channels = stage_channels[-1]  # the head reads the last stage
 model = dict(
     type='mmpretrain.ImageClassifier',
     data_preprocessor=dict(
@@ -11,10 +14,8 @@ model = dict(
         to_rgb=True,
     ),
     backbone=dict(
-        type='SkySenseV2Backbone',
+        type='SkySenseV2SingleModal',  # builds only the tokenizer and prompts of `modality`
         arch='huge',
-        # only the modality in use: the other tokenizers would get no gradient
-        modalities=dict(hr=dict(in_channels=3, kind='hr')),
         modality='hr',
         out_indices=(3,),
         drop_path_rate=0.2,
@@ -23,7 +24,7 @@ model = dict(
     head=dict(
         type='mmpretrain.LinearClsHead',
         num_classes=1000,
-        in_channels=embed_dims * 8,
+        in_channels=last_channels,
         loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0),
         topk=(1,),
     ),

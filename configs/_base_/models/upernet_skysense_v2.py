@@ -2,7 +2,9 @@
 # auxiliary head on stage 3. default_scope is mmskysense: mmseg modules, nested ones included
 # (losses), carry their scope. HR inputs give strides 4/8/16/32 directly; MS inputs (stride 4 at
 # every stage) add neck=dict(type='MSFeaturePyramid', ...) in their dataset config.
-embed_dims = 352  # C of the 'huge' arch; stages have C, 2C, 4C, 8C channels
+# The backbone's width, stated once: C of the arch below; stage i has C * 2**i channels.
+embed_dims = 352  # 'huge'
+stage_channels = [embed_dims * 2**i for i in range(4)]
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # reverted to BN when not distributed
 model = dict(
     type='mmseg.EncoderDecoder',
@@ -16,17 +18,15 @@ model = dict(
         size=(512, 512),
     ),
     backbone=dict(
-        type='SkySenseV2Backbone',
+        type='SkySenseV2SingleModal',  # builds only the tokenizer and prompts of `modality`
         arch='huge',
-        # only the modality in use: the other tokenizers would get no gradient
-        modalities=dict(hr=dict(in_channels=3, kind='hr')),
         modality='hr',
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.3,
     ),  # init_cfg (Pretrained): set by each dataset config
     decode_head=dict(
         type='mmseg.UPerHead',
-        in_channels=[embed_dims, embed_dims * 2, embed_dims * 4, embed_dims * 8],
+        in_channels=stage_channels,
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
         channels=512,
@@ -40,7 +40,7 @@ model = dict(
     ),
     auxiliary_head=dict(
         type='mmseg.FCNHead',
-        in_channels=embed_dims * 4,
+        in_channels=stage_channels[2],
         in_index=2,
         channels=256,
         num_convs=1,

@@ -13,13 +13,11 @@ resolution of ``kind='hr'`` modalities and keeps that of ``kind='ms'`` ones (MS,
 """
 
 import copy
-import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn as nn
-from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 
 from mmskysense.models.layers import (
@@ -41,79 +39,6 @@ DEFAULT_MODALITIES = OrderedDict(
 
 # Stages 1-2 use Swin V2 window blocks, stages 3-4 global blocks (section 3.1.1).
 NUM_WINDOW_STAGES = 2
-
-# Buffers that are rebuilt from the configuration, never loaded.
-_REBUILT_BUFFERS = ('relative_position_index', 'relative_coords_table')
-
-
-def convert_mmpretrain_swinv2(
-    state_dict: Mapping[str, torch.Tensor],
-    hr_name: str = 'hr',
-    num_window_stages: int = NUM_WINDOW_STAGES,
-) -> tuple['OrderedDict[str, torch.Tensor]', list[str]]:
-    """Map mmpretrain ``SwinTransformerV2`` keys (no ``backbone.`` prefix) to ours.
-
-    Stages ``< num_window_stages`` map one to one. In the global stages the window-only tensors
-    (``logit_scale``, ``cpb_mlp``, the extra ``norm3``) have no counterpart and are dropped;
-    ``q_bias``/``v_bias`` become the qkv bias ``[q_bias, 0, v_bias]``. Buffers that are rebuilt
-    from the configuration (relative position index and coordinate table) are dropped.
-
-    Returns:
-        the converted state dict and the source keys that were dropped.
-    """
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
-    dropped: list[str] = []
-    pending_bias: dict[str, dict[str, torch.Tensor]] = {}
-    for key, value in state_dict.items():
-        if key.split('.')[-1] in _REBUILT_BUFFERS or key == 'absolute_pos_embed':
-            dropped.append(key)
-            continue
-        m = re.match(r'patch_embed\.(projection|norm)\.(weight|bias)$', key)
-        if m:
-            sub = 'proj' if m.group(1) == 'projection' else 'norm'
-            out[f'tokenizers.{hr_name}.{sub}.{m.group(2)}'] = value
-            continue
-        m = re.match(r'stages\.(\d+)\.blocks\.(\d+)\.(.+)$', key)
-        if m:
-            stage, block, rest = int(m.group(1)), m.group(2), m.group(3)
-            head = f'stages.{stage}.blocks.{block}.'
-            rest = rest.replace('ffn.layers.0.0.', 'ffn.fc1.').replace('ffn.layers.1.', 'ffn.fc2.')
-            if rest.startswith('attn.w_msa.'):
-                rest = 'attn.' + rest[len('attn.w_msa.') :]
-            if rest.startswith('norm3.'):
-                # the extra norm of mmpretrain's huge/giant presets: no counterpart here
-                dropped.append(key)
-            elif stage < num_window_stages:
-                out[head + rest] = value
-            elif rest in ('attn.q_bias', 'attn.v_bias'):
-                pending_bias.setdefault(head, {})[rest[-6]] = value
-            elif rest.startswith(('attn.logit_scale', 'attn.cpb_mlp')):
-                dropped.append(key)
-            else:
-                out[head + rest] = value
-            continue
-        if re.match(r'stages\.\d+\.downsample\.(reduction|norm)\.', key) or re.match(
-            r'norm\d+\.(weight|bias)$', key
-        ):
-            out[key] = value
-            continue
-        dropped.append(key)
-    for head, biases in pending_bias.items():
-        q, v = biases.get('q'), biases.get('v')
-        if q is None or v is None:
-            raise KeyError(
-                f'convert_mmpretrain_swinv2: {head} has q_bias without v_bias or the reverse'
-            )
-        out[head + 'attn.qkv.bias'] = torch.cat([q, torch.zeros_like(q), v])
-    return out, dropped
-
-
-def _is_mmpretrain_swinv2(keys: Sequence[str], prefix: str) -> bool:
-    return any(
-        k.startswith(prefix + 'patch_embed.')
-        or (k.startswith(prefix + 'stages.') and '.attn.w_msa.' in k)
-        for k in keys
-    )
 
 
 class SkySenseV2Stage(nn.Module):
@@ -148,15 +73,15 @@ class SkySenseV2Stage(nn.Module):
 
 @MODELS.register_module()
 class SkySenseV2Backbone(BaseModule):
-    """SkySense V2 unified multi-modal backbone (section 3.1).
+    """SkySense V2 unified multi-modal backbone (section 3.1): a dict of modalities in, a dict
+    of per-stage maps out. For one tensor in and a tuple out (mmseg, mmdet, mmpretrain) use
+    :class:`SkySenseV2SingleModal`, which has the same parameters and state-dict keys.
 
     Args:
         arch: a key of :attr:`arch_zoo` or a dict with the keys of :attr:`arch_keys`.
         modalities: ``name -> dict(in_channels=int, kind='hr'|'ms')``; default
-            ``hr`` (3, hr), ``s2`` (10, ms), ``s1`` (2, ms).
-        modality: None for multi-modal mode (dict in, dict out); a modality name for
-            single-modal mode (tensor in, tuple out; only that modality's tokenizer and prompts
-            are built).
+            ``hr`` (3, hr), ``s2`` (10, ms), ``s1`` (2, ms). A tokenizer and prompt tokens are
+            built for each.
         out_indices: stages whose (normed) maps are returned.
         frozen_stages: stages ``0..frozen_stages`` (and the tokenizers) are frozen; -1: none.
         drop_path_rate: stochastic depth, linear over all blocks.
@@ -227,7 +152,6 @@ class SkySenseV2Backbone(BaseModule):
         self,
         arch: str | dict = 'huge',
         modalities: dict[str, dict] | None = None,
-        modality: str | None = None,
         out_indices: Sequence[int] = (0, 1, 2, 3),
         frozen_stages: int = -1,
         drop_path_rate: float = 0.1,
@@ -244,13 +168,7 @@ class SkySenseV2Backbone(BaseModule):
         self.num_stages = len(self.depths)
         self.channels = [self.embed_dims * 2**i for i in range(self.num_stages)]
         self.modalities = self._parse_modalities(modalities)
-        if modality is not None and modality not in self.modalities:
-            raise ValueError(
-                f'SkySenseV2Backbone: modality={modality!r} is not one of the '
-                f'configured modalities {list(self.modalities)}'
-            )
-        self.modality = modality
-        built = [modality] if modality is not None else list(self.modalities)
+        built = list(self.modalities)
 
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
         for i in out_indices:
@@ -335,8 +253,12 @@ class SkySenseV2Backbone(BaseModule):
 
         self._reset_parameters()
         self.pretrained_report: dict | None = None
-        self._register_load_state_dict_pre_hook(self._adapt_state_dict_hook)
         self._freeze_stages()
+
+    @property
+    def out_channels(self) -> tuple[int, ...]:
+        """Channels of the returned maps, one per ``out_indices`` entry."""
+        return tuple(self.channels[i] for i in self.out_indices)
 
     # construction helpers ----------------------------------------------------------------------
     @classmethod
@@ -446,32 +368,31 @@ class SkySenseV2Backbone(BaseModule):
         self, x: torch.Tensor, name: str, date_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, ...]:
         if name not in self.tokenizers:
-            known = list(self.tokenizers)
             raise KeyError(
-                f'SkySenseV2Backbone: unknown modality {name!r}; this backbone has '
-                f'tokenizers for {known}'
+                f'{type(self).__name__}: unknown modality {name!r}; this backbone '
+                f'has tokenizers for {list(self.tokenizers)}'
             )
         if not isinstance(x, torch.Tensor):
             raise TypeError(
-                f'SkySenseV2Backbone: input of modality {name!r} must be a Tensor, got {type(x)}'
+                f'{type(self).__name__}: input of modality {name!r} must be a Tensor, got {type(x)}'
             )
         expected_c = self.modalities[name]['in_channels']
         if x.dim() == 4:
             if date_mask is not None:
                 raise ValueError(
-                    f'SkySenseV2Backbone: date_mask given for modality {name!r} '
+                    f'{type(self).__name__}: date_mask given for modality {name!r} '
                     f'but its input is not a time series (shape {tuple(x.shape)})'
                 )
             return self._forward_images(x, name)
         if x.dim() != 5:
             raise ValueError(
-                f'SkySenseV2Backbone: input of modality {name!r} must be '
+                f'{type(self).__name__}: input of modality {name!r} must be '
                 f'B x C x H x W or B x T x C x H x W, got shape {tuple(x.shape)}'
             )
         b, t, c, h, w = x.shape
         if c != expected_c:
             raise ValueError(
-                f'SkySenseV2Backbone: modality {name!r} expects {expected_c} '
+                f'{type(self).__name__}: modality {name!r} expects {expected_c} '
                 f'channels (modalities[{name!r}].in_channels) at dim 2 of its '
                 f'B x T x C x H x W input, got shape {tuple(x.shape)}'
             )
@@ -480,7 +401,7 @@ class SkySenseV2Backbone(BaseModule):
             return tuple(o.view(b, t, *o.shape[1:]) for o in self._forward_images(flat, name))
         if date_mask.shape != (b, t):
             raise ValueError(
-                f'SkySenseV2Backbone: date_mask of modality {name!r} must have '
+                f'{type(self).__name__}: date_mask of modality {name!r} must have '
                 f'shape (B, T) = {(b, t)}, got {tuple(date_mask.shape)}'
             )
         valid = date_mask.reshape(-1).to(device=x.device, dtype=torch.bool)
@@ -500,51 +421,38 @@ class SkySenseV2Backbone(BaseModule):
         return tuple(outs)
 
     def forward(
-        self,
-        inputs: torch.Tensor | dict[str, torch.Tensor],
-        date_mask: torch.Tensor | dict[str, torch.Tensor] | None = None,
-        date_masks: dict[str, torch.Tensor] | None = None,
-    ):
-        """Extract per-stage feature maps.
+        self, inputs: dict[str, torch.Tensor], date_masks: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, tuple[torch.Tensor, ...]]:
+        """Per-stage feature maps of every modality in ``inputs``.
 
-        Single-modal mode: ``forward(x, date_mask=None)`` with ``x`` ``B x C x H x W`` or
-        ``B x T x C x H x W`` returns a tuple of ``B x C_i x h_i x w_i`` (or
-        ``B x T x C_i x h_i x w_i``) maps.
-        Multi-modal mode: ``forward(inputs, date_masks=None)`` with a dict name -> tensor returns
-        a dict name -> tuple. ``date_mask(s)``: ``B x T`` bool, True = real date; padded dates
-        are skipped and give zero features.
+        Args:
+            inputs: name -> ``B x C x H x W`` image or ``B x T x C x H x W`` series.
+            date_masks: name -> ``B x T`` bool (True = real date) for series; padded dates are
+                not computed and give zero features.
+
+        Returns:
+            name -> tuple of ``B x C_i x h_i x w_i`` (or ``B x T x C_i x h_i x w_i``) maps, one
+            per ``out_indices`` entry.
         """
-        for moe in self._moe_layers().values():
-            moe.reset_stats()
-        if self.modality is not None:
-            if isinstance(inputs, Mapping):
-                raise TypeError(
-                    f'SkySenseV2Backbone: single-modal mode '
-                    f'(modality={self.modality!r}) takes a Tensor, got a dict with '
-                    f'keys {list(inputs)}; build with modality=None for dicts'
-                )
-            if isinstance(date_mask, Mapping):
-                date_mask = date_mask.get(self.modality)
-            return self._forward_modality(inputs, self.modality, date_mask)
         if not isinstance(inputs, Mapping):
             raise TypeError(
-                'SkySenseV2Backbone: multi-modal mode (modality=None) takes a dict '
-                f'name -> Tensor, got {type(inputs).__name__}; build with '
-                f'modality=<name> for a single tensor'
+                f'{type(self).__name__}: takes a dict name -> Tensor, got '
+                f'{type(inputs).__name__}; SkySenseV2SingleModal takes one tensor'
             )
-        masks = date_masks if date_masks is not None else date_mask
-        if masks is not None and not isinstance(masks, Mapping):
+        if date_masks is not None and not isinstance(date_masks, Mapping):
             raise TypeError(
-                'SkySenseV2Backbone: in multi-modal mode date_masks must be a dict '
-                'name -> B x T bool tensor'
+                f'{type(self).__name__}: date_masks must be a dict name -> B x T '
+                f'bool tensor, got {type(date_masks).__name__}'
             )
-        masks = masks or {}
+        masks = date_masks or {}
         unknown = [k for k in masks if k not in inputs]
         if unknown:
             raise KeyError(
-                f'SkySenseV2Backbone: date_masks has keys {unknown} that are not '
+                f'{type(self).__name__}: date_masks has keys {unknown} that are not '
                 f'in the inputs {list(inputs)}'
             )
+        for moe in self._moe_layers().values():
+            moe.reset_stats()
         return {
             name: self._forward_modality(x, name, masks.get(name)) for name, x in inputs.items()
         }
@@ -617,108 +525,39 @@ class SkySenseV2Backbone(BaseModule):
         return self
 
     # checkpoints -------------------------------------------------------------------------------
-    def _hr_tokenizer_name(self) -> str:
-        if 'hr' in self.tokenizers:
-            return 'hr'
-        hr = [n for n in self.tokenizers if self.modalities[n]['kind'] == 'hr']
-        return hr[0] if hr else next(iter(self.tokenizers))
-
-    def _adapt_state_dict_hook(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
-        """Adapt old key names in place (mmpretrain style pre-hook): drop rebuilt buffers, and
-        convert mmpretrain ``SwinTransformerV2`` (SkySense V1 HR) keys to ours."""
-        for key in [
-            k for k in state_dict if k.startswith(prefix) and k.split('.')[-1] in _REBUILT_BUFFERS
-        ]:
-            del state_dict[key]
-        keys = [k for k in state_dict if k.startswith(prefix)]
-        if not _is_mmpretrain_swinv2(keys, prefix):
-            return
-        sub = OrderedDict((k[len(prefix) :], state_dict.pop(k)) for k in keys)
-        converted, dropped = convert_mmpretrain_swinv2(sub, hr_name=self._hr_tokenizer_name())
-        if dropped:
-            MMLogger.get_current_instance().info(
-                f'SkySenseV2Backbone: mmpretrain SwinV2 keys without counterpart dropped: {dropped}'
-            )
-        for k, v in converted.items():
-            state_dict[prefix + k] = v
-
     def load_pretrained(
-        self, checkpoint: str, prefix: str | None = None, map_location: str = 'cpu'
+        self,
+        checkpoint: str,
+        prefix: str | None = None,
+        network: str = 'teacher',
+        map_location: str = 'cpu',
     ) -> dict:
-        """Load a checkpoint non-strictly and report missing, unexpected and shape-mismatched
-        keys (logged, and returned / kept in ``self.pretrained_report``).
+        """Load a checkpoint through :func:`~.checkpoint_filter.checkpoint_filter_fn` (wrappers,
+        prefixes, SkySense V1 keys, MoE upcycling) non-strictly, and report missing, unexpected
+        and shape-mismatched keys (logged, returned and kept in ``self.pretrained_report``).
 
-        ``prefix``: keep only keys starting with it and strip it (e.g. ``'backbone.'``); when
-        None, a ``backbone.`` prefix is stripped if every weight key has it.
+        ``prefix`` None takes the pretraining teacher's backbone (``teacher.backbone.``) when
+        the checkpoint has one, else ``backbone.``, else the keys as they are;
+        ``network='student'`` takes ``backbone.``.
         """
-        from mmengine.runner.checkpoint import CheckpointLoader
+        from .checkpoint_filter import load_weights
 
-        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
-        state_dict = ckpt
-        for field in ('state_dict', 'model'):
-            if (
-                isinstance(state_dict, Mapping)
-                and field in state_dict
-                and isinstance(state_dict[field], Mapping)
-            ):
-                state_dict = state_dict[field]
-                break
-        if prefix is None and state_dict and all(k.startswith('backbone.') for k in state_dict):
-            prefix = 'backbone.'
-        if prefix:
-            state_dict = OrderedDict(
-                (k[len(prefix) :], v) for k, v in state_dict.items() if k.startswith(prefix)
-            )
-            if not state_dict:
-                raise ValueError(
-                    f'SkySenseV2Backbone: no key of {checkpoint} starts with prefix {prefix!r}'
-                )
-        state_dict = OrderedDict(state_dict)
-        self._adapt_state_dict_hook(state_dict, '')
-        for moe_name, moe in self._moe_layers().items():
-            moe._upcycle_dense_ffn(state_dict, moe_name + '.ffn.')
-        own = self.state_dict()
-        mismatched = [
-            f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-            for k, v in state_dict.items()
-            if k in own and v.shape != own[k].shape
-        ]
-        state_dict = OrderedDict(
-            (k, v) for k, v in state_dict.items() if k not in own or v.shape == own[k].shape
+        self.pretrained_report = load_weights(
+            self, checkpoint, prefix=prefix, network=network, map_location=map_location
         )
-        result = self.load_state_dict(state_dict, strict=False)
-        missing = list(result.missing_keys) + [m.split(':')[0] for m in mismatched]
-        report = dict(
-            missing_keys=missing,
-            unexpected_keys=list(result.unexpected_keys),
-            mismatched_keys=mismatched,
-        )
-        logger = MMLogger.get_current_instance()
-        logger.info(
-            f'SkySenseV2Backbone: loaded {checkpoint} '
-            f'({len(state_dict) - len(result.unexpected_keys)} tensors)'
-        )
-        if missing:
-            logger.warning(f'SkySenseV2Backbone: missing keys in {checkpoint}: {missing}')
-        if report['unexpected_keys']:
-            logger.warning(
-                f'SkySenseV2Backbone: unexpected keys in {checkpoint}: {report["unexpected_keys"]}'
-            )
-        if mismatched:
-            logger.warning(f'SkySenseV2Backbone: shape mismatch, not loaded: {mismatched}')
-        self.pretrained_report = report
-        return report
+        return self.pretrained_report
 
     def init_weights(self) -> None:
         cfg = self.init_cfg
         if isinstance(cfg, Mapping) and cfg.get('type') == 'Pretrained':
             if 'checkpoint' not in cfg:
                 raise KeyError(
-                    "SkySenseV2Backbone: init_cfg of type 'Pretrained' needs a 'checkpoint'"
+                    f"{type(self).__name__}: init_cfg of type 'Pretrained' needs a 'checkpoint'"
                 )
             self.load_pretrained(
                 cfg['checkpoint'],
                 prefix=cfg.get('prefix'),
+                network=cfg.get('network', 'teacher'),
                 map_location=cfg.get('map_location', 'cpu'),
             )
             self._is_init = True

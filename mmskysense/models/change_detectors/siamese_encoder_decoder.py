@@ -21,8 +21,8 @@ class SiameseEncoderDecoder(EncoderDecoder):
     """Shared-weight backbone per date, fusion neck, mmseg decode head.
 
     Args:
-        backbone: any backbone returning a tuple of stage maps (``SkySenseV2Backbone`` with a
-            ``modality``, or an mmseg backbone).
+        backbone: any backbone returning a tuple of stage maps (``SkySenseV2SingleModal``, or
+            an mmseg backbone).
         neck: the fusion of the two dates, called as ``neck(feats_date1, feats_date2)``.
         decode_head: mmseg decode head on the fused maps (``BITHead``, ``mmseg.FCNHead`` ...).
         bands_per_date: when given, inputs must have ``2 * bands_per_date`` channels.

@@ -1,7 +1,8 @@
 """An mmpretrain ``ImageClassifier`` over image time series (fMoW-S2).
 
-The backbone gives per-date maps; a temporal neck (``TemporalPooling``) pools them over the
-real dates of each sample (its ``date_mask``), then the usual neck and head run unchanged.
+The backbone (``SkySenseV2SingleModal``, called as ``backbone(series, date_mask=...)``) gives
+per-date maps; a temporal neck (``TemporalPooling``) pools them over the real dates of each sample
+(its ``date_mask``), then the usual neck and head run unchanged.
 """
 
 import torch
@@ -10,7 +11,7 @@ from mmpretrain.structures import DataSample
 
 from mmskysense.registry import MODELS
 
-from ..utils.temporal_inputs import split_series
+from ..utils.temporal_inputs import check_takes_date_mask, split_series
 
 
 @MODELS.register_module()
@@ -26,6 +27,7 @@ class TemporalImageClassifier(ImageClassifier):
 
     def __init__(self, temporal_neck: dict, bands_per_date: int, **kwargs) -> None:
         super().__init__(**kwargs)
+        check_takes_date_mask(self.backbone, 'TemporalImageClassifier')
         self.temporal_neck = MODELS.build(temporal_neck)
         self.bands_per_date = bands_per_date
 

@@ -82,7 +82,6 @@ class MixtureOfExperts(nn.Module):
         )
         self._records: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.reset_parameters()
-        self._register_load_state_dict_pre_hook(self._upcycle_dense_ffn)
 
     def reset_parameters(self) -> None:
         for lin in [self.gate] + [m for e in self.experts for m in (e.fc1, e.fc2)]:
@@ -170,22 +169,6 @@ class MixtureOfExperts(nn.Module):
             return self.gate.weight.new_zeros(self.num_experts, dtype=torch.float32)
         counts = torch.stack([r[1] for r in self._records]).sum(0).float()
         return counts / counts.sum().clamp(min=1)
-
-    def _upcycle_dense_ffn(
-        self, state_dict: dict[str, torch.Tensor], prefix: str, *args, **kwargs
-    ) -> None:
-        """Load a dense FFN (``fc1``/``fc2``) into every expert (sparse upcycling)."""
-        dense = [
-            n
-            for n in ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias')
-            if prefix + n in state_dict
-        ]
-        if not dense or prefix + 'experts.0.fc1.weight' in state_dict:
-            return
-        for n in dense:
-            value = state_dict.pop(prefix + n)
-            for e in range(self.num_experts):
-                state_dict[f'{prefix}experts.{e}.{n}'] = value.clone()
 
     def extra_repr(self) -> str:
         return (

@@ -37,6 +37,7 @@ class TemporalPooling(BaseModule):
         if mode not in self.MODES:
             raise ValueError(f'mode must be one of {self.MODES}, got {mode!r}')
         self.mode = mode
+        self.in_channels = list(in_channels) if in_channels else None
         if mode == 'attention':
             if not in_channels:
                 raise ValueError('TemporalPooling(mode="attention") needs in_channels')

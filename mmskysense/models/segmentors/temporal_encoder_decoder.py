@@ -1,7 +1,8 @@
 """An mmseg ``EncoderDecoder`` over image time series (Dyna.-S2).
 
-Per-date backbone maps are pooled over the real dates (``date_mask`` from each sample's
-metainfo) by a temporal neck before the usual neck (the MS pyramid) and decode head.
+Per-date maps of the backbone (``SkySenseV2SingleModal``, called as
+``backbone(series, date_mask=...)``) are pooled over the real dates (``date_mask`` from each
+sample's metainfo) by a temporal neck before the usual neck (the MS pyramid) and decode head.
 """
 
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from torch import Tensor
 
 from mmskysense.registry import MODELS
 
-from ..utils.temporal_inputs import split_series
+from ..utils.temporal_inputs import check_takes_date_mask, split_series
 
 
 @MODELS.register_module()
@@ -27,6 +28,7 @@ class TemporalEncoderDecoder(EncoderDecoder):
 
     def __init__(self, temporal_neck: dict, bands_per_date: int, **kwargs) -> None:
         super().__init__(**kwargs)
+        check_takes_date_mask(self.backbone, 'TemporalEncoderDecoder')
         self.temporal_neck = MODELS.build(temporal_neck)
         self.bands_per_date = bands_per_date
 

@@ -1,5 +1,5 @@
 """Helpers shared by the model wrappers (no registered modules)."""
 
-from .temporal_inputs import collect_date_mask, fold_dates, split_series
+from .temporal_inputs import check_takes_date_mask, collect_date_mask, fold_dates, split_series
 
-__all__ = ['collect_date_mask', 'fold_dates', 'split_series']
+__all__ = ['check_takes_date_mask', 'collect_date_mask', 'fold_dates', 'split_series']

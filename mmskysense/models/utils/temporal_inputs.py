@@ -4,11 +4,12 @@
 libraries' transforms, packers and data preprocessors handle it; the models undo that here.
 """
 
+import inspect
 from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def fold_dates(inputs: Tensor, bands_per_date: int) -> Tensor:
@@ -39,6 +40,17 @@ def collect_date_mask(
             raise ValueError(f'date_mask has {mask.numel()} dates, the input {num_dates}')
         rows.append(mask)
     return torch.stack(rows).to(device)
+
+
+def check_takes_date_mask(backbone: nn.Module, owner: str) -> None:
+    """The temporal wrappers call ``backbone(series, date_mask=...)``: the single-modal edge
+    (``SkySenseV2SingleModal``) takes that; the multi-modal core takes a dict and does not."""
+    if 'date_mask' not in inspect.signature(backbone.forward).parameters:
+        raise TypeError(
+            f'{owner}: the backbone {type(backbone).__name__} is called as '
+            f'backbone(series, date_mask=...) and does not take `date_mask`; use '
+            f"type='SkySenseV2SingleModal' with the series' modality"
+        )
 
 
 def split_series(

@@ -1,11 +1,14 @@
-"""SkySenseV2Backbone: interface of docs/interfaces.md, shapes, prompts, MoE stats, options."""
+"""SkySenseV2Backbone (the core) and SkySenseV2SingleModal (the edge): the interface of
+docs/interfaces.md, shapes, prompts, MoE stats, options."""
 
 import copy
+import inspect
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from mmskysense.models.backbones import SkySenseV2Backbone
+from mmskysense.models.backbones import SkySenseV2Backbone, SkySenseV2SingleModal
 from mmskysense.models.layers import MixtureOfExperts
 from mmskysense.registry import MODELS
 
@@ -17,9 +20,45 @@ def tiny():
 
 
 def test_registered_and_built_from_config():
-    model = MODELS.build(dict(type='SkySenseV2Backbone', arch='tiny', modality='hr'))
-    assert isinstance(model, SkySenseV2Backbone)
+    core = MODELS.build(dict(type='SkySenseV2Backbone', arch='tiny'))
+    assert type(core) is SkySenseV2Backbone and list(core.tokenizers) == ['hr', 's2', 's1']
+    model = MODELS.build(dict(type='SkySenseV2SingleModal', arch='tiny', modality='hr'))
+    assert isinstance(model, SkySenseV2SingleModal)
     assert model.modality == 'hr' and list(model.tokenizers) == ['hr']
+
+
+def test_one_core_path_dict_in_dict_out():
+    """The core's forward has one signature: a dict of inputs and a dict of date masks (the
+    pretraining algorithm passes the masks positionally)."""
+    params = list(inspect.signature(SkySenseV2Backbone.forward).parameters)
+    assert params == ['self', 'inputs', 'date_masks']
+    assert 'modality' not in inspect.signature(SkySenseV2Backbone.__init__).parameters
+    params = list(inspect.signature(SkySenseV2SingleModal.forward).parameters)
+    assert params == ['self', 'x', 'date_mask']
+
+
+def test_single_modal_is_the_core_on_one_modality():
+    """Same weights, same maps: the edge is ``core({m: x}, {m: mask})[m]``; its state-dict keys
+    are the core's (minus the other modalities' tokenizers and prompts), so checkpoints load
+    either way, strictly."""
+    torch.manual_seed(0)
+    core = SkySenseV2Backbone('tiny', drop_path_rate=0.0).eval()
+    single = SkySenseV2SingleModal(modality='s1', arch='tiny', drop_path_rate=0.0).eval()
+    own = core.state_dict()
+    other = ('tokenizers.hr.', 'tokenizers.s2.', 'prompts.tokens.hr', 'prompts.tokens.s2')
+    expected = {k for k in own if not any(o in k for o in other)}
+    assert set(single.state_dict()) == expected
+    single.load_state_dict({k: own[k] for k in expected}, strict=True)
+    x = torch.randn(2, 3, 2, 16, 16)
+    mask = torch.tensor([[True, False, True], [True, True, False]])
+    with torch.no_grad():
+        ref = core(dict(s1=x), dict(s1=mask))['s1']
+        out = single(x, date_mask=mask)
+    assert isinstance(out, tuple) and len(out) == len(ref)
+    for a, b in zip(out, ref):
+        assert torch.equal(a, b)
+    core2 = SkySenseV2Backbone('tiny', modalities=dict(s1=dict(in_channels=2, kind='ms')))
+    core2.load_state_dict(single.state_dict(), strict=True)
 
 
 def test_multimodal_shapes_and_strides(tiny):
@@ -70,9 +109,9 @@ def test_padded_dates_are_masked(tiny):
     assert all(o.abs().max() == 0 for o in nothing['s1'])
 
 
-def test_single_modal_mode_returns_tuple():
+def test_single_modal_returns_tuple():
     torch.manual_seed(0)
-    model = SkySenseV2Backbone('tiny', modality='s2', out_indices=(1, 3)).eval()
+    model = SkySenseV2SingleModal(modality='s2', arch='tiny', out_indices=(1, 3)).eval()
     with torch.no_grad():
         out = model(torch.randn(2, 10, 40, 40))
         ts = model(torch.randn(1, 4, 10, 40, 40), date_mask=torch.tensor([[1, 1, 0, 1]]).bool())
@@ -80,11 +119,12 @@ def test_single_modal_mode_returns_tuple():
     assert [tuple(o.shape) for o in out] == [(2, 64, 10, 10), (2, 256, 10, 10)]
     assert [tuple(o.shape) for o in ts] == [(1, 4, 64, 10, 10), (1, 4, 256, 10, 10)]
     assert not hasattr(model, 'norm0') and not hasattr(model, 'norm2')
+    assert model.out_channels == (64, 256) and list(model.tokenizers) == ['s2']
 
 
 def test_custom_modality_with_its_own_tokenizer():
-    model = SkySenseV2Backbone(
-        'tiny',
+    model = SkySenseV2SingleModal(
+        arch='tiny',
         modalities=dict(hr=dict(in_channels=3, kind='hr'), planet=dict(in_channels=4, kind='hr')),
         modality='planet',
     )
@@ -101,33 +141,86 @@ def test_prompts_keep_token_count_and_are_modality_specific(tiny):
     no_prompt_arch = dict(SkySenseV2Backbone.arch_zoo['tiny'], num_prompts=0)
     plain = SkySenseV2Backbone(no_prompt_arch).eval()
     assert model.stages[2].prompts is not None and plain.stages[2].prompts is None
+    g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         before = model(x)
         shapes_plain = {k: [o.shape for o in v] for k, v in plain(x).items()}
         assert {k: [o.shape for o in v] for k, v in before.items()} == shapes_plain
+        # New values drawn per token and per channel, ten times the init scale: neither a
+        # per-token shift nor a per-token scale, so the blocks' LayerNorms cannot remove them
+        # (a constant shift of every value changes the maps by rounding only, ~1e-6).
         for stage in (2, 3):
-            model.stages[stage].prompts.tokens['s2'].add_(0.5)
+            tokens = model.stages[stage].prompts.tokens['s2']
+            tokens.copy_(10 * torch.randn(tokens.shape, generator=g))
         after = model(x)
-    for name in ('hr', 's1'):
+    for name in ('hr', 's1'):  # the other modalities' computation is untouched: bit for bit
         for a, b in zip(before[name], after[name]):
             assert torch.equal(a, b)
-    assert torch.equal(before['s2'][1], after['s2'][1])  # stages 1-2 carry no prompts
-    assert not torch.allclose(before['s2'][2], after['s2'][2])
-    assert not torch.allclose(before['s2'][3], after['s2'][3])
+    for i in (0, 1):  # stages 1-2 carry no prompts
+        assert torch.equal(before['s2'][i], after['s2'][i])
+    for i in (2, 3):  # measured 0.02-0.15 over five seeds; rounding is ~1e-6
+        assert (after['s2'][i] - before['s2'][i]).abs().max() > 1e-3, f'stage {i + 1}'
 
 
-def test_moe_aux_loss_and_expert_load(tiny):
+def switch_loss_reference(tokens: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """Switch Transformer's balance loss M * sum_i f_i P_i for top-1 routing, from the gate
+    weights alone (independent of MixtureOfExperts)."""
+    probs = F.softmax(tokens.reshape(-1, gate.shape[1]).double() @ gate.double().t(), dim=-1)
+    frac = F.one_hot(probs.argmax(-1), gate.shape[0]).double().mean(0)
+    return gate.shape[0] * (frac * probs.mean(0)).sum()
+
+
+def test_moe_aux_loss_is_the_sum_of_switch_losses(tiny):
+    """aux_loss() is the sum over MoE layers and modality calls of each call's Switch loss;
+    expert_load() the token fractions per layer; both are reset by every forward."""
+    model = copy.deepcopy(tiny)
+    moes = {n: m for n, m in model.named_modules() if isinstance(m, MixtureOfExperts)}
+    assert set(moes) == {'stages.3.blocks.0.ffn', 'stages.3.blocks.1.ffn'}  # last 2 blocks
+    with torch.no_grad():
+        for m in moes.values():  # spread the routing over the experts
+            m.gate.weight.normal_(0, 1)
+    seen = []
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out, n=n: seen.append((n, args[0])))
+        for n, m in moes.items()
+    ]
     x = dict(hr=torch.randn(1, 3, 32, 32), s2=torch.randn(1, 10, 16, 16))
-    tiny(x)
-    loss1 = tiny.aux_loss()
-    load = tiny.expert_load()
-    assert set(load) == {'stages.3.blocks.0', 'stages.3.blocks.1'}  # last 2 blocks
-    for v in load.values():
-        assert v.shape == (4,) and v.sum().item() == pytest.approx(1.0)
-    # one Switch loss per MoE layer and per modality call, each >= 1
-    assert loss1.dim() == 0 and loss1.item() >= 4 - 1e-5
-    tiny(x)
-    assert tiny.aux_loss().item() == pytest.approx(loss1.item())  # reset per forward
+    with torch.no_grad():
+        model(dict(s1=torch.randn(1, 2, 16, 16)))  # a forward whose stats must not remain
+        seen.clear()
+        model(x)
+    for h in hooks:
+        h.remove()
+    assert len(seen) == 2 * 2  # 2 MoE layers x 2 modalities
+    ref = sum(switch_loss_reference(t, moes[n].gate.weight) for n, t in seen)
+    assert model.aux_loss().dim() == 0
+    torch.testing.assert_close(model.aux_loss().double(), ref, rtol=1e-5, atol=1e-6)
+    load = model.expert_load()
+    assert set(load) == {'stages.3.blocks.0', 'stages.3.blocks.1'}
+    for name, frac in load.items():
+        tokens = torch.cat([t.reshape(-1, t.shape[-1]) for n, t in seen if n == name + '.ffn'])
+        idx = (tokens @ moes[name + '.ffn'].gate.weight.t()).argmax(-1)
+        torch.testing.assert_close(frac, torch.bincount(idx, minlength=4).float() / len(idx))
+
+
+def test_moe_aux_loss_hand_worked_uniform_gates(tiny):
+    """Zero gates: every probability is exactly 1/M, so each call's loss is
+    M * sum_i f_i / M = 1 whatever the routing, and the sum is the number of calls."""
+    model = copy.deepcopy(tiny)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, MixtureOfExperts):
+                m.gate.weight.zero_()
+        model(
+            dict(
+                hr=torch.randn(1, 3, 32, 32),
+                s2=torch.randn(1, 10, 16, 16),
+                s1=torch.randn(2, 2, 16, 16),
+            )
+        )
+    assert model.aux_loss().item() == 6.0  # 2 layers x 3 modalities
+    for frac in model.expert_load().values():  # ties: every token to one expert
+        assert sorted(frac.tolist()) == [0.0, 0.0, 0.0, 1.0]
 
 
 def test_aux_loss_is_differentiable_w_r_t_gates():
@@ -176,27 +269,30 @@ def test_with_cp_gives_same_outputs_and_gradients():
 
 
 def test_frozen_stages():
-    model = SkySenseV2Backbone('tiny', frozen_stages=1)
-    model.train()
-    for name, p in model.named_parameters():
-        frozen = name.startswith(('tokenizers', 'stages.0', 'stages.1', 'norm0', 'norm1'))
-        assert p.requires_grad != frozen, name
-    assert not model.stages[1].training and model.stages[2].training
-    assert not model.tokenizers.training
+    for model in (
+        SkySenseV2Backbone('tiny', frozen_stages=1),
+        SkySenseV2SingleModal(modality='hr', arch='tiny', frozen_stages=1),
+    ):
+        model.train()
+        for name, p in model.named_parameters():
+            frozen = name.startswith(('tokenizers', 'stages.0', 'stages.1', 'norm0', 'norm1'))
+            assert p.requires_grad != frozen, name
+        assert not model.stages[1].training and model.stages[2].training
+        assert not model.tokenizers.training
 
 
 def test_init_cfg_pretrained_reports_missing_and_unexpected(tmp_path):
     torch.manual_seed(0)
-    src = SkySenseV2Backbone('tiny', modality='hr')
+    src = SkySenseV2SingleModal(modality='hr', arch='tiny')
     state = {'backbone.' + k: v for k, v in src.state_dict().items()}
     del state['backbone.norm3.weight']
     state['backbone.extra.weight'] = torch.zeros(3)
     state['backbone.norm2.bias'] = torch.zeros(7)  # wrong shape
     path = tmp_path / 'ckpt.pth'
     torch.save(dict(state_dict=state, meta=dict()), path)
-    model = SkySenseV2Backbone(
-        'tiny',
+    model = SkySenseV2SingleModal(
         modality='hr',
+        arch='tiny',
         init_cfg=dict(type='Pretrained', checkpoint=str(path), prefix='backbone.'),
     )
     model.init_weights()
@@ -209,8 +305,9 @@ def test_init_cfg_pretrained_reports_missing_and_unexpected(tmp_path):
             assert torch.equal(p, q), name
 
 
-def test_get_layer_depth_and_no_weight_decay():
-    model = SkySenseV2Backbone('tiny')  # depths 1, 1, 2, 2 -> 6 blocks, 8 layer ids
+@pytest.mark.parametrize('cls', [SkySenseV2Backbone, SkySenseV2SingleModal])
+def test_get_layer_depth_and_no_weight_decay(cls):
+    model = cls(arch='tiny')  # depths 1, 1, 2, 2 -> 6 blocks, 8 layer ids
     depth = model.get_layer_depth
     assert depth('backbone.tokenizers.s2.proj.weight', 'backbone.') == (0, 8)
     assert depth('backbone.stages.0.blocks.0.attn.qkv.weight', 'backbone.') == (1, 8)
@@ -223,9 +320,12 @@ def test_get_layer_depth_and_no_weight_decay():
     nwd = model.no_weight_decay()
     names = dict(model.named_parameters())
     assert nwd <= set(names)
+    prompt = (
+        'stages.3.prompts.tokens.s1' if cls is SkySenseV2Backbone else 'stages.3.prompts.tokens.hr'
+    )
     assert {
         'stages.2.prompts.tokens.hr',
-        'stages.3.prompts.tokens.s1',
+        prompt,
         'stages.0.blocks.0.attn.logit_scale',
         'stages.1.blocks.0.attn.cpb_mlp.0.weight',
     } <= nwd
@@ -241,15 +341,19 @@ def test_bad_inputs_raise_clear_errors(tiny):
         tiny(dict(rgbn=torch.randn(1, 4, 16, 16)))
     with pytest.raises(ValueError, match='B x C x H x W'):
         tiny(dict(hr=torch.randn(3, 16, 16)))
-    with pytest.raises(TypeError, match='dict'):
+    with pytest.raises(TypeError, match='dict.*SkySenseV2SingleModal'):
         tiny(torch.randn(1, 3, 16, 16))
+    with pytest.raises(TypeError, match='date_masks must be a dict'):
+        tiny(dict(s1=torch.randn(1, 3, 2, 16, 16)), torch.ones(1, 3).bool())
     with pytest.raises(ValueError, match=r'date_mask.*\(B, T\)'):
         tiny(dict(s1=torch.randn(1, 3, 2, 16, 16)), date_masks=dict(s1=torch.ones(1, 2).bool()))
     with pytest.raises(KeyError, match='date_masks'):
         tiny(dict(s1=torch.randn(1, 2, 16, 16)), date_masks=dict(s2=torch.ones(1, 2).bool()))
-    single = SkySenseV2Backbone('tiny', modality='hr')
-    with pytest.raises(TypeError, match='single-modal'):
-        single(dict(hr=torch.randn(1, 3, 16, 16)))
+    single = SkySenseV2SingleModal(modality='s2', arch='tiny')
+    with pytest.raises(TypeError, match='takes one Tensor'):
+        single(dict(s2=torch.randn(1, 10, 16, 16)))
+    with pytest.raises(ValueError, match=r"date_mask of modality 's2'.*\(B, T\)"):
+        single(torch.randn(1, 3, 10, 16, 16), date_mask=torch.ones(1, 2).bool())
 
 
 def test_bad_configuration_raises_clear_errors():
@@ -258,7 +362,9 @@ def test_bad_configuration_raises_clear_errors():
     with pytest.raises(ValueError, match='missing'):
         SkySenseV2Backbone(dict(embed_dims=32))
     with pytest.raises(ValueError, match="modality='planet'"):
-        SkySenseV2Backbone('tiny', modality='planet')
+        SkySenseV2SingleModal(modality='planet', arch='tiny')
+    with pytest.raises(TypeError, match='modality'):
+        SkySenseV2Backbone('tiny', modality='hr')  # the core has no single-modal mode
     with pytest.raises(ValueError, match='kind'):
         SkySenseV2Backbone('tiny', modalities=dict(x=dict(in_channels=3, kind='lidar')))
     with pytest.raises(ValueError, match='head_dim'):

@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from mmskysense.models.backbones import SkySenseV2Backbone
+from mmskysense.models.backbones import SkySenseV2SingleModal, checkpoint_filter_fn
 
 mmpretrain_swin = pytest.importorskip('mmpretrain.models.backbones.swin_transformer_v2')
 
@@ -81,11 +81,8 @@ def test_stages_1_2_equal_mmpretrain_after_conversion(tmp_path, size):
     )
     assert any('cpb_mlp' in k for k in report['dropped'])  # window-only tensors of stages 3-4
 
-    ours = SkySenseV2Backbone(
-        OUR_ARCH,
-        modality='hr',
-        drop_path_rate=0.0,
-        init_cfg=dict(type='Pretrained', checkpoint=str(dst), prefix='backbone.'),
+    ours = SkySenseV2SingleModal(
+        arch=OUR_ARCH, drop_path_rate=0.0, init_cfg=dict(type='Pretrained', checkpoint=str(dst))
     )
     ours.init_weights()
     ours.eval()
@@ -109,22 +106,25 @@ def test_stages_1_2_equal_mmpretrain_after_conversion(tmp_path, size):
     assert [m.shape for m in mine[2:]] == [t.shape for t in theirs[2:]]
 
 
-def test_raw_mmpretrain_checkpoint_loads_through_the_pre_hook(tmp_path):
+def test_raw_mmpretrain_checkpoint_loads_through_the_filter(tmp_path):
+    """No converter run: init_cfg / load_pretrained on the raw V1 file, and
+    checkpoint_filter_fn on its bare state dict, give the same model."""
     ref = mmpretrain_reference()
     src = tmp_path / 'v1.pth'
     save_mmpretrain_checkpoint(ref, src)
-    ours = SkySenseV2Backbone(OUR_ARCH, modality='hr', drop_path_rate=0.0)
-    report = ours.load_pretrained(str(src), prefix='backbone.')
+    ours = SkySenseV2SingleModal(arch=OUR_ARCH, drop_path_rate=0.0)
+    report = ours.load_pretrained(str(src))
     assert report['unexpected_keys'] == [] and report['mismatched_keys'] == []
+    assert any('cpb_mlp' in k for k in report['dropped_keys'])
     # MoE blocks received the dense FFN in every expert (upcycling); their gates are new.
     assert 'stages.3.blocks.1.ffn.gate.weight' in report['missing_keys']
     moe = ours.stages[3].blocks[1].ffn
     fc1 = ref.state_dict()['stages.3.blocks.1.ffn.layers.0.0.weight']
     assert all(torch.equal(e.fc1.weight, fc1) for e in moe.experts)
     ours.eval()
-    # plain load_state_dict with mmpretrain key names: the pre-hooks adapt them
-    plain = SkySenseV2Backbone(OUR_ARCH, modality='hr', drop_path_rate=0.0).eval()
-    result = plain.load_state_dict(ref.state_dict(), strict=False)
+    plain = SkySenseV2SingleModal(arch=OUR_ARCH, drop_path_rate=0.0).eval()
+    state = checkpoint_filter_fn(ref.state_dict(), plain)  # bare keys, no prefix
+    result = plain.load_state_dict(state, strict=False)
     assert result.unexpected_keys == []
     assert all('prompts' in k or k.endswith('gate.weight') for k in result.missing_keys)
     own = ours.state_dict()

@@ -1,10 +1,11 @@
-"""MixtureOfExperts (eq. 2): dispatch, gradients, Switch balance loss, load, upcycling."""
+"""MixtureOfExperts (eq. 2): dispatch, gradients, Switch balance loss, load (upcycling of
+dense checkpoints is a rule of checkpoint_filter_fn: tests/test_models/test_backbones)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmskysense.models.layers import FeedForward, MixtureOfExperts
+from mmskysense.models.layers import MixtureOfExperts
 
 
 def loop_over_experts(moe: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
@@ -97,6 +98,34 @@ def test_switch_balance_loss_hand_checked():
     assert moe.aux_loss().item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_switch_balance_loss_can_be_below_one():
+    """The Switch loss is not bounded below by 1: 3 of 5 tokens go to expert 0 with
+    probability 0.6, the other 2 to expert 1 with probability 0.9, so f = (3/5, 2/5),
+    P = ((3 * 0.6 + 2 * 0.1) / 5, (3 * 0.4 + 2 * 0.9) / 5) = (2/5, 3/5) and
+    loss = 2 * (3/5 * 2/5 + 2/5 * 3/5) = 24/25."""
+    moe = MixtureOfExperts(2, 4, num_experts=2, top_k=1)
+    with torch.no_grad():
+        moe.gate.weight.copy_(torch.eye(2))
+    # logits = x: softmax([ln 1.5, 0]) = (0.6, 0.4), softmax([0, ln 9]) = (0.1, 0.9)
+    a, b = torch.log(torch.tensor(1.5)), torch.log(torch.tensor(9.0))
+    zero = torch.tensor(0.0)
+    x = torch.stack([torch.stack([a, zero])] * 3 + [torch.stack([zero, b])] * 2)
+    _, loss, counts = moe(x)
+    assert counts.tolist() == [3, 2]
+    assert loss.item() == pytest.approx(24 / 25, rel=1e-6)
+
+
+def test_balance_loss_bounds():
+    """0 <= loss <= M: sum_i f_i P_i <= max_i P_i <= 1 (f sums to 1)."""
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(8, 16, num_experts=4, top_k=1)
+    with torch.no_grad():
+        moe.gate.weight.mul_(200.0)  # nearly one-hot gates: the loss nears its extremes
+    for x in (torch.randn(64, 8), torch.ones(64, 8)):
+        _, loss, _ = moe(x)
+        assert 0.0 <= loss.item() <= 4.0 + 1e-6
+
+
 def test_balance_loss_is_one_when_uniform():
     moe = MixtureOfExperts(4, 8, num_experts=4, top_k=1)
     with torch.no_grad():
@@ -116,18 +145,6 @@ def test_stats_reset_and_accumulate():
     moe.reset_stats()
     assert moe.aux_loss().item() == 0
     assert moe.expert_load().tolist() == [0.0, 0.0]
-
-
-def test_upcycle_dense_ffn_into_every_expert():
-    torch.manual_seed(0)
-    dense = FeedForward(8, 16)
-    moe = MixtureOfExperts(8, 16, num_experts=3)
-    result = moe.load_state_dict(dense.state_dict(), strict=False)
-    assert result.missing_keys == ['gate.weight']
-    x = torch.randn(20, 8)
-    out, _, _ = moe(x)
-    gate = F.softmax(moe.gate(x), -1).max(-1).values.unsqueeze(-1)
-    torch.testing.assert_close(out, gate * dense(x), rtol=1e-5, atol=1e-6)
 
 
 def test_bad_arguments_raise():
