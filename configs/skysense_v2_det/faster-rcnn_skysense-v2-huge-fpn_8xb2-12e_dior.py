@@ -7,7 +7,7 @@ _base_ = [
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 model = dict(
-    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     roi_head=dict(bbox_head=dict(num_classes=20)),
 )
 # printed beside this run's figure by tools/test.py (same key and scale as the metric)

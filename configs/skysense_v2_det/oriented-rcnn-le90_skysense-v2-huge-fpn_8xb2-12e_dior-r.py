@@ -7,7 +7,7 @@ _base_ = [
 ]
 pretrained = 'checkpoints/skysense_v2_huge_pretrain.pth'  # SkySense V2 pretraining checkpoint
 model = dict(
-    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     roi_head=dict(bbox_head=dict(num_classes=20)),
 )
 paper_result = dict(metric='dota/mAP', value=0.7529, source='SkySense V2, Table 2b (DIOR-R)')

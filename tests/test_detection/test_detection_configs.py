@@ -1,5 +1,5 @@
 """Each detection config: build it, one training iteration and a test pass with the mAP on
-generated data laid out as the release, with the tiny SkySenseV2Backbone; the FAIR1M test
+generated data laid out as the release, with the tiny SkySenseV2SingleModal; the FAIR1M test
 patches through the submission config and tool; tools/test.py's line with the paper's figure."""
 
 import importlib.util
@@ -29,20 +29,23 @@ def test_config_trains_and_tests(name, tmp_path):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from mmskysense.models.backbones import SkySenseV2Backbone
+    from mmskysense.models.backbones import SkySenseV2SingleModal
     from mmskysense.utils import register_all_modules
 
     register_all_modules()
 
     full = Config.fromfile(str(det_tiny.ROOT / det_tiny.CONFIGS[name]))
-    assert full.model.backbone.modality == 'hr' and full.model.backbone.arch == 'huge'
+    backbone = full.model.backbone  # inherited from the _base_ model, single-modal hr
+    assert backbone.type == 'SkySenseV2SingleModal'
+    assert backbone.modality == 'hr' and backbone.arch == 'huge'
     assert full.optim_wrapper.constructor == 'LayerDecayOptimWrapperConstructor'
     assert full.paper_result['metric'] == det_tiny.METRICS[name]
 
     data_root = det_tiny.make_data(name, str(tmp_path / 'data'))
     cfg = det_tiny.tiny_config(name, data_root, str(tmp_path / 'work'))
     runner = Runner.from_cfg(cfg)
-    assert isinstance(runner.model.backbone, SkySenseV2Backbone)
+    assert isinstance(runner.model.backbone, SkySenseV2SingleModal)
+    assert list(runner.model.backbone.tokenizers) == ['hr']
     assert runner.model.backbone.embed_dims == 32  # the tiny preset, not a stand-in
     runner.train()
     assert math.isfinite(runner.message_hub.get_scalar('train/loss').current())
