@@ -28,6 +28,7 @@ from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import RUNNER_CONSTRUCTORS as MMENGINE_RUNNER_CONSTRUCTORS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
@@ -38,6 +39,7 @@ from mmengine.registry import Registry
 __all__ = [
     'RUNNERS',
     'RUNNER_CONSTRUCTORS',
+    'STRATEGIES',
     'LOOPS',
     'HOOKS',
     'LOG_PROCESSORS',
@@ -64,6 +66,9 @@ RUNNER_CONSTRUCTORS = Registry(
     'runner constructor', parent=MMENGINE_RUNNER_CONSTRUCTORS, locations=['mmskysense.engine']
 )
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['mmskysense.engine'])
+# FlexibleRunner builds its strategy before it sets the default scope: name ours with the
+# scope, `strategy=dict(type='mmskysense.FSDP2Strategy')`
+STRATEGIES = Registry('strategy', parent=MMENGINE_STRATEGIES, locations=['mmskysense.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['mmskysense.engine'])
 LOG_PROCESSORS = Registry(
     'log processor', parent=MMENGINE_LOG_PROCESSORS, locations=['mmskysense.engine']

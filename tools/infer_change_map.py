@@ -1,9 +1,13 @@
 # Change map of two GeoTIFFs of the same ground at two dates, with a trained change detector
-# (tiles, overlap, blending; the map covers the scenes' overlap).
+# (overlapping tiles, each computed once, blended; the map covers the scenes' overlap and is a
+# cloud-optimised GeoTIFF). Both files are checked (exist, complete rasters, bands, grids that
+# pair by a whole-pixel offset) before the model is loaded; a failure names the file and leaves
+# no output behind.
 #
 #   python tools/infer_change_map.py CONFIG CHECKPOINT DATE1.tif DATE2.tif OUT.tif [--preview P.png]
 import argparse
 import os.path as osp
+import sys
 
 from mmengine.config import DictAction
 
@@ -11,9 +15,11 @@ from mmskysense.apis import (
     CHANGE_CLASSES,
     change_map_geotiff,
     init_model,
+    open_change_pair,
     segmentor_predict_fn,
     write_change_preview,
 )
+from mmskysense.datasets.raster_io import RasterError
 
 
 def parse_args(argv: list[str] | None = None):
@@ -32,7 +38,14 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument('--tile', type=int, default=512)
     p.add_argument('--overlap', type=int, default=128)
     p.add_argument('--batch-size', type=int, default=4)
-    p.add_argument('--block', type=int, default=None, help='output block side (memory bound)')
+    p.add_argument(
+        '--block',
+        type=int,
+        default=None,
+        help='unused (each tile is computed once; memory is bounded by --tile and --overlap)',
+    )
+    p.add_argument('--confidence', action='store_true', help='add a confidence band (percent)')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.add_argument(
         '--bands',
         type=lambda s: [int(b) for b in s.split(',')],
@@ -54,20 +67,36 @@ def parse_args(argv: list[str] | None = None):
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    prog = osp.basename(__file__)
+    if not args.out.lower().endswith(('.tif', '.tiff')):
+        raise SystemExit(f'{prog}: error: {args.out}: the output must be a .tif GeoTIFF')
+    if osp.abspath(args.out) in (osp.abspath(args.date1), osp.abspath(args.date2)):
+        raise SystemExit(f'{prog}: error: {args.out}: the output would overwrite an input')
+    try:  # every file checked before the model is loaded
+        open_change_pair(args.date1, args.date2, args.bands).close()
+    except (RasterError, ValueError) as err:
+        raise SystemExit(f'{prog}: error: {err}') from None
     model, meta = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
     classes = tuple(meta.get('classes') or CHANGE_CLASSES)
-    change_map_geotiff(
-        segmentor_predict_fn(model, args.device),
-        args.date1,
-        args.date2,
-        args.out,
-        tile=args.tile,
-        overlap=args.overlap,
-        batch_size=args.batch_size,
-        block=args.block,
-        bands=args.bands,
-        num_classes=len(classes),
-    )
+    try:
+        change_map_geotiff(
+            segmentor_predict_fn(model, args.device),
+            args.date1,
+            args.date2,
+            args.out,
+            tile=args.tile,
+            overlap=args.overlap,
+            batch_size=args.batch_size,
+            block=args.block,
+            bands=args.bands,
+            num_classes=len(classes),
+            progress=not args.quiet,
+            class_names=classes,
+            palette=meta.get('palette'),
+            confidence=args.confidence,
+        )
+    except RasterError as err:
+        raise SystemExit(f'{prog}: error: {err} (no output written)') from None
     print(f'change map: {args.out}')
     if not args.no_preview:
         png = args.preview or osp.splitext(args.out)[0] + '.png'
@@ -82,4 +111,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

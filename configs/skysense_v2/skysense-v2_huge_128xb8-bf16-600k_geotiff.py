@@ -1,6 +1,8 @@
 # SkySense V2 pretraining, the paper's recipe (section 4.1): the `huge` unified backbone, AdamW,
 # lr 2e-4 with cosine decay to 1e-6, 600k iterations, batch 1024 = 8 per GPU x 128 GPUs,
-# 2 global + 6 local crops, activation checkpointing, bf16.
+# 2 global + 6 local crops, activation checkpointing, bf16 (autocast, no loss scaling).
+# Data parallel with DDP; the sharded variant (FSDP2, FlexibleRunner) is
+# skysense-v2_huge_128xb8-fsdp-bf16-600k_geotiff.py (the README says when to use which).
 # Values the paper does not give (marked "inferred" in docs) are config values: the loss weights
 # lambda_1..lambda_3 (eq. 5), head sizes, GCPL's 4096 regions x 100 prototypes (SkySense V1),
 # m = 16 queries, the fusion depth, the teacher momentum / temperature schedules (DINO).
@@ -85,7 +87,9 @@ train_dataloader = dict(
     dataset=dict(data_root=data_root, on_bad_sample='skip'),
 )
 
-optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16', optimizer=dict(lr=2e-4))
+# bf16 autocast without a GradScaler: bf16 needs no loss scaling, and the scaler reads its
+# inf flags on the host every step
+optim_wrapper = dict(type='AutocastOptimWrapper', dtype='bfloat16', optimizer=dict(lr=2e-4))
 
 max_iters = 600000
 warmup_iters = 10000
@@ -109,5 +113,10 @@ env_cfg = dict(dist_cfg=dict(backend='nccl'))
 # batch 1024 = 8 x 128; --auto-scale-lr rescales lr when run on fewer GPUs
 auto_scale_lr = dict(base_batch_size=1024, enable=False)
 randomness = dict(seed=0, diff_rank_seed=True)
-# top-1 MoE routing can leave an expert without tokens in a step: DDP must tolerate unused params
-model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)
+# Every student parameter gets a gradient at every step (idle MoE experts get zeros: they run on
+# empty slices), so DDP needs no search for unused parameters; and the buffers (DINO centres, the
+# GCPL prototypes: about 400 MB) are updated identically on every rank by all-reduced
+# statistics, so broadcasting them from rank 0 at each forward would only cost bandwidth.
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', find_unused_parameters=False, broadcast_buffers=False
+)

@@ -1,6 +1,32 @@
-from .change_map import CHANGE_CLASSES, change_map_geotiff, pair_overlap, write_change_preview
-from .large_scene_inference import TileGrid, blend_window, segment_geotiff, segmentor_predict_fn
+from mmskysense.datasets.tiling import Tile, TileGrid
+
+from .change_map import (
+    CHANGE_CLASSES,
+    change_map_geotiff,
+    open_change_pair,
+    pair_overlap,
+    write_change_preview,
+)
 from .model_loading import init_model
+from .scene import (
+    DEFAULT_NODATA,
+    BlendAccumulator,
+    ClassifierAdapter,
+    ClassMapWriter,
+    ModalityInput,
+    MultiModalAdapter,
+    SceneInputs,
+    SceneSpec,
+    SegmentorAdapter,
+    TileBatch,
+    blend_window,
+    build_adapter,
+    run_tiles,
+    scene_spec_from_config,
+    segment_geotiff,
+    segment_scene,
+    segmentor_predict_fn,
+)
 from .scene_detection import (
     SceneDetections,
     detect_geotiff,
@@ -11,11 +37,27 @@ from .scene_detection import (
 
 __all__ = [
     'init_model',
+    'Tile',
     'TileGrid',
+    'DEFAULT_NODATA',
+    'BlendAccumulator',
+    'ClassifierAdapter',
+    'ClassMapWriter',
+    'ModalityInput',
+    'MultiModalAdapter',
+    'SceneInputs',
+    'SceneSpec',
+    'SegmentorAdapter',
+    'TileBatch',
     'blend_window',
+    'build_adapter',
+    'run_tiles',
+    'scene_spec_from_config',
     'segment_geotiff',
+    'segment_scene',
     'segmentor_predict_fn',
     'change_map_geotiff',
+    'open_change_pair',
     'pair_overlap',
     'write_change_preview',
     'CHANGE_CLASSES',

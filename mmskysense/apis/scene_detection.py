@@ -1,7 +1,7 @@
 """Object detection over a GeoTIFF scene of any size, by overlapping patches.
 
 The scene is never held in memory: it is cut into the global tile grid of
-:class:`~mmskysense.apis.large_scene_inference.TileGrid` (``tile`` x ``tile`` windows, stride
+:class:`~mmskysense.datasets.tiling.TileGrid` (``tile`` x ``tile`` windows, stride
 ``tile - overlap``, the last window moved back inside the scene), read window by window and run
 ``batch_size`` patches at a time. Each patch's boxes are moved to scene pixels, and the
 detections of overlapping patches are merged (:mod:`mmskysense.apis.detection_merge`: a
@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from mmskysense.datasets.raster_io import mask_kinds, read_window
+from mmskysense.datasets.tiling import TileGrid
+
 from .detection_merge import merge_detections, rbox_corners, shift_boxes, truncated_by_window
-from .large_scene_inference import TileGrid, _read_tile
 
 #: NMS thresholds of the merge by box type (rotated: mmrotate's DOTAMetric patch merge)
 DEFAULT_IOU_THR = {4: 0.5, 5: 0.1}
@@ -216,6 +218,7 @@ def _detect(
         grid = TileGrid(H, W, tile, overlap)
         th, tw = min(tile, H), min(tile, W)
         origins = [(r, c) for r in grid.rows for c in grid.cols]
+        kinds = mask_kinds(src)
         found: list[tuple] = []
         box_dim, skipped_empty = None, 0
         bar = tqdm(
@@ -227,7 +230,13 @@ def _detect(
         try:
             for i in range(0, len(origins), batch_size):
                 batch = origins[i : i + batch_size]
-                reads = [_read_tile(src, r, c, th, tw, bands) for r, c in batch]
+                # a pixel holds data where some band does (the patch is skipped where none)
+                reads = [
+                    read_window(
+                        src, bands, (r, r + th), (c, c + tw), src_path, valid='any', kinds=kinds
+                    )
+                    for r, c in batch
+                ]
                 todo = [k for k, (_, v) in enumerate(reads) if v.any()]
                 skipped_empty += len(batch) - len(todo)
                 if todo:

@@ -152,7 +152,7 @@ def view_grid(grid: tuple[int, int], geo_ops: Tensor) -> Tensor:
 def crop_size(grid: tuple[int, int], geo_ops: Tensor) -> tuple[Tensor, Tensor]:
     """``(H, W)`` of the crop behind each view grid ``(h, w)``: swapped where ``k`` is odd."""
     k_odd = _split_ops(geo_ops)[2].remainder(2) == 1
-    h, w = (torch.tensor(v, device=geo_ops.device) for v in grid)
+    h, w = grid  # Python numbers: no host-to-device copy (a synchronisation on a GPU)
     return torch.where(k_odd, w, h), torch.where(k_odd, h, w)
 
 

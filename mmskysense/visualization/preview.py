@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmskysense.datasets.raster_io import open_raster, read_decimated
+
 
 def write_preview(
     class_map_path: str,
@@ -14,30 +16,32 @@ def write_preview(
     palette: Sequence[Sequence[int]] | None = None,
     max_size: int = 1024,
     title: str | None = None,
-    image_path: str | None = None,
+    image_path: str | Sequence[str] | None = None,
     image_bands: Sequence[int] = (1, 2, 3),
+    nodata_label: str = 'no data',
 ) -> str:
     """A PNG of the class map with a legend, read decimated so large maps stay cheap.
 
-    With ``image_path`` the input image (``image_bands``, contrast-stretched) is shown beside it.
+    With ``image_path`` the input image (``image_bands`` that it has, contrast-stretched, over the
+    class map's ground) is shown beside it; several paths (the dates of a change pair) are
+    shown left to right. All are read decimated to at most ``max_size`` pixels per side.
     """
     import matplotlib
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    import rasterio
     from matplotlib.patches import Patch
-    from rasterio.enums import Resampling
 
-    with rasterio.open(class_map_path) as src:
+    with open_raster(class_map_path, expected='a class map GeoTIFF') as src:
         scale = max(src.height, src.width) / max_size
         h, w = (
             (max(1, int(src.height / scale)), max(1, int(src.width / scale)))
             if scale > 1
             else (src.height, src.width)
         )
-        classes = src.read(1, out_shape=(h, w), resampling=Resampling.nearest)
+        classes = read_decimated(src, [1], (h, w), 'nearest', class_map_path)[0][0]
         nodata = src.nodata
+        map_bounds, map_crs = src.bounds, src.crs
     if palette is None:
         cmap = plt.get_cmap('tab20')
         palette = [tuple(int(255 * v) for v in cmap(i % 20)[:3]) for i in range(len(class_names))]
@@ -48,7 +52,8 @@ def write_preview(
         rgb[classes == i] = colour
     if nodata is not None:
         rgb[classes == nodata] = (0, 0, 0)
-    panels = 2 if image_path else 1
+    images = [image_path] if isinstance(image_path, str) else list(image_path or [])
+    panels = len(images) + 1
     fig, axes = plt.subplots(
         1, panels, figsize=(6 * panels, 6 * h / w), dpi=100, squeeze=False, layout='constrained'
     )
@@ -56,21 +61,22 @@ def write_preview(
     ax.imshow(rgb, interpolation='nearest')
     ax.set_axis_off()
     ax.set_title(title or 'class map')
-    if image_path:
-        with rasterio.open(image_path) as src:
-            img = src.read(
-                list(image_bands), out_shape=(len(image_bands), h, w), resampling=Resampling.average
-            ).astype(np.float32)
-            valid = src.read_masks(1, out_shape=(h, w)) > 0
+    for ax, path in zip(axes[0], images):
+        with open_raster(path, expected='the input image') as src:
+            bands = [b for b in image_bands if b <= src.count] or [1]
+            # the image over the class map's ground (the map may cover part of it)
+            window = src.window(*map_bounds) if src.crs == map_crs else None
+            img, valid = read_decimated(src, bands, (h, w), 'average', path, window)
+            img = img.astype(np.float32)
         lo, hi = np.percentile(img[:, valid], (2, 98)) if valid.any() else (0.0, 1.0)
         img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)
         img[~valid] = 0
-        axes[0, 0].imshow(img)
-        axes[0, 0].set_axis_off()
-        axes[0, 0].set_title(osp.basename(image_path))
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray')
+        ax.set_axis_off()
+        ax.set_title(osp.basename(path))
     handles = [Patch(color=np.array(c) / 255, label=n) for n, c in zip(class_names, palette)]
     if nodata is not None and (classes == nodata).any():
-        handles.append(Patch(color='black', label='no data'))
+        handles.append(Patch(color='black', label=nodata_label))
     fig.legend(
         handles=handles, loc='outside lower center', ncol=min(len(handles), 5), frameon=False
     )

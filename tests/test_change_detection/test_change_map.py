@@ -177,8 +177,6 @@ def test_cli_tiled_equals_untiled_for_a_pixelwise_model(tmp_path):
             '48',
             '--overlap',
             '16',
-            '--block',
-            '64',
             '--batch-size',
             '3',
         ]
@@ -271,17 +269,18 @@ def test_windows_of_the_two_grids_are_aligned(tmp_path):
     from mmskysense.apis import change_map_geotiff
 
     date1, date2 = make_scene_pair(tmp_path)
-    out = change_map_geotiff(
-        _local_predict,
-        date1,
-        date2,
-        str(tmp_path / 'c.tif'),
-        tile=40,
-        overlap=8,
-        block=56,
-        batch_size=2,
-        progress=False,
-    )
+    with pytest.warns(FutureWarning, match='block is no longer used'):  # the old signature
+        out = change_map_geotiff(
+            _local_predict,
+            date1,
+            date2,
+            str(tmp_path / 'c.tif'),
+            tile=40,
+            overlap=8,
+            block=56,
+            batch_size=2,
+            progress=False,
+        )
     d1, d2 = _overlap_arrays(date1, date2)
     expected = (np.abs(d1 - d2).mean(0) > 40).astype(np.uint8)
     expected[~_expected_valid(date1, date2)] = 255
@@ -333,3 +332,52 @@ def test_fractional_offset_band_count_and_missing_file(tmp_path):
             str(tmp_path / 'x.tif'),
             progress=False,
         )
+
+
+def test_cli_refuses_a_truncated_or_missing_date_naming_it(tmp_path):
+    """Checked before the model is loaded (the checkpoint here does not even exist)."""
+    date1, date2 = make_scene_pair(tmp_path)
+    raw = Path(date2).read_bytes()
+    truncated = tmp_path / 'cut.tif'
+    truncated.write_bytes(raw[: len(raw) // 2])
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    main = _cli_main()
+    for path, says in (
+        (truncated, 'truncated: its TIFF blocks end at byte'),
+        (tmp_path / 'nope.tif', 'file does not exist'),
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(['cfg.py', 'no.pth', date1, str(path), str(out_dir / 'c.tif')])
+        message = str(info.value)
+        assert f'{path}: {says}' in message and 'date 2 of the change pair' in message, message
+        assert list(out_dir.iterdir()) == []
+
+
+def test_the_scene_cli_takes_a_change_detector_as_a_two_date_series(tmp_path):
+    """tools/infer_large_scene.py derives a change pair from LoadImagePair (two dates, defined
+    where both hold data) and gives the map of tools/infer_change_map.py."""
+    from mmengine.config import Config
+
+    from mmskysense.apis.scene import scene_spec_from_config
+
+    date1, date2 = make_scene_pair(tmp_path)
+    config, ckpt = _pixelwise_model_files(tmp_path)
+    cfg = Config.fromfile(config)
+    cfg.test_pipeline = [dict(type='LoadImagePair', num_bands=3)]
+    pair_config = tmp_path / 'pair_config.py'
+    cfg.dump(str(pair_config))
+    ref = scene_spec_from_config(cfg)
+    assert (ref.reference.num_dates, ref.reference.channels, ref.valid_dates) == (2, 3, 'all')
+    spec = importlib.util.spec_from_file_location(
+        'infer_large_scene', REPO / 'tools' / 'infer_large_scene.py'
+    )
+    scene_cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scene_cli)
+    args = ['--tile', '48', '--overlap', '16', '--no-preview', '--quiet']
+    _cli_main()([config, ckpt, date1, date2, str(tmp_path / 'pair.tif'), *args])
+    scene_cli.main([str(pair_config), ckpt, date1, date2, str(tmp_path / 'scene.tif'), *args])
+    with rasterio.open(tmp_path / 'pair.tif') as a, rasterio.open(tmp_path / 'scene.tif') as b:
+        assert a.transform == b.transform == _expected_grid(date1)[0]
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+        assert (a.read(1) == 255).any()

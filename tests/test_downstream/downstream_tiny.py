@@ -173,6 +173,20 @@ def tiny_config(
         if cfg.model.get(head):
             cfg.model[head].channels = width
     _small_inputs(name, cfg)
+    return shorten(cfg, data_root, max_iters, validate, test_samples, lr, batch_size)
+
+
+def shorten(
+    cfg: Config,
+    data_root: str,
+    max_iters: int = 1,
+    validate: bool = False,
+    test_samples: int | None = 4,
+    lr: float | None = None,
+    batch_size: int = 2,
+) -> Config:
+    """Point every dataloader at ``data_root`` with small batches and no workers, and train
+    ``max_iters`` iterations without checkpoints (nor validation unless ``validate``)."""
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(loader) is None:  # e.g. no validation split (OSCD)
             continue

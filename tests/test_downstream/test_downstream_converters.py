@@ -10,7 +10,7 @@ import pytest
 from fake_releases import downstream as fake_data
 
 from mmskysense.datasets.downstream import ISAIDDataset, PotsdamDataset
-from mmskysense.datasets.downstream.tiling import window_starts
+from mmskysense.datasets.tiling import window_starts
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,6 +9,7 @@ import os.path as osp
 import numpy as np
 import pytest
 from fake_releases import downstream as fake_data
+from fake_releases.release_tables import ben_official_19
 
 from mmskysense.datasets.downstream import (
     AIDDataset,
@@ -88,7 +89,7 @@ def test_bigearthnet_layout_labels_and_ratio(tmp_path):
     name = osp.basename(info['img_path'])
     with open(osp.join(info['img_path'], f'{name}_labels_metadata.json')) as f:
         names = json.load(f)['labels']
-    assert info['gt_label'] == ben19_labels(names, 'x')
+    assert info['gt_label'] == ben_official_19(names)
     # the cloud/snow lists drop patches
     with open(osp.join(root, 'patches_with_seasonal_snow.csv'), 'w') as f:
         f.write(name + '\n')
@@ -142,12 +143,13 @@ def test_dynamic_earthnet_planet_and_s2(tmp_path):
     assert len(pla) == 3
     info = pla.get_data_info(2)
     assert info['img_path'].endswith(
-        osp.join('planet', '10N', '1300_3000_13', 'PF-SR', '2018-03-01.tif')
+        osp.join('planet', '10N', '27E-188N', '1300_3000_13', 'PF-SR', '2018-03-01.tif')
     )
     assert osp.isfile(info['img_path']) and osp.isfile(info['seg_map_path'])
     s2 = DynamicEarthNetDataset(data_root=root, split='train', modality='s2', num_months=6)
-    months = [osp.basename(p) for p in s2.get_data_info(2)['img_paths']]
-    assert months == ['2018-01.tif', '2018-02.tif', '2018-03.tif']
+    paths = s2.get_data_info(2)['img_paths']
+    assert [osp.basename(p) for p in paths] == ['2018-01.tif', '2018-02.tif', '2018-03.tif']
+    assert osp.join('sentinel2', '10N', '27E-188N', '1300_3000_13', 'S2') in paths[0]
     assert month_sequence('2019-02', 3) == ['2018-12', '2019-01', '2019-02']
 
 
@@ -155,4 +157,9 @@ def test_dynamic_earthnet_bad_split_line(tmp_path):
     os.makedirs(tmp_path / 'dynnet_training_splits')
     (tmp_path / 'dynnet_training_splits' / 'train.txt').write_text('/planet/a/b/PF-SR 2018-01\n')
     with pytest.raises(ValueError, match='train.txt line 1'):
+        DynamicEarthNetDataset(data_root=str(tmp_path), split='train')
+    (tmp_path / 'dynnet_training_splits' / 'train.txt').write_text(
+        '/planet/10N/1300_3000_13/PF-SR /labels/x.tif 2018-01\n'
+    )
+    with pytest.raises(ValueError, match='<zone>/<tile>/<cube>/PF-SR'):
         DynamicEarthNetDataset(data_root=str(tmp_path), split='train')

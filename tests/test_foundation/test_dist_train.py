@@ -1,6 +1,7 @@
 """A real two-process data-parallel training (gloo) through tools/dist_train.sh."""
 
 import socket
+import sys
 
 import torch
 from foundation_testing import REPO, run
@@ -16,6 +17,7 @@ def test_two_process_training_ends_with_identical_weights(tmp_path, toy_config):
     proc = run(
         ['bash', REPO / 'tools/dist_train.sh', toy_config, 2, '--work-dir', tmp_path],
         PORT=_free_port(),
+        PYTHON=sys.executable,  # the suite's interpreter, also in a checkout without .venv/
         timeout=600,
     )
     assert 'gloo' in proc.stdout + proc.stderr  # the run reports the backend it used

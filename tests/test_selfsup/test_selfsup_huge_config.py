@@ -1,5 +1,6 @@
 """The paper's recipe (configs/skysense_v2, huge) builds on the meta device with the paper's
-settings, and its optimizer covers the student only."""
+settings, and its optimizer covers the student only; its sharded variant differs only in the
+runner, the strategy and the autocast."""
 
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from mmskysense.utils import register_all_modules
 
 REPO = Path(__file__).resolve().parents[2]
 HUGE = REPO / 'configs/skysense_v2/skysense-v2_huge_128xb8-bf16-600k_geotiff.py'
+HUGE_FSDP = REPO / 'configs/skysense_v2/skysense-v2_huge_128xb8-fsdp-bf16-600k_geotiff.py'
 
 
 def test_huge_recipe_builds_on_meta_with_the_paper_settings(tmp_path):
@@ -32,7 +34,13 @@ def test_huge_recipe_builds_on_meta_with_the_paper_settings(tmp_path):
     crop = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'GeoMultiCrop'][0]
     assert (crop.num_global, crop.num_local) == (2, 6)
     assert cfg.model.backbone.arch == 'huge' and cfg.model.backbone.with_cp
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
+    # bf16 autocast without a loss scaler (bf16 needs none; the scaler reads flags on the host)
+    assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    # DDP: no search for unused parameters (every parameter gets a gradient), no broadcast of
+    # the buffers (every rank updates them identically)
+    assert cfg.model_wrapper_cfg.find_unused_parameters is False
+    assert cfg.model_wrapper_cfg.broadcast_buffers is False
 
     cfg.model.ita_head.loss.text_embeddings = str(text)
     with torch.device('meta'):
@@ -63,3 +71,25 @@ def test_huge_recipe_builds_on_meta_with_the_paper_settings(tmp_path):
         for p in g['params']
     )
     assert decayed > 2e9
+
+
+def test_the_sharded_recipe_is_the_paper_recipe_on_fsdp2():
+    register_all_modules()
+    ddp, fsdp = Config.fromfile(str(HUGE)), Config.fromfile(str(HUGE_FSDP))
+    assert fsdp.runner_type == 'FlexibleRunner'
+    assert fsdp.strategy.type == 'mmskysense.FSDP2Strategy'
+    assert (fsdp.strategy.param_dtype, fsdp.strategy.reduce_dtype) == ('bfloat16', 'float32')
+    assert fsdp.strategy.state_dict_type == 'sharded'
+    # the strategy's policy computes in bf16: no autocast on top
+    assert fsdp.optim_wrapper.type == 'AutocastOptimWrapper' and fsdp.optim_wrapper.dtype is None
+    for key in ('model', 'train_dataloader', 'param_scheduler', 'train_cfg', 'custom_hooks'):
+        assert fsdp[key] == ddp[key], key
+    assert fsdp.optim_wrapper.optimizer == ddp.optim_wrapper.optimizer
+    assert fsdp.model.backbone.with_cp  # activation checkpointing per block
+    from mmengine.registry import RUNNERS
+    from mmengine.registry import STRATEGIES as ROOT_STRATEGIES
+
+    # what tools/train.py builds (RUNNERS.build(cfg) when the config names a runner), and the
+    # strategy FlexibleRunner builds before it sets the default scope
+    assert RUNNERS.get(fsdp.runner_type).__name__ == 'FlexibleRunner'
+    assert ROOT_STRATEGIES.get(fsdp.strategy.type).__name__ == 'FSDP2Strategy'

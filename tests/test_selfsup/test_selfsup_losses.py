@@ -41,6 +41,41 @@ def test_sinkhorn_at_the_configured_three_iterations():
     assert not torch.allclose(q[groups == 1], q2[groups == 1], atol=1e-3)
 
 
+def _textbook_grouped_sinkhorn(scores, epsilon, iters, mask, groups):
+    """The textbook plan of each group's valid rows on their own (masked rows: zero)."""
+    q = torch.zeros(scores.shape, dtype=torch.float64)
+    for g in groups.unique().tolist():
+        rows = (groups == g) & mask
+        q[rows] = _textbook_sinkhorn(scores[rows], epsilon, iters)
+    return q
+
+
+def test_sinkhorn_equals_the_textbook_plan_at_three_iterations():
+    """At the configured 3 iterations (not converged) the plan is the textbook's: exp(S / eps)
+    shifted by one constant only. A per-row shift (the rows' own maxima) changes it: the column
+    sums it scales differ, and 3 iterations do not undo that. The rows here have very different
+    maxima, as real tokens do."""
+    torch.manual_seed(5)
+    scores = F.normalize(torch.randn(40, 6), dim=1) @ F.normalize(torch.randn(7, 6), dim=1).T
+    scores[:10] = scores[:10] * 0.2  # rows far from every prototype: low maxima
+    mask = torch.ones(40, dtype=torch.bool)
+    mask[[4, 33]] = False
+    groups = torch.tensor([0] * 18 + [1] * 22)
+    for kwargs, ref in (
+        (dict(), _textbook_sinkhorn(scores, 0.05, 3)),
+        (
+            dict(row_mask=mask, groups=groups, num_groups=2),
+            _textbook_grouped_sinkhorn(scores, 0.05, 3, mask, groups),
+        ),
+    ):
+        q = sinkhorn_knopp(scores, 0.05, 3, **kwargs)
+        torch.testing.assert_close(q.double(), ref, rtol=1e-4, atol=1e-6)
+    # the per-row shift is far from it (so this test tells the two apart)
+    shifted = scores / 0.05 - (scores / 0.05).max(1, keepdim=True).values
+    per_row = _textbook_sinkhorn(shifted * 0.05, 0.05, 3)
+    assert (per_row - _textbook_sinkhorn(scores, 0.05, 3)).abs().max() > 1e-2
+
+
 def test_sinkhorn_converges_to_the_textbook_plan():
     """Run to convergence, the plan is the unique equipartitioned one (the textbook's too)."""
     torch.manual_seed(1)

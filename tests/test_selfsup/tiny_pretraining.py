@@ -5,6 +5,7 @@ Not a test module: the tests and ``data/make_pinned_reference.py`` load it.
 """
 
 import math
+import re
 import zlib
 
 import torch
@@ -108,8 +109,63 @@ def collate(samples: list[dict]) -> dict:
     return pseudo_collate(samples)
 
 
+# the module names of commit 5e59d61, by which the pinned reference is keyed:
+# old name prefix -> today's (ITA's teacher copy of its projection, never used, is gone)
+RENAMES = [
+    ('heads.pixel.', 'mgcl_head.projector.pixel.'),
+    ('heads.object.', 'mgcl_head.projector.object.'),
+    ('heads.image.', 'mgcl_head.projector.image.'),
+    ('heads.query.', 'qsacl_head.projector.head.'),
+    ('query_aggregation.', 'qsacl_head.projector.aggregation.'),
+    ('gcpl_proj.', 'gcpl_head.projector.'),
+    ('ita_proj.', 'ita_head.projector.'),
+    ('mgcl_loss.', 'mgcl_head.loss_module.'),
+    ('qsacl_loss.', 'qsacl_head.loss_module.'),
+    ('gcpl_loss.', 'gcpl_head.loss_module.'),
+    ('teacher.heads.pixel.', 'teacher.mgcl_head.pixel.'),
+    ('teacher.heads.object.', 'teacher.mgcl_head.object.'),
+    ('teacher.heads.image.', 'teacher.mgcl_head.image.'),
+    ('teacher.heads.query.', 'teacher.qsacl_head.head.'),
+    ('teacher.query_aggregation.', 'teacher.qsacl_head.aggregation.'),
+    ('teacher.gcpl_proj.', 'teacher.gcpl_head.'),
+]
+
+
+def _swap(name: str, pairs) -> str:
+    for a, b in pairs:
+        if name.startswith(a):
+            return b + name[len(a) :]
+    return name
+
+
+def new_name(old: str) -> str:
+    return _swap(old, RENAMES)
+
+
+def old_name(new: str) -> str:
+    return _swap(new, [(b, a) for a, b in RENAMES])
+
+
 def _seed(name: str) -> int:
     return zlib.crc32(name.encode())
+
+
+_STACKED = re.compile(r'^(?P<head>.*\.)?experts\.(?P<key>fc[12]\.(weight|bias))$')
+
+
+def unstack_experts(named: dict) -> dict:
+    """``name -> tensor`` with the MoE's stacked expert tensors (``...experts.fc1.weight``,
+    ``M x ...``) split into the per-expert entries of the layout before the stacking
+    (``...experts.<e>.fc1.weight``); other entries as they are."""
+    out = {}
+    for name, t in named.items():
+        m = _STACKED.match(name)
+        if m is None or t is None:
+            out[name] = t
+            continue
+        for e in range(t.shape[0]):
+            out[f'{m.group("head") or ""}experts.{e}.{m.group("key")}'] = t[e]
+    return out
 
 
 @torch.no_grad()
@@ -118,7 +174,8 @@ def deterministic_init(model: torch.nn.Module, name_of=lambda name: name) -> Non
     the ones the values are keyed by), so that two builds of the model that create their modules
     in a different order, or name them differently, start from the same weights: norms and
     scales near 1, everything else small."""
-    for name, p in model.named_parameters():
+    params = unstack_experts(dict(model.named_parameters()))  # one draw per expert, as before
+    for name, p in params.items():
         key = name_of(name)
         noise = torch.randn(p.shape, generator=torch.Generator().manual_seed(_seed(key)))
         if key.endswith('last_g'):

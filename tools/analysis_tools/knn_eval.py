@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import DictAction
 
+from mmskysense.datasets.raster_io import open_raster, read_raster
 from mmskysense.evaluation import weighted_knn_predict
 
 
@@ -32,8 +33,6 @@ def load_scenes(
     data_root: str, crop_size: int, min_labelled: float = 0.5
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Per sample folder: ``(sample_id, tiles N x 3 x s x s uint8, labels N)``."""
-    import rasterio
-
     folders = sorted(glob.glob(osp.join(data_root, 'samples', '*')))
     if not folders:
         raise FileNotFoundError(
@@ -48,11 +47,10 @@ def load_scenes(
                 f'knn_eval: {folder} needs hr.tif and osm.tif (the scene '
                 'label comes from the OSM raster)'
             )
-        with rasterio.open(hr_path) as src:
-            hr = src.read()
+        hr = read_raster(hr_path).transpose(2, 0, 1)
+        with open_raster(hr_path) as src:
             nodata = src.nodata
-        with rasterio.open(osm_path) as src:
-            osm = src.read(1)
+        osm = read_raster(osm_path, bands=[1])[..., 0]
         tiles, labels = [], []
         for r in range(0, hr.shape[1] - crop_size + 1, crop_size):
             for c in range(0, hr.shape[2] - crop_size + 1, crop_size):

@@ -1,14 +1,17 @@
 """Cut the iSAID release into patches with class-id masks for ``ISAIDDataset``.
 
-Input (the extracted release; DOTA-v1.0 images plus iSAID's semantic masks)::
+Input (the release's archives extracted where they stand: ``unzip train/images/part1.zip -d
+train`` for the DOTA-v1.0 images, ``unzip train/Semantic_masks/images.zip -d
+train/Semantic_masks`` for iSAID's colour-coded semantic masks; the archives hold an ``images/``
+folder)::
 
     ISAID_ROOT/{train,val}/images/P0000.png
     ISAID_ROOT/{train,val}/Semantic_masks/images/P0000_instance_color_RGB.png
 
-Output::
+Output (the names of mmsegmentation's converter, so that ``ISAIDDataset`` reads either)::
 
-    OUT/img_dir/{train,val}/P0000_<y>_<x>.png     RGB patch
-    OUT/ann_dir/{train,val}/P0000_<y>_<x>.png     class ids 0..15 (0 = background)
+    OUT/img_dir/{train,val}/P0000_<y0>_<y1>_<x0>_<x1>.png                      RGB patch
+    OUT/ann_dir/{train,val}/P0000_<y0>_<y1>_<x0>_<x1>_instance_color_RGB.png   class ids 0..15
 
 Usage:
     python tools/dataset_converters/isaid.py ISAID_ROOT -o data/iSAID --patch-size 896 --stride 512
@@ -21,7 +24,8 @@ import os.path as osp
 import mmcv
 
 from mmskysense.datasets.downstream.isaid import ISAID_PALETTE
-from mmskysense.datasets.downstream.tiling import colours_to_ids, iter_windows
+from mmskysense.datasets.downstream.tiling import colours_to_ids
+from mmskysense.datasets.tiling import iter_windows
 
 MASK_SUFFIX = '_instance_color_RGB.png'
 
@@ -45,9 +49,9 @@ def convert_image(
     stem = osp.splitext(osp.basename(img_path))[0]
     count = 0
     for y0, x0, y1, x1 in iter_windows(*img.shape[:2], patch_size, stride):
-        name = f'{stem}_{y0}_{x0}.png'
-        mmcv.imwrite(img[y0:y1, x0:x1], osp.join(out_dir, 'img_dir', split, name))
-        mmcv.imwrite(ids[y0:y1, x0:x1], osp.join(out_dir, 'ann_dir', split, name))
+        name = f'{stem}_{y0}_{y1}_{x0}_{x1}'
+        mmcv.imwrite(img[y0:y1, x0:x1], osp.join(out_dir, 'img_dir', split, name + '.png'))
+        mmcv.imwrite(ids[y0:y1, x0:x1], osp.join(out_dir, 'ann_dir', split, name + MASK_SUFFIX))
         count += 1
     return count
 

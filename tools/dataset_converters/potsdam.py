@@ -1,9 +1,13 @@
 """Cut ISPRS Potsdam tiles into patches with class-id masks for ``PotsdamDataset``.
 
-Input (the extracted release)::
+Input (the release's archives extracted in POTSDAM_ROOT: ``2_Ortho_RGB.zip`` holds a
+``2_Ortho_RGB/`` folder, while ``5_Labels_all_noBoundary.zip`` and ``5_Labels_all.zip`` hold their
+tiles without a top folder, so they land in POTSDAM_ROOT itself; a folder named after the
+archive is accepted too)::
 
-    POTSDAM_ROOT/2_Ortho_RGB/top_potsdam_2_10_RGB.tif                               6000 x 6000
-    POTSDAM_ROOT/5_Labels_all_noBoundary/top_potsdam_2_10_label_noBoundary.tif       colour codes
+    POTSDAM_ROOT/2_Ortho_RGB/top_potsdam_2_10_RGB.tif (+ .tfw)                      6000 x 6000
+    POTSDAM_ROOT/top_potsdam_2_10_label_noBoundary.tif                              colour codes
+      or POTSDAM_ROOT/5_Labels_all_noBoundary/top_potsdam_2_10_label_noBoundary.tif
 
 Output (tiles split by the official 24 training / 14 test tile lists)::
 
@@ -27,8 +31,9 @@ from mmskysense.datasets.downstream.potsdam import (
     POTSDAM_TEST_TILES,
     POTSDAM_TRAIN_TILES,
 )
-from mmskysense.datasets.downstream.tiling import colours_to_ids, iter_windows
+from mmskysense.datasets.downstream.tiling import colours_to_ids
 from mmskysense.datasets.raster_io import read_raster
+from mmskysense.datasets.tiling import iter_windows
 
 TILE_RE = re.compile(r'top_potsdam_(\d+_\d+)_RGB\.tif$')
 
@@ -39,6 +44,17 @@ def label_ids(path: str) -> np.ndarray:
     rgb = read_raster(path, bands=[1, 2, 3])
     snapped = np.where(rgb >= 128, 255, 0).astype(np.uint8)
     return colours_to_ids(snapped, POTSDAM_PALETTE)
+
+
+def find_label(src: str, label_dir: str, name: str) -> str:
+    """The label tile ``name`` in ``src/label_dir/`` or, as its archive extracts, in ``src/``."""
+    candidates = [osp.join(src, label_dir, name), osp.join(src, name)]
+    for path in candidates:
+        if osp.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f'Potsdam label {name} not found; looked for {" and ".join(candidates)}'
+    )
 
 
 def convert_tile(
@@ -86,9 +102,7 @@ def convert(
         else:
             warnings.warn(f'{fname}: tile {tile} is in neither official split, skipped')
             continue
-        label_path = osp.join(src, label_dir, f'top_potsdam_{tile}{label_suffix}')
-        if not osp.isfile(label_path):
-            raise FileNotFoundError(f'Potsdam label not found for {fname}: {label_path}')
+        label_path = find_label(src, label_dir, f'top_potsdam_{tile}{label_suffix}')
         total += convert_tile(
             osp.join(img_dir, fname), label_path, out_dir, split, patch_size, stride
         )

@@ -1,11 +1,17 @@
 """iSAID (Zamir et al. 2019) semantic segmentation: 15 object classes plus background.
 
 The release pairs DOTA-v1.0 images with colour-coded semantic masks; images are up to ~13k px,
-so they are cut into patches first (``tools/dataset_converters/isaid.py``, 896 px windows with a
-512 px stride), which writes the layout this class reads::
+so they are cut into patches first, by ``tools/dataset_converters/isaid.py`` or by
+mmsegmentation's converter of the same name (896 px windows with a 512 px stride). Both write
+the layout this class reads::
 
-    data_root/img_dir/{train,val}/P0000_<y>_<x>.png        RGB patches
-    data_root/ann_dir/{train,val}/P0000_<y>_<x>.png        class ids 0..15 (0 = background)
+    data_root/img_dir/{train,val}/P0000_<y0>_<y1>_<x0>_<x1>.png                     RGB patches
+    data_root/ann_dir/{train,val}/P0000_<y0>_<y1>_<x0>_<x1>_instance_color_RGB.png  class ids
+
+The annotation patches hold class ids 0..15 (0 = background), despite the suffix, which
+mmsegmentation's converter keeps from the release's colour masks (its ``iSAIDDataset`` reads
+them with ``seg_map_suffix='_instance_color_RGB.png'``, and so does this class). mmsegmentation
+writes its image patches in BMP format under a ``.png`` name; OpenCV reads them by content.
 """
 
 from mmseg.datasets import BaseSegDataset
@@ -58,5 +64,7 @@ class ISAIDDataset(BaseSegDataset):
 
     METAINFO = dict(classes=ISAID_CLASSES, palette=ISAID_PALETTE)
 
-    def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png', **kwargs) -> None:
+    def __init__(
+        self, img_suffix: str = '.png', seg_map_suffix: str = '_instance_color_RGB.png', **kwargs
+    ) -> None:
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)

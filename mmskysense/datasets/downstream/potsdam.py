@@ -6,11 +6,23 @@ by ``tools/dataset_converters/potsdam.py``, which writes the layout this class r
 
     data_root/img_dir/{train,val}/<id>_<y>_<x>.png        RGB patches
     data_root/ann_dir/{train,val}/<id>_<y>_<x>.png        class ids 0..5, 255 = eroded boundary
+
+mmsegmentation's Potsdam converter writes ``<id>_<x0>_<y0>_<x1>_<y1>.png`` patches whose ids are
+shifted by one (0 = boundary, 1..6 = the classes; its dataset sets ``reduce_zero_label=True``).
+Such patches are recognised by their names and need ``reduce_zero_label=True`` here too; without
+it the classes would be silently off by one, so that is an error.
 """
+
+import os
+import os.path as osp
+import re
 
 from mmseg.datasets import BaseSegDataset
 
 from mmskysense.registry import DATASETS
+
+# mmsegmentation's converter names patches <i>_<j>_<x0>_<y0>_<x1>_<y1>.png (ours <i>_<j>_<y>_<x>)
+_MMSEG_PATCH = re.compile(r'^\d+_\d+_\d+_\d+_\d+_\d+\.png$')
 
 POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 
@@ -77,3 +89,17 @@ class PotsdamDataset(BaseSegDataset):
 
     def __init__(self, img_suffix: str = '.png', seg_map_suffix: str = '.png', **kwargs) -> None:
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
+
+    def load_data_list(self) -> list[dict]:
+        items = super().load_data_list()
+        ann_dir = self.data_prefix.get('seg_map_path', '')
+        if not self.reduce_zero_label and osp.isdir(ann_dir):
+            mmseg_named = [f for f in os.listdir(ann_dir) if _MMSEG_PATCH.match(f)]
+            if mmseg_named:
+                raise ValueError(
+                    f'{ann_dir} holds patches of the mmsegmentation Potsdam converter (e.g. '
+                    f'{mmseg_named[0]}), whose class ids start at 1 (0 = boundary): build '
+                    f'PotsdamDataset with reduce_zero_label=True, or convert with '
+                    f'tools/dataset_converters/potsdam.py'
+                )
+        return items

@@ -1,34 +1,9 @@
-"""Sliding windows for cutting large images (iSAID, Potsdam, FAIR1M) into training patches,
-and the polygon geometry that decides which objects a patch keeps."""
-
-from collections.abc import Iterator
+"""Helpers of the patch converters (iSAID, Potsdam, FAIR1M): colour labels, and the polygon
+geometry that decides which objects a patch keeps; the windows come from the one tiler."""
 
 import numpy as np
 
-
-def window_starts(length: int, size: int, stride: int) -> list[int]:
-    """Start offsets of windows of ``size`` every ``stride`` covering ``[0, length)``.
-
-    The last window is moved back to end at the border instead of running past it, so every
-    patch is full-size (when ``length >= size``) and every pixel is covered.
-    """
-    if size <= 0 or stride <= 0:
-        raise ValueError(f'size and stride must be positive, got {size}, {stride}')
-    if length <= size:
-        return [0]
-    starts = list(range(0, length - size + 1, stride))
-    if starts[-1] + size < length:
-        starts.append(length - size)
-    return starts
-
-
-def iter_windows(
-    height: int, width: int, size: int, stride: int
-) -> Iterator[tuple[int, int, int, int]]:
-    """``(y0, x0, y1, x1)`` of the windows covering a ``height x width`` image."""
-    for y in window_starts(height, size, stride):
-        for x in window_starts(width, size, stride):
-            yield y, x, min(y + size, height), min(x + size, width)
+from ..tiling import iter_windows, window_starts  # noqa: F401  (the converters' import path)
 
 
 def colours_to_ids(rgb: np.ndarray, palette: list[list[int]], unknown: int = 255) -> np.ndarray:

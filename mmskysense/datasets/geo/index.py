@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ..raster_io import RasterError, crs_name, open_raster
 from .errors import GeoSampleError
 from .region import lonlat_to_region_id
 
@@ -184,17 +185,21 @@ def load_geo_index(path: str, data_root: str | None = None) -> list[dict[str, An
 
 
 def _read_header(path: str) -> dict[str, Any]:
-    import rasterio  # the index parser above must not need GDAL
     from rasterio.errors import RasterioError
 
     try:
-        with rasterio.open(path) as src:
+        # a truncated file is refused here, before training meets it
+        with open_raster(path, check_complete=True) as src:
             return dict(crs=src.crs, bounds=tuple(src.bounds), count=src.count, tags=src.tags())
+    except RasterError as err:
+        raise GeoSampleError(str(err), path=path) from err
     except RasterioError as err:
-        raise GeoSampleError(f'{path}: cannot open as a GeoTIFF ({err})', path=path) from err
+        raise GeoSampleError(f'{path}: cannot read its header ({err})', path=path) from err
 
 
-def _file_dates(path: str, header: dict[str, Any]) -> list[datetime.date]:
+def file_dates(path: str, header: dict[str, Any]) -> list[datetime.date]:
+    """The acquisition dates of a file (``header['tags']``: its GeoTIFF tags): the
+    ``ACQUISITION_DATES`` of a multi-date file, its ``ACQUISITION_DATE``, or a date in its name."""
     tags = header['tags']
     if DATES_TAG in tags:
         return [parse_date(d, f'{path} tag {DATES_TAG}') for d in tags[DATES_TAG].split(',')]
@@ -233,11 +238,6 @@ def _series_files(folder: str, name: str) -> list[str]:
     return files
 
 
-def _crs_name(crs: Any) -> str:
-    epsg = crs.to_epsg() if crs is not None else None
-    return f'EPSG:{epsg}' if epsg else (crs.to_wkt() if crs is not None else 'none')
-
-
 def build_sample_entry(
     folder: str,
     index_dir: str,
@@ -274,14 +274,14 @@ def build_sample_entry(
     def rel(path: str) -> str:
         return osp.relpath(path, index_dir)
 
-    entry: dict[str, Any] = dict(sample_id=sample_id, crs=_crs_name(hr['crs']))
+    entry: dict[str, Any] = dict(sample_id=sample_id, crs=crs_name(hr['crs']))
     entry['hr'] = dict(path=rel(hr_path), bands=list(range(1, hr['count'] + 1)))
     for name in TIME_SERIES:
         frames = []
         per_date = bands_per_date[name]
         for path in _series_files(folder, name):
             header = headers.setdefault(path, _read_header(path))
-            dates = _file_dates(path, header)
+            dates = file_dates(path, header)
             if header['count'] != per_date * len(dates):
                 raise GeoSampleError(
                     f'{path}: has {header["count"]} bands, expected {per_date} per date x '
@@ -309,8 +309,8 @@ def build_sample_entry(
     for path, header in headers.items():
         if header['crs'] != hr['crs']:
             raise GeoSampleError(
-                f"{path}: CRS {_crs_name(header['crs'])} differs from the HR image's "
-                f'{_crs_name(hr["crs"])} ({hr_path}); all modalities of a sample must share one '
+                f"{path}: CRS {crs_name(header['crs'])} differs from the HR image's "
+                f'{crs_name(hr["crs"])} ({hr_path}); all modalities of a sample must share one '
                 f'CRS (reproject with gdalwarp -t_srs)',
                 path=path,
                 sample_id=sample_id,

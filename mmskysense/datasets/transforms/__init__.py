@@ -3,6 +3,12 @@ from .formatting import PackSkySenseInputs
 from .geo_flip_rotate import GeoRandomFlipRotate
 from .geo_multi_crop import GeoMultiCrop, sample_ground_box
 from .loading import LoadMultiBandImage, LoadOneHotLabel, LoadSegMapFromRaster, LoadTimeSeries
+from .multimodal import (
+    LoadMultiModalImages,
+    MultiModalRandomCrop,
+    MultiModalRandomFlip,
+    PackMultiModalInputs,
+)
 from .pair_augment import PairPhotometricJitter, RandomDateExchange
 from .pair_loading import LoadBinaryChangeLabel, LoadImagePair, read_date
 from .photometric import RandomHRColorJitter, RandomSpectralJitter
@@ -13,6 +19,10 @@ __all__ = [
     'LoadOneHotLabel',
     'LoadSegMapFromRaster',
     'LoadTimeSeries',
+    'LoadMultiModalImages',
+    'MultiModalRandomCrop',
+    'MultiModalRandomFlip',
+    'PackMultiModalInputs',
     'PackSkySenseInputs',
     'GeoRandomFlipRotate',
     'GeoMultiCrop',

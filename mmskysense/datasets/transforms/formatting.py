@@ -13,7 +13,7 @@ from mmcv.transforms import BaseTransform
 from mmskysense.registry import TRANSFORMS
 from mmskysense.structures import GROUPS, SkySenseDataSample
 
-from ..geo.raster_reader import crs_to_wkt
+from ..raster_io import crs_to_wkt
 
 
 def _stack(views: list[dict], key: str) -> torch.Tensor:

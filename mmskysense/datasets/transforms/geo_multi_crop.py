@@ -16,8 +16,9 @@ from mmcv.transforms import BaseTransform
 from mmskysense.registry import TRANSFORMS
 
 from ..geo.errors import GeoSampleError
-from ..geo.raster_reader import Box, RasterHandleCache, WindowReader
+from ..geo.raster_reader import WindowReader
 from ..geo.scaling import ModalityScaling, build_scaling
+from ..raster_io import Box, RasterHandleCache, gdal_cache
 
 SizeCfg = int | Mapping[str, int]
 TIME_SERIES = ('s2', 's1')
@@ -99,6 +100,13 @@ class GeoMultiCrop(BaseTransform):
         prefetch_series: in ``'window'`` mode, read each S2/S1 frame once over the union of
             the views instead of once per view.
         max_open_files: per-process limit of open rasterio datasets.
+        max_block_samples: the most pixels per side averaged into one anti-aliasing block of
+            a shrunk view; wider blocks are averaged over that many, by a decimated read, so
+            the memory of a view is bounded by its size whatever the raster's size.
+        read_budget_mb: the most memory one read may take; a sample that needs more (a huge
+            view, ``'whole'`` mode on a huge raster) is refused before anything is allocated.
+        gdal_cache_mb: GDAL's block cache while a sample is read (its default, 5% of RAM,
+            fills up with every pixel decoded).
     """
 
     def __init__(
@@ -116,6 +124,9 @@ class GeoMultiCrop(BaseTransform):
         use_overviews: bool = True,
         prefetch_series: bool = True,
         max_open_files: int = 128,
+        max_block_samples: int = 8,
+        read_budget_mb: float = 512,
+        gdal_cache_mb: int = 64,
     ) -> None:
         if num_global < 1 or num_local < 0:
             raise ValueError(
@@ -137,12 +148,22 @@ class GeoMultiCrop(BaseTransform):
         self.max_crop_tries = max_crop_tries
         self.use_overviews = use_overviews
         self.prefetch_series = prefetch_series
-        # opened lazily in whichever process reads (fork-safe, see raster_reader)
+        self.max_block_samples = max_block_samples
+        self.read_budget_mb = read_budget_mb
+        self.gdal_cache_mb = gdal_cache_mb
+        # opened lazily in whichever process reads (fork-safe, see raster_io)
         self.handles = RasterHandleCache(max_open_files)
 
     def _readers(self, sample_id: str) -> dict[str, WindowReader]:
         return {
-            name: WindowReader(self.handles, mode, sample_id, self.use_overviews)
+            name: WindowReader(
+                self.handles,
+                mode,
+                sample_id,
+                self.use_overviews,
+                self.max_block_samples,
+                self.read_budget_mb,
+            )
             for name, mode in self.read_mode.items()
         }
 
@@ -211,9 +232,13 @@ class GeoMultiCrop(BaseTransform):
     def transform(self, results: dict) -> dict:
         if 'frames' not in results:
             raise KeyError('GeoMultiCrop needs "frames": put SampleTemporalFrames before it')
+        with gdal_cache(self.gdal_cache_mb):
+            return self._crop(results)
+
+    def _crop(self, results: dict) -> dict:
         sample_id = results.get('sample_id')
         readers = self._readers(sample_id)
-        t = self.handles.get(results['hr']['path'], sample_id).transform
+        t = readers['hr'].transform_of(results['hr']['path'])
         grid = ((t.c, t.f), (abs(t.a), abs(t.e)))
         region = tuple(results['bounds'])
         plan = [

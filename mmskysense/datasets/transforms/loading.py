@@ -7,7 +7,6 @@ A time series of ``T`` dates with ``C`` bands becomes ``H x W x (T*C)`` (date-ma
 ``date_mask`` of ``T`` booleans; the temporal model wrappers fold it back to ``T x C``.
 """
 
-import os.path as osp
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +14,7 @@ from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 
-from ..raster_io import raster_shape, read_raster
+from ..raster_io import open_raster, raster_shape, read_raster
 
 
 def _as_float(img: np.ndarray, to_float32: bool) -> np.ndarray:
@@ -176,13 +175,21 @@ class LoadOneHotLabel(BaseTransform):
     """Read a label raster with one band per class (255 = member) into ``gt_seg_map``.
 
     DynamicEarthNet ships its monthly labels this way (7 bands). Classes listed in
-    ``ignore_classes`` (snow & ice in the official evaluation) and pixels that belong to no class
-    become ``ignore_index``; the remaining classes are renumbered 0..K-1 in band order.
+    ``ignore_classes`` (snow & ice in the official evaluation) become ``ignore_index``; the
+    remaining classes are renumbered 0..K-1 in band order. A pixel claimed by several bands takes
+    the last one, as in the authors' loader.
+
+    Pixels that no band claims get ``unclaimed_index`` (default: ``ignore_index``). The authors'
+    loader (``data/utae_dynamicen.py``) starts from ``np.zeros`` and so gives them class 0
+    (impervious surface); that is an initial value, not an annotation, and would train and score
+    unlabelled pixels as impervious surface, so they are ignored here. ``unclaimed_index=0``
+    reproduces the authors' numbers.
 
     Args:
         num_classes: number of bands the label file must have.
         ignore_classes: 0-based band indices mapped to ``ignore_index``.
         ignore_index: value for ignored pixels.
+        unclaimed_index: value for pixels no band claims (None: ``ignore_index``).
         out_size: ``(h, w)`` to resample to (nearest), None for the file's grid.
     """
 
@@ -191,11 +198,13 @@ class LoadOneHotLabel(BaseTransform):
         num_classes: int = 7,
         ignore_classes: Sequence[int] = (6,),
         ignore_index: int = 255,
+        unclaimed_index: int | None = None,
         out_size: tuple[int, int] | None = None,
     ) -> None:
         self.num_classes = num_classes
         self.ignore_classes = tuple(ignore_classes)
         self.ignore_index = ignore_index
+        self.unclaimed_index = ignore_index if unclaimed_index is None else unclaimed_index
         self.out_size = tuple(out_size) if out_size is not None else None
         kept = [c for c in range(num_classes) if c not in self.ignore_classes]
         self.lut = {c: i for i, c in enumerate(kept)}
@@ -205,7 +214,7 @@ class LoadOneHotLabel(BaseTransform):
         onehot = read_raster(
             path, out_shape=self.out_size, resampling='nearest', expected_count=self.num_classes
         )
-        seg = np.full(onehot.shape[:2], self.ignore_index, dtype=np.uint8)
+        seg = np.full(onehot.shape[:2], self.unclaimed_index, dtype=np.uint8)
         for band in range(self.num_classes):
             member = onehot[..., band] == 255
             seg[member] = self.lut.get(band, self.ignore_index)
@@ -216,7 +225,8 @@ class LoadOneHotLabel(BaseTransform):
     def __repr__(self) -> str:
         return (
             f'{self.__class__.__name__}(num_classes={self.num_classes}, '
-            f'ignore_classes={self.ignore_classes}, out_size={self.out_size})'
+            f'ignore_classes={self.ignore_classes}, unclaimed_index={self.unclaimed_index}, '
+            f'out_size={self.out_size})'
         )
 
 
@@ -246,14 +256,10 @@ class LoadSegMapFromRaster(BaseTransform):
         self.num_classes = num_classes
 
     def transform(self, results: dict) -> dict:
-        import rasterio
-
         path = results.get('seg_map_path')
         if path is None:
             raise KeyError('LoadSegMapFromRaster needs "seg_map_path" in results')
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'label raster not found: {path}')
-        with rasterio.open(path) as src:
+        with open_raster(path, expected='a label raster') as src:
             if src.count != 1:
                 raise ValueError(f'{path} has {src.count} bands, expected 1 band of class indices')
             seg = src.read(1)
@@ -269,7 +275,7 @@ class LoadSegMapFromRaster(BaseTransform):
                     f'{self.num_classes - 1} and the ignore index {self.ignore_index}'
                 )
         if self.mask_image_nodata and results.get('img_path'):
-            with rasterio.open(results['img_path']) as img:
+            with open_raster(results['img_path'], expected='an image raster') as img:
                 if (img.height, img.width) != label_shape:
                     raise ValueError(
                         f'{path} is {label_shape[0]}x{label_shape[1]} but the image '

@@ -17,11 +17,18 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from mmskysense.models.layers import MixtureOfExperts
+from mmskysense.models.layers.mixture_of_experts import stack_expert_weights
 
 from .skysense_v2 import NUM_WINDOW_STAGES, SkySenseV2Backbone
 
 #: where the pretraining algorithm keeps each network's backbone (``SkySenseV2``)
 PRETRAINING_PREFIXES = dict(teacher='teacher.backbone.', student='backbone.')
+#: the pretrained components a downstream model loads, and where each network keeps them:
+#: the backbone, and the multi-modal temporal fusion F_fus (``SkySenseV2.fusion``)
+COMPONENT_PREFIXES = dict(
+    backbone=PRETRAINING_PREFIXES,
+    fusion=dict(teacher='teacher.fusion.', student='fusion.'),
+)
 #: fields that hold the state dict in a checkpoint dict: mmengine / mmcls / DeepSpeed
 WRAPPER_FIELDS = ('state_dict', 'model', 'module')
 #: leading key segments added by DDP / DataParallel / DeepSpeed, and by ``torch.compile``
@@ -154,16 +161,23 @@ def _unwrap(checkpoint: Mapping) -> StateDict:
     return out
 
 
-def _select_prefix(state: StateDict, prefix: str | None, network: str) -> StateDict:
-    """Rule 3: keep the backbone's keys and strip their prefix."""
-    if network not in PRETRAINING_PREFIXES:
+def _select_prefix(
+    state: StateDict, prefix: str | None, network: str, component: str = 'backbone'
+) -> StateDict:
+    """Rule 3: keep the component's keys and strip their prefix."""
+    if component not in COMPONENT_PREFIXES:
         raise ValueError(
-            f'checkpoint_filter_fn: `network` must be one of '
-            f'{sorted(PRETRAINING_PREFIXES)}, got {network!r}'
+            f'checkpoint_filter_fn: `component` must be one of {sorted(COMPONENT_PREFIXES)}, '
+            f'got {component!r}'
+        )
+    prefixes = COMPONENT_PREFIXES[component]
+    if network not in prefixes:
+        raise ValueError(
+            f'checkpoint_filter_fn: `network` must be one of {sorted(prefixes)}, got {network!r}'
         )
     if prefix is None:
-        candidates = [PRETRAINING_PREFIXES['teacher']] if network == 'teacher' else []
-        candidates.append(PRETRAINING_PREFIXES['student'])
+        candidates = [prefixes['teacher']] if network == 'teacher' else []
+        candidates.append(prefixes['student'])
         prefix = next((p for p in candidates if any(k.startswith(p) for k in state)), '')
     if not prefix:
         return state
@@ -209,16 +223,9 @@ def _adapt_backbone_keys(
             dropped.append(key)
             del out[key]
     for name, moe in backbone.named_modules():
-        if not isinstance(moe, MixtureOfExperts):
-            continue
-        head = name + '.'
-        dense = [n for n in ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias') if head + n in out]
-        if not dense or head + 'experts.0.fc1.weight' in out:
-            continue
-        for n in dense:
-            value = out.pop(head + n)
-            for e in range(moe.num_experts):
-                out[f'{head}experts.{e}.{n}'] = value.clone()
+        if isinstance(moe, MixtureOfExperts):
+            # per-expert keys (before the stacking) stacked; a dense FFN into every expert
+            stack_expert_weights(out, name + '.', moe.num_experts)
     return out
 
 
@@ -232,6 +239,7 @@ def checkpoint_filter_fn(
     prefix: str | None = None,
     network: str = 'teacher',
     dropped: list[str] | None = None,
+    component: str = 'backbone',
 ) -> StateDict:
     """Adapt a checkpoint to ``model`` (docs/interfaces.md, "Checkpoints", rules 1-7).
 
@@ -247,12 +255,18 @@ def checkpoint_filter_fn(
         network: ``'teacher'`` (default: the paper fine-tunes the EMA teacher) or
             ``'student'`` (looks for ``backbone.`` only); used when ``prefix`` is None.
         dropped: if given, the keys the rules set aside are appended to it.
+        component: ``'backbone'``, or ``'fusion'`` for the multi-modal temporal fusion of a
+            downstream model (``model`` is that module): rules 1-3 with the fusion's prefixes
+            (``teacher.fusion.`` if present, else ``fusion.``); the backbone rules 4-7 do not
+            apply to it.
 
     Returns:
         the adapted state dict (tensors shared with the checkpoint unless copied by a rule).
     """
     dropped = [] if dropped is None else dropped
     state = _unwrap(checkpoint)
+    if component != 'backbone':
+        return _select_prefix(state, prefix, network, component)
     backbones = {'': model} if model is None else _backbones_of(model)
     if model is None or '' in backbones:
         state = _select_prefix(state, prefix, network)
@@ -309,9 +323,11 @@ def load_weights(
     strict: bool = False,
     map_location: str = 'cpu',
     name: str | None = None,
+    component: str = 'backbone',
 ) -> dict:
     """Read (a path or URL), filter (:func:`checkpoint_filter_fn`), check shapes, load into
-    ``model`` and report. ``name`` labels the checkpoint in messages (default: its path).
+    ``model`` and report. ``name`` labels the checkpoint in messages (default: its path);
+    ``component`` is passed to :func:`checkpoint_filter_fn`.
 
     Returns:
         ``dict(missing_keys, unexpected_keys, mismatched_keys, dropped_keys)``; shape-mismatched
@@ -325,7 +341,9 @@ def load_weights(
         name = checkpoint if isinstance(checkpoint, str) else 'the checkpoint'
     ckpt = read_checkpoint(checkpoint, map_location) if isinstance(checkpoint, str) else checkpoint
     dropped: list[str] = []
-    state = checkpoint_filter_fn(ckpt, model, prefix=prefix, network=network, dropped=dropped)
+    state = checkpoint_filter_fn(
+        ckpt, model, prefix=prefix, network=network, dropped=dropped, component=component
+    )
     fitting, missing, unexpected, mismatched = compare_with_model(state, model)
     what = type(model).__name__
     if not fitting:

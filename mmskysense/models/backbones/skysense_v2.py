@@ -533,7 +533,7 @@ class SkySenseV2Backbone(BaseModule):
         map_location: str = 'cpu',
     ) -> dict:
         """Load a checkpoint through :func:`~.checkpoint_filter.checkpoint_filter_fn` (wrappers,
-        prefixes, SkySense V1 keys, MoE upcycling) non-strictly, and report missing, unexpected
+        prefixes, SkySense V1 keys, MoE layouts) non-strictly, and report missing, unexpected
         and shape-mismatched keys (logged, returned and kept in ``self.pretrained_report``).
 
         ``prefix`` None takes the pretraining teacher's backbone (``teacher.backbone.``) when

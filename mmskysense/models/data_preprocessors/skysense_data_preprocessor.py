@@ -5,7 +5,7 @@ to 0 *after* normalisation, so they are a neutral input, and the masks (stacked 
 them out of every loss. See docs/interfaces.md for the shapes.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -54,6 +54,10 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
     the model's device, the images normalised. The data samples are passed on as they came (the
     algorithm reads only the batch).
 
+    Value checks that read the data (box sizes, and those that the model registers with
+    :meth:`register_batch_check`, e.g. region ids and label ranges) run here, on the host batch
+    before it is moved: the training step on the device then reads nothing back.
+
     Args:
         mean / std: per-modality, per-band statistics (defaults above).
         non_blocking: passed to ``Tensor.to``.
@@ -81,6 +85,11 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
             # buffers follow the model to its device; shape C x 1 x 1 broadcasts on ... C H W
             self.register_buffer(f'{name}_mean', torch.tensor(mean[name]).view(-1, 1, 1), False)
             self.register_buffer(f'{name}_std', torch.tensor(std[name]).view(-1, 1, 1), False)
+        self._batch_checks: list[Callable[[PretrainBatch], None]] = []
+
+    def register_batch_check(self, check: Callable[[PretrainBatch], None]) -> None:
+        """Run ``check(batch)`` on every host batch before it is moved (it raises on bad data)."""
+        self._batch_checks.append(check)
 
     def normalize(self, name: str, images: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``(x - mean) / std`` per band (axis -3); 0 where ``valid`` (``... x H x W``) is False."""
@@ -105,7 +114,10 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
             }
         # stacked and checked on the host, then moved to the device in one go
         _check_boxes(samples)
-        batch = self.cast_data(_collate(raw_inputs, samples, self.modalities))
+        batch = _collate(raw_inputs, samples, self.modalities)
+        for check in self._batch_checks:
+            check(batch)
+        batch = self.cast_data(batch)
         for _, group in batch.groups():
             group.images = {
                 m: self.normalize(m, x, group.valid_masks[m]) for m, x in group.images.items()

@@ -35,6 +35,10 @@ class GCPLHead(BaseModule):
         self.projector = nn.Linear(in_dims, dims)
         self.loss_module = MODELS.build(dict(dict(type='GCPLLoss'), **(loss or {}), dims=dims))
 
+    def check_batch(self, batch: PretrainBatch) -> None:
+        """The value checks of the loss, on the host batch before it is moved to the device."""
+        self.loss_module.check_region_ids(batch.region_id)
+
     def loss(
         self,
         student: dict[str, EncodedViews],

@@ -13,6 +13,8 @@ from torch import Tensor, nn
 from mmskysense.registry import MODELS
 from mmskysense.structures import GROUPS, EncodedViews, PretrainBatch
 
+from ..losses.ita import check_labels
+
 
 @MODELS.register_module()
 class ITAHead(BaseModule):
@@ -29,6 +31,13 @@ class ITAHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.loss_module = MODELS.build(dict(dict(type='ITALoss'), **loss))
         self.projector = nn.Linear(in_dims, self.loss_module.text_dims)
+
+    def check_batch(self, batch: PretrainBatch) -> None:
+        """The value checks of the loss, on the host batch before it is moved to the device."""
+        lm = self.loss_module
+        for _, views in batch.groups():
+            if views.osm_label is not None:
+                check_labels(views.osm_label, lm.text_embeddings.shape[0], lm.ignore_index)
 
     def loss(self, student: dict[str, EncodedViews], batch: PretrainBatch) -> dict[str, Tensor]:
         """``loss_ita`` (unweighted) and ``ita_acc``, averaged over the two view groups."""

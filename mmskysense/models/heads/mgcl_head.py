@@ -25,6 +25,7 @@ from mmskysense.structures import GROUPS, EncodedViews, PretrainBatch, token_cor
 
 from ..losses.mgcl import GRANULARITIES
 from ..losses.sinkhorn_knopp import sinkhorn_knopp
+from ..utils.precision import float32_region
 
 
 @torch.no_grad()
@@ -50,32 +51,33 @@ def group_objects(
             f'group_objects: `feats` must be B x N x C and `mask` B x N, got '
             f'{tuple(feats.shape)} and {tuple(mask.shape)}'
         )
-    b, n, _ = feats.shape
-    x = F.normalize(feats.float(), dim=-1)
-    counts = mask.sum(1)  # B
-    # valid tokens first, in their original order, then pick evenly spaced ranks
-    order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-    ranks = (
-        torch.arange(num_objects, device=feats.device)[None].float()
-        * counts[:, None].clamp_min(1).float()
-        / num_objects
-    ).long()
-    init_idx = torch.gather(order, 1, ranks.clamp_max(n - 1))
-    centroids = torch.gather(x, 1, init_idx[..., None].expand(-1, -1, x.shape[-1]))
-    groups = torch.arange(b, device=feats.device)[:, None].expand(b, n).reshape(-1)
-    assign = x.new_zeros(b, n, num_objects)
-    for _ in range(num_iters):
-        scores = torch.einsum('bnc,bkc->bnk', x, centroids)
-        # per-image marginals: not reduced over ranks (each image is clustered on its own)
-        assign = sinkhorn_knopp(
-            scores.reshape(b * n, num_objects),
-            epsilon=epsilon,
-            row_mask=mask.reshape(-1),
-            groups=groups,
-            num_groups=b,
-            distributed=False,
-        ).reshape(b, n, num_objects)
-        centroids = F.normalize(torch.einsum('bnk,bnc->bkc', assign, x), dim=-1)
+    with float32_region(feats):  # cosine scores for the plan, also under a bf16 autocast
+        b, n, _ = feats.shape
+        x = F.normalize(feats.float(), dim=-1)
+        counts = mask.sum(1)  # B
+        # valid tokens first, in their original order, then pick evenly spaced ranks
+        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+        ranks = (
+            torch.arange(num_objects, device=feats.device)[None].float()
+            * counts[:, None].clamp_min(1).float()
+            / num_objects
+        ).long()
+        init_idx = torch.gather(order, 1, ranks.clamp_max(n - 1))
+        centroids = torch.gather(x, 1, init_idx[..., None].expand(-1, -1, x.shape[-1]))
+        groups = torch.arange(b, device=feats.device)[:, None].expand(b, n).reshape(-1)
+        assign = x.new_zeros(b, n, num_objects)
+        for _ in range(num_iters):
+            scores = torch.einsum('bnc,bkc->bnk', x, centroids)
+            # per-image marginals: not reduced over ranks (each image is clustered on its own)
+            assign = sinkhorn_knopp(
+                scores.reshape(b * n, num_objects),
+                epsilon=epsilon,
+                row_mask=mask.reshape(-1),
+                groups=groups,
+                num_groups=b,
+                distributed=False,
+            ).reshape(b, n, num_objects)
+            centroids = F.normalize(torch.einsum('bnk,bnc->bkc', assign, x), dim=-1)
     return assign
 
 

@@ -4,10 +4,14 @@
 
 M experts of the FFN's shape replace the FFN of the last L blocks (paper: L = 6, M = 8, k = 1).
 
-Dispatch: tokens are sorted by their expert, each expert runs once on its contiguous slice
-(a loop over the M experts, never over tokens), and the results are put back in token order.
-For top-1 the sort is a permutation, so both moves (and their gradients) are row gathers; no
-scatter-add is needed.
+The experts' weights are stacked (``experts.fc1.weight``: ``M x hidden x C``, ``experts.fc2``:
+``M x C x hidden``, biases ``M x ...``). Dispatch: the token assignments are sorted by expert,
+the per-expert counts are made on the device (a scatter-add, never read by the host) and their
+running sum delimits each expert's contiguous slice; one grouped matrix product per layer
+(``torch.nn.functional.grouped_mm`` / ``torch._grouped_mm``, cumulative int32 offsets) runs every
+expert on its slice. Where the torch build, device or dtype has no grouped product (it is probed
+once per device type and dtype), a loop over the M experts on host-side slices gives the same
+numbers. For top-1 the sort is a permutation, so both moves (and their gradients) are row gathers.
 
 Load balancing (Switch Transformer, Fedus et al. 2021, eq. 4):
 
@@ -15,14 +19,104 @@ Load balancing (Switch Transformer, Fedus et al. 2021, eq. 4):
 
 with f_i the fraction of token assignments routed to expert i and P_i the mean gate probability
 of expert i over the tokens. f_i is also exposed as the per-expert load.
+
+Checkpoints with one module per expert (``experts.<e>.fc1.weight``, before the weights were
+stacked) or with a dense FFN (``fc1.weight``: sparse upcycling) are converted by
+:func:`stack_expert_weights`, which ``checkpoint_filter_fn`` (rule 7) applies to every MoE of
+the model it loads into.
 """
+
+import re
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from mmskysense.registry import MODELS
 
-from .feed_forward import FeedForward
+#: the tensors of one FFN (and of each expert)
+FFN_KEYS = ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias')
+_PER_EXPERT = re.compile(r'^(?P<prefix>.*?)experts\.(?P<e>\d+)\.(?P<key>fc[12]\.(weight|bias))$')
+
+
+def stack_expert_weights(
+    state_dict: dict[str, torch.Tensor], prefix: str | None = None, num_experts: int | None = None
+) -> list[str]:
+    """Convert, in place, old MoE layouts in ``state_dict`` to the stacked one.
+
+    Two rules, for the MoE whose keys start with ``prefix`` (``'...ffn.'``), or for every MoE
+    found in the dict when ``prefix`` is None:
+
+    * per-expert keys ``<prefix>experts.<e>.fc{1,2}.{weight,bias}`` (e = 0..M-1, checkpoints
+      before the stacking) become ``<prefix>experts.fc{1,2}.{weight,bias}``, stacked over e;
+    * a dense FFN ``<prefix>fc{1,2}.{weight,bias}`` (a dense checkpoint loaded into a MoE:
+      sparse upcycling) is copied into each of ``num_experts`` experts (only with ``prefix`` and
+      ``num_experts`` given: a dense FFN is not a MoE by its keys alone). The gate keeps its
+      initialisation.
+
+    Returns:
+        the prefixes that were converted.
+
+    Raises:
+        KeyError: a per-expert layout with an expert missing (e.g. experts 0, 1 and 3).
+    """
+    found: dict[str, dict[str, dict[int, str]]] = {}
+    for key in state_dict:
+        m = _PER_EXPERT.match(key)
+        if m and (prefix is None or m.group('prefix') == prefix):
+            found.setdefault(m.group('prefix'), {}).setdefault(m.group('key'), {})[
+                int(m.group('e'))
+            ] = key
+    done = []
+    for head, per_key in found.items():
+        for name, by_expert in per_key.items():
+            experts = sorted(by_expert)
+            count = num_experts if num_experts is not None else len(experts)
+            if experts != list(range(count)):
+                raise KeyError(
+                    f'stack_expert_weights: {head}experts.<e>.{name} has experts {experts}, '
+                    f'expected 0..{count - 1}'
+                )
+            state_dict[f'{head}experts.{name}'] = torch.stack(
+                [state_dict.pop(by_expert[e]) for e in experts]
+            )
+        done.append(head)
+    if prefix is not None and num_experts is not None and prefix not in found:
+        dense = [n for n in FFN_KEYS if prefix + n in state_dict]
+        if dense and prefix + 'experts.fc1.weight' not in state_dict:
+            for n in dense:
+                value = state_dict.pop(prefix + n)
+                state_dict[f'{prefix}experts.{n}'] = value.unsqueeze(0).repeat(
+                    num_experts, *([1] * value.dim())
+                )
+            done.append(prefix)
+    return done
+
+
+class StackedLinear(nn.Module):
+    """``M`` linear layers of one shape held as one tensor: ``weight`` ``M x out x in`` (each
+    ``weight[e]`` laid out as ``nn.Linear``'s), ``bias`` ``M x out``."""
+
+    def __init__(self, num: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(num, out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(num, out_features))
+
+    def extra_repr(self) -> str:
+        return f'num={self.weight.shape[0]}, in={self.in_features}, out={self.out_features}'
+
+
+class StackedExperts(nn.Module):
+    """The M experts of a MoE, each an FFN ``fc2(drop(gelu(fc1(x))))`` of the dense FFN's shape,
+    with stacked weights (``fc1``, ``fc2``: :class:`StackedLinear`)."""
+
+    def __init__(self, num_experts: int, embed_dims: int, hidden_dims: int, drop: float) -> None:
+        super().__init__()
+        self.fc1 = StackedLinear(num_experts, embed_dims, hidden_dims)
+        self.fc2 = StackedLinear(num_experts, hidden_dims, embed_dims)
+        self.drop = nn.Dropout(drop)
 
 
 class _PermuteRows(torch.autograd.Function):
@@ -40,6 +134,53 @@ class _PermuteRows(torch.autograd.Function):
         return grad.index_select(0, inv), None, None
 
 
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the gradient contiguous: the grouped product's backward
+    refuses gradients with zero strides (e.g. the gradient of ``y.sum()``)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous()
+
+
+def _grouped_mm_fn():
+    fn = getattr(F, 'grouped_mm', None)
+    return fn if fn is not None else getattr(torch, '_grouped_mm', None)
+
+
+_GROUPED_MM_SUPPORT: dict[tuple[str, torch.dtype], bool] = {}
+
+
+def grouped_mm_available(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether this torch build runs the grouped product (forward and backward) on ``device``
+    in ``dtype``: probed once per device type and dtype on a small problem."""
+    fn = _grouped_mm_fn()
+    if fn is None:
+        return False
+    if device.type == 'meta':
+        return True
+    key = (device.type, dtype)
+    if key not in _GROUPED_MM_SUPPORT:
+        try:
+            with torch.enable_grad():
+                a = torch.ones(16, 16, device=device, dtype=dtype, requires_grad=True)
+                b = torch.ones(2, 16, 16, device=device, dtype=dtype, requires_grad=True)
+                # groups of 5 and 11 rows: the real counts are not multiples of anything
+                offs = torch.tensor([5, 16], device=device, dtype=torch.int32)
+                out = fn(a, b.transpose(-2, -1), offs=offs)
+                out.backward(torch.ones_like(out))
+            _GROUPED_MM_SUPPORT[key] = bool(
+                out.shape == (16, 16) and a.grad is not None and b.grad is not None
+            )
+        except (RuntimeError, NotImplementedError, TypeError):
+            _GROUPED_MM_SUPPORT[key] = False
+    return _GROUPED_MM_SUPPORT[key]
+
+
 @MODELS.register_module()
 class MixtureOfExperts(nn.Module):
     """Top-k gated mixture of FFN experts (eq. 2).
@@ -54,7 +195,12 @@ class MixtureOfExperts(nn.Module):
         num_experts: M.
         top_k: k, experts per token.
         drop: dropout inside the experts.
+        dispatch: ``'auto'`` (the grouped product where available, else the loop), ``'grouped'``
+            or ``'loop'`` (both compute the same function; the loop reads the per-expert counts
+            on the host).
     """
+
+    DISPATCH = ('auto', 'grouped', 'loop')
 
     def __init__(
         self,
@@ -63,6 +209,7 @@ class MixtureOfExperts(nn.Module):
         num_experts: int = 8,
         top_k: int = 1,
         drop: float = 0.0,
+        dispatch: str = 'auto',
     ) -> None:
         super().__init__()
         if num_experts < 1:
@@ -71,23 +218,30 @@ class MixtureOfExperts(nn.Module):
             raise ValueError(
                 f'MixtureOfExperts: top_k must be in [1, num_experts={num_experts}], got {top_k}'
             )
+        if dispatch not in self.DISPATCH:
+            raise ValueError(
+                f'MixtureOfExperts: dispatch must be one of {self.DISPATCH}, got {dispatch!r}'
+            )
         self.embed_dims = embed_dims
         self.hidden_dims = hidden_dims
         self.num_experts = num_experts
         self.top_k = top_k
+        self.dispatch = dispatch
         # G(x) = Softmax(W x): no bias, as eq. 2.
         self.gate = nn.Linear(embed_dims, num_experts, bias=False)
-        self.experts = nn.ModuleList(
-            [FeedForward(embed_dims, hidden_dims, drop) for _ in range(num_experts)]
-        )
+        self.experts = StackedExperts(num_experts, embed_dims, hidden_dims, drop)
         self._records: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for lin in [self.gate] + [m for e in self.experts for m in (e.fc1, e.fc2)]:
-            nn.init.trunc_normal_(lin.weight, std=0.02)
-            if lin.bias is not None:
-                nn.init.zeros_(lin.bias)
+        # the same draws, in the same order, as one nn.Linear per expert: gate, then per expert
+        # fc1 and fc2
+        nn.init.trunc_normal_(self.gate.weight, std=0.02)
+        with torch.no_grad():
+            for e in range(self.num_experts):
+                for lin in (self.experts.fc1, self.experts.fc2):
+                    nn.init.trunc_normal_(lin.weight[e], std=0.02)
+                    nn.init.zeros_(lin.bias[e])
 
     def route(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Gate probabilities ``N x M``, top-k gate values and expert indices ``N x k``."""
@@ -96,12 +250,28 @@ class MixtureOfExperts(nn.Module):
         gate_vals, expert_idx = probs.topk(self.top_k, dim=-1)
         return probs, gate_vals, expert_idx
 
+    def use_grouped_mm(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`forward` takes the grouped product for input ``x``."""
+        if self.dispatch == 'loop':
+            return False
+        dtype = _compute_dtype(x)
+        # the grouped kernels need 16-byte aligned rows in both operands
+        aligned = all(d * dtype.itemsize % 16 == 0 for d in (self.embed_dims, self.hidden_dims))
+        ok = aligned and grouped_mm_available(x.device, dtype)
+        if self.dispatch == 'grouped' and not ok:
+            raise RuntimeError(
+                f'MixtureOfExperts: dispatch="grouped" but this torch build has no grouped '
+                f'product for {x.device.type} / {dtype} with embed_dims={self.embed_dims}, '
+                f'hidden_dims={self.hidden_dims} (rows must be 16-byte aligned)'
+            )
+        return ok
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Apply eq. 2 to the tokens ``x`` (``... x C``).
 
         Returns:
             output of the shape of ``x``; the Switch balance loss (scalar); the number of token
-            assignments per expert (``M``, long).
+            assignments per expert (``M``, long, on ``x``'s device).
         """
         if x.shape[-1] != self.embed_dims:
             raise ValueError(
@@ -112,7 +282,10 @@ class MixtureOfExperts(nn.Module):
         x = x.reshape(-1, self.embed_dims)
         num_tokens, k = x.shape[0], self.top_k
         probs, gate_vals, expert_idx = self.route(x)
-        counts = torch.bincount(expert_idx.reshape(-1), minlength=self.num_experts)
+        flat_idx = expert_idx.reshape(-1)
+        # counts on the device (a scatter-add; bincount would read its maximum on the host)
+        counts = torch.zeros(self.num_experts, dtype=torch.long, device=x.device)
+        counts.scatter_add_(0, flat_idx, torch.ones_like(flat_idx))
         frac = counts.to(probs.dtype) / max(num_tokens * k, 1)
         loss = (
             self.num_experts * (frac * probs.mean(dim=0)).sum()
@@ -123,7 +296,7 @@ class MixtureOfExperts(nn.Module):
             return x.reshape(shape), loss, counts
 
         # Sort assignments by expert so each expert sees one contiguous slice.
-        order = torch.argsort(expert_idx.reshape(-1), stable=True)
+        order = torch.argsort(flat_idx, stable=True)
         if k == 1:
             inv = torch.empty_like(order)
             inv[order] = torch.arange(num_tokens, device=order.device)
@@ -131,10 +304,10 @@ class MixtureOfExperts(nn.Module):
         else:
             token_of = order // k
             x_sorted = x.index_select(0, token_of)
-        chunks = torch.split(x_sorted, counts.tolist())
-        # Experts without tokens still run (on 0 rows): their gradients are zeros instead of
-        # None, so DistributedDataParallel needs no find_unused_parameters.
-        y_sorted = torch.cat([expert(chunk) for expert, chunk in zip(self.experts, chunks)])
+        if self.use_grouped_mm(x):
+            y_sorted = self._experts_grouped(x_sorted, flat_idx.index_select(0, order), counts)
+        else:
+            y_sorted = self._experts_loop(x_sorted, counts)
         y_sorted = y_sorted * gate_vals.reshape(-1)[order].unsqueeze(-1).to(y_sorted.dtype)
         if k == 1:
             out = _PermuteRows.apply(y_sorted, inv, order)
@@ -143,6 +316,35 @@ class MixtureOfExperts(nn.Module):
                 0, token_of, y_sorted
             )
         return out.reshape(shape), loss, counts
+
+    def _experts_grouped(
+        self, x_sorted: torch.Tensor, sorted_idx: torch.Tensor, counts: torch.Tensor
+    ) -> torch.Tensor:
+        """Every expert on its slice of the sorted rows, by two grouped products."""
+        mm = _grouped_mm_fn()
+        dtype = _compute_dtype(x_sorted)
+        offs = counts.cumsum(0).to(torch.int32)
+        fc1, fc2 = self.experts.fc1, self.experts.fc2
+        # idle experts take part too (empty slices): their gradients are zeros, not None
+        h = mm(_aligned(x_sorted.to(dtype)), _aligned(fc1.weight.to(dtype)).mT, offs=offs)
+        h = _ContiguousGrad.apply(h) + fc1.bias.to(dtype).index_select(0, sorted_idx)
+        h = self.experts.drop(F.gelu(h))
+        y = mm(_aligned(h), _aligned(fc2.weight.to(dtype)).mT, offs=offs)
+        y = _ContiguousGrad.apply(y) + fc2.bias.to(dtype).index_select(0, sorted_idx)
+        return self.experts.drop(y)
+
+    def _experts_loop(self, x_sorted: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """The same function as :meth:`_experts_grouped`, one expert at a time (host counts)."""
+        fc1, fc2, drop = self.experts.fc1, self.experts.fc2, self.experts.drop
+        chunks = torch.split(x_sorted, counts.tolist())
+        # Experts without tokens still run (on 0 rows): their gradients are zeros instead of
+        # None, so DistributedDataParallel needs no find_unused_parameters.
+        return torch.cat(
+            [
+                drop(F.linear(drop(F.gelu(F.linear(c, fc1.weight[e], fc1.bias[e]))), *_e(fc2, e)))
+                for e, c in enumerate(chunks)
+            ]
+        )
 
     # statistics of the last forward of the model --------------------------------------------
     def __getstate__(self) -> dict:
@@ -173,5 +375,24 @@ class MixtureOfExperts(nn.Module):
     def extra_repr(self) -> str:
         return (
             f'embed_dims={self.embed_dims}, hidden_dims={self.hidden_dims}, '
-            f'num_experts={self.num_experts}, top_k={self.top_k}'
+            f'num_experts={self.num_experts}, top_k={self.top_k}, dispatch={self.dispatch!r}'
         )
+
+
+def _e(lin: StackedLinear, e: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return lin.weight[e], lin.bias[e]
+
+
+def _aligned(t: torch.Tensor) -> torch.Tensor:
+    """``t``, copied when its data does not start on a 16-byte boundary (the grouped kernels
+    require it; a view into a gathered buffer, e.g. FSDP's, need not)."""
+    return t if t.data_ptr() % 16 == 0 else t.clone()
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype the experts compute in: autocast's where it is on (autocast does not cast the
+    grouped product), else the input's."""
+    device = x.device.type
+    if device in ('cpu', 'cuda') and torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return x.dtype

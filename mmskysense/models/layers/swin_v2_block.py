@@ -42,13 +42,15 @@ def window_reverse(windows: torch.Tensor, window_size: int, h: int, w: int) -> t
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
 
 
-def relative_coords_table(window_size: int, norm_size: int) -> torch.Tensor:
+def relative_coords_table(
+    window_size: int, norm_size: int, device: torch.device | None = None
+) -> torch.Tensor:
     """Log-spaced relative coordinates ``(2ws-1)^2 x 2`` (SwinV2 eq. 4).
 
     Offsets are normalised by ``norm_size - 1`` (the pre-training window), so a smaller effective
     window reuses the same bias for the same offset.
     """
-    r = torch.arange(-(window_size - 1), window_size, dtype=torch.float32)
+    r = torch.arange(-(window_size - 1), window_size, dtype=torch.float32, device=device)
     table = torch.stack(torch.meshgrid(r, r, indexing='ij'), dim=-1)
     if norm_size > 1:
         table = table / (norm_size - 1)
@@ -56,11 +58,10 @@ def relative_coords_table(window_size: int, norm_size: int) -> torch.Tensor:
     return (torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(8)).view(-1, 2)
 
 
-def relative_position_index(window_size: int) -> torch.Tensor:
+def relative_position_index(window_size: int, device: torch.device | None = None) -> torch.Tensor:
     """``ws*ws x ws*ws`` index of each token pair into :func:`relative_coords_table`."""
-    coords = torch.stack(
-        torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing='ij')
-    ).flatten(1)
+    r = torch.arange(window_size, device=device)
+    coords = torch.stack(torch.meshgrid(r, r, indexing='ij')).flatten(1)
     rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window_size - 1)
     return rel[..., 0] * (2 * window_size - 1) + rel[..., 1]
 
@@ -86,6 +87,10 @@ def shifted_window_mask(
 class SwinV2WindowAttention(nn.Module):
     """Window multi-head self-attention with scaled cosine similarity and continuous position
     bias (SwinV2 eq. 2-4); ``scaled_dot_product_attention`` on GPU, matmul + softmax on CPU.
+
+    The bias tables of window sizes other than the configured one (maps smaller than a window)
+    are built on the parameters' device once and cached; the bias and the shift mask enter the
+    attention as broadcast views, never copied per image.
 
     Args:
         embed_dims: channels C.
@@ -140,15 +145,25 @@ class SwinV2WindowAttention(nn.Module):
         self.register_buffer(
             'relative_position_index', relative_position_index(window_size), persistent=False
         )
+        # (window size, device) -> (table, index) of the other window sizes: not weights
+        self._tables: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def bias_tables(self, window_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coordinates table and pair index of a window size, on the parameters' device."""
+        if window_size == self.window_size:
+            return self.relative_coords_table, self.relative_position_index
+        device = self.logit_scale.device
+        key = (window_size, str(device))
+        if key not in self._tables:
+            self._tables[key] = (
+                relative_coords_table(window_size, self.norm_size, device),
+                relative_position_index(window_size, device),
+            )
+        return self._tables[key]
 
     def position_bias(self, window_size: int) -> torch.Tensor:
         """``heads x N x N`` continuous position bias ``16 * sigmoid(G(d'))`` for a window."""
-        if window_size == self.window_size:
-            table, index = self.relative_coords_table, self.relative_position_index
-        else:
-            device = self.logit_scale.device
-            table = relative_coords_table(window_size, self.norm_size).to(device)
-            index = relative_position_index(window_size).to(device)
+        table, index = self.bias_tables(window_size)
         n = window_size * window_size
         bias = self.cpb_mlp(table.to(self.logit_scale.dtype))[index.view(-1)]
         return 16 * torch.sigmoid(bias.view(n, n, -1).permute(2, 0, 1))
@@ -166,21 +181,26 @@ class SwinV2WindowAttention(nn.Module):
         scale = torch.clamp(self.logit_scale, max=math.log(1.0 / 0.01)).exp()
         q = F.normalize(q, dim=-1) * scale
         k = F.normalize(k, dim=-1)
-        bias = self.position_bias(window_size).to(q.dtype)
+        bias = self.position_bias(window_size).to(q.dtype)  # heads x N x N
         if mask is not None:
-            bias = bias.unsqueeze(0) + mask.unsqueeze(1).to(q.dtype)
+            bias = bias.unsqueeze(0) + mask.unsqueeze(1).to(q.dtype)  # nW x heads x N x N
         drop = self.attn_drop if self.training else 0.0
         fused = q.is_cuda if self.fused_sdpa is None else self.fused_sdpa
         if fused:
-            # Fused SDPA kernels take 4-D inputs only: fold the windows into the batch.
+            # Fused SDPA kernels take 4-D inputs only. Without a mask, the windows fold into the
+            # batch and the bias broadcasts over it; with the shift mask, the windows fold into
+            # the heads (B x nW*heads), so the nW x heads bias broadcasts over the images:
+            # either way a view, not a per-image copy of the bias.
             h, d = self.num_heads, c // self.num_heads
-            if bias.dim() == 4:
-                bias = bias.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, h, n, n)
+            if bias.dim() == 3:
+                shape, attn_mask = (b * nw, h, n, d), bias.unsqueeze(0)
+            else:
+                shape, attn_mask = (b, nw * h, n, d), bias.reshape(1, nw * h, n, n)
             out = F.scaled_dot_product_attention(
-                q.reshape(b * nw, h, n, d),
-                k.reshape(b * nw, h, n, d),
-                v.reshape(b * nw, h, n, d),
-                attn_mask=bias,
+                q.reshape(shape),
+                k.reshape(shape),
+                v.reshape(shape),
+                attn_mask=attn_mask,
                 dropout_p=drop,
                 scale=1.0,
             )

@@ -9,6 +9,11 @@ num_prototypes x dims``). For the fused features F_fus of a view from region r:
   gradient flows: regional context clues shape the fused features;
 * P_r moves towards the Q-weighted mean of the teacher's tokens by EMA, without gradients;
   sums are reduced over data-parallel ranks so every rank keeps identical prototypes.
+
+Nothing is read back to the host: the regions of the global batch are the gathered region ids
+of every rank (the same per-rank batch size on every rank, as the samplers give), each sample's
+Sinkhorn group and prototype slot is the first sample of the global batch with its region, and
+the prototypes enter as one ``B x P x D`` copy per step (not one per token).
 """
 
 import torch
@@ -18,16 +23,27 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 
+from ..utils.precision import float32_region
 from .sinkhorn_knopp import sinkhorn_knopp
 
 
-def _regions_in_global_batch(region_ids: Tensor) -> Tensor:
-    """Sorted union of the region ids of every rank (identical on all ranks)."""
-    local = torch.unique(region_ids).tolist()
-    if dist.get_world_size() > 1:
-        gathered: list[list[int]] = dist.all_gather_object(local)
-        local = sorted({r for ids in gathered for r in ids})
-    return torch.tensor(sorted(local), dtype=torch.long, device=region_ids.device)
+def global_region_slots(region_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The regions of the global batch, without reading them on the host.
+
+    Args:
+        region_ids: ``B`` long, this rank's samples (the same B on every rank).
+
+    Returns:
+        ``regions`` (``G = world x B``, every rank's ids in rank order), ``first`` (``G``: the
+        index of the first sample of the global batch with the same region, its slot) and
+        ``local`` (``B``: the slots of this rank's samples). Identical on every rank.
+    """
+    world = dist.get_world_size()
+    regions = torch.cat(dist.all_gather(region_ids)) if world > 1 else region_ids
+    same = regions[:, None] == regions[None, :]
+    first = same.to(torch.int8).argmax(1)  # argmax gives the first maximal index
+    offset = dist.get_rank() * region_ids.numel() if world > 1 else 0
+    return regions, first, first[offset : offset + region_ids.numel()]
 
 
 @MODELS.register_module()
@@ -42,6 +58,10 @@ class GCPLLoss(nn.Module):
         epsilon: Sinkhorn-Knopp regularisation.
         sinkhorn_iters: Sinkhorn-Knopp iterations.
         momentum: EMA momentum of the prototype update.
+
+    ``check_inputs`` (True): check the region ids in ``forward`` (a host read). The pretraining
+    algorithm switches it off and checks each batch on the host, before it is moved to the
+    device (``GCPLHead.check_batch``).
     """
 
     def __init__(
@@ -68,6 +88,7 @@ class GCPLLoss(nn.Module):
         self.epsilon = epsilon
         self.sinkhorn_iters = sinkhorn_iters
         self.momentum = momentum
+        self.check_inputs = True
         # a fixed seed gives every data-parallel rank the same initial prototypes
         gen = torch.Generator().manual_seed(0)
         self.register_buffer(
@@ -105,54 +126,65 @@ class GCPLLoss(nn.Module):
             raise ValueError(
                 f'GCPLLoss: `region_ids` has {region_ids.numel()} entries for a batch of {b}'
             )
+        if self.check_inputs:
+            self.check_region_ids(region_ids)
+        # float32 similarities, plans and means, also under a bf16 autocast
+        with float32_region(student_feats):
+            regions, first, slot = global_region_slots(region_ids)
+            protos = self.prototypes.index_select(0, region_ids).float()  # B x P x D, this step's
+
+            valid = mask.reshape(b * n)
+            tokens_slot = slot[:, None].expand(b, n).reshape(-1)
+            f_t = F.normalize(teacher_feats.detach().float(), dim=-1)  # B x N x D
+            f_s = F.normalize(student_feats.float(), dim=-1)
+            with torch.no_grad():
+                scores_t = torch.einsum('bnd,bpd->bnp', f_t, protos).reshape(b * n, -1)
+                # each region's plan over every rank's tokens of it (groups: the region slots)
+                q = sinkhorn_knopp(
+                    scores_t,
+                    self.epsilon,
+                    self.sinkhorn_iters,
+                    row_mask=valid,
+                    groups=tokens_slot,
+                    num_groups=len(regions),
+                )
+            logits_s = torch.einsum('bnd,bpd->bnp', f_s, protos).reshape(b * n, -1)
+            logits_s = logits_s / self.temperature
+            ce = -(q * F.log_softmax(logits_s, dim=-1)).sum(-1)
+            validf = valid.float()
+            loss = (ce * validf).sum() / validf.sum().clamp_min(1.0)
+
+            used = self._update_prototypes(regions, first, q.view(b, n, -1), f_t)
+            return dict(loss_gcpl=loss, gcpl_used_prototypes=used)
+
+    def check_region_ids(self, region_ids: Tensor) -> None:
+        """Raise a ValueError naming ``region_id`` for ids outside ``[0, num_regions)`` (it reads
+        the values: call it on host tensors)."""
+        region_ids = torch.as_tensor(region_ids).reshape(-1)
         if (region_ids < 0).any() or (region_ids >= self.num_regions).any():
             raise ValueError(
                 f'GCPLLoss: `region_id` values {region_ids.tolist()} outside '
                 f'[0, {self.num_regions}) (num_regions)'
             )
-        regions = _regions_in_global_batch(region_ids)  # U, same on every rank
-        slot = torch.searchsorted(regions, region_ids)  # B: position of each sample's region
-        protos = self.prototypes[regions].clone()  # U x P x D, a snapshot for this step
-
-        tokens_slot = slot[:, None].expand(b, n).reshape(-1)
-        valid = mask.reshape(-1)
-        f_t = F.normalize(teacher_feats.detach().float().reshape(b * n, d), dim=-1)
-        f_s = F.normalize(student_feats.float().reshape(b * n, d), dim=-1)
-        p_tok = protos[tokens_slot]  # BN x P x D
-        with torch.no_grad():
-            scores_t = torch.einsum('nd,npd->np', f_t, p_tok)
-            q = sinkhorn_knopp(
-                scores_t,
-                self.epsilon,
-                self.sinkhorn_iters,
-                row_mask=valid,
-                groups=tokens_slot,
-                num_groups=len(regions),
-            )
-        logits_s = torch.einsum('nd,npd->np', f_s, p_tok) / self.temperature
-        ce = -(q * F.log_softmax(logits_s, dim=-1)).sum(-1)
-        validf = valid.float()
-        loss = (ce * validf).sum() / validf.sum().clamp_min(1.0)
-
-        used = self._update_prototypes(regions, tokens_slot, q, f_t)
-        return dict(loss_gcpl=loss, gcpl_used_prototypes=used)
 
     @torch.no_grad()
-    def _update_prototypes(
-        self, regions: Tensor, tokens_slot: Tensor, q: Tensor, f_t: Tensor
-    ) -> Tensor:
-        u, p, d = len(regions), self.num_prototypes, f_t.shape[-1]
-        sums = f_t.new_zeros(u, p, d)
-        sums.index_add_(0, tokens_slot, q.unsqueeze(-1) * f_t.unsqueeze(1))
-        mass = f_t.new_zeros(u, p)
-        mass.index_add_(0, tokens_slot, q)
+    def _update_prototypes(self, regions: Tensor, first: Tensor, q: Tensor, f_t: Tensor) -> Tensor:
+        """EMA of each region's prototypes towards the plan-weighted means of its tokens on every
+        rank; returns the fraction of the batch regions' prototypes that received tokens."""
+        sums = torch.einsum('bnp,bnd->bpd', q, f_t)  # B x P x D, this rank's samples
+        mass = q.sum(1)  # B x P
         if dist.get_world_size() > 1:
-            dist.all_reduce(sums, op='sum')
-            dist.all_reduce(mass, op='sum')
+            sums, mass = torch.cat(dist.all_gather(sums)), torch.cat(dist.all_gather(mass))
+        # the samples of one region are summed into its slot (the first of them)
+        sums = torch.zeros_like(sums).index_add_(0, first, sums)
+        mass = torch.zeros_like(mass).index_add_(0, first, mass)
         has = mass > 1e-6
         means = F.normalize(sums / mass.clamp_min(1e-6).unsqueeze(-1), dim=-1)
-        old = self.prototypes[regions].float()
+        old = self.prototypes.index_select(0, regions).float()
         new = F.normalize(self.momentum * old + (1 - self.momentum) * means, dim=-1)
         new = torch.where(has.unsqueeze(-1), new, old)
-        self.prototypes[regions] = new.to(self.prototypes.dtype)
-        return has.float().mean()
+        # every sample of a region writes its slot's value: repeated indices write equal rows
+        new = new.index_select(0, first).to(self.prototypes.dtype)
+        self.prototypes.index_copy_(0, regions, new)
+        is_slot = first == torch.arange(len(first), device=first.device)
+        return (has & is_slot[:, None]).sum() / (is_slot.sum() * has.shape[1])

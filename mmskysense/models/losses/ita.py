@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 
+from ..utils.precision import float32_region
+
 
 def load_text_embeddings(path: str) -> dict[str, object]:
     """Reads and checks a text-embedding file (see the module docstring)."""
@@ -40,18 +42,35 @@ def load_text_embeddings(path: str) -> dict[str, object]:
     return dict(class_names=names, embeddings=emb)
 
 
+def check_labels(labels: Tensor, num_classes: int, ignore_index: int = 255) -> None:
+    """Raise a ValueError naming ``osm_label`` when a label is neither a class index in
+    ``[0, num_classes)`` nor ``ignore_index`` (it reads the values: call it on host tensors)."""
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= num_classes))
+    if bad.any():
+        raise ValueError(
+            f'ITALoss: `osm_label` has values {labels[bad].unique().tolist()} '
+            f'outside [0, {num_classes}) and not {ignore_index}'
+        )
+
+
 def downsample_labels(
     labels: Tensor,
     size: Sequence[int],
     num_classes: int,
     ignore_index: int = 255,
     min_fraction: float = 0.5,
+    check: bool = True,
 ) -> Tensor:
     """Majority label of each token's footprint; ``ignore_index`` where labelled pixels cover
-    less than ``min_fraction`` of it.
+    less than ``min_fraction`` of it (ties: the smallest class index).
+
+    The votes are counted by one scatter-add of the labelled pixels into ``N x h x w x K`` bins,
+    without a one-hot copy of the labels at image resolution.
 
     Args:
         labels: ``N x H x W`` long; size: ``(h, w)`` target grid (H, W multiples of it).
+        check: check the label values first (:func:`check_labels`, a host read); a caller that
+            checked them on the host before they reached the device passes False.
     """
     n, h_in, w_in = labels.shape
     h, w = size
@@ -60,18 +79,22 @@ def downsample_labels(
             f'downsample_labels: label raster {h_in}x{w_in} is not a multiple of '
             f'the feature grid {h}x{w}'
         )
-    bad = (labels != ignore_index) & ((labels < 0) | (labels >= num_classes))
-    if bad.any():
-        raise ValueError(
-            f'ITALoss: `osm_label` has values {labels[bad].unique().tolist()} '
-            f'outside [0, {num_classes}) and not {ignore_index}'
-        )
+    if check:
+        check_labels(labels, num_classes, ignore_index)
+    fh, fw = h_in // h, w_in // w
+    device = labels.device
     labelled = labels != ignore_index
-    onehot = F.one_hot(torch.where(labelled, labels, 0), num_classes).float()
-    onehot = onehot * labelled.unsqueeze(-1).float()
-    counts = F.avg_pool2d(onehot.permute(0, 3, 1, 2), (h_in // h, w_in // w))  # N x K x h x w
-    frac = counts.sum(1)
-    out = counts.argmax(1)
+    # the token of each pixel, then the bin (sample, token, class) of each labelled pixel
+    token = (torch.arange(h_in, device=device) // fh)[:, None] * w + (
+        torch.arange(w_in, device=device) // fw
+    )[None]
+    sample = torch.arange(n, device=device)[:, None, None] * (h * w)
+    bins = (sample + token) * num_classes + torch.where(labelled, labels, 0)
+    votes = torch.zeros(n * h * w * num_classes, dtype=torch.int32, device=device)
+    votes.index_add_(0, bins.reshape(-1), labelled.reshape(-1).to(torch.int32))
+    votes = votes.view(n, h, w, num_classes)
+    frac = votes.sum(-1).float() / (fh * fw)
+    out = votes.argmax(-1)
     return torch.where(frac >= min_fraction, out, torch.full_like(out, ignore_index))
 
 
@@ -86,6 +109,10 @@ class ITALoss(nn.Module):
         min_label_fraction: a token is supervised when labelled pixels cover at least this
             fraction of its footprint.
         num_classes: optional check against the file's K.
+
+    ``check_inputs`` (True): check the label values in ``forward`` (a host read). The pretraining
+    algorithm switches it off and checks each batch on the host, before it is moved to the
+    device (``ITAHead.check_batch``).
     """
 
     def __init__(
@@ -108,6 +135,7 @@ class ITALoss(nn.Module):
         self.temperature = temperature
         self.ignore_index = ignore_index
         self.min_label_fraction = min_label_fraction
+        self.check_inputs = True
         # fixed targets: a buffer, not a parameter, and kept out of checkpoints
         self.register_buffer('text_embeddings', F.normalize(emb, dim=-1), persistent=False)
 
@@ -139,13 +167,16 @@ class ITALoss(nn.Module):
             self.text_embeddings.shape[0],
             self.ignore_index,
             self.min_label_fraction,
+            check=self.check_inputs,
         )
-        f = F.normalize(pixel_feats.float(), dim=1)
-        logits = torch.einsum('ndhw,kd->nkhw', f, self.text_embeddings) / self.temperature
+        with float32_region(pixel_feats):  # cosine logits over a small temperature
+            f = F.normalize(pixel_feats.float(), dim=1)
+            logits = torch.einsum('ndhw,kd->nkhw', f, self.text_embeddings) / self.temperature
         keep = target != self.ignore_index
-        if not keep.any():
-            zero = logits.sum() * 0.0
-            return dict(loss_ita=zero, ita_acc=zero.detach())
-        loss = F.cross_entropy(logits, target, ignore_index=self.ignore_index)
-        acc = (logits.argmax(1) == target)[keep].float().mean()
-        return dict(loss_ita=loss, ita_acc=acc.detach())
+        # the mean over labelled tokens, as a sum over a clamped count: 0 (with a graph) when no
+        # token is labelled, and no branch on the count
+        count = keep.sum().clamp_min(1)
+        ce = F.cross_entropy(logits, target, ignore_index=self.ignore_index, reduction='sum')
+        loss = ce / count
+        acc = ((logits.argmax(1) == target) & keep).sum() / count
+        return dict(loss_ita=loss, ita_acc=acc.detach().float())

@@ -68,19 +68,19 @@ class QSACLLoss(nn.Module):
             raise ValueError(
                 'QSACLLoss: student and teacher logits of the same views must have the same shape'
             )
-        b, vg, m, k = student_global.shape
-        vl = student_local.shape[1]
         center = self.centering.center
         pt_g = teacher_probs(teacher_global, center, teacher_temp)  # B x Vg x m x K
         pt_l = teacher_probs(teacher_local, center, teacher_temp)
-        # every (global, local) pair: B x Vg x Vl x m x K
-        s_l = student_local.unsqueeze(1).expand(b, vg, vl, m, k)
-        t_g = pt_g.unsqueeze(2).expand(b, vg, vl, m, k)
-        s_g = student_global.unsqueeze(2).expand(b, vg, vl, m, k)
-        t_l = pt_l.unsqueeze(1).expand(b, vg, vl, m, k)
-        # mean over pairs, batch and queries of each direction = (1/m) sum_i of that term
-        global_to_local = teacher_student_cross_entropy(s_l, t_g, self.student_temp)
-        local_to_global = teacher_student_cross_entropy(s_g, t_l, self.student_temp)
+        # The mean over every (global, local) pair, batch and query of a direction's
+        # cross-entropy. The cross-entropy is linear in its target, so the mean over the Vg
+        # (or Vl) targets of one student view is the cross-entropy to their mean distribution:
+        # no B x Vg x Vl x m x K pair expansion is built.
+        global_to_local = teacher_student_cross_entropy(
+            student_local, pt_g.mean(1, keepdim=True).expand_as(student_local), self.student_temp
+        )
+        local_to_global = teacher_student_cross_entropy(
+            student_global, pt_l.mean(1, keepdim=True).expand_as(student_global), self.student_temp
+        )
         loss = 0.5 * (global_to_local + local_to_global)  # the 1/(2m) sum of eq. 3
         self.centering.update(
             torch.cat([teacher_global.flatten(0, 2), teacher_local.flatten(0, 2)])

@@ -39,7 +39,8 @@ def sinkhorn_knopp(
             (GCPL: each geographic region has its own prototypes; MGCL objects: each image).
         num_groups: number of groups (required with ``groups``).
         distributed: sum the marginals over data-parallel ranks, so the plan is the one of the
-            global batch. Every rank must call this with the same ``num_groups``.
+            global batch. Every rank must call this with the same ``num_groups`` (and the same
+            meaning of each group id).
 
     Returns:
         ``N x P`` assignment; each valid row sums to 1.
@@ -56,11 +57,21 @@ def sinkhorn_knopp(
     elif num_groups is None:
         raise ValueError('sinkhorn_knopp: `num_groups` is required with `groups`')
     maskf = row_mask.float().unsqueeze(1)
-    # Subtract the per-row max before exp for stability; a per-row factor is undone by the
-    # row normalisation, so the plan is unchanged.
+    # Subtract one constant per group from its logits before exp, for range: the group's
+    # largest valid logit over the global batch (every rank: the marginals are summed over
+    # them, so they must share it). A factor common to a group's rows is undone by its first
+    # column normalisation, so the plan is the textbook one after any number of iterations, and
+    # a group's plan depends on its own scores only. A per-row maximum is not undone: it
+    # rescales the rows before the column sums are taken, which changes the plan at a finite
+    # number of iterations (by several per cent at the configured 3).
     logits = scores / epsilon
-    logits = logits - logits.max(dim=1, keepdim=True).values
-    q = torch.exp(logits) * maskf
+    row_top = logits.masked_fill(~row_mask.unsqueeze(1), float('-inf')).amax(1)
+    top = torch.full((num_groups,), float('-inf'), device=logits.device)
+    top = top.scatter_reduce(0, groups, row_top, reduce='amax')
+    if distributed and dist.get_world_size() > 1:
+        dist.all_reduce(top, op='max')
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))  # a group without rows
+    q = torch.exp(logits - top[groups].unsqueeze(1)) * maskf
     for _ in range(num_iters):
         # columns: each prototype of a group gets 1/P of the group's mass
         col = torch.zeros(num_groups, p, device=q.device, dtype=q.dtype)

@@ -39,7 +39,9 @@ def teacher_student_cross_entropy(
     if weight is None:
         return ce.mean()
     weight = weight.to(ce.dtype)
-    return (ce * weight).sum() / weight.sum().clamp_min(1.0) if weight.sum() > 0 else ce.sum() * 0.0
+    # no branch on the weights' sum (a host read): with every weight 0 the sum is 0 (ce is
+    # finite), divided by the clamped 1
+    return (ce * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 class TeacherCentering(nn.Module):
@@ -73,7 +75,7 @@ class TeacherCentering(nn.Module):
         if dist.get_world_size() > 1:
             dist.all_reduce(stats, op='sum')
         total = stats[-1]
-        if total <= 0:
-            return
         batch_center = (stats[:-1] / total).unsqueeze(0)
-        self.center.mul_(self.momentum).add_(batch_center * (1 - self.momentum))
+        # without any weight the centre stays: chosen on the device, not by a host branch
+        moved = self.center * self.momentum + batch_center * (1 - self.momentum)
+        self.center.copy_(torch.where(total > 0, moved, self.center))

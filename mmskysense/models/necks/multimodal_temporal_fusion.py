@@ -9,7 +9,7 @@ Padded dates and nodata tokens are masked out of the attention.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,11 @@ class MultiModalTemporalFusion(nn.Module):
         modalities: modality names in sequence order; a modality of the input with a time axis
             gets day-of-year encodings.
         num_layers, num_heads, mlp_ratio, dropout: transformer encoder settings.
+        init_cfg: ``dict(type='Pretrained', checkpoint=..., network='teacher')`` loads F_fus
+            from a pretraining checkpoint (``teacher.fusion.*``, or ``fusion.*`` with
+            ``network='student'``; ``prefix`` to name another) through the backbone's
+            ``checkpoint_filter_fn`` (``component='fusion'``), strictly: every key must be there
+            with its shape, so the fusion's settings must be the pretraining's.
     """
 
     def __init__(
@@ -51,8 +56,15 @@ class MultiModalTemporalFusion(nn.Module):
         num_heads: int = 8,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
+        init_cfg: dict | None = None,
     ) -> None:
         super().__init__()
+        if init_cfg is not None and init_cfg.get('type') != 'Pretrained':
+            raise ValueError(
+                f"MultiModalTemporalFusion: init_cfg must be of type 'Pretrained', got {init_cfg}"
+            )
+        self.init_cfg = init_cfg
+        self.pretrained_report: dict | None = None
         if embed_dims % num_heads or embed_dims % 2:
             raise ValueError(
                 f'MultiModalTemporalFusion: `embed_dims` {embed_dims} must be even '
@@ -76,6 +88,44 @@ class MultiModalTemporalFusion(nn.Module):
         self.norm = nn.LayerNorm(embed_dims)
         nn.init.trunc_normal_(self.fusion_token, std=0.02)
         nn.init.trunc_normal_(self.modality_embed, std=0.02)
+
+    def load_pretrained(
+        self,
+        checkpoint: str | Mapping,
+        network: str = 'teacher',
+        prefix: str | None = None,
+        map_location: str = 'cpu',
+    ) -> dict:
+        """Load F_fus from a pretraining checkpoint (strict); the report is kept in
+        ``self.pretrained_report``."""
+        from mmskysense.models.backbones.checkpoint_filter import load_weights
+
+        self.pretrained_report = load_weights(
+            self,
+            checkpoint,
+            prefix=prefix,
+            network=network,
+            strict=True,
+            map_location=map_location,
+            component='fusion',
+        )
+        return self.pretrained_report
+
+    def init_weights(self) -> None:
+        """Called by mmengine's ``init_weights`` of the model that holds this module."""
+        cfg = self.init_cfg
+        if cfg is None:
+            return
+        if 'checkpoint' not in cfg:
+            raise KeyError(
+                "MultiModalTemporalFusion: init_cfg of type 'Pretrained' needs a 'checkpoint'"
+            )
+        self.load_pretrained(
+            cfg['checkpoint'],
+            network=cfg.get('network', 'teacher'),
+            prefix=cfg.get('prefix'),
+            map_location=cfg.get('map_location', 'cpu'),
+        )
 
     def forward(
         self,

@@ -66,24 +66,25 @@ class TemporalPooling(BaseModule):
         weights = torch.softmax(scores.masked_fill(m == 0, -1e4), dim=1) * m
         return (weights * x).sum(1)
 
+    def pool_stage(self, index: int, x: Tensor, date_mask: Tensor | None = None) -> Tensor:
+        """Pool one ``B x T x C x h x w`` map of stage ``index`` (with that stage's scorer);
+        a ``B x C x h x w`` map is returned as it is."""
+        if x.dim() == 4:  # already single-date
+            return x
+        if x.dim() != 5:
+            raise ValueError(f'TemporalPooling expects B x T x C x h x w maps, got {x.shape}')
+        mask = (
+            torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+            if date_mask is None
+            else date_mask.to(x.device).bool()
+        )
+        if mask.shape != x.shape[:2]:
+            raise ValueError(
+                f'date_mask {tuple(mask.shape)} does not match maps {tuple(x.shape[:2])}'
+            )
+        return self._pool(index, x, mask)
+
     def forward(
         self, inputs: Sequence[Tensor], date_mask: Tensor | None = None
     ) -> tuple[Tensor, ...]:
-        outs = []
-        for i, x in enumerate(inputs):
-            if x.dim() == 4:  # already single-date
-                outs.append(x)
-                continue
-            if x.dim() != 5:
-                raise ValueError(f'TemporalPooling expects B x T x C x h x w maps, got {x.shape}')
-            mask = (
-                torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-                if date_mask is None
-                else date_mask.to(x.device).bool()
-            )
-            if mask.shape != x.shape[:2]:
-                raise ValueError(
-                    f'date_mask {tuple(mask.shape)} does not match maps {tuple(x.shape[:2])}'
-                )
-            outs.append(self._pool(i, x, mask))
-        return tuple(outs)
+        return tuple(self.pool_stage(i, x, date_mask) for i, x in enumerate(inputs))

@@ -43,6 +43,11 @@ def _with_default(cfg, **defaults):
     return dict(defaults, **cfg) if isinstance(cfg, dict) else cfg
 
 
+def _local(t: Tensor) -> Tensor:
+    """This rank's shard of a sharded (DTensor) tensor; the tensor itself otherwise."""
+    return t.to_local() if hasattr(t, 'to_local') else t
+
+
 def token_mask(valid: Tensor, grid: tuple[int, int], min_fraction: float) -> Tensor:
     """``... x H x W`` pixel validity -> ``... x h x w``: a token holds data when at least
     ``min_fraction`` of its footprint does."""
@@ -109,6 +114,12 @@ class SkySenseV2(BaseSelfSupervisor):
         if unknown:
             raise ValueError(f'SkySenseV2: unknown `loss_weights` keys {sorted(unknown)}')
         self.loss_weights.update(loss_weights or {})
+        # the losses' value checks read the data: they run on the host batch, before the move
+        register = getattr(self.data_preprocessor, 'register_batch_check', None)
+        for head in (self.gcpl_head, self.ita_head):
+            if head is not None and register is not None and hasattr(head, 'check_batch'):
+                head.loss_module.check_inputs = False
+                register(head.check_batch)
         self.token_valid_fraction = token_valid_fraction
         self.teacher_temp = teacher_temp
         self.momentum = base_momentum
@@ -138,25 +149,43 @@ class SkySenseV2(BaseSelfSupervisor):
     @torch.no_grad()
     def update_teacher(self, momentum: float) -> None:
         """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter;
-        buffers are copied (they are not learned)."""
+        buffers are copied (they are not learned).
+
+        One ``torch._foreach_*`` call over every tensor. Sharded parameters (FSDP2 DTensors)
+        are updated shard by shard: student and teacher are sharded alike, so each rank's local
+        shards correspond element by element and no communication is needed.
+        """
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(
                 f'SkySenseV2.update_teacher: `momentum` must be in [0, 1], got {momentum}'
             )
         self.momentum = float(momentum)
+        t_params, s_params, t_bufs, s_bufs = [], [], [], []
         for name, student in self.mirrored_modules().items():
             teacher = self.teacher[name]
-            s_params = dict(student.named_parameters())
+            s_named = dict(student.named_parameters())
             for key, t in teacher.named_parameters():
-                s = s_params[key].detach()
-                if momentum == 0.0:
-                    t.copy_(s)
-                else:
-                    t.mul_(momentum).add_(s.to(t.dtype), alpha=1.0 - momentum)
-            s_buffers = dict(student.named_buffers())
+                t, s = _local(t), _local(s_named[key].detach())
+                if t.shape != s.shape:
+                    raise RuntimeError(
+                        f'SkySenseV2.update_teacher: teacher.{name}.{key} has a local shape '
+                        f'{tuple(t.shape)}, the student {tuple(s.shape)}: shard the student and '
+                        'the teacher alike'
+                    )
+                t_params.append(t)
+                s_params.append(s.to(t.dtype))
+            s_named = dict(student.named_buffers())
             for key, t in teacher.named_buffers():
-                if key in s_buffers:
-                    t.copy_(s_buffers[key])
+                if key in s_named:
+                    t_bufs.append(_local(t))
+                    s_bufs.append(_local(s_named[key]))
+        if momentum == 0.0:
+            torch._foreach_copy_(t_params, s_params)
+        elif t_params:
+            torch._foreach_mul_(t_params, momentum)
+            torch._foreach_add_(t_params, s_params, alpha=1.0 - momentum)
+        if t_bufs:
+            torch._foreach_copy_(t_bufs, s_bufs)
 
     def train(self, mode: bool = True) -> 'SkySenseV2':
         super().train(mode)

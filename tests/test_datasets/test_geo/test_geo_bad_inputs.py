@@ -57,7 +57,7 @@ def test_corrupt_file(geo_data, build_dataset, geo_pipeline):
     path = osp.join(data['samples'][0]['folder'], 'hr.tif')
     with open(path, 'wb') as f:
         f.write(b'this is not a tiff' * 100)
-    with pytest.raises(GeoSampleError, match=re.escape(path) + ': not a readable GeoTIFF'):
+    with pytest.raises(GeoSampleError, match=re.escape(path) + ': not a raster GDAL can read'):
         _load_all(build_dataset, geo_pipeline, data['index_path'])
 
 

@@ -161,9 +161,11 @@ def test_rule7_dense_ffn_is_upcycled_into_every_expert():
     ]
     for j in (0, 1):
         ffn, layer = dense.stages[3].blocks[j].ffn, moe.stages[3].blocks[j].ffn
+        experts = layer.experts  # stacked: expert e is row e
         assert all(
-            torch.equal(e.fc1.weight, ffn.fc1.weight) and torch.equal(e.fc2.bias, ffn.fc2.bias)
-            for e in layer.experts
+            torch.equal(experts.fc1.weight[e], ffn.fc1.weight)
+            and torch.equal(experts.fc2.bias[e], ffn.fc2.bias)
+            for e in range(layer.num_experts)
         )
         # eq. 2 with identical experts: the output is the top gate value times the dense FFN
         x = torch.randn(20, layer.embed_dims)
@@ -174,6 +176,31 @@ def test_rule7_dense_ffn_is_upcycled_into_every_expert():
     # a checkpoint that already has experts is left alone
     again = checkpoint_filter_fn(moe.state_dict(), moe)
     assert list(again) == list(moe.state_dict())
+
+
+def test_rule7_per_expert_keys_are_stacked():
+    """A MoE checkpoint of the layout before the experts were stacked (one module per expert:
+    ``ffn.experts.<e>.fc1.weight``) loads strictly, expert e into row e."""
+    torch.manual_seed(0)
+    moe = SkySenseV2Backbone('tiny', drop_path_rate=0.0)
+    stacked = moe.state_dict()
+    old = {}
+    for k, v in stacked.items():
+        head, sep, tail = k.partition('ffn.experts.')
+        if not sep:
+            old[k] = v
+            continue
+        for e in range(v.shape[0]):
+            old[f'{head}ffn.experts.{e}.{tail}'] = v[e].clone() + e
+    fresh = SkySenseV2Backbone('tiny', drop_path_rate=0.0)
+    fresh.load_state_dict(checkpoint_filter_fn(old, fresh), strict=True)
+    got = fresh.state_dict()
+    key = 'stages.3.blocks.1.ffn.experts.fc2.weight'
+    assert torch.equal(got[key], stacked[key] + torch.arange(got[key].shape[0])[:, None, None])
+    # experts missing from the old layout are named
+    del old['stages.3.blocks.1.ffn.experts.1.fc1.weight']
+    with pytest.raises(KeyError, match='experts.<e>.fc1.weight has experts'):
+        checkpoint_filter_fn(old, fresh)
 
 
 def test_backbones_inside_a_model_are_adapted_where_they_sit():

@@ -313,7 +313,7 @@ def test_get_layer_depth_and_no_weight_decay(cls):
     assert depth('backbone.stages.0.blocks.0.attn.qkv.weight', 'backbone.') == (1, 8)
     assert depth('backbone.stages.1.downsample.reduction.weight', 'backbone.') == (2, 8)
     assert depth('backbone.stages.2.prompts.tokens.hr', 'backbone.') == (3, 8)
-    assert depth('backbone.stages.3.blocks.1.ffn.experts.0.fc1.weight', 'backbone.') == (6, 8)
+    assert depth('backbone.stages.3.blocks.1.ffn.experts.fc1.weight', 'backbone.') == (6, 8)
     assert depth('backbone.norm3.weight', 'backbone.') == (6, 8)
     assert depth('neck.fc.weight', 'backbone.') == (6, 8)
     assert depth('head.fc.weight', 'backbone.') == (7, 8)

@@ -120,7 +120,7 @@ def test_raw_mmpretrain_checkpoint_loads_through_the_filter(tmp_path):
     assert 'stages.3.blocks.1.ffn.gate.weight' in report['missing_keys']
     moe = ours.stages[3].blocks[1].ffn
     fc1 = ref.state_dict()['stages.3.blocks.1.ffn.layers.0.0.weight']
-    assert all(torch.equal(e.fc1.weight, fc1) for e in moe.experts)
+    assert all(torch.equal(w, fc1) for w in moe.experts.fc1.weight)
     ours.eval()
     plain = SkySenseV2SingleModal(arch=OUR_ARCH, drop_path_rate=0.0).eval()
     state = checkpoint_filter_fn(ref.state_dict(), plain)  # bare keys, no prefix

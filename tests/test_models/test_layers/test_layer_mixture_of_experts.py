@@ -1,11 +1,13 @@
-"""MixtureOfExperts (eq. 2): dispatch, gradients, Switch balance loss, load (upcycling of
-dense checkpoints is a rule of checkpoint_filter_fn: tests/test_models/test_backbones)."""
+"""MixtureOfExperts (eq. 2): dispatch (grouped product and loop), gradients, Switch balance loss,
+load, old checkpoint layouts (per-expert modules, dense FFN) by stack_expert_weights (applied by
+checkpoint_filter_fn, rule 7: tests/test_models/test_backbones/test_checkpoint_filter.py)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmskysense.models.layers import MixtureOfExperts
+from mmskysense.models.layers import FeedForward, MixtureOfExperts
+from mmskysense.models.layers.mixture_of_experts import grouped_mm_available, stack_expert_weights
 
 
 def loop_over_experts(moe: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
@@ -14,8 +16,9 @@ def loop_over_experts(moe: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
     vals, idx = probs.topk(moe.top_k, dim=-1)
     out = torch.zeros_like(x)
     for e in range(moe.num_experts):
-        fc1, fc2 = moe.experts[e].fc1, moe.experts[e].fc2
-        y = F.gelu(x @ fc1.weight.t() + fc1.bias) @ fc2.weight.t() + fc2.bias
+        w1, b1 = moe.experts.fc1.weight[e], moe.experts.fc1.bias[e]
+        w2, b2 = moe.experts.fc2.weight[e], moe.experts.fc2.bias[e]
+        y = F.gelu(x @ w1.t() + b1) @ w2.t() + b2
         weight = (vals * (idx == e)).sum(-1, keepdim=True)
         out = out + weight * y
     return out
@@ -27,9 +30,8 @@ def test_vectorised_dispatch_equals_loop_over_experts(top_k):
     moe = MixtureOfExperts(16, 32, num_experts=4, top_k=top_k)
     with torch.no_grad():
         moe.gate.weight.normal_(0, 1.0)  # spread the routing over the experts
-        for expert in moe.experts:
-            expert.fc1.bias.normal_()
-            expert.fc2.bias.normal_()
+        moe.experts.fc1.bias.normal_()
+        moe.experts.fc2.bias.normal_()
     x = torch.randn(3, 50, 16)
     out, loss, counts = moe(x)
     ref = loop_over_experts(moe, x.reshape(-1, 16)).view_as(x)
@@ -49,9 +51,10 @@ def test_gate_and_experts_receive_gradients():
     assert x.grad.abs().sum() > 0
     # Experts that received tokens get gradients, the others zeros (not None: DDP-friendly).
     _, _, counts = moe(x)
-    for e, expert in enumerate(moe.experts):
-        assert expert.fc1.weight.grad is not None
-        assert bool(expert.fc1.weight.grad.abs().sum() > 0) == bool(counts[e] > 0)
+    grad = moe.experts.fc1.weight.grad
+    assert grad is not None
+    for e in range(moe.num_experts):
+        assert bool(grad[e].abs().sum() > 0) == bool(counts[e] > 0)
 
 
 def test_idle_experts_get_zero_gradients():
@@ -63,10 +66,10 @@ def test_idle_experts_get_zero_gradients():
     out, _, counts = moe(x)
     assert counts.tolist() == [0, 0, 10, 0]
     out.sum().backward()
+    grad = moe.experts.fc2.weight.grad
     for e in (0, 1, 3):
-        grad = moe.experts[e].fc2.weight.grad
-        assert grad is not None and torch.equal(grad, torch.zeros_like(grad))
-    assert moe.experts[2].fc2.weight.grad.abs().sum() > 0
+        assert grad is not None and torch.equal(grad[e], torch.zeros_like(grad[e]))
+    assert grad[2].abs().sum() > 0
 
 
 def test_gate_gradient_through_output_alone():
@@ -164,3 +167,116 @@ def test_deepcopy_after_forward_drops_the_graph_records():
     twin = copy.deepcopy(moe)  # would fail on non-leaf tensors with a grad_fn
     assert twin._records == [] and len(moe._records) == 1
     assert torch.equal(twin.gate.weight, moe.gate.weight)
+
+
+def _spread(moe: MixtureOfExperts, seed: int = 0) -> MixtureOfExperts:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in moe.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * (1.0 if p is moe.gate.weight else 0.3))
+        # expert 3 never wins on inputs whose first feature is positive: an idle expert
+        moe.gate.weight[3] = 0.0
+        moe.gate.weight[3, 0] = -20.0
+    return moe
+
+
+def _tokens(*shape: int, seed: int) -> torch.Tensor:
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    x[..., 0] = x[..., 0].abs() + 1.0
+    return x
+
+
+def _fwd_bwd(moe: MixtureOfExperts, x: torch.Tensor):
+    x = x.clone().requires_grad_(True)
+    out, loss, counts = moe(x)
+    # a gradient with zero strides (that of a sum) is the grouped product's backward trap
+    (out.sum() + out.square().mean() + loss).backward()
+    grads = {n: p.grad.clone() for n, p in moe.named_parameters()}
+    return out.detach(), counts, x.grad, grads
+
+
+@pytest.mark.skipif(
+    not grouped_mm_available(torch.device('cpu'), torch.float32),
+    reason='this torch build has no grouped matrix product on CPU',
+)
+@pytest.mark.parametrize('top_k', [1, 2])
+def test_grouped_product_equals_the_loop_values_and_gradients(top_k):
+    """The two dispatches compute one function: outputs, input gradient and every parameter
+    gradient agree to float32 rounding (idle expert included), and both equal the reference
+    that runs every expert on every token."""
+    grouped = _spread(MixtureOfExperts(16, 32, num_experts=4, top_k=top_k, dispatch='grouped'))
+    loop = _spread(MixtureOfExperts(16, 32, num_experts=4, top_k=top_k, dispatch='loop'))
+    x = _tokens(2, 75, 16, seed=1)
+    assert grouped.use_grouped_mm(x) and not loop.use_grouped_mm(x)
+    out_g, counts_g, gx_g, grads_g = _fwd_bwd(grouped, x)
+    out_l, counts_l, gx_l, grads_l = _fwd_bwd(loop, x)
+    assert torch.equal(counts_g, counts_l) and counts_g[3] == 0 and (counts_g > 0).sum() >= 2
+    torch.testing.assert_close(out_g, out_l, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gx_g, gx_l, rtol=1e-5, atol=1e-6)
+    for name in grads_l:
+        torch.testing.assert_close(grads_g[name], grads_l[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert torch.equal(grads_g['experts.fc1.weight'][3], torch.zeros(32, 16))
+    ref = loop_over_experts(loop, x.reshape(-1, 16)).view_as(x)
+    torch.testing.assert_close(out_g, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(
+    not grouped_mm_available(torch.device('cpu'), torch.bfloat16),
+    reason='this torch build has no bf16 grouped matrix product on CPU',
+)
+def test_grouped_product_under_bf16_autocast_matches_the_loop():
+    grouped = _spread(MixtureOfExperts(16, 32, num_experts=4, dispatch='grouped'))
+    loop = _spread(MixtureOfExperts(16, 32, num_experts=4, dispatch='loop'))
+    x = _tokens(150, 16, seed=2)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out_g, _, _ = grouped(x)
+        out_l, _, _ = loop(x)
+    assert out_g.dtype == out_l.dtype == torch.bfloat16
+    ref = loop_over_experts(loop, x)
+    err = lambda a: ((a.float() - ref).norm() / ref.norm()).item()  # noqa: E731
+    assert err(out_g) < 2e-2 and err(out_l) < 2e-2
+    torch.testing.assert_close(out_g.float(), out_l.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_unaligned_widths_fall_back_to_the_loop():
+    moe = MixtureOfExperts(6, 12, num_experts=2)  # rows of 24 / 48 bytes in float32
+    assert not moe.use_grouped_mm(torch.randn(3, 6))
+    with pytest.raises(RuntimeError, match='16-byte'):
+        MixtureOfExperts(6, 12, num_experts=2, dispatch='grouped').use_grouped_mm(torch.randn(3, 6))
+
+
+def test_per_expert_checkpoint_loads_into_the_stacked_experts():
+    """A state dict of the layout before the stacking (one FeedForward per expert), converted by
+    stack_expert_weights, loads strictly and gives the output of those experts."""
+    torch.manual_seed(0)
+    experts = [FeedForward(8, 16) for _ in range(3)]
+    gate = torch.randn(3, 8)
+    old = {'gate.weight': gate}
+    for e, ffn in enumerate(experts):
+        old.update({f'experts.{e}.{k}': v for k, v in ffn.state_dict().items()})
+    moe = MixtureOfExperts(8, 16, num_experts=3)
+    assert stack_expert_weights(old, '', 3) == ['']
+    moe.load_state_dict(old, strict=True)
+    x = torch.randn(30, 8)
+    out, _, _ = moe(x)
+    probs = F.softmax(x @ gate.t(), -1)
+    best = probs.argmax(-1)
+    ref = torch.stack([probs[i, best[i]] * experts[best[i]](x[i]) for i in range(30)])
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_stack_expert_weights_finds_every_moe_and_checks_the_experts():
+    sd = {
+        f'stages.{s}.blocks.0.ffn.experts.{e}.fc1.weight': torch.full((4, 2), float(e))
+        for s in (2, 3)
+        for e in range(2)
+    }
+    sd['stages.2.blocks.0.ffn.gate.weight'] = torch.zeros(2, 2)
+    done = stack_expert_weights(sd)
+    assert sorted(done) == ['stages.2.blocks.0.ffn.', 'stages.3.blocks.0.ffn.']
+    stacked = sd['stages.3.blocks.0.ffn.experts.fc1.weight']
+    assert stacked.shape == (2, 4, 2) and stacked[1].eq(1).all() and stacked[0].eq(0).all()
+    assert 'stages.2.blocks.0.ffn.gate.weight' in sd
+    bad = {'ffn.experts.0.fc1.weight': torch.zeros(1), 'ffn.experts.2.fc1.weight': torch.zeros(1)}
+    with pytest.raises(KeyError, match='expected 0..1'):
+        stack_expert_weights(bad)

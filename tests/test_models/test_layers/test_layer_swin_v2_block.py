@@ -168,3 +168,37 @@ def test_token_count_mismatch_raises():
 def test_heads_must_divide_channels():
     with pytest.raises(ValueError, match='num_heads'):
         SwinV2WindowAttention(10, 3, 4)
+
+
+@pytest.mark.parametrize('shift', [False, True])
+def test_fused_path_passes_the_bias_as_a_view_over_the_images(shift, monkeypatch):
+    """The SDPA path gets a bias with a batch dimension of 1 (broadcast over the images, never
+    copied per image), and still gives the matmul path's output."""
+    block = make_block(shift)
+    x = torch.randn(3, 64, 16)
+    seen = []
+    sdpa = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kwargs):
+        seen.append((tuple(q.shape), tuple(attn_mask.shape)))
+        return sdpa(q, k, v, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', spy)
+    with torch.no_grad():
+        block.attn.fused_sdpa = False
+        ref = block(x, (8, 8))
+        block.attn.fused_sdpa = True
+        out = block(x, (8, 8))
+    (q_shape, mask_shape), heads, windows = seen[-1], 2, 4
+    assert mask_shape[0] == 1 and mask_shape[1:] == q_shape[1:3] + (16,)
+    assert q_shape[:2] == ((3, windows * heads) if shift else (3 * windows, heads))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_bias_tables_of_other_window_sizes_are_cached_on_the_device():
+    attn = SwinV2WindowAttention(8, 2, 4)
+    first = attn.bias_tables(3)
+    assert attn.bias_tables(3)[0] is first[0] and attn.bias_tables(3)[1] is first[1]
+    assert attn.bias_tables(4)[0] is attn.relative_coords_table
+    assert first[0].device == attn.logit_scale.device
+    torch.testing.assert_close(attn.position_bias(3), naive_bias(attn, 3))

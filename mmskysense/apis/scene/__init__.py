@@ -1,0 +1,44 @@
+"""Inference over scenes of any size (docs/interfaces.md, Large scenes): what the model expects
+(``spec``), the opened scene and its tiles (``inputs``), model adapters (``adapters``), the
+blended class map (``accumulator``, ``writer``) and the loop (``runner``)."""
+
+from .accumulator import BlendAccumulator, CarryStore, blend_window
+from .adapters import (
+    ClassifierAdapter,
+    MultiModalAdapter,
+    SegmentorAdapter,
+    TensorFunctionAdapter,
+    build_adapter,
+    segmentor_predict_fn,
+)
+from .inputs import Frame, SceneInputs, TileBatch, parse_input_args
+from .runner import SceneResult, TileSink, TileStats, run_tiles, segment_geotiff, segment_scene
+from .spec import ModalityInput, SceneSpec, scene_spec_from_config
+from .writer import DEFAULT_NODATA, ClassMapWriter
+
+__all__ = [
+    'BlendAccumulator',
+    'CarryStore',
+    'blend_window',
+    'ClassifierAdapter',
+    'MultiModalAdapter',
+    'SegmentorAdapter',
+    'TensorFunctionAdapter',
+    'build_adapter',
+    'segmentor_predict_fn',
+    'Frame',
+    'SceneInputs',
+    'TileBatch',
+    'parse_input_args',
+    'SceneResult',
+    'TileSink',
+    'TileStats',
+    'run_tiles',
+    'segment_geotiff',
+    'segment_scene',
+    'ModalityInput',
+    'SceneSpec',
+    'scene_spec_from_config',
+    'DEFAULT_NODATA',
+    'ClassMapWriter',
+]

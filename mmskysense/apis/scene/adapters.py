@@ -1,0 +1,195 @@
+"""Model adapters: a ``TileBatch`` in, per-tile class probabilities out.
+
+An adapter hides the model type from the loop over tiles. The dense ones here return float32
+probabilities ``N x K x tile_h x tile_w`` on the CPU:
+
+* ``SegmentorAdapter``: an mmseg segmentor over one input (a series is stacked date-major,
+  ``N x (T*C) x h x w``, as ``LoadTimeSeries`` and the change-pair loaders stack it);
+* ``ClassifierAdapter``: an mmpretrain classifier, its ``N x K`` scores spread over each tile;
+* ``MultiModalAdapter``: a model that takes the core backbone's dict of modalities.
+
+Each goes through the model's own data preprocessor, so normalisation and channel order are the
+model's; none depends on the backbone class.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .inputs import TileBatch
+from .spec import SceneSpec
+
+
+def _to_probs(logits: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``N x K x h' x w'`` segmentation logits (or ``N x K`` scores) -> ``N x K x h x w``
+    probabilities."""
+    if logits.dim() == 2:
+        return logits.float().softmax(dim=1).cpu()[:, :, None, None].expand(-1, -1, h, w)
+    if logits.dim() != 4:
+        raise ValueError(f'the model returned {tuple(logits.shape)}; expected N x K x H x W')
+    logits = logits[..., :h, :w]
+    if logits.shape[-2:] != (h, w):
+        logits = F.interpolate(logits, size=(h, w), mode='bilinear', align_corners=False)
+    return logits.float().softmax(dim=1).cpu()
+
+
+def _stacked(batch: TileBatch, name: str) -> torch.Tensor:
+    """One input as the tensor a single-input model takes: a series date-major."""
+    x = torch.from_numpy(np.ascontiguousarray(batch.inputs[name]))
+    if x.dim() == 5:
+        x = x.flatten(1, 2)
+    return x
+
+
+def _metas(batch: TileBatch, name: str | None, h: int, w: int, pad: tuple) -> list[dict]:
+    metas = []
+    for i in range(len(batch)):
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=pad)
+        if name is not None and name in batch.date_mask:
+            meta['date_mask'] = batch.date_mask[name][i]
+        metas.append(meta)
+    return metas
+
+
+class SegmentorAdapter:
+    """An mmseg segmentor (``EncoderDecoder``, ``TemporalEncoderDecoder``, a Siamese change
+    detector) over the single input of a ``TileBatch``.
+
+    Args:
+        model: the segmentor (it is put in eval mode on ``device``).
+        device: where the model runs.
+        name: the input to take (default: the only one).
+    """
+
+    def __init__(self, model: torch.nn.Module, device: str = 'cpu', name: str | None = None):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.name = name
+
+    def predict_tensor(self, tiles: torch.Tensor, metas: list[dict] | None = None) -> torch.Tensor:
+        """``N x C x h x w`` (any dtype) -> probabilities ``N x K x h x w``."""
+        h, w = tiles.shape[-2:]
+        with torch.no_grad():
+            data = self.model.data_preprocessor(dict(inputs=list(tiles.to(self.device))), False)
+            inputs = data['inputs']
+            if metas is None:
+                metas = [dict(img_shape=(h, w), ori_shape=(h, w)) for _ in range(len(tiles))]
+            for meta in metas:
+                meta['pad_shape'] = tuple(inputs.shape[-2:])
+            if hasattr(self.model, 'encode_decode'):
+                logits = self.model.encode_decode(inputs, metas)
+            else:
+                logits = self.model(inputs, mode='tensor')
+        return _to_probs(logits, h, w)
+
+    def __call__(self, batch: TileBatch) -> torch.Tensor:
+        name = self.name or next(iter(batch.inputs))
+        x = _stacked(batch, name)
+        h, w = x.shape[-2:]
+        return self.predict_tensor(x, _metas(batch, name, h, w, (h, w)))
+
+
+class ClassifierAdapter:
+    """An mmpretrain classifier (``ImageClassifier``, ``TemporalImageClassifier``): each tile
+    gets its class scores (softmax), spread over the tile, so blended tiles give a map."""
+
+    def __init__(self, model: torch.nn.Module, device: str = 'cpu', name: str | None = None):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.name = name
+
+    def __call__(self, batch: TileBatch) -> torch.Tensor:
+        from mmpretrain.structures import DataSample
+
+        name = self.name or next(iter(batch.inputs))
+        x = _stacked(batch, name)
+        h, w = x.shape[-2:]
+        samples = [DataSample(metainfo=m) for m in _metas(batch, name, h, w, (h, w))]
+        with torch.no_grad():
+            data = self.model.data_preprocessor(
+                dict(inputs=list(x.to(self.device)), data_samples=samples), False
+            )
+            scores = self.model(data['inputs'], data['data_samples'], mode='tensor')
+        if isinstance(scores, (tuple, list)):
+            scores = scores[-1]
+        return _to_probs(scores, *batch.out_valid.shape[-2:])
+
+
+class MultiModalAdapter:
+    """A model that takes the core backbone's dict of modalities (docs/interfaces.md, the
+    multi-modal model contract): ``inputs`` ``{name: B x C x h x w or B x T x C x h x w}``
+    (float32), metainfo ``img_shape``, ``ori_shape``, ``date_masks``, ``valid_masks``,
+    ``doy``; ``encode_decode(inputs, metas)`` when the model has it, else
+    ``model(inputs, data_samples, mode='tensor')``."""
+
+    def __init__(self, model: torch.nn.Module, device: str = 'cpu'):
+        self.model = model.to(device).eval()
+        self.device = device
+
+    def __call__(self, batch: TileBatch) -> torch.Tensor:
+        from mmengine.structures import BaseDataElement
+
+        h, w = batch.out_valid.shape[-2:]
+        inputs = {
+            name: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)).to(self.device)
+            for name, v in batch.inputs.items()
+        }
+        samples = []
+        for i in range(len(batch)):
+            meta = dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                pad_shape=(h, w),
+                date_masks={k: torch.from_numpy(v[i]) for k, v in batch.date_mask.items()},
+                valid_masks={k: torch.from_numpy(v[i]) for k, v in batch.valid.items()},
+                doy={k: torch.from_numpy(v) for k, v in batch.doy.items()},
+            )
+            samples.append(BaseDataElement(metainfo=meta))
+        with torch.no_grad():
+            data = self.model.data_preprocessor(dict(inputs=inputs, data_samples=samples), False)
+            metas = [s.metainfo for s in data['data_samples']]
+            if hasattr(self.model, 'encode_decode'):
+                out = self.model.encode_decode(data['inputs'], metas)
+            else:
+                out = self.model(data['inputs'], data['data_samples'], mode='tensor')
+        return _to_probs(out, h, w)
+
+
+class TensorFunctionAdapter:
+    """A bare function ``tiles N x C x h x w -> probabilities N x K x h x w`` over the single
+    input of a ``TileBatch`` (the form of ``segment_geotiff``'s ``predict_fn``)."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]):
+        self.fn = fn
+
+    def __call__(self, batch: TileBatch) -> torch.Tensor:
+        return self.fn(_stacked(batch, next(iter(batch.inputs))))
+
+
+def build_adapter(model: Any, spec: SceneSpec, device: str = 'cpu') -> Callable:
+    """The adapter for ``model``: multi-modal for several inputs (or a model that says
+    ``multimodal_inputs = True``), a segmentor's for a model with a ``decode_head``, a
+    classifier's for one with a ``head``."""
+    if len(spec.inputs) > 1 or getattr(model, 'multimodal_inputs', False):
+        return MultiModalAdapter(model, device)
+    if hasattr(model, 'decode_head') or hasattr(model, 'encode_decode'):
+        return SegmentorAdapter(model, device, spec.reference.name)
+    if hasattr(model, 'head'):
+        return ClassifierAdapter(model, device, spec.reference.name)
+    raise TypeError(
+        f'{type(model).__name__} is neither a segmentor (decode_head) nor a classifier (head); '
+        'pass an adapter: a callable TileBatch -> N x K x h x w probabilities'
+    )
+
+
+def segmentor_predict_fn(model: torch.nn.Module, device: str = 'cpu') -> Callable:
+    """Wrap an mmseg segmentor: tiles ``N x C x h x w`` -> probabilities ``N x K x h x w``.
+
+    The tiles go through the model's own data preprocessor, so bands must come in the order the
+    model was trained with.
+    """
+    adapter = SegmentorAdapter(model, device)
+    return adapter.predict_tensor

@@ -1,0 +1,353 @@
+"""A scene opened for a model: its files per input, the output grid, and tiles read from it.
+
+Every input kind is the same thing here: an input (``ModalityInput``) is a list of *frames*
+``(path, bands)``, one per date: a single raster is one frame, a series is one file per date or
+one multi-date file (``T x bands-per-date`` bands, date-major, as the pretraining format has
+them), and several modalities each on its own grid (HR, S2, S1) are several inputs. The output
+grid is the reference input's grid (the first date of the first input), restricted to the whole
+pixels inside every file; a tile of it is a ground box that each file is read for through its
+own transform (``GroundWindowReader``), so grids of any resolution and offset are aligned by
+ground windows as the pretraining reader aligns them.
+"""
+
+import math
+import os.path as osp
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mmskysense.datasets.raster_io import (
+    GroundWindowReader,
+    RasterError,
+    RasterHandleCache,
+    check_north_up,
+    crs_name,
+    open_raster,
+    read_window,
+)
+from mmskysense.datasets.tiling import Tile
+
+from .spec import VALID_DATES, ModalityInput, SceneSpec
+
+
+@dataclass
+class Frame:
+    """One date of an input: ``bands`` (1-based) of ``path``; ``doy`` its day of year (0 when
+    the file carries no date)."""
+
+    path: str
+    bands: list[int]
+    doy: int = 0
+
+
+@dataclass
+class TileBatch:
+    """The inputs of ``N`` tiles, as read for the model (docs/interfaces.md).
+
+    ``inputs[name]`` is ``N x C x h x w`` (``N x T x C x h x w`` for a series), in the files'
+    dtype where every frame is read as whole pixels of its file, float32 where resampled;
+    ``valid[name]`` ``N x h x w`` (``N x T x h x w``): the pixel holds data in some band;
+    ``date_mask[name]`` (series) ``N x T``: the date exists and holds data in the tile;
+    ``doy[name]`` (series) ``T`` days of year (0 unknown or padded); ``out_valid``
+    ``N x tile_h x tile_w``: where the output is defined.
+    """
+
+    tiles: list[Tile]
+    inputs: dict[str, np.ndarray]
+    valid: dict[str, np.ndarray]
+    date_mask: dict[str, np.ndarray]
+    doy: dict[str, np.ndarray]
+    out_valid: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+    def select(self, keep: Sequence[int]) -> 'TileBatch':
+        """The batch of the tiles at positions ``keep``."""
+        idx = np.asarray(keep, dtype=np.int64)
+        return TileBatch(
+            [self.tiles[i] for i in idx],
+            {k: v[idx] for k, v in self.inputs.items()},
+            {k: v[idx] for k, v in self.valid.items()},
+            {k: v[idx] for k, v in self.date_mask.items()},
+            dict(self.doy),
+            self.out_valid[idx],
+        )
+
+
+def _dates_of(path: str, src: Any) -> list[int]:
+    """Days of year of a file's dates (tags or name), [] when it carries none."""
+    from mmskysense.datasets.geo.errors import GeoSampleError
+    from mmskysense.datasets.geo.index import file_dates
+
+    try:
+        return [d.timetuple().tm_yday for d in file_dates(path, dict(tags=src.tags()))]
+    except GeoSampleError:
+        return []
+
+
+def _choose(frames: list, num: int, select: str) -> list:
+    """``num`` of the frames (``select``), or all of them padded with None."""
+    if len(frames) <= num:
+        return frames + [None] * (num - len(frames))
+    if select == 'last':
+        return frames[-num:]
+    if select == 'first':
+        return frames[:num]
+    idx = np.linspace(0, len(frames) - 1, num).round().astype(int)
+    return [frames[i] for i in idx]
+
+
+def parse_input_args(spec: SceneSpec, args: Sequence[str]) -> dict[str, list[str]]:
+    """Command-line inputs -> ``{name: [path, ...]}``: ``NAME=PATH`` (repeat NAME for more
+    dates, or ``NAME=PATH1,PATH2``); a bare ``PATH`` is the model's only input."""
+    files: dict[str, list[str]] = {}
+    for arg in args:
+        name, sep, value = arg.partition('=')
+        if not sep or osp.exists(arg):
+            if len(spec.inputs) > 1:
+                raise ValueError(
+                    f'{arg}: the model takes the inputs {spec.names}; name each file as '
+                    f'NAME=PATH (e.g. {spec.names[0]}=scene.tif)'
+                )
+            name, value = spec.names[0], arg
+        elif name not in spec.names:
+            raise ValueError(
+                f'{arg}: the model takes no input {name!r}; its inputs are {spec.names}'
+            )
+        files.setdefault(name, []).extend(v for v in value.split(',') if v)
+    return files
+
+
+class SceneInputs:
+    """The files of a scene for a model, and the output grid; read tiles with ``read``.
+
+    Use ``SceneInputs.open(spec, files)``.
+
+    Attributes:
+        spec: the model's inputs.
+        frames: per input, its ``T`` frames (``None`` for padded dates; one for an image).
+        height, width, crs, transform: the output grid.
+        reference_path: the file whose grid the output takes.
+    """
+
+    def __init__(
+        self,
+        spec: SceneSpec,
+        frames: dict[str, list[Frame | None]],
+        window: tuple[int, int, int, int],
+        valid_dates: str = 'any',
+        read_budget_mb: float = 512,
+    ) -> None:
+        if valid_dates not in VALID_DATES:
+            raise ValueError(f'valid_dates must be one of {VALID_DATES}, got {valid_dates!r}')
+        self.spec, self.frames, self.valid_dates = spec, frames, valid_dates
+        self.reference_path = frames[spec.reference.name][0].path
+        self.handles = RasterHandleCache(max_open=256)
+        ref = self.handles.get(self.reference_path)
+        self.row0, self.col0, self.height, self.width = window
+        self.crs = ref.crs
+        self.crs_string = ref.crs.to_wkt() if ref.crs is not None else None
+        self.transform = ref.window_transform(
+            ((self.row0, self.row0 + self.height), (self.col0, self.col0 + self.width))
+        )
+        self.reader = GroundWindowReader(
+            self.handles,
+            read_budget_mb=read_budget_mb,
+            valid='any',
+            crs_owner="the scene's",
+        )
+
+    # --------------------------------------------------------------------------- opening
+    @classmethod
+    def open(
+        cls,
+        spec: SceneSpec,
+        files: Mapping[str, str | Sequence[str]],
+        valid_dates: str | None = None,
+        read_budget_mb: float = 512,
+    ) -> 'SceneInputs':
+        """Check every file (missing, empty, not a raster, truncated, bands, CRS, orientation,
+        overlap) and build the output grid.
+
+        Args:
+            spec: the model's inputs.
+            files: per input name, one path or one per date (a multi-date file counts its
+                dates).
+            valid_dates: the nodata rule of a series reference: the output is defined where
+                some date (``'any'``) or every date (``'all'``, e.g. both dates of a change
+                pair) holds data; default ``spec.valid_dates``.
+            read_budget_mb: see ``GroundWindowReader``.
+        """
+        unknown = sorted(set(files) - set(spec.names))
+        if unknown:
+            raise ValueError(f'the model takes no input {unknown}; its inputs are {spec.names}')
+        frames: dict[str, list[Frame | None]] = {}
+        headers: dict[str, tuple] = {}
+        for m in spec.inputs:
+            paths = files.get(m.name)
+            paths = [paths] if isinstance(paths, str) else list(paths or [])
+            if not paths:
+                raise ValueError(
+                    f'no file for the input {m.name!r}; the model takes {spec.names}'
+                    + (f' (give them as {m.name}=PATH)' if len(spec.inputs) > 1 else '')
+                )
+            frames[m.name] = cls._frames(m, paths, headers)
+        ref_path = frames[spec.reference.name][0].path
+        ref_crs, ref_t, ref_h, ref_w = headers[ref_path][:4]
+        # whole reference pixels inside every file
+        c_lo, r_lo, c_hi, r_hi = 0.0, 0.0, float(ref_w), float(ref_h)
+        for path, (crs, t, h, w, _) in headers.items():
+            if crs != ref_crs:
+                raise RasterError(
+                    f"{path}: CRS {crs_name(crs)} differs from the scene's CRS "
+                    f'{crs_name(ref_crs)} ({ref_path}); all inputs must share one CRS '
+                    '(reproject with gdalwarp -t_srs)',
+                    path,
+                )
+            left, top = t.c, t.f
+            right, bottom = t.c + w * t.a, t.f + h * t.e
+            c_lo = max(c_lo, (left - ref_t.c) / ref_t.a)
+            c_hi = min(c_hi, (right - ref_t.c) / ref_t.a)
+            r_lo = max(r_lo, (top - ref_t.f) / ref_t.e)
+            r_hi = min(r_hi, (bottom - ref_t.f) / ref_t.e)
+        c0, r0 = math.ceil(c_lo - 1e-6), math.ceil(r_lo - 1e-6)
+        c1, r1 = math.floor(c_hi + 1e-6), math.floor(r_hi + 1e-6)
+        if c1 <= c0 or r1 <= r0:
+            listing = '; '.join(
+                f'{p}: {tuple(round(v, 3) for v in hd[4])}' for p, hd in headers.items()
+            )
+            raise RasterError(
+                f'the inputs do not overlap by a whole pixel of {ref_path} (bounds: {listing})',
+                ref_path,
+            )
+        valid_dates = spec.valid_dates if valid_dates is None else valid_dates
+        return cls(spec, frames, (r0, c0, r1 - r0, c1 - c0), valid_dates, read_budget_mb)
+
+    @staticmethod
+    def _frames(m: ModalityInput, paths: list[str], headers: dict) -> list[Frame | None]:
+        expected = f'the {m.name!r} input, a GeoTIFF'
+        frames: list[Frame] = []
+        for path in paths:
+            with open_raster(path, expected=expected, check_complete=True) as src:
+                check_north_up(src, path)
+                headers[path] = (src.crs, src.transform, src.height, src.width, tuple(src.bounds))
+                count = src.count
+                dates = _dates_of(path, src) if m.is_series else []
+            per_date, num = count, 1
+            if m.is_series and len(dates) > 1:
+                if count % len(dates):
+                    raise RasterError(
+                        f'{path}: {count} bands are not a whole number of its {len(dates)} '
+                        'dates (tag ACQUISITION_DATES)',
+                        path,
+                    )
+                per_date, num = count // len(dates), len(dates)
+            elif (
+                m.is_series
+                and len(paths) == 1
+                and m.bands is None
+                and m.channels
+                and count >= 2 * m.channels
+                and count % m.channels == 0
+            ):
+                per_date, num = m.channels, count // m.channels  # a date-major stack
+            bands = m.bands_or_default(per_date)
+            if max(bands) > per_date:
+                raise RasterError(
+                    f'{path}: has {per_date} bands per date, expected at least {max(bands)} '
+                    f'(bands {bands} for the input {m.name!r})',
+                    path,
+                )
+            for t in range(num):
+                doy = dates[t] if t < len(dates) else (dates[0] if len(dates) == 1 else 0)
+                frames.append(Frame(path, [t * per_date + b for b in bands], doy))
+        if not m.is_series:
+            if len(frames) != 1:
+                raise ValueError(
+                    f'the input {m.name!r} is one image, got {len(frames)} dates ({paths})'
+                )
+            return list(frames)
+        return _choose(list(frames), m.num_dates, m.select)
+
+    @property
+    def nodata_rule(self) -> str:
+        """Where the output is undefined, in words (the class map's ``NODATA_RULE`` tag)."""
+        ref = self.spec.reference
+        if not ref.is_series:
+            return f'no data (in every band) in the reference input {ref.name!r}'
+        which = 'some date' if self.valid_dates == 'all' else 'every date'
+        return f'no data (in every band) in {which} of the reference input {ref.name!r}'
+
+    def close(self) -> None:
+        self.handles.close()
+
+    def __enter__(self) -> 'SceneInputs':
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------- reading
+    def tile_box(self, tile: Tile) -> tuple[float, float, float, float]:
+        """The ground box ``(minx, miny, maxx, maxy)`` of a tile of the output grid."""
+        t = self.transform
+        x0, y0 = t.c + tile.col * t.a, t.f + tile.row * t.e
+        x1, y1 = x0 + tile.width * t.a, y0 + tile.height * t.e
+        return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+    def input_size(self, m: ModalityInput, tile: Tile) -> tuple[int, int]:
+        return max(1, round(tile.height * m.scale)), max(1, round(tile.width * m.scale))
+
+    def _read_frame(
+        self, m: ModalityInput, t: int, frame: Frame, tile: Tile, box: tuple
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if m is self.spec.reference and t == 0:
+            # the reference's own pixels, as stored
+            src = self.handles.get(frame.path)
+            rows = (self.row0 + tile.row, self.row0 + tile.row + tile.height)
+            cols = (self.col0 + tile.col, self.col0 + tile.col + tile.width)
+            return read_window(src, frame.bands, rows, cols, frame.path, valid='any')
+        size = self.input_size(m, tile)
+        return self.reader.read_image(
+            frame.path, frame.bands, box, size, crs=self.crs_string, keep_dtype=True
+        )
+
+    def read(self, tiles: Sequence[Tile]) -> TileBatch:
+        """The inputs of ``tiles`` (positions in the output grid)."""
+        inputs, valid, date_mask, doy = {}, {}, {}, {}
+        boxes = [self.tile_box(tile) for tile in tiles]
+        for m in self.spec.inputs:
+            frames = self.frames[m.name]
+            per_tile, per_valid = [], []
+            for tile, box in zip(tiles, boxes):
+                h, w = self.input_size(m, tile)
+                values, oks = [], []
+                for t, frame in enumerate(frames):
+                    if frame is None:
+                        values.append(None)
+                        oks.append(np.zeros((h, w), dtype=bool))
+                        continue
+                    v, ok = self._read_frame(m, t, frame, tile, box)
+                    values.append(v)
+                    oks.append(ok)
+                real = next(v for v in values if v is not None)
+                values = [np.zeros_like(real) if v is None else v for v in values]
+                per_tile.append(np.stack(values))
+                per_valid.append(np.stack(oks))
+            data, ok = np.stack(per_tile), np.stack(per_valid)  # N x T x C x h x w, N x T x h x w
+            if m.is_series:
+                inputs[m.name], valid[m.name] = data, ok
+                date_mask[m.name] = ok.any(axis=(2, 3))
+                doy[m.name] = np.array([f.doy if f else 0 for f in frames], dtype=np.int64)
+            else:
+                inputs[m.name], valid[m.name] = data[:, 0], ok[:, 0]
+        ref = self.spec.reference
+        ref_valid = valid[ref.name]
+        if ref.is_series:
+            real = np.array([f is not None for f in self.frames[ref.name]])
+            dates = ref_valid[:, real]
+            ref_valid = dates.all(axis=1) if self.valid_dates == 'all' else dates.any(axis=1)
+        return TileBatch(list(tiles), inputs, valid, date_mask, doy, ref_valid)

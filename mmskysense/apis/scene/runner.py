@@ -1,0 +1,231 @@
+"""The loop over a scene's tiles: read, compute once, hand to a sink.
+
+``run_tiles`` is shared by every path over a scene: it reads the tiles of a ``TileGrid`` in
+row-major order, ``batch_size`` at a time, skips those without a valid output pixel, calls the
+model adapter once per batch and hands the outputs to a sink (``BlendAccumulator`` for class
+maps; a detection path brings its own, which merges boxes in ``finish``). On any failure the
+sink's ``abort`` removes its partial outputs.
+"""
+
+import os.path as osp
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from mmskysense.datasets.raster_io import gdal_cache
+from mmskysense.datasets.tiling import TileGrid
+
+from .accumulator import BlendAccumulator
+from .adapters import TensorFunctionAdapter, build_adapter
+from .inputs import SceneInputs, TileBatch
+from .spec import ModalityInput, SceneSpec
+from .writer import DEFAULT_NODATA, ClassMapWriter
+
+
+class TileSink(Protocol):
+    def add(self, batch: TileBatch, outputs: Any) -> None: ...
+
+    def finish(self) -> Any: ...
+
+    def abort(self) -> None: ...
+
+
+@dataclass
+class TileStats:
+    """Tiles of the grid (``total``), run through the model (``computed``, each once), and
+    skipped because they hold no valid output pixel (``skipped``)."""
+
+    total: int = 0
+    computed: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class SceneResult:
+    path: str
+    stats: TileStats
+
+
+def warn_unused_block(block: int | None) -> None:
+    """The ``block`` argument of the block algorithm this loop replaced: accepted, unused."""
+    if block is not None:
+        warnings.warn(
+            'block is no longer used and will be removed: each tile is computed once and '
+            'memory is bounded by tile, overlap and batch_size, not by output blocks',
+            FutureWarning,
+            stacklevel=3,
+        )
+
+
+def run_tiles(
+    scene: SceneInputs,
+    grid: TileGrid,
+    model: Callable[[TileBatch], Any],
+    sink: TileSink,
+    batch_size: int = 4,
+    progress: bool = True,
+    desc: str | None = None,
+) -> tuple[Any, TileStats]:
+    """Run ``model`` once on every tile of ``grid`` that holds a valid output pixel.
+
+    Returns ``(sink.finish(), stats)``.
+    """
+    from tqdm import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    if (grid.height, grid.width) != (scene.height, scene.width):
+        raise ValueError(f'{grid} does not cover the scene grid {scene.height} x {scene.width}')
+    stats = TileStats(total=len(grid))
+    tiles = list(grid)
+    bar = tqdm(
+        total=len(tiles),
+        desc=desc or f'tiles of {osp.basename(scene.reference_path)}',
+        unit='tile',
+        disable=not progress,
+    )
+    try:
+        for start in range(0, len(tiles), batch_size):
+            batch = scene.read(tiles[start : start + batch_size])
+            keep = [n for n in range(len(batch)) if batch.out_valid[n].any()]
+            stats.skipped += len(batch) - len(keep)
+            if keep:
+                batch = batch.select(keep) if len(keep) < len(batch) else batch
+                outputs = model(batch)
+                stats.computed += len(batch)
+                sink.add(batch, outputs)
+            bar.update(min(batch_size, len(tiles) - start))
+        result = sink.finish()
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        bar.close()
+    return result, stats
+
+
+def segment_scene(
+    model: Any,
+    scene: SceneInputs,
+    dst_path: str,
+    num_classes: int,
+    tile: int = 512,
+    overlap: int = 128,
+    batch_size: int = 4,
+    confidence: bool = False,
+    class_names: Sequence[str] | None = None,
+    palette: Sequence[Sequence[int]] | None = None,
+    nodata: int = DEFAULT_NODATA,
+    progress: bool = True,
+    gdal_cache_mb: int = 64,
+    carry_mb: float = 256,
+    device: str = 'cpu',
+) -> SceneResult:
+    """The class map of ``scene`` (a COG at ``dst_path``, on the scene's output grid).
+
+    Args:
+        model: an adapter (``TileBatch -> N x K x h x w`` probabilities) or a segmentor /
+            classifier / multi-modal model (``build_adapter``).
+        scene: the opened inputs (``SceneInputs.open``).
+        num_classes: ``K`` (below ``nodata``).
+        tile, overlap: tile size and overlap of neighbouring tiles, in output pixels.
+        batch_size: tiles per forward pass.
+        confidence: also write the confidence band.
+        class_names, palette: stored in the file.
+        gdal_cache_mb: GDAL's block cache for the run (its default grows with the pixels read).
+        carry_mb: the carry-over strip between rows of tiles goes to a temporary file when
+            larger.
+        device: where a model (not an adapter) runs.
+    """
+    if isinstance(model, torch.nn.Module):
+        model = build_adapter(model, scene.spec, device)
+    grid = TileGrid(scene.height, scene.width, tile, overlap)
+    writer = ClassMapWriter(
+        dst_path,
+        scene.height,
+        scene.width,
+        scene.crs,
+        scene.transform,
+        num_classes,
+        confidence,
+        nodata,
+        class_names,
+        palette,
+        nodata_rule=scene.nodata_rule,
+    )
+    try:
+        sink = BlendAccumulator(grid, num_classes, writer, carry_mb)
+    except BaseException:
+        writer.abort()
+        raise
+    with gdal_cache(gdal_cache_mb):
+        path, stats = run_tiles(
+            scene,
+            grid,
+            model,
+            sink,
+            batch_size,
+            progress,
+            desc=f'segmenting {osp.basename(scene.reference_path)}',
+        )
+    return SceneResult(path, stats)
+
+
+def segment_geotiff(
+    predict_fn: Callable[[torch.Tensor], torch.Tensor],
+    src_path: str,
+    dst_path: str,
+    num_classes: int,
+    tile: int = 512,
+    overlap: int = 128,
+    batch_size: int = 4,
+    block: int | None = None,
+    bands: Sequence[int] | None = None,
+    nodata_value: int = DEFAULT_NODATA,
+    progress: bool = True,
+    gdal_cache_mb: int = 64,
+    confidence: bool = False,
+    class_names: Sequence[str] | None = None,
+    palette: Sequence[Sequence[int]] | None = None,
+    carry_mb: float = 256,
+) -> str:
+    """Segment the GeoTIFF ``src_path`` into a class map ``dst_path`` (its CRS and transform).
+
+    Args:
+        predict_fn: tiles ``N x C x tile x tile`` (the raster's dtype, as a tensor) ->
+            probabilities ``N x num_classes x tile x tile`` (``segmentor_predict_fn(model)``).
+        block: unused (the block algorithm's output block; a FutureWarning when given).
+        bands: 1-based bands to read, in the model's order (default: all).
+        nodata_value: written where the input holds no data in any band.
+        other arguments: see ``segment_scene``.
+    Returns:
+        ``dst_path``.
+    """
+    from mmskysense.datasets.raster_io import open_raster
+
+    warn_unused_block(block)
+    if bands is None:
+        with open_raster(src_path, expected='the input scene, a GeoTIFF') as src:
+            bands = list(range(1, src.count + 1))
+    spec = SceneSpec([ModalityInput('img', bands=list(bands))])
+    with SceneInputs.open(spec, {'img': [src_path]}) as scene:
+        result = segment_scene(
+            TensorFunctionAdapter(predict_fn),
+            scene,
+            dst_path,
+            num_classes,
+            tile,
+            overlap,
+            batch_size,
+            confidence,
+            class_names,
+            palette,
+            nodata_value,
+            progress,
+            gdal_cache_mb,
+            carry_mb,
+        )
+    return result.path

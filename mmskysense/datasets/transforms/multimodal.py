@@ -1,0 +1,461 @@
+"""Transforms of the multi-modal downstream datasets (BEN-MM, Dyna.-MM, PASTIS-MM).
+
+A multi-modal sample holds one image per modality, each on its own grid (Planet at 3 m, S2/S1
+at 10 m, HR at sub-metre), with the same ground extent (docs/multimodal.md):
+
+    results['mm_inputs'][m]      H_m x W_m x C_m (one acquisition) or T x H_m x W_m x C_m (series)
+    results['modality_mask'][m]  False when the release lacks the modality for this sample
+    results['date_masks'][m]     T booleans (series): False for padded dates
+    results['doy'][m]            T days of year (series), 0 for padded dates
+
+Keys are the model's modality names (the backbone's tokenizers: ``hr``, ``s2``, ``s1``); each
+names its source in the dataset's ``modalities``. Geometric transforms move every modality (and
+the label) over the same ground, so all grids must be whole multiples of the coarsest one.
+"""
+
+import datetime
+import os.path as osp
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+
+from mmskysense.registry import TRANSFORMS
+
+from ..raster_io import raster_bounds, raster_shape, read_raster, read_raster_window
+
+SELECT = ('even', 'last', 'first')
+
+
+def _day_of_year(date: str) -> int:
+    try:
+        return datetime.date.fromisoformat(str(date)[:10]).timetuple().tm_yday
+    except ValueError as err:
+        raise ValueError(f'bad date {date!r}, expected YYYY-MM-DD') from err
+
+
+def _choose_dates(entry: dict, dates: Sequence, num: int, select: str) -> list:
+    """Indices of the dates kept (chronological): the dataset's ``select_dates`` if it gives
+    them, else ``num`` of them by ``select``."""
+    if entry.get('select_dates') is not None:
+        keep = [int(i) for i in entry['select_dates']]
+        if len(keep) > num or any(not 0 <= i < len(dates) for i in keep):
+            raise ValueError(f'select_dates {keep} do not fit {len(dates)} dates (at most {num})')
+        return keep
+    if len(dates) <= num:
+        return list(range(len(dates)))
+    if select == 'last':
+        return list(range(len(dates) - num, len(dates)))
+    if select == 'first':
+        return list(range(num))
+    return np.linspace(0, len(dates) - 1, num).round().astype(int).tolist()
+
+
+def _resize(img: np.ndarray, size: tuple[int, int] | None, nearest: bool = False) -> np.ndarray:
+    """``H x W x C`` to ``size`` (h, w) with OpenCV (area when shrinking, linear else)."""
+    if size is None or tuple(img.shape[:2]) == tuple(size):
+        return img
+    shrink = size[0] < img.shape[0]
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    planes = [
+        cv2.resize(np.ascontiguousarray(img[..., c]), (size[1], size[0]), interpolation=interp)
+        for c in range(img.shape[-1])
+    ]
+    return np.stack(planes, axis=-1)
+
+
+def _check_sar(img: np.ndarray, scale: str | None, source: str) -> np.ndarray:
+    """Bring SAR backscatter to dB (the pretraining's ``s1`` scaling) and check the claim."""
+    if scale is None:
+        return img
+    finite = img[np.isfinite(img)]
+    if scale == 'db':
+        # land backscatter in dB is mostly negative; no negative value means linear power
+        if finite.size and finite.min() >= 0:
+            raise ValueError(
+                f'{source}: SAR values are all >= 0 ({finite.min():.3g}..{finite.max():.3g}), '
+                f'which is linear power, not dB; set sar="linear" to convert'
+            )
+        return img
+    if scale == 'linear':
+        if finite.size and finite.min() < 0:
+            raise ValueError(
+                f'{source}: SAR values below 0 ({finite.min():.3g}) cannot be linear power; '
+                f'the file is in dB already: set sar="db"'
+            )
+        return (10.0 * np.log10(np.maximum(img, 1e-10))).astype(np.float32)
+    raise ValueError(f'sar must be None, "db" or "linear", got {scale!r}')
+
+
+@TRANSFORMS.register_module()
+class LoadMultiModalImages(BaseTransform):
+    """Read every modality of a multi-modal sample (``results['modalities']``, written by the
+    dataset; see ``mmskysense.datasets.downstream.multimodal``).
+
+    Args:
+        modalities: modality name -> how to read it (a modality the sample neither holds nor
+            declares missing is not one of the dataset's and is skipped, so one loader serves
+            every modality set):
+
+            - ``bands``: 1-based bands (channels of an ``.npy`` array) in output order;
+            - ``num_bands``: channels the result must have (also the placeholder's);
+            - ``out_size``: ``(h, w)`` every date is resampled to (needed for placeholders);
+            - ``num_dates``: None for one acquisition; T for a series (padded / subsampled);
+            - ``select``: ``'even'``, ``'last'`` or ``'first'``: dates kept of a longer series;
+            - ``sar``: ``'db'`` (values are dB, checked) or ``'linear'`` (converted to dB);
+            - ``resampling``: rasterio resampling on read.
+        check_extent: georeferenced rasters must cover the same ground (the label's, or the
+            first modality's) within ``extent_tolerance`` pixels of the coarser grid;
+            arrays without georeferencing must have the label's size.
+        extent_tolerance: see ``check_extent``.
+    """
+
+    def __init__(
+        self,
+        modalities: dict[str, dict],
+        check_extent: bool = True,
+        extent_tolerance: float = 1.0,
+    ) -> None:
+        if not modalities:
+            raise ValueError('LoadMultiModalImages: `modalities` must name at least one')
+        self.modalities = {}
+        for name, spec in modalities.items():
+            spec = dict(spec)
+            unknown = set(spec) - {
+                'bands', 'num_bands', 'out_size', 'num_dates', 'select', 'sar', 'resampling',
+            }  # fmt: skip
+            if unknown:
+                raise ValueError(f'LoadMultiModalImages: modalities[{name!r}] has unknown keys '
+                                 f'{sorted(unknown)}')  # fmt: skip
+            if spec.get('select', 'even') not in SELECT:
+                raise ValueError(f'modalities[{name!r}].select must be one of {SELECT}')
+            self.modalities[name] = spec
+        self.check_extent = check_extent
+        self.extent_tolerance = extent_tolerance
+
+    # ------------------------------------------------------------------ reading
+    def _read_static(self, entry: dict, spec: dict, source: str) -> tuple[np.ndarray, str]:
+        size = spec.get('out_size')
+        resampling = spec.get('resampling', 'bilinear')
+        if 'band_paths' in entry:
+            paths = list(entry['band_paths'])
+            if size is None:
+                # the finest band sets the grid (BigEarthNet 10 m bands: 120 x 120)
+                size = max((raster_shape(p)[:2] for p in paths), key=lambda s: s[0] * s[1])
+            planes = [read_raster(p, [1], out_shape=size, resampling=resampling) for p in paths]
+            return np.concatenate(planes, axis=-1), paths[0]
+        if 'path' not in entry:
+            raise KeyError(f'{source}: expected "path" or "band_paths" for one acquisition')
+        path = entry['path']
+        if entry.get('window_bounds') is not None:
+            img = read_raster_window(
+                path,
+                entry['window_bounds'],
+                entry.get('window_crs'),
+                bands=spec.get('bands'),
+                out_shape=size,
+                resampling=resampling,
+            )
+        else:
+            img = read_raster(path, spec.get('bands'), out_shape=size, resampling=resampling)
+        return img, path
+
+    def _read_series(self, entry: dict, spec: dict, source: str) -> tuple[list, list, str]:
+        dates = list(entry.get('dates') or [])
+        size = spec.get('out_size')
+        if 'array' in entry:
+            path = entry['array']
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'{source}: series file not found: {path}')
+            arr = np.load(path, mmap_mode='r')
+            if arr.ndim != 4:
+                raise ValueError(f'{path}: expected a T x C x H x W array, got shape {arr.shape}')
+            if len(dates) != arr.shape[0]:
+                raise ValueError(
+                    f'{path} holds {arr.shape[0]} dates but its metadata lists {len(dates)}'
+                )
+            keep = _choose_dates(entry, dates, spec['num_dates'], spec.get('select', 'even'))
+            bands = spec.get('bands')
+            if bands is not None:
+                bad = [b for b in bands if not 1 <= b <= arr.shape[1]]
+                if bad:
+                    raise ValueError(f'{path} has {arr.shape[1]} channels; cannot read {bad}')
+            imgs = []
+            for t in keep:
+                frame = np.asarray(arr[t], dtype=np.float32).transpose(1, 2, 0)
+                if bands is not None:
+                    frame = frame[..., [b - 1 for b in bands]]
+                imgs.append(_resize(frame, size))
+            return imgs, [dates[t] for t in keep], path
+        paths = list(entry.get('paths') or [])
+        if not paths:
+            raise KeyError(f'{source}: a series needs "paths" or "array"')
+        if dates and len(dates) != len(paths):
+            raise ValueError(f'{source}: {len(paths)} files but {len(dates)} dates')
+        shapes = [raster_shape(p)[:2] for p in paths]
+        for p, shape in zip(paths, shapes):
+            if shape != shapes[0]:
+                raise ValueError(
+                    f'{p} is {shape[0]} x {shape[1]} but {paths[0]}, an earlier date of the '
+                    f'same series, is {shapes[0][0]} x {shapes[0][1]}'
+                )
+        keep = _choose_dates(entry, dates or paths, spec['num_dates'], spec.get('select', 'even'))
+        imgs = [
+            read_raster(paths[t], spec.get('bands'), out_shape=size,
+                        resampling=spec.get('resampling', 'bilinear'))
+            for t in keep
+        ]  # fmt: skip
+        return imgs, [dates[t] if dates else None for t in keep], paths[0]
+
+    def _placeholder(self, name: str, spec: dict, source: str) -> np.ndarray:
+        size = spec.get('out_size')
+        channels = spec.get('num_bands') or (len(spec['bands']) if spec.get('bands') else None)
+        if size is None or channels is None:
+            raise ValueError(
+                f'{source}: modality {name!r} is missing for this sample; set its out_size and '
+                f'num_bands (or bands) so that it can be masked with a placeholder'
+            )
+        shape = (size[0], size[1], channels)
+        if spec.get('num_dates'):
+            shape = (spec['num_dates'],) + shape
+        return np.zeros(shape, np.float32)
+
+    # ----------------------------------------------------------------- checks
+    def _check_grids(self, results: dict, origins: dict[str, str]) -> None:
+        ref_path = results.get('seg_map_path')
+        ref = None
+        if ref_path and osp.isfile(ref_path) and str(ref_path).endswith(('.tif', '.tiff')):
+            ref = (ref_path, raster_bounds(ref_path))
+        label = results.get('gt_seg_map')
+        for name, path in origins.items():
+            if path is None:
+                continue
+            if str(path).endswith('.npy'):
+                native = np.load(path, mmap_mode='r').shape[-2:]
+                if label is not None and tuple(native) != tuple(label.shape[:2]):
+                    raise ValueError(
+                        f'{path} is {native[0]} x {native[1]} but the label '
+                        f'{ref_path or ""} is {label.shape[0]} x {label.shape[1]}'
+                    )
+                continue
+            bounds = raster_bounds(path)
+            if bounds is None:
+                continue
+            if ref is None:
+                ref = (path, bounds)
+                continue
+            (ref_crs, ref_box, ref_res), (crs, box, res) = ref[1], bounds
+            if crs != ref_crs:
+                from rasterio.warp import transform_bounds
+
+                box = transform_bounds(crs, ref_crs, *box)
+            tol = self.extent_tolerance * max(ref_res, res)
+            if max(abs(a - b) for a, b in zip(box, ref_box)) > tol:
+                raise ValueError(
+                    f'{path} covers {tuple(round(v, 2) for v in box)} but {ref[0]} covers '
+                    f'{tuple(round(v, 2) for v in ref_box)} ({ref_crs}): the modalities of a '
+                    f'sample must cover the same ground'
+                )
+
+    def transform(self, results: dict) -> dict:
+        available = results.get('modalities') or {}
+        declared_missing = set(results.get('missing_modalities') or ())
+        where = results.get('img_path') or results.get('sample_idx')
+        inputs, present, date_masks, doys, origins = {}, {}, {}, {}, {}
+        unknown = sorted(set(available) - set(self.modalities))
+        if unknown:
+            raise KeyError(
+                f'{where}: the sample holds modalities {unknown} that LoadMultiModalImages is not '
+                f'told how to read (it reads {list(self.modalities)})'
+            )
+        for name, spec in self.modalities.items():
+            source = f'{where} ({name})'
+            entry = available.get(name)
+            if entry is None:
+                if name not in declared_missing:
+                    continue  # not one of this dataset's modalities
+                img = self._placeholder(name, spec, source)
+                inputs[name], present[name], origins[name] = img, False, None
+                if spec.get('num_dates'):
+                    date_masks[name] = np.zeros(spec['num_dates'], bool)
+                    doys[name] = np.zeros(spec['num_dates'], np.int64)
+                continue
+            if spec.get('num_dates'):
+                frames, dates, origin = self._read_series(entry, spec, source)
+                frames = [_check_sar(f.astype(np.float32), spec.get('sar'), origin)
+                          for f in frames]  # fmt: skip
+                num = spec['num_dates']
+                real = len(frames)
+                frames += [np.zeros_like(frames[0])] * (num - real)
+                img = np.stack(frames)
+                date_masks[name] = np.arange(num) < real
+                doys[name] = np.array(
+                    [_day_of_year(d) if d else 0 for d in dates] + [0] * (num - real), np.int64
+                )
+            else:
+                img, origin = self._read_static(entry, spec, source)
+                img = _check_sar(img.astype(np.float32), spec.get('sar'), origin)
+            if entry.get('norm') is not None:
+                img = self._standardise(img, entry['norm'], spec.get('bands'), origin)
+                if spec.get('num_dates'):
+                    img[~date_masks[name]] = 0.0
+            if spec.get('num_bands') is not None and img.shape[-1] != spec['num_bands']:
+                raise ValueError(
+                    f'{origin}: loaded {img.shape[-1]} bands, expected {spec["num_bands"]}'
+                )
+            inputs[name], present[name] = img, True
+            origins[name] = None if entry.get('window_bounds') is not None else origin
+        if self.check_extent:
+            self._check_grids(results, origins)
+        if not any(present.values()):
+            raise ValueError(f'{where}: none of the modalities {list(self.modalities)} is present')
+        results['mm_inputs'] = inputs
+        results['modality_mask'] = present
+        results['date_masks'] = date_masks
+        results['doy'] = doys
+        if results.get('gt_seg_map') is not None:
+            shape = tuple(results['gt_seg_map'].shape[:2])
+        else:
+            shape = tuple(next(iter(inputs.values())).shape[-3:-1])
+        results['img_shape'] = results['ori_shape'] = shape
+        return results
+
+    @staticmethod
+    def _standardise(img: np.ndarray, norm, bands, source: str) -> np.ndarray:
+        """``(x - mean) / std`` with the release's per-channel statistics ``norm``."""
+        mean, std = (np.asarray(v, np.float32) for v in norm)
+        if bands is not None:
+            mean, std = mean[[b - 1 for b in bands]], std[[b - 1 for b in bands]]
+        if mean.shape != (img.shape[-1],):
+            raise ValueError(
+                f'{source}: {img.shape[-1]} channels but statistics for {mean.shape[0]}'
+            )
+        return (img - mean) / std
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(modalities={list(self.modalities)})'
+
+
+def _grids(results: dict) -> dict[str, tuple[int, int]]:
+    grids = {m: tuple(img.shape[-3:-1]) for m, img in results['mm_inputs'].items()}
+    if results.get('gt_seg_map') is not None:
+        grids['gt_seg_map'] = tuple(results['gt_seg_map'].shape[:2])
+    return grids
+
+
+@TRANSFORMS.register_module()
+class MultiModalRandomCrop(BaseTransform):
+    """Crop every modality (and the label) over the same ground box.
+
+    ``crop_size`` is in pixels of the reference grid (the label's, else the first modality's).
+    Every grid must be a whole multiple of the coarsest, in both axes with the same factor; the
+    box is drawn on the coarsest grid so that it falls on whole pixels of every grid.
+    """
+
+    def __init__(self, crop_size: tuple[int, int]) -> None:
+        self.crop_size = tuple(crop_size)
+
+    def transform(self, results: dict) -> dict:
+        grids = _grids(results)
+        ref = 'gt_seg_map' if 'gt_seg_map' in grids else next(iter(results['mm_inputs']))
+        coarse = min(grids.values(), key=lambda g: g[0] * g[1])
+        factors = {}
+        for name, (h, w) in grids.items():
+            if h % coarse[0] or w % coarse[1] or h // coarse[0] != w // coarse[1]:
+                raise ValueError(
+                    f'{results.get("img_path")}: grids {grids} are not whole multiples of the '
+                    f'coarsest {coarse}; resample the modalities (out_size) so that they are'
+                )
+            factors[name] = h // coarse[0]
+        f_ref = factors[ref]
+        ch, cw = self.crop_size
+        if ch % f_ref or cw % f_ref:
+            raise ValueError(
+                f'MultiModalRandomCrop: crop {self.crop_size} on the {ref} grid is not a whole '
+                f'number of pixels of the coarsest grid {coarse} (factor {f_ref})'
+            )
+        ch, cw = ch // f_ref, cw // f_ref
+        if ch > coarse[0] or cw > coarse[1]:
+            raise ValueError(
+                f'MultiModalRandomCrop: crop {self.crop_size} exceeds the {ref} grid {grids[ref]}'
+            )
+        y = np.random.randint(0, coarse[0] - ch + 1)
+        x = np.random.randint(0, coarse[1] - cw + 1)
+        for name, img in results['mm_inputs'].items():
+            f = factors[name]
+            results['mm_inputs'][name] = img[..., y * f : (y + ch) * f, x * f : (x + cw) * f, :]
+        if 'gt_seg_map' in grids:
+            f = factors['gt_seg_map']
+            seg = results['gt_seg_map'][y * f : (y + ch) * f, x * f : (x + cw) * f]
+            results['gt_seg_map'] = seg
+            results['img_shape'] = seg.shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
+class MultiModalRandomFlip(BaseTransform):
+    """Flip every modality and the label together (``prob`` per direction)."""
+
+    def __init__(
+        self, prob: float = 0.5, directions: Sequence[str] = ('horizontal', 'vertical')
+    ) -> None:
+        self.prob = prob
+        self.directions = tuple(directions)
+
+    def transform(self, results: dict) -> dict:
+        for direction in self.directions:
+            if np.random.rand() >= self.prob:
+                continue
+            axis = -2 if direction == 'horizontal' else -3
+            for name, img in results['mm_inputs'].items():
+                results['mm_inputs'][name] = np.flip(img, axis=axis)
+            if results.get('gt_seg_map') is not None:
+                results['gt_seg_map'] = np.flip(results['gt_seg_map'], axis=axis + 1)
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackMultiModalInputs(BaseTransform):
+    """``inputs``: modality -> ``C x H x W`` (or ``T x C x H x W``) float tensor; the data sample
+    (mmseg's ``SegDataSample`` for ``task='seg'``, mmpretrain's ``DataSample`` for ``'cls'``)
+    carries the label and, in its metainfo, ``modality_mask``, ``date_masks`` and ``doy``."""
+
+    def __init__(
+        self,
+        task: str = 'seg',
+        meta_keys: Sequence[str] = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape'),
+    ) -> None:
+        if task not in ('seg', 'cls'):
+            raise ValueError(f'PackMultiModalInputs: task must be "seg" or "cls", got {task!r}')
+        self.task = task
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        inputs = {}
+        for name, img in results['mm_inputs'].items():
+            arr = np.ascontiguousarray(np.moveaxis(img, -1, -3), dtype=np.float32)
+            inputs[name] = torch.from_numpy(arr)
+        meta = {k: results[k] for k in self.meta_keys if k in results}
+        meta.update(
+            modality_mask=dict(results['modality_mask']),
+            date_masks={k: np.asarray(v) for k, v in results['date_masks'].items()},
+            doy={k: np.asarray(v) for k, v in results['doy'].items()},
+        )
+        if self.task == 'seg':
+            from mmengine.structures import PixelData
+            from mmseg.structures import SegDataSample
+
+            sample = SegDataSample()
+            if results.get('gt_seg_map') is not None:
+                seg = np.ascontiguousarray(results['gt_seg_map']).astype(np.int64)
+                sample.gt_sem_seg = PixelData(data=torch.from_numpy(seg)[None])
+        else:
+            from mmpretrain.structures import DataSample
+
+            sample = DataSample()
+            if 'gt_label' in results:
+                sample.set_gt_label(results['gt_label'])
+        sample.set_metainfo(meta)
+        return dict(inputs=inputs, data_samples=sample)

@@ -1,0 +1,3 @@
+from .fsdp2 import DEFAULT_UNITS, FSDP2Strategy, convert_sharded_checkpoint, is_sharded_checkpoint
+
+__all__ = ['DEFAULT_UNITS', 'FSDP2Strategy', 'convert_sharded_checkpoint', 'is_sharded_checkpoint']
