@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from mmskysense.datasets.downstream.converter_geometry import fraction_inside
 from mmskysense.datasets.downstream.det_annotations import (
     ClassNameMatcher,
     SkipLog,
@@ -47,7 +48,7 @@ from mmskysense.datasets.downstream.fair1m import (
     read_fair1m_xml,
     write_dota_txt,
 )
-from mmskysense.datasets.downstream.tiling import fraction_inside, window_starts
+from mmskysense.datasets.tiling import window_starts
 
 IMAGE_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.bmp')
 

@@ -24,7 +24,7 @@ import numpy as np
 from mmdet.datasets import BaseDetDataset
 from mmengine.logging import print_log
 
-from .tiling import polygon_area
+from .converter_geometry import polygon_area
 
 #: how many file names a warning lists per reason before it only counts
 MAX_NAMED_FILES = 5

@@ -3,8 +3,6 @@ geometry that decides which objects a patch keeps; the windows come from the one
 
 import numpy as np
 
-from ..tiling import iter_windows, window_starts  # noqa: F401  (the converters' import path)
-
 
 def colours_to_ids(rgb: np.ndarray, palette: list[list[int]], unknown: int = 255) -> np.ndarray:
     """Map an ``H x W x 3`` colour-coded label to class ids (``unknown`` where no colour fits)."""
