@@ -84,6 +84,7 @@ def main():
             indent=1,
         )
     print(f'metrics written to {path}')
+    print_paper_result(cfg.get('paper_result'), metrics)
 
 
 def _jsonable(value):
@@ -96,6 +97,20 @@ def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return str(value)
+
+
+def print_paper_result(paper, metrics: dict) -> None:
+    """A config's ``paper_result = dict(metric=KEY, value=V, source=TEXT)`` printed beside this
+    run's value of the same metric (same key, same scale)."""
+    if not paper:
+        return
+    key = paper['metric']
+    ours = metrics.get(key)
+    ours = f'{float(ours):.4f}' if ours is not None else f'not computed (no {key!r} metric)'
+    print(
+        f'paper ({paper.get("source", "paper")}): {key} = {float(paper["value"]):.4f}; '
+        f'this run: {ours}'
+    )
 
 
 if __name__ == '__main__':

@@ -27,6 +27,13 @@ from .scene import (
     segment_scene,
     segmentor_predict_fn,
 )
+from .scene_detection import (
+    SceneDetections,
+    detect_geotiff,
+    detector_predict_fn,
+    write_detection_preview,
+    write_detections_geojson,
+)
 
 __all__ = [
     'init_model',
@@ -54,4 +61,9 @@ __all__ = [
     'pair_overlap',
     'write_change_preview',
     'CHANGE_CLASSES',
+    'SceneDetections',
+    'detect_geotiff',
+    'detector_predict_fn',
+    'write_detections_geojson',
+    'write_detection_preview',
 ]

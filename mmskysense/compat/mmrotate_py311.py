@@ -12,12 +12,19 @@ Two things stop it, both at import time:
 A meta-path finder wraps the loading of the top-level ``mmrotate`` package, whichever code imports
 it first (our configs, mmengine's scope lookup ``import_module('mmrotate.registry')``, a user):
 during that one import ``mmdet.__version__`` reads ``3.1.0``; it is restored right after.
+
+A third breakage follows from the second: ``eval_rbbox_map`` (behind ``DOTAMetric``) always
+starts a ``spawn`` process pool, whose fresh workers import ``mmrotate`` without this hook, die at
+the version check, and leave the pool waiting forever. The same finder patches
+``mmrotate.evaluation.functional.mean_ap`` when it loads so that its pool runs the work in the
+calling process (the result is the same; only the worker processes are gone).
 """
 
 import collections
 import collections.abc
 import importlib.abc
 import importlib.machinery
+import itertools
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -46,14 +53,63 @@ class _VersionCheckLoader(importlib.abc.Loader):
             mmdet.__version__ = real_version
 
 
+class _InProcessPool:
+    """The part of ``multiprocessing.Pool`` that ``eval_rbbox_map`` uses, run in this process."""
+
+    def __init__(self, processes=None) -> None:
+        pass
+
+    def starmap(self, func, iterable):
+        return list(itertools.starmap(func, iterable))
+
+    def map(self, func, iterable):
+        return list(map(func, iterable))
+
+    def close(self) -> None:
+        pass
+
+    def join(self) -> None:
+        pass
+
+    def terminate(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+class _InProcessContext:
+    Pool = _InProcessPool
+
+
+def _in_process_context(method=None) -> _InProcessContext:
+    return _InProcessContext()
+
+
+#: module of mmrotate whose ``get_context`` (spawn pool) is replaced
+MEAN_AP_MODULE = 'mmrotate.evaluation.functional.mean_ap'
+
+
+class _InProcessPoolLoader(_VersionCheckLoader):
+    """Runs the real loader of mmrotate's mean_ap, then points its pool at this process."""
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.wrapped.exec_module(module)
+        module.get_context = _in_process_context
+
+
 class _MMRotateFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None, target=None):
-        if fullname != 'mmrotate':
+        if fullname not in ('mmrotate', MEAN_AP_MODULE):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
-        spec.loader = _VersionCheckLoader(spec.loader)
+        loader = _VersionCheckLoader if fullname == 'mmrotate' else _InProcessPoolLoader
+        spec.loader = loader(spec.loader)
         return spec
 
 

@@ -37,3 +37,19 @@ coder = TASK_UTILS.build(dict(type="mmrotate.MidpointOffsetCoder", angle_version
 print(type(coder).__name__)
 """
     assert 'MidpointOffsetCoder' in run_python(code).stdout
+
+
+def test_rotated_map_evaluation_finishes():
+    # eval_rbbox_map (DOTAMetric) starts a spawn pool whose workers cannot import mmrotate
+    # without the hook: without the patch this waits forever (here: until the timeout)
+    code = """
+import numpy as np
+import mmskysense
+from mmrotate.evaluation import eval_rbbox_map
+det = [[np.array([[50., 50., 20., 10., 0.3, 0.9]], dtype=np.float32)]]
+gt = [dict(bboxes=np.array([[50., 50., 20., 10., 0.3]], dtype=np.float32), labels=np.array([0]),
+           bboxes_ignore=np.zeros((0, 5), dtype=np.float32), labels_ignore=np.zeros(0))]
+mean_ap, _ = eval_rbbox_map(det, gt, iou_thr=0.5, nproc=4)
+print("mAP", mean_ap)
+"""
+    assert 'mAP 1.0' in run_python(code, timeout=120).stdout

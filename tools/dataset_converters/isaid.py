@@ -23,8 +23,8 @@ import os.path as osp
 
 import mmcv
 
+from mmskysense.datasets.downstream.converter_geometry import colours_to_ids
 from mmskysense.datasets.downstream.isaid import ISAID_PALETTE
-from mmskysense.datasets.downstream.tiling import colours_to_ids
 from mmskysense.datasets.tiling import iter_windows
 
 MASK_SUFFIX = '_instance_color_RGB.png'

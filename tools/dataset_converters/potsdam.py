@@ -26,12 +26,12 @@ import warnings
 import mmcv
 import numpy as np
 
+from mmskysense.datasets.downstream.converter_geometry import colours_to_ids
 from mmskysense.datasets.downstream.potsdam import (
     POTSDAM_PALETTE,
     POTSDAM_TEST_TILES,
     POTSDAM_TRAIN_TILES,
 )
-from mmskysense.datasets.downstream.tiling import colours_to_ids
 from mmskysense.datasets.raster_io import read_raster
 from mmskysense.datasets.tiling import iter_windows
 

@@ -1,9 +1,11 @@
-"""Downstream datasets of the paper's Tables 1, 2a and 3 (their loading transforms are in
+"""Downstream datasets of the paper's Tables 1, 2 and 3 (their loading transforms are in
 ``mmskysense.datasets.transforms``)."""
 
 from .aid import AIDDataset
 from .bigearthnet import BigEarthNetMMDataset, BigEarthNetS2Dataset
+from .dior import DIORDataset, DIORRDataset
 from .dynamic_earthnet import DynamicEarthNetDataset, DynamicEarthNetMMDataset
+from .fair1m import FAIR1MDataset
 from .fmow import FMoWSentinelDataset
 from .isaid import ISAIDDataset
 from .pastis import LoadPASTISTarget, PASTISDataset
@@ -18,6 +20,9 @@ __all__ = [
     'ISAIDDataset',
     'PotsdamDataset',
     'DynamicEarthNetDataset',
+    'DIORDataset',
+    'DIORRDataset',
+    'FAIR1MDataset',
     'BigEarthNetMMDataset',
     'DynamicEarthNetMMDataset',
     'PASTISDataset',
