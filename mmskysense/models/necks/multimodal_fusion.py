@@ -107,6 +107,7 @@ class MultiModalFusion(BaseModule):
         self.kinds = dict(modalities)
         self.names = tuple(modalities)
         self.stages = tuple(stages)
+        self.in_channels = list(in_channels)
         self.ms_scales = tuple(float(s) for s in ms_scales)
         self.mode = mode
         self.series = tuple(series) if series is not None else tuple(

@@ -80,6 +80,28 @@ def check_structure(model, neck_type) -> None:
         )
 
 
+def check_multimodal_structure(model) -> None:
+    """Multi-modal models: the fusion neck reads the backbone's widths, the heads the fused ones."""
+    channels = list(model.backbone.out_channels)
+    neck = model.fusion_neck
+    assert list(neck.in_channels) == channels, (
+        f'fusion_neck.in_channels {neck.in_channels} != backbone channels {channels}'
+    )
+    fused = list(neck.out_channels)
+    for name in ('decode_head', 'auxiliary_head'):
+        head = getattr(model, name, None)
+        if head is not None:
+            want = _expected(fused, head.in_index)
+            assert head.in_channels == want, (
+                f'{name}.in_channels {head.in_channels} != fused channels {want}'
+            )
+    head = getattr(model, 'head', None)
+    if head is not None and hasattr(head, 'in_channels'):
+        assert head.in_channels == fused[-1], (
+            f'head.in_channels {head.in_channels} != fused channels {fused[-1]}'
+        )
+
+
 def check_forward(model) -> None:
     """Meta tensors through the backbone, the necks and the heads (shapes only)."""
     backbone = model.backbone
@@ -124,6 +146,11 @@ def test_config_builds_and_its_widths_agree(path, text_embeddings):
             stated = cfg.model[name].get('in_dims')
             assert stated in (None, last), f'{path}: {name}.in_dims {stated} != {last}'
         return
+    if hasattr(model, 'fusion_neck'):
+        # multi-modal tasks (Table 3): the core backbone, a dict of modalities in
+        assert type(model.backbone).__name__ == 'SkySenseV2Backbone', path
+        check_multimodal_structure(model)
+        return
     assert type(model.backbone).__name__ == 'SkySenseV2SingleModal', path
     check_structure(model, _neck_type(cfg))
     check_forward(model)
@@ -154,3 +181,12 @@ def test_a_width_stated_inconsistently_fails(path, key, index):
         check_structure(model, _neck_type(cfg))
     with pytest.raises(RuntimeError):
         check_forward(model)
+
+
+def test_a_fused_width_stated_inconsistently_fails():
+    """The negative control of the multi-modal check: the head off by 32 channels of F_fus."""
+    cfg = Config.fromfile(str(REPO / 'configs/_base_/models/upernet_skysense_v2_mm.py'))
+    cfg.model.decode_head.in_channels[3] += 32
+    model = build_on_meta(cfg.model)
+    with pytest.raises(AssertionError, match='decode_head.in_channels'):
+        check_multimodal_structure(model)
