@@ -11,7 +11,7 @@ from .multimodal import (
 )
 from .pair_augment import PairPhotometricJitter, RandomDateExchange
 from .pair_loading import LoadBinaryChangeLabel, LoadImagePair, read_date
-from .photometric import RandomHRColorJitter, RandomSpectralJitter
+from .photometric import RandomHRChannelShuffle, RandomHRColorJitter, RandomSpectralJitter
 from .temporal_sampling import SampleTemporalFrames
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     'read_date',
     'PairPhotometricJitter',
     'RandomDateExchange',
+    'RandomHRChannelShuffle',
     'RandomHRColorJitter',
     'RandomSpectralJitter',
     'SampleTemporalFrames',

@@ -176,3 +176,51 @@ class RandomSpectralJitter(BaseTransform):
             f'gain_std={self.gain_std}, bias_std={self.bias_std}, '
             f'noise_std={self.noise_std}, prob={self.prob}, clip={self.clip})'
         )
+
+
+@TRANSFORMS.register_module()
+class RandomHRChannelShuffle(BaseTransform):
+    """Random order of the HR view's bands, and a random inversion (``255 - x``) of each.
+
+    Stronger than colour jitter: brightness, contrast, saturation and hue jitter keep the
+    luminance of each surface, so two views of one scene still match by their colours alone
+    and a teacher-student objective can be met without seeing structure. Shuffling and
+    inverting the bands leaves only the spatial pattern shared between two views. It also
+    removes the colour cue itself: keep ``prob`` moderate where colour tells the classes apart.
+
+    Args:
+        prob: probability of shuffling a view's bands.
+        invert_prob: probability of inverting each band of a shuffled view.
+        groups: which view groups are augmented.
+    """
+
+    def __init__(
+        self, prob: float = 0.5, invert_prob: float = 0.5, groups: Sequence[str] = GROUPS
+    ) -> None:
+        for name, p in (('prob', prob), ('invert_prob', invert_prob)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f'RandomHRChannelShuffle: `{name}` must be in [0, 1], got {p}')
+        self.prob = prob
+        self.invert_prob = invert_prob
+        self.groups = _check_groups(groups)
+
+    def _shuffle(self, img: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        if np.random.rand() >= self.prob:
+            return img
+        img = img[np.random.permutation(img.shape[0])]
+        invert = np.random.rand(img.shape[0]) < self.invert_prob
+        img = np.where(invert[:, None, None], 255.0 - img, img).astype(np.float32)
+        img[:, ~valid] = 0  # nodata stays 0 (an inverted band would make it 255)
+        return img
+
+    def transform(self, results: dict) -> dict:
+        for group in self.groups:
+            for view in results['views'][group]:
+                view['hr'] = self._shuffle(view['hr'], view['hr_valid'])
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f'{self.__class__.__name__}(prob={self.prob}, invert_prob={self.invert_prob}, '
+            f'groups={self.groups})'
+        )

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from mmskysense.registry import MODELS
 
 from ..utils.ssl_monitors import teacher_student_monitors
-from .teacher_student_ce import TeacherCentering, teacher_probs, teacher_student_cross_entropy
+from .teacher_student_ce import TeacherCentering, teacher_student_cross_entropy
 
 GRANULARITIES = ('pixel', 'object', 'image')
 
@@ -27,6 +27,8 @@ class MGCLLoss(nn.Module):
         granularity_weights: weight of each granularity inside MGCL.
         student_temp: student temperature.
         center_momentum: momentum of the teacher centering.
+        centering: ``'ema'`` (DINO's centre, the paper's) or ``'sinkhorn_knopp'`` (DINOv2's
+            equipartition; see ``teacher_student_ce``).
         min_object_mass: objects covering fewer tokens of the shared ground are ignored.
     """
 
@@ -38,6 +40,7 @@ class MGCLLoss(nn.Module):
         student_temp: float = 0.1,
         center_momentum: float = 0.9,
         min_object_mass: float = 0.5,
+        centering: str = 'ema',
     ) -> None:
         super().__init__()
         missing = [g for g in GRANULARITIES if g not in out_dims]
@@ -50,7 +53,7 @@ class MGCLLoss(nn.Module):
         self.min_object_mass = min_object_mass
         self.centering = nn.ModuleDict(
             {
-                f'{g}_{m}': TeacherCentering(out_dims[g], center_momentum)
+                f'{g}_{m}': TeacherCentering(out_dims[g], center_momentum, mode=centering)
                 for g in GRANULARITIES
                 for m in self.modalities
             }
@@ -83,7 +86,7 @@ class MGCLLoss(nn.Module):
                 if g == 'object':
                     weight = (weight >= self.min_object_mass).to(student.dtype)
                 centering = self.centering[f'{g}_{modality}']
-                target = teacher_probs(teacher, centering.center, teacher_temp)
+                target = centering.targets(teacher, teacher_temp, weight)
                 loss = teacher_student_cross_entropy(student, target, self.student_temp, weight)
                 out.update(
                     teacher_student_monitors(

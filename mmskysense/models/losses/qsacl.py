@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from mmskysense.registry import MODELS
 
 from ..utils.ssl_monitors import teacher_student_monitors
-from .teacher_student_ce import TeacherCentering, teacher_probs, teacher_student_cross_entropy
+from .teacher_student_ce import TeacherCentering, teacher_student_cross_entropy
 
 
 def _check(name: str, x: Tensor, dims: int = 4) -> None:
@@ -34,14 +34,20 @@ class QSACLLoss(nn.Module):
         out_dims: K, the DINO head's output size.
         student_temp: student softmax temperature.
         center_momentum: momentum of the teacher centering (DINO).
+        centering: ``'ema'`` (DINO's centre, the paper's) or ``'sinkhorn_knopp'`` (DINOv2's
+            equipartition; see ``teacher_student_ce``).
     """
 
     def __init__(
-        self, out_dims: int, student_temp: float = 0.1, center_momentum: float = 0.9
+        self,
+        out_dims: int,
+        student_temp: float = 0.1,
+        center_momentum: float = 0.9,
+        centering: str = 'ema',
     ) -> None:
         super().__init__()
         self.student_temp = student_temp
-        self.centering = TeacherCentering(out_dims, center_momentum)
+        self.centering = TeacherCentering(out_dims, center_momentum, mode=centering)
 
     def forward(
         self,
@@ -71,8 +77,8 @@ class QSACLLoss(nn.Module):
                 'QSACLLoss: student and teacher logits of the same views must have the same shape'
             )
         center = self.centering.center
-        pt_g = teacher_probs(teacher_global, center, teacher_temp)  # B x Vg x m x K
-        pt_l = teacher_probs(teacher_local, center, teacher_temp)
+        pt_g = self.centering.targets(teacher_global, teacher_temp)  # B x Vg x m x K
+        pt_l = self.centering.targets(teacher_local, teacher_temp)
         # The mean over every (global, local) pair, batch and query of a direction's
         # cross-entropy. The cross-entropy is linear in its target, so the mean over the Vg
         # (or Vl) targets of one student view is the cross-entropy to their mean distribution:

@@ -3,12 +3,22 @@
 Paper eq. 4: L_CL(x, x') = -H(x) log H'(x'), with H the student head and H' its EMA (teacher)
 "as defined in [6]" (DINO). Following DINO, the teacher distribution is the sharpened softmax of
 its centred logits and is the target; the student's log-softmax carries the gradient.
+
+Two ways to make the targets (``TeacherCentering(mode=...)``): DINO's running centre (the
+paper's, ``'ema'``), or DINOv2's Sinkhorn-Knopp centring (``'sinkhorn_knopp'``), which
+equipartitions the batch's targets over the outputs. With a small batch the running centre
+follows the batch mean so closely that the centred logits vanish and the targets go to uniform
+(log K); the Sinkhorn-Knopp targets cannot, as each output takes an equal share of the batch.
 """
 
 import torch
 import torch.nn.functional as F
 from mmengine import dist
 from torch import Tensor, nn
+
+from .sinkhorn_knopp import sinkhorn_knopp
+
+CENTERING_MODES = ('ema', 'sinkhorn_knopp')
 
 
 def teacher_probs(teacher_logits: Tensor, center: Tensor, teacher_temp: float) -> Tensor:
@@ -54,14 +64,45 @@ class TeacherCentering(nn.Module):
     Args:
         out_dims: K, the number of head outputs.
         momentum: EMA momentum of the centre.
+        mode: how :meth:`targets` makes the teacher's targets: ``'ema'`` (DINO: softmax of the
+            logits less the centre) or ``'sinkhorn_knopp'`` (DINOv2: the equipartitioned plan of
+            the batch's logits, ``sinkhorn_iters`` steps, over data-parallel ranks). The centre
+            is kept in both modes (its norm is a monitor).
+        sinkhorn_iters: Sinkhorn-Knopp steps in ``'sinkhorn_knopp'`` mode.
     """
 
-    def __init__(self, out_dims: int, momentum: float = 0.9) -> None:
+    def __init__(
+        self, out_dims: int, momentum: float = 0.9, mode: str = 'ema', sinkhorn_iters: int = 3
+    ) -> None:
         super().__init__()
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f'TeacherCentering: `momentum` must be in [0, 1], got {momentum}')
+        if mode not in CENTERING_MODES:
+            raise ValueError(
+                f'TeacherCentering: `mode` must be one of {CENTERING_MODES}, got {mode!r}'
+            )
         self.momentum = momentum
+        self.mode = mode
+        self.sinkhorn_iters = sinkhorn_iters
         self.register_buffer('center', torch.zeros(1, out_dims))
+
+    @torch.no_grad()
+    def targets(
+        self, teacher_logits: Tensor, teacher_temp: float, weight: Tensor | None = None
+    ) -> Tensor:
+        """The teacher's target distributions of ``teacher_logits`` (``... x K``); rows whose
+        ``weight`` is 0 take no part in the Sinkhorn-Knopp plan (and get zeros there)."""
+        if self.mode == 'ema':
+            return teacher_probs(teacher_logits, self.center, teacher_temp)
+        k = teacher_logits.shape[-1]
+        mask = None if weight is None else (weight.detach().reshape(-1) > 0)
+        plan = sinkhorn_knopp(
+            teacher_logits.detach().float().reshape(-1, k),
+            epsilon=teacher_temp,
+            num_iters=self.sinkhorn_iters,
+            row_mask=mask,
+        )
+        return plan.reshape(teacher_logits.shape)
 
     @torch.no_grad()
     def update(self, teacher_logits: Tensor, weight: Tensor | None = None) -> None:

@@ -11,7 +11,11 @@ from mmskysense.datasets.geo.synthetic import (
     _TextureWorld,
     generate_geo_dataset,
 )
-from mmskysense.datasets.transforms.photometric import RandomHRColorJitter, _rotate_hue
+from mmskysense.datasets.transforms.photometric import (
+    RandomHRChannelShuffle,
+    RandomHRColorJitter,
+    _rotate_hue,
+)
 
 
 def _world(seed=0, size=400.0):
@@ -113,3 +117,40 @@ def test_hue_rotation_keeps_luminance_and_turns_chroma():
     assert min(np.abs(a - b).mean() for i, a in enumerate(outs) for b in outs[i + 1 :]) > 1
     with pytest.raises(ValueError, match='hue'):
         RandomHRColorJitter(hue=0.7)
+
+
+def test_channel_shuffle_permutes_and_inverts_bands_and_keeps_nodata():
+    rng = np.random.default_rng(1)
+    img = rng.uniform(1, 255, size=(3, 8, 8)).round().astype(np.float32)
+    valid = np.ones((8, 8), dtype=bool)
+    valid[:2, :3] = False
+    img[:, ~valid] = 0
+    results = dict(
+        views=dict(
+            global_views=[dict(hr=img.copy(), hr_valid=valid) for _ in range(8)],
+            local_views=[dict(hr=img.copy(), hr_valid=valid) for _ in range(8)],
+        )
+    )
+    np.random.seed(0)
+    out = RandomHRChannelShuffle(prob=1.0, invert_prob=0.5).transform(results)
+    views = out['views']['global_views'] + out['views']['local_views']
+    changed = 0
+    for view in views:
+        x = view['hr']
+        assert (x[:, ~valid] == 0).all()
+        for band in x:
+            # each output band is an input band, or that band inverted, exactly
+            assert any(
+                np.array_equal(band[valid], src[valid])
+                or np.array_equal(band[valid], 255 - src[valid])
+                for src in img
+            )
+        changed += not np.array_equal(x, img)
+    assert changed >= 12  # 16 views, P(unchanged) = 1/6 * 1/8 each
+    # prob 0: the views are left exactly as they are
+    same = RandomHRChannelShuffle(prob=0.0).transform(
+        dict(views=dict(global_views=[dict(hr=img.copy(), hr_valid=valid)], local_views=[]))
+    )
+    assert np.array_equal(same['views']['global_views'][0]['hr'], img)
+    with pytest.raises(ValueError, match='invert_prob'):
+        RandomHRChannelShuffle(invert_prob=1.5)
