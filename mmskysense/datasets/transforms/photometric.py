@@ -23,6 +23,12 @@ def _check_groups(groups: Sequence[str]) -> tuple[str, ...]:
     return tuple(groups)
 
 
+def _views(results: dict, groups: Sequence[str]):
+    """The views of ``groups`` in a multi-crop result, one after the other."""
+    for group in groups:
+        yield from results['views'][group]
+
+
 # RGB <-> YIQ (NTSC): Y is the luminance of the grayscale above, I and Q span the chroma plane
 _RGB_TO_YIQ = np.array(
     [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=np.float32
@@ -99,9 +105,8 @@ class RandomHRColorJitter(BaseTransform):
         return img
 
     def transform(self, results: dict) -> dict:
-        for group in self.groups:
-            for view in results['views'][group]:
-                view['hr'] = self._jitter(view['hr'], view['hr_valid'])
+        for view in _views(results, self.groups):
+            view['hr'] = self._jitter(view['hr'], view['hr_valid'])
         return results
 
     def __repr__(self) -> str:
@@ -160,14 +165,13 @@ class RandomSpectralJitter(BaseTransform):
         view[self.modality] = out.astype(np.float32)
 
     def transform(self, results: dict) -> dict:
-        for group in self.groups:
-            for view in results['views'][group]:
-                if self.modality not in view:
-                    raise KeyError(
-                        f'RandomSpectralJitter: views have no {self.modality!r}; '
-                        f'expected one of hr, s2, s1'
-                    )
-                self._jitter(view)
+        for view in _views(results, self.groups):
+            if self.modality not in view:
+                raise KeyError(
+                    f'RandomSpectralJitter: views have no {self.modality!r}; '
+                    f'expected one of hr, s2, s1'
+                )
+            self._jitter(view)
         return results
 
     def __repr__(self) -> str:
@@ -214,9 +218,8 @@ class RandomHRChannelShuffle(BaseTransform):
         return img
 
     def transform(self, results: dict) -> dict:
-        for group in self.groups:
-            for view in results['views'][group]:
-                view['hr'] = self._shuffle(view['hr'], view['hr_valid'])
+        for view in _views(results, self.groups):
+            view['hr'] = self._shuffle(view['hr'], view['hr_valid'])
         return results
 
     def __repr__(self) -> str:

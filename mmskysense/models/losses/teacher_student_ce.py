@@ -6,9 +6,9 @@ its centred logits and is the target; the student's log-softmax carries the grad
 
 Two ways to make the targets (``TeacherCentering(mode=...)``): DINO's running centre (the
 paper's, ``'ema'``), or DINOv2's Sinkhorn-Knopp centring (``'sinkhorn_knopp'``), which
-equipartitions the batch's targets over the outputs. With a small batch the running centre
-follows the batch mean so closely that the centred logits vanish and the targets go to uniform
-(log K); the Sinkhorn-Knopp targets cannot, as each output takes an equal share of the batch.
+equipartitions the batch's targets over the outputs: each output takes an equal share of the
+batch, so no output can take the whole batch, whatever the centre has learnt so far. (Neither
+mode sharpens rows that are nearly identical: both give them near-uniform targets.)
 """
 
 import torch
