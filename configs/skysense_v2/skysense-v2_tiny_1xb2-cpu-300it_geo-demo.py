@@ -10,17 +10,17 @@
 # world of tools/misc/generate_geo_dataset.py --world texture (classes by HR structure, colour
 # random), random initialisations score 19.7 +- 1.8 % k-NN top-1 (5 seeds; majority class 16.8 %)
 # and no variant beat that by 10 points on two seeds: each term alone and all but one (150-300
-# iterations), all terms, ITA alone, Sinkhorn-Knopp centring, channel shuffle, lr 2e-4 or 256
-# scenes (700 iterations at batch 8). Two
-# mechanisms were measured. (1) The views' scale: global_scale (0.4, 1.0) of a 256 px scene
-# shrinks 162-256 px to 64 px (2.5-4x) while the k-NN tiles are native, and the texture world's
-# classes are periods (4 m rows, 5 m crowns, 10 m blocks) that this moves onto each other; native
-# 64 / 32 px views (scale 0.0625 / 0.0156) raised HR-only ITA from 17-26 % to 24-33 % (one seed;
-# 16-21 % on another). (2) The image-level MGCL targets of every modality, and the HR pixel and
-# object ones, go uniform (0.96-0.998 of log K) within 100 iterations and stay there, with either
-# centring (the teacher's HR logits barely vary over prototypes), so the HR self-distillation
-# terms carry no signal; a constant teacher temperature of 0.02 keeps them at 0.4-0.9 of log K,
-# and with DINO's frozen prototype layer (100 iterations) at 0.6-0.7, yet the k-NN stays at 22-23 %.
+# iterations), all terms, ITA alone, Sinkhorn-Knopp centring, channel shuffle, lr 2e-4 or 256 scenes
+# (700 iterations at batch 8). Two mechanisms were measured. (1) The views' scale: global_scale
+# (0.4, 1.0) of a 256 px scene shrinks 162-256 px to 64 px (2.5-4x) while the k-NN tiles are native,
+# and the texture world's classes are periods (4 m rows, 5 m crowns, 10 m blocks) that this moves
+# onto each other; native 64 / 32 px views (scale 0.0625 / 0.0156) raised HR-only ITA from 17-26 %
+# to 21-33 % (one seed, 21.6 % at its end; 16-21 % on another). (2) The image-level MGCL targets of
+# every modality, and the HR pixel and object ones, go uniform (0.96-0.998 of log K) within 100
+# iterations and stay there, with either centring (the teacher's HR logits barely vary over
+# prototypes), so the HR self-distillation terms carry no signal; a constant teacher temperature of
+# 0.02 keeps them at 0.4-0.9 of log K, and with DINO's frozen prototype layer (100 iterations) at
+# 0.6-0.7, yet the k-NN stays at 22-23 %.
 #   python tools/misc/generate_geo_dataset.py data/geo_demo --num-samples 8
 #   python tools/misc/gen_text_embeddings.py data/osm_text_embeddings_random.pth --backend random
 #   OMP_NUM_THREADS=1 python tools/train.py \
