@@ -7,8 +7,9 @@ accuracy (``KNNEvalHook``) and the collapse monitors, against iterations, into o
 Panels: (1) the total loss and every weighted ``loss_*`` term; (2) every ``<set>/top1`` that a
 ``KNNEvalHook`` logged, with its majority-class baseline (the first point, at step 0, is the
 initial weights); (3) the teacher's target entropy divided by log K of the image-level MGCL
-terms and of QSACL (0: one-hot targets, 1: uniform ones; a collapse goes to either end), with
-the effective rank of the teacher's pooled HR features on the right axis. Also writes the
+terms and of QSACL (0: one-hot targets, 1: uniform ones; a collapse goes to either end) and
+ITA's training accuracy, with the effective rank of the teacher's pooled HR features on the
+right axis. Also writes the
 curves as JSON next to the PNG (``<out>.json``).
 """
 
@@ -51,6 +52,8 @@ def collect_curves(records: list[dict]) -> dict[str, dict[str, list]]:
     monitor_keys = [
         k for k in keys if k.startswith('mgcl_image_') and k.endswith('/tgt_entropy')
     ] + [k for k in keys if k.startswith('qsacl_') and k.endswith('/tgt_entropy')]
+    # a run without teacher-target terms (ITA alone) still shows what its objective does
+    monitor_keys += [k for k in ('ita_acc',) if k in keys]
     extra = [k for k in ('teacher_feat/hr/erank',) if k in keys]
     majority = [k[: -len('/top1')] + '/majority' for k in knn_keys]
     out = {}
@@ -102,8 +105,14 @@ def plot_curves(
     for k, c in curves.items():
         if k.endswith('/tgt_entropy'):
             ax.plot(c['step'], c['value'], label=k.replace('/tgt_entropy', ''), lw=1.2)
+    if 'ita_acc' in curves:
+        c = curves['ita_acc']
+        ax.plot(c['step'], c['value'], color='grey', lw=1.0, label='ita_acc (training views)')
     ax.set(
-        title='teacher target entropy / log K', xlabel='iteration', ylim=(-0.02, 1.02), ylabel=''
+        title='teacher target entropy / log K; ITA accuracy',
+        xlabel='iteration',
+        ylim=(-0.02, 1.02),
+        ylabel='',
     )
     ax.legend(fontsize=7, loc='upper left')
     if 'teacher_feat/hr/erank' in curves:
