@@ -44,6 +44,10 @@ def test_target_entropy_and_kl_against_a_hand_computation():
     )
     assert out['term/kl'].item() == pytest.approx(kl, abs=1e-6)
     assert out['term/center_norm'].item() == pytest.approx(1.0, abs=1e-6)
+    assert out['term/rows'].item() == 2.0
+    # a batch without rows reads as no data, not as one-hot targets
+    empty = teacher_student_monitors('t', target, torch.tensor(0.0), torch.zeros(3))
+    assert empty['t/rows'].item() == 0.0 and empty['t/tgt_entropy'].item() == 0.0
     # the two ends of collapse
     one_hot = teacher_student_monitors('t', torch.eye(k)[[2, 2, 2]], torch.tensor(0.0))
     assert one_hot['t/tgt_entropy'].item() == 0 and one_hot['t/tgt_marginal_entropy'].item() == 0
@@ -90,9 +94,9 @@ def test_the_loss_outputs_carry_every_monitor_and_none_counts_as_a_loss(tmp_path
     losses = model.loss(**model.data_preprocessor(collate(pinned_samples()), True))
     terms = [f'mgcl_{g}_{m}' for g in ('pixel', 'object', 'image') for m in ('hr', 's2', 's1')]
     for term in terms + ['qsacl_g2l', 'qsacl_l2g']:
-        for mon in ('tgt_entropy', 'tgt_marginal_entropy', 'kl', 'center_norm'):
+        for mon in ('tgt_entropy', 'tgt_marginal_entropy', 'kl', 'center_norm', 'rows'):
             assert f'{term}/{mon}' in losses, f'{term}/{mon}'
-    for mon in ('tgt_entropy', 'tgt_marginal_entropy', 'kl'):
+    for mon in ('tgt_entropy', 'tgt_marginal_entropy', 'kl', 'rows'):
         assert f'gcpl/{mon}' in losses
     for m in ('hr', 's2', 's1', 'fused'):
         assert f'teacher_feat/{m}/std' in losses and f'teacher_feat/{m}/erank' in losses

@@ -81,7 +81,9 @@ def _run(data, steps: int, teacher_temp: float | None = None) -> list[dict[str, 
         model.update_teacher(
             cosine_momentum(step, max_iters, mom['base_momentum'], mom['end_momentum'])
         )
-        history.append({k: v.item() for k, v in losses.items() if 'entropy' in k})
+        history.append(
+            {k: v.item() for k, v in losses.items() if 'entropy' in k or k.endswith('/rows')}
+        )
     return history
 
 
@@ -90,7 +92,9 @@ def _collapsed(history: list[dict[str, float]]) -> list[str]:
     for step, mon in enumerate(history):
         for term in TERMS:
             h, hm = mon[f'{term}/tgt_entropy'], mon[f'{term}/tgt_marginal_entropy']
-            if not LOW < h < HIGH or hm < LOW:
+            if mon[f'{term}/rows'] == 0:  # no data to judge: the recipe's views always overlap
+                bad.append(f'step {step} {term}: no target rows')
+            elif not LOW < h < HIGH or hm < LOW:
                 bad.append(f'step {step} {term}: entropy {h:.3f}, of the mean {hm:.3f}')
     return bad
 

@@ -95,7 +95,12 @@ def test_plot_pretrain_curves_reads_the_scalar_log_and_writes_the_png(tmp_path):
                 loss=10.0 - step * 0.1,
                 loss_mgcl=6.0,
                 loss_ita=1.5,
-                **{'mgcl_image_hr/tgt_entropy': 0.5, 'teacher_feat/hr/erank': 3.0},
+                **{
+                    'mgcl_image_hr/tgt_entropy': 0.0 if step == 7 else 0.5,
+                    # step 7's batch gave the term no rows: its 0 is no data, not a collapse
+                    'mgcl_image_hr/rows': 0.0 if step == 7 else 16.0,
+                    'teacher_feat/hr/erank': 3.0,
+                },
             )
         )
         if step % 5 == 0:
@@ -108,6 +113,8 @@ def test_plot_pretrain_curves_reads_the_scalar_log_and_writes_the_png(tmp_path):
     assert curves['knn_texture/top1'] == dict(step=[0, 5, 10], value=[20.0, 25.0, 30.0])
     assert curves['loss']['step'] == list(range(1, 11))
     assert set(curves) >= {'loss_mgcl', 'loss_ita', 'mgcl_image_hr/tgt_entropy'}
+    assert curves['mgcl_image_hr/tgt_entropy']['step'] == [1, 2, 3, 4, 5, 6, 8, 9, 10]
+    assert set(curves['mgcl_image_hr/tgt_entropy']['value']) == {0.5}
     (tmp_path / 'bad.json').write_text('{"step": 1, "loss": 2}\nnot json\n')
     with pytest.raises(ValueError, match='bad.json:2'):
         plot.main([str(tmp_path / 'bad.json'), str(out)])

@@ -37,8 +37,13 @@ def read_scalars(path: str) -> list[dict]:
 
 
 def series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
+    # a teacher-student monitor of a step whose batch gave its term no rows is no data (its
+    # entropy reads 0, like a collapse): left out of the curve
+    rows = key.rsplit('/', 1)[0] + '/rows' if key.endswith('/tgt_entropy') else None
     steps, values = [], []
     for rec in records:
+        if rows is not None and rec.get(rows, 1.0) == 0:
+            continue
         if key in rec and 'step' in rec:
             steps.append(int(rec['step']))
             values.append(float(rec[key]))

@@ -45,7 +45,10 @@ def teacher_student_monitors(
         divided by log K (how many outputs the batch uses: near 0 when every row picks the same
         output); ``<name>/kl``: mean KL(target || student) in nats, the part of the
         cross-entropy the student can still remove; ``<name>/center_norm``: the centre's L2
-        norm, when ``center`` is given.
+        norm, when ``center`` is given; ``<name>/rows``: the weighted number of target rows.
+        A batch that gives the term no row (e.g. views that do not overlap, for MGCL's pixel
+        and object terms) has ``rows`` 0, and its entropies and KL are 0 there: that is no data,
+        not a one-hot collapse, which ``rows`` tells apart without a host read.
     """
     k = target.shape[-1]
     p = target.detach().float().reshape(-1, k)
@@ -66,6 +69,7 @@ def teacher_student_monitors(
         f'{name}/tgt_entropy': entropy / log_k,
         f'{name}/tgt_marginal_entropy': _entropy(marginal) / log_k,
         f'{name}/kl': cross_entropy.detach().float() - entropy,
+        f'{name}/rows': w.sum(),
     }
     if center is not None:
         out[f'{name}/center_norm'] = center.detach().float().norm()
