@@ -4,9 +4,9 @@
 
 1. generate the demo dataset: geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with
    OSM-like labels (pretraining, k-NN scenes, a labelled fine-tuning set, one large scene)
-2. pretrain the tiny SkySense V2 (tools/train.py, the tiny CPU recipe), the teacher's k-NN on
-   the held-out scenes measured every 50 iterations (KNNEvalHook), and plot the loss terms, the
-   k-NN curve and the collapse monitors (pretrain_curves.png)
+2. pretrain the tiny SkySense V2 (tools/train.py, the tiny CPU recipe that learns), the
+   teacher's k-NN on the held-out scenes measured while it runs (KNNEvalHook), and plot the loss
+   terms, the k-NN curve and the collapse monitors (pretrain_curves.png)
 3. extract the teacher backbone from the last pretraining checkpoint
 4. k-NN scene classification with random and with pretrained weights
 5. fine-tune UperNet on the labelled set from the pretrained backbone and test it (mIoU)
@@ -25,10 +25,9 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# The demo's land-cover classes differ mainly by colour and spectrum: the recipe without
-# photometric jitter keeps that information, where the jittered one trains it away (see the
-# config's header for the k-NN figures of both).
-PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb2-cpu-300it-nojitter_geo-demo.py'
+# The tiny recipe whose teacher's k-NN rises above random initialisation (issue 11; its header
+# says what differs from the paper's recipe and gives the figures on texture-defined scenes).
+PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py'
 FINETUNE_CFG = 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
 KNN_HOOK = 2  # the index of the KNNEvalHook in PRETRAIN_CFG's custom_hooks
 
@@ -149,7 +148,7 @@ def step_data(args) -> dict:
 
     data = args.data
     generate_geo_dataset(data, num_samples=16, seed=0)
-    generate_geo_dataset(osp.join(data, 'knn'), num_samples=12, seed=1, write_index=False)
+    generate_geo_dataset(osp.join(data, 'knn'), num_samples=32, seed=1, write_index=False)
     generate_geo_dataset(
         osp.join(data, 'finetune', 'train'), num_samples=16, seed=100, write_index=False
     )
@@ -193,7 +192,7 @@ def step_pretrain(args, data: dict) -> dict:
             f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
             # the online k-NN (the config's KNNEvalHook) on this run's held-out scenes
             f'custom_hooks.{KNN_HOOK}.data_root={args.data}/knn',
-            f'custom_hooks.{KNN_HOOK}.interval={max(1, args.pretrain_iters // 6)}',
+            f'custom_hooks.{KNN_HOOK}.interval={max(1, args.pretrain_iters // 8)}',
         ],
         log_path=osp.join(args.out, 'pretrain.log'),
     )
@@ -348,7 +347,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--out', default='demo_outputs')
     ap.add_argument('--data', default='data/geo_demo')
-    ap.add_argument('--pretrain-iters', type=int, default=300)
+    ap.add_argument('--pretrain-iters', type=int, default=800)
     ap.add_argument('--finetune-iters', type=int, default=100)
     ap.add_argument('--scene-size', type=int, default=2048, help='HR pixels of the large scene')
     ap.add_argument('--quick', action='store_true', help='a smoke run: few iterations')
@@ -422,7 +421,11 @@ def main():
             f'{knn["random"]["top1"]:.1f} % (majority class '
             f'{knn["random"]["majority_baseline"]:.1f} %)',
         ),
-        ('k-NN top-1, pretrained', f'{knn["pretrained"]["top1"]:.1f} %'),
+        (
+            'k-NN top-1, pretrained',
+            f'{knn["pretrained"]["top1"]:.1f} % '
+            f'({knn["pretrained"]["top1"] - knn["random"]["top1"]:+.1f} points)',
+        ),
         (
             'k-NN top-1 during pretraining',
             ' -> '.join(

@@ -5,7 +5,8 @@
 # held-out scenes of data/geo_knn was 52.4 % with the jitter, 74.4 % without it, and 62.2 %
 # for the randomly initialised model (measured before the Sinkhorn fix and the backbone's new
 # initialisation). On today's code `tools/demo.py --quick` (150 iterations) gives 83.6 % at
-# initialisation and 82.0 % after: this recipe does not learn at this size yet (issue 11).
+# initialisation and 82.0 % after: this recipe does not learn at this size (issue 11; the one
+# that does, and that `make demo` runs, is skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py).
 _base_ = ['./skysense-v2_tiny_1xb2-cpu-300it_geo-demo.py']
 
 train_pipeline = [
@@ -30,7 +31,7 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 # The teacher's k-NN on held-out scenes every 50 iterations (and before the first), logged as
 # knn/top1 in vis_data/scalars.json; tools/analysis_tools/plot_pretrain_curves.py draws it next to
 # the loss terms. The scenes: python tools/misc/generate_geo_dataset.py data/geo_demo/knn
-# --num-samples 12 --seed 1 (the demo writes them); --cfg-options custom_hooks.2.data_root=DIR
+# --num-samples 32 --seed 1 (the demo writes them); --cfg-options custom_hooks.2.data_root=DIR
 # points the hook elsewhere.
 knn_data_root = 'data/geo_demo/knn'
 custom_hooks = [

@@ -6,25 +6,11 @@
 # instead of 1024; lr 5e-4 with a 20-iteration warm-up instead of 2e-4 over 10k; teacher momentum
 # from 0.99 (not 0.996) and the temperature warm-up over 50 iterations (not 30k), so that the
 # schedules run their course in 300 iterations.
-# What it does not do: learn, at this size (issue 11; its notes have the tables). On the texture
-# world of tools/misc/generate_geo_dataset.py --world texture (classes by HR structure, colour
-# random), random initialisations score 19.7 +- 1.8 % k-NN top-1 (5 seeds; majority class 16.8 %)
-# and no variant beat that by 10 points on two seeds: each term alone and all but one (150-300
-# iterations), all terms, ITA alone, Sinkhorn-Knopp centring, channel shuffle, lr 2e-4 or 256 scenes
-# (700 iterations at batch 8). Two mechanisms were measured. (1) The views' scale: global_scale
-# (0.4, 1.0) of a 256 px scene shrinks 162-256 px to 64 px (2.5-4x) while the k-NN tiles are native,
-# and the texture world's classes are periods (4 m rows, 5 m crowns, 10 m blocks) that this moves
-# onto each other; native 64 / 32 px views (scale 0.0625 / 0.0156) raised HR-only ITA from 17-26 %
-# to 21-33 % (one seed, 21.6 % at its end; 16-21 % on another). (2) The image-level MGCL targets of
-# every modality, and the HR pixel and object ones, go uniform (0.96-0.998 of log K) within 100
-# iterations and stay there, with either centring (the teacher's HR logits barely vary over
-# prototypes), so the HR self-distillation terms carry no signal; a constant teacher temperature of
-# 0.02 keeps them at 0.4-0.9 of log K, and with DINO's frozen prototype layer (100 iterations) at
-# 0.6-0.7, yet the k-NN stays at 22-23 %.
-# (3) The learning rate, for the backbone itself: trained supervised on the same 64 px texture
-# tiles (325 tiles, batch 32, 250 steps, AdamW), the tiny backbone reaches 29 % k-NN at lr 5e-4 and
-# 25 % at 2e-3, but 39 / 48-53 / 58 % at 3e-5 / 1e-4 / 2e-4 (a small CNN: 82 %): 5e-4 is too high
-# for it. This recipe at lr 1e-4 (batch 8, 500 iterations) still ends at 21-23 % with either views.
+# It keeps the paper's objective (all four terms, every modality, crop scales near the paper's) and
+# does not learn at this size: on the texture world of tools/misc/generate_geo_dataset.py --world
+# texture its teacher's k-NN stays within a few points of random initialisation. The tiny recipe
+# that learns, skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py, changes three things (native
+# view scales, lr 2e-4, ITA on HR alone); its header gives the ablations and the mechanisms.
 #   python tools/misc/generate_geo_dataset.py data/geo_demo --num-samples 8
 #   python tools/misc/gen_text_embeddings.py data/osm_text_embeddings_random.pth --backend random
 #   OMP_NUM_THREADS=1 python tools/train.py \
