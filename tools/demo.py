@@ -347,13 +347,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--out', default='demo_outputs')
     ap.add_argument('--data', default='data/geo_demo')
-    ap.add_argument('--pretrain-iters', type=int, default=800)
+    ap.add_argument(
+        '--pretrain-iters', type=int, default=None, help="default: the recipe's max_iters"
+    )
     ap.add_argument('--finetune-iters', type=int, default=100)
     ap.add_argument('--scene-size', type=int, default=2048, help='HR pixels of the large scene')
     ap.add_argument('--quick', action='store_true', help='a smoke run: few iterations')
     args = ap.parse_args()
     if args.quick:
         args.pretrain_iters, args.finetune_iters, args.scene_size = 20, 10, 512
+    elif args.pretrain_iters is None:
+        from mmengine.config import Config
+
+        args.pretrain_iters = Config.fromfile(osp.join(ROOT, PRETRAIN_CFG)).train_cfg.max_iters
     os.chdir(ROOT)
     # a previous run's checkpoints would be taken for this run's: start clean
     for sub in ('pretrain', 'finetune'):
