@@ -9,6 +9,10 @@ of the samples form the reference set, the others the held-out set, so no ground
 between them. Features: the HR backbone's last map, average-pooled and L2-normalised (tiles
 resized to ``input_size`` first when given, to match the ground sampling of the training views).
 Classification: DINO's weighted k-NN, vote weights ``exp(cos / T)`` over the k nearest.
+
+Image split: a class-folder collection (AID) with a split file of
+``tools/dataset_converters/make_image_split.py`` gives the reference and query sets directly,
+each image resized whole (``load_image_split_sets``); ``knn_accuracy`` classifies them.
 """
 
 import glob
@@ -113,6 +117,75 @@ def extract_features(
     return torch.cat(feats)
 
 
+def load_image_split_sets(
+    data_root: str, split_file: str, size: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The k-NN sets of an image split (``tools/dataset_converters/make_image_split.py``):
+    ``dict(reference=(images N x 3 x size x size uint8, labels N), query=(...))``, every
+    image resized whole to ``size`` by area averaging (the scene, as a global view sees it)."""
+    import cv2
+
+    from mmskysense.datasets.image_split import load_image_split
+    from mmskysense.datasets.transforms import read_rgb
+
+    split = load_image_split(split_file)
+    out = {}
+    for part in ('reference', 'query'):
+        images, labels = [], []
+        for rel, label in split[part]:
+            img, _ = read_rgb(osp.join(data_root, rel))
+            shrink = size < min(img.shape[:2])
+            img = cv2.resize(
+                img, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            )
+            images.append(img.transpose(2, 0, 1))
+            labels.append(label)
+        out[part] = (np.stack(images), np.asarray(labels))
+    return out
+
+
+def knn_accuracy(
+    backbone: torch.nn.Module,
+    reference: tuple[np.ndarray, np.ndarray],
+    query: tuple[np.ndarray, np.ndarray],
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    k: int = 20,
+    temperature: float = 0.07,
+    input_size: int | None = None,
+) -> dict[str, object]:
+    """k-NN top-1 (in %) of ``query`` (``(images, labels)``) against ``reference``, with the
+    majority-class baseline and the effective rank and mean pairwise cosine of the query
+    features (collapse shows as rank -> 1 and cosine -> 1)."""
+    feats, labels = {}, {}
+    was_training = backbone.training
+    backbone.eval()
+    try:
+        for name, (images, y) in (('train', reference), ('test', query)):
+            feats[name] = extract_features(backbone, images, mean, std, input_size=input_size)
+            labels[name] = torch.as_tensor(y).long()
+    finally:
+        backbone.train(was_training)
+    num_classes = int(max(labels['train'].max(), labels['test'].max())) + 1
+    pred = weighted_knn_predict(
+        feats['train'], labels['train'], feats['test'], num_classes, k, temperature
+    )
+    acc = (pred == labels['test']).float().mean().item()
+    majority = torch.bincount(labels['train'], minlength=num_classes).argmax()
+    return dict(
+        top1=100 * acc,
+        majority_baseline=100 * (labels['test'] == majority).float().mean().item(),
+        feat_erank=effective_rank(feats['test']).item(),
+        feat_mean_cos=mean_pairwise_cosine(feats['test']).item(),
+        num_train=len(labels['train']),
+        num_test=len(labels['test']),
+        test_class_counts=torch.bincount(labels['test'], minlength=num_classes).tolist(),
+        k=k,
+        temperature=temperature,
+        input_size=input_size,
+    )
+
+
 def knn_scene_accuracy(
     backbone: torch.nn.Module,
     scenes: list[tuple[str, np.ndarray, np.ndarray]],
@@ -132,34 +205,20 @@ def knn_scene_accuracy(
             f'k-NN: {len(scenes)} samples leave none held out with train_frac {train_frac}'
         )
     split = dict(train=scenes[:n_train], test=scenes[n_train:])
-    feats, labels = {}, {}
-    was_training = backbone.training
-    backbone.eval()
-    try:
-        for name, part in split.items():
-            feats[name] = extract_features(
-                backbone, np.concatenate([s[1] for s in part]), mean, std, input_size=input_size
-            )
-            labels[name] = torch.from_numpy(np.concatenate([s[2] for s in part])).long()
-    finally:
-        backbone.train(was_training)
-    num_classes = int(max(labels['train'].max(), labels['test'].max())) + 1
-    pred = weighted_knn_predict(
-        feats['train'], labels['train'], feats['test'], num_classes, k, temperature
+    stack = lambda part: (  # noqa: E731
+        np.concatenate([s[1] for s in part]),
+        np.concatenate([s[2] for s in part]),
     )
-    acc = (pred == labels['test']).float().mean().item()
-    majority = torch.bincount(labels['train'], minlength=num_classes).argmax()
-    return dict(
-        top1=100 * acc,
-        majority_baseline=100 * (labels['test'] == majority).float().mean().item(),
-        feat_erank=effective_rank(feats['test']).item(),
-        feat_mean_cos=mean_pairwise_cosine(feats['test']).item(),
-        num_train=len(labels['train']),
-        num_test=len(labels['test']),
-        train_samples=[s[0] for s in split['train']],
-        test_samples=[s[0] for s in split['test']],
-        test_class_counts=torch.bincount(labels['test'], minlength=num_classes).tolist(),
-        k=k,
-        temperature=temperature,
-        input_size=input_size,
+    result = knn_accuracy(
+        backbone,
+        stack(split['train']),
+        stack(split['test']),
+        mean,
+        std,
+        k,
+        temperature,
+        input_size,
     )
+    result['train_samples'] = [s[0] for s in split['train']]
+    result['test_samples'] = [s[0] for s in split['test']]
+    return result

@@ -2,6 +2,7 @@
 from .formatting import PackSkySenseInputs
 from .geo_flip_rotate import GeoRandomFlipRotate
 from .geo_multi_crop import GeoMultiCrop, sample_ground_box
+from .image_multi_crop import ImageMultiCrop, read_rgb
 from .loading import LoadMultiBandImage, LoadOneHotLabel, LoadSegMapFromRaster, LoadTimeSeries
 from .multimodal import (
     LoadMultiModalImages,
@@ -26,6 +27,8 @@ __all__ = [
     'PackSkySenseInputs',
     'GeoRandomFlipRotate',
     'GeoMultiCrop',
+    'ImageMultiCrop',
+    'read_rgb',
     'sample_ground_box',
     'LoadImagePair',
     'LoadBinaryChangeLabel',

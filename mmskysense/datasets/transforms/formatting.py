@@ -59,7 +59,8 @@ class PackSkySenseInputs(BaseTransform):
         sample = SkySenseDataSample(
             metainfo=dict(
                 sample_idx=int(results.get('sample_idx', -1)),
-                crs=crs_to_wkt(results['crs']),
+                # a plain image (ImageMultiCrop) has no CRS: its boxes are in pixels
+                crs=crs_to_wkt(results['crs']) if results['crs'] is not None else '',
                 sample_id=str(results.get('sample_id', '')),
             )
         )

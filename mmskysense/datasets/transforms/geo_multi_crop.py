@@ -154,6 +154,16 @@ class GeoMultiCrop(BaseTransform):
         # opened lazily in whichever process reads (fork-safe, see raster_io)
         self.handles = RasterHandleCache(max_open_files)
 
+    def view_plan(self) -> list[tuple[str, int, tuple[float, float], dict[str, int]]]:
+        """``(group name, index, area scale range, sizes)`` of every view, globals first."""
+        plan = [
+            ('global view', v, self.global_scale, self.global_size) for v in range(self.num_global)
+        ]
+        plan += [
+            ('local view', v, self.local_scale, self.local_size) for v in range(self.num_local)
+        ]
+        return plan
+
     def _readers(self, sample_id: str) -> dict[str, WindowReader]:
         return {
             name: WindowReader(
@@ -241,12 +251,7 @@ class GeoMultiCrop(BaseTransform):
         t = readers['hr'].transform_of(results['hr']['path'])
         grid = ((t.c, t.f), (abs(t.a), abs(t.e)))
         region = tuple(results['bounds'])
-        plan = [
-            ('global view', v, self.global_scale, self.global_size) for v in range(self.num_global)
-        ]
-        plan += [
-            ('local view', v, self.local_scale, self.local_size) for v in range(self.num_local)
-        ]
+        plan = self.view_plan()
         boxes = [sample_ground_box(region, p[2], self.ratio, *grid) for p in plan]
         if self.prefetch_series:
             self._prefetch_series(results, readers, boxes)

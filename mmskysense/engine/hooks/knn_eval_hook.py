@@ -24,10 +24,14 @@ class KNNEvalHook(Hook):
 
     Args:
         data_root: the scene set, generated geo samples (``<data_root>/samples/<id>/hr.tif`` and
-            ``osm.tif``); never the pretraining samples.
+            ``osm.tif``); never the pretraining samples. With ``split_file``: the root of a
+            class-folder image collection.
+        split_file: a split of ``tools/dataset_converters/make_image_split.py``: its
+            reference and query images (resized whole to ``crop_size``) are the k-NN sets,
+            and ``train_frac`` is not used.
         interval: evaluate every this many iterations (and before the first, and after the last).
         name: the log prefix (several hooks may watch several scene sets).
-        crop_size: HR pixels of a scene tile.
+        crop_size: HR pixels of a scene tile (of an image, with ``split_file``).
         input_size: resize tiles to this size before the backbone (None: as cut), to match the
             ground sampling of the training views.
         train_frac: fraction of the samples that form the reference set.
@@ -50,6 +54,7 @@ class KNNEvalHook(Hook):
         temperature: float = 0.07,
         network: str = 'teacher',
         before_train: bool = True,
+        split_file: str | None = None,
     ) -> None:
         if not isinstance(interval, int) or interval < 1:
             raise ValueError(f'KNNEvalHook: `interval` must be a positive int, got {interval!r}')
@@ -60,6 +65,7 @@ class KNNEvalHook(Hook):
         if not 0.0 < train_frac < 1.0:
             raise ValueError(f'KNNEvalHook: `train_frac` must be in (0, 1), got {train_frac}')
         self.data_root = data_root
+        self.split_file = split_file
         self.interval = interval
         self.name = name
         self.crop_size = crop_size
@@ -73,10 +79,13 @@ class KNNEvalHook(Hook):
         self.history: list[dict] = []
 
     def before_train(self, runner) -> None:
-        from mmskysense.evaluation import load_scenes
+        from mmskysense.evaluation import load_image_split_sets, load_scenes
 
-        # read once: the scenes are small and the same at every evaluation
-        self.scenes = load_scenes(self.data_root, self.crop_size)
+        # read once: the sets are small and the same at every evaluation
+        if self.split_file:
+            self.scenes = load_image_split_sets(self.data_root, self.split_file, self.crop_size)
+        else:
+            self.scenes = load_scenes(self.data_root, self.crop_size)
         if self.eval_before_train:
             self._evaluate(runner, runner.iter)
 
@@ -88,7 +97,7 @@ class KNNEvalHook(Hook):
 
     @torch.no_grad()
     def _evaluate(self, runner, step: int) -> None:
-        from mmskysense.evaluation import knn_scene_accuracy
+        from mmskysense.evaluation import knn_accuracy, knn_scene_accuracy
 
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if not hasattr(model, 'teacher'):
@@ -99,16 +108,28 @@ class KNNEvalHook(Hook):
         backbone = model.teacher['backbone'] if self.network == 'teacher' else model.backbone
         pre = model.data_preprocessor
         start = time.time()
-        result = knn_scene_accuracy(
-            backbone,
-            self.scenes,
-            pre.hr_mean,
-            pre.hr_std,
-            self.train_frac,
-            self.k,
-            self.temperature,
-            self.input_size,
-        )
+        if self.split_file:
+            result = knn_accuracy(
+                backbone,
+                self.scenes['reference'],
+                self.scenes['query'],
+                pre.hr_mean,
+                pre.hr_std,
+                self.k,
+                self.temperature,
+                self.input_size,
+            )
+        else:
+            result = knn_scene_accuracy(
+                backbone,
+                self.scenes,
+                pre.hr_mean,
+                pre.hr_std,
+                self.train_frac,
+                self.k,
+                self.temperature,
+                self.input_size,
+            )
         scalars = {
             f'{self.name}/top1': result['top1'],
             f'{self.name}/majority': result['majority_baseline'],
@@ -120,7 +141,7 @@ class KNNEvalHook(Hook):
         runner.logger.info(
             f'{self.name} (k-NN of the {self.network} on {self.data_root}) at step {step}: '
             f'top-1 {result["top1"]:.2f} % (majority {result["majority_baseline"]:.2f} %, '
-            f'{result["num_train"]} reference / {result["num_test"]} held-out tiles), '
+            f'{result["num_train"]} reference / {result["num_test"]} held-out), '
             f'feature erank {result["feat_erank"]:.2f}, mean cosine '
             f'{result["feat_mean_cos"]:.3f} ({time.time() - start:.1f} s)'
         )
