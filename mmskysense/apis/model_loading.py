@@ -9,11 +9,11 @@ def init_model(
 ) -> tuple[torch.nn.Module, dict]:
     """Return ``(model, dataset_meta)``; ``dataset_meta`` comes from the checkpoint when saved.
 
-    The checkpoint goes through ``checkpoint_filter_fn`` (DDP / FSDP key segments, SkySense V1
+    The checkpoint goes through the one loader (DDP / FSDP key segments, SkySense V1
     keys and MoE upcycling of each backbone in the model) and must fit the model: missing or
     shape-mismatched keys are an error, unexpected ones a warning.
     """
-    from mmskysense.models.backbones import load_weights, read_checkpoint
+    from mmskysense.models.utils import load_weights, read_checkpoint
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
 

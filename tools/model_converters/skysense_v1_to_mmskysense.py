@@ -62,7 +62,7 @@ def convert(
         checkpoint_filter_fn,
         read_checkpoint,
     )
-    from mmskysense.models.backbones.checkpoint_filter import compare_with_model
+    from mmskysense.models.utils import compare_with_model
     from mmskysense.models.backbones.skysense_v2 import DEFAULT_MODALITIES
 
     arch_cfg = (
