@@ -29,6 +29,8 @@ PATCHED_MMENGINE = '0.10.7'
 TORCH_WEIGHTS_ONLY_DEFAULT = '2.6.0'
 #: set to 1 to load a trusted checkpoint that holds objects outside the allowlist
 TRUST_ENV = 'MMSKYSENSE_TRUST_CHECKPOINTS'
+#: the statistics methods every mmengine ``HistoryBuffer`` keeps (and pickles) by name
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
 def _history_buffer_method(owner: object, name: str):
@@ -37,11 +39,13 @@ def _history_buffer_method(owner: object, name: str):
     protocol-2 pickle names a method as ``getattr(HistoryBuffer, 'mean')``)."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # the class-level registry fills only once a buffer exists (or register_statistics ran)
+    allowed = set(HISTORY_BUFFER_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'getattr({owner!r}, {name!r}) is not allowed in a checkpoint (only the statistics '
-        f'methods of mmengine\'s HistoryBuffer: {sorted(HistoryBuffer._statistics_methods)})'
+        f"methods of mmengine's HistoryBuffer: {sorted(allowed)})"
     )
 
 
@@ -75,7 +79,7 @@ def _load_from_local(filename: str, map_location: str | None = None) -> dict:
     except pickle.UnpicklingError as e:
         raise pickle.UnpicklingError(
             f'checkpoint {filename} holds objects that mmskysense does not load unasked '
-            f'(allowed besides tensors: mmengine\'s HistoryBuffer, numpy arrays, scalars and '
+            f"(allowed besides tensors: mmengine's HistoryBuffer, numpy arrays, scalars and "
             f'dtypes): {e}\nIf you trust the file, set {TRUST_ENV}=1 to load it as a plain '
             'pickle, or allow the named objects with torch.serialization.add_safe_globals.'
         ) from e
@@ -94,9 +98,9 @@ def mmengine_needs_patch() -> bool:
     from mmengine.utils import digit_version
 
     torch_version = torch.__version__.split('+')[0]
-    return digit_version(mmengine.__version__) <= digit_version(
-        PATCHED_MMENGINE
-    ) and digit_version(torch_version) >= digit_version(TORCH_WEIGHTS_ONLY_DEFAULT)
+    return digit_version(mmengine.__version__) <= digit_version(PATCHED_MMENGINE) and digit_version(
+        torch_version
+    ) >= digit_version(TORCH_WEIGHTS_ONLY_DEFAULT)
 
 
 def patch_mmengine_checkpoint_loading(module: ModuleType | None = None) -> None:

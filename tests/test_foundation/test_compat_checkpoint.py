@@ -83,7 +83,9 @@ def test_objects_outside_the_allowlist_are_refused_unless_trusted(tmp_path, monk
 
     path = tmp_path / 'other.pth'
     torch.save(dict(state_dict=dict(w=torch.ones(2)), extra=_RunsCode()), path)
-    with pytest.raises(pickle.UnpicklingError, match=r'other\.pth .*MMSKYSENSE_TRUST_CHECKPOINTS'):
+    with pytest.raises(
+        pickle.UnpicklingError, match=r'(?s)other\.pth .*MMSKYSENSE_TRUST_CHECKPOINTS'
+    ):
         _load_checkpoint(str(path), map_location='cpu')
     # getattr is allowed for HistoryBuffer's statistics methods only
     from mmskysense.compat.checkpoint_loading import _history_buffer_method
