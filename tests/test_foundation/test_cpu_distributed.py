@@ -75,7 +75,8 @@ print("OK")
 @needs_no_gpu
 def test_missing_launcher_environment_is_explained():
     proc = run_python(
-        'from mmskysense.engine.cpu_distributed import init_cpu_distributed\ninit_cpu_distributed("pytorch")',
+        'from mmskysense.engine.cpu_distributed import init_cpu_distributed\n'
+        'init_cpu_distributed("pytorch")',
         check=False,
     )
     assert proc.returncode != 0

@@ -144,8 +144,6 @@ def adapt_backbone_keys(
     return out
 
 
-
-
 def checkpoint_filter_fn(
     checkpoint: Mapping,
     model: nn.Module | None = None,
