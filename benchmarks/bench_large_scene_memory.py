@@ -3,11 +3,11 @@ the class map against the previous implementation's.
 
 Runs ``segment_geotiff`` (a tiny SkySense V2 UperNet, random weights) on a generated scene and
 on one 16 times larger (4x per side), each in a fresh process, and the same with the block
-algorithm it replaced (``reference_large_scene.py``). Prints per run the tiles the model
-computed over the tiles the grid needs (every tile of these scenes holds data), the peak
-resident memory the run added over the state just before it (the model is built and warmed up
-first), and whether the two implementations' class maps are equal. What a run adds: GDAL's block
-cache (16 MiB here, both), the tile batch, and for the new one a tile-sized canvas and the
+algorithm it replaced (``tests/references/reference_large_scene.py``). Prints per run the tiles
+the model computed over the tiles the grid needs (every tile of these scenes holds data), the
+peak resident memory the run added over the state just before it (the model is built and warmed
+up first), and whether the two implementations' class maps are equal. What a run adds: GDAL's
+block cache (16 MiB here, both), the tile batch, and for the new one a tile-sized canvas and the
 carry-over strip, (K + 2) x overlap x width float32 (moved to a temporary file beyond carry_mb).
 
     .venv/bin/python benchmarks/bench_large_scene_memory.py [--side 1024] [--tile 512]
@@ -24,6 +24,8 @@ import tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# the previous implementation, kept as the tests' reference
+REFERENCES = os.path.join(os.path.dirname(HERE), 'tests', 'references')
 
 CHILD = r"""
 import json, sys, time
@@ -101,7 +103,7 @@ def run(
             str(overlap),
             os.path.join(workdir, f'scene{side}.tif'),
             out,
-            HERE,
+            REFERENCES,
             kind,
             str(carry_mb),
         ],
@@ -155,7 +157,7 @@ def main():
                 )
             equal = same_map(results['new', side]['out'], results['old', side]['out'])
             print(f'      class map new == old at {side} px: {equal}')
-    sys.path.insert(0, HERE)
+    sys.path.insert(0, REFERENCES)
     import reference_large_scene as ref
 
     for side in (args.side, args.side * 4):

@@ -23,13 +23,14 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The tiny recipe whose teacher's k-NN rises above random initialisation (issue 11; its header
 # says what differs from the paper's recipe and gives the figures on texture-defined scenes).
 PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py'
 FINETUNE_CFG = 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
-KNN_HOOK = 2  # the index of the KNNEvalHook in PRETRAIN_CFG's custom_hooks
 
 
 def step(title: str) -> float:
@@ -93,14 +94,15 @@ def loss_curve(work_dir: str):
     return sum(losses[:n]) / n, sum(losses[-n:]) / n, len(losses)
 
 
-def tiled_vs_untiled(ckpt: str, scene_path: str, out: str, size: int = 512) -> float:
-    """Agreement of tiled (128 px tiles, 32 px overlap) and one-pass inference on a crop."""
+def tiled_vs_untiled(cfg, ckpt: str, scene_path: str, out: str, size: int = 512) -> float:
+    """Agreement of tiled (128 px tiles, 32 px overlap) and one-pass inference on a crop;
+    ``cfg`` is the fine-tuning config as loaded."""
     import rasterio
     from rasterio.windows import Window
 
     from mmskysense.apis import init_model, segment_geotiff, segmentor_predict_fn
 
-    model, meta = init_model(FINETUNE_CFG, ckpt)
+    model, meta = init_model(cfg, ckpt)
     predict = segmentor_predict_fn(model)
     crop = osp.join(out, 'scene_crop.tif')
     with rasterio.open(scene_path) as src:
@@ -139,7 +141,21 @@ def warmup(iters: int, longest: int = 20) -> list:
     return [f'param_scheduler.0.end={n}', f'param_scheduler.1.begin={n}']
 
 
-def step_data(args) -> dict:
+def knn_hook_index(pretrain_cfg) -> int:
+    """The position of the recipe's ``KNNEvalHook`` in ``custom_hooks`` (for --cfg-options,
+    which address list items by index), found by its type."""
+    hooks = pretrain_cfg.get('custom_hooks') or []
+    found = [
+        i for i, h in enumerate(hooks) if h.get('type') in ('KNNEvalHook', 'mmskysense.KNNEvalHook')
+    ]
+    if len(found) != 1:
+        raise SystemExit(
+            f'{PRETRAIN_CFG}: expected one KNNEvalHook in custom_hooks, found {len(found)}'
+        )
+    return found[0]
+
+
+def step_data(args, results: dict) -> dict:
     """Geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with OSM-like labels: the
     pretraining set, held-out k-NN scenes, a labelled fine-tuning set and one large scene."""
     import numpy as np
@@ -173,8 +189,9 @@ def step_data(args) -> dict:
     )
 
 
-def step_pretrain(args, data: dict) -> dict:
+def step_pretrain(args, results: dict) -> dict:
     """tools/train.py with the tiny recipe; the loss curve from its scalars.json."""
+    data, knn_hook = results['data'], knn_hook_index(args.pretrain_cfg)
     work_dir = osp.join(args.out, 'pretrain')
     run(
         [
@@ -191,8 +208,8 @@ def step_pretrain(args, data: dict) -> dict:
             f'default_hooks.checkpoint.interval={args.pretrain_iters}',
             f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
             # the online k-NN (the config's KNNEvalHook) on this run's held-out scenes
-            f'custom_hooks.{KNN_HOOK}.data_root={args.data}/knn',
-            f'custom_hooks.{KNN_HOOK}.interval={max(1, args.pretrain_iters // 8)}',
+            f'custom_hooks.{knn_hook}.data_root={args.data}/knn',
+            f'custom_hooks.{knn_hook}.interval={max(1, args.pretrain_iters // 8)}',
         ],
         log_path=osp.join(args.out, 'pretrain.log'),
     )
@@ -225,23 +242,24 @@ def step_pretrain(args, data: dict) -> dict:
     )
 
 
-def step_extract(args, pretrain: dict) -> str:
+def step_extract(args, results: dict) -> dict:
     """The EMA teacher's backbone, as a checkpoint the downstream configs load."""
     path = osp.join(args.out, 'pretrain', 'teacher_backbone.pth')
     run(
         [
             sys.executable,
             'tools/model_converters/extract_teacher_backbone.py',
-            pretrain['checkpoint'],
+            results['pretrain']['checkpoint'],
             path,
         ]
     )
-    return path
+    return dict(checkpoint=path)
 
 
-def step_knn(args, data: dict, backbone: str) -> dict:
+def step_knn(args, results: dict) -> dict:
     """k-NN top-1 on the held-out scenes, random initialisation vs the pretrained teacher."""
-    results = {}
+    data, backbone = results['data'], results['extract']['checkpoint']
+    knn = {}
     for name, ckpt in (('random', None), ('pretrained', backbone)):
         path = osp.join(args.out, f'knn_{name}.json')
         cmd = [
@@ -257,13 +275,14 @@ def step_knn(args, data: dict, backbone: str) -> dict:
         ]
         run(cmd + (['--checkpoint', ckpt] if ckpt else []))
         with open(path) as f:
-            results[name] = json.load(f)
-    return results
+            knn[name] = json.load(f)
+    return knn
 
 
-def step_finetune(args, backbone: str) -> dict:
+def step_finetune(args, results: dict) -> dict:
     """UperNet from the pretrained backbone (tools/train.py), then its test metrics
     (tools/test.py's JSON)."""
+    backbone = results['extract']['checkpoint']
     work_dir = osp.join(args.out, 'finetune')
     opts = [
         f'model.backbone.init_cfg.checkpoint={backbone}',
@@ -304,11 +323,12 @@ def step_finetune(args, backbone: str) -> dict:
     return dict(checkpoint=ckpt, miou=metrics['mIoU'], metrics_path=metrics_path)
 
 
-def step_inference(args, data: dict, finetune: dict) -> dict:
+def step_inference(args, results: dict) -> dict:
     """tools/infer_large_scene.py over the large scene; the map compared with the scene's own
     labels, and tiled against one-pass inference on a crop."""
     import rasterio
 
+    data, finetune = results['data'], results['finetune']
     class_map = osp.join(args.out, 'scene_classes.tif')
     preview = osp.join(args.out, 'scene_classes.png')
     # the weights come from the fine-tuned checkpoint (init_model ignores the backbone's
@@ -339,11 +359,132 @@ def step_inference(args, data: dict, finetune: dict) -> dict:
         preview=preview,
         same_grid=same_grid,
         accuracy=float((pred[keep] == ref[keep]).mean() * 100),
-        agreement=tiled_vs_untiled(finetune['checkpoint'], data['scene'], args.out),
+        agreement=tiled_vs_untiled(
+            args.finetune_cfg, finetune['checkpoint'], data['scene'], args.out
+        ),
     )
 
 
-def main():
+class Step(NamedTuple):
+    name: str  # its key in the results, the summary and the timings
+    title: str  # formatted with the arguments
+    run: Callable[[argparse.Namespace, dict], dict]  # (args, results of the steps before)
+
+
+STEPS = (
+    Step(
+        'data',
+        'generating the demo dataset (GeoTIFFs with CRS, transforms, nodata, dates)',
+        step_data,
+    ),
+    Step(
+        'pretrain',
+        'pretraining the tiny SkySense V2 for {pretrain_iters} iterations',
+        step_pretrain,
+    ),
+    Step('extract', 'extracting the teacher backbone', step_extract),
+    Step('knn', 'k-NN scene classification on held-out generated scenes', step_knn),
+    Step(
+        'finetune',
+        'fine-tuning UperNet from the pretrained backbone ({finetune_iters} it)',
+        step_finetune,
+    ),
+    Step(
+        'inference',
+        'segmenting the large scene by tiles (GeoTIFF class map + PNG preview)',
+        step_inference,
+    ),
+)
+
+
+def summarise(args, results: dict, seconds: dict) -> dict:
+    """What summary.json holds: the figures as numbers, the outputs as paths."""
+    pretrain, knn, scene = results['pretrain'], results['knn'], results['inference']
+    out = args.out
+    return dict(
+        pretrain=dict(
+            iters=args.pretrain_iters,
+            loss_start=pretrain['loss_start'],
+            loss_end=pretrain['loss_end'],
+            logged_points=pretrain['logged'],
+            knn_steps=pretrain['knn_steps'],
+            knn_top1=pretrain['knn_top1'],
+        ),
+        knn=dict(
+            random_top1=knn['random']['top1'],
+            majority_baseline=knn['random']['majority_baseline'],
+            pretrained_top1=knn['pretrained']['top1'],
+        ),
+        finetune=dict(iters=args.finetune_iters, miou=results['finetune']['miou']),
+        inference=dict(
+            accuracy=scene['accuracy'],
+            same_grid=scene['same_grid'],
+            tiled_agreement=scene['agreement'],
+        ),
+        outputs=dict(
+            pretrain_curves=pretrain['curves'],
+            pretrain_checkpoint=pretrain['checkpoint'],
+            teacher_backbone=results['extract']['checkpoint'],
+            finetune_checkpoint=results['finetune']['checkpoint'],
+            class_map=scene['class_map'],
+            preview=scene['preview'],
+            logs=[f'{out}/pretrain.log', f'{out}/finetune.log', f'{out}/finetune_test.log'],
+        ),
+        seconds=seconds,
+    )
+
+
+def display_rows(summary: dict) -> list[tuple[str, str]]:
+    """The printed table: display strings made from summary.json's numbers."""
+    pre, knn, ft, sc = (summary[k] for k in ('pretrain', 'knn', 'finetune', 'inference'))
+    paths, sec = summary['outputs'], summary['seconds']
+    steps = {k: v for k, v in sec.items() if k != 'total'}
+    return [
+        (
+            'pretraining loss, start -> end',
+            f'{pre["loss_start"]:.3f} -> {pre["loss_end"]:.3f} ({pre["logged_points"]} '
+            f'logged points, {pre["iters"]} it)',
+        ),
+        (
+            'k-NN top-1, random weights',
+            f'{knn["random_top1"]:.1f} % (majority class {knn["majority_baseline"]:.1f} %)',
+        ),
+        (
+            'k-NN top-1, pretrained',
+            f'{knn["pretrained_top1"]:.1f} % '
+            f'({knn["pretrained_top1"] - knn["random_top1"]:+.1f} points)',
+        ),
+        (
+            'k-NN top-1 during pretraining',
+            ' -> '.join(f'{v:.1f} % ({s})' for s, v in zip(pre['knn_steps'], pre['knn_top1'])),
+        ),
+        ('pretraining curves (loss, k-NN, monitors)', paths['pretrain_curves']),
+        ('fine-tuned UperNet mIoU (val)', f'{ft["miou"]:.2f}'),
+        (
+            'large-scene map vs its OSM labels',
+            f'{sc["accuracy"]:.1f} % pixel accuracy'
+            f'{" (same CRS/transform)" if sc["same_grid"] else ""}',
+        ),
+        ('tiled (128/32) vs untiled, 512 crop', f'{sc["tiled_agreement"]:.2f} % of pixels agree'),
+        ('pretraining checkpoint', paths['pretrain_checkpoint']),
+        ('teacher backbone', paths['teacher_backbone']),
+        ('fine-tuned checkpoint', paths['finetune_checkpoint']),
+        ('class map GeoTIFF', paths['class_map']),
+        ('preview PNG', paths['preview']),
+        ('logs', ', '.join(paths['logs'])),
+        (
+            'time',
+            f'{sec["total"] / 60:.1f} min ('
+            + ', '.join(f'{k} {v:.0f} s' for k, v in steps.items())
+            + ')',
+        ),
+    ]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The arguments, with the two configs loaded once (``pretrain_cfg``, ``finetune_cfg``)."""
+    from mmengine.config import Config
+
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--out', default='demo_outputs')
     ap.add_argument('--data', default='data/geo_demo')
@@ -353,13 +494,18 @@ def main():
     ap.add_argument('--finetune-iters', type=int, default=100)
     ap.add_argument('--scene-size', type=int, default=2048, help='HR pixels of the large scene')
     ap.add_argument('--quick', action='store_true', help='a smoke run: few iterations')
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    args.pretrain_cfg = Config.fromfile(osp.join(ROOT, PRETRAIN_CFG))
+    args.finetune_cfg = Config.fromfile(osp.join(ROOT, FINETUNE_CFG))
     if args.quick:
         args.pretrain_iters, args.finetune_iters, args.scene_size = 20, 10, 512
     elif args.pretrain_iters is None:
-        from mmengine.config import Config
+        args.pretrain_iters = args.pretrain_cfg.train_cfg.max_iters
+    return args
 
-        args.pretrain_iters = Config.fromfile(osp.join(ROOT, PRETRAIN_CFG)).train_cfg.max_iters
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
     os.chdir(ROOT)
     # a previous run's checkpoints would be taken for this run's: start clean
     for sub in ('pretrain', 'finetune'):
@@ -367,104 +513,22 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     # one torch thread per process next to the data workers: oversubscribing 2 cores is slower
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    t_start, timings = time.time(), {}
+    t_start, results, seconds = time.time(), {}, {}
+    for i, s in enumerate(STEPS, 1):
+        t = step(f'{i}/{len(STEPS)} ' + s.title.format(**vars(args)))
+        results[s.name] = s.run(args, results)
+        seconds[s.name] = time.time() - t
+    seconds['total'] = time.time() - t_start
 
-    def timed(name: str, title: str, fn, *fn_args):
-        t = step(title)
-        result = fn(*fn_args)
-        timings[name] = time.time() - t
-        return result
-
-    data = timed(
-        'data',
-        '1/6 generating the demo dataset (GeoTIFFs with CRS, transforms, nodata, dates)',
-        step_data,
-        args,
-    )
-    pretrain = timed(
-        'pretrain',
-        f'2/6 pretraining the tiny SkySense V2 for {args.pretrain_iters} iterations',
-        step_pretrain,
-        args,
-        data,
-    )
-    backbone = timed('extract', '3/6 extracting the teacher backbone', step_extract, args, pretrain)
-    knn = timed(
-        'knn',
-        '4/6 k-NN scene classification on held-out generated scenes',
-        step_knn,
-        args,
-        data,
-        backbone,
-    )
-    finetune = timed(
-        'finetune',
-        f'5/6 fine-tuning UperNet from the pretrained backbone ({args.finetune_iters} it)',
-        step_finetune,
-        args,
-        backbone,
-    )
-    scene = timed(
-        'inference',
-        '6/6 segmenting the large scene by tiles (GeoTIFF class map + PNG preview)',
-        step_inference,
-        args,
-        data,
-        finetune,
-    )
-
-    total = time.time() - t_start
-    out = args.out
-    rows = [
-        (
-            'pretraining loss, start -> end',
-            f'{pretrain["loss_start"]:.3f} -> '
-            f'{pretrain["loss_end"]:.3f} ({pretrain["logged"]} '
-            f'logged points, {args.pretrain_iters} it)',
-        ),
-        (
-            'k-NN top-1, random weights',
-            f'{knn["random"]["top1"]:.1f} % (majority class '
-            f'{knn["random"]["majority_baseline"]:.1f} %)',
-        ),
-        (
-            'k-NN top-1, pretrained',
-            f'{knn["pretrained"]["top1"]:.1f} % '
-            f'({knn["pretrained"]["top1"] - knn["random"]["top1"]:+.1f} points)',
-        ),
-        (
-            'k-NN top-1 during pretraining',
-            ' -> '.join(
-                f'{v:.1f} % ({s})' for s, v in zip(pretrain['knn_steps'], pretrain['knn_top1'])
-            ),
-        ),
-        ('pretraining curves (loss, k-NN, monitors)', pretrain['curves']),
-        ('fine-tuned UperNet mIoU (val)', f'{finetune["miou"]:.2f}'),
-        (
-            'large-scene map vs its OSM labels',
-            f'{scene["accuracy"]:.1f} % pixel accuracy'
-            f'{" (same CRS/transform)" if scene["same_grid"] else ""}',
-        ),
-        ('tiled (128/32) vs untiled, 512 crop', f'{scene["agreement"]:.2f} % of pixels agree'),
-        ('pretraining checkpoint', pretrain['checkpoint']),
-        ('teacher backbone', backbone),
-        ('fine-tuned checkpoint', finetune['checkpoint']),
-        ('class map GeoTIFF', scene['class_map']),
-        ('preview PNG', scene['preview']),
-        ('logs', f'{out}/pretrain.log, {out}/finetune.log, {out}/finetune_test.log'),
-        (
-            'time',
-            f'{total / 60:.1f} min ('
-            + ', '.join(f'{k} {v:.0f} s' for k, v in timings.items())
-            + ')',
-        ),
-    ]
+    summary = summarise(args, results, seconds)
+    rows = display_rows(summary)
     width = max(len(r[0]) for r in rows)
     print('\n' + '=' * 78 + '\nmmskysense demo: results\n' + '=' * 78)
     for k, v in rows:
         print(f'{k:<{width}}  {v}')
-    with open(osp.join(out, 'summary.json'), 'w') as f:
-        json.dump(dict(rows), f, indent=1)
+    with open(osp.join(args.out, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
+    return summary
 
 
 if __name__ == '__main__':

@@ -108,7 +108,8 @@ def main(argv=None):
     except (RasterError, ValueError) as err:
         raise SystemExit(f'{prog}: error: {err}') from None
     with scene:
-        model, meta = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
+        # the config as loaded above (with --cfg-options merged), not read again
+        model, meta = init_model(cfg, args.checkpoint, args.device)
         classes = meta.get('classes') or model.cfg.get('class_names')
         if not classes:
             raise SystemExit(

@@ -10,7 +10,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmskysense.compat import init_cpu_distributed
+from mmskysense.engine.cpu_distributed import init_cpu_distributed
 from mmskysense.utils import register_all_modules
 
 

@@ -8,7 +8,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmskysense.compat import init_cpu_distributed
+from mmskysense.engine.cpu_distributed import init_cpu_distributed
 from mmskysense.utils import register_all_modules
 
 

@@ -12,7 +12,8 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # nccl on GPUs; tools/train.py switches to gloo when no GPU is visible (mmskysense.compat)
+    # nccl on GPUs; tools/train.py switches to gloo when no GPU is visible
+    # (mmskysense.engine.cpu_distributed)
     dist_cfg=dict(backend='nccl'),
 )
 

@@ -9,48 +9,65 @@ Two things stop it, both at import time:
   in a way that matters for it between 3.1 and 3.3 (Oriented R-CNN trains and predicts, see
   tests/test_foundation/test_compat_mmrotate.py).
 
-A meta-path finder wraps the loading of the top-level ``mmrotate`` package, whichever code imports
-it first (our configs, mmengine's scope lookup ``import_module('mmrotate.registry')``, a user):
-during that one import ``mmdet.__version__`` reads ``3.1.0``; it is restored right after.
+A third follows from the second: ``eval_rbbox_map`` (behind ``DOTAMetric``) always starts a
+``spawn`` process pool, whose fresh workers import ``mmrotate`` without these patches, die at the
+version check, and leave the pool waiting forever.
 
-A third breakage follows from the second: ``eval_rbbox_map`` (behind ``DOTAMetric``) always
-starts a ``spawn`` process pool, whose fresh workers import ``mmrotate`` without this hook, die at
-the version check, and leave the pool waiting forever. The same finder patches
-``mmrotate.evaluation.functional.mean_ap`` when it loads so that its pool runs the work in the
-calling process (the result is the same; only the worker processes are gone).
+Each patch runs only when the module it mends is imported (:mod:`.import_hooks`), only for the
+mmrotate release it was measured with, and only where it is needed:
+
+* while ``refine_single_stage`` runs, and only on a Python without it, ``collections.Sequence``
+  names ``collections.abc.Sequence`` (removed again right after: nothing else sees it);
+* while ``mmrotate/__init__.py`` runs, and only where mmdet is newer than its check accepts,
+  ``mmdet.__version__`` reads ``3.1.0`` (restored right after);
+* once ``mmrotate.evaluation.functional.mean_ap`` is loaded, its pool runs the work in the calling
+  process (the result is the same; only the worker processes are gone).
 """
 
 import collections
 import collections.abc
-import importlib.abc
-import importlib.machinery
+import importlib.metadata
 import itertools
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from types import ModuleType
 
+from .import_hooks import after_import, around_import
+
+#: the mmrotate release these patches were measured with (no later 1.x release exists)
+PATCHED_MMROTATE = '1.0.0rc1'
 #: the newest mmdet that mmrotate 1.0.0rc1's import-time check accepts
 MMROTATE_MAX_MMDET = '3.1.0'
+#: the module of mmrotate that imports ``Sequence`` from ``collections``
+SEQUENCE_MODULE = 'mmrotate.models.detectors.refine_single_stage'
+#: module of mmrotate whose ``get_context`` (spawn pool) is replaced
+MEAN_AP_MODULE = 'mmrotate.evaluation.functional.mean_ap'
 
 
-class _VersionCheckLoader(importlib.abc.Loader):
-    """Runs the real loader of ``mmrotate`` with mmdet's version string lowered."""
+def _lower_mmdet_version(execute: Callable[[ModuleType], None], module: ModuleType) -> None:
+    import mmdet
+    from mmengine.utils import digit_version
 
-    def __init__(self, wrapped: importlib.abc.Loader) -> None:
-        self.wrapped = wrapped
+    real_version = mmdet.__version__
+    if digit_version(real_version) <= digit_version(MMROTATE_MAX_MMDET):
+        execute(module)  # the check passes as it is
+        return
+    mmdet.__version__ = MMROTATE_MAX_MMDET
+    try:
+        execute(module)
+    finally:
+        mmdet.__version__ = real_version
 
-    def create_module(self, spec):
-        return self.wrapped.create_module(spec)
 
-    def exec_module(self, module: ModuleType) -> None:
-        import mmdet
-
-        real_version = mmdet.__version__
-        mmdet.__version__ = MMROTATE_MAX_MMDET
-        try:
-            self.wrapped.exec_module(module)
-        finally:
-            mmdet.__version__ = real_version
+def _alias_sequence(execute: Callable[[ModuleType], None], module: ModuleType) -> None:
+    if hasattr(collections, 'Sequence'):  # Python < 3.10 still has the alias
+        execute(module)
+        return
+    # Python 3.10 removed the aliases of the abstract base classes from `collections`
+    collections.Sequence = collections.abc.Sequence  # type: ignore[attr-defined]
+    try:
+        execute(module)
+    finally:
+        del collections.Sequence  # type: ignore[attr-defined]
 
 
 class _InProcessPool:
@@ -89,34 +106,25 @@ def _in_process_context(method=None) -> _InProcessContext:
     return _InProcessContext()
 
 
-#: module of mmrotate whose ``get_context`` (spawn pool) is replaced
-MEAN_AP_MODULE = 'mmrotate.evaluation.functional.mean_ap'
-
-
-class _InProcessPoolLoader(_VersionCheckLoader):
-    """Runs the real loader of mmrotate's mean_ap, then points its pool at this process."""
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.wrapped.exec_module(module)
+def _pool_in_process(module: ModuleType) -> None:
+    if hasattr(module, 'get_context'):
         module.get_context = _in_process_context
 
 
-class _MMRotateFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target=None):
-        if fullname not in ('mmrotate', MEAN_AP_MODULE):
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return None
-        loader = _VersionCheckLoader if fullname == 'mmrotate' else _InProcessPoolLoader
-        spec.loader = loader(spec.loader)
-        return spec
+def mmrotate_needs_patches() -> bool:
+    """Whether the installed mmrotate is the release these patches mend (read from its
+    metadata, without importing it)."""
+    try:
+        return importlib.metadata.version('mmrotate') == PATCHED_MMROTATE
+    except importlib.metadata.PackageNotFoundError:
+        return False
 
 
 def install_mmrotate_import_hook() -> None:
-    """Install the import hook and the ``collections.Sequence`` alias (idempotent)."""
-    if not hasattr(collections, 'Sequence'):
-        # Python 3.10 removed the aliases of the abstract base classes from `collections`.
-        collections.Sequence = collections.abc.Sequence  # type: ignore[attr-defined]
-    if not any(isinstance(f, _MMRotateFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _MMRotateFinder())
+    """Arrange the three patches for when mmrotate is imported (idempotent); nothing for
+    another mmrotate release or none."""
+    if not mmrotate_needs_patches():
+        return
+    around_import('mmrotate', _lower_mmdet_version)
+    around_import(SEQUENCE_MODULE, _alias_sequence)
+    after_import(MEAN_AP_MODULE, _pool_in_process)

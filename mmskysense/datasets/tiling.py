@@ -90,16 +90,6 @@ class TileGrid:
             for j in range(len(self.cols)):
                 yield self.tile_at(i, j)
 
-    def tiles_touching(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
-        """Origins (row, col) of the tiles that intersect rows [y0, y1) and columns [x0, x1)."""
-        return [
-            (r, c)
-            for r in self.rows
-            if r < y1 and r + self.tile_h > y0
-            for c in self.cols
-            if c < x1 and c + self.tile_w > x0
-        ]
-
     def __repr__(self) -> str:
         return (
             f'TileGrid(height={self.height}, width={self.width}, tile={self.tile}, '

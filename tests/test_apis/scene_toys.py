@@ -8,10 +8,9 @@ Table 3 (issue 14).
 """
 
 import numpy as np
-import rasterio
 import torch
 import torch.nn.functional as F
-from rasterio.transform import from_origin
+from helpers.geotiff import write_geotiff
 from torch import nn
 
 from mmskysense.registry import MODELS
@@ -22,24 +21,9 @@ X0, Y0 = 400_000.0, 5_000_000.0  # the scenes' north-west corner
 
 def write_raster(path, data, res, origin=(X0, Y0), nodata=None, tags=None, crs=CRS):
     """A GeoTIFF of ``data`` (``C x H x W``) with square pixels of ``res`` metres."""
-    count, h, w = data.shape
-    profile = dict(
-        driver='GTiff',
-        height=h,
-        width=w,
-        count=count,
-        dtype=data.dtype,
-        crs=crs,
-        transform=from_origin(origin[0], origin[1], res, res),
-        nodata=nodata,
-    )
-    if h >= 256 and w >= 256:
-        profile.update(tiled=True, blockxsize=256, blockysize=256, compress='deflate')
-    with rasterio.open(path, 'w', **profile) as dst:
-        dst.write(data)
-        if tags:
-            dst.update_tags(**tags)
-    return str(path)
+    _, h, w = data.shape
+    tiled = dict(block=256, compress='deflate') if h >= 256 and w >= 256 else {}
+    return write_geotiff(path, data, res, origin, crs, nodata=nodata, tags=tags, **tiled)
 
 
 def hr_scene(path, size=256, res=0.5, hole=True, seed=0):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from helpers.geotiff import write_geotiff
 from rasterio.crs import CRS
-from rasterio.transform import from_origin
 
 from mmskysense.apis import blend_window, segment_geotiff
 from mmskysense.datasets.raster_io import RasterError
@@ -22,10 +22,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _reference():
-    """The block algorithm used before issue 15 (benchmarks/reference_large_scene.py): its own
+    """The block algorithm used before issue 15 (tests/references/reference_large_scene.py): its own
     grid and blend window, none of the code under test."""
     spec = importlib.util.spec_from_file_location(
-        'reference_large_scene', REPO / 'benchmarks' / 'reference_large_scene.py'
+        'reference_large_scene', REPO / 'tests' / 'references' / 'reference_large_scene.py'
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -37,18 +37,7 @@ def _scene(path, h, w, nodata_boxes=(), seed=0, count=3):
     data = rng.integers(1, 255, size=(count, h, w), dtype=np.uint8)
     for y0, y1, x0, x1 in nodata_boxes:
         data[:, y0:y1, x0:x1] = 0
-    profile = dict(
-        driver='GTiff',
-        height=h,
-        width=w,
-        count=count,
-        dtype='uint8',
-        crs=CRS.from_epsg(32633),
-        transform=from_origin(500000.0, 4100000.0, 0.3, 0.3),
-        nodata=0,
-    )
-    with rasterio.open(path, 'w', **profile) as dst:
-        dst.write(data)
+    write_geotiff(path, data, res=0.3, crs=CRS.from_epsg(32633), nodata=0)
     return data
 
 

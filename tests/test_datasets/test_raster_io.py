@@ -4,8 +4,7 @@ import re
 
 import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
+from helpers.geotiff import write_geotiff
 
 from mmskysense.datasets.raster_io import (
     GroundWindowReader,
@@ -19,24 +18,10 @@ from mmskysense.datasets.raster_io import (
 
 
 def _write(path, data, nodata=None, tiled=True, transform=None, **extra):
-    count, h, w = data.shape
-    profile = dict(
-        driver='GTiff',
-        height=h,
-        width=w,
-        count=count,
-        dtype=data.dtype,
-        crs='EPSG:32633',
-        transform=transform or from_origin(500000.0, 4100000.0, 1.0, 1.0),
-        nodata=nodata,
-        compress='deflate',
-        **extra,
+    block = 64 if tiled else None
+    return write_geotiff(
+        path, data, transform=transform, nodata=nodata, block=block, compress='deflate', **extra
     )
-    if tiled:
-        profile.update(tiled=True, blockxsize=64, blockysize=64)
-    with rasterio.open(path, 'w', **profile) as dst:
-        dst.write(data)
-    return str(path)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from helpers.geotiff import write_geotiff
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
@@ -28,11 +29,7 @@ def _scene(path, h, w, objects, crs=CRS.from_epsg(32633), transform=TRANSFORM):
     data = np.full((3, h, w), 90, dtype=np.uint8)
     for label, x0, y0, x1, y1 in objects:
         data[:, y0:y1, x0:x1] = np.array(COLOURS[label], dtype=np.uint8)[:, None, None]
-    profile = dict(driver='GTiff', height=h, width=w, count=3, dtype='uint8')
-    if crs is not None:
-        profile.update(crs=crs, transform=transform)
-    with rasterio.open(path, 'w', **profile) as dst:
-        dst.write(data)
+    write_geotiff(path, data, crs=crs, transform=transform)
 
 
 def oracle(rotated=False, calls=None):

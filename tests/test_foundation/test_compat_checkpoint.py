@@ -1,5 +1,7 @@
-"""mmengine 0.10.7 checkpoints load on torch >= 2.6 (mmskysense.compat.checkpoint_loading)."""
+"""mmengine 0.10.7 checkpoints load on torch >= 2.6 (mmskysense.compat.checkpoint_loading),
+with ``weights_only=True`` and an allowlist: anything else in a checkpoint is refused."""
 
+import os
 import pickle
 
 import numpy as np
@@ -67,3 +69,39 @@ def test_truncated_checkpoint_error_names_the_file(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(RuntimeError, match='half.pth'):
         _load_checkpoint(str(path), map_location='cpu')
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_objects_outside_the_allowlist_are_refused_unless_trusted(tmp_path, monkeypatch):
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    import mmskysense  # noqa: F401
+
+    path = tmp_path / 'other.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(2)), extra=_RunsCode()), path)
+    with pytest.raises(
+        pickle.UnpicklingError, match=r'(?s)other\.pth .*MMSKYSENSE_TRUST_CHECKPOINTS'
+    ):
+        _load_checkpoint(str(path), map_location='cpu')
+    # getattr is allowed for HistoryBuffer's statistics methods only
+    from mmskysense.compat.checkpoint_loading import _history_buffer_method
+
+    with pytest.raises(pickle.UnpicklingError, match='not allowed in a checkpoint'):
+        _history_buffer_method(os, 'system')
+    monkeypatch.setenv('MMSKYSENSE_TRUST_CHECKPOINTS', '1')
+    assert _load_checkpoint(str(path), map_location='cpu')['extra'] == os.getcwd()
+
+
+def test_patch_waits_for_mmengine_checkpoint_module():
+    code = """
+import sys
+import mmskysense
+assert "mmengine.runner.checkpoint" not in sys.modules
+from mmengine.runner.checkpoint import CheckpointLoader
+print(CheckpointLoader._schemes[""].__module__)
+"""
+    assert 'mmskysense.compat.checkpoint_loading' in run_python(code).stdout

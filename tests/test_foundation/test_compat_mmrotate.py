@@ -13,16 +13,19 @@ def test_mmrotate_does_not_import_without_the_hook():
 
 
 def test_mmrotate_models_import_with_mmskysense_and_versions_are_restored():
+    # the patches run only while the modules they mend run: nothing else sees them
     code = """
-import collections.abc
+import collections, collections.abc, sys
 import mmskysense
+assert "mmrotate" not in sys.modules and not hasattr(collections, "Sequence")
 import mmdet
 import mmrotate, mmrotate.models
 from mmrotate.registry import MODELS
 assert mmdet.__version__ == "3.3.0", mmdet.__version__
 assert MODELS.get("OrientedRPNHead") is not None
-import collections
-assert collections.Sequence is collections.abc.Sequence
+from mmrotate.models.detectors import refine_single_stage
+assert refine_single_stage.Sequence is collections.abc.Sequence
+assert not hasattr(collections, "Sequence")
 print("OK")
 """
     assert 'OK' in run_python(code).stdout
@@ -53,3 +56,17 @@ mean_ap, _ = eval_rbbox_map(det, gt, iou_thr=0.5, nproc=4)
 print("mAP", mean_ap)
 """
     assert 'mAP 1.0' in run_python(code, timeout=120).stdout
+
+
+def test_another_mmrotate_release_is_left_alone():
+    code = """
+import importlib.metadata
+real = importlib.metadata.version
+importlib.metadata.version = lambda name: "1.0.0" if name == "mmrotate" else real(name)
+import mmskysense
+from mmskysense.compat import import_hooks
+assert not import_hooks._AROUND
+assert not import_hooks._AFTER.get("mmrotate.evaluation.functional.mean_ap")
+print("OK")
+"""
+    assert 'OK' in run_python(code).stdout

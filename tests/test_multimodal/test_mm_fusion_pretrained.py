@@ -118,7 +118,7 @@ def test_model_with_the_pretrained_fusion_trains(pretrain_ckpt, mm_release, tmp_
 
 
 def test_filter_takes_only_the_components_it_knows():
-    from mmskysense.models.backbones.checkpoint_filter import checkpoint_filter_fn
+    from mmskysense.models.backbones import checkpoint_filter_fn
 
     state = {'teacher.fusion.w': torch.ones(1), 'fusion.w': torch.zeros(1)}
     assert checkpoint_filter_fn(state, component='fusion') == {'w': state['teacher.fusion.w']}

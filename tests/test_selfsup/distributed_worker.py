@@ -159,7 +159,7 @@ def main() -> None:
     from mmengine.config import Config
     from mmengine.runner import FlexibleRunner, Runner
 
-    from mmskysense.compat import init_cpu_distributed
+    from mmskysense.engine.cpu_distributed import init_cpu_distributed
     from mmskysense.utils import register_all_modules
 
     torch.set_num_threads(1)

@@ -30,7 +30,7 @@ def extract_backbone(
     """``teacher.backbone.*`` (or the student's ``backbone.*``) -> ``backbone.*``, through
     ``checkpoint_filter_fn`` (checkpoint dict or state dict; DDP / FSDP key segments)."""
     from mmskysense.models.backbones import checkpoint_filter_fn
-    from mmskysense.models.backbones.checkpoint_filter import PRETRAINING_PREFIXES
+    from mmskysense.models.backbones.checkpoint_rules import PRETRAINING_PREFIXES
 
     if source not in PRETRAINING_PREFIXES:
         raise ValueError(
@@ -43,7 +43,7 @@ def extract_backbone(
 
 def main(argv: Sequence[str] = None) -> str:
     from mmskysense.models.backbones import read_checkpoint
-    from mmskysense.models.backbones.checkpoint_filter import PRETRAINING_PREFIXES
+    from mmskysense.models.backbones.checkpoint_rules import PRETRAINING_PREFIXES
 
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='pretraining checkpoint (.pth)')

@@ -62,8 +62,8 @@ def convert(
         checkpoint_filter_fn,
         read_checkpoint,
     )
-    from mmskysense.models.backbones.checkpoint_filter import compare_with_model
     from mmskysense.models.backbones.skysense_v2 import DEFAULT_MODALITIES
+    from mmskysense.models.utils import compare_with_model
 
     arch_cfg = (
         copy.deepcopy(SkySenseV2Backbone.arch_zoo[arch])

@@ -29,16 +29,17 @@ from mmskysense.models.layers import (
     SwinV2Block,
 )
 from mmskysense.models.layers.feed_forward import FeedForward
+from mmskysense.models.utils.checkpoint_loader import StateDict
+from mmskysense.models.utils.pretrained_init import PretrainedInitMixin
 from mmskysense.registry import MODELS
+
+from .checkpoint_rules import NUM_WINDOW_STAGES, adapt_backbone_keys
 
 DEFAULT_MODALITIES = OrderedDict(
     hr=dict(in_channels=3, kind='hr'),
     s2=dict(in_channels=10, kind='ms'),
     s1=dict(in_channels=2, kind='ms'),
 )
-
-# Stages 1-2 use Swin V2 window blocks, stages 3-4 global blocks (section 3.1.1).
-NUM_WINDOW_STAGES = 2
 
 
 class SkySenseV2Stage(nn.Module):
@@ -72,7 +73,7 @@ class SkySenseV2Stage(nn.Module):
 
 
 @MODELS.register_module()
-class SkySenseV2Backbone(BaseModule):
+class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
     """SkySense V2 unified multi-modal backbone (section 3.1): a dict of modalities in, a dict
     of per-stage maps out. For one tensor in and a tuple out (mmseg, mmdet, mmpretrain) use
     :class:`SkySenseV2SingleModal`, which has the same parameters and state-dict keys.
@@ -525,41 +526,12 @@ class SkySenseV2Backbone(BaseModule):
         return self
 
     # checkpoints -------------------------------------------------------------------------------
-    def load_pretrained(
-        self,
-        checkpoint: str,
-        prefix: str | None = None,
-        network: str = 'teacher',
-        map_location: str = 'cpu',
-    ) -> dict:
-        """Load a checkpoint through :func:`~.checkpoint_filter.checkpoint_filter_fn` (wrappers,
-        prefixes, SkySense V1 keys, MoE layouts) non-strictly, and report missing, unexpected
-        and shape-mismatched keys (logged, returned and kept in ``self.pretrained_report``).
+    # load_pretrained / init_weights(init_cfg=dict(type='Pretrained', ...)): PretrainedInitMixin,
+    # non-strict (a fine-tuned model keeps its own head, a single-modal one sets aside the other
+    # modalities); the report is kept in self.pretrained_report
+    pretrained_component = 'backbone'
 
-        ``prefix`` None takes the pretraining teacher's backbone (``teacher.backbone.``) when
-        the checkpoint has one, else ``backbone.``, else the keys as they are;
-        ``network='student'`` takes ``backbone.``.
-        """
-        from .checkpoint_filter import load_weights
-
-        self.pretrained_report = load_weights(
-            self, checkpoint, prefix=prefix, network=network, map_location=map_location
-        )
-        return self.pretrained_report
-
-    def init_weights(self) -> None:
-        cfg = self.init_cfg
-        if isinstance(cfg, Mapping) and cfg.get('type') == 'Pretrained':
-            if 'checkpoint' not in cfg:
-                raise KeyError(
-                    f"{type(self).__name__}: init_cfg of type 'Pretrained' needs a 'checkpoint'"
-                )
-            self.load_pretrained(
-                cfg['checkpoint'],
-                prefix=cfg.get('prefix'),
-                network=cfg.get('network', 'teacher'),
-                map_location=cfg.get('map_location', 'cpu'),
-            )
-            self._is_init = True
-            return
-        super().init_weights()
+    def adapt_checkpoint_keys(self, state: StateDict, dropped: list[str]) -> StateDict:
+        """The backbone's key rules (rebuilt buffers, SkySense V1 keys, modalities not built,
+        MoE layouts: :func:`~.checkpoint_rules.adapt_backbone_keys`) on its own keys."""
+        return adapt_backbone_keys(state, self, dropped)

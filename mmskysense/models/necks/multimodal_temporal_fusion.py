@@ -9,12 +9,13 @@ Padded dates and nodata tokens are masked out of the attention.
 """
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmskysense.models.utils.pretrained_init import PretrainedInitMixin
 from mmskysense.registry import MODELS
 
 
@@ -31,7 +32,7 @@ def day_of_year_encoding(doy: Tensor, dims: int, max_period: float = 10000.0) ->
 
 
 @MODELS.register_module()
-class MultiModalTemporalFusion(nn.Module):
+class MultiModalTemporalFusion(PretrainedInitMixin, nn.Module):
     """F_fus: a transformer over each location's HR token and every date's S2/S1 tokens.
 
     Args:
@@ -42,10 +43,15 @@ class MultiModalTemporalFusion(nn.Module):
         num_layers, num_heads, mlp_ratio, dropout: transformer encoder settings.
         init_cfg: ``dict(type='Pretrained', checkpoint=..., network='teacher')`` loads F_fus
             from a pretraining checkpoint (``teacher.fusion.*``, or ``fusion.*`` with
-            ``network='student'``; ``prefix`` to name another) through the backbone's
-            ``checkpoint_filter_fn`` (``component='fusion'``), strictly: every key must be there
-            with its shape, so the fusion's settings must be the pretraining's.
+            ``network='student'``; ``prefix`` to name another) through the one loader
+            (``PretrainedInitMixin``: ``load_pretrained``, ``init_weights``), strictly: every
+            key must be there with its shape, so the fusion's settings must be the
+            pretraining's. The report is kept in ``pretrained_report``.
     """
+
+    # where SkySenseV2 keeps F_fus (teacher.fusion., fusion.); a checkpoint must fit it whole
+    pretrained_component = 'fusion'
+    pretrained_strict = True
 
     def __init__(
         self,
@@ -88,44 +94,6 @@ class MultiModalTemporalFusion(nn.Module):
         self.norm = nn.LayerNorm(embed_dims)
         nn.init.trunc_normal_(self.fusion_token, std=0.02)
         nn.init.trunc_normal_(self.modality_embed, std=0.02)
-
-    def load_pretrained(
-        self,
-        checkpoint: str | Mapping,
-        network: str = 'teacher',
-        prefix: str | None = None,
-        map_location: str = 'cpu',
-    ) -> dict:
-        """Load F_fus from a pretraining checkpoint (strict); the report is kept in
-        ``self.pretrained_report``."""
-        from mmskysense.models.backbones.checkpoint_filter import load_weights
-
-        self.pretrained_report = load_weights(
-            self,
-            checkpoint,
-            prefix=prefix,
-            network=network,
-            strict=True,
-            map_location=map_location,
-            component='fusion',
-        )
-        return self.pretrained_report
-
-    def init_weights(self) -> None:
-        """Called by mmengine's ``init_weights`` of the model that holds this module."""
-        cfg = self.init_cfg
-        if cfg is None:
-            return
-        if 'checkpoint' not in cfg:
-            raise KeyError(
-                "MultiModalTemporalFusion: init_cfg of type 'Pretrained' needs a 'checkpoint'"
-            )
-        self.load_pretrained(
-            cfg['checkpoint'],
-            network=cfg.get('network', 'teacher'),
-            prefix=cfg.get('prefix'),
-            map_location=cfg.get('map_location', 'cpu'),
-        )
 
     def forward(
         self,

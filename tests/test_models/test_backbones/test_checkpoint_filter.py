@@ -225,7 +225,7 @@ def test_backbones_inside_a_model_are_adapted_where_they_sit():
     ]
     assert not set(out) - set(model.state_dict())
     assert dropped and all(k.startswith('backbone.') for k in dropped)  # s2 and s1 set aside
-    with pytest.raises(ValueError, match='is not a backbone'):
+    with pytest.raises(ValueError, match='is not a pretrained component'):
         checkpoint_filter_fn(ckpt, model, prefix='backbone.')
 
 

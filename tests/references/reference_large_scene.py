@@ -3,7 +3,7 @@ issue 15, kept verbatim (its own tile grid and blend window), outside the packag
 
 It produced the output by blocks and ran every tile once per block it touched (1.40 tiles per
 needed tile at tile 512 / overlap 128 on a 4096 px scene). The benchmark
-(bench_large_scene_memory.py) and tests/test_apis compare the new implementation with it:
+(benchmarks/bench_large_scene_memory.py) and tests/test_apis compare the new implementation with it:
 the class maps must be equal.
 
 Original module docstring:

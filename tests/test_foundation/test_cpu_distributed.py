@@ -1,4 +1,4 @@
-"""Distributed start-up without GPUs (mmskysense.compat.cpu_distributed)."""
+"""Distributed start-up without GPUs (mmskysense.engine.cpu_distributed)."""
 
 import socket
 
@@ -36,7 +36,7 @@ def test_init_cpu_distributed_starts_gloo_and_adapts_config():
     code = """
 import torch.distributed as dist
 from mmengine.config import Config
-from mmskysense.compat import init_cpu_distributed
+from mmskysense.engine.cpu_distributed import init_cpu_distributed
 cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend="nccl")), find_unused_parameters=True))
 init_cpu_distributed("pytorch", cfg)
 assert dist.is_initialized() and dist.get_backend() == "gloo", dist.get_backend()
@@ -54,7 +54,7 @@ print("OK")
 def test_slurm_environment_without_gpus():
     code = """
 import os, torch.distributed as dist
-from mmskysense.compat import init_cpu_distributed
+from mmskysense.engine.cpu_distributed import init_cpu_distributed
 init_cpu_distributed("slurm")
 assert dist.get_rank() == 0 and dist.get_world_size() == 1
 assert os.environ["LOCAL_RANK"] == "0"
@@ -75,7 +75,8 @@ print("OK")
 @needs_no_gpu
 def test_missing_launcher_environment_is_explained():
     proc = run_python(
-        'from mmskysense.compat import init_cpu_distributed\ninit_cpu_distributed("pytorch")',
+        'from mmskysense.engine.cpu_distributed import init_cpu_distributed\n'
+        'init_cpu_distributed("pytorch")',
         check=False,
     )
     assert proc.returncode != 0
@@ -85,7 +86,7 @@ def test_missing_launcher_environment_is_explained():
 def test_nothing_happens_without_a_launcher():
     from mmengine.config import Config
 
-    from mmskysense.compat import init_cpu_distributed
+    from mmskysense.engine.cpu_distributed import init_cpu_distributed
 
     cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl'))))
     init_cpu_distributed('none', cfg)

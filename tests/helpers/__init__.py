@@ -1,0 +1,1 @@
+"""Support shared by the tests of every folder (tests/ is on sys.path, see tests/conftest.py)."""
