@@ -18,10 +18,17 @@ import argparse
 import json
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from mmengine.config import DictAction
 
-from mmskysense.evaluation import knn_scene_accuracy, load_scenes
+from mmskysense.evaluation import (
+    knn_accuracy,
+    knn_scene_accuracy,
+    load_image_split_sets,
+    load_scenes,
+    weighted_knn_predict,
+)
 
 
 def build_model(
@@ -73,11 +80,50 @@ def run_knn(
     return result
 
 
+def colour_histogram_knn(
+    sets: dict, bins: int = 8, k: int = 20, temperature: float = 0.07
+) -> dict[str, object]:
+    """The k-NN of a joint RGB histogram (``bins``^3 cells, L2-normalised), with no network:
+    the floor a learned feature has to clear on a collection where colour tells classes apart."""
+
+    def hist(images: np.ndarray) -> torch.Tensor:
+        q = (images.astype(np.int64) * bins) // 256  # N x 3 x H x W cells per channel
+        cell = (q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]
+        h = np.stack([np.bincount(c.ravel(), minlength=bins**3) for c in cell])
+        return torch.nn.functional.normalize(torch.from_numpy(h).float().sqrt(), dim=1)
+
+    ref, qry = sets['reference'], sets['query']
+    y_ref, y_qry = torch.as_tensor(ref[1]).long(), torch.as_tensor(qry[1]).long()
+    num_classes = int(max(y_ref.max(), y_qry.max())) + 1
+    pred = weighted_knn_predict(hist(ref[0]), y_ref, hist(qry[0]), num_classes, k, temperature)
+    return dict(
+        top1=100 * (pred == y_qry).float().mean().item(),
+        num_train=len(y_ref),
+        num_test=len(y_qry),
+        majority_baseline=float('nan'),
+    )
+
+
 def main(argv: Sequence[str] = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='pretraining config (builds the model)')
     parser.add_argument('--checkpoint', help='pretraining or backbone checkpoint; none: random')
-    parser.add_argument('--data-root', required=True, help='generated geo dataset folder')
+    parser.add_argument(
+        '--data-root',
+        required=True,
+        help='generated geo dataset folder (with --split-file: the image collection)',
+    )
+    parser.add_argument(
+        '--split-file',
+        help='an image split (make_image_split.py): k-NN of its query images against its '
+        'reference images, each resized whole to --crop-size',
+    )
+    parser.add_argument(
+        '--features',
+        choices=('backbone', 'colour-histogram'),
+        default='backbone',
+        help='colour-histogram: the no-network floor (with --split-file)',
+    )
     parser.add_argument('--crop-size', type=int, default=64, help='scene size in HR pixels')
     parser.add_argument(
         '--input-size',
@@ -98,16 +144,39 @@ def main(argv: Sequence[str] = None) -> dict[str, object]:
         help='override config settings, e.g. model.ita_head.loss.text_embeddings=F',
     )
     args = parser.parse_args(argv)
-    scenes = load_scenes(args.data_root, args.crop_size)
-    model = build_model(args.config, args.checkpoint, args.seed, args.cfg_options)
-    result = run_knn(
-        model, scenes, args.train_frac, args.k, args.temperature, args.network, args.input_size
+    if args.split_file:
+        sets = load_image_split_sets(args.data_root, args.split_file, args.crop_size)
+        if args.features == 'colour-histogram':
+            result = colour_histogram_knn(sets, k=args.k, temperature=args.temperature)
+        else:
+            model = build_model(args.config, args.checkpoint, args.seed, args.cfg_options)
+            backbone = model.teacher['backbone'] if args.network == 'teacher' else model.backbone
+            pre = model.data_preprocessor
+            result = knn_accuracy(
+                backbone,
+                sets['reference'],
+                sets['query'],
+                pre.hr_mean,
+                pre.hr_std,
+                args.k,
+                args.temperature,
+                args.input_size,
+            )
+    else:
+        if args.features != 'backbone':
+            parser.error('--features colour-histogram needs --split-file')
+        scenes = load_scenes(args.data_root, args.crop_size)
+        model = build_model(args.config, args.checkpoint, args.seed, args.cfg_options)
+        result = run_knn(
+            model, scenes, args.train_frac, args.k, args.temperature, args.network, args.input_size
+        )
+    result['checkpoint'] = (
+        'colour histogram' if args.features != 'backbone' else args.checkpoint or 'random init'
     )
-    result['checkpoint'] = args.checkpoint or 'random init'
     print(
         f'k-NN top-1 {result["top1"]:.2f}% ({result["checkpoint"]}, k={args.k}, '
         f'T={args.temperature}, {result["num_train"]} reference / {result["num_test"]} '
-        f'held-out scenes; majority-class baseline {result["majority_baseline"]:.2f}%)'
+        f'held-out; majority-class baseline {result["majority_baseline"]:.2f}%)'
     )
     if args.out:
         with open(args.out, 'w') as f:
