@@ -28,7 +28,8 @@ from typing import NamedTuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # The tiny recipe whose teacher's k-NN rises above random initialisation (issue 11; its header
-# says what differs from the paper's recipe and gives the figures on texture-defined scenes).
+# says what differs from the paper's recipe, configs/skysense_v2/README.md gives the figures on
+# texture-defined scenes).
 PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py'
 FINETUNE_CFG = 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
 
@@ -141,20 +142,6 @@ def warmup(iters: int, longest: int = 20) -> list:
     return [f'param_scheduler.0.end={n}', f'param_scheduler.1.begin={n}']
 
 
-def knn_hook_index(pretrain_cfg) -> int:
-    """The position of the recipe's ``KNNEvalHook`` in ``custom_hooks`` (for --cfg-options,
-    which address list items by index), found by its type."""
-    hooks = pretrain_cfg.get('custom_hooks') or []
-    found = [
-        i for i, h in enumerate(hooks) if h.get('type') in ('KNNEvalHook', 'mmskysense.KNNEvalHook')
-    ]
-    if len(found) != 1:
-        raise SystemExit(
-            f'{PRETRAIN_CFG}: expected one KNNEvalHook in custom_hooks, found {len(found)}'
-        )
-    return found[0]
-
-
 def step_data(args, results: dict) -> dict:
     """Geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with OSM-like labels: the
     pretraining set, held-out k-NN scenes, a labelled fine-tuning set and one large scene."""
@@ -191,7 +178,7 @@ def step_data(args, results: dict) -> dict:
 
 def step_pretrain(args, results: dict) -> dict:
     """tools/train.py with the tiny recipe; the loss curve from its scalars.json."""
-    data, knn_hook = results['data'], knn_hook_index(args.pretrain_cfg)
+    data = results['data']
     work_dir = osp.join(args.out, 'pretrain')
     run(
         [
@@ -207,9 +194,11 @@ def step_pretrain(args, results: dict) -> dict:
             *warmup(args.pretrain_iters),
             f'default_hooks.checkpoint.interval={args.pretrain_iters}',
             f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
-            # the online k-NN (the config's KNNEvalHook) on this run's held-out scenes
-            f'custom_hooks.{knn_hook}.data_root={args.data}/knn',
-            f'custom_hooks.{knn_hook}.interval={max(1, args.pretrain_iters // 8)}',
+            # the online k-NN (the config's KNNEvalHook, found by its type) on this run's
+            # held-out scenes
+            '--hook-options',
+            f'KNNEvalHook.data_root={args.data}/knn',
+            f'KNNEvalHook.interval={max(1, args.pretrain_iters // 8)}',
         ],
         log_path=osp.join(args.out, 'pretrain.log'),
     )

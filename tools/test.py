@@ -11,7 +11,11 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmskysense.engine.cpu_distributed import init_cpu_distributed
-from mmskysense.utils import register_all_modules
+from mmskysense.utils import (
+    add_hook_options_argument,
+    apply_hook_options,
+    register_all_modules,
+)
 
 
 def parse_args():
@@ -32,6 +36,7 @@ def parse_args():
         help='override some settings in the used config, the key-value pair '
         'in xxx=yyy format will be merged into config file.',
     )
+    add_hook_options_argument(parser)  # --hook-options KNNEvalHook.data_root=DIR
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -54,6 +59,7 @@ def main():
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    apply_hook_options(cfg, args.config, args.hook_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -9,7 +9,11 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmskysense.engine.cpu_distributed import init_cpu_distributed
-from mmskysense.utils import register_all_modules
+from mmskysense.utils import (
+    add_hook_options_argument,
+    apply_hook_options,
+    register_all_modules,
+)
 
 
 def parse_args():
@@ -62,6 +66,7 @@ def parse_args():
         'Note that the quotation marks are necessary and that no white space '
         'is allowed.',
     )
+    add_hook_options_argument(parser)  # --hook-options KNNEvalHook.data_root=DIR
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -136,6 +141,7 @@ def merge_args(cfg, args):
 
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    apply_hook_options(cfg, args.config, args.hook_options)
     return cfg
 
 

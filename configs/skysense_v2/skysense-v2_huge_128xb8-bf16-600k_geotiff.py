@@ -3,79 +3,22 @@
 # 2 global + 6 local crops, activation checkpointing, bf16 (autocast, no loss scaling).
 # Data parallel with DDP; the sharded variant (FSDP2, FlexibleRunner) is
 # skysense-v2_huge_128xb8-fsdp-bf16-600k_geotiff.py (the README says when to use which).
-# Values the paper does not give (marked "inferred" in docs) are config values: the loss weights
-# lambda_1..lambda_3 (eq. 5), head sizes, GCPL's 4096 regions x 100 prototypes (SkySense V1),
-# m = 16 queries, the fusion depth, the teacher momentum / temperature schedules (DINO).
+# The model (configs/_base_/models/skysense_v2_pretrain.py) is the paper's as it is; values the
+# paper does not give are config values there (marked "inferred" in docs).
 #   bash tools/dist_train.sh configs/skysense_v2/skysense-v2_huge_128xb8-bf16-600k_geotiff.py 8
-# The ITA text embeddings: python tools/misc/gen_text_embeddings.py data/osm_text_embeddings.pth
-#   --classes <the OSM class names of your label rasters, in label order>
 _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/datasets/skysense_pretrain_geotiff.py',
     '../_base_/schedules/pretrain_adamw.py',
+    '../_base_/models/skysense_v2_pretrain.py',
 ]
 
 data_root = 'data/skysense_pretrain/'
-text_embeddings = 'data/osm_text_embeddings.pth'
 num_frames = dict(s2=10, s1=5)  # paper: 10 S2 and 5 S1 dates per iteration
 
-fused_dims = 1024  # F_fus; the backbone's arch gives the other widths
-modalities = ('hr', 's2', 's1')
-projector = dict(type='DINOHead', hidden_dims=2048, bottleneck_dims=256)
-
 model = dict(
-    type='SkySenseV2',
     data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(
-        type='SkySenseV2Backbone',
-        arch='huge',
-        out_indices=(3,),
-        drop_path_rate=0.2,
-        use_moe=True,
-        with_cp=True,
-    ),  # activation checkpointing per block
-    fusion=dict(
-        type='MultiModalTemporalFusion',
-        embed_dims=fused_dims,
-        modalities=modalities,
-        num_layers=2,
-        num_heads=16,
-    ),
-    mgcl_head=dict(
-        type='MGCLHead',
-        out_dims=dict(pixel=8192, object=8192, image=65536),
-        modalities=modalities,
-        projector=projector,
-        num_objects=8,
-        loss=dict(type='MGCLLoss', student_temp=0.1, center_momentum=0.9),
-    ),
-    qsacl_head=dict(
-        type='QSACLHead',
-        out_dims=65536,
-        aggregation=dict(type='QueryAggregation', num_queries=16, num_heads=16),
-        projector=projector,
-        loss=dict(type='QSACLLoss', student_temp=0.1, center_momentum=0.9),
-    ),
-    gcpl_head=dict(
-        type='GCPLHead',
-        dims=256,
-        loss=dict(
-            type='GCPLLoss',
-            num_regions=4096,
-            num_prototypes=100,
-            temperature=0.1,
-            epsilon=0.05,
-            sinkhorn_iters=3,
-            momentum=0.99,
-        ),
-    ),
-    ita_head=dict(
-        type='ITAHead', loss=dict(type='ITALoss', text_embeddings=text_embeddings, temperature=0.07)
-    ),
-    # eq. 5: lambda_1 MGCL, lambda_2 ITA, lambda_3 QSACL; GCPL and the MoE balance added
-    loss_weights=dict(mgcl=1.0, ita=1.0, qsacl=1.0, gcpl=1.0, moe=0.01),
-    teacher_temp=0.04,
-    base_momentum=0.996,
+    backbone=dict(with_cp=True),  # activation checkpointing per block
 )
 
 train_dataloader = dict(

@@ -1,12 +1,10 @@
-# The tiny CPU recipe without photometric jitter (HR colour / grayscale, S2 and S1 spectral).
-# The generated scenes' land-cover classes differ mainly in colour and spectrum, so features
-# made invariant to them score lower on the generated-scene k-NN: after 300 iterations on
-# data/geo_demo (8 samples), k-NN top-1 (tools/analysis_tools/knn_eval.py, k=20, T=0.07) on 82
-# held-out scenes of data/geo_knn was 52.4 % with the jitter, 74.4 % without it, and 62.2 %
-# for the randomly initialised model (measured before the Sinkhorn fix and the backbone's new
-# initialisation). On today's code `tools/demo.py --quick` (150 iterations) gives 83.6 % at
-# initialisation and 82.0 % after: this recipe does not learn at this size (issue 11; the one
-# that does, and that `make demo` runs, is skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py).
+# The tiny CPU recipe without photometric jitter (HR colour / grayscale, S2 and S1 spectral),
+# with the online k-NN of the teacher. Why: the generated scenes' land-cover classes differ mainly
+# in colour and spectrum, so features made invariant to them score lower on the generated-scene
+# k-NN. It does not learn at this size either (figures: this folder's README; the recipe that
+# does, and that `make demo` runs, is skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py).
+#   OMP_NUM_THREADS=1 python tools/train.py \
+#       configs/skysense_v2/skysense-v2_tiny_1xb2-cpu-300it-nojitter_geo-demo.py
 _base_ = ['./skysense-v2_tiny_1xb2-cpu-300it_geo-demo.py']
 
 train_pipeline = [
@@ -31,7 +29,7 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 # The teacher's k-NN on held-out scenes every 50 iterations (and before the first), logged as
 # knn/top1 in vis_data/scalars.json; tools/analysis_tools/plot_pretrain_curves.py draws it next to
 # the loss terms. The scenes: python tools/misc/generate_geo_dataset.py data/geo_demo/knn
-# --num-samples 32 --seed 1 (the demo writes them); --cfg-options custom_hooks.2.data_root=DIR
+# --num-samples 32 --seed 1 (the demo writes them); --hook-options KNNEvalHook.data_root=DIR
 # points the hook elsewhere.
 knn_data_root = 'data/geo_demo/knn'
 custom_hooks = [

@@ -7,10 +7,8 @@
 # from 0.99 (not 0.996) and the temperature warm-up over 50 iterations (not 30k), so that the
 # schedules run their course in 300 iterations.
 # It keeps the paper's objective (all four terms, every modality, crop scales near the paper's) and
-# does not learn at this size: on the texture world of tools/misc/generate_geo_dataset.py --world
-# texture its teacher's k-NN stays within a few points of random initialisation. The tiny recipe
-# that learns, skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py, changes three things (native
-# view scales, lr 2e-4, ITA on HR alone); its header gives the ablations and the mechanisms.
+# does not learn at this size (this folder's README); the tiny recipe that learns is
+# skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py.
 #   python tools/misc/generate_geo_dataset.py data/geo_demo --num-samples 8
 #   python tools/misc/gen_text_embeddings.py data/osm_text_embeddings_random.pth --backend random
 #   OMP_NUM_THREADS=1 python tools/train.py \
@@ -22,6 +20,7 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/datasets/skysense_pretrain_geotiff.py',
     '../_base_/schedules/pretrain_adamw.py',
+    '../_base_/models/skysense_v2_pretrain.py',
 ]
 
 data_root = 'data/geo_demo/'
@@ -35,57 +34,21 @@ fused_dims = 64  # F_fus; the backbone's arch gives the other widths
 modalities = ('hr', 's2', 's1')
 projector = dict(type='DINOHead', hidden_dims=128, bottleneck_dims=32)
 
+# the paper's model (the base) at the tiny size; its algorithm and losses are unchanged
 model = dict(
-    type='SkySenseV2',
     data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(
-        type='SkySenseV2Backbone',
-        arch='tiny',
-        out_indices=(3,),
-        drop_path_rate=0.0,
-        use_moe=True,
-        with_cp=False,
-    ),
-    fusion=dict(
-        type='MultiModalTemporalFusion',
-        embed_dims=fused_dims,
-        modalities=modalities,
-        num_layers=1,
-        num_heads=4,
-    ),
+    backbone=dict(arch='tiny', drop_path_rate=0.0),
+    fusion=dict(embed_dims=fused_dims, num_layers=1, num_heads=4),
     mgcl_head=dict(
-        type='MGCLHead',
-        out_dims=dict(pixel=256, object=256, image=512),
-        modalities=modalities,
-        projector=projector,
-        num_objects=2,
-        loss=dict(type='MGCLLoss', student_temp=0.1, center_momentum=0.9),
+        out_dims=dict(pixel=256, object=256, image=512), projector=projector, num_objects=2
     ),
     qsacl_head=dict(
-        type='QSACLHead',
         out_dims=512,
-        aggregation=dict(type='QueryAggregation', num_queries=4, num_heads=4),
+        aggregation=dict(num_queries=4, num_heads=4),
         projector=projector,
-        loss=dict(type='QSACLLoss', student_temp=0.1, center_momentum=0.9),
     ),
-    gcpl_head=dict(
-        type='GCPLHead',
-        dims=32,
-        loss=dict(
-            type='GCPLLoss',
-            num_regions=4096,
-            num_prototypes=8,
-            temperature=0.1,
-            epsilon=0.05,
-            sinkhorn_iters=3,
-            momentum=0.9,
-        ),
-    ),
-    ita_head=dict(
-        type='ITAHead', loss=dict(type='ITALoss', text_embeddings=text_embeddings, temperature=0.07)
-    ),
-    loss_weights=dict(mgcl=1.0, ita=1.0, qsacl=1.0, gcpl=1.0, moe=0.01),
-    teacher_temp=0.04,
+    gcpl_head=dict(dims=32, loss=dict(num_prototypes=8, momentum=0.9)),
+    ita_head=dict(loss=dict(text_embeddings=text_embeddings)),
     base_momentum=0.99,
 )
 

@@ -42,23 +42,11 @@ def _write_tif(
     origin: tuple[float, float] = (500000.0, 5000000.0),
 ) -> None:
     """Write a ``C x H x W`` array as a georeferenced GeoTIFF (north-up, ``gsd`` m pixels,
-    upper-left corner at ``origin``)."""
-    import rasterio
+    upper-left corner at ``origin``): the tests' writer on the fake releases' grid."""
+    from helpers.geotiff import write_geotiff  # rasterio only where a release has GeoTIFFs
 
     os.makedirs(osp.dirname(path), exist_ok=True)
-    count, height, width = array.shape
-    with rasterio.open(
-        path,
-        'w',
-        driver='GTiff',
-        height=height,
-        width=width,
-        count=count,
-        dtype=array.dtype.name,
-        crs=crs,
-        transform=rasterio.Affine(gsd, 0.0, origin[0], 0.0, -gsd, origin[1]),
-    ) as dst:
-        dst.write(array)
+    write_geotiff(path, array, res=gsd, origin=origin, crs=crs)
 
 
 def _dump_json(path: str, **fields) -> None:

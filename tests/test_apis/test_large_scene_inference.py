@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from helpers.geotiff import write_geotiff
+from helpers.geotiff import write_geotiff, write_geotiff_like
 from rasterio.crs import CRS
 
 from mmskysense.apis import blend_window, segment_geotiff
@@ -311,10 +311,8 @@ def test_change_pair_as_a_two_date_series(tmp_path):
     b = np.random.default_rng(2).integers(1, 255, (3, 70, 80), dtype=np.uint8)
     b[:, 50:60, 40:50] = 0
     with rasterio.open(d1) as f:
-        profile = dict(f.profile, height=70, width=80)
-        profile['transform'] = f.transform @ rasterio.Affine.translation(0, 4)  # 4 rows south
-    with rasterio.open(d2, 'w', **profile) as f:
-        f.write(b)
+        south = f.transform @ rasterio.Affine.translation(0, 4)  # 4 rows south
+    write_geotiff_like(d2, d1, b, tags=False, transform=south)  # 70 x 80, as b
     seen = []
 
     def changed(x):  # N x 6 x h x w: date 1's bands, then date 2's

@@ -2,22 +2,22 @@
 
 Shared by the config tests and by ``finetune_cd_tiny.py`` (the CPU fine-tuning check). Not a
 test module; tests load it by path (pytest runs with ``--import-mode=importlib``). The
-shrinking itself is the downstream tests' (``tests/test_downstream/downstream_tiny.py``); this
-adds the change detectors' pieces.
+shrinking itself is every task's (``tests/helpers/tiny.py``); this adds the change detectors'
+pieces.
 """
 
-import importlib.util
-from pathlib import Path
-
 from fake_releases import change_detection as fake_cd
-from mmengine.config import Config
-
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    'downstream_tiny', ROOT / 'tests' / 'test_downstream' / 'downstream_tiny.py'
+from helpers.tiny import (  # noqa: F401  (ROOT, TINY_WIDTH: the tests read them from here)
+    ROOT,
+    TINY_WIDTH,
+    load_tiny,
+    narrow_uper_heads,
+    set_in_pipelines,
+    shorten,
+    small_inputs,
+    tiny_channels,
 )
-downstream_tiny = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(downstream_tiny)
+from mmengine.config import Config
 
 _CD = 'configs/skysense_v2_cd/'
 CONFIGS = {
@@ -33,7 +33,6 @@ METRICS = {
     'oscd': ['change/F1', 'change/precision', 'change/recall', 'change/IoU'],
     'dynearthnet_s2_scs': ['SCS', 'BC', 'SC', 'mIoU'],
 }
-TINY_WIDTH = 32  # embed_dims of SkySenseV2Backbone.arch_zoo['tiny']
 # months of the generated DynamicEarthNet cubes (the real ones have 24)
 SCS_MONTHS = ('2018-01', '2018-02', '2018-03')
 
@@ -73,19 +72,12 @@ def tiny_config(
 ) -> Config:
     """The config of ``name`` with the tiny backbone, small crops, generated data and a short
     schedule."""
-    downstream_tiny.CONFIGS[name] = CONFIGS[name]
-    cfg = downstream_tiny.tiny_config(
-        name,
-        data_root,
-        work_dir,
-        max_iters=max_iters,
-        validate=validate,
-        test_samples=None,
-        lr=lr,
-        batch_size=batch_size,
-    )
+    cfg = load_tiny(CONFIGS[name], name, work_dir)
+    tiny_channels(cfg.model)
+    narrow_uper_heads(cfg)
+    shorten(cfg, data_root, max_iters, validate, None, lr, batch_size)
     if name == 'dynearthnet_s2_scs':  # the Dyna.-S2 segmentation model, shrunk as there
-        downstream_tiny._small_inputs('dynamic_earthnet_s2', cfg)
+        small_inputs('dynamic_earthnet_s2', cfg)
         for key in ('val_evaluator', 'test_evaluator'):
             if cfg.get(key):
                 cfg[key].months_per_cube = len(SCS_MONTHS)
@@ -94,7 +86,7 @@ def tiny_config(
     head.in_channels = [2 * TINY_WIDTH * 2**i for i in range(4)]  # both dates concatenated
     head.dec_depth = 2  # the decoder's depth is not what these runs check; it costs CPU time
     cfg.model.data_preprocessor.size = (crop, crop)
-    downstream_tiny._set_in_pipelines(cfg, 'mmseg.RandomCrop', crop_size=(crop, crop))
+    set_in_pipelines(cfg, 'mmseg.RandomCrop', crop_size=(crop, crop))
     if cfg.model.test_cfg.mode == 'slide':
         cfg.model.test_cfg.crop_size = (crop, crop)
         cfg.model.test_cfg.stride = (crop // 2, crop // 2) if name == 'oscd' else (crop, crop)

@@ -2,17 +2,24 @@
 
 Shared by the config tests and by ``finetune_det_tiny.py`` (the CPU fine-tuning check). Not a
 test module itself; tests load it by path since pytest runs with ``--import-mode=importlib``.
+What every task's shrinker shares is in ``tests/helpers/tiny.py``; this module adds the
+detectors' configs, data and heads.
 """
 
-import importlib.util
 import os.path as osp
 from collections.abc import Sequence
-from pathlib import Path
 
 from fake_releases import detection as fake
+from helpers.tiny import (  # noqa: F401  (ROOT, load_converter: the tests read them from here)
+    ROOT,
+    load_converter,
+    load_tiny,
+    set_in_pipelines,
+    shorten,
+    tiny_channels,
+)
 from mmengine.config import Config
 
-ROOT = Path(__file__).resolve().parents[2]
 _DET = 'configs/skysense_v2_det/'
 CONFIGS = {
     'dior': _DET + 'faster-rcnn_skysense-v2-huge-fpn_8xb2-12e_dior.py',
@@ -25,15 +32,6 @@ SUBMISSION_CONFIG = (
 )
 #: the paper's metric of each config
 METRICS = {'dior': 'pascal_voc/mAP', 'dior_r': 'dota/mAP', 'fair1m': 'dota/mAP'}
-HUGE_TO_TINY = {352: 32, 704: 64, 1408: 128, 2816: 256}
-
-
-def load_converter(name: str):
-    path = ROOT / 'tools' / 'dataset_converters' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'converter_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_data(
@@ -73,28 +71,6 @@ def make_data(
     raise KeyError(name)
 
 
-def _tiny_channels(obj):
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if (
-                key == 'in_channels'
-                and isinstance(value, (list, tuple))
-                and value
-                and all(v in HUGE_TO_TINY for v in value)
-            ):
-                obj[key] = [HUGE_TO_TINY[v] for v in value]
-            else:
-                _tiny_channels(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            _tiny_channels(value)
-
-
-def _datasets(loader_cfg):
-    ds = loader_cfg['dataset']
-    return ds['datasets'] if ds.get('type') == 'ConcatDataset' else [ds]
-
-
 def small_heads(cfg: Config, width: int = 64) -> None:
     """Narrower FPN and RoI heads and fewer samples: the detectors' 256/1024-wide heads and
     512 RoIs per image dominate CPU time and are not what these runs check."""
@@ -125,43 +101,10 @@ def tiny_config(
     """The dataset's config (or the one at ``path``) with the tiny backbone, small heads,
     ``size`` px inputs, generated data and a short iteration-based schedule (the real one is
     12 epochs)."""
-    cfg = Config.fromfile(str(ROOT / (path or CONFIGS[name])))
-    cfg.work_dir = work_dir
-    cfg.experiment_name = f'tiny_{name}_{osp.basename(work_dir)}'
-    cfg.randomness = dict(seed=0)
-    backbone = cfg.model.backbone
-    backbone.arch = 'tiny'
-    backbone.init_cfg = None
-    backbone.drop_path_rate = 0.0
-    backbone.with_cp = False
-    _tiny_channels(cfg.model)
+    cfg = load_tiny(path or CONFIGS[name], name, work_dir, with_cp=False)
+    tiny_channels(cfg.model, ints=False)
     small_heads(cfg, head_width)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dl = cfg[loader]
-        dl.batch_size = batch_size
-        dl.num_workers = 0
-        dl.persistent_workers = False
-        for ds in _datasets(dl):
-            ds['data_root'] = data_root
-            for step in ds['pipeline']:
-                if step['type'] == 'mmdet.Resize':
-                    step['scale'] = (size, size)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-    warmup = max_iters // 10
-    cfg.param_scheduler = [
-        dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=warmup, end=max_iters)
-    ]
-    if warmup:
-        cfg.param_scheduler.insert(
-            0, dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=warmup)
-        )
-    if lr is not None:
-        cfg.optim_wrapper.optimizer.lr = lr
-    cfg.val_dataloader = None
-    cfg.val_cfg = None
-    cfg.val_evaluator = None
-    cfg.default_hooks.checkpoint = None
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, max_iters // 10))
+    set_in_pipelines(cfg, 'mmdet.Resize', scale=(size, size))
+    shorten(cfg, data_root, max_iters, test_samples=None, lr=lr, batch_size=batch_size, warmup=True)
     cfg.log_processor = dict(by_epoch=False)
-    cfg.log_level = 'WARNING'
     return cfg

@@ -7,25 +7,24 @@ class), then tested: its mAP must be clearly above zero.
     .venv/bin/python tools/test.py /tmp/ft_dior/finetuned_config.py /tmp/ft_dior/finetuned.pth
 """
 
-import argparse
 import importlib.util
 import json
 import os.path as osp
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake_releases
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fake_releases, helpers
+
+from helpers.tiny import finetune_parser, run_sizes, train_and_test  # noqa: E402
+
 _spec = importlib.util.spec_from_file_location('det_tiny', Path(__file__).with_name('det_tiny.py'))
 det_tiny = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(det_tiny)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = finetune_parser(__doc__, iters=400, scale=10, lr=5e-4, batch_size=4)
     parser.add_argument('name', choices=sorted(det_tiny.CONFIGS))
-    parser.add_argument('--iters', type=int, default=400)
-    parser.add_argument('--scale', type=int, default=10, help='images multiplier of the data')
     parser.add_argument(
         '--classes',
         type=int,
@@ -34,16 +33,8 @@ def main() -> None:
         help='class indices the generated objects are drawn from',
     )
     parser.add_argument('--size', type=int, default=128)
-    parser.add_argument('--lr', type=float, default=5e-4)
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--work-dir', required=True)
     args = parser.parse_args()
 
-    from mmengine.runner import Runner
-
-    from mmskysense.utils import register_all_modules
-
-    register_all_modules()
     data_root = det_tiny.make_data(
         args.name,
         osp.join(args.work_dir, 'data'),
@@ -60,25 +51,14 @@ def main() -> None:
         batch_size=args.batch_size,
         lr=args.lr,
     )
-    cfg.log_level = 'INFO'
-    runner = Runner.from_cfg(cfg)
-    start = time.time()
-    runner.train()
-    # a checkpoint and the resolved config, for `tools/test.py <config> <checkpoint>`
-    runner.save_checkpoint(
-        args.work_dir, 'finetuned.pth', save_optimizer=False, save_param_scheduler=False
-    )
-    cfg.dump(osp.join(args.work_dir, 'finetuned_config.py'))
-    metrics = runner.test()
+    runner, metrics, seconds = train_and_test(cfg, save_dir=args.work_dir)
     key = det_tiny.METRICS[args.name]
     print(
         json.dumps(
             dict(
                 config=det_tiny.CONFIGS[args.name],
                 iters=args.iters,
-                train_images=len(runner.train_dataloader.dataset),
-                test_images=len(runner.test_dataloader.dataset),
-                seconds=round(time.time() - start, 1),
+                **run_sizes(runner, seconds, unit='images'),
                 metrics={
                     k: round(float(v), 4) for k, v in metrics.items() if k == key or '/AP50/' in k
                 },

@@ -14,16 +14,15 @@ only both together identify the six classes.
 (the runs of docs/multimodal.md, "Tests and the CPU fine-tuning check", with their figures)
 """
 
-import argparse
+import importlib.util
 import json
 import os.path as osp
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # fake_releases, as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fake_releases, helpers
 
-import importlib.util  # noqa: E402
+from helpers.tiny import finetune_parser, run_sizes, train_and_test  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location('mm_tiny', Path(__file__).with_name('mm_tiny.py'))
 tiny = importlib.util.module_from_spec(_spec)
@@ -45,21 +44,11 @@ SETUPS = dict(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = finetune_parser(__doc__, iters=300, scale=8, lr=1e-3, batch_size=8)
     parser.add_argument('--family', choices=sorted(SETUPS), default='ben')
-    parser.add_argument('--iters', type=int, default=300)
-    parser.add_argument('--scale', type=int, default=8, help='samples multiplier of the data')
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--fusion', default=None, help="fusion mode (default: the config's)")
-    parser.add_argument('--work-dir', required=True)
     args = parser.parse_args()
 
-    from mmengine.runner import Runner
-
-    from mmskysense.utils import register_all_modules
-
-    register_all_modules()
     name, visible, sets = SETUPS[args.family]
     key = dict(visible)
     if args.family == 'dyna':
@@ -82,18 +71,12 @@ def main() -> None:
         cfg.model.modalities = modalities
         for loader in ('train_dataloader', 'test_dataloader'):
             cfg[loader].dataset.modalities = modalities
-        cfg.log_level = 'INFO'
-        runner = Runner.from_cfg(cfg)
-        start = time.time()
-        runner.train()
-        metrics = runner.test()
+        runner, metrics, seconds = train_and_test(cfg)
         keep = tiny.METRICS[tiny.family(name)]
         row = dict(
             modalities=tag,
             iters=args.iters,
-            train_size=len(runner.train_dataloader.dataset),
-            test_size=len(runner.test_dataloader.dataset),
-            seconds=round(time.time() - start, 1),
+            **run_sizes(runner, seconds),
             metrics={k: round(float(v), 2) for k, v in metrics.items() if k in keep},
         )
         print(json.dumps(row), flush=True)

@@ -1,23 +1,16 @@
 """Shrinking the Table 3 configs (configs/skysense_v2_mm/) to the tiny backbone on generated
 data in the release layouts. Shared by the config tests and ``finetune_mm_tiny.py``; not a test
-module (tests load it by path, pytest runs with ``--import-mode=importlib``).
+module (tests load it by path, pytest runs with ``--import-mode=importlib``). What every task's
+shrinker shares is in ``tests/helpers/tiny.py``; this adds the fusion neck and its heads.
 """
 
-import importlib.util
 import os.path as osp
-from pathlib import Path
 
 from fake_releases import downstream as fake_data
 from fake_releases import multimodal as fake_mm
+from helpers.tiny import ROOT, load_tiny, shorten  # noqa: F401  (ROOT: the tests read it here)
 from mmengine.config import Config
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    'downstream_tiny', ROOT / 'tests' / 'test_downstream' / 'downstream_tiny.py'
-)
-_downstream_tiny = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_downstream_tiny)
-shorten = _downstream_tiny.shorten
 _MM = 'configs/skysense_v2_mm/'
 CONFIGS = {
     'dyna_planet': _MM + 'upernet_skysense-v2-huge_4xb4-40k_dyna-mm-planet-512x512.py',
@@ -102,13 +95,9 @@ def tiny_config(
 ) -> Config:
     """Config ``name`` with the tiny backbone and fusion, tiny inputs, the generated data and a
     short schedule (no validation, no checkpoints)."""
-    cfg = Config.fromfile(str(ROOT / CONFIGS[name]))
-    cfg.work_dir = work_dir
-    cfg.experiment_name = f'tiny_{name}_{osp.basename(work_dir)}'
-    cfg.randomness = dict(seed=0)
+    cfg = load_tiny(CONFIGS[name], name, work_dir)
     c, d = TINY['embed_dims'], TINY['fused_dims']
     model = cfg.model
-    model.backbone.update(arch='tiny', init_cfg=None, drop_path_rate=0.0)
     neck = model.fusion_neck
     last_only = tuple(neck.stages) == (3,)
     neck.in_channels = [c * 8] if last_only else [c, c * 2, c * 4, c * 8]

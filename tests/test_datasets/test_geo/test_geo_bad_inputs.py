@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import rasterio
+from helpers.geotiff import write_geotiff_like
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
@@ -20,19 +21,8 @@ ALL_FRAMES = dict(s2=12, s1=6)
 
 
 def _rewrite(path: str, data: np.ndarray = None, **profile_updates) -> None:
-    """Rewrite a GeoTIFF with new pixels and/or profile fields (crs, transform, count)."""
-    with rasterio.open(path) as src:
-        profile = src.profile
-        tags = src.tags()
-        old = src.read()
-    profile.update(profile_updates)
-    if data is None:
-        data = old
-    profile['count'] = data.shape[0]
-    os.remove(path)
-    with rasterio.open(path, 'w', **profile) as dst:
-        dst.write(data)
-        dst.update_tags(**tags)
+    """Rewrite a GeoTIFF in place with new pixels and/or profile fields (crs, transform)."""
+    write_geotiff_like(path, path, data, **profile_updates)
 
 
 def _first_s2(sample: dict) -> str:
@@ -187,12 +177,12 @@ def test_index_builder_skips_and_lists_bad_folders(geo_data, tmp_path):
     data = geo_data(num_samples=2)
     path = _first_s2(data['samples'][0])
     os.remove(path)
-    with rasterio.open(_first_s2(data['samples'][0])) as src:
-        profile = src.profile
+    like = _first_s2(data['samples'][0])
+    with rasterio.open(like) as src:
+        ones = np.ones((10, src.height, src.width), dtype=src.dtypes[0])
     bad_name = osp.join(osp.dirname(path), 'S2_nodate.tif')
-    profile.update(count=10)
-    with rasterio.open(bad_name, 'w', **profile) as dst:  # neither a date tag nor a date name
-        dst.write(np.ones((10, profile['height'], profile['width']), dtype=profile['dtype']))
+    # neither a date tag nor a date name
+    write_geotiff_like(bad_name, like, ones, tags=False)
     with pytest.raises(GeoSampleError, match=re.escape(bad_name) + ': no acquisition date'):
         build_geo_index(data['root'], str(tmp_path / 'strict.json'))
     content = build_geo_index(data['root'], str(tmp_path / 'lenient.json'), on_bad_sample='skip')

@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 import rasterio
+from helpers.geotiff import write_geotiff
 from rasterio.windows import Window
 
 SIDE = 24_000
@@ -45,25 +46,21 @@ def _sparse_hr(path: str, bounds: tuple) -> None:
         crs = src.crs
     os.remove(path)
     rng = np.random.default_rng(0)
-    profile = dict(
-        driver='GTiff',
-        width=SIDE,
-        height=SIDE,
-        count=3,
-        dtype='uint8',
+    # a diagonal of written tiles; the rest is empty
+    tiles = (
+        (Window(k, k, 512, 512), rng.integers(1, 255, (3, 512, 512), dtype=np.uint8))
+        for k in range(0, SIDE - 512, 2048)
+    )
+    write_geotiff(
+        path,
+        np.broadcast_to(np.uint8(0), (3, SIDE, SIDE)),  # the shape alone, not allocated
         crs=crs,
         transform=from_bounds(*bounds, SIDE, SIDE),
-        tiled=True,
-        blockxsize=512,
-        blockysize=512,
+        block=512,
         compress='deflate',
         sparse_ok=True,
+        pieces=tiles,
     )
-    with rasterio.open(path, 'w', **profile) as dst:
-        for k in range(0, SIDE - 512, 2048):  # a diagonal of written tiles; the rest is empty
-            dst.write(
-                rng.integers(1, 255, (3, 512, 512), dtype=np.uint8), window=Window(k, k, 512, 512)
-            )
 
 
 def test_huge_sparse_hr_loads_views_within_a_memory_bound(geo_data, build_dataset, geo_pipeline):
