@@ -12,6 +12,7 @@ from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 from mmskysense.structures import GROUPS, SkySenseDataSample
+from mmskysense.structures.modalities import modality_names, series_names
 
 from ..raster_io import crs_to_wkt
 
@@ -30,8 +31,8 @@ class PackSkySenseInputs(BaseTransform):
         modalities: the modalities to pack, in this order.
     """
 
-    def __init__(self, modalities: Sequence[str] = ('hr', 's2', 's1')) -> None:
-        self.modalities = tuple(modalities)
+    def __init__(self, modalities: Sequence[str] | None = None) -> None:
+        self.modalities = modality_names(modalities)  # None: every modality of the table
 
     def transform(self, results: dict) -> dict:
         for key in ('views', 'date_masks', 'doy'):
@@ -65,7 +66,7 @@ class PackSkySenseInputs(BaseTransform):
             )
         )
         sample.valid_masks = valid_masks
-        series = [m for m in self.modalities if m in results['date_masks']]
+        series = [m for m in series_names(self.modalities) if m in results['date_masks']]
         sample.date_masks = {m: torch.from_numpy(results['date_masks'][m]).bool() for m in series}
         sample.doy = {m: torch.from_numpy(results['doy'][m]).long() for m in series}
         sample.view_boxes = boxes

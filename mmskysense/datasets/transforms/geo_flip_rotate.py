@@ -12,10 +12,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.modalities import modality_names
 from mmskysense.structures.view_geometry import apply_geo_ops
-
-# every spatial array a view may hold; the last two axes are (rows, cols)
-SPATIAL_KEYS = ('hr', 'hr_valid', 's2', 's2_valid', 's1', 's1_valid', 'osm')
 
 
 @TRANSFORMS.register_module()
@@ -51,7 +49,9 @@ class GeoRandomFlipRotate(BaseTransform):
         hflip = int(np.random.rand() < self.hflip_prob)
         vflip = int(np.random.rand() < self.vflip_prob)
         k = int(np.random.randint(0, 4)) if self.rotate else 0
-        for key in SPATIAL_KEYS:
+        # every spatial array a view may hold (the last two axes are rows, cols)
+        spatial = [k for m in modality_names() for k in (m, f'{m}_valid')] + ['osm']
+        for key in spatial:
             if key in view:
                 view[key] = apply_geo_ops(view[key], hflip, vflip, k)
         view['geo_augmented'] = True

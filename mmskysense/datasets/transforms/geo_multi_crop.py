@@ -7,13 +7,14 @@ and aspect ratio), snapped to the HR pixel grid so that the HR crop is whole pix
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.modalities import is_series, modality, modality_names, series_names
 
 from ..geo.errors import GeoSampleError
 from ..geo.raster_reader import WindowReader
@@ -21,16 +22,15 @@ from ..geo.scaling import ModalityScaling, build_scaling
 from ..raster_io import Box, RasterHandleCache, gdal_cache
 
 SizeCfg = int | Mapping[str, int]
-TIME_SERIES = ('s2', 's1')
 
 
 def _size_dict(size: SizeCfg, hr_default: int, name: str) -> dict[str, int]:
-    if isinstance(size, int):
-        # an int is the HR size; MS views follow the contract hg = Hg // 8
-        return dict(hr=size, s2=size // 8, s1=size // 8)
-    hr = size.get('hr', hr_default)
-    out = dict(hr=hr, s2=hr // 8, s1=hr // 8)
-    out.update(size)
+    """View size per modality: the HR size, and for every other modality of the table the HR
+    size over its ground sampling ratio (the contract hg = Hg // 8 for S2/S1), unless given."""
+    hr = size if isinstance(size, int) else size.get('hr', hr_default)
+    out = {m: max(1, hr // modality(m).gsd_ratio) for m in modality_names()}
+    if not isinstance(size, int):
+        out.update(size)
     for key, value in out.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f'{name}[{key!r}] must be a positive int, got {value!r}')
@@ -87,6 +87,8 @@ class GeoMultiCrop(BaseTransform):
     sample has a label raster.
 
     Args:
+        modalities: the modalities to read, in this order (None: every modality of the
+            table, ``mmskysense.structures.modalities``); the others are not opened.
         num_global / num_local: numbers of views (paper: 2 and 6).
         global_size / local_size: output size per modality (an int is the HR size, MS = HR // 8).
         global_scale / local_scale: area fraction of the sample region per view.
@@ -111,6 +113,7 @@ class GeoMultiCrop(BaseTransform):
 
     def __init__(
         self,
+        modalities: Sequence[str] | None = None,
         num_global: int = 2,
         num_local: int = 6,
         global_size: SizeCfg = 224,
@@ -135,6 +138,8 @@ class GeoMultiCrop(BaseTransform):
         for name, rng_ in (('global_scale', global_scale), ('local_scale', local_scale)):
             if not 0 < rng_[0] <= rng_[1] <= 1:
                 raise ValueError(f'{name} must satisfy 0 < low <= high <= 1, got {rng_}')
+        # what the recipe trains, and all that is read (None: every modality of the table)
+        self.modalities = modality_names(modalities)
         self.num_global = num_global
         self.num_local = num_local
         self.global_size = _size_dict(global_size, 224, 'global_size')
@@ -143,7 +148,7 @@ class GeoMultiCrop(BaseTransform):
         self.local_scale = tuple(local_scale)
         self.ratio = tuple(ratio)
         self.scaling: dict[str, ModalityScaling] = build_scaling(scaling)
-        self.read_mode = dict(hr='window', s2='window', s1='window', osm='window')
+        self.read_mode = {m: 'window' for m in modality_names() + ('osm',)}
         self.read_mode.update(read_mode or {})
         self.max_crop_tries = max_crop_tries
         self.use_overviews = use_overviews
@@ -184,14 +189,15 @@ class GeoMultiCrop(BaseTransform):
         view: dict[str, Any] = dict(
             box=np.asarray(box, dtype=np.float64), geo_ops=np.zeros(3, dtype=np.int64)
         )
-        hr = results['hr']
-        size = (sizes['hr'], sizes['hr'])
-        view['hr'], view['hr_valid'] = readers['hr'].read_image(
-            hr['path'], hr['bands'], crs, box, size, self.scaling['hr']
-        )
-        for name in TIME_SERIES:
-            frames = results['frames'][name]
+        for name in self.modalities:
             size = (sizes[name], sizes[name])
+            if not is_series(name):
+                src = results[name]
+                view[name], view[f'{name}_valid'] = readers[name].read_image(
+                    src['path'], src['bands'], crs, box, size, self.scaling[name]
+                )
+                continue
+            frames = results['frames'][name]
             stack, valid = [], []
             for frame in frames:
                 if frame is None:
@@ -214,9 +220,8 @@ class GeoMultiCrop(BaseTransform):
             )
         return view
 
-    @staticmethod
-    def _empty_modality(view: dict[str, Any]) -> str | None:
-        for name in ('hr',) + TIME_SERIES:
+    def _empty_modality(self, view: dict[str, Any]) -> str | None:
+        for name in self.modalities:
             if not view[f'{name}_valid'].any():
                 return name
         return None
@@ -232,7 +237,7 @@ class GeoMultiCrop(BaseTransform):
             max(b[2] for b in boxes),
             max(b[3] for b in boxes),
         )
-        for name in TIME_SERIES:
+        for name in series_names(self.modalities):
             if self.read_mode[name] != 'window':
                 continue
             for frame in results['frames'][name]:
@@ -267,9 +272,9 @@ class GeoMultiCrop(BaseTransform):
                     break
             else:
                 files = (
-                    [results['hr']['path']]
-                    if empty == 'hr'
-                    else sorted({f['path'] for f in results['frames'][empty] if f is not None})
+                    sorted({f['path'] for f in results['frames'][empty] if f is not None})
+                    if is_series(empty)
+                    else [results[empty]['path']]
                 )
                 raise GeoSampleError(
                     f'every one of {self.max_crop_tries} random crops for {group} {v} is entirely '

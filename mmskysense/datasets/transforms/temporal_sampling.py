@@ -8,6 +8,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.modalities import modality, select_dates, series_names
 
 from ..geo.errors import GeoSampleError
 
@@ -21,13 +22,15 @@ class SampleTemporalFrames(BaseTransform):
     (dict name -> int64[K], 0 for padding), ``date_masks`` (dict name -> bool[K]).
 
     Args:
-        num_frames: K per series.
+        num_frames: K per series (default: the modality table's ``frames`` of each series).
         mode: ``'random'`` draws K distinct dates (training); ``'uniform'`` takes K evenly
             spaced dates, deterministic (evaluation, demos).
     """
 
     def __init__(self, num_frames: dict[str, int] | None = None, mode: str = 'random') -> None:
-        self.num_frames = dict(num_frames or dict(s2=10, s1=5))
+        if num_frames is None:
+            num_frames = {m: modality(m).frames for m in series_names()}
+        self.num_frames = dict(num_frames)
         for name, k in self.num_frames.items():
             if not isinstance(k, int) or k < 1:
                 raise ValueError(f'num_frames[{name!r}] must be a positive int, got {k!r}')
@@ -45,13 +48,7 @@ class SampleTemporalFrames(BaseTransform):
                     f'dated {name} GeoTIFF frames',
                     sample_id=results.get('sample_id'),
                 )
-            t = len(frames)
-            if t <= k:
-                chosen = np.arange(t)
-            elif self.mode == 'random':
-                chosen = np.sort(np.random.choice(t, size=k, replace=False))
-            else:
-                chosen = np.unique(np.round(np.linspace(0, t - 1, k)).astype(np.int64))
+            chosen = select_dates(len(frames), k, 'random' if self.mode == 'random' else 'even')
             picked = [frames[i] for i in chosen]
             doy = np.zeros(k, dtype=np.int64)
             doy[: len(picked)] = [f['doy'] for f in picked]

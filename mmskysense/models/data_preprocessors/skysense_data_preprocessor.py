@@ -13,19 +13,7 @@ from mmengine.model import BaseDataPreprocessor
 
 from mmskysense.registry import MODELS
 from mmskysense.structures import GROUPS, PretrainBatch, ViewGroup
-
-# statistics in the pipeline's scaled units (docs/data_format.md): HR 0..255 RGB (ImageNet),
-# S2 L2A reflectance B2..B12, S1 sigma0 dB (VV, VH)
-DEFAULT_MEAN = dict(
-    hr=[123.675, 116.28, 103.53],
-    s2=[0.0582, 0.0853, 0.0827, 0.1232, 0.2219, 0.2593, 0.2743, 0.2868, 0.2255, 0.1467],
-    s1=[-12.5, -20.0],
-)
-DEFAULT_STD = dict(
-    hr=[58.395, 57.12, 57.375],
-    s2=[0.0341, 0.0382, 0.0523, 0.0527, 0.0695, 0.0815, 0.0856, 0.0882, 0.0924, 0.0853],
-    s1=[5.0, 5.5],
-)
+from mmskysense.structures.modalities import modality, modality_names
 
 
 def _stack_leaves(items: torch.Tensor | Sequence[Any], where: str) -> torch.Tensor:
@@ -59,7 +47,7 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
     before it is moved: the training step on the device then reads nothing back.
 
     Args:
-        mean / std: per-modality, per-band statistics (defaults above).
+        mean / std: per-modality, per-band statistics (default: the modality table's).
         non_blocking: passed to ``Tensor.to``.
     """
 
@@ -70,8 +58,9 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
         non_blocking: bool = False,
     ) -> None:
         super().__init__(non_blocking=non_blocking)
-        mean = dict(DEFAULT_MEAN, **(mean or {}))
-        std = dict(DEFAULT_STD, **(std or {}))
+        # the modality table's statistics, overridden per modality by the config
+        mean = {m: modality(m).mean for m in modality_names()} | dict(mean or {})
+        std = {m: modality(m).std for m in modality_names()} | dict(std or {})
         if set(mean) != set(std):
             raise ValueError(
                 f'mean and std must name the same modalities, got {sorted(mean)} and {sorted(std)}'

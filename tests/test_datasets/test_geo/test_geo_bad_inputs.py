@@ -100,7 +100,7 @@ def test_different_crs_is_refused(geo_data, build_dataset, geo_pipeline):
         _load_all(build_dataset, geo_pipeline, data['index_path'])
     with pytest.raises(
         GeoSampleError,
-        match=re.escape(path) + ": CRS EPSG:32632 differs from the HR image's EPSG:32633",
+        match=re.escape(path) + ': CRS EPSG:32632 differs from the sample CRS EPSG:32633',
     ):
         build_geo_index(data['root'], data['index_path'])
 
