@@ -80,11 +80,12 @@ class GeoMultiCrop(BaseTransform):
 
     Required keys: ``sample_id``, ``crs``, ``bounds``, ``hr``, ``osm`` (index entry) and
     ``frames`` (from ``SampleTemporalFrames``).
-    Added key ``views``: ``dict(global_views=[view, ...], local_views=[...])``, each view a dict
-    with ``box`` (float64[4]), ``geo_ops`` (int64[3], zeros), ``hr`` (float32[3, H, W]),
-    ``hr_valid`` (bool[H, W]), ``s2``/``s1`` (float32[K, C, h, w]), ``s2_valid``/``s1_valid``
-    (bool[K, h, w], False for padded dates) and ``osm`` (int64[H, W], 255 = unlabelled) when the
-    sample has a label raster.
+    Added key ``views``: ``dict(global_views=[view, ...], local_views=[...])``, each view a record
+    with the batch's names (docs/interfaces.md): ``images`` (modality -> float32
+    ``C x H x W``, a series ``K x C x h x w``), ``valid_masks`` (modality -> bool ``H x W`` /
+    ``K x h x w``, False for nodata and padded dates), ``view_boxes`` (float64[4]),
+    ``view_geo_ops`` (int64[3], zeros) and ``osm_label`` (int64[H, W], 255 = unlabelled) when
+    the sample has a label raster.
 
     Args:
         modalities: the modalities to read, in this order (None: every modality of the
@@ -185,15 +186,15 @@ class GeoMultiCrop(BaseTransform):
     def _read_view(
         self, results: dict, readers: dict[str, WindowReader], box: Box, sizes: dict[str, int]
     ) -> dict[str, Any]:
+        """One view record (docs/interfaces.md): every modality's pixels for ``box``."""
         crs = results['crs']
-        view: dict[str, Any] = dict(
-            box=np.asarray(box, dtype=np.float64), geo_ops=np.zeros(3, dtype=np.int64)
-        )
+        images: dict[str, np.ndarray] = {}
+        valid_masks: dict[str, np.ndarray] = {}
         for name in self.modalities:
             size = (sizes[name], sizes[name])
             if not is_series(name):
                 src = results[name]
-                view[name], view[f'{name}_valid'] = readers[name].read_image(
+                images[name], valid_masks[name] = readers[name].read_image(
                     src['path'], src['bands'], crs, box, size, self.scaling[name]
                 )
                 continue
@@ -212,17 +213,23 @@ class GeoMultiCrop(BaseTransform):
             mask = np.zeros((len(frames),) + size, dtype=bool)
             data[: len(stack)] = np.stack(stack)
             mask[: len(valid)] = np.stack(valid)
-            view[name], view[f'{name}_valid'] = data, mask
+            images[name], valid_masks[name] = data, mask
+        view: dict[str, Any] = dict(
+            images=images,
+            valid_masks=valid_masks,
+            view_boxes=np.asarray(box, dtype=np.float64),
+            view_geo_ops=np.zeros(3, dtype=np.int64),
+        )
         if results.get('osm') is not None:
             osm = results['osm']
-            view['osm'] = readers['osm'].read_label(
+            view['osm_label'] = readers['osm'].read_label(
                 osm['path'], osm['bands'], crs, box, (sizes['hr'], sizes['hr'])
             )
         return view
 
     def _empty_modality(self, view: dict[str, Any]) -> str | None:
         for name in self.modalities:
-            if not view[f'{name}_valid'].any():
+            if not view['valid_masks'][name].any():
                 return name
         return None
 

@@ -170,7 +170,7 @@ def test_skip_policy_counts_and_logs(geo_data, build_dataset, geo_pipeline):
         packed = dataset[1]  # bad: the next sample comes instead
     finally:
         logger.removeHandler(handler)
-    assert packed['data_samples'].sample_idx == 2
+    assert packed['inputs'].sample_idx == 2
     assert dataset.num_skipped == 1
     assert dataset.sample_summary() == dict(num_samples=3, num_skipped=1)
     messages = [r.getMessage() for r in records]
