@@ -37,6 +37,26 @@ def _size_dict(size: SizeCfg, hr_default: int, name: str) -> dict[str, int]:
     return out
 
 
+def _files(results: dict, name: str) -> list[str]:
+    """The files of modality ``name`` a sample has for this draw (a series: its sampled
+    frames), in order, without repeats."""
+    if is_series(name):
+        frames = results['frames'].get(name) or []
+        return list(dict.fromkeys(f['path'] for f in frames if f is not None))
+    entry = results.get(name)
+    return [entry['path']] if entry else []
+
+
+def _masked(name: str, size: tuple[int, int], frames: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A modality the sample lacks: zeros, nothing valid (a series: every date padded)."""
+    lead = (len(frames.get(name) or []),) if is_series(name) else ()
+    channels = modality(name).channels
+    return (
+        np.zeros(lead + (channels,) + size, dtype=np.float32),
+        np.zeros(lead + size, dtype=bool),
+    )
+
+
 def sample_ground_box(
     region: Box,
     scale: tuple[float, float],
@@ -90,6 +110,11 @@ class GeoMultiCrop(BaseTransform):
     Args:
         modalities: the modalities to read, in this order (None: every modality of the
             table, ``mmskysense.structures.modalities``); the others are not opened.
+        missing_modality: a sample without one of ``modalities`` (no file, no dates):
+            ``'mask'`` gives it zeros, ``valid_masks`` False and, for a series, padded dates
+            (as the downstream multi-modal models mask a missing modality); ``'error'``
+            refuses the sample with a ``GeoSampleError`` naming its files. docs/data_format.md,
+            "Samples without a modality".
         num_global / num_local: numbers of views (paper: 2 and 6).
         global_size / local_size: output size per modality (an int is the HR size, MS = HR // 8).
         global_scale / local_scale: area fraction of the sample region per view.
@@ -115,6 +140,7 @@ class GeoMultiCrop(BaseTransform):
     def __init__(
         self,
         modalities: Sequence[str] | None = None,
+        missing_modality: str = 'mask',
         num_global: int = 2,
         num_local: int = 6,
         global_size: SizeCfg = 224,
@@ -141,6 +167,11 @@ class GeoMultiCrop(BaseTransform):
                 raise ValueError(f'{name} must satisfy 0 < low <= high <= 1, got {rng_}')
         # what the recipe trains, and all that is read (None: every modality of the table)
         self.modalities = modality_names(modalities)
+        if missing_modality not in ('mask', 'error'):
+            raise ValueError(
+                f"missing_modality must be 'mask' or 'error', got {missing_modality!r}"
+            )
+        self.missing_modality = missing_modality
         self.num_global = num_global
         self.num_local = num_local
         self.global_size = _size_dict(global_size, 224, 'global_size')
@@ -184,7 +215,12 @@ class GeoMultiCrop(BaseTransform):
         }
 
     def _read_view(
-        self, results: dict, readers: dict[str, WindowReader], box: Box, sizes: dict[str, int]
+        self,
+        results: dict,
+        readers: dict[str, WindowReader],
+        box: Box,
+        sizes: dict[str, int],
+        present: tuple[str, ...],
     ) -> dict[str, Any]:
         """One view record (docs/interfaces.md): every modality's pixels for ``box``."""
         crs = results['crs']
@@ -192,6 +228,9 @@ class GeoMultiCrop(BaseTransform):
         valid_masks: dict[str, np.ndarray] = {}
         for name in self.modalities:
             size = (sizes[name], sizes[name])
+            if name not in present:  # masked: no data, as a padded date
+                images[name], valid_masks[name] = _masked(name, size, results['frames'])
+                continue
             if not is_series(name):
                 src = results[name]
                 images[name], valid_masks[name] = readers[name].read_image(
@@ -227,8 +266,9 @@ class GeoMultiCrop(BaseTransform):
             )
         return view
 
-    def _empty_modality(self, view: dict[str, Any]) -> str | None:
-        for name in self.modalities:
+    @staticmethod
+    def _empty_modality(view: dict[str, Any], present: tuple[str, ...]) -> str | None:
+        for name in present:
             if not view['valid_masks'][name].any():
                 return name
         return None
@@ -245,11 +285,31 @@ class GeoMultiCrop(BaseTransform):
             max(b[3] for b in boxes),
         )
         for name in series_names(self.modalities):
-            if self.read_mode[name] != 'window':
+            if self.read_mode[name] != 'window' or name not in results['frames']:
                 continue
             for frame in results['frames'][name]:
                 if frame is not None:
                     readers[name].prefetch(frame['path'], frame['bands'], results['crs'], union)
+
+    def _present(self, results: dict) -> tuple[str, ...]:
+        """The recipe's modalities the sample has; the policy for the others."""
+        present = tuple(m for m in self.modalities if _files(results, m))
+        missing = [m for m in self.modalities if m not in present]
+        if missing and (self.missing_modality == 'error' or not present):
+            held = [f for m in modality_names() for f in _files(results, m)]
+            raise GeoSampleError(
+                f'has no {", ".join(missing)} (its files: '
+                f'{", ".join(held) or "none"}); the recipe reads {list(self.modalities)} '
+                + (
+                    "with GeoMultiCrop(missing_modality='error'); mask it with 'mask' or "
+                    'leave the sample out of the index (build_geo_index(required=...))'
+                    if present
+                    else 'and the sample has none of them'
+                ),
+                path=held[0] if held else None,
+                sample_id=results.get('sample_id'),
+            )
+        return present
 
     def transform(self, results: dict) -> dict:
         if 'frames' not in results:
@@ -260,7 +320,10 @@ class GeoMultiCrop(BaseTransform):
     def _crop(self, results: dict) -> dict:
         sample_id = results.get('sample_id')
         readers = self._readers(sample_id)
-        t = readers['hr'].transform_of(results['hr']['path'])
+        present = self._present(results)
+        # boxes snap to the pixel grid of the finest modality the sample has (HR when present)
+        finest = min(present, key=lambda m: modality(m).gsd_ratio)
+        t = readers[finest].transform_of(_files(results, finest)[0])
         grid = ((t.c, t.f), (abs(t.a), abs(t.e)))
         region = tuple(results['bounds'])
         plan = self.view_plan()
@@ -272,17 +335,13 @@ class GeoMultiCrop(BaseTransform):
             for attempt in range(self.max_crop_tries):
                 if attempt:
                     box = sample_ground_box(region, scale, self.ratio, *grid)
-                view = self._read_view(results, readers, box, sizes)
-                empty = self._empty_modality(view)
+                view = self._read_view(results, readers, box, sizes, present)
+                empty = self._empty_modality(view, present)
                 if empty is None:
                     views.append(view)
                     break
             else:
-                files = (
-                    sorted({f['path'] for f in results['frames'][empty] if f is not None})
-                    if is_series(empty)
-                    else [results[empty]['path']]
-                )
+                files = _files(results, empty)
                 raise GeoSampleError(
                     f'every one of {self.max_crop_tries} random crops for {group} {v} is entirely '
                     f'nodata in {empty} ({", ".join(files)}); the sample has too little valid '

@@ -1,7 +1,9 @@
 """Temporal sampling: K of the T dates of each time series (paper 4.1: 10 S2 and 5 S1).
 
 The chosen frames stay in time order; when a series has fewer than K dates, all are kept and the
-rest is padding (``date_masks`` False, day-of-year 0), so the batch keeps a fixed shape.
+rest is padding (``date_masks`` False, day-of-year 0), so the batch keeps a fixed shape. A
+sample without the series gets K padded dates (docs/data_format.md, "Samples without a
+modality").
 """
 
 import numpy as np
@@ -9,8 +11,6 @@ from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 from mmskysense.structures.modalities import modality, select_dates, series_names
-
-from ..geo.errors import GeoSampleError
 
 
 @TRANSFORMS.register_module()
@@ -41,13 +41,9 @@ class SampleTemporalFrames(BaseTransform):
     def transform(self, results: dict) -> dict:
         frames_out, doy_out, mask_out = {}, {}, {}
         for name, k in self.num_frames.items():
-            frames = results.get(name)
-            if not frames:
-                raise GeoSampleError(
-                    f'index field {name!r} has no frames; expected a list of '
-                    f'dated {name} GeoTIFF frames',
-                    sample_id=results.get('sample_id'),
-                )
+            frames = results.get(name) or []
+            # a sample without this series: every date is padding; the crop masks the
+            # modality or refuses the sample (GeoMultiCrop(missing_modality=...))
             chosen = select_dates(len(frames), k, 'random' if self.mode == 'random' else 'even')
             picked = [frames[i] for i in chosen]
             doy = np.zeros(k, dtype=np.int64)
