@@ -232,6 +232,9 @@ def test_aid_recipe_pretrains_on_an_image_folder(tmp_path):
         )
     )
     cfg.work_dir = str(tmp_path / 'work')
+    # a visualizer of its own: mmengine keeps one instance per name for the process, and an
+    # earlier runner's (same name) would write this run's scalars into its own folder
+    cfg.visualizer.name = f'aid_{tmp_path.name}'
     cfg.train_dataloader.batch_size = 2
     cfg.train_dataloader.dataset.data_root = str(root)
     cfg.train_dataloader.dataset.split_file = str(split_file)
