@@ -105,7 +105,7 @@ def main() -> None:
             if i >= args.warmup:
                 times[mode].append(elapsed)
     views = packed['inputs']
-    print('views per sample: ' + ', '.join(f'{g}: {v["hr"].shape[0]}' for g, v in views.items()))
+    print('views per sample: ' + ', '.join(f'{g}: {v.num_views}' for g, v in views.groups()))
     rates = {}
     for mode, ts in times.items():
         rates[mode] = len(ts) / sum(ts)

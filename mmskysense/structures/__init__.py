@@ -1,6 +1,13 @@
 # The data structures shared by the data pipeline, the data preprocessor and the models.
-from .data_sample import SkySenseDataSample
-from .pretrain_batch import GROUPS, EncodedViews, PretrainBatch, ViewGroup
+from .pretrain_batch import (
+    GROUPS,
+    PIXEL_FIELDS,
+    EncodedViews,
+    PretrainBatch,
+    PretrainSample,
+    ViewGroup,
+    map_view_pixels,
+)
 from .view_geometry import (
     apply_geo_ops,
     geo_ops_to_points,
@@ -12,7 +19,9 @@ from .view_geometry import (
 
 __all__ = [
     'GROUPS',
-    'SkySenseDataSample',
+    'PIXEL_FIELDS',
+    'PretrainSample',
+    'map_view_pixels',
     'PretrainBatch',
     'ViewGroup',
     'EncodedViews',

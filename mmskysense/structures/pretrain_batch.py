@@ -1,13 +1,16 @@
-"""The pretraining batch: one typed structure, built once by ``SkySenseDataPreprocessor`` from the
-packed samples and read as it is by the algorithm and its heads (docs/interfaces.md).
+"""The pretraining record at its three levels, with one set of names (docs/interfaces.md):
 
-The per-sample annotations (``SkySenseDataSample``) and the batch use the same names:
-``valid_masks``, ``view_boxes``, ``view_geo_ops`` and ``osm_label`` per view group,
-``date_masks``, ``doy`` per time-series modality, and ``region_id``.
+* a view record (a dict of numpy arrays, written by the crop): ``images``, ``valid_masks``
+  (modality -> array), ``view_boxes``, ``view_geo_ops`` and, with labels, ``osm_label``;
+* a ``PretrainSample`` (``PackSkySenseInputs``): per view group a ``ViewGroup`` of those fields
+  stacked over the views, plus ``date_masks``, ``doy``, ``region_id``, ``sample_idx``;
+* a ``PretrainBatch`` (``SkySenseDataPreprocessor``): the samples stacked, read as it is by the
+  algorithm and its heads.
 """
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -42,9 +45,25 @@ class _Mappable:
         return self.apply(lambda t: t.cuda())
 
 
+#: the fields of a view record that hold pixels (their last two axes are rows, cols)
+PIXEL_FIELDS = ('images', 'valid_masks', 'osm_label')
+
+
+def map_view_pixels(view: dict[str, Any], fn: Callable[[Any], Any]) -> None:
+    """Replace every pixel array of a view record (each modality's image and validity, the
+    label) by ``fn(array)``, in place: what moves one moves them all."""
+    for name in PIXEL_FIELDS:
+        value = view.get(name)
+        if isinstance(value, dict):
+            view[name] = {m: fn(a) for m, a in value.items()}
+        elif value is not None:
+            view[name] = fn(value)
+
+
 @dataclass
 class ViewGroup(_Mappable):
-    """One view group of a batch of ``B`` samples with ``V`` views each.
+    """One view group: ``V`` views of a sample (leading axis ``V``), or of a batch of ``B``
+    samples (leading axes ``B x V``); below, the batch's shapes.
 
     Attributes:
         images: modality -> normalised ``B x V x C x H x W`` (an image) or
@@ -65,18 +84,45 @@ class ViewGroup(_Mappable):
 
     @property
     def num_views(self) -> int:
-        return self.view_boxes.shape[1]
+        return self.view_boxes.shape[-2]
+
+
+@dataclass
+class PretrainSample(_Mappable):
+    """One packed pretraining sample (``PackSkySenseInputs``): the batch's fields without the
+    batch axis.
+
+    Attributes:
+        global_views, local_views: :class:`ViewGroup` s with leading axis ``V``.
+        date_masks: time-series modality -> bool ``T``, False for padded dates.
+        doy: time-series modality -> long ``T``, day of year 1..366 (0 for padding).
+        region_id: the sample's geographic region (GCPL).
+        sample_idx: the dataset index of the sample (errors name it).
+    """
+
+    global_views: ViewGroup
+    local_views: ViewGroup
+    date_masks: dict[str, Tensor] = field(default_factory=dict)
+    doy: dict[str, Tensor] = field(default_factory=dict)
+    region_id: int = -1
+    sample_idx: int = -1
+
+    def groups(self) -> Iterator[tuple[str, ViewGroup]]:
+        """``(name, group)`` for the global then the local views."""
+        return iter((name, getattr(self, name)) for name in GROUPS)
 
 
 @dataclass
 class PretrainBatch(_Mappable):
-    """A collated pretraining batch (the ``inputs`` the algorithm's ``loss`` receives).
+    """A collated pretraining batch (the ``inputs`` the algorithm's ``loss`` receives): the
+    :class:`PretrainSample` fields with a leading batch axis.
 
     Attributes:
         global_views, local_views: the two :class:`ViewGroup` s.
         date_masks: time-series modality -> bool ``B x T``, False for padded dates.
         doy: time-series modality -> long ``B x T``, day of year 1..366 (0 for padding).
         region_id: long ``B``, the geographic region of each sample (GCPL).
+        sample_idx: long ``B``, the dataset index of each sample.
     """
 
     global_views: ViewGroup
@@ -84,6 +130,7 @@ class PretrainBatch(_Mappable):
     date_masks: dict[str, Tensor] = field(default_factory=dict)
     doy: dict[str, Tensor] = field(default_factory=dict)
     region_id: Tensor | None = None
+    sample_idx: Tensor | None = None
 
     def groups(self) -> Iterator[tuple[str, ViewGroup]]:
         """``(name, group)`` for the global then the local views."""

@@ -246,17 +246,17 @@ def test_pixel_pairs_respect_nodata_and_bad_inputs_are_named(text_file):
     for s in samples:
         for group in ('global_views', 'local_views'):
             for m in MODALITIES:
-                s['data_samples'].valid_masks[group][m][:] = False  # nothing valid anywhere
+                getattr(s['inputs'], group).valid_masks[m][:] = False  # nothing valid anywhere
     with torch.no_grad():
         losses = model.loss(**model.data_preprocessor(collate(samples), True))
     for m in MODALITIES:  # no valid pair: zero pixel and object terms
         assert losses[f'mgcl_pixel_{m}'] == 0 and losses[f'mgcl_object_{m}'] == 0
     samples = pinned_samples()
-    samples[1]['data_samples'].view_boxes['local_views'][0] = torch.tensor([5.0, 5.0, 5.0, 9.0])
-    with pytest.raises(ValueError, match=r"view_boxes\['local_views'\] of sample 1"):
+    samples[1]['inputs'].local_views.view_boxes[0] = torch.tensor([5.0, 5.0, 5.0, 9.0])
+    with pytest.raises(ValueError, match='local_views.view_boxes of sample 1'):
         model.data_preprocessor(collate(samples), True)
     samples = pinned_samples()
-    samples[1]['data_samples'].region_id = 12
+    samples[1]['inputs'].region_id = 12
     with pytest.raises(ValueError, match='region_id'):
         model.loss(**model.data_preprocessor(collate(samples), True))
     with pytest.raises(TypeError, match='PretrainBatch'):

@@ -47,10 +47,10 @@ def _views(config: Path, data_root: str, draws: int = 4) -> list[dict]:
 def _pixel_scales(packed: dict) -> list[float]:
     """Per HR view: ground pixels of its box (at HR_GSD) per view pixel, by area."""
     out = []
-    sample = packed['data_samples']
     for group in GROUPS:
-        hr = packed['inputs'][group]['hr']  # V x 3 x H x W
-        for box in sample.view_boxes[group]:
+        views = getattr(packed['inputs'], group)
+        hr = views.images['hr']  # V x 3 x H x W
+        for box in views.view_boxes:
             ground_px = float((box[2] - box[0]) * (box[3] - box[1])) / HR_GSD**2
             out.append(ground_px / (hr.shape[-1] * hr.shape[-2]))
     return out
@@ -62,7 +62,7 @@ def test_the_learning_recipe_views_are_at_native_sampling(data_root):
     assert len(knn) == 1
     views = _views(RECIPE, data_root)
     for packed in views:
-        assert knn[0]['crop_size'] == packed['inputs']['global_views']['hr'].shape[-1]
+        assert knn[0]['crop_size'] == packed['inputs'].global_views.images['hr'].shape[-1]
         # the box's area equals the view's pixel count up to whole-pixel rounding of its sides
         # (the aspect ratio is drawn, so width and height differ by up to 4 / 3)
         for scale in _pixel_scales(packed):
@@ -74,7 +74,8 @@ def test_the_learning_recipe_packs_hr_alone(data_root):
     assert tuple(cfg.model.fusion.modalities) == ('hr',)
     for packed in _views(RECIPE, data_root, draws=1):
         for group in GROUPS:
-            assert set(packed['inputs'][group]) == {'hr'}
+            views = getattr(packed['inputs'], group)
+            assert set(views.images) == set(views.valid_masks) == {'hr'}
 
 
 def test_the_check_sees_shrunk_views(data_root):

@@ -1,5 +1,6 @@
-"""The tiny pretraining setup of the selfsup tests: a seeded batch in the per-sample format of
-``PackSkySenseInputs`` (docs/interfaces.md), a text-embedding file and the tiny model config.
+"""The tiny pretraining setup of the selfsup tests: a seeded batch of ``PretrainSample`` s as
+``PackSkySenseInputs`` makes them (docs/interfaces.md), a text-embedding file and the tiny model
+config.
 
 Not a test module: the tests and ``data/make_pinned_reference.py`` load it.
 """
@@ -10,7 +11,7 @@ import zlib
 
 import torch
 
-from mmskysense.structures import SkySenseDataSample
+from mmskysense.structures import PretrainSample, ViewGroup
 
 GROUP_SIZES = dict(global_views=(2, 64), local_views=(2, 32))  # (views, HR pixels)
 NUM_DATES = dict(s2=3, s1=2)
@@ -52,19 +53,27 @@ def pinned_samples(num_samples: int = 2, seed: int = 0) -> list[dict]:
             labels = torch.randint(0, 4, (v, hr, hr), generator=g)
             labels[..., hr // 2 :, :] = 255
             osm[group] = labels
-        sample = SkySenseDataSample(metainfo=dict(sample_idx=i, crs='', sample_id=str(i)))
-        sample.valid_masks = valid
-        sample.date_masks = dict(
-            s2=torch.tensor([True, True, i == 0]), s1=torch.ones(NUM_DATES['s1'], dtype=torch.bool)
+        groups = {
+            group: ViewGroup(
+                images=inputs[group],
+                valid_masks=valid[group],
+                view_boxes=boxes[group],
+                view_geo_ops=ops[group],
+                osm_label=osm[group],
+            )
+            for group in GROUP_SIZES
+        }
+        sample = PretrainSample(
+            **groups,
+            date_masks=dict(
+                s2=torch.tensor([True, True, i == 0]),
+                s1=torch.ones(NUM_DATES['s1'], dtype=torch.bool),
+            ),
+            doy=dict(s2=torch.tensor([30, 200, 300 if i == 0 else 0]), s1=torch.tensor([50, 250])),
+            region_id=(3, 7, 1, 5)[i % 4],
+            sample_idx=i,
         )
-        sample.doy = dict(
-            s2=torch.tensor([30, 200, 300 if i == 0 else 0]), s1=torch.tensor([50, 250])
-        )
-        sample.view_boxes = boxes
-        sample.view_geo_ops = ops
-        sample.osm_label = osm
-        sample.region_id = (3, 7, 1, 5)[i % 4]
-        out.append(dict(inputs=inputs, data_samples=sample))
+        out.append(dict(inputs=sample))
     return out
 
 

@@ -62,8 +62,8 @@ def convert(
         checkpoint_filter_fn,
         read_checkpoint,
     )
-    from mmskysense.models.backbones.skysense_v2 import DEFAULT_MODALITIES
     from mmskysense.models.utils import compare_with_model
+    from mmskysense.structures.modalities import backbone_modalities
 
     arch_cfg = (
         copy.deepcopy(SkySenseV2Backbone.arch_zoo[arch])
@@ -73,7 +73,7 @@ def convert(
     if head_dim is not None:
         arch_cfg['head_dim'] = head_dim
     # the V1 patch embedding becomes the tokenizer of `hr_name`
-    modalities = {hr_name if k == 'hr' else k: v for k, v in DEFAULT_MODALITIES.items()}
+    modalities = {hr_name if k == 'hr' else k: v for k, v in backbone_modalities().items()}
     with torch.device('meta'):
         target = SkySenseV2Backbone(
             arch=arch_cfg, modalities=modalities, use_moe=False, drop_path_rate=0.0

@@ -28,6 +28,7 @@ from mmskysense.datasets.raster_io import (
     read_window,
 )
 from mmskysense.datasets.tiling import Tile
+from mmskysense.structures.modalities import select_dates
 
 from .spec import VALID_DATES, ModalityInput, SceneSpec
 
@@ -90,14 +91,8 @@ def _dates_of(path: str, src: Any) -> list[int]:
 
 def _choose(frames: list, num: int, select: str) -> list:
     """``num`` of the frames (``select``), or all of them padded with None."""
-    if len(frames) <= num:
-        return frames + [None] * (num - len(frames))
-    if select == 'last':
-        return frames[-num:]
-    if select == 'first':
-        return frames[:num]
-    idx = np.linspace(0, len(frames) - 1, num).round().astype(int)
-    return [frames[i] for i in idx]
+    picked = [frames[i] for i in select_dates(len(frames), num, select)]
+    return picked + [None] * (num - len(picked))
 
 
 def parse_input_args(spec: SceneSpec, args: Sequence[str]) -> dict[str, list[str]]:

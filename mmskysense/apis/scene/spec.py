@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-SELECT = ('even', 'first', 'last')
+from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, modality, modality_names
+
 VALID_DATES = ('any', 'all')
-# the core backbone's default channels per modality (docs/interfaces.md)
-DEFAULT_CHANNELS = dict(hr=3, s2=10, s1=2)
 
 
 @dataclass
@@ -62,8 +61,10 @@ class ModalityInput:
             raise ValueError(f'input {self.name!r}: num_dates must be >= 1 or None')
         if not self.scale > 0:
             raise ValueError(f'input {self.name!r}: scale must be positive, got {self.scale}')
-        if self.select not in SELECT:
-            raise ValueError(f'input {self.name!r}: select must be one of {SELECT}')
+        if self.select not in DETERMINISTIC_SELECTIONS:
+            raise ValueError(
+                f'input {self.name!r}: select must be one of {DETERMINISTIC_SELECTIONS}'
+            )
 
     @property
     def is_series(self) -> bool:
@@ -177,7 +178,8 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
         elif bands is not None:
             channels = len(bands)
         else:
-            channels = DEFAULT_CHANNELS.get(name)
+            # the modality table's channels (None for a name it does not know, e.g. 'img')
+            channels = modality(name).channels if name in modality_names() else None
     num_dates, select, valid_dates = None, 'even', 'any'
     if kind == 'LoadImagePair':  # a change detector: the two dates stacked date-major
         num_dates, valid_dates = 2, 'all'

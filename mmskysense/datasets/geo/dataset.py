@@ -36,8 +36,6 @@ class GeoMultiModalDataset(BaseDataset):
         **kwargs: passed to ``mmengine.dataset.BaseDataset``.
     """
 
-    METAINFO: dict = dict(modalities=('hr', 's2', 's1'))
-
     def __init__(
         self,
         ann_file: str,

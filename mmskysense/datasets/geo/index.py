@@ -14,15 +14,15 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from mmskysense.structures.modalities import is_series, modality, modality_names
+
 from ..raster_io import RasterError, crs_name, open_raster
 from .errors import GeoSampleError
 from .region import lonlat_to_region_id
 
 INDEX_FORMAT = 'mmskysense-geo-index'
 INDEX_VERSION = 1
-TIME_SERIES = ('s2', 's1')
-# bands per date that the backbone's tokenizers expect (docs/interfaces.md)
-DEFAULT_BANDS_PER_DATE = dict(hr=3, s2=10, s1=2, osm=1)
+LABEL = 'osm'  # the OSM label raster: one band of class ids, not a modality
 DATE_TAG = 'ACQUISITION_DATE'
 DATES_TAG = 'ACQUISITION_DATES'
 REGION_TAG = 'REGION_ID'
@@ -88,7 +88,7 @@ def parse_sample_entry(entry: Any, root: str, where: str) -> dict[str, Any]:
     """
     if not isinstance(entry, dict):
         raise GeoSampleError(f'{where}: expected an object, got {type(entry).__name__}')
-    for key in ('sample_id', 'crs', 'bounds', 'hr', 's2', 's1'):
+    for key in ('sample_id', 'crs', 'bounds'):
         if key not in entry:
             raise GeoSampleError(f'{where}: missing field {key!r}')
     sample_id = str(entry['sample_id'])
@@ -105,39 +105,29 @@ def parse_sample_entry(entry: Any, root: str, where: str) -> dict[str, Any]:
         bounds=_parse_bounds(entry['bounds'], f'{where}.bounds'),
         region_id=region_id,
     )
-
-    hr = entry['hr']
-    if not isinstance(hr, dict):
-        raise GeoSampleError(f'{where}.hr: expected {{"path": ..., "bands": [...]}}, got {hr!r}')
-    out['hr'] = dict(
-        path=_resolve(hr.get('path'), root, f'{where}.hr.path'),
-        bands=_parse_bands(hr.get('bands', [1, 2, 3]), f'{where}.hr.bands'),
-    )
-
-    for name in TIME_SERIES:
-        frames = entry[name]
-        if not isinstance(frames, list) or not frames:
+    # every modality of the table: a static one is a file (or null), a series a list of dated
+    # frames (or []); a sample that lacks a modality has null / [] or no field at all
+    for name in modality_names():
+        value = entry.get(name)
+        if is_series(name):
+            out[name] = _parse_frames(value, root, f'{where}.{name}')
+        elif value is None:
+            out[name] = None
+        elif not isinstance(value, dict):
             raise GeoSampleError(
-                f'{where}.{name}: expected a non-empty list of frames '
-                f'{{"path", "bands", "date"}}, got {frames!r}'
+                f'{where}.{name}: expected {{"path": ..., "bands": [...]}} or null, got {value!r}'
             )
-        parsed = []
-        for t, frame in enumerate(frames):
-            fwhere = f'{where}.{name}[{t}]'
-            if not isinstance(frame, dict):
-                raise GeoSampleError(f'{fwhere}: expected an object, got {frame!r}')
-            day = parse_date(frame.get('date'), f'{fwhere}.date')
-            parsed.append(
-                dict(
-                    path=_resolve(frame.get('path'), root, f'{fwhere}.path'),
-                    bands=_parse_bands(frame.get('bands'), f'{fwhere}.bands'),
-                    date=day.isoformat(),
-                    doy=day_of_year(day),
-                )
+        else:
+            default_bands = list(range(1, modality(name).channels + 1))
+            out[name] = dict(
+                path=_resolve(value.get('path'), root, f'{where}.{name}.path'),
+                bands=_parse_bands(value.get('bands', default_bands), f'{where}.{name}.bands'),
             )
-        # temporal sampling keeps the chosen frames in time order
-        parsed.sort(key=lambda f: f['date'])
-        out[name] = parsed
+    if not present_modalities(out):
+        raise GeoSampleError(
+            f'{where}: names no file of any modality {list(modality_names())}; a sample needs '
+            f'at least one'
+        )
 
     osm = entry.get('osm')
     if osm is not None:
@@ -150,6 +140,36 @@ def parse_sample_entry(entry: Any, root: str, where: str) -> dict[str, Any]:
     else:
         out['osm'] = None
     return out
+
+
+def _parse_frames(frames: Any, root: str, where: str) -> list[dict[str, Any]]:
+    """A series' frames, sorted by date (temporal sampling keeps them in time order)."""
+    if frames is None:
+        return []
+    if not isinstance(frames, list):
+        raise GeoSampleError(
+            f'{where}: expected a list of frames {{"path", "bands", "date"}}, got {frames!r}'
+        )
+    parsed = []
+    for t, frame in enumerate(frames):
+        fwhere = f'{where}[{t}]'
+        if not isinstance(frame, dict):
+            raise GeoSampleError(f'{fwhere}: expected an object, got {frame!r}')
+        day = parse_date(frame.get('date'), f'{fwhere}.date')
+        parsed.append(
+            dict(
+                path=_resolve(frame.get('path'), root, f'{fwhere}.path'),
+                bands=_parse_bands(frame.get('bands'), f'{fwhere}.bands'),
+                date=day.isoformat(),
+                doy=day_of_year(day),
+            )
+        )
+    return sorted(parsed, key=lambda f: f['date'])
+
+
+def present_modalities(entry: dict[str, Any]) -> tuple[str, ...]:
+    """The modalities of the table that a parsed entry has files for, in the table's order."""
+    return tuple(m for m in modality_names() if entry.get(m))
 
 
 def load_geo_index(path: str, data_root: str | None = None) -> list[dict[str, Any]]:
@@ -229,13 +249,19 @@ def _series_files(folder: str, name: str) -> list[str]:
     files = [single] if single else []
     if osp.isdir(sub):
         files += sorted(osp.join(sub, f) for f in os.listdir(sub) if f.lower().endswith(_TIF_EXT))
-    if not files:
-        raise GeoSampleError(
-            f'{folder}: no {name} GeoTIFFs; expected {name}.tif (multi-date) or a folder {name}/ '
-            f'with one GeoTIFF per date',
-            path=folder,
-        )
     return files
+
+
+def _layout(name: str) -> str:
+    if is_series(name):
+        return f'{name}.tif (multi-date) or a folder {name}/ with one GeoTIFF per date'
+    return f'{name}.tif'
+
+
+def bands_per_date_of(overrides: dict[str, int] | None = None) -> dict[str, int]:
+    """Bands per date of each modality (the modality table's channels) and of the label."""
+    table = {m: modality(m).channels for m in modality_names()}
+    return {**table, LABEL: 1, **(overrides or {})}
 
 
 def build_sample_entry(
@@ -243,51 +269,54 @@ def build_sample_entry(
     index_dir: str,
     bands_per_date: dict[str, int] | None = None,
     region_grid: tuple[int, int] = (64, 64),
+    required: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Index entry for one sample folder (layout in docs/data_format.md)."""
+    """Index entry for one sample folder (layout in docs/data_format.md).
+
+    Every modality of the table that the folder holds is indexed; one it lacks is recorded as
+    absent (null / []), unless it is in ``required``, which refuses the folder. A folder with no
+    modality at all is refused.
+    """
     import rasterio.warp
 
-    bands_per_date = {**DEFAULT_BANDS_PER_DATE, **(bands_per_date or {})}
+    bands_per_date = bands_per_date_of(bands_per_date)
     sample_id = osp.basename(osp.normpath(folder))
-    hr_path = _find(folder, 'hr')
-    if hr_path is None:
-        raise GeoSampleError(
-            f'{folder}: missing hr.tif (the high-resolution RGB GeoTIFF)',
-            path=folder,
-            sample_id=sample_id,
-        )
-    headers: dict[str, dict[str, Any]] = {hr_path: _read_header(hr_path)}
-    hr = headers[hr_path]
-    if hr['crs'] is None:
-        raise GeoSampleError(
-            f'{hr_path}: has no CRS; expected a georeferenced GeoTIFF',
-            path=hr_path,
-            sample_id=sample_id,
-        )
-    if hr['count'] != bands_per_date['hr']:
-        raise GeoSampleError(
-            f'{hr_path}: has {hr["count"]} bands, expected {bands_per_date["hr"]} (RGB)',
-            path=hr_path,
-            sample_id=sample_id,
-        )
+    headers: dict[str, dict[str, Any]] = {}
 
     def rel(path: str) -> str:
         return osp.relpath(path, index_dir)
 
-    entry: dict[str, Any] = dict(sample_id=sample_id, crs=crs_name(hr['crs']))
-    entry['hr'] = dict(path=rel(hr_path), bands=list(range(1, hr['count'] + 1)))
-    for name in TIME_SERIES:
-        frames = []
+    def fail(message: str, path: str) -> GeoSampleError:
+        return GeoSampleError(message, path=path, sample_id=sample_id)
+
+    entry: dict[str, Any] = dict(sample_id=sample_id)
+    for name in modality_names():
         per_date = bands_per_date[name]
-        for path in _series_files(folder, name):
+        files = _series_files(folder, name) if is_series(name) else [_find(folder, name)]
+        files = [f for f in files if f]
+        if not files:
+            if name in required:
+                raise fail(f'{folder}: no {name} GeoTIFFs; expected {_layout(name)}', folder)
+            entry[name] = [] if is_series(name) else None
+            continue
+        if not is_series(name):
+            header = headers[files[0]] = _read_header(files[0])
+            if header['count'] != per_date:
+                raise fail(
+                    f'{files[0]}: has {header["count"]} bands, expected {per_date} ({name})',
+                    files[0],
+                )
+            entry[name] = dict(path=rel(files[0]), bands=list(range(1, per_date + 1)))
+            continue
+        frames = []
+        for path in files:
             header = headers.setdefault(path, _read_header(path))
             dates = file_dates(path, header)
             if header['count'] != per_date * len(dates):
-                raise GeoSampleError(
+                raise fail(
                     f'{path}: has {header["count"]} bands, expected {per_date} per date x '
                     f'{len(dates)} date(s) = {per_date * len(dates)}',
-                    path=path,
-                    sample_id=sample_id,
+                    path,
                 )
             for t, day in enumerate(dates):
                 frames.append(
@@ -298,24 +327,35 @@ def build_sample_entry(
                     )
                 )
         entry[name] = sorted(frames, key=lambda f: f['date'])
-    osm_path = _find(folder, 'osm')
-    entry['osm'] = None
+    if not headers:
+        raise fail(
+            f'{folder}: holds no GeoTIFF of any modality; expected at least one of '
+            + ', '.join(_layout(m) for m in modality_names()),
+            folder,
+        )
+    # the reference file: the first modality's (HR when present); its CRS is the sample's
+    ref_path = next(iter(headers))
+    ref = headers[ref_path]
+    if ref['crs'] is None:
+        raise fail(f'{ref_path}: has no CRS; expected a georeferenced GeoTIFF', ref_path)
+    entry['crs'] = crs_name(ref['crs'])
+    osm_path = _find(folder, LABEL)
+    entry[LABEL] = None
     if osm_path is not None:
         headers[osm_path] = _read_header(osm_path)
-        entry['osm'] = dict(path=rel(osm_path), bands=[1])
+        entry[LABEL] = dict(path=rel(osm_path), bands=[1])
 
     # CRS policy: refuse (docs/data_format.md): reprojecting on the fly would resample the HR
     # image in every iteration; reproject once with gdalwarp instead.
     for path, header in headers.items():
-        if header['crs'] != hr['crs']:
-            raise GeoSampleError(
-                f"{path}: CRS {crs_name(header['crs'])} differs from the HR image's "
-                f'{crs_name(hr["crs"])} ({hr_path}); all modalities of a sample must share one '
-                f'CRS (reproject with gdalwarp -t_srs)',
-                path=path,
-                sample_id=sample_id,
+        if header['crs'] != ref['crs']:
+            raise fail(
+                f'{path}: CRS {crs_name(header["crs"])} differs from the sample CRS '
+                f'{crs_name(ref["crs"])} ({ref_path}); all modalities of a sample must share '
+                f'one CRS (reproject with gdalwarp -t_srs)',
+                path,
             )
-    bounds = hr['bounds']
+    bounds = ref['bounds']
     for path, header in headers.items():
         b = header['bounds']
         inter = (
@@ -325,26 +365,24 @@ def build_sample_entry(
             min(bounds[3], b[3]),
         )
         if inter[2] <= inter[0] or inter[3] <= inter[1]:
-            raise GeoSampleError(
+            raise fail(
                 f'{path}: extent {tuple(round(v, 3) for v in b)} does not overlap the extent '
                 f"{tuple(round(v, 3) for v in bounds)} shared by the sample's other files",
-                path=path,
-                sample_id=sample_id,
+                path,
             )
         bounds = inter
     entry['bounds'] = [float(v) for v in bounds]
-    if REGION_TAG in hr['tags']:
+    if REGION_TAG in ref['tags']:
         try:
-            entry['region_id'] = int(hr['tags'][REGION_TAG])
+            entry['region_id'] = int(ref['tags'][REGION_TAG])
         except ValueError as err:
-            raise GeoSampleError(
-                f'{hr_path}: tag {REGION_TAG}={hr["tags"][REGION_TAG]!r} is not an integer',
-                path=hr_path,
-                sample_id=sample_id,
+            raise fail(
+                f'{ref_path}: tag {REGION_TAG}={ref["tags"][REGION_TAG]!r} is not an integer',
+                ref_path,
             ) from err
     else:
         cx, cy = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
-        lons, lats = rasterio.warp.transform(hr['crs'], 'EPSG:4326', [cx], [cy])
+        lons, lats = rasterio.warp.transform(ref['crs'], 'EPSG:4326', [cx], [cy])
         entry['region_id'] = lonlat_to_region_id(lons[0], lats[0], region_grid)
     return entry
 
@@ -356,17 +394,20 @@ def build_geo_index(
     region_grid: tuple[int, int] = (64, 64),
     on_bad_sample: str = 'raise',
     sample_dirs: Sequence[str] | None = None,
+    required: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Build an index from ``root/<sample_id>/`` folders and write it to ``out_path``.
 
     Args:
         root: folder holding one sub-folder per sample.
         out_path: JSON file to write; paths inside are relative to its folder.
-        bands_per_date: overrides of :data:`DEFAULT_BANDS_PER_DATE`.
+        bands_per_date: overrides of the modality table's channels (``bands_per_date_of``).
         region_grid: ``(n_lat, n_lon)`` of the region grid when no ``REGION_ID`` tag is set.
         on_bad_sample: ``'raise'`` stops at the first bad folder; ``'skip'`` leaves it out and
             lists it under ``metainfo.skipped``.
         sample_dirs: only these sub-folders of ``root`` (default: all).
+        required: modalities every sample must have (a folder without one is bad); the
+            others are indexed where present, absent elsewhere (docs/data_format.md).
 
     Returns:
         the index content that was written.
@@ -385,7 +426,9 @@ def build_geo_index(
     for name in names:
         try:
             data_list.append(
-                build_sample_entry(osp.join(root, name), index_dir, bands_per_date, region_grid)
+                build_sample_entry(
+                    osp.join(root, name), index_dir, bands_per_date, region_grid, required
+                )
             )
         except GeoSampleError as err:
             if on_bad_sample == 'raise':
@@ -397,7 +440,7 @@ def build_geo_index(
         metainfo=dict(
             format=INDEX_FORMAT,
             version=INDEX_VERSION,
-            bands_per_date={**DEFAULT_BANDS_PER_DATE, **(bands_per_date or {})},
+            bands_per_date=bands_per_date_of(bands_per_date),
             skipped=skipped,
         ),
         data_list=data_list,

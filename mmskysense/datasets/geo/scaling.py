@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from mmskysense.structures.modalities import modality, modality_names
+
 
 @dataclass(frozen=True)
 class ModalityScaling:
@@ -40,18 +42,12 @@ class ModalityScaling:
         return out
 
 
-DEFAULT_SCALING: dict[str, ModalityScaling] = dict(
-    hr=ModalityScaling(),
-    s2=ModalityScaling(scale=1e-4),
-    s1=ModalityScaling(),
-)
-
-
 def build_scaling(
     cfg: Mapping[str, ModalityScaling | Mapping[str, Any]] | None = None,
 ) -> dict[str, ModalityScaling]:
-    """Defaults above, overridden per modality by ``cfg`` (dicts of ModalityScaling fields)."""
-    scaling = dict(DEFAULT_SCALING)
+    """The modality table's scalings, overridden per modality by ``cfg`` (dicts of
+    ModalityScaling fields)."""
+    scaling = {m: ModalityScaling(**modality(m).scaling) for m in modality_names()}
     for name, value in (cfg or {}).items():
         if isinstance(value, ModalityScaling):
             scaling[name] = value

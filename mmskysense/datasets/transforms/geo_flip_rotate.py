@@ -1,8 +1,8 @@
 """Geometric augmentation of geo-aligned views: one flip/rotation per view, all modalities.
 
-The HR, S2, S1, mask and label arrays of a view get the same ``(hflip, vflip, k)`` so they keep
+Every image, validity mask and label of a view gets the same ``(hflip, vflip, k)`` so they keep
 showing the same ground; different views get independent draws. The ops are recorded in the
-view (``geo_ops``) with the one convention of ``mmskysense.structures.view_geometry``, whose
+view (``view_geo_ops``) with the one convention of ``mmskysense.structures.view_geometry``, whose
 ``apply_geo_ops`` moves the pixels here and whose point maps pair the tokens in the losses.
 """
 
@@ -12,18 +12,16 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures import map_view_pixels
 from mmskysense.structures.view_geometry import apply_geo_ops
-
-# every spatial array a view may hold; the last two axes are (rows, cols)
-SPATIAL_KEYS = ('hr', 'hr_valid', 's2', 's2_valid', 's1', 's1_valid', 'osm')
 
 
 @TRANSFORMS.register_module()
 class GeoRandomFlipRotate(BaseTransform):
     """Random flips and 90-degree rotations, the same for every modality of a view.
 
-    Required key: ``views`` (from ``GeoMultiCrop``). Modified: each view's spatial arrays and
-    its ``geo_ops``.
+    Required key: ``views`` (from ``GeoMultiCrop``). Modified: each view's pixel arrays and
+    its ``view_geo_ops``.
 
     Args:
         hflip_prob: probability of a left-right flip.
@@ -51,11 +49,10 @@ class GeoRandomFlipRotate(BaseTransform):
         hflip = int(np.random.rand() < self.hflip_prob)
         vflip = int(np.random.rand() < self.vflip_prob)
         k = int(np.random.randint(0, 4)) if self.rotate else 0
-        for key in SPATIAL_KEYS:
-            if key in view:
-                view[key] = apply_geo_ops(view[key], hflip, vflip, k)
+        # every pixel array of the view, whatever its modalities (structures.map_view_pixels)
+        map_view_pixels(view, lambda a: apply_geo_ops(a, hflip, vflip, k))
         view['geo_augmented'] = True
-        view['geo_ops'] = np.array([hflip, vflip, k], dtype=np.int64)
+        view['view_geo_ops'] = np.array([hflip, vflip, k], dtype=np.int64)
 
     def transform(self, results: dict) -> dict:
         if 'views' not in results:

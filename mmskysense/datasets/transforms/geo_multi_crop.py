@@ -7,13 +7,14 @@ and aspect ratio), snapped to the HR pixel grid so that the HR crop is whole pix
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.modalities import is_series, modality, modality_names, series_names
 
 from ..geo.errors import GeoSampleError
 from ..geo.raster_reader import WindowReader
@@ -21,20 +22,39 @@ from ..geo.scaling import ModalityScaling, build_scaling
 from ..raster_io import Box, RasterHandleCache, gdal_cache
 
 SizeCfg = int | Mapping[str, int]
-TIME_SERIES = ('s2', 's1')
 
 
 def _size_dict(size: SizeCfg, hr_default: int, name: str) -> dict[str, int]:
-    if isinstance(size, int):
-        # an int is the HR size; MS views follow the contract hg = Hg // 8
-        return dict(hr=size, s2=size // 8, s1=size // 8)
-    hr = size.get('hr', hr_default)
-    out = dict(hr=hr, s2=hr // 8, s1=hr // 8)
-    out.update(size)
+    """View size per modality: the HR size, and for every other modality of the table the HR
+    size over its ground sampling ratio (the contract hg = Hg // 8 for S2/S1), unless given."""
+    hr = size if isinstance(size, int) else size.get('hr', hr_default)
+    out = {m: max(1, hr // modality(m).gsd_ratio) for m in modality_names()}
+    if not isinstance(size, int):
+        out.update(size)
     for key, value in out.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f'{name}[{key!r}] must be a positive int, got {value!r}')
     return out
+
+
+def _files(results: dict, name: str) -> list[str]:
+    """The files of modality ``name`` a sample has for this draw (a series: its sampled
+    frames), in order, without repeats."""
+    if is_series(name):
+        frames = results['frames'].get(name) or []
+        return list(dict.fromkeys(f['path'] for f in frames if f is not None))
+    entry = results.get(name)
+    return [entry['path']] if entry else []
+
+
+def _masked(name: str, size: tuple[int, int], frames: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A modality the sample lacks: zeros, nothing valid (a series: every date padded)."""
+    lead = (len(frames.get(name) or []),) if is_series(name) else ()
+    channels = modality(name).channels
+    return (
+        np.zeros(lead + (channels,) + size, dtype=np.float32),
+        np.zeros(lead + size, dtype=bool),
+    )
 
 
 def sample_ground_box(
@@ -80,13 +100,21 @@ class GeoMultiCrop(BaseTransform):
 
     Required keys: ``sample_id``, ``crs``, ``bounds``, ``hr``, ``osm`` (index entry) and
     ``frames`` (from ``SampleTemporalFrames``).
-    Added key ``views``: ``dict(global_views=[view, ...], local_views=[...])``, each view a dict
-    with ``box`` (float64[4]), ``geo_ops`` (int64[3], zeros), ``hr`` (float32[3, H, W]),
-    ``hr_valid`` (bool[H, W]), ``s2``/``s1`` (float32[K, C, h, w]), ``s2_valid``/``s1_valid``
-    (bool[K, h, w], False for padded dates) and ``osm`` (int64[H, W], 255 = unlabelled) when the
-    sample has a label raster.
+    Added key ``views``: ``dict(global_views=[view, ...], local_views=[...])``, each view a record
+    with the batch's names (docs/interfaces.md): ``images`` (modality -> float32
+    ``C x H x W``, a series ``K x C x h x w``), ``valid_masks`` (modality -> bool ``H x W`` /
+    ``K x h x w``, False for nodata and padded dates), ``view_boxes`` (float64[4]),
+    ``view_geo_ops`` (int64[3], zeros) and ``osm_label`` (int64[H, W], 255 = unlabelled) when
+    the sample has a label raster.
 
     Args:
+        modalities: the modalities to read, in this order (None: every modality of the
+            table, ``mmskysense.structures.modalities``); the others are not opened.
+        missing_modality: a sample without one of ``modalities`` (no file, no dates):
+            ``'mask'`` gives it zeros, ``valid_masks`` False and, for a series, padded dates
+            (as the downstream multi-modal models mask a missing modality); ``'error'``
+            refuses the sample with a ``GeoSampleError`` naming its files. docs/data_format.md,
+            "Samples without a modality".
         num_global / num_local: numbers of views (paper: 2 and 6).
         global_size / local_size: output size per modality (an int is the HR size, MS = HR // 8).
         global_scale / local_scale: area fraction of the sample region per view.
@@ -111,6 +139,8 @@ class GeoMultiCrop(BaseTransform):
 
     def __init__(
         self,
+        modalities: Sequence[str] | None = None,
+        missing_modality: str = 'mask',
         num_global: int = 2,
         num_local: int = 6,
         global_size: SizeCfg = 224,
@@ -135,6 +165,13 @@ class GeoMultiCrop(BaseTransform):
         for name, rng_ in (('global_scale', global_scale), ('local_scale', local_scale)):
             if not 0 < rng_[0] <= rng_[1] <= 1:
                 raise ValueError(f'{name} must satisfy 0 < low <= high <= 1, got {rng_}')
+        # what the recipe trains, and all that is read (None: every modality of the table)
+        self.modalities = modality_names(modalities)
+        if missing_modality not in ('mask', 'error'):
+            raise ValueError(
+                f"missing_modality must be 'mask' or 'error', got {missing_modality!r}"
+            )
+        self.missing_modality = missing_modality
         self.num_global = num_global
         self.num_local = num_local
         self.global_size = _size_dict(global_size, 224, 'global_size')
@@ -143,7 +180,7 @@ class GeoMultiCrop(BaseTransform):
         self.local_scale = tuple(local_scale)
         self.ratio = tuple(ratio)
         self.scaling: dict[str, ModalityScaling] = build_scaling(scaling)
-        self.read_mode = dict(hr='window', s2='window', s1='window', osm='window')
+        self.read_mode = {m: 'window' for m in modality_names() + ('osm',)}
         self.read_mode.update(read_mode or {})
         self.max_crop_tries = max_crop_tries
         self.use_overviews = use_overviews
@@ -178,20 +215,29 @@ class GeoMultiCrop(BaseTransform):
         }
 
     def _read_view(
-        self, results: dict, readers: dict[str, WindowReader], box: Box, sizes: dict[str, int]
+        self,
+        results: dict,
+        readers: dict[str, WindowReader],
+        box: Box,
+        sizes: dict[str, int],
+        present: tuple[str, ...],
     ) -> dict[str, Any]:
+        """One view record (docs/interfaces.md): every modality's pixels for ``box``."""
         crs = results['crs']
-        view: dict[str, Any] = dict(
-            box=np.asarray(box, dtype=np.float64), geo_ops=np.zeros(3, dtype=np.int64)
-        )
-        hr = results['hr']
-        size = (sizes['hr'], sizes['hr'])
-        view['hr'], view['hr_valid'] = readers['hr'].read_image(
-            hr['path'], hr['bands'], crs, box, size, self.scaling['hr']
-        )
-        for name in TIME_SERIES:
-            frames = results['frames'][name]
+        images: dict[str, np.ndarray] = {}
+        valid_masks: dict[str, np.ndarray] = {}
+        for name in self.modalities:
             size = (sizes[name], sizes[name])
+            if name not in present:  # masked: no data, as a padded date
+                images[name], valid_masks[name] = _masked(name, size, results['frames'])
+                continue
+            if not is_series(name):
+                src = results[name]
+                images[name], valid_masks[name] = readers[name].read_image(
+                    src['path'], src['bands'], crs, box, size, self.scaling[name]
+                )
+                continue
+            frames = results['frames'][name]
             stack, valid = [], []
             for frame in frames:
                 if frame is None:
@@ -206,18 +252,24 @@ class GeoMultiCrop(BaseTransform):
             mask = np.zeros((len(frames),) + size, dtype=bool)
             data[: len(stack)] = np.stack(stack)
             mask[: len(valid)] = np.stack(valid)
-            view[name], view[f'{name}_valid'] = data, mask
+            images[name], valid_masks[name] = data, mask
+        view: dict[str, Any] = dict(
+            images=images,
+            valid_masks=valid_masks,
+            view_boxes=np.asarray(box, dtype=np.float64),
+            view_geo_ops=np.zeros(3, dtype=np.int64),
+        )
         if results.get('osm') is not None:
             osm = results['osm']
-            view['osm'] = readers['osm'].read_label(
+            view['osm_label'] = readers['osm'].read_label(
                 osm['path'], osm['bands'], crs, box, (sizes['hr'], sizes['hr'])
             )
         return view
 
     @staticmethod
-    def _empty_modality(view: dict[str, Any]) -> str | None:
-        for name in ('hr',) + TIME_SERIES:
-            if not view[f'{name}_valid'].any():
+    def _empty_modality(view: dict[str, Any], present: tuple[str, ...]) -> str | None:
+        for name in present:
+            if not view['valid_masks'][name].any():
                 return name
         return None
 
@@ -232,12 +284,32 @@ class GeoMultiCrop(BaseTransform):
             max(b[2] for b in boxes),
             max(b[3] for b in boxes),
         )
-        for name in TIME_SERIES:
-            if self.read_mode[name] != 'window':
+        for name in series_names(self.modalities):
+            if self.read_mode[name] != 'window' or name not in results['frames']:
                 continue
             for frame in results['frames'][name]:
                 if frame is not None:
                     readers[name].prefetch(frame['path'], frame['bands'], results['crs'], union)
+
+    def _present(self, results: dict) -> tuple[str, ...]:
+        """The recipe's modalities the sample has; the policy for the others."""
+        present = tuple(m for m in self.modalities if _files(results, m))
+        missing = [m for m in self.modalities if m not in present]
+        if missing and (self.missing_modality == 'error' or not present):
+            held = [f for m in modality_names() for f in _files(results, m)]
+            raise GeoSampleError(
+                f'has no {", ".join(missing)} (its files: '
+                f'{", ".join(held) or "none"}); the recipe reads {list(self.modalities)} '
+                + (
+                    "with GeoMultiCrop(missing_modality='error'); mask it with 'mask' or "
+                    'leave the sample out of the index (build_geo_index(required=...))'
+                    if present
+                    else 'and the sample has none of them'
+                ),
+                path=held[0] if held else None,
+                sample_id=results.get('sample_id'),
+            )
+        return present
 
     def transform(self, results: dict) -> dict:
         if 'frames' not in results:
@@ -248,7 +320,10 @@ class GeoMultiCrop(BaseTransform):
     def _crop(self, results: dict) -> dict:
         sample_id = results.get('sample_id')
         readers = self._readers(sample_id)
-        t = readers['hr'].transform_of(results['hr']['path'])
+        present = self._present(results)
+        # boxes snap to the pixel grid of the finest modality the sample has (HR when present)
+        finest = min(present, key=lambda m: modality(m).gsd_ratio)
+        t = readers[finest].transform_of(_files(results, finest)[0])
         grid = ((t.c, t.f), (abs(t.a), abs(t.e)))
         region = tuple(results['bounds'])
         plan = self.view_plan()
@@ -260,17 +335,13 @@ class GeoMultiCrop(BaseTransform):
             for attempt in range(self.max_crop_tries):
                 if attempt:
                     box = sample_ground_box(region, scale, self.ratio, *grid)
-                view = self._read_view(results, readers, box, sizes)
-                empty = self._empty_modality(view)
+                view = self._read_view(results, readers, box, sizes, present)
+                empty = self._empty_modality(view, present)
                 if empty is None:
                     views.append(view)
                     break
             else:
-                files = (
-                    [results['hr']['path']]
-                    if empty == 'hr'
-                    else sorted({f['path'] for f in results['frames'][empty] if f is not None})
-                )
+                files = _files(results, empty)
                 raise GeoSampleError(
                     f'every one of {self.max_crop_tries} random crops for {group} {v} is entirely '
                     f'nodata in {empty} ({", ".join(files)}); the sample has too little valid '

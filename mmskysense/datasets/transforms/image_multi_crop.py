@@ -47,9 +47,10 @@ def _resize(a: np.ndarray, size: int, interpolation: int) -> np.ndarray:
 class ImageMultiCrop(GeoMultiCrop):
     """Global and local views of a plain RGB image, in ``GeoMultiCrop``'s view records.
 
-    Required keys: ``img_path`` (``ImageFolderPretrainDataset``). Added: ``views`` (each view
-    ``box``, ``geo_ops``, ``hr`` float32[3, H, W] in 0..255, ``hr_valid``), and the sample
-    fields ``PackSkySenseInputs`` reads: ``crs`` None, no dates, ``region_id`` (0 unless set).
+    Required keys: ``img_path`` (``ImageFolderPretrainDataset``). Added: ``views`` (view
+    records: ``images`` and ``valid_masks`` with ``hr`` alone, float32[3, H, W] in 0..255,
+    ``view_boxes``, ``view_geo_ops``), and the sample fields ``PackSkySenseInputs`` reads: no
+    dates, ``region_id`` (0 unless set).
     Shrunk crops are resampled by area averaging, enlarged ones bilinearly; the arguments are
     ``GeoMultiCrop``'s view arguments (``num_global``, ``num_local``, sizes, scales, ratio;
     only the HR size is used).
@@ -83,16 +84,15 @@ class ImageMultiCrop(GeoMultiCrop):
             hr = hr.transpose(2, 0, 1).astype(np.float32) * hr_valid
             views.append(
                 dict(
-                    box=np.asarray(box, dtype=np.float64),
-                    geo_ops=np.zeros(3, dtype=np.int64),
-                    hr=hr,
-                    hr_valid=hr_valid,
+                    images=dict(hr=hr),
+                    valid_masks=dict(hr=hr_valid),
+                    view_boxes=np.asarray(box, dtype=np.float64),
+                    view_geo_ops=np.zeros(3, dtype=np.int64),
                 )
             )
         results['views'] = dict(
             global_views=views[: self.num_global], local_views=views[self.num_global :]
         )
-        results.setdefault('crs', None)
         results.setdefault('region_id', 0)
         results['date_masks'], results['doy'] = {}, {}
         return results

@@ -13,6 +13,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, select_dates
 
 from ..raster_io import open_raster, raster_shape, read_raster
 
@@ -108,7 +109,7 @@ class LoadTimeSeries(BaseTransform):
         resampling: rasterio resampling for resizing on read.
     """
 
-    SELECT = ('last', 'first', 'even')
+    SELECT = DETERMINISTIC_SELECTIONS
 
     def __init__(
         self,
@@ -131,14 +132,7 @@ class LoadTimeSeries(BaseTransform):
         self.resampling = resampling
 
     def _choose(self, paths: list[str]) -> list[str]:
-        if len(paths) <= self.num_dates:
-            return paths
-        if self.select == 'last':
-            return paths[-self.num_dates :]
-        if self.select == 'first':
-            return paths[: self.num_dates]
-        idx = np.linspace(0, len(paths) - 1, self.num_dates).round().astype(int)
-        return [paths[i] for i in idx]
+        return [paths[i] for i in select_dates(len(paths), self.num_dates, self.select)]
 
     def transform(self, results: dict) -> dict:
         paths = list(results.get('img_paths') or [])

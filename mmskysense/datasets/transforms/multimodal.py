@@ -23,10 +23,9 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, select_dates
 
 from ..raster_io import raster_bounds, raster_shape, read_raster, read_raster_window
-
-SELECT = ('even', 'last', 'first')
 
 
 def _day_of_year(date: str) -> int:
@@ -44,13 +43,7 @@ def _choose_dates(entry: dict, dates: Sequence, num: int, select: str) -> list:
         if len(keep) > num or any(not 0 <= i < len(dates) for i in keep):
             raise ValueError(f'select_dates {keep} do not fit {len(dates)} dates (at most {num})')
         return keep
-    if len(dates) <= num:
-        return list(range(len(dates)))
-    if select == 'last':
-        return list(range(len(dates) - num, len(dates)))
-    if select == 'first':
-        return list(range(num))
-    return np.linspace(0, len(dates) - 1, num).round().astype(int).tolist()
+    return select_dates(len(dates), num, select)
 
 
 def _resize(img: np.ndarray, size: tuple[int, int] | None, nearest: bool = False) -> np.ndarray:
@@ -129,8 +122,10 @@ class LoadMultiModalImages(BaseTransform):
             if unknown:
                 raise ValueError(f'LoadMultiModalImages: modalities[{name!r}] has unknown keys '
                                  f'{sorted(unknown)}')  # fmt: skip
-            if spec.get('select', 'even') not in SELECT:
-                raise ValueError(f'modalities[{name!r}].select must be one of {SELECT}')
+            if spec.get('select', 'even') not in DETERMINISTIC_SELECTIONS:
+                raise ValueError(
+                    f'modalities[{name!r}].select must be one of {DETERMINISTIC_SELECTIONS}'
+                )
             self.modalities[name] = spec
         self.check_extent = check_extent
         self.extent_tolerance = extent_tolerance

@@ -106,7 +106,8 @@ class RandomHRColorJitter(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         for view in _views(results, self.groups):
-            view['hr'] = self._jitter(view['hr'], view['hr_valid'])
+            images = view['images']
+            images['hr'] = self._jitter(images['hr'], view['valid_masks']['hr'])
         return results
 
     def __repr__(self) -> str:
@@ -150,7 +151,7 @@ class RandomSpectralJitter(BaseTransform):
         self.groups = _check_groups(groups)
 
     def _jitter(self, view: dict[str, Any]) -> None:
-        data, valid = view[self.modality], view[f'{self.modality}_valid']
+        data, valid = view['images'][self.modality], view['valid_masks'][self.modality]
         if np.random.rand() >= self.prob:
             return
         t, c = data.shape[:2]
@@ -162,14 +163,14 @@ class RandomSpectralJitter(BaseTransform):
         if self.clip is not None:
             out = np.clip(out, *self.clip)
         out[~np.broadcast_to(valid[:, None], out.shape)] = 0
-        view[self.modality] = out.astype(np.float32)
+        view['images'][self.modality] = out.astype(np.float32)
 
     def transform(self, results: dict) -> dict:
         for view in _views(results, self.groups):
-            if self.modality not in view:
+            if self.modality not in view['images']:
                 raise KeyError(
-                    f'RandomSpectralJitter: views have no {self.modality!r}; '
-                    f'expected one of hr, s2, s1'
+                    f'RandomSpectralJitter: views have no {self.modality!r}; they hold '
+                    f'{list(view["images"])} (GeoMultiCrop(modalities=...) reads them)'
                 )
             self._jitter(view)
         return results
@@ -219,7 +220,8 @@ class RandomHRChannelShuffle(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         for view in _views(results, self.groups):
-            view['hr'] = self._shuffle(view['hr'], view['hr_valid'])
+            images = view['images']
+            images['hr'] = self._shuffle(images['hr'], view['valid_masks']['hr'])
         return results
 
     def __repr__(self) -> str:

@@ -1,15 +1,16 @@
 """Temporal sampling: K of the T dates of each time series (paper 4.1: 10 S2 and 5 S1).
 
 The chosen frames stay in time order; when a series has fewer than K dates, all are kept and the
-rest is padding (``date_masks`` False, day-of-year 0), so the batch keeps a fixed shape.
+rest is padding (``date_masks`` False, day-of-year 0), so the batch keeps a fixed shape. A
+sample without the series gets K padded dates (docs/data_format.md, "Samples without a
+modality").
 """
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
-
-from ..geo.errors import GeoSampleError
+from mmskysense.structures.modalities import modality, select_dates, series_names
 
 
 @TRANSFORMS.register_module()
@@ -21,13 +22,15 @@ class SampleTemporalFrames(BaseTransform):
     (dict name -> int64[K], 0 for padding), ``date_masks`` (dict name -> bool[K]).
 
     Args:
-        num_frames: K per series.
+        num_frames: K per series (default: the modality table's ``frames`` of each series).
         mode: ``'random'`` draws K distinct dates (training); ``'uniform'`` takes K evenly
             spaced dates, deterministic (evaluation, demos).
     """
 
     def __init__(self, num_frames: dict[str, int] | None = None, mode: str = 'random') -> None:
-        self.num_frames = dict(num_frames or dict(s2=10, s1=5))
+        if num_frames is None:
+            num_frames = {m: modality(m).frames for m in series_names()}
+        self.num_frames = dict(num_frames)
         for name, k in self.num_frames.items():
             if not isinstance(k, int) or k < 1:
                 raise ValueError(f'num_frames[{name!r}] must be a positive int, got {k!r}')
@@ -38,20 +41,10 @@ class SampleTemporalFrames(BaseTransform):
     def transform(self, results: dict) -> dict:
         frames_out, doy_out, mask_out = {}, {}, {}
         for name, k in self.num_frames.items():
-            frames = results.get(name)
-            if not frames:
-                raise GeoSampleError(
-                    f'index field {name!r} has no frames; expected a list of '
-                    f'dated {name} GeoTIFF frames',
-                    sample_id=results.get('sample_id'),
-                )
-            t = len(frames)
-            if t <= k:
-                chosen = np.arange(t)
-            elif self.mode == 'random':
-                chosen = np.sort(np.random.choice(t, size=k, replace=False))
-            else:
-                chosen = np.unique(np.round(np.linspace(0, t - 1, k)).astype(np.int64))
+            frames = results.get(name) or []
+            # a sample without this series: every date is padding; the crop masks the
+            # modality or refuses the sample (GeoMultiCrop(missing_modality=...))
+            chosen = select_dates(len(frames), k, 'random' if self.mode == 'random' else 'even')
             picked = [frames[i] for i in chosen]
             doy = np.zeros(k, dtype=np.int64)
             doy[: len(picked)] = [f['doy'] for f in picked]

@@ -32,14 +32,9 @@ from mmskysense.models.layers.feed_forward import FeedForward
 from mmskysense.models.utils.checkpoint_loader import StateDict
 from mmskysense.models.utils.pretrained_init import PretrainedInitMixin
 from mmskysense.registry import MODELS
+from mmskysense.structures.modalities import backbone_modalities, modality, modality_names
 
 from .checkpoint_rules import NUM_WINDOW_STAGES, adapt_backbone_keys
-
-DEFAULT_MODALITIES = OrderedDict(
-    hr=dict(in_channels=3, kind='hr'),
-    s2=dict(in_channels=10, kind='ms'),
-    s1=dict(in_channels=2, kind='ms'),
-)
 
 
 class SkySenseV2Stage(nn.Module):
@@ -294,8 +289,8 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
 
     @staticmethod
     def _parse_modalities(modalities: dict[str, dict] | None) -> 'OrderedDict[str, dict]':
-        if modalities is None:
-            return copy.deepcopy(DEFAULT_MODALITIES)
+        if modalities is None:  # every modality of the table
+            return OrderedDict(backbone_modalities())
         if not isinstance(modalities, Mapping) or not modalities:
             raise TypeError(
                 'SkySenseV2Backbone: modalities must be a non-empty dict '
@@ -310,7 +305,8 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                     f'SkySenseV2Backbone: modalities[{name!r}] must be a dict with '
                     f'in_channels (and kind), got {spec!r}'
                 )
-            kind = spec.get('kind', 'hr' if name == 'hr' else 'ms')
+            # a known modality's kind comes from the table; an unknown one is MS-like
+            kind = spec.get('kind', modality(name).kind if name in modality_names() else 'ms')
             if kind not in ('hr', 'ms'):
                 raise ValueError(
                     f"SkySenseV2Backbone: modalities[{name!r}]['kind'] must be "

@@ -10,37 +10,22 @@ from typing import Any
 
 import torch
 from mmengine.model import BaseDataPreprocessor
+from torch import Tensor
 
 from mmskysense.registry import MODELS
-from mmskysense.structures import GROUPS, PretrainBatch, ViewGroup
-
-# statistics in the pipeline's scaled units (docs/data_format.md): HR 0..255 RGB (ImageNet),
-# S2 L2A reflectance B2..B12, S1 sigma0 dB (VV, VH)
-DEFAULT_MEAN = dict(
-    hr=[123.675, 116.28, 103.53],
-    s2=[0.0582, 0.0853, 0.0827, 0.1232, 0.2219, 0.2593, 0.2743, 0.2868, 0.2255, 0.1467],
-    s1=[-12.5, -20.0],
-)
-DEFAULT_STD = dict(
-    hr=[58.395, 57.12, 57.375],
-    s2=[0.0341, 0.0382, 0.0523, 0.0527, 0.0695, 0.0815, 0.0856, 0.0882, 0.0924, 0.0853],
-    s1=[5.0, 5.5],
-)
+from mmskysense.structures import GROUPS, PretrainBatch, PretrainSample, ViewGroup
+from mmskysense.structures.modalities import modality, modality_names
 
 
-def _stack_leaves(items: torch.Tensor | Sequence[Any], where: str) -> torch.Tensor:
-    """A list of per-sample tensors (pseudo_collate) or an already stacked tensor."""
-    if isinstance(items, torch.Tensor):
-        return items
-    if not isinstance(items, (list, tuple)) or not items:
-        raise TypeError(
-            f'{where}: expected a tensor or a non-empty list of tensors, got {type(items).__name__}'
-        )
-    shapes = {tuple(t.shape) for t in items}
-    if len(shapes) != 1:
+def _stack(items: Sequence[torch.Tensor], samples: Sequence[PretrainSample], where: str) -> Tensor:
+    """The samples' ``where`` stacked; samples of different shapes are named."""
+    shapes = [tuple(t.shape) for t in items]
+    if len(set(shapes)) != 1:
+        odd = next(i for i, sh in enumerate(shapes) if sh != shapes[0])
         raise ValueError(
-            f'{where}: samples have different shapes {sorted(shapes)}; every '
-            f'sample of a batch needs the same views, dates and sizes'
+            f'{where}: sample {samples[odd].sample_idx} has shape {shapes[odd]}, sample '
+            f'{samples[0].sample_idx} {shapes[0]}; every sample of a batch needs the same '
+            f'views, modalities, dates and sizes'
         )
     return torch.stack(list(items))
 
@@ -50,16 +35,16 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
     """Normalise and batch pretraining samples: the one producer of ``PretrainBatch``
     (``mmskysense.structures``, docs/interfaces.md).
 
-    Output: ``dict(inputs=PretrainBatch, data_samples=[...])``; every tensor of the batch is on
-    the model's device, the images normalised. The data samples are passed on as they came (the
-    algorithm reads only the batch).
+    Input: ``dict(inputs=[PretrainSample, ...])`` (``PackSkySenseInputs``, ``pseudo_collate``).
+    Output: ``dict(inputs=PretrainBatch)``, the same fields with a batch axis; every tensor on
+    the model's device, the images normalised.
 
     Value checks that read the data (box sizes, and those that the model registers with
     :meth:`register_batch_check`, e.g. region ids and label ranges) run here, on the host batch
     before it is moved: the training step on the device then reads nothing back.
 
     Args:
-        mean / std: per-modality, per-band statistics (defaults above).
+        mean / std: per-modality, per-band statistics (default: the modality table's).
         non_blocking: passed to ``Tensor.to``.
     """
 
@@ -70,8 +55,9 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
         non_blocking: bool = False,
     ) -> None:
         super().__init__(non_blocking=non_blocking)
-        mean = dict(DEFAULT_MEAN, **(mean or {}))
-        std = dict(DEFAULT_STD, **(std or {}))
+        # the modality table's statistics, overridden per modality by the config
+        mean = {m: modality(m).mean for m in modality_names()} | dict(mean or {})
+        std = {m: modality(m).std for m in modality_names()} | dict(std or {})
         if set(mean) != set(std):
             raise ValueError(
                 f'mean and std must name the same modalities, got {sorted(mean)} and {sorted(std)}'
@@ -103,18 +89,22 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
         return out * valid.unsqueeze(-3).to(out.dtype)
 
     def forward(self, data: dict, training: bool = False) -> dict[str, Any]:
-        """Packed samples (``pseudo_collate``) -> ``dict(inputs=PretrainBatch, data_samples)``."""
-        raw_inputs = data['inputs']
-        samples: list[Any] = list(data.get('data_samples') or [])
-        if not samples:
-            raise ValueError('SkySenseDataPreprocessor needs data_samples (the masks live there)')
-        if isinstance(raw_inputs, (list, tuple)):  # a list of per-sample dicts
-            raw_inputs = {
-                g: {m: [s[g][m] for s in raw_inputs] for m in raw_inputs[0][g]} for g in GROUPS
-            }
+        """``dict(inputs=[PretrainSample, ...])`` (``pseudo_collate``) ->
+        ``dict(inputs=PretrainBatch)``, normalised, on the model's device."""
+        samples = data.get('inputs')
+        if (
+            not isinstance(samples, (list, tuple))
+            or not samples
+            or not all(isinstance(s, PretrainSample) for s in samples)
+        ):
+            raise TypeError(
+                'SkySenseDataPreprocessor: expected dict(inputs=[PretrainSample, ...]) as '
+                f'PackSkySenseInputs and pseudo_collate make, got inputs of type '
+                f'{type(samples).__name__}'
+            )
         # stacked and checked on the host, then moved to the device in one go
         _check_boxes(samples)
-        batch = _collate(raw_inputs, samples, self.modalities)
+        batch = _collate(samples, self.modalities)
         for check in self._batch_checks:
             check(batch)
         batch = self.cast_data(batch)
@@ -122,7 +112,7 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
             group.images = {
                 m: self.normalize(m, x, group.valid_masks[m]) for m, x in group.images.items()
             }
-        return dict(inputs=batch, data_samples=samples)
+        return dict(inputs=batch)
 
     def cast_data(self, data: Any) -> Any:
         if isinstance(data, PretrainBatch):
@@ -130,67 +120,73 @@ class SkySenseDataPreprocessor(BaseDataPreprocessor):
         return super().cast_data(data)
 
 
-def _collate(raw_inputs: dict, samples: Sequence[Any], modalities: Sequence[str]) -> PretrainBatch:
+def _collate(samples: Sequence[PretrainSample], modalities: Sequence[str]) -> PretrainBatch:
     """The batch of docs/interfaces.md, on the host, images not yet normalised."""
     groups = {}
     for group in GROUPS:
+        views = [getattr(s, group) for s in samples]
         images, valid_masks = {}, {}
-        for name, stack in raw_inputs[group].items():
+        for s, v in zip(samples, views):
+            if list(v.images) != list(views[0].images):
+                raise ValueError(
+                    f'{group}: sample {s.sample_idx} holds modalities {list(v.images)}, sample '
+                    f'{samples[0].sample_idx} {list(views[0].images)}; every sample of a batch '
+                    f'needs the same (a missing one is masked by the crop, docs/data_format.md)'
+                )
+        for name in views[0].images:
             if name not in modalities:
                 raise KeyError(
-                    f'no mean/std for modality {name!r}; configure it in '
-                    f'SkySenseDataPreprocessor(mean=..., std=...)'
+                    f'no mean/std for modality {name!r}; add it to the modality table or '
+                    f'configure it in SkySenseDataPreprocessor(mean=..., std=...)'
                 )
-            images[name] = _stack_leaves(stack, f'inputs[{group!r}][{name!r}]')
-            valid = _stack_leaves(
-                [s.valid_masks[group][name] for s in samples], f'valid_masks[{group!r}][{name!r}]'
+            where = f'{group}.images[{name!r}]'
+            images[name] = _stack([v.images[name] for v in views], samples, where)
+            valid = _stack(
+                [v.valid_masks[name] for v in views], samples, f'{group}.valid_masks[{name!r}]'
             )
             expected = images[name].shape[:-3] + images[name].shape[-2:]
             if valid.shape != expected:
                 raise ValueError(
-                    f'valid_masks[{group!r}][{name!r}] has shape '
-                    f'{tuple(valid.shape)}, expected the image shape without '
-                    f'bands {tuple(expected)}'
+                    f'{group}.valid_masks[{name!r}] has shape {tuple(valid.shape)}, expected '
+                    f'the image shape without bands {tuple(expected)}'
                 )
             valid_masks[name] = valid
-        osm = None
-        if all('osm_label' in s for s in samples):
-            osm = _stack_leaves([s.osm_label[group] for s in samples], f'osm_label[{group!r}]')
+        labels = [v.osm_label for v in views]
         groups[group] = ViewGroup(
             images=images,
             valid_masks=valid_masks,
-            view_boxes=_stack_leaves(
-                [s.view_boxes[group] for s in samples], f'view_boxes[{group!r}]'
-            ),
-            view_geo_ops=_stack_leaves(
-                [s.view_geo_ops[group] for s in samples], f'view_geo_ops[{group!r}]'
-            ),
-            osm_label=osm,
+            view_boxes=_stack([v.view_boxes for v in views], samples, f'{group}.view_boxes'),
+            view_geo_ops=_stack([v.view_geo_ops for v in views], samples, f'{group}.view_geo_ops'),
+            # ITA's labels: only when every sample has them
+            osm_label=None
+            if any(x is None for x in labels)
+            else _stack(labels, samples, f'{group}.osm_label'),
         )
-    series = list(samples[0].get('date_masks', {}))
+    series = list(samples[0].date_masks)
     return PretrainBatch(
-        global_views=groups['global_views'],
-        local_views=groups['local_views'],
+        **groups,
         date_masks={
-            m: _stack_leaves([s.date_masks[m] for s in samples], f'date_masks[{m!r}]')
+            m: _stack([s.date_masks[m] for s in samples], samples, f'date_masks[{m!r}]')
             for m in series
         },
-        doy={m: _stack_leaves([s.doy[m] for s in samples], f'doy[{m!r}]') for m in series},
+        doy={m: _stack([s.doy[m] for s in samples], samples, f'doy[{m!r}]') for m in series},
         region_id=torch.tensor([s.region_id for s in samples], dtype=torch.long),
+        sample_idx=torch.tensor([s.sample_idx for s in samples], dtype=torch.long),
     )
 
 
-def _check_boxes(samples: Sequence[Any]) -> None:
-    for i, s in enumerate(samples):
-        for group in GROUPS:
-            boxes = torch.as_tensor(s.view_boxes[group])
+def _check_boxes(samples: Sequence[PretrainSample]) -> None:
+    for s in samples:
+        for group, views in s.groups():
+            boxes = views.view_boxes
             if boxes.dim() != 2 or boxes.shape[-1] != 4:
                 raise ValueError(
-                    f'view_boxes[{group!r}] of sample {i} must be V x 4, got {tuple(boxes.shape)}'
+                    f'{group}.view_boxes of sample {s.sample_idx} must be V x 4, got '
+                    f'{tuple(boxes.shape)}'
                 )
             empty = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
             if empty.any():
                 raise ValueError(
-                    f'view_boxes[{group!r}] of sample {i} has an empty ground box: '
+                    f'{group}.view_boxes of sample {s.sample_idx} has an empty ground box: '
                     f'{boxes[empty].tolist()}'
                 )

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 from mmskysense.structures import GROUPS, EncodedViews, PretrainBatch, token_correspondence
+from mmskysense.structures.modalities import modality_names
 
 from ..losses.mgcl import GRANULARITIES
 from ..losses.sinkhorn_knopp import sinkhorn_knopp
@@ -124,7 +125,7 @@ class MGCLHead(BaseModule):
         self,
         in_dims: int,
         out_dims: int | dict[str, int],
-        modalities: Sequence[str] = ('hr', 's2', 's1'),
+        modalities: Sequence[str] | None = None,
         projector: dict | None = None,
         num_objects: int = 4,
         loss: dict | None = None,
@@ -136,7 +137,8 @@ class MGCLHead(BaseModule):
         missing = [g for g in GRANULARITIES if g not in out_dims]
         if missing:
             raise ValueError(f'MGCLHead: `out_dims` lacks granularities {missing}')
-        self.modalities = tuple(modalities)
+        # None: every modality of the table
+        self.modalities = modality_names() if modalities is None else tuple(modalities)
         self.num_objects = num_objects
         projector = dict(dict(type='DINOHead'), **(projector or {}))
         self.projector = nn.ModuleDict(

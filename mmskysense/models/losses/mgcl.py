@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
+from mmskysense.structures.modalities import modality_names
 
 from ..utils.ssl_monitors import teacher_student_monitors
 from .teacher_student_ce import TeacherCentering, teacher_student_cross_entropy
@@ -35,7 +36,7 @@ class MGCLLoss(nn.Module):
     def __init__(
         self,
         out_dims: dict[str, int],
-        modalities: Sequence[str] = ('hr', 's2', 's1'),
+        modalities: Sequence[str] | None = None,
         granularity_weights: dict[str, float] | None = None,
         student_temp: float = 0.1,
         center_momentum: float = 0.9,
@@ -46,7 +47,8 @@ class MGCLLoss(nn.Module):
         missing = [g for g in GRANULARITIES if g not in out_dims]
         if missing:
             raise ValueError(f'MGCLLoss: `out_dims` lacks granularities {missing}')
-        self.modalities = tuple(modalities)
+        # None: every modality of the table
+        self.modalities = modality_names() if modalities is None else tuple(modalities)
         self.granularity_weights = dict(pixel=1.0, object=1.0, image=1.0)
         self.granularity_weights.update(granularity_weights or {})
         self.student_temp = student_temp

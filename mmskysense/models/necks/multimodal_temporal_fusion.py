@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from mmskysense.models.utils.pretrained_init import PretrainedInitMixin
 from mmskysense.registry import MODELS
+from mmskysense.structures.modalities import modality_names
 
 
 def day_of_year_encoding(doy: Tensor, dims: int, max_period: float = 10000.0) -> Tensor:
@@ -57,7 +58,7 @@ class MultiModalTemporalFusion(PretrainedInitMixin, nn.Module):
         self,
         in_dims: int,
         embed_dims: int = 1024,
-        modalities: Sequence[str] = ('hr', 's2', 's1'),
+        modalities: Sequence[str] | None = None,
         num_layers: int = 2,
         num_heads: int = 8,
         mlp_ratio: float = 4.0,
@@ -76,7 +77,8 @@ class MultiModalTemporalFusion(PretrainedInitMixin, nn.Module):
                 f'MultiModalTemporalFusion: `embed_dims` {embed_dims} must be even '
                 f'and divisible by `num_heads` {num_heads}'
             )
-        self.modalities = tuple(modalities)
+        # None: every modality of the table
+        self.modalities = modality_names() if modalities is None else tuple(modalities)
         self.embed_dims = embed_dims
         self.input_proj = nn.Linear(in_dims, embed_dims)
         self.fusion_token = nn.Parameter(torch.zeros(1, 1, embed_dims))

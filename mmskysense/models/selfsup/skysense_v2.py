@@ -258,7 +258,8 @@ class SkySenseV2(BaseSelfSupervisor):
 
         Args:
             inputs: the ``PretrainBatch`` of ``SkySenseDataPreprocessor``.
-            data_samples: not read (everything the losses need is in the batch).
+            data_samples: not read (everything the losses need is in the batch; kept for
+                mmengine's forward signature).
         """
         if not isinstance(inputs, PretrainBatch):
             raise TypeError(

@@ -81,19 +81,18 @@ def test_marker_lands_at_same_ground_in_every_view(
     pairs_checked, pair_errors = 0, []
     for _ in range(rounds):
         packed = dataset[0]
-        sample = packed['data_samples']
         seen = []  # (box, ops, HR size, marker centroid) of the views that hold the marker
-        for group, views in packed['inputs'].items():
-            for v in range(views['hr'].shape[0]):
-                box = sample.view_boxes[group][v]
-                ops = sample.view_geo_ops[group][v].tolist()
+        for _, views in packed['inputs'].groups():
+            for v in range(views.images['hr'].shape[0]):
+                box = views.view_boxes[v]
+                ops = views.view_geo_ops[v].tolist()
                 # only views whose box holds the whole S2 marker pixel plus a 10 m margin
                 if not (box[0] + 10 <= x <= box[2] - 10 and box[1] + 10 <= y <= box[3] - 10):
                     continue
                 checked += 1
                 ops_seen.add(tuple(ops))
                 rel = {}
-                hr = views['hr'][v].min(0).values
+                hr = views.images['hr'][v].min(0).values
                 size = hr.shape[-1]
                 expected = ground_to_view_pixels(ground, box, ops, (size, size))[0]
                 # box filters and linear interpolation keep a symmetric peak's centroid
@@ -104,7 +103,7 @@ def test_marker_lands_at_same_ground_in_every_view(
                 if not check_ms:
                     continue
                 for name, background in (('s2', 0.1), ('s1', -15.0)):
-                    frames = views[name][v]  # K x C x h x w
+                    frames = views.images[name][v]  # K x C x h x w
                     size = frames.shape[-1]
                     expected = ground_to_view_pixels(ground, box, ops, (size, size))[0]
                     for t in range(frames.shape[0]):

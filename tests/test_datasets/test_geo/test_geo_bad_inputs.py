@@ -90,7 +90,7 @@ def test_different_crs_is_refused(geo_data, build_dataset, geo_pipeline):
         _load_all(build_dataset, geo_pipeline, data['index_path'])
     with pytest.raises(
         GeoSampleError,
-        match=re.escape(path) + ": CRS EPSG:32632 differs from the HR image's EPSG:32633",
+        match=re.escape(path) + ': CRS EPSG:32632 differs from the sample CRS EPSG:32633',
     ):
         build_geo_index(data['root'], data['index_path'])
 
@@ -160,7 +160,7 @@ def test_skip_policy_counts_and_logs(geo_data, build_dataset, geo_pipeline):
         packed = dataset[1]  # bad: the next sample comes instead
     finally:
         logger.removeHandler(handler)
-    assert packed['data_samples'].sample_idx == 2
+    assert packed['inputs'].sample_idx == 2
     assert dataset.num_skipped == 1
     assert dataset.sample_summary() == dict(num_samples=3, num_skipped=1)
     messages = [r.getMessage() for r in records]

@@ -80,9 +80,9 @@ def test_huge_sparse_hr_loads_views_within_a_memory_bound(geo_data, build_datase
     item = dataset[0]
     added = _peak_rss_mb() - before
     print(f'HR declared {SIDE} x {SIDE} px: loading one sample added {added:.0f} MiB of peak RSS')
-    views = item['inputs']['global_views']['hr']
+    views = item['inputs'].global_views.images['hr']
     assert tuple(views.shape) == (2, 3, 224, 224)
-    assert item['data_samples'].valid_masks['global_views']['hr'].all()  # no nodata value
+    assert item['inputs'].global_views.valid_masks['hr'].all()  # no nodata value
     assert added < PEAK_BOUND_MB, f'loading the sample added {added:.0f} MiB'
 
     # a read that cannot fit the budget is refused before anything is allocated

@@ -27,8 +27,8 @@ def test_hr_hole_is_masked_exactly_at_native_resolution(geo_data, build_dataset,
         ratio=(1.0, 1.0),
     )
     packed = build_dataset(data['index_path'], pipeline)[0]
-    hr = packed['inputs']['global_views']['hr'][0]
-    valid = packed['data_samples'].valid_masks['global_views']['hr'][0]
+    hr = packed['inputs'].global_views.images['hr'][0]
+    valid = packed['inputs'].global_views.valid_masks['hr'][0]
     assert torch.equal(valid, torch.from_numpy(file_valid))
     assert torch.equal(hr, torch.from_numpy(raw.astype(np.float32)) * valid)
 
@@ -41,20 +41,20 @@ def test_masks_follow_flips_rotations_and_resampling(geo_data, build_dataset, ge
     saw_invalid = dict(hr=0, s2=0)
     for _ in range(6):
         packed = dataset[0]
-        sample = packed['data_samples']
-        for group, views in packed['inputs'].items():
+        sample = packed['inputs']
+        for group, views in sample.groups():
             for name in ('hr', 's2'):
-                valid = sample.valid_masks[group][name]
-                nonzero = views[name].abs().amax(dim=-3) > 0
+                valid = views.valid_masks[name]
+                nonzero = views.images[name].abs().amax(dim=-3) > 0
                 assert torch.equal(valid, nonzero), (group, name)
                 saw_invalid[name] += int((~valid).sum())
             # S1 (dB): invalid is 0, but a valid 0 dB is possible, so only one direction
-            s1_valid = sample.valid_masks[group]['s1']
-            assert (views['s1'].abs().amax(dim=-3)[~s1_valid] == 0).all()
+            s1_valid = views.valid_masks['s1']
+            assert (views.images['s1'].abs().amax(dim=-3)[~s1_valid] == 0).all()
         # padded dates (6 S2 < 8, 3 S1 < 4) are invalid everywhere and marked in date_masks
         assert sample.date_masks['s2'].tolist() == [True] * 6 + [False] * 2
         assert sample.doy['s1'][3] == 0 and (sample.doy['s1'][:3] > 0).all()
-        assert not sample.valid_masks['local_views']['s2'][:, 6:].any()
+        assert not sample.local_views.valid_masks['s2'][:, 6:].any()
     assert saw_invalid['hr'] > 0 and saw_invalid['s2'] > 0  # the holes were seen
 
 
@@ -80,15 +80,15 @@ def test_valid_zero_db_kept_and_nan_masked_through_preprocessor(
         ratio=(1.0, 1.0),
     )
     packed = build_dataset(data['index_path'], pipeline)[0]
-    s1_view = packed['inputs']['global_views']['s1'][0, 0]  # C x h x w
-    valid = packed['data_samples'].valid_masks['global_views']['s1'][0, 0]
+    s1_view = packed['inputs'].global_views.images['s1'][0, 0]  # C x h x w
+    valid = packed['inputs'].global_views.valid_masks['s1'][0, 0]
     zero_db = (s1_view == 0).all(0) & valid
     assert zero_db.any(), 'valid 0 dB pixels were masked as nodata'
     assert (~valid).any(), 'NaN pixels were not masked'
     assert not torch.isnan(s1_view).any()
 
     pre = SkySenseDataPreprocessor(mean=dict(s1=[-10.0, -10.0]), std=dict(s1=[5.0, 5.0]))
-    batch = pre(dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]))
+    batch = pre(dict(inputs=[packed['inputs']]))
     out = batch['inputs'].global_views.images['s1'][0, 0, 0]  # B V K C h w -> C h w
     mask = batch['inputs'].global_views.valid_masks['s1'][0, 0, 0]
     assert torch.equal(mask, valid)
@@ -118,7 +118,7 @@ def test_s2_cloud_nodata_is_masked(geo_data, build_dataset, geo_pipeline):
         ratio=(1.0, 1.0),
     )
     packed = build_dataset(data['index_path'], pipeline)[0]
-    valid = packed['data_samples'].valid_masks['global_views']['s2'][0, 0]
+    valid = packed['inputs'].global_views.valid_masks['s2'][0, 0]
     cols_valid = valid.any(0)
     assert not cols_valid[: cols_valid.numel() // 3].any()
     assert cols_valid[-cols_valid.numel() // 3 :].all()

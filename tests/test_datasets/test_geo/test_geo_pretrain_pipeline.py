@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader
 
-from mmskysense.structures import SkySenseDataSample
+from mmskysense.structures import PretrainSample
 
 CFG = osp.join(
     osp.dirname(__file__),
@@ -59,10 +59,11 @@ def test_land_cover_is_consistent_across_modalities(geo_data, build_dataset, geo
         ratio=(1.0, 1.0),
     )
     packed = build_dataset(data['index_path'], pipeline)[0]
-    label = packed['data_samples'].osm_label['global_views'][0]  # 32 x 32, HR-sized
-    nir = packed['inputs']['global_views']['s2'][0, :, 6].mean(0)  # B8 over dates
-    vv = packed['inputs']['global_views']['s1'][0, :, 0].mean(0)
-    rgb = packed['inputs']['global_views']['hr'][0].mean(0)
+    views = packed['inputs'].global_views
+    label = views.osm_label[0]  # 32 x 32, HR-sized
+    nir = views.images['s2'][0, :, 6].mean(0)  # B8 over dates
+    vv = views.images['s1'][0, :, 0].mean(0)
+    rgb = views.images['hr'][0].mean(0)
     water, built = label == 0, label == 2
     assert water.sum() > 10 and built.sum() > 10
     assert nir[water].mean() < 0.5 * nir[built].mean()
@@ -75,31 +76,31 @@ def test_config_pipeline_sample_matches_contract(cfg, geo_data, build_dataset):
     data = geo_data(num_samples=1, num_s2_dates=12, num_s1_dates=3)  # T < K for S1
     dataset = build_dataset(data['index_path'], cfg.train_pipeline)
     packed = dataset[0]
-    inputs, sample = packed['inputs'], packed['data_samples']
-    assert isinstance(sample, SkySenseDataSample)
-    shapes = {g: {m: tuple(t.shape) for m, t in v.items()} for g, v in inputs.items()}
+    sample = packed['inputs']
+    assert isinstance(sample, PretrainSample) and set(packed) == {'inputs'}
+    shapes = {g: {m: tuple(t.shape) for m, t in v.images.items()} for g, v in sample.groups()}
     assert shapes == dict(
         global_views=dict(hr=(2, 3, 224, 224), s2=(2, 10, 10, 28, 28), s1=(2, 5, 2, 28, 28)),
         local_views=dict(hr=(6, 3, 96, 96), s2=(6, 10, 10, 12, 12), s1=(6, 5, 2, 12, 12)),
     )
-    assert all(t.dtype == torch.float32 for v in inputs.values() for t in v.values())
-    masks = sample.valid_masks
-    assert masks['global_views']['hr'].shape == (2, 224, 224)
-    assert masks['local_views']['s2'].shape == (6, 10, 12, 12)
-    assert masks['local_views']['s1'].dtype == torch.bool
+    assert all(t.dtype == torch.float32 for _, v in sample.groups() for t in v.images.values())
+    assert sample.global_views.valid_masks['hr'].shape == (2, 224, 224)
+    assert sample.local_views.valid_masks['s2'].shape == (6, 10, 12, 12)
+    assert sample.local_views.valid_masks['s1'].dtype == torch.bool
     assert sample.date_masks['s1'].tolist() == [True, True, True, False, False]
     assert sample.date_masks['s2'].all()
     assert sample.doy['s1'][3:].tolist() == [0, 0] and (sample.doy['s1'][:3] >= 1).all()
     assert (torch.diff(sample.doy['s2']) > 0).all()  # sampled dates stay in time order
-    assert sample.view_boxes['global_views'].shape == (2, 4)
-    assert sample.view_geo_ops['local_views'].shape == (6, 3)
-    assert sample.osm_label['global_views'].shape == (2, 224, 224)
-    assert sample.osm_label['local_views'].dtype == torch.long
-    assert 'PROJCS' in sample.crs or 'PROJCRS' in sample.crs  # WKT
+    assert sample.global_views.view_boxes.shape == (2, 4)
+    assert sample.global_views.view_boxes.dtype == torch.float64
+    assert sample.local_views.view_geo_ops.shape == (6, 3)
+    assert sample.global_views.osm_label.shape == (2, 224, 224)
+    assert sample.local_views.osm_label.dtype == torch.long
     assert isinstance(sample.region_id, int) and sample.sample_idx == 0
     # local views are smaller pieces of ground than global ones
     area = {
-        g: ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).mean() for g, b in sample.view_boxes.items()
+        g: ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).mean()
+        for g, b in ((g, v.view_boxes) for g, v in sample.groups())
     }
     assert area['local_views'] < area['global_views']
 
@@ -133,13 +134,13 @@ def test_dataloader_workers_and_preprocessor_batch(cfg, geo_data, build_dataset)
     assert batch.global_views.view_boxes.shape == (2, 2, 4)
     assert batch.local_views.view_geo_ops.shape == (2, 2, 3)
     assert batch.global_views.osm_label.shape == (2, 2, 224, 224)
-    assert batch.region_id.shape == (2,)
-    assert len(batches[0]['data_samples']) == 2
+    assert batch.region_id.shape == (2,) and set(batches[0]) == {'inputs'}
     # normalised: zero where invalid, roughly standardised where valid
     for _, group in batch.groups():
         for m in ('hr', 's2', 's1'):
             x, valid = group.images[m], group.valid_masks[m]
             assert (x.abs().amax(dim=-3)[~valid] == 0).all()
             assert x.abs().amax(dim=-3)[valid].mean() < 10
-    idx = sorted(int(s.sample_idx) for b in batches for s in b['data_samples'])
+    idx = sorted(b['inputs'].sample_idx.tolist() for b in batches)
+    idx = sorted(i for pair in idx for i in pair)
     assert idx == [0, 1, 2, 3]

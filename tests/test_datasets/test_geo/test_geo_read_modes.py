@@ -25,13 +25,18 @@ def test_window_prefetch_equals_whole_raster(geo_data, build_dataset, geo_pipeli
     for a, b, c in zip(window, whole, unfetched):
         for group in ('global_views', 'local_views'):
             for m in ('hr', 's2', 's1'):
-                assert torch.equal(a['inputs'][group][m], b['inputs'][group][m]), (group, m)
-                assert torch.equal(a['inputs'][group][m], c['inputs'][group][m]), (group, m)
                 assert torch.equal(
-                    a['data_samples'].valid_masks[group][m], b['data_samples'].valid_masks[group][m]
+                    getattr(a['inputs'], group).images[m], getattr(b['inputs'], group).images[m]
+                ), (group, m)
+                assert torch.equal(
+                    getattr(a['inputs'], group).images[m], getattr(c['inputs'], group).images[m]
+                ), (group, m)
+                assert torch.equal(
+                    getattr(a['inputs'], group).valid_masks[m],
+                    getattr(b['inputs'], group).valid_masks[m],
                 )
             assert torch.equal(
-                a['data_samples'].osm_label[group], b['data_samples'].osm_label[group]
+                getattr(a['inputs'], group).osm_label, getattr(b['inputs'], group).osm_label
             )
 
 
@@ -43,12 +48,16 @@ def test_hr_overviews_match_native_pooling(geo_data, build_dataset, geo_pipeline
     native = _views(build_dataset, geo_pipeline, data['index_path'], use_overviews=False, **sizes)
     for a, b in zip(ovr, native):
         for group in ('global_views', 'local_views'):
-            va = a['data_samples'].valid_masks[group]['hr']
-            vb = b['data_samples'].valid_masks[group]['hr']
+            va = getattr(a['inputs'], group).valid_masks['hr']
+            vb = getattr(b['inputs'], group).valid_masks['hr']
             # block grids differ (overviews align to the raster origin): hole edges may move
             assert (va == vb).float().mean() > 0.97
-            both = (va & vb)[:, None].expand_as(a['inputs'][group]['hr'])
-            diff = (a['inputs'][group]['hr'] - b['inputs'][group]['hr'])[both].abs()
+            both = (va & vb)[:, None].expand_as(getattr(a['inputs'], group).images['hr'])
+            diff = (
+                getattr(a['inputs'], group).images['hr'] - getattr(b['inputs'], group).images['hr']
+            )[both].abs()
             assert diff.mean() < 4.0, diff.mean()  # 8-bit DN; textures differ at block edges
             assert diff.max() > 0  # the overviews were read, not the native pixels
-            assert not (a['inputs'][group]['hr'][~va[:, None].expand_as(both)]).any()
+            assert not (
+                getattr(a['inputs'], group).images['hr'][~va[:, None].expand_as(both)]
+            ).any()

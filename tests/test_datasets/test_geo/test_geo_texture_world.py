@@ -122,12 +122,16 @@ def test_hue_rotation_keeps_luminance_and_turns_chroma():
 def _shuffled_views(img, valid, **kwargs):
     results = dict(
         views=dict(
-            global_views=[dict(hr=img.copy(), hr_valid=valid) for _ in range(4)],
-            local_views=[dict(hr=img.copy(), hr_valid=valid) for _ in range(4)],
+            global_views=[_view(img, valid) for _ in range(4)],
+            local_views=[_view(img, valid) for _ in range(4)],
         )
     )
     out = RandomHRChannelShuffle(**kwargs).transform(results)
-    return [v['hr'] for v in out['views']['global_views'] + out['views']['local_views']]
+    return [v['images']['hr'] for v in out['views']['global_views'] + out['views']['local_views']]
+
+
+def _view(img, valid):
+    return dict(images=dict(hr=img.copy()), valid_masks=dict(hr=valid))
 
 
 def test_channel_shuffle_permutes_and_inverts_bands_and_keeps_nodata():
