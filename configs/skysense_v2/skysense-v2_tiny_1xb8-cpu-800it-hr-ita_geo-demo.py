@@ -33,6 +33,7 @@ train_pipeline = [
     dict(type='SampleTemporalFrames', num_frames={{_base_.num_frames}}, mode='random'),
     dict(
         type='GeoMultiCrop',
+        modalities=modalities,  # S2 and S1 are not opened
         num_global=2,
         num_local=2,
         global_size={{_base_.global_size}},

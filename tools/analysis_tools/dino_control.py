@@ -330,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     history = [evaluate(0)]
     n_views = 2 + args.num_local
-    step = 0
+    step = -1  # --steps 0: the k-NN of the random initialisation alone
     for step in range(args.steps):
         lr = lr_at(step, args)
         wd = cosine(step, args.steps, *args.weight_decay)
