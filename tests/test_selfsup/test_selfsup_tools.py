@@ -120,3 +120,20 @@ def test_plot_pretrain_curves_reads_the_scalar_log_and_writes_the_png(tmp_path):
         plot.main([str(tmp_path / 'bad.json'), str(out)])
     with pytest.raises(FileNotFoundError, match='no scalar log'):
         plot.main([str(tmp_path / 'missing.json'), str(out)])
+
+
+def test_knn_curves_reads_both_logs_side_by_side(tmp_path):
+    tool = _load_tool('tools/analysis_tools/knn_curves.py')
+    control = tmp_path / 'log.jsonl'
+    control.write_text(
+        '{"step": 0, "knn_top1": 18.5}\n{"step": 1, "loss": 7.0}\n'
+        '{"step": 250, "knn_top1": 23.86}\n'
+    )
+    ours = tmp_path / 'scalars.json'
+    ours.write_text('{"knn/top1": 21.8, "step": 0}\n{"loss": 3.0, "step": 10}\n')
+    out = tool.main([f'ctl={control}', f'ours={ours}'])
+    assert out.splitlines()[2:] == ['| 0 | 18.5 | 21.8 |', '| 250 | 23.9 | - |']
+    empty = tmp_path / 'empty.jsonl'
+    empty.write_text('{"step": 1, "loss": 7.0}\n')
+    with pytest.raises(ValueError, match=r'empty\.jsonl: no k-NN record'):
+        tool.main([f'x={empty}'])
