@@ -124,6 +124,8 @@ class Probe:
 def tiny_cfg(out: str, data_root: str, text: str, name: str, max_iters: int = 3):
     from mmengine.config import Config
 
+    from mmskysense.utils.hook_options import merge_hook_options
+
     cfg = Config.fromfile(TINY)
     cfg.merge_from_dict(
         {
@@ -140,11 +142,11 @@ def tiny_cfg(out: str, data_root: str, text: str, name: str, max_iters: int = 3)
             'param_scheduler.0.end': 1,
             'param_scheduler.1.begin': 1,
             'param_scheduler.1.T_max': 10,
-            'custom_hooks.0.base_momentum': 0.5,
             # the same batches in every run (the crops draw from numpy's seeded global state)
             'train_dataloader.sampler.seed': 0,
         }
     )
+    merge_hook_options(cfg, {'TeacherMomentumHook.base_momentum': 0.5})  # the fast teacher
     cfg.work_dir = osp.join(out, name)
     cfg.experiment_name = name
     cfg.launcher = 'pytorch'

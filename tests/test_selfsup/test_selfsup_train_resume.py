@@ -37,7 +37,8 @@ def _train(work_dir, data_root, text, max_iters, resume=None):
         'param_scheduler.1.begin=1',
         'param_scheduler.1.T_max=10',
         # a fast teacher, so that a teacher not restored on resume would show
-        'custom_hooks.0.base_momentum=0.5',
+        '--hook-options',
+        'TeacherMomentumHook.base_momentum=0.5',
     ]
     if resume:
         cmd += ['--resume', str(resume)]
