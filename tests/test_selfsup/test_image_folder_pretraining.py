@@ -228,7 +228,7 @@ def test_aid_recipe_pretrains_on_an_image_folder(tmp_path):
         osp.join(
             osp.dirname(__file__),
             '../../configs/skysense_v2',
-            'skysense-v2_tiny_1xb32-cpu-2500it-ssl_aid.py',
+            'skysense-v2_tiny_1xb32-cpu-1000it-ssl_aid.py',
         )
     )
     cfg.work_dir = str(tmp_path / 'work')
