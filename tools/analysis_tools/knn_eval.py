@@ -100,7 +100,9 @@ def colour_histogram_knn(
         top1=100 * (pred == y_qry).float().mean().item(),
         num_train=len(y_ref),
         num_test=len(y_qry),
-        majority_baseline=float('nan'),
+        # the same baseline as knn_accuracy's: the reference set's commonest class
+        majority_baseline=100
+        * (y_qry == torch.bincount(y_ref, minlength=num_classes).argmax()).float().mean().item(),
     )
 
 
