@@ -3,6 +3,9 @@
     python tools/misc/generate_geo_dataset.py data/geo_demo --num-samples 4
     python tools/misc/generate_geo_dataset.py data/geo_paper --num-samples 2 --hr-size 2048
     python tools/misc/generate_geo_dataset.py data/geo_texture --num-samples 32 --world texture
+    # the same imagery, its OSM labels at two coarser classes (world classes 0+3 and 1+2+4)
+    python tools/misc/generate_geo_dataset.py data/geo_texture2 --num-samples 32 --world texture \
+        --osm-groups 0,3/1,2,4
 
 The defaults are small (HR 256 px at 0.3125 m = 80 m, S2/S1 8 x 8 at 10 m); ``--hr-size 2048``
 gives the paper's sample (640 m, S2/S1 64 x 64). ``--world texture``: land-cover classes that
@@ -35,7 +38,22 @@ def parse_args() -> argparse.Namespace:
         default='colour',
         help='colour: classes by colour and spectrum; texture: by HR structure only',
     )
+    parser.add_argument(
+        '--osm-groups',
+        type=_groups,
+        default=None,
+        help="OSM classes as groups of the world's classes, e.g. 0,3/1,2,4 (merged classes)",
+    )
     return parser.parse_args()
+
+
+def _groups(text: str) -> list[list[int]]:
+    try:
+        return [[int(c) for c in g.split(',')] for g in text.split('/')]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'--osm-groups: expected groups of class indices like 0,3/1,2,4, got {text!r}'
+        ) from None
 
 
 def main() -> None:
@@ -54,6 +72,7 @@ def main() -> None:
         with_osm=not args.no_osm,
         nodata=not args.no_nodata,
         world=args.world,
+        osm_groups=args.osm_groups,
     )
     print(f'wrote {len(out["samples"])} samples under {out["root"]} and {out["index_path"]}')
 

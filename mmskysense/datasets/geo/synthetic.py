@@ -3,7 +3,9 @@
 One ground-level land-cover map per sample is rendered into every modality: HR RGB at ~0.3 m,
 Sentinel-2 reflectance (10 bands) and Sentinel-1 VV/VH backscatter (dB) at 10 m, each 10 m pixel
 mixing the ground it covers. Dates bring seasonal change; nodata holes, clouds and swath gaps are
-planted; an OSM-like label raster comes from the same map with unlabelled patches (255). Files
+planted; an OSM-like label raster comes from the same map with unlabelled patches (255), at the
+world's classes or, with ``osm_groups``, at coarser ones (classes merged, as a map's coarser
+legend merges them; the imagery is the same for the same seed). Files
 carry a real UTM CRS and north-up transforms, and the S2/S1 grids are offset from the HR tile
 (as real 10 m grids are) so that alignment is not trivial.
 
@@ -24,6 +26,7 @@ Two worlds (``world=``):
 import datetime
 import os
 import os.path as osp
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -353,11 +356,15 @@ def generate_sample(
     hr_overviews: bool = True,
     origin: tuple[float, float] | None = None,
     world: str = 'colour',
+    osm_groups: Sequence[Sequence[int]] | None = None,
 ) -> dict[str, Any]:
     """Write one sample folder (layout of docs/data_format.md); returns its description.
 
     ``world``: ``'colour'`` (classes differ by colour and spectrum) or ``'texture'`` (classes
-    differ by HR texture only; see the module docstring).
+    differ by HR texture only; see the module docstring). ``osm_groups``: the OSM raster's
+    classes as groups of the world's classes (``[[0, 3], [1, 2, 4]]``: two OSM classes, named
+    ``crop_rows+field_mosaic`` and ``buildings+tree_crowns+smooth_surface`` in the texture world);
+    every class in exactly one group. The imagery does not depend on it.
     """
     from rasterio.transform import from_origin
 
@@ -366,6 +373,8 @@ def generate_sample(
             raise ValueError(f"{name} must be 'per_date' or 'multi_date', got {layout!r}")
     if world not in WORLDS:
         raise ValueError(f'generate_sample: `world` must be one of {WORLDS}, got {world!r}')
+    if osm_groups is not None:  # checked before anything is written
+        _osm_group_table(osm_groups, CLASSES if world == 'colour' else TEXTURE_CLASSES)
     os.makedirs(folder, exist_ok=True)
     if origin is None:
         # somewhere in UTM 33N over land-ish latitudes; HR tile corner off the 10 m grid
@@ -475,6 +484,9 @@ def generate_sample(
 
     if with_osm:
         osm = OSM_IDS[hr_cls] if world == 'colour' else hr_cls
+        if osm_groups is not None:
+            lut, class_names = _osm_group_table(osm_groups, class_names)
+            osm = lut[osm]
         # OSM is incomplete: smooth patches of the map have no tag
         gaps = _LandCover(rng, num_classes=1, wavelength_m=(40.0, 160.0)).fields(xs, ys)[0]
         osm = np.where(gaps > np.quantile(gaps, 0.7), OSM_UNLABELLED, osm).astype(np.uint8)
@@ -496,6 +508,22 @@ def generate_sample(
     )
 
 
+def _osm_group_table(
+    groups: Sequence[Sequence[int]], class_names: Sequence[str]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The lookup table world class -> OSM class of ``osm_groups``, and the groups' names."""
+    members = sorted(int(c) for g in groups for c in g)
+    if members != list(range(len(class_names))) or any(len(g) == 0 for g in groups):
+        raise ValueError(
+            f'osm_groups: every class of {tuple(class_names)} (0-{len(class_names) - 1}) must '
+            f'be in exactly one non-empty group, got {[list(g) for g in groups]}'
+        )
+    lut = np.zeros(len(class_names), dtype=np.uint8)
+    for i, group in enumerate(groups):
+        lut[list(group)] = i
+    return lut, tuple('+'.join(class_names[c] for c in g) for g in groups)
+
+
 def generate_geo_dataset(
     out_dir: str,
     num_samples: int = 4,
@@ -513,13 +541,15 @@ def generate_geo_dataset(
     hr_overviews: bool = True,
     write_index: bool = True,
     world: str = 'colour',
+    osm_groups: Sequence[Sequence[int]] | None = None,
 ) -> dict[str, Any]:
     """Write ``num_samples`` sample folders under ``out_dir/samples`` and their index.
 
     Defaults are small (HR 256 x 256 at 0.3125 m = 80 m, S2/S1 8 x 8 at 10 m plus a margin);
     ``hr_size=2048`` gives the paper's 640 m sample (S2/S1 64 x 64). ``hr_overviews`` writes
     internal 2x, 4x, ... overviews into the HR GeoTIFF, as cloud-optimised GeoTIFFs have.
-    ``world='texture'`` writes the texture world (classes by HR structure, colour random). Returns
+    ``world='texture'`` writes the texture world (classes by HR structure, colour random);
+    ``osm_groups`` merges its classes in the OSM raster (``generate_sample``). Returns
     ``dict(root, index_path, samples=[per-sample descriptions])``.
     """
     if hr_size * hr_gsd < ms_gsd:
@@ -544,6 +574,7 @@ def generate_geo_dataset(
             nodata=nodata,
             hr_overviews=hr_overviews,
             world=world,
+            osm_groups=osm_groups,
         )
         for i in range(num_samples)
     ]

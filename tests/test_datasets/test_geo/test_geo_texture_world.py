@@ -1,6 +1,8 @@
 """The texture world of the synthetic generator (classes told apart by HR structure, colour,
 spectrum and backscatter random per region) and the hue jitter that goes with it."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -94,6 +96,43 @@ def test_texture_samples_keep_the_release_layout_and_label_their_classes(tmp_pat
         assert src.tags()['CLASSES'] == ','.join(CLASSES)
     with pytest.raises(ValueError, match='world'):
         generate_geo_dataset(str(tmp_path / 'bad'), num_samples=1, world='stripes')
+
+
+def test_osm_groups_merge_the_label_classes_and_leave_the_imagery_alone(tmp_path):
+    kwargs = dict(num_samples=2, seed=4, num_s2_dates=1, num_s1_dates=1, world='texture')
+    fine = generate_geo_dataset(str(tmp_path / 'fine'), **kwargs)
+    coarse = generate_geo_dataset(
+        str(tmp_path / 'coarse'), osm_groups=[[0, 3], [1, 2, 4]], **kwargs
+    )
+    lut = np.array([0, 1, 1, 0, 1])  # written out by hand: class -> group
+    for f, c in zip(fine['samples'], coarse['samples']):
+        rasters = sorted(
+            p.relative_to(f['folder'])
+            for p in Path(f['folder']).rglob('*.tif')
+            if p.name != 'osm.tif'
+        )
+        assert {'hr.tif', 's1.tif'} <= {str(r) for r in rasters} and len(rasters) >= 3  # + s2/
+        for name in rasters:
+            with (
+                rasterio.open(f'{f["folder"]}/{name}') as a,
+                rasterio.open(f'{c["folder"]}/{name}') as b,
+            ):
+                assert np.array_equal(a.read(), b.read(), equal_nan=True)
+        with (
+            rasterio.open(f'{f["folder"]}/osm.tif') as a,
+            rasterio.open(f'{c["folder"]}/osm.tif') as b,
+        ):
+            fine_osm, coarse_osm = a.read(1), b.read(1)
+            assert b.tags()['CLASSES'] == (
+                'crop_rows+field_mosaic,buildings+tree_crowns+smooth_surface'
+            )
+        labelled = fine_osm != 255
+        assert labelled.any() and np.array_equal(coarse_osm == 255, ~labelled)
+        assert np.array_equal(coarse_osm[labelled], lut[fine_osm[labelled]])
+    for bad in ([[0, 3], [1, 2]], [[0, 3], [1, 2, 4, 3]], [[0, 1, 2, 3, 4], []]):
+        with pytest.raises(ValueError, match='osm_groups'):
+            generate_geo_dataset(str(tmp_path / 'bad'), osm_groups=bad, **kwargs)
+    assert not (tmp_path / 'bad').exists()  # refused before any file is written
 
 
 def test_hue_rotation_keeps_luminance_and_turns_chroma():
