@@ -31,8 +31,9 @@ import torch
 
 from mmskysense.datasets.raster_io import mask_kinds, read_window
 from mmskysense.datasets.tiling import TileGrid
+from mmskysense.structures.boxes import rbox_corners, shift_boxes, truncated_by_window
 
-from .detection_merge import merge_detections, rbox_corners, shift_boxes, truncated_by_window
+from .detection_merge import merge_detections
 
 #: NMS thresholds of the merge by box type (rotated: mmrotate's DOTAMetric patch merge)
 DEFAULT_IOU_THR = {4: 0.5, 5: 0.1}
@@ -153,7 +154,7 @@ def detect_geotiff(
         score_thr: detections below it are dropped before the merge.
         iou_thr: NMS threshold of the merge (default 0.5 for horizontal boxes, 0.1 rotated).
         iof_thr, edge_margin: see :func:`~mmskysense.apis.detection_merge.merge_detections`
-            and :func:`~mmskysense.apis.detection_merge.truncated_by_window`.
+            and :func:`~mmskysense.structures.boxes.truncated_by_window`.
         dst_path: ``.geojson`` / ``.json`` output, or None to only return the detections.
     """
     import rasterio
