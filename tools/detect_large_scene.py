@@ -2,16 +2,16 @@
 # Oriented R-CNN config), by overlapping patches; writes GeoJSON polygons in the scene's CRS.
 #
 #   python tools/detect_large_scene.py CONFIG CHECKPOINT SCENE.tif OUT.geojson [--preview OUT.png]
+#
+# The scene is checked (exists, is a complete raster with the bands asked for) and the output
+# path too before the model is loaded; no output file is left behind by a failure.
 import argparse
 import os.path as osp
 
-from mmengine.config import DictAction
-
-from mmskysense.apis import detect_geotiff, detector_predict_fn, init_model
-from mmskysense.apis.scene_detection import write_detection_preview
+from mmengine.config import Config, DictAction
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Object detection over a large GeoTIFF scene')
     p.add_argument('config')
     p.add_argument('checkpoint')
@@ -44,7 +44,7 @@ def parse_args():
     )
     p.add_argument('--device', default='cpu')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def test_scale(cfg) -> int:
@@ -74,23 +74,46 @@ def class_names(cfg, meta: dict):
     return list(classes)
 
 
-def main():
-    args = parse_args()
-    model, meta = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
-    classes = class_names(model.cfg, meta)
-    tile = args.tile or test_scale(model.cfg)
-    dets = detect_geotiff(
-        detector_predict_fn(model, args.device),
-        args.scene,
-        args.out,
-        classes,
-        tile=tile,
-        overlap=args.overlap,
-        batch_size=args.batch_size,
-        bands=args.bands,
-        score_thr=args.score_thr,
-        iou_thr=args.iou_thr,
-    )
+def main(argv=None, load_model=None):
+    """``load_model(cfg, checkpoint, device) -> (model, dataset_meta)``: default
+    ``init_model``; it is called only once the scene and the output path are checked."""
+    args = parse_args(argv)
+    from mmskysense.apis import DetectorAdapter, detect_scene, init_model, open_detection_scene
+    from mmskysense.apis.scene import trained_on_bgr
+    from mmskysense.apis.scene.box_sink import check_geojson_path
+    from mmskysense.apis.scene_detection import write_detection_preview
+    from mmskysense.datasets.raster_io import RasterError
+
+    prog = osp.basename(__file__)
+    load_model = load_model or init_model
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    try:
+        check_geojson_path(args.out)
+        scene = open_detection_scene(args.scene, args.bands)
+    except (RasterError, ValueError) as err:
+        raise SystemExit(f'{prog}: error: {err}') from None
+    with scene:
+        # the config as loaded above (with --cfg-options merged), not read again
+        model, meta = load_model(cfg, args.checkpoint, args.device)
+        classes = class_names(cfg, meta)
+        # the bands are read in RGB order; a model trained on OpenCV's BGR gets them reversed
+        adapter = DetectorAdapter(model, args.device, reverse_channels=trained_on_bgr(cfg))
+        try:
+            dets = detect_scene(
+                adapter,
+                scene,
+                args.out,
+                classes,
+                tile=args.tile or test_scale(cfg),
+                overlap=args.overlap,
+                batch_size=args.batch_size,
+                score_thr=args.score_thr,
+                iou_thr=args.iou_thr,
+            )
+        except RasterError as err:
+            raise SystemExit(f'{prog}: error: {err} (no output written)') from None
     print(f'{len(dets)} detections ({dets.stats}) -> {args.out}')
     if not args.no_preview:
         png = args.preview or osp.splitext(args.out)[0] + '.png'

@@ -1,4 +1,13 @@
 # The data structures shared by the data pipeline, the data preprocessor and the models.
+from .boxes import (
+    box_corners,
+    box_extents,
+    box_overlaps,
+    overlap_groups,
+    rbox_corners,
+    shift_boxes,
+    truncated_by_window,
+)
 from .pretrain_batch import (
     GROUPS,
     PIXEL_FIELDS,
@@ -18,6 +27,13 @@ from .view_geometry import (
 )
 
 __all__ = [
+    'box_corners',
+    'box_extents',
+    'box_overlaps',
+    'overlap_groups',
+    'rbox_corners',
+    'shift_boxes',
+    'truncated_by_window',
     'GROUPS',
     'PIXEL_FIELDS',
     'PretrainSample',

@@ -3,10 +3,32 @@ a map of any size stays cheap to draw."""
 
 import os.path as osp
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from mmskysense.datasets.raster_io import open_raster, read_decimated
+
+
+def preview_size(height: int, width: int, max_size: int) -> tuple[int, int]:
+    """``(h, w)`` of a raster shown at most ``max_size`` pixels per side (never enlarged)."""
+    scale = max(height, width) / max_size
+    if scale <= 1:
+        return height, width
+    return max(1, int(height / scale)), max(1, int(width / scale))
+
+
+def read_stretched(
+    src: Any, bands: Sequence[int], out_shape: tuple[int, int], path: str, window: Any = None
+) -> np.ndarray:
+    """The image ``h x w x C`` (``src`` read decimated), stretched to 0..1 between the 2nd and
+    98th percentiles of its valid pixels; no-data pixels black."""
+    img, valid = read_decimated(src, bands, out_shape, 'average', path, window)
+    img = img.astype(np.float32)
+    lo, hi = np.percentile(img[:, valid], (2, 98)) if valid.any() else (0.0, 1.0)
+    img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)
+    img[~valid] = 0
+    return img
 
 
 def write_preview(
@@ -33,12 +55,7 @@ def write_preview(
     from matplotlib.patches import Patch
 
     with open_raster(class_map_path, expected='a class map GeoTIFF') as src:
-        scale = max(src.height, src.width) / max_size
-        h, w = (
-            (max(1, int(src.height / scale)), max(1, int(src.width / scale)))
-            if scale > 1
-            else (src.height, src.width)
-        )
+        h, w = preview_size(src.height, src.width, max_size)
         classes = read_decimated(src, [1], (h, w), 'nearest', class_map_path)[0][0]
         nodata = src.nodata
         map_bounds, map_crs = src.bounds, src.crs
@@ -66,11 +83,7 @@ def write_preview(
             bands = [b for b in image_bands if b <= src.count] or [1]
             # the image over the class map's ground (the map may cover part of it)
             window = src.window(*map_bounds) if src.crs == map_crs else None
-            img, valid = read_decimated(src, bands, (h, w), 'average', path, window)
-            img = img.astype(np.float32)
-        lo, hi = np.percentile(img[:, valid], (2, 98)) if valid.any() else (0.0, 1.0)
-        img = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0)
-        img[~valid] = 0
+            img = read_stretched(src, bands, (h, w), path, window)
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray')
         ax.set_axis_off()
         ax.set_title(osp.basename(path))

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmskysense.apis.detection_merge import merge_detections, overlap_groups, truncated_by_window
+from mmskysense.apis.detection_merge import merge_detections
+from mmskysense.structures.boxes import overlap_groups, truncated_by_window
 
 
 def _random(n, rotated, seed):

@@ -33,13 +33,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mmskysense.apis.detection_merge import (
-    merge_detections,
-    rbox_corners,
-    shift_boxes,
-    truncated_by_window,
-)
+from mmskysense.apis.detection_merge import merge_detections
 from mmskysense.datasets.downstream.fair1m import FAIR1M_CLASSES, parse_patch_name, write_fair1m_xml
+from mmskysense.structures.boxes import rbox_corners, shift_boxes, truncated_by_window
 
 
 def _tensor(value) -> torch.Tensor:

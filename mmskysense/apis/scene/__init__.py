@@ -1,19 +1,22 @@
 """Inference over scenes of any size (docs/interfaces.md, Large scenes): what the model expects
 (``spec``), the opened scene and its tiles (``inputs``), model adapters (``adapters``), the
-blended class map (``accumulator``, ``writer``) and the loop (``runner``)."""
+sinks, the products (the blended class map: ``accumulator``, ``writer``; detections:
+``box_sink``) and the one loop (``runner``)."""
 
 from .accumulator import BlendAccumulator, CarryStore, blend_window
 from .adapters import (
     ClassifierAdapter,
+    DetectorAdapter,
     MultiModalAdapter,
     SegmentorAdapter,
     TensorFunctionAdapter,
     build_adapter,
     segmentor_predict_fn,
 )
+from .box_sink import BoxSink, SceneDetections, write_detections_geojson
 from .inputs import Frame, SceneInputs, TileBatch, parse_input_args
 from .runner import SceneResult, TileSink, TileStats, run_tiles, segment_geotiff, segment_scene
-from .spec import ModalityInput, SceneSpec, scene_spec_from_config
+from .spec import ModalityInput, SceneSpec, scene_spec_from_config, trained_on_bgr
 from .writer import DEFAULT_NODATA, ClassMapWriter
 
 __all__ = [
@@ -21,11 +24,15 @@ __all__ = [
     'CarryStore',
     'blend_window',
     'ClassifierAdapter',
+    'DetectorAdapter',
     'MultiModalAdapter',
     'SegmentorAdapter',
     'TensorFunctionAdapter',
     'build_adapter',
     'segmentor_predict_fn',
+    'BoxSink',
+    'SceneDetections',
+    'write_detections_geojson',
     'Frame',
     'SceneInputs',
     'TileBatch',
@@ -39,6 +46,7 @@ __all__ = [
     'ModalityInput',
     'SceneSpec',
     'scene_spec_from_config',
+    'trained_on_bgr',
     'DEFAULT_NODATA',
     'ClassMapWriter',
 ]

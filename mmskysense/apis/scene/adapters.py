@@ -8,7 +8,8 @@ probabilities ``N x K x tile_h x tile_w`` on the CPU:
 * ``ClassifierAdapter``: an mmpretrain classifier, its ``N x K`` scores spread over each tile;
 * ``MultiModalAdapter``: a model that takes the core backbone's dict of modalities.
 
-Each goes through the model's own data preprocessor, so normalisation and channel order are the
+``DetectorAdapter`` (an mmdet / mmrotate detector) returns per-tile boxes instead. Each goes
+through the model's own data preprocessor, so normalisation and channel conversion are the
 model's; none depends on the backbone class.
 """
 
@@ -158,30 +159,95 @@ class MultiModalAdapter:
         return _to_probs(out, h, w)
 
 
-class TensorFunctionAdapter:
-    """A bare function ``tiles N x C x h x w -> probabilities N x K x h x w`` over the single
-    input of a ``TileBatch`` (the form of ``segment_geotiff``'s ``predict_fn``)."""
+class DetectorAdapter:
+    """An mmdet / mmrotate detector over the single input of a ``TileBatch``: per tile, its
+    boxes in tile pixels.
 
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]):
+    Returns a list of ``N`` ``dict(bboxes, scores, labels)`` (CPU): ``bboxes`` float32
+    ``n x 4`` (``x1, y1, x2, y2``) or ``n x 5`` (mmrotate ``rbox``, angle in radians).
+
+    Args:
+        model: the detector (it is put in eval mode on ``device``).
+        device: where the model runs.
+        name: the input to take (default: the only one).
+        reverse_channels: hand a 3-band tile over in reverse band order, the scene's RGB as the
+            BGR that a model trained on OpenCV-loaded images saw (``trained_on_bgr(cfg)``).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str = 'cpu',
+        name: str | None = None,
+        reverse_channels: bool = False,
+    ):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.name = name
+        self.reverse_channels = reverse_channels
+
+    def predict_tensor(self, tiles: torch.Tensor) -> list[dict]:
+        """``N x C x h x w`` (any dtype) -> ``N`` ``dict(bboxes, scores, labels)``."""
+        from mmdet.structures import DetDataSample
+
+        h, w = tiles.shape[-2:]
+        if self.reverse_channels and tiles.shape[1] == 3:
+            tiles = tiles.flip(1)
+        # the tile is the image: no resize, so boxes come back in tile pixels
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0))
+        samples = [DetDataSample(metainfo=dict(meta)) for _ in range(len(tiles))]
+        with torch.no_grad():
+            data = self.model.data_preprocessor(
+                dict(inputs=list(tiles.to(self.device)), data_samples=samples), False
+            )
+            results = self.model.predict(data['inputs'], data['data_samples'], rescale=True)
+        out = []
+        for r in results:
+            p = r.pred_instances
+            out.append(
+                dict(
+                    # mmrotate's boxes are a box type holding the tensor
+                    bboxes=getattr(p.bboxes, 'tensor', p.bboxes).float().cpu(),
+                    scores=p.scores.float().cpu(),
+                    labels=p.labels.long().cpu(),
+                )
+            )
+        return out
+
+    def __call__(self, batch: TileBatch) -> list[dict]:
+        return self.predict_tensor(_stacked(batch, self.name or next(iter(batch.inputs))))
+
+
+class TensorFunctionAdapter:
+    """A bare function of the tiles ``N x C x h x w`` of the single input of a ``TileBatch``:
+    probabilities ``N x K x h x w`` (``segment_geotiff``'s ``predict_fn``) or per-tile boxes
+    (``detect_geotiff``'s)."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], Any]):
         self.fn = fn
 
-    def __call__(self, batch: TileBatch) -> torch.Tensor:
+    def __call__(self, batch: TileBatch) -> Any:
         return self.fn(_stacked(batch, next(iter(batch.inputs))))
 
 
 def build_adapter(model: Any, spec: SceneSpec, device: str = 'cpu') -> Callable:
     """The adapter for ``model``: multi-modal for several inputs (or a model that says
-    ``multimodal_inputs = True``), a segmentor's for a model with a ``decode_head``, a
-    classifier's for one with a ``head``."""
+    ``multimodal_inputs = True``), a detector's for a model with a ``roi_head`` or a
+    ``bbox_head``, a segmentor's for one with a ``decode_head``, a classifier's for one with a
+    ``head``."""
     if len(spec.inputs) > 1 or getattr(model, 'multimodal_inputs', False):
         return MultiModalAdapter(model, device)
+    if hasattr(model, 'roi_head') or hasattr(model, 'bbox_head'):
+        # the spec's bands are in the model's order (scene_spec_from_config): no reversal
+        return DetectorAdapter(model, device, spec.reference.name)
     if hasattr(model, 'decode_head') or hasattr(model, 'encode_decode'):
         return SegmentorAdapter(model, device, spec.reference.name)
     if hasattr(model, 'head'):
         return ClassifierAdapter(model, device, spec.reference.name)
     raise TypeError(
-        f'{type(model).__name__} is neither a segmentor (decode_head) nor a classifier (head); '
-        'pass an adapter: a callable TileBatch -> N x K x h x w probabilities'
+        f'{type(model).__name__} is neither a detector (roi_head, bbox_head), a segmentor '
+        '(decode_head) nor a classifier (head); pass an adapter: a callable TileBatch -> '
+        'N x K x h x w probabilities (or per-tile boxes)'
     )
 
 

@@ -27,7 +27,7 @@ from mmskysense.datasets.raster_io import (
     open_raster,
     read_window,
 )
-from mmskysense.datasets.tiling import Tile
+from mmskysense.datasets.tiling import Tile, TileGrid
 from mmskysense.structures.modalities import select_dates
 
 from .spec import VALID_DATES, ModalityInput, SceneSpec
@@ -76,6 +76,12 @@ class TileBatch:
             dict(self.doy),
             self.out_valid[idx],
         )
+
+
+def _pixel_grid(crs: Any, transform: Any) -> bool:
+    """A raster without georeferencing (no CRS, rasterio's identity transform): its own pixel
+    grid, rows down, is the output grid (a single-file scene only)."""
+    return crs is None and transform.is_identity
 
 
 def _dates_of(path: str, src: Any) -> list[int]:
@@ -192,6 +198,13 @@ class SceneInputs:
             frames[m.name] = cls._frames(m, paths, headers)
         ref_path = frames[spec.reference.name][0].path
         ref_crs, ref_t, ref_h, ref_w = headers[ref_path][:4]
+        plain = [p for p, hd in headers.items() if _pixel_grid(hd[0], hd[1])]
+        if plain and len(headers) > 1:
+            raise RasterError(
+                f'{plain[0]}: has no georeferencing (no CRS, no transform); a scene of several '
+                'files is aligned on the ground, so each must be georeferenced',
+                plain[0],
+            )
         # whole reference pixels inside every file
         c_lo, r_lo, c_hi, r_hi = 0.0, 0.0, float(ref_w), float(ref_h)
         for path, (crs, t, h, w, _) in headers.items():
@@ -227,7 +240,8 @@ class SceneInputs:
         frames: list[Frame] = []
         for path in paths:
             with open_raster(path, expected=expected, check_complete=True) as src:
-                check_north_up(src, path)
+                if not _pixel_grid(src.crs, src.transform):
+                    check_north_up(src, path)
                 headers[path] = (src.crs, src.transform, src.height, src.width, tuple(src.bounds))
                 count = src.count
                 dates = _dates_of(path, src) if m.is_series else []
@@ -253,7 +267,7 @@ class SceneInputs:
             if max(bands) > per_date:
                 raise RasterError(
                     f'{path}: has {per_date} bands per date, expected at least {max(bands)} '
-                    f'(bands {bands} for the input {m.name!r})',
+                    f'(band indexes {bands} for the input {m.name!r})',
                     path,
                 )
             for t in range(num):
@@ -286,6 +300,11 @@ class SceneInputs:
         self.close()
 
     # ---------------------------------------------------------------------------- reading
+    def grid(self, tile: int, overlap: int) -> TileGrid:
+        """The tile grid of the output grid that ``run_tiles`` walks (tiles of ``tile`` px,
+        neighbours overlapping by ``overlap``)."""
+        return TileGrid(self.height, self.width, tile, overlap)
+
     def tile_box(self, tile: Tile) -> tuple[float, float, float, float]:
         """The ground box ``(minx, miny, maxx, maxy)`` of a tile of the output grid."""
         t = self.transform

@@ -1,10 +1,11 @@
 """The loop over a scene's tiles: read, compute once, hand to a sink.
 
-``run_tiles`` is shared by every path over a scene: it reads the tiles of a ``TileGrid`` in
-row-major order, ``batch_size`` at a time, skips those without a valid output pixel, calls the
-model adapter once per batch and hands the outputs to a sink (``BlendAccumulator`` for class
-maps; a detection path brings its own, which merges boxes in ``finish``). On any failure the
-sink's ``abort`` removes its partial outputs.
+``run_tiles`` is the one loop of every path over a scene: it reads the tiles of a ``TileGrid``
+(``SceneInputs.grid``) in row-major order through the ``SceneInputs``, ``batch_size`` at a
+time, skips those without a valid output pixel, calls the model adapter once per batch and
+hands the outputs to a sink, the product (``BlendAccumulator`` for class and change maps,
+``BoxSink`` for detections, which merges boxes in ``finish``). On any failure the sink's
+``abort`` removes its partial outputs and the error goes on.
 """
 
 import os.path as osp
@@ -26,11 +27,16 @@ from .writer import DEFAULT_NODATA, ClassMapWriter
 
 
 class TileSink(Protocol):
-    def add(self, batch: TileBatch, outputs: Any) -> None: ...
+    """A product of a scene (docs/interfaces.md, The loop and its sinks)."""
 
-    def finish(self) -> Any: ...
+    def add(self, batch: TileBatch, outputs: Any) -> None:
+        """Take the model's ``outputs`` for the tiles of ``batch``."""
 
-    def abort(self) -> None: ...
+    def finish(self) -> Any:
+        """After the last tile: complete the product (rename its file into place)."""
+
+    def abort(self) -> None:
+        """On failure: remove every partial output, never leave a half-written file."""
 
 
 @dataclass
@@ -68,42 +74,52 @@ def run_tiles(
     batch_size: int = 4,
     progress: bool = True,
     desc: str | None = None,
+    gdal_cache_mb: int = 64,
 ) -> tuple[Any, TileStats]:
-    """Run ``model`` once on every tile of ``grid`` that holds a valid output pixel.
+    """Run ``model`` once on every tile of ``grid`` that holds a valid output pixel and hand
+    the outputs to ``sink``; GDAL's block cache is bounded by ``gdal_cache_mb`` meanwhile (its
+    default grows with the pixels read).
 
-    Returns ``(sink.finish(), stats)``.
+    Returns ``(sink.finish(), stats)``. On any exception, the arguments refused included,
+    ``sink.abort()`` is called before it goes on.
     """
     from tqdm import tqdm
 
-    if batch_size < 1:
-        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    if (grid.height, grid.width) != (scene.height, scene.width):
-        raise ValueError(f'{grid} does not cover the scene grid {scene.height} x {scene.width}')
-    stats = TileStats(total=len(grid))
-    tiles = list(grid)
-    bar = tqdm(
-        total=len(tiles),
-        desc=desc or f'tiles of {osp.basename(scene.reference_path)}',
-        unit='tile',
-        disable=not progress,
-    )
+    bar = None
     try:
-        for start in range(0, len(tiles), batch_size):
-            batch = scene.read(tiles[start : start + batch_size])
-            keep = [n for n in range(len(batch)) if batch.out_valid[n].any()]
-            stats.skipped += len(batch) - len(keep)
-            if keep:
-                batch = batch.select(keep) if len(keep) < len(batch) else batch
-                outputs = model(batch)
-                stats.computed += len(batch)
-                sink.add(batch, outputs)
-            bar.update(min(batch_size, len(tiles) - start))
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        if (grid.height, grid.width) != (scene.height, scene.width):
+            raise ValueError(
+                f'{grid} does not cover the scene grid {scene.height} x {scene.width} of '
+                f'{scene.reference_path}'
+            )
+        stats = TileStats(total=len(grid))
+        tiles = list(grid)
+        bar = tqdm(
+            total=len(tiles),
+            desc=desc or f'tiles of {osp.basename(scene.reference_path)}',
+            unit='tile',
+            disable=not progress,
+        )
+        with gdal_cache(gdal_cache_mb):
+            for start in range(0, len(tiles), batch_size):
+                batch = scene.read(tiles[start : start + batch_size])
+                keep = [n for n in range(len(batch)) if batch.out_valid[n].any()]
+                stats.skipped += len(batch) - len(keep)
+                if keep:
+                    batch = batch.select(keep) if len(keep) < len(batch) else batch
+                    outputs = model(batch)
+                    stats.computed += len(batch)
+                    sink.add(batch, outputs)
+                bar.update(min(batch_size, len(tiles) - start))
         result = sink.finish()
     except BaseException:
         sink.abort()
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     return result, stats
 
 
@@ -142,7 +158,7 @@ def segment_scene(
     """
     if isinstance(model, torch.nn.Module):
         model = build_adapter(model, scene.spec, device)
-    grid = TileGrid(scene.height, scene.width, tile, overlap)
+    grid = scene.grid(tile, overlap)
     writer = ClassMapWriter(
         dst_path,
         scene.height,
@@ -161,16 +177,8 @@ def segment_scene(
     except BaseException:
         writer.abort()
         raise
-    with gdal_cache(gdal_cache_mb):
-        path, stats = run_tiles(
-            scene,
-            grid,
-            model,
-            sink,
-            batch_size,
-            progress,
-            desc=f'segmenting {osp.basename(scene.reference_path)}',
-        )
+    desc = f'segmenting {osp.basename(scene.reference_path)}'
+    path, stats = run_tiles(scene, grid, model, sink, batch_size, progress, desc, gdal_cache_mb)
     return SceneResult(path, stats)
 
 

@@ -145,6 +145,14 @@ def _loader(pipeline: Sequence) -> Mapping | None:
     return None
 
 
+def trained_on_bgr(cfg: Any) -> bool:
+    """Whether the model saw BGR images in training: its test pipeline loads them with
+    OpenCV's ``LoadImageFromFile`` (which gives BGR) and names no bands. The one channel-order
+    rule of scene inference: such a model is handed a scene's RGB bands reversed."""
+    loader = _loader(_test_pipeline(cfg)) or {}
+    return _type_name(loader) == 'LoadImageFromFile' and loader.get('bands') is None
+
+
 def scene_spec_from_config(cfg: Any) -> SceneSpec:
     """The model's inputs, from ``cfg.scene_inputs`` or derived from a single-modal config."""
     stated = cfg.get('scene_inputs')
@@ -166,7 +174,7 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
     kind = _type_name(loader)
     bands = loader.get('bands')
     channels = loader.get('num_bands')
-    if kind == 'LoadImageFromFile' and bands is None:
+    if trained_on_bgr(cfg):
         # OpenCV loaded the training images as BGR: hand the scene's RGB bands over reversed
         bands = [3, 2, 1]
     if channels is None:
