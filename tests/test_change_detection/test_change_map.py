@@ -3,6 +3,7 @@ tiled == untiled, bad input; through the API and tools/infer_change_map.py."""
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,13 +131,15 @@ def _save(tmp_path, cfg, model):
     return str(config), str(ckpt)
 
 
-def _cli_main():
-    spec = importlib.util.spec_from_file_location(
-        'infer_change_map', REPO / 'tools' / 'infer_change_map.py'
-    )
+def _tool_main(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main
+
+
+def _cli_main():
+    return _tool_main('infer_change_map')
 
 
 def _expected_grid(date1):
@@ -381,3 +384,48 @@ def test_the_scene_cli_takes_a_change_detector_as_a_two_date_series(tmp_path):
         assert a.transform == b.transform == _expected_grid(date1)[0]
         np.testing.assert_array_equal(a.read(1), b.read(1))
         assert (a.read(1) == 255).any()
+
+
+@pytest.mark.parametrize(
+    'regrid, says',
+    [
+        ('pixel size', r'differ in pixel width \(0\.5 vs 1\.0\)'),
+        ('offset', r'offset by \(12\.000, 20\.333\) pixels .* not a whole number'),
+    ],
+)
+def test_a_pair_on_other_grids_is_refused_before_the_model_is_loaded(tmp_path, regrid, says):
+    """The exact-grid policy, through the one CLI and its alias: a change pair is never
+    resampled; both files are named; the model loader is never called."""
+    date1, date2 = make_scene_pair(tmp_path, gsd2=1.0 if regrid == 'pixel size' else GSD)
+    if regrid == 'offset':
+        with rasterio.open(date2, 'r+') as src:  # a third of a pixel east
+            src.transform = src.transform @ Affine.translation(1 / 3, 0)
+    config, ckpt = _pixelwise_model_files(tmp_path)
+    calls = []
+
+    def recording_loader(*args):
+        calls.append(args)
+        raise AssertionError('the model was loaded before the pair was checked')
+
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    for main in (_tool_main('infer_large_scene'), _cli_main()):
+        with pytest.raises(SystemExit) as info:
+            main([config, ckpt, date1, date2, str(out_dir / 'c.tif')], recording_loader)
+        message = str(info.value)
+        assert date1 in message and date2 in message, message
+        assert re.search(says, message), message
+    assert calls == [] and list(out_dir.iterdir()) == []
+
+
+def test_the_same_detector_gives_the_same_map_through_the_cli_and_its_alias(tmp_path):
+    date1, date2 = make_scene_pair(tmp_path)
+    config, ckpt = _pixelwise_model_files(tmp_path)
+    args = ['--tile', '40', '--overlap', '12', '--confidence', '--no-preview', '--quiet']
+    scene, alias = tmp_path / 'scene.tif', tmp_path / 'alias.tif'
+    _tool_main('infer_large_scene')([config, ckpt, date1, date2, str(scene), *args])
+    _cli_main()([config, ckpt, date1, date2, str(alias), *args])
+    with rasterio.open(scene) as a, rasterio.open(alias) as b:
+        assert a.profile == b.profile and a.tags() == b.tags()
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.transform == _expected_grid(date1)[0]
