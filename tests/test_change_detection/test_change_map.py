@@ -275,8 +275,7 @@ def test_windows_of_the_two_grids_are_aligned(tmp_path):
     with pytest.warns(FutureWarning, match='block is no longer used'):  # the old signature
         out = change_map_geotiff(
             _local_predict,
-            date1,
-            date2,
+            (date1, date2),
             str(tmp_path / 'c.tif'),
             tile=40,
             overlap=8,
@@ -305,7 +304,7 @@ def test_scenes_that_cannot_be_paired_are_refused(tmp_path, kwargs, message):
 
     date1, date2 = make_scene_pair(tmp_path, **kwargs)
     with pytest.raises(ValueError, match=message) as err:
-        change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'x.tif'), progress=False)
+        change_map_geotiff(_local_predict, (date1, date2), str(tmp_path / 'x.tif'), progress=False)
     assert 'date1.tif' in str(err.value) and 'date2.tif' in str(err.value)
     assert not list(tmp_path.glob('*.partial')) and not (tmp_path / 'x.tif').exists()
 
@@ -317,7 +316,7 @@ def test_fractional_offset_band_count_and_missing_file(tmp_path):
     with rasterio.open(date2, 'r+') as src:  # shift scene 2 by a third of a pixel
         src.transform = src.transform @ Affine.translation(1 / 3, 0)
     with pytest.raises(ValueError, match=r'offset by .* not a whole number'):
-        change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'x.tif'), progress=False)
+        change_map_geotiff(_local_predict, (date1, date2), str(tmp_path / 'x.tif'), progress=False)
     two_bands = _write(
         tmp_path / 'two.tif',
         np.ones((2, 20, 20), np.uint8),
@@ -325,13 +324,12 @@ def test_fractional_offset_band_count_and_missing_file(tmp_path):
     )
     with pytest.raises(ValueError, match=r'date1\.tif has 3 bands and .*two\.tif 2'):
         change_map_geotiff(
-            _local_predict, date1, two_bands, str(tmp_path / 'x.tif'), progress=False
+            _local_predict, (date1, two_bands), str(tmp_path / 'x.tif'), progress=False
         )
     with pytest.raises(FileNotFoundError, match='nope.tif'):
         change_map_geotiff(
             _local_predict,
-            date1,
-            str(tmp_path / 'nope.tif'),
+            (date1, str(tmp_path / 'nope.tif')),
             str(tmp_path / 'x.tif'),
             progress=False,
         )
