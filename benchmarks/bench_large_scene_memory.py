@@ -33,7 +33,8 @@ import numpy as np, rasterio, torch
 from rasterio.transform import from_origin
 sys.path.insert(0, sys.argv[7])
 import reference_large_scene as ref
-from mmskysense.apis import segment_geotiff, segmentor_predict_fn
+from mmskysense.apis import segment_geotiff
+from mmskysense.apis.scene import segmentor_predict_fn
 from mmskysense.registry import MODELS
 from mmskysense.utils import register_all_modules
 
@@ -74,7 +75,7 @@ before = status('VmRSS') / 1024
 t0 = time.perf_counter()
 # the same GDAL block cache for both (the old default): it is part of what a run adds
 if impl == 'new':
-    segment_geotiff(counted, path, out, num_classes=6, tile=tile, overlap=overlap, batch_size=2,
+    segment_geotiff(counted, path, out, 6, tile=tile, overlap=overlap, batch_size=2,
                     progress=False, gdal_cache_mb=16, carry_mb=carry_mb)
 else:
     ref.segment_geotiff_blocks(counted, path, out, num_classes=6, tile=tile, overlap=overlap,

@@ -101,10 +101,9 @@ def tiled_vs_untiled(cfg, ckpt: str, scene_path: str, out: str, size: int = 512)
     import rasterio
     from rasterio.windows import Window
 
-    from mmskysense.apis import init_model, segment_geotiff, segmentor_predict_fn
+    from mmskysense.apis import init_model, segment_geotiff
 
     model, meta = init_model(cfg, ckpt)
-    predict = segmentor_predict_fn(model)
     crop = osp.join(out, 'scene_crop.tif')
     with rasterio.open(scene_path) as src:
         size = min(size, src.height, src.width)
@@ -117,10 +116,10 @@ def tiled_vs_untiled(cfg, ckpt: str, scene_path: str, out: str, size: int = 512)
     for tile, overlap in ((size, 0), (128, 32)):
         path = osp.join(out, f'scene_crop_tile{tile}.tif')
         segment_geotiff(
-            predict,
+            model,
             crop,
             path,
-            num_classes=len(meta['classes']),
+            len(meta['classes']),
             tile=tile,
             overlap=overlap,
             progress=False,

@@ -1,47 +1,80 @@
-# Class map of a scene of any size with a trained segmentation (or scene classification) model:
-# overlapping tiles, each computed once, blended into a cloud-optimised GeoTIFF.
-#
-#   python tools/infer_large_scene.py CONFIG CHECKPOINT INPUT [INPUT ...] OUT.tif [--confidence]
-#
-# INPUT is what the model takes (its config says: scene_inputs, or the single input of a
-# single-modal model):
-#   scene.tif                         one raster (or one date of a series: repeat for more dates)
-#   s2=S2_20210105.tif,S2_...tif      NAME=PATH[,PATH...]: the input NAME of the model (a series:
-#   s2=s2_stack.tif                   one file per date, or one multi-date file)
-#   hr=hr.tif s2=... s1=...           several modalities, each on its own grid (same CRS)
-#   date1.tif date2.tif               the two dates of a change detector (LoadImagePair): defined
-#                                     where both hold data (tools/infer_change_map.py also
-#                                     refuses grids that do not pair by a whole-pixel offset)
-# The output has the CRS and the pixel grid of the first input (restricted to where every input
-# has pixels); it holds 255 where that input has no data. Every file is checked (exists, is a
-# complete raster with the bands the model needs, shares the CRS, overlaps) before the model is
-# loaded; no output file is left behind by a failure.
+"""Inference over a scene of any size with a trained model, for every task kind: a class map
+(segmentation, scene classification), a change map (change detection) or detections.
+
+usage:
+  python tools/infer_large_scene.py CONFIG CHECKPOINT INPUT [INPUT ...] OUT [options]
+
+The config says the task (--task to name it): a detector (roi_head / bbox_head) writes GeoJSON
+polygons in the scene's CRS (OUT.geojson); a change detector (LoadImagePair,
+SiameseEncoderDecoder) writes the change map of the two dates' overlap; any other model writes
+a class map (a cloud-optimised GeoTIFF, OUT.tif) of overlapping tiles, each computed once,
+blended. INPUT is what the model takes (the config's scene_inputs, or the single input of a
+single-modal model):
+  scene.tif                         one raster (or one date of a series: repeat for more dates)
+  s2=S2_20210105.tif,S2_...tif      NAME=PATH[,PATH...]: the input NAME of the model (a series:
+  s2=s2_stack.tif                   one file per date, or one multi-date file)
+  hr=hr.tif s2=... s1=...           several modalities, each on its own grid (same CRS)
+  date1.tif date2.tif               the two dates of a change detector: never resampled, they
+                                    must share CRS, pixel size and pixel grid (a whole-pixel
+                                    offset is fine); the map covers their overlap and is
+                                    defined where both hold data
+The output has the CRS and pixel grid of the first input (restricted to where every input has
+pixels); it holds 255 where that input has no data. Every input (the files, their bands and
+grids, the output path) is checked before the model is loaded; no output is left behind by a
+failure. Class names: the checkpoint's dataset_meta, else the config's class_names or its test
+dataset's classes. tools/infer_change_map.py and tools/detect_large_scene.py are aliases.
+
+examples:
+  python tools/infer_large_scene.py seg.py seg.pth scene.tif classes.tif --confidence
+  python tools/infer_large_scene.py cd.py cd.pth date1.tif date2.tif change.tif
+  python tools/infer_large_scene.py det.py det.pth scene.tif boxes.geojson --score-thr 0.3
+"""
+
 import argparse
 import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 
+TASKS = ('segmentation', 'classification', 'change', 'detection')
 
-def parse_args(argv=None):
+
+def _bands(text):
+    return [int(b) for b in text.split(',')]
+
+
+def parse_args(argv=None, prog=None):
     p = argparse.ArgumentParser(
-        description='Large-scene inference: a class map GeoTIFF of a scene of any size',
+        prog=prog,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="INPUT: PATH (the model's only input) or NAME=PATH[,PATH...] (repeatable)",
     )
     p.add_argument('config')
     p.add_argument('checkpoint')
     p.add_argument('paths', nargs='+', metavar='INPUT ... OUT', help='inputs, then the output')
+    p.add_argument('--task', choices=TASKS, default=None, help='default: from the config')
     p.add_argument('--preview', help='PNG preview with a legend (default: OUT with .png)')
     p.add_argument('--no-preview', action='store_true')
     p.add_argument(
         '--preview-bands',
-        type=lambda s: [int(b) for b in s.split(',')],
+        type=_bands,
         default=None,
-        help='bands of the first input shown in the preview (default 1,2,3, or 1)',
+        help='bands of the first input shown in the preview (default: 1,2,3, or 1)',
     )
-    p.add_argument('--tile', type=int, default=512, help='tile size in output pixels')
-    p.add_argument('--overlap', type=int, default=128, help='overlap of neighbouring tiles')
+    p.add_argument(
+        '--tile',
+        type=int,
+        default=None,
+        help="tile size in output pixels (default 512; detection: the config's test resize, "
+        'else 1024)',
+    )
+    p.add_argument(
+        '--overlap',
+        type=int,
+        default=None,
+        help='overlap of neighbouring tiles (default 128; detection: 200, more than the '
+        'largest object)',
+    )
     p.add_argument('--batch-size', type=int, default=4)
     p.add_argument(
         '--block',
@@ -51,10 +84,10 @@ def parse_args(argv=None):
     )
     p.add_argument(
         '--bands',
-        type=lambda s: [int(b) for b in s.split(',')],
+        type=_bands,
         default=None,
-        help='1-based bands to read (per date), in the order the model was trained with, '
-        'e.g. 1,2,3; for a model with one input (default: from the config)',
+        help='1-based bands to read (per date) for a model with one input, e.g. 1,2,3; in RGB '
+        "order for a 3-band model (reversed for one trained on OpenCV's BGR, as the default is)",
     )
     p.add_argument('--confidence', action='store_true', help='add a confidence band (percent)')
     p.add_argument(
@@ -63,6 +96,13 @@ def parse_args(argv=None):
         default=None,
         help='a series input defines the output where any (or every) date holds data '
         "(default: 'all' for a change detector, otherwise 'any')",
+    )
+    p.add_argument('--score-thr', type=float, default=0.05, help='detection: lowest score kept')
+    p.add_argument(
+        '--iou-thr',
+        type=float,
+        default=None,
+        help='detection: NMS threshold of the merge (default 0.5 horizontal, 0.1 rotated)',
     )
     p.add_argument('--device', default='cpu')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -74,87 +114,169 @@ def parse_args(argv=None):
     return args
 
 
-def open_inputs(args, cfg):
-    """The model's inputs from its config, and the scene's files, all checked."""
-    from mmskysense.apis.scene import SceneInputs, parse_input_args, scene_spec_from_config
+def test_scale(cfg) -> int:
+    """The longest side of the test pipeline's resize, the patch size the model was tested at."""
+    for step in cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', []):
+        if str(step.get('type', '')).split('.')[-1] == 'Resize' and step.get('scale'):
+            scale = step['scale']
+            return int(max(scale) if isinstance(scale, (list, tuple)) else scale)
+    return 1024
 
-    spec = scene_spec_from_config(cfg)
-    if args.bands is not None:
-        if len(spec.inputs) > 1:
-            raise ValueError('--bands is for a model with one input; state scene_inputs instead')
-        spec.reference.bands, spec.reference.channels = list(args.bands), len(args.bands)
-    if not args.out.lower().endswith(('.tif', '.tiff')):
-        raise ValueError(f'{args.out}: the output must be a .tif GeoTIFF')
-    files = parse_input_args(spec, args.inputs)
+
+def check_files(args, task):
+    """The rasters named on the command line exist and are complete (before the config is
+    read: their errors name them whatever the config)."""
+    from mmskysense.apis.scene import split_input_arg
+    from mmskysense.datasets.raster_io import open_raster
+
+    paths = [p for arg in args.inputs for p in split_input_arg(arg)[1]]
+    for n, path in enumerate(paths, 1):
+        if task == 'change':
+            expected = f'date {n} of the change pair, a GeoTIFF'
+        else:
+            expected = 'an input of the scene, a GeoTIFF'
+        open_raster(path, expected=expected, check_complete=True).close()
+
+
+def check_output(args, task, files):
+    from mmskysense.apis.scene.box_sink import check_geojson_path
+
+    if task == 'detection':
+        check_geojson_path(args.out)
+    elif not args.out.lower().endswith(('.tif', '.tiff')):
+        raise ValueError(f'{args.out}: the output of a {task} model must be a .tif GeoTIFF')
     if any(osp.abspath(p) == osp.abspath(args.out) for ps in files.values() for p in ps):
         raise ValueError(f'{args.out}: the output would overwrite an input')
+
+
+def open_inputs(args, cfg, task):
+    """The model's inputs from its config, and the scene's files, all checked."""
+    from mmskysense.apis.scene import SceneInputs, parse_input_args, scene_spec
+
+    spec = scene_spec(cfg, args.bands, task)
+    if task == 'detection' and args.bands is None and spec.reference.bands is None:
+        spec.reference.bands, spec.reference.channels = [1, 2, 3], 3
+    files = parse_input_args(spec, args.inputs)
+    check_output(args, task, files)
     return SceneInputs.open(spec, files, valid_dates=args.valid_dates)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from mmskysense.apis import init_model, segment_scene
-    from mmskysense.apis.scene.runner import warn_unused_block
-    from mmskysense.datasets.raster_io import RasterError, open_raster
+def _detect(args, cfg, scene, model, classes):
+    from mmskysense.apis.scene_detection import detect_scene, write_detection_preview
+
+    dets = detect_scene(
+        model,
+        scene,
+        args.out,
+        classes,
+        tile=args.tile or test_scale(cfg),
+        overlap=200 if args.overlap is None else args.overlap,
+        batch_size=args.batch_size,
+        score_thr=args.score_thr,
+        iou_thr=args.iou_thr,
+        progress=not args.quiet,
+        device=args.device,
+    )
+    print(f'{len(dets)} detections ({dets.stats}) -> {args.out}')
+    if not args.no_preview:
+        png = args.preview or osp.splitext(args.out)[0] + '.png'
+        bands = args.preview_bands or args.bands or (1, 2, 3)
+        write_detection_preview(scene.reference_path, dets, png, bands=bands)
+        print(f'preview: {png}')
+
+
+def _map(args, task, scene, model, classes, palette):
+    from mmskysense.apis.change_map import write_change_preview
+    from mmskysense.apis.scene import segment_scene
+    from mmskysense.datasets.raster_io import open_raster
     from mmskysense.visualization import write_preview
 
-    prog = osp.basename(__file__)
+    result = segment_scene(
+        model,
+        scene,
+        args.out,
+        num_classes=len(classes),
+        tile=args.tile or 512,
+        overlap=128 if args.overlap is None else args.overlap,
+        batch_size=args.batch_size,
+        confidence=args.confidence,
+        class_names=classes,
+        palette=palette,
+        progress=not args.quiet,
+        device=args.device,
+    )
+    s = result.stats
+    what = 'change map' if task == 'change' else 'class map'
+    print(
+        f'{what}: {args.out} ({scene.height} x {scene.width} px; tiles: {s.computed} '
+        f'computed once, {s.skipped} without data skipped, {s.total} in the grid)'
+    )
+    if args.no_preview:
+        return
+    png = args.preview or osp.splitext(args.out)[0] + '.png'
+    bands = args.preview_bands
+    if task == 'change':
+        date1, date2 = (f.path for f in scene.frames[scene.spec.reference.name])
+        bands = bands or (args.bands or [1, 2, 3])[:3]
+        write_change_preview(args.out, png, date1, date2, image_bands=bands)
+    else:
+        if bands is None:
+            with open_raster(scene.reference_path) as src:
+                bands = [1, 2, 3] if src.count >= 3 else [1]
+        write_preview(
+            args.out,
+            png,
+            classes,
+            palette=palette,
+            title=f'classes of {osp.basename(scene.reference_path)}',
+            image_path=scene.reference_path,
+            image_bands=bands,
+        )
+    print(f'preview: {png}')
+
+
+def main(argv=None, load_model=None, task=None, prog=None):
+    """Run the tool. ``load_model(cfg, checkpoint, device) -> (model, dataset_meta)``
+    (default ``init_model``) is called once every input is checked; ``task`` (an alias's)
+    overrides ``--task``."""
+    args = parse_args(argv, prog)
+    from mmskysense.apis import init_model
+    from mmskysense.apis.change_map import CHANGE_CLASSES, CHANGE_PALETTE
+    from mmskysense.apis.scene import build_adapter, classes_of, task_of
+    from mmskysense.apis.scene.runner import warn_unused_block
+    from mmskysense.datasets.raster_io import RasterError
+
+    prog = prog or osp.basename(__file__)
+    load_model = load_model or init_model
     warn_unused_block(args.block)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    task = task or args.task
     try:
-        scene = open_inputs(args, cfg)
-    except (RasterError, ValueError) as err:
+        check_files(args, task)
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        task = task or task_of(cfg)
+        scene = open_inputs(args, cfg, task)
+    except (RasterError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f'{prog}: error: {err}') from None
     with scene:
         # the config as loaded above (with --cfg-options merged), not read again
-        model, meta = init_model(cfg, args.checkpoint, args.device)
-        classes = meta.get('classes') or model.cfg.get('class_names')
-        if not classes:
-            raise SystemExit(
-                f'{prog}: error: {args.checkpoint} holds no dataset_meta.classes and the config '
-                'has no class_names: cannot name the classes'
-            )
-        palette = meta.get('palette') or model.cfg.get('palette')
+        model, meta = load_model(cfg, args.checkpoint, args.device)
         try:
-            result = segment_scene(
-                model,
-                scene,
-                args.out,
-                num_classes=len(classes),
-                tile=args.tile,
-                overlap=args.overlap,
-                batch_size=args.batch_size,
-                confidence=args.confidence,
-                class_names=list(classes),
-                palette=palette,
-                progress=not args.quiet,
-                device=args.device,
-            )
+            if task == 'change':
+                classes, palette = classes_of(cfg, meta, CHANGE_CLASSES, CHANGE_PALETTE)
+            else:
+                classes, palette = classes_of(cfg, meta)
+        except ValueError as err:
+            raise SystemExit(f'{prog}: error: {args.checkpoint}: {err}') from None
+        adapter = build_adapter(model, scene.spec, args.device)
+        try:
+            if task == 'detection':
+                _detect(args, cfg, scene, adapter, classes)
+            else:
+                _map(args, task, scene, adapter, classes, palette)
         except RasterError as err:
             raise SystemExit(f'{prog}: error: {err} (no output written)') from None
-        s = result.stats
-        print(
-            f'class map: {args.out} ({scene.height} x {scene.width} px; tiles: {s.computed} '
-            f'computed once, {s.skipped} without data skipped, {s.total} in the grid)'
-        )
-        if not args.no_preview:
-            png = args.preview or osp.splitext(args.out)[0] + '.png'
-            bands = args.preview_bands
-            if bands is None:
-                with open_raster(scene.reference_path) as src:
-                    bands = [1, 2, 3] if src.count >= 3 else [1]
-            write_preview(
-                args.out,
-                png,
-                classes,
-                palette=palette,
-                title=f'classes of {osp.basename(scene.reference_path)}',
-                image_path=scene.reference_path,
-                image_bands=bands,
-            )
-            print(f'preview: {png}')
 
 
 if __name__ == '__main__':

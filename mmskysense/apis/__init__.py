@@ -1,77 +1,11 @@
-from mmskysense.datasets.tiling import Tile, TileGrid
+"""Entry points of inference (docs/interfaces.md, Large scenes): build a model, and run it over
+a scene of any size. Each scene entry point takes ``(model, inputs, output, classes, *,
+options)``. The parts (tiler, scene inputs, adapters, sinks, the loop) are imported from
+``mmskysense.apis.scene`` and ``mmskysense.datasets.tiling``."""
 
-from .change_map import (
-    CHANGE_CLASSES,
-    change_map_geotiff,
-    open_change_pair,
-    pair_overlap,
-    write_change_preview,
-)
+from .change_map import change_map_geotiff
 from .model_loading import init_model
-from .scene import (
-    DEFAULT_NODATA,
-    BlendAccumulator,
-    BoxSink,
-    ClassifierAdapter,
-    ClassMapWriter,
-    DetectorAdapter,
-    ModalityInput,
-    MultiModalAdapter,
-    SceneInputs,
-    SceneSpec,
-    SegmentorAdapter,
-    TileBatch,
-    blend_window,
-    build_adapter,
-    run_tiles,
-    scene_spec_from_config,
-    segment_geotiff,
-    segment_scene,
-    segmentor_predict_fn,
-)
-from .scene_detection import (
-    SceneDetections,
-    detect_geotiff,
-    detect_scene,
-    detector_predict_fn,
-    open_detection_scene,
-    write_detection_preview,
-    write_detections_geojson,
-)
+from .scene.runner import segment_geotiff
+from .scene_detection import detect_geotiff
 
-__all__ = [
-    'init_model',
-    'Tile',
-    'TileGrid',
-    'DEFAULT_NODATA',
-    'BlendAccumulator',
-    'BoxSink',
-    'ClassifierAdapter',
-    'ClassMapWriter',
-    'DetectorAdapter',
-    'ModalityInput',
-    'MultiModalAdapter',
-    'SceneInputs',
-    'SceneSpec',
-    'SegmentorAdapter',
-    'TileBatch',
-    'blend_window',
-    'build_adapter',
-    'run_tiles',
-    'scene_spec_from_config',
-    'segment_geotiff',
-    'segment_scene',
-    'segmentor_predict_fn',
-    'change_map_geotiff',
-    'open_change_pair',
-    'pair_overlap',
-    'write_change_preview',
-    'CHANGE_CLASSES',
-    'SceneDetections',
-    'detect_geotiff',
-    'detect_scene',
-    'open_detection_scene',
-    'detector_predict_fn',
-    'write_detections_geojson',
-    'write_detection_preview',
-]
+__all__ = ['init_model', 'segment_geotiff', 'detect_geotiff', 'change_map_geotiff']

@@ -122,31 +122,43 @@ def detect_scene(
 
 
 def detect_geotiff(
-    predict_fn: Callable[[torch.Tensor], list[dict]],
-    src_path: str,
-    dst_path: str | None,
+    model: torch.nn.Module | Callable[[torch.Tensor], list[dict]],
+    inputs: str,
+    output: str | None,
     class_names: Sequence[str],
+    *,
     tile: int = 1024,
     overlap: int = 200,
     batch_size: int = 4,
     bands: Sequence[int] | None = None,
+    device: str = 'cpu',
     **options: Any,
 ) -> SceneDetections:
-    """Detect objects in the scene ``src_path``; write them to the GeoJSON ``dst_path``.
+    """Detect objects in the scene ``inputs``; write them to the GeoJSON ``output`` (None:
+    only return them); the scene entry points' convention: ``(model, inputs, output, classes,
+    *, options)``.
 
     Args:
-        predict_fn: patches ``N x C x h x w`` (the file's dtype, as read) -> list of N
+        model: a detector (its adapter: a model carrying its config, from ``init_model``, is
+            handed the bands in the order it was trained with, ``trained_on_bgr``), or a
+            function of the patches ``N x C x h x w`` (the file's dtype, as read) -> list of N
             ``dict(bboxes, scores, labels)`` in patch pixels (see :func:`detector_predict_fn`).
-        bands: 1-based bands to read, in the model's order (default: 1, 2, 3).
+        bands: 1-based bands to read, in RGB order (default: 1, 2, 3).
         options: ``score_thr``, ``iou_thr``, ``iof_thr``, ``edge_margin``, ``progress``,
             ``gdal_cache_mb``; these and the rest: see :func:`detect_scene`.
     """
-    check_geojson_path(dst_path)
-    with open_detection_scene(src_path, bands) as scene:
+    check_geojson_path(output)
+    if isinstance(model, torch.nn.Module):
+        cfg = getattr(model, 'cfg', None)
+        reverse = cfg is not None and trained_on_bgr(cfg)
+        model = DetectorAdapter(model, device, reverse_channels=reverse)
+    else:
+        model = TensorFunctionAdapter(model)
+    with open_detection_scene(inputs, bands) as scene:
         return detect_scene(
-            TensorFunctionAdapter(predict_fn),
+            model,
             scene,
-            dst_path,
+            output,
             class_names,
             tile,
             overlap,

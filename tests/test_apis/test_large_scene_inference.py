@@ -13,7 +13,8 @@ import torch
 from helpers.geotiff import write_geotiff, write_geotiff_like
 from rasterio.crs import CRS
 
-from mmskysense.apis import blend_window, segment_geotiff
+from mmskysense.apis import segment_geotiff
+from mmskysense.apis.scene import blend_window
 from mmskysense.datasets.raster_io import RasterError
 from mmskysense.visualization import write_preview
 

@@ -14,17 +14,19 @@ import torch
 from helpers.geotiff import write_geotiff
 from rasterio.crs import CRS
 
-from mmskysense.apis import (
+from mmskysense.apis.scene import (
     BoxSink,
     DetectorAdapter,
+    ModalityInput,
     SceneInputs,
+    SceneSpec,
+    TileBatch,
     build_adapter,
-    detect_scene,
-    open_detection_scene,
     run_tiles,
     segment_scene,
+    trained_on_bgr,
 )
-from mmskysense.apis.scene import ModalityInput, SceneSpec, TileBatch, trained_on_bgr
+from mmskysense.apis.scene_detection import detect_scene, open_detection_scene
 from mmskysense.datasets.tiling import Tile
 
 REPO = Path(__file__).resolve().parents[2]

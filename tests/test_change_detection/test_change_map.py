@@ -3,6 +3,7 @@ tiled == untiled, bad input; through the API and tools/infer_change_map.py."""
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,13 +131,15 @@ def _save(tmp_path, cfg, model):
     return str(config), str(ckpt)
 
 
-def _cli_main():
-    spec = importlib.util.spec_from_file_location(
-        'infer_change_map', REPO / 'tools' / 'infer_change_map.py'
-    )
+def _tool_main(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main
+
+
+def _cli_main():
+    return _tool_main('infer_change_map')
 
 
 def _expected_grid(date1):
@@ -272,8 +275,7 @@ def test_windows_of_the_two_grids_are_aligned(tmp_path):
     with pytest.warns(FutureWarning, match='block is no longer used'):  # the old signature
         out = change_map_geotiff(
             _local_predict,
-            date1,
-            date2,
+            (date1, date2),
             str(tmp_path / 'c.tif'),
             tile=40,
             overlap=8,
@@ -302,7 +304,7 @@ def test_scenes_that_cannot_be_paired_are_refused(tmp_path, kwargs, message):
 
     date1, date2 = make_scene_pair(tmp_path, **kwargs)
     with pytest.raises(ValueError, match=message) as err:
-        change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'x.tif'), progress=False)
+        change_map_geotiff(_local_predict, (date1, date2), str(tmp_path / 'x.tif'), progress=False)
     assert 'date1.tif' in str(err.value) and 'date2.tif' in str(err.value)
     assert not list(tmp_path.glob('*.partial')) and not (tmp_path / 'x.tif').exists()
 
@@ -314,7 +316,7 @@ def test_fractional_offset_band_count_and_missing_file(tmp_path):
     with rasterio.open(date2, 'r+') as src:  # shift scene 2 by a third of a pixel
         src.transform = src.transform @ Affine.translation(1 / 3, 0)
     with pytest.raises(ValueError, match=r'offset by .* not a whole number'):
-        change_map_geotiff(_local_predict, date1, date2, str(tmp_path / 'x.tif'), progress=False)
+        change_map_geotiff(_local_predict, (date1, date2), str(tmp_path / 'x.tif'), progress=False)
     two_bands = _write(
         tmp_path / 'two.tif',
         np.ones((2, 20, 20), np.uint8),
@@ -322,13 +324,12 @@ def test_fractional_offset_band_count_and_missing_file(tmp_path):
     )
     with pytest.raises(ValueError, match=r'date1\.tif has 3 bands and .*two\.tif 2'):
         change_map_geotiff(
-            _local_predict, date1, two_bands, str(tmp_path / 'x.tif'), progress=False
+            _local_predict, (date1, two_bands), str(tmp_path / 'x.tif'), progress=False
         )
     with pytest.raises(FileNotFoundError, match='nope.tif'):
         change_map_geotiff(
             _local_predict,
-            date1,
-            str(tmp_path / 'nope.tif'),
+            (date1, str(tmp_path / 'nope.tif')),
             str(tmp_path / 'x.tif'),
             progress=False,
         )
@@ -381,3 +382,48 @@ def test_the_scene_cli_takes_a_change_detector_as_a_two_date_series(tmp_path):
         assert a.transform == b.transform == _expected_grid(date1)[0]
         np.testing.assert_array_equal(a.read(1), b.read(1))
         assert (a.read(1) == 255).any()
+
+
+@pytest.mark.parametrize(
+    'regrid, says',
+    [
+        ('pixel size', r'differ in pixel width \(0\.5 vs 1\.0\)'),
+        ('offset', r'offset by \(12\.000, 20\.333\) pixels .* not a whole number'),
+    ],
+)
+def test_a_pair_on_other_grids_is_refused_before_the_model_is_loaded(tmp_path, regrid, says):
+    """The exact-grid policy, through the one CLI and its alias: a change pair is never
+    resampled; both files are named; the model loader is never called."""
+    date1, date2 = make_scene_pair(tmp_path, gsd2=1.0 if regrid == 'pixel size' else GSD)
+    if regrid == 'offset':
+        with rasterio.open(date2, 'r+') as src:  # a third of a pixel east
+            src.transform = src.transform @ Affine.translation(1 / 3, 0)
+    config, ckpt = _pixelwise_model_files(tmp_path)
+    calls = []
+
+    def recording_loader(*args):
+        calls.append(args)
+        raise AssertionError('the model was loaded before the pair was checked')
+
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    for main in (_tool_main('infer_large_scene'), _cli_main()):
+        with pytest.raises(SystemExit) as info:
+            main([config, ckpt, date1, date2, str(out_dir / 'c.tif')], recording_loader)
+        message = str(info.value)
+        assert date1 in message and date2 in message, message
+        assert re.search(says, message), message
+    assert calls == [] and list(out_dir.iterdir()) == []
+
+
+def test_the_same_detector_gives_the_same_map_through_the_cli_and_its_alias(tmp_path):
+    date1, date2 = make_scene_pair(tmp_path)
+    config, ckpt = _pixelwise_model_files(tmp_path)
+    args = ['--tile', '40', '--overlap', '12', '--confidence', '--no-preview', '--quiet']
+    scene, alias = tmp_path / 'scene.tif', tmp_path / 'alias.tif'
+    _tool_main('infer_large_scene')([config, ckpt, date1, date2, str(scene), *args])
+    _cli_main()([config, ckpt, date1, date2, str(alias), *args])
+    with rasterio.open(scene) as a, rasterio.open(alias) as b:
+        assert a.profile == b.profile and a.tags() == b.tags()
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.transform == _expected_grid(date1)[0]

@@ -36,8 +36,8 @@ def main() -> None:
     from mmcv.ops import box_iou_rotated
     from rasterio.transform import from_origin
 
-    from mmskysense.apis import detect_geotiff, detector_predict_fn, init_model
-    from mmskysense.apis.scene_detection import write_detection_preview
+    from mmskysense.apis import detect_geotiff, init_model
+    from mmskysense.apis.scene_detection import detector_predict_fn, write_detection_preview
 
     os.makedirs(args.work_dir, exist_ok=True)
     rng = np.random.default_rng(7)
@@ -96,7 +96,7 @@ def main() -> None:
         iou = box_iou(truth, dets.bboxes.double())
     hits = (iou >= 0.5) & (labels[:, None] == dets.labels[None, :])
     per_object = hits.sum(1)
-    from mmskysense.apis import TileGrid
+    from mmskysense.datasets.tiling import TileGrid
 
     grid = TileGrid(args.size, args.size, args.tile, args.overlap)
     edges = ({s for s in grid.rows} | {s + args.tile for s in grid.rows}) - {0, args.size}

@@ -16,7 +16,8 @@ from helpers.geotiff import write_geotiff
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from mmskysense.apis import detect_geotiff, write_detection_preview
+from mmskysense.apis import detect_geotiff
+from mmskysense.apis.scene_detection import write_detection_preview
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ('red', 'green')

@@ -14,9 +14,20 @@ from .adapters import (
     segmentor_predict_fn,
 )
 from .box_sink import BoxSink, SceneDetections, write_detections_geojson
-from .inputs import Frame, SceneInputs, TileBatch, parse_input_args
+from .inputs import Frame, SceneInputs, TileBatch, parse_input_args, split_input_arg
 from .runner import SceneResult, TileSink, TileStats, run_tiles, segment_geotiff, segment_scene
-from .spec import ModalityInput, SceneSpec, scene_spec_from_config, trained_on_bgr
+from .spec import (
+    POLICIES,
+    TASKS,
+    ModalityInput,
+    SceneSpec,
+    classes_of,
+    is_change_detector,
+    scene_spec,
+    scene_spec_from_config,
+    task_of,
+    trained_on_bgr,
+)
 from .writer import DEFAULT_NODATA, ClassMapWriter
 
 __all__ = [
@@ -37,15 +48,22 @@ __all__ = [
     'SceneInputs',
     'TileBatch',
     'parse_input_args',
+    'split_input_arg',
     'SceneResult',
     'TileSink',
     'TileStats',
     'run_tiles',
     'segment_geotiff',
     'segment_scene',
+    'POLICIES',
+    'TASKS',
     'ModalityInput',
     'SceneSpec',
+    'classes_of',
+    'is_change_detector',
+    'scene_spec',
     'scene_spec_from_config',
+    'task_of',
     'trained_on_bgr',
     'DEFAULT_NODATA',
     'ClassMapWriter',

@@ -5,9 +5,12 @@ Every input kind is the same thing here: an input (``ModalityInput``) is a list 
 one multi-date file (``T x bands-per-date`` bands, date-major, as the pretraining format has
 them), and several modalities each on its own grid (HR, S2, S1) are several inputs. The output
 grid is the reference input's grid (the first date of the first input), restricted to the whole
-pixels inside every file; a tile of it is a ground box that each file is read for through its
-own transform (``GroundWindowReader``), so grids of any resolution and offset are aligned by
-ground windows as the pretraining reader aligns them.
+pixels inside every file. How the files are placed is the opening policy (``SceneSpec.policy``,
+docs/interfaces.md): under ``'ground'`` (modality sets, series) a tile of the grid is a ground
+box that each file is read for through its own transform (``GroundWindowReader``), so grids of
+any resolution and offset are aligned by ground windows as the pretraining reader aligns them;
+under ``'exact'`` (a change pair, never resampled) every file must share the reference's CRS,
+pixel size and pixel grid up to a whole-pixel offset, and a tile is that window of each file.
 """
 
 import math
@@ -30,7 +33,10 @@ from mmskysense.datasets.raster_io import (
 from mmskysense.datasets.tiling import Tile, TileGrid
 from mmskysense.structures.modalities import select_dates
 
-from .spec import VALID_DATES, ModalityInput, SceneSpec
+from .spec import POLICIES, VALID_DATES, ModalityInput, SceneSpec
+
+#: how far two pixel sizes (relative) and a grid offset (in pixels) may be from equal and whole
+_GRID_TOL, _OFFSET_TOL = 1e-6, 1e-3
 
 
 @dataclass
@@ -101,25 +107,76 @@ def _choose(frames: list, num: int, select: str) -> list:
     return picked + [None] * (num - len(picked))
 
 
+def split_input_arg(arg: str) -> tuple[str | None, list[str]]:
+    """One command-line input -> ``(NAME or None for a bare PATH, [path, ...])``."""
+    name, sep, value = arg.partition('=')
+    if not sep or osp.exists(arg):
+        return None, [arg]
+    return name, [v for v in value.split(',') if v]
+
+
 def parse_input_args(spec: SceneSpec, args: Sequence[str]) -> dict[str, list[str]]:
     """Command-line inputs -> ``{name: [path, ...]}``: ``NAME=PATH`` (repeat NAME for more
     dates, or ``NAME=PATH1,PATH2``); a bare ``PATH`` is the model's only input."""
     files: dict[str, list[str]] = {}
     for arg in args:
-        name, sep, value = arg.partition('=')
-        if not sep or osp.exists(arg):
+        name, paths = split_input_arg(arg)
+        if name is None:
             if len(spec.inputs) > 1:
                 raise ValueError(
                     f'{arg}: the model takes the inputs {spec.names}; name each file as '
                     f'NAME=PATH (e.g. {spec.names[0]}=scene.tif)'
                 )
-            name, value = spec.names[0], arg
+            name = spec.names[0]
         elif name not in spec.names:
             raise ValueError(
                 f'{arg}: the model takes no input {name!r}; its inputs are {spec.names}'
             )
-        files.setdefault(name, []).extend(v for v in value.split(',') if v)
+        files.setdefault(name, []).extend(paths)
     return files
+
+
+def describe_file(m: ModalityInput, n: int, policy: str) -> str:
+    """What the ``n``-th file (1-based) of input ``m`` is, for error messages."""
+    if policy == 'exact' and m.num_dates == 2:
+        return f'date {n} of the change pair, a GeoTIFF'
+    return f'the {m.name!r} input, a GeoTIFF'
+
+
+def _check_same_grid(ref_path: str, ref: tuple, path: str, hd: tuple) -> tuple[int, int]:
+    """The exact-grid policy: ``path``'s grid is the reference's up to a whole-pixel offset;
+    returns the offset ``(row, col)`` of the reference's pixel (0, 0) in ``path``'s pixels, or
+    raises a ``RasterError`` naming both files and what differs."""
+    names = f'{ref_path} and {path}'
+    (crs1, t1), (crs2, t2) = ref[:2], hd[:2]
+    how = 'a change pair is not resampled: '
+    if crs1 != crs2:
+        raise RasterError(
+            f'{names} have different CRS ({crs_name(crs1)} vs {crs_name(crs2)}); {how}'
+            'reproject one onto the other first (gdalwarp -t_srs)',
+            path,
+        )
+    for what, v1, v2 in (
+        ('pixel width', t1.a, t2.a),
+        ('pixel height', t1.e, t2.e),
+        ('rotation', t1.b, t2.b),
+        ('rotation', t1.d, t2.d),
+    ):
+        if abs(v1 - v2) > _GRID_TOL * max(abs(v1), abs(v2), 1.0):
+            raise RasterError(
+                f'{names} differ in {what} ({v1} vs {v2}): {how}the dates must share one pixel '
+                'grid (resample one onto the other first, e.g. gdalwarp -tr -tap)',
+                path,
+            )
+    # the reference's origin in the other file's pixels must be whole
+    col, row = (t1.c - t2.c) / t2.a, (t1.f - t2.f) / t2.e
+    if abs(col - round(col)) > _OFFSET_TOL or abs(row - round(row)) > _OFFSET_TOL:
+        raise RasterError(
+            f'{names}: the grids are offset by ({-row:.3f}, {-col:.3f}) pixels (row, col), not '
+            f'a whole number: {how}resample one onto the other first',
+            path,
+        )
+    return int(round(row)), int(round(col))
 
 
 class SceneInputs:
@@ -141,11 +198,14 @@ class SceneInputs:
         window: tuple[int, int, int, int],
         valid_dates: str = 'any',
         read_budget_mb: float = 512,
+        offsets: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         if valid_dates not in VALID_DATES:
             raise ValueError(f'valid_dates must be one of {VALID_DATES}, got {valid_dates!r}')
         self.spec, self.frames, self.valid_dates = spec, frames, valid_dates
         self.reference_path = frames[spec.reference.name][0].path
+        # files read as whole-pixel windows: the reference's pixel (0, 0) is at `offsets[path]`
+        self.offsets = {self.reference_path: (0, 0), **(offsets or {})}
         self.handles = RasterHandleCache(max_open=256)
         ref = self.handles.get(self.reference_path)
         self.row0, self.col0, self.height, self.width = window
@@ -169,9 +229,10 @@ class SceneInputs:
         files: Mapping[str, str | Sequence[str]],
         valid_dates: str | None = None,
         read_budget_mb: float = 512,
+        policy: str | None = None,
     ) -> 'SceneInputs':
         """Check every file (missing, empty, not a raster, truncated, bands, CRS, orientation,
-        overlap) and build the output grid.
+        overlap, and the grids under the exact policy) and build the output grid.
 
         Args:
             spec: the model's inputs.
@@ -181,7 +242,17 @@ class SceneInputs:
                 some date (``'any'``) or every date (``'all'``, e.g. both dates of a change
                 pair) holds data; default ``spec.valid_dates``.
             read_budget_mb: see ``GroundWindowReader``.
+            policy: how the files are placed (``POLICIES``), default ``spec.policy``:
+                ``'ground'`` by ground windows; ``'exact'`` (a change pair) on one pixel grid
+                up to whole-pixel offsets, never resampled: a file of another CRS, pixel size,
+                rotation or a fractional offset is refused naming it and the reference.
         """
+        policy = spec.policy if policy is None else policy
+        if policy not in POLICIES:
+            raise ValueError(f'policy must be one of {POLICIES}, got {policy!r}')
+        scaled = [m.name for m in spec.inputs if m.scale != 1]
+        if policy == 'exact' and scaled:
+            raise ValueError(f'the exact-grid policy resamples no input; {scaled} have a scale')
         unknown = sorted(set(files) - set(spec.names))
         if unknown:
             raise ValueError(f'the model takes no input {unknown}; its inputs are {spec.names}')
@@ -195,9 +266,13 @@ class SceneInputs:
                     f'no file for the input {m.name!r}; the model takes {spec.names}'
                     + (f' (give them as {m.name}=PATH)' if len(spec.inputs) > 1 else '')
                 )
-            frames[m.name] = cls._frames(m, paths, headers)
+            frames[m.name] = cls._frames(m, paths, headers, policy)
         ref_path = frames[spec.reference.name][0].path
         ref_crs, ref_t, ref_h, ref_w = headers[ref_path][:4]
+        offsets = {}
+        if policy == 'exact':
+            for path, hd in headers.items():
+                offsets[path] = _check_same_grid(ref_path, headers[ref_path], path, hd)
         plain = [p for p, hd in headers.items() if _pixel_grid(hd[0], hd[1])]
         if plain and len(headers) > 1:
             raise RasterError(
@@ -232,13 +307,16 @@ class SceneInputs:
                 ref_path,
             )
         valid_dates = spec.valid_dates if valid_dates is None else valid_dates
-        return cls(spec, frames, (r0, c0, r1 - r0, c1 - c0), valid_dates, read_budget_mb)
+        window = (r0, c0, r1 - r0, c1 - c0)
+        return cls(spec, frames, window, valid_dates, read_budget_mb, offsets)
 
     @staticmethod
-    def _frames(m: ModalityInput, paths: list[str], headers: dict) -> list[Frame | None]:
-        expected = f'the {m.name!r} input, a GeoTIFF'
+    def _frames(
+        m: ModalityInput, paths: list[str], headers: dict, policy: str = 'ground'
+    ) -> list[Frame | None]:
         frames: list[Frame] = []
-        for path in paths:
+        for n, path in enumerate(paths, 1):
+            expected = describe_file(m, n, policy)
             with open_raster(path, expected=expected, check_complete=True) as src:
                 if not _pixel_grid(src.crs, src.transform):
                     check_north_up(src, path)
@@ -273,6 +351,16 @@ class SceneInputs:
             for t in range(num):
                 doy = dates[t] if t < len(dates) else (dates[0] if len(dates) == 1 else 0)
                 frames.append(Frame(path, [t * per_date + b for b in bands], doy))
+        widths = {len(f.bands) for f in frames}
+        if len(widths) > 1:
+            first = frames[0]
+            other = next(f for f in frames if len(f.bands) != len(first.bands))
+            raise RasterError(
+                f'{first.path} has {len(first.bands)} bands and {other.path} '
+                f'{len(other.bands)}: the dates of the input {m.name!r} must have the same bands '
+                '(or name the bands to read)',
+                other.path,
+            )
         if not m.is_series:
             if len(frames) != 1:
                 raise ValueError(
@@ -318,11 +406,12 @@ class SceneInputs:
     def _read_frame(
         self, m: ModalityInput, t: int, frame: Frame, tile: Tile, box: tuple
     ) -> tuple[np.ndarray, np.ndarray]:
-        if m is self.spec.reference and t == 0:
-            # the reference's own pixels, as stored
+        if m.scale == 1 and frame.path in self.offsets:
+            # the reference's pixels and, under the exact policy, every file's: as stored
+            dr, dc = self.offsets[frame.path]
             src = self.handles.get(frame.path)
-            rows = (self.row0 + tile.row, self.row0 + tile.row + tile.height)
-            cols = (self.col0 + tile.col, self.col0 + tile.col + tile.width)
+            r0, c0 = self.row0 + tile.row + dr, self.col0 + tile.col + dc
+            rows, cols = (r0, r0 + tile.height), (c0, c0 + tile.width)
             return read_window(src, frame.bands, rows, cols, frame.path, valid='any')
         size = self.input_size(m, tile)
         return self.reader.read_image(

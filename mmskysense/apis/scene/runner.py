@@ -22,7 +22,7 @@ from mmskysense.datasets.tiling import TileGrid
 from .accumulator import BlendAccumulator
 from .adapters import TensorFunctionAdapter, build_adapter
 from .inputs import SceneInputs, TileBatch
-from .spec import ModalityInput, SceneSpec
+from .spec import ModalityInput, SceneSpec, scene_spec
 from .writer import DEFAULT_NODATA, ClassMapWriter
 
 
@@ -183,10 +183,11 @@ def segment_scene(
 
 
 def segment_geotiff(
-    predict_fn: Callable[[torch.Tensor], torch.Tensor],
-    src_path: str,
-    dst_path: str,
-    num_classes: int,
+    model: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    inputs: str,
+    output: str,
+    num_classes: int | None = None,
+    *,
     tile: int = 512,
     overlap: int = 128,
     batch_size: int = 4,
@@ -199,31 +200,40 @@ def segment_geotiff(
     class_names: Sequence[str] | None = None,
     palette: Sequence[Sequence[int]] | None = None,
     carry_mb: float = 256,
+    device: str = 'cpu',
 ) -> str:
-    """Segment the GeoTIFF ``src_path`` into a class map ``dst_path`` (its CRS and transform).
+    """Segment the GeoTIFF ``inputs`` into a class map ``output`` (its CRS and transform); the
+    scene entry points' convention: ``(model, inputs, output, classes, *, options)``.
 
     Args:
-        predict_fn: tiles ``N x C x tile x tile`` (the raster's dtype, as a tensor) ->
-            probabilities ``N x num_classes x tile x tile`` (``segmentor_predict_fn(model)``).
+        model: a segmentor or classifier (its adapter, ``build_adapter``), or a function of the
+            tiles ``N x C x tile x tile`` (the raster's dtype, as a tensor) -> probabilities
+            ``N x num_classes x tile x tile``.
+        num_classes: ``K`` (default: ``len(class_names)``).
         block: unused (the block algorithm's output block; a FutureWarning when given).
         bands: 1-based bands to read, in the model's order (default: all).
         nodata_value: written where the input holds no data in any band.
         other arguments: see ``segment_scene``.
     Returns:
-        ``dst_path``.
+        ``output``.
     """
-    from mmskysense.datasets.raster_io import open_raster
-
     warn_unused_block(block)
-    if bands is None:
-        with open_raster(src_path, expected='the input scene, a GeoTIFF') as src:
-            bands = list(range(1, src.count + 1))
-    spec = SceneSpec([ModalityInput('img', bands=list(bands))])
-    with SceneInputs.open(spec, {'img': [src_path]}) as scene:
+    if num_classes is None:
+        if not class_names:
+            raise ValueError('segment_geotiff: give num_classes or class_names')
+        num_classes = len(class_names)
+    if not isinstance(model, torch.nn.Module):
+        model = TensorFunctionAdapter(model)
+    cfg = getattr(model, 'cfg', None)  # a model from init_model: its config says its input
+    if cfg is not None:
+        spec = scene_spec(cfg, bands)
+    else:
+        spec = SceneSpec([ModalityInput('img', bands=list(bands) if bands else None)])
+    with SceneInputs.open(spec, {spec.reference.name: [inputs]}) as scene:
         result = segment_scene(
-            TensorFunctionAdapter(predict_fn),
+            model,
             scene,
-            dst_path,
+            output,
             num_classes,
             tile,
             overlap,
@@ -235,5 +245,6 @@ def segment_geotiff(
             progress,
             gdal_cache_mb,
             carry_mb,
+            device,
         )
     return result.path

@@ -6,7 +6,10 @@ which multi-modal models must do); for a single-modal model they are derived fro
 the backbone's modality, the temporal wrapper's ``bands_per_date`` and the test pipeline's loader
 (``LoadTimeSeries``, ``LoadMultiBandImage`` or OpenCV's ``LoadImageFromFile``), so that the model
 is given the bands, in the order and number of dates, it was trained with. A change detector
-(``LoadImagePair``) takes a two-date series, defined where both dates hold data.
+(``LoadImagePair``, a ``SiameseEncoderDecoder`` or a ``ChangeDetDataPreprocessor``) takes a
+two-date series, defined where both dates hold data and opened under the exact-grid policy (a
+change pair is never resampled). ``task_of`` and ``classes_of`` read a config's task kind and its
+class names, the one way every scene entry point and tool reads them.
 """
 
 from collections.abc import Mapping, Sequence
@@ -16,6 +19,11 @@ from typing import Any
 from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, modality, modality_names
 
 VALID_DATES = ('any', 'all')
+#: how ``SceneInputs.open`` places the files of a scene (docs/interfaces.md, Opening policies):
+#: ``'ground'`` aligns every file by ground windows (resampling inputs of other grids),
+#: ``'exact'`` requires one pixel grid up to whole-pixel offsets (a change pair)
+POLICIES = ('ground', 'exact')
+TASKS = ('segmentation', 'classification', 'change', 'detection')
 
 
 @dataclass
@@ -83,16 +91,20 @@ class SceneSpec:
 
     ``valid_dates``: the nodata rule of a series reference, the output is defined where some
     date (``'any'``) or every date (``'all'``, both dates of a change pair) holds data.
+    ``policy``: how the files are opened (``POLICIES``; ``'exact'`` for a change detector).
     """
 
     inputs: list[ModalityInput] = field(default_factory=list)
     valid_dates: str = 'any'
+    policy: str = 'ground'
 
     def __post_init__(self) -> None:
         if not self.inputs:
             raise ValueError('a SceneSpec needs at least one input')
         if self.valid_dates not in VALID_DATES:
             raise ValueError(f'valid_dates must be one of {VALID_DATES}, got {self.valid_dates!r}')
+        if self.policy not in POLICIES:
+            raise ValueError(f'policy must be one of {POLICIES}, got {self.policy!r}')
         names = [m.name for m in self.inputs]
         if len(set(names)) != len(names):
             raise ValueError(f'input names must be unique, got {names}')
@@ -153,6 +165,107 @@ def trained_on_bgr(cfg: Any) -> bool:
     return _type_name(loader) == 'LoadImageFromFile' and loader.get('bands') is None
 
 
+def is_change_detector(cfg: Any) -> bool:
+    """A change detector: its test pipeline loads an image pair (``LoadImagePair``), or its
+    model is a ``SiameseEncoderDecoder`` or has a ``ChangeDetDataPreprocessor``."""
+    model = cfg.get('model') or {}
+    return (
+        _type_name(_loader(_test_pipeline(cfg)) or {}) == 'LoadImagePair'
+        or _type_name(model) == 'SiameseEncoderDecoder'
+        or _type_name(model.get('data_preprocessor') or {}) == 'ChangeDetDataPreprocessor'
+    )
+
+
+def task_of(cfg: Any) -> str:
+    """The task kind of a config's model (``TASKS``): a detector has a ``roi_head`` or a
+    ``bbox_head``; a change detector (``is_change_detector``); a classifier a ``head`` and no
+    ``decode_head``; anything else gives a class map as a segmentor does."""
+    model = cfg.get('model') or {}
+    if 'roi_head' in model or 'bbox_head' in model:
+        return 'detection'
+    if is_change_detector(cfg):
+        return 'change'
+    if 'head' in model and 'decode_head' not in model:
+        return 'classification'
+    return 'segmentation'
+
+
+def _dataset_metainfo(cfg: Any) -> list[Mapping]:
+    """The metainfo of the config's test dataset: as stated, then its class's ``METAINFO``."""
+    found = []
+    for key in ('test_dataloader', 'val_dataloader'):
+        dataset = (cfg.get(key) or {}).get('dataset') or {}
+        while isinstance(dataset, Mapping) and 'metainfo' not in dataset and 'dataset' in dataset:
+            dataset = dataset['dataset']  # wrappers (RepeatDataset, ...)
+        if not isinstance(dataset, Mapping):
+            continue
+        found.append(dataset.get('metainfo') or {})
+        if dataset.get('type'):
+            from mmskysense.registry import DATASETS
+
+            try:
+                cls = DATASETS.get(dataset['type'])
+            except KeyError:  # a scope not registered here
+                cls = None
+            found.append(getattr(cls, 'METAINFO', None) or {})
+    return found
+
+
+def classes_of(
+    cfg: Any,
+    meta: Mapping | None = None,
+    default: Sequence[str] | None = None,
+    default_palette: Sequence[Sequence[int]] | None = None,
+) -> tuple[list[str], list | None]:
+    """The model's class names and palette, the one way every scene path reads them: the
+    checkpoint's ``dataset_meta`` (``meta``), then the config's ``class_names`` / ``palette``,
+    its test dataset's ``metainfo``, that dataset class's ``METAINFO``, then ``default``. The
+    palette comes from the source of the names (``default_palette`` for the default names).
+
+    Raises:
+        ValueError: no source names the classes and there is no default.
+    """
+    sources = [meta or {}, dict(classes=cfg.get('class_names'), palette=cfg.get('palette'))]
+    sources += _dataset_metainfo(cfg)
+    for source in sources:
+        if source.get('classes'):
+            classes = list(source['classes'])
+            palette = source.get('palette')
+            if palette is None and default is not None and classes == list(default):
+                palette = default_palette
+            return classes, [list(c) for c in palette] if palette else None
+    if default is not None:
+        return list(default), [list(c) for c in default_palette] if default_palette else None
+    raise ValueError(
+        'the checkpoint holds no dataset_meta.classes, the config no class_names and its test '
+        'dataset no classes: cannot name the classes'
+    )
+
+
+def scene_spec(cfg: Any, bands: Sequence[int] | None = None, task: str | None = None) -> SceneSpec:
+    """``scene_spec_from_config`` with a caller's ``bands`` and ``task``.
+
+    ``bands``: 1-based bands of the scene for a model with one input, in RGB order for a model
+    trained on 3-band images: a model trained on OpenCV's BGR (``trained_on_bgr``) gets them
+    reversed, as it gets the default bands. ``task='change'``: the input is a change pair (two
+    dates, defined where both hold data, the exact-grid policy) whatever the config says.
+    """
+    spec = scene_spec_from_config(cfg)
+    ref = spec.reference
+    if bands is not None:
+        if len(spec.inputs) > 1:
+            raise ValueError('bands are for a model with one input; state scene_inputs instead')
+        bands = list(bands)
+        if len(bands) == 3 and trained_on_bgr(cfg):
+            bands = bands[::-1]
+        ref.bands, ref.channels = bands, len(bands)
+    if task == 'change':
+        if len(spec.inputs) > 1:
+            raise ValueError(f'a change detector takes one input (a pair), not {spec.names}')
+        ref.num_dates, spec.valid_dates, spec.policy = 2, 'all', 'exact'
+    return spec
+
+
 def scene_spec_from_config(cfg: Any) -> SceneSpec:
     """The model's inputs, from ``cfg.scene_inputs`` or derived from a single-modal config."""
     stated = cfg.get('scene_inputs')
@@ -188,9 +301,9 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
         else:
             # the modality table's channels (None for a name it does not know, e.g. 'img')
             channels = modality(name).channels if name in modality_names() else None
-    num_dates, select, valid_dates = None, 'even', 'any'
-    if kind == 'LoadImagePair':  # a change detector: the two dates stacked date-major
-        num_dates, valid_dates = 2, 'all'
+    num_dates, select, valid_dates, policy = None, 'even', 'any', 'ground'
+    if is_change_detector(cfg):  # the two dates stacked date-major, never resampled
+        num_dates, valid_dates, policy = 2, 'all', 'exact'
     elif 'bands_per_date' in model or kind == 'LoadTimeSeries':
         channels = model.get('bands_per_date', channels)
         num_dates = loader.get('num_dates') or cfg.get('num_dates')
@@ -203,4 +316,5 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
     return SceneSpec(
         [ModalityInput(name, channels, num_dates, list(bands) if bands else None, 1.0, select)],
         valid_dates,
+        policy,
     )
