@@ -1,7 +1,8 @@
 """Inference over scenes of any size (docs/interfaces.md, Large scenes): what the model expects
 (``spec``), the opened scene and its tiles (``inputs``), model adapters (``adapters``), the
 sinks, the products (the blended class map: ``accumulator``, ``writer``; detections:
-``box_sink``) and the one loop (``runner``)."""
+``box_sink``; polygons: ``polygon_sink``, ``vector_writer``)
+and the one loop (``runner``)."""
 
 from .accumulator import BlendAccumulator, CarryStore, blend_window
 from .adapters import (
@@ -15,8 +16,10 @@ from .adapters import (
 )
 from .box_sink import BoxSink, SceneDetections, write_detections_geojson
 from .inputs import Frame, SceneInputs, TileBatch, parse_input_args
+from .polygon_sink import PolygonResult, PolygonSink, polygonize_class_map
 from .runner import SceneResult, TileSink, TileStats, run_tiles, segment_geotiff, segment_scene
 from .spec import ModalityInput, SceneSpec, scene_spec_from_config, trained_on_bgr
+from .vector_writer import VectorWriter, vector_driver
 from .writer import DEFAULT_NODATA, ClassMapWriter
 
 __all__ = [
@@ -37,6 +40,9 @@ __all__ = [
     'SceneInputs',
     'TileBatch',
     'parse_input_args',
+    'PolygonResult',
+    'PolygonSink',
+    'polygonize_class_map',
     'SceneResult',
     'TileSink',
     'TileStats',
@@ -47,6 +53,8 @@ __all__ = [
     'SceneSpec',
     'scene_spec_from_config',
     'trained_on_bgr',
+    'VectorWriter',
+    'vector_driver',
     'DEFAULT_NODATA',
     'ClassMapWriter',
 ]
