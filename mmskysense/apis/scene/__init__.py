@@ -1,11 +1,12 @@
 """Inference over scenes of any size (docs/interfaces.md, Large scenes): what the model expects
 (``spec``), the opened scene and its tiles (``inputs``), model adapters (``adapters``), the
 sinks, the products (the blended class map: ``accumulator``, ``writer``; detections:
-``box_sink``; polygons: ``polygon_sink``, ``vector_writer``)
+``box_sink``; polygons and embeddings: ``polygon_sink``, ``embedding_sink``, ``vector_writer``)
 and the one loop (``runner``)."""
 
 from .accumulator import BlendAccumulator, CarryStore, blend_window
 from .adapters import (
+    BackboneAdapter,
     ClassifierAdapter,
     DetectorAdapter,
     MultiModalAdapter,
@@ -15,6 +16,7 @@ from .adapters import (
     segmentor_predict_fn,
 )
 from .box_sink import BoxSink, SceneDetections, write_detections_geojson
+from .embedding_sink import EmbeddingResult, EmbeddingSink, embed_scene, grid_cell_transform
 from .inputs import Frame, SceneInputs, TileBatch, parse_input_args
 from .polygon_sink import PolygonResult, PolygonSink, polygonize_class_map
 from .runner import SceneResult, TileSink, TileStats, run_tiles, segment_geotiff, segment_scene
@@ -26,6 +28,7 @@ __all__ = [
     'BlendAccumulator',
     'CarryStore',
     'blend_window',
+    'BackboneAdapter',
     'ClassifierAdapter',
     'DetectorAdapter',
     'MultiModalAdapter',
@@ -36,6 +39,10 @@ __all__ = [
     'BoxSink',
     'SceneDetections',
     'write_detections_geojson',
+    'EmbeddingResult',
+    'EmbeddingSink',
+    'embed_scene',
+    'grid_cell_transform',
     'Frame',
     'SceneInputs',
     'TileBatch',
