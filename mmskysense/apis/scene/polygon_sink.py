@@ -22,6 +22,8 @@ from .vector_writer import VectorWriter, vector_driver
 
 #: complete polygons are written in batches of this many
 FLUSH_EVERY = 4096
+#: an open group's pieces are dissolved into one polygon when it holds more
+COMPACT_PIECES = 256
 
 
 @dataclass
@@ -110,6 +112,8 @@ class Polygonizer:
     def _join(self, a: np.ndarray, b: np.ndarray) -> None:
         """Join the groups of the pieces ``a[n]`` and ``b[n]`` (0: no piece) of one class:
         the pixels either side of a block border."""
+        import shapely
+
         both = (a > 0) & (b > 0)
         if not both.any():
             return
@@ -123,6 +127,8 @@ class Polygonizer:
             gp.pixels += gq.pixels
             gp.conf_sum += gq.conf_sum
             gp.until = max(gp.until, gq.until)
+            if len(gp.pieces) > COMPACT_PIECES:
+                gp.pieces = [shapely.union_all(gp.pieces)]
 
     # ----------------------------------------------------------------------- the blocks
     def add_block(
@@ -197,6 +203,9 @@ class Polygonizer:
             self.dropped += 1
             return
         geom = g.pieces[0] if len(g.pieces) == 1 else shapely.union_all(g.pieces)
+        # drop the collinear vertices left where block borders cut the outline (exact: the
+        # pixel grid's coordinates are integers)
+        geom = geom.simplify(0, preserve_topology=True)
         geom = map_transform(geom, self.transform)
         if self.simplify > 0:
             geom = geom.simplify(self.simplify, preserve_topology=True)

@@ -133,6 +133,9 @@ class VectorWriter:
             layer=self.layer,
             geometry_type='Polygon',
             append=append,
+            # GeoPackage 1.2, not the wheel's GDAL's 1.4 default: older GDAL (3.6) and GIS
+            # versions warn that they only partly support 1.4
+            dataset_options=None if append else {'VERSION': '1.2'},
         )
 
     def write(self, geometries: Sequence[Any], columns: Mapping[str, Sequence]) -> None:
