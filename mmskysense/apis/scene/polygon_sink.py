@@ -10,6 +10,7 @@ moved to the scene's CRS and written. docs/interfaces.md (Vector products) has t
 the memory bound.
 """
 
+import heapq
 import os.path as osp
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class Polygonizer:
         self.pixel_area = abs(transform.a * transform.e - transform.b * transform.d)
         self.parent: dict[int, int] = {}
         self.groups: dict[int, _Group] = {}  # root piece -> its open group
+        self.due: list[tuple] = []  # heap of (until, root); stale once the root's until grew
         self.bottom = np.zeros(width, dtype=np.int64)  # piece ids of the row above the block row
         self.right: np.ndarray | None = None  # piece ids of the last column of the block before
         self.next_id = 1
@@ -126,7 +128,9 @@ class Polygonizer:
             gp.pieces += gq.pieces
             gp.pixels += gq.pixels
             gp.conf_sum += gq.conf_sum
-            gp.until = max(gp.until, gq.until)
+            if gq.until > gp.until:
+                gp.until = gq.until
+                heapq.heappush(self.due, (gp.until, rp))
             if len(gp.pieces) > COMPACT_PIECES:
                 gp.pieces = [shapely.union_all(gp.pieces)]
 
@@ -182,6 +186,7 @@ class Polygonizer:
             self.groups[gid] = _Group(
                 piece_cls[p], pieces[p], int(pixels[p]), float(sums[p]), until
             )
+            heapq.heappush(self.due, (until, gid))
         self.next_id += n
         ids = np.where(labels > 0, labels.astype(np.int64) + base, 0)
         if c0 > 0:
@@ -190,8 +195,11 @@ class Polygonizer:
             self._join(self.bottom[c0 : c0 + w], ids[0])
         self.right = ids[:, -1].copy()
         self.bottom[c0 : c0 + w] = ids[-1]
-        for root in [r for r, g in self.groups.items() if g.until <= (bi, bj)]:
-            self._emit(self.groups.pop(root))
+        while self.due and self.due[0][0] <= (bi, bj):
+            until, root = heapq.heappop(self.due)
+            g = self.groups.get(root)
+            if g is not None and g.until == until:  # a root whose last block is done
+                self._emit(self.groups.pop(root))
         if len(self.out) >= FLUSH_EVERY:
             self._flush()
 
@@ -229,6 +237,7 @@ class Polygonizer:
         """Write what is left (every group is complete once the last block is in)."""
         for root in list(self.groups):
             self._emit(self.groups.pop(root))
+        self.due = []
         self._flush()
 
 
