@@ -8,7 +8,8 @@ probabilities ``N x K x tile_h x tile_w`` on the CPU:
 * ``ClassifierAdapter``: an mmpretrain classifier, its ``N x K`` scores spread over each tile;
 * ``MultiModalAdapter``: a model that takes the core backbone's dict of modalities.
 
-``DetectorAdapter`` (an mmdet / mmrotate detector) returns per-tile boxes instead. Each goes
+``DetectorAdapter`` (an mmdet / mmrotate detector) returns per-tile boxes instead,
+``BackboneAdapter`` pooled features per tile (``N x C``). Each goes
 through the model's own data preprocessor, so normalisation and channel conversion are the
 model's; none depends on the backbone class.
 """
@@ -215,6 +216,67 @@ class DetectorAdapter:
         return out
 
     def __call__(self, batch: TileBatch) -> list[dict]:
+        return self.predict_tensor(_stacked(batch, self.name or next(iter(batch.inputs))))
+
+
+def pool_features(feats: Any, out_index: int = -1) -> torch.Tensor:
+    """A backbone's output (a map, or a tuple / list of maps by stage) -> ``N x C`` float32 on
+    the CPU: map ``out_index``, averaged over its spatial (and date) dimensions; ``N x C`` as
+    it is."""
+    if isinstance(feats, dict):
+        raise TypeError('pass a single-modal backbone: its output is a dict of modalities')
+    if isinstance(feats, (tuple, list)):
+        feats = feats[out_index]
+    if feats.dim() == 4:  # N x C x h x w
+        feats = feats.mean(dim=(2, 3))
+    elif feats.dim() == 5:  # a series: N x T x C x h x w
+        feats = feats.mean(dim=(1, 3, 4))
+    elif feats.dim() != 2:
+        raise ValueError(f'the backbone gave {tuple(feats.shape)}; expected N x C (x h x w)')
+    return feats.float().cpu()
+
+
+class BackboneAdapter:
+    """Pooled features per tile: ``N x C`` float32 (CPU), the mean over space (and dates) of
+    the map ``out_index`` of the model's features.
+
+    A model with ``extract_feat`` (an mmseg segmentor, an mmpretrain classifier) gets its tiles
+    through its data preprocessor, then ``extract_feat``; a bare backbone
+    (``SkySenseV2SingleModal``) is called on the tiles' values as float32, or on its data
+    preprocessor's output when it has one.
+
+    Args:
+        model: put in eval mode on ``device``.
+        device: where the model runs.
+        name: the input to take (default: the only one).
+        out_index: which of the model's feature maps (default: the last, the coarsest stage).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str = 'cpu',
+        name: str | None = None,
+        out_index: int = -1,
+    ):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.name = name
+        self.out_index = out_index
+
+    def predict_tensor(self, tiles: torch.Tensor) -> torch.Tensor:
+        """``N x C x h x w`` (any dtype) -> ``N x C'`` features."""
+        with torch.no_grad():
+            preprocessor = getattr(self.model, 'data_preprocessor', None)
+            if preprocessor is not None:
+                x = preprocessor(dict(inputs=list(tiles.to(self.device))), False)['inputs']
+            else:
+                x = tiles.to(self.device).float()
+            extract = getattr(self.model, 'extract_feat', None)
+            feats = extract(x) if extract is not None else self.model(x)
+        return pool_features(feats, self.out_index)
+
+    def __call__(self, batch: TileBatch) -> torch.Tensor:
         return self.predict_tensor(_stacked(batch, self.name or next(iter(batch.inputs))))
 
 
