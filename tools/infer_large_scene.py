@@ -9,10 +9,12 @@ polygons in the scene's CRS (OUT.geojson); a change detector (LoadImagePair,
 SiameseEncoderDecoder) writes the change map of the two dates' overlap; any other model writes
 a class map (a cloud-optimised GeoTIFF, OUT.tif) of overlapping tiles, each computed once,
 blended. A scene classifier's map is a grid of its training windows (tiles of its test resize,
-e.g. 224 px, no overlap): one class per window. --vector adds the map's polygons, --embeddings
-and --embeddings-raster the backbone's pooled features per tile. A config's scene_gsd (the
-pixel size its model was trained at) is checked against the scene's (--gsd-tolerance,
---strict-gsd), or the scene read at it (--resample-to-model-gsd).
+e.g. 224 px, no overlap): one class per window; a multi-label classifier (BigEarthNet's)
+writes one probability band per class (sigmoid) and one label band per class (--threshold).
+--vector adds the map's polygons, --embeddings and --embeddings-raster the backbone's pooled
+features per tile. A config's scene_gsd (the pixel size its model was trained at) is checked
+against the scene's (--gsd-tolerance, --strict-gsd), or the scene read at it
+(--resample-to-model-gsd).
 INPUT is what the model takes (the config's scene_inputs, or the single input of a
 single-modal model):
   scene.tif                         one raster (or one date of a series: repeat for more dates)
@@ -112,6 +114,13 @@ def parse_args(argv=None, prog=None):
         help='--vector: simplification tolerance (CRS units; 0: exact pixel outlines)',
     )
     p.add_argument(
+        '--threshold',
+        type=float,
+        default=0.5,
+        help='multi-label classifier: a class is in the label set of a window where its '
+        'probability (sigmoid) is at least this (default %(default)s)',
+    )
+    p.add_argument(
         '--embeddings',
         metavar='PATH',
         help="also the backbone's pooled features of each tile (.gpkg or .geojson): one tile "
@@ -186,7 +195,7 @@ def check_files(args, task):
         open_raster(path, expected=expected, check_complete=True).close()
 
 
-def check_output(args, task, files):
+def check_output(args, task, files, multi_label=False):
     """Every output path (its format, none the same as another or as an input), before the
     scene is read or the model loaded."""
     from mmskysense.apis.scene import vector_driver
@@ -198,7 +207,7 @@ def check_output(args, task, files):
         raise ValueError(f'{args.out}: the output of a {task} model must be a .tif GeoTIFF')
     outputs = [args.out]
     if args.vector:
-        if task == 'detection':
+        if task == 'detection' or multi_label:
             raise ValueError(f'{args.vector}: --vector polygonises a class or change map')
         vector_driver(args.vector)
         if args.min_area < 0 or args.simplify < 0:
@@ -232,7 +241,7 @@ def open_inputs(args, cfg, task, tmp_dir):
     if task == 'detection' and args.bands is None and spec.reference.bands is None:
         spec.reference.bands, spec.reference.channels = [1, 2, 3], 3
     files = parse_input_args(spec, args.inputs)
-    check_output(args, task, files)
+    check_output(args, task, files, multi_label_map(cfg, task))
     scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates)
     gsd, size = model_gsd(cfg), pixel_size(scene.transform)
     if args.resample_to_model_gsd:
@@ -280,6 +289,31 @@ def _detect(args, cfg, scene, model, classes):
         bands = args.preview_bands or args.bands or (1, 2, 3)
         write_detection_preview(scene.reference_path, dets, png, bands=bands)
         print(f'preview: {png}')
+
+
+def multi_label_map(cfg, task):
+    """A multi-label classifier (its config's head) writes per-class probabilities and label
+    sets, not a class map."""
+    from mmskysense.apis.scene.adapters import is_multi_label
+
+    return task == 'classification' and is_multi_label(cfg.get('model') or {})
+
+
+def _multi_label_map(args, cfg, scene, model, classes):
+    from mmskysense.apis.scene import run_tiles
+    from mmskysense.apis.scene.multilabel_sink import MultiLabelMapSink
+
+    tile, overlap = map_grid(args, cfg, 'classification')
+    grid = scene.grid(tile, overlap)
+    sink = MultiLabelMapSink(
+        grid, scene.crs, scene.transform, args.out, classes, args.threshold, scene.reference_path
+    )
+    _, s = run_tiles(scene, grid, model, sink, args.batch_size, not args.quiet)
+    print(
+        f'multi-label map: {args.out} ({len(classes)} probability bands, then {len(classes)} '
+        f'label bands at >= {args.threshold}; windows of {tile} px: {s.computed} computed, '
+        f'{s.skipped} without data skipped)'
+    )
 
 
 def map_grid(args, cfg, task):
@@ -421,6 +455,8 @@ def _run(args, cfg, task, scene, load_model, prog):
     try:
         if task == 'detection':
             _detect(args, cfg, scene, adapter, classes)
+        elif multi_label_map(cfg, task):
+            _multi_label_map(args, cfg, scene, adapter, classes)
         else:
             _map(args, cfg, task, scene, adapter, classes, palette)
         if args.embeddings or args.embeddings_raster:
