@@ -8,7 +8,14 @@ The config says the task (--task to name it): a detector (roi_head / bbox_head) 
 polygons in the scene's CRS (OUT.geojson); a change detector (LoadImagePair,
 SiameseEncoderDecoder) writes the change map of the two dates' overlap; any other model writes
 a class map (a cloud-optimised GeoTIFF, OUT.tif) of overlapping tiles, each computed once,
-blended. INPUT is what the model takes (the config's scene_inputs, or the single input of a
+blended. A scene classifier's map is a grid of its training windows (tiles of its test resize,
+e.g. 224 px, no overlap): one class per window; a multi-label classifier (BigEarthNet's)
+writes one probability band per class (sigmoid) and one label band per class (--threshold).
+--vector adds the map's polygons, --embeddings and --embeddings-raster the backbone's pooled
+features per tile. A config's scene_gsd (the pixel size its model was trained at) is checked
+against the scene's (--gsd-tolerance, --strict-gsd), or the scene read at it
+(--resample-to-model-gsd).
+INPUT is what the model takes (the config's scene_inputs, or the single input of a
 single-modal model):
   scene.tif                         one raster (or one date of a series: repeat for more dates)
   s2=S2_20210105.tif,S2_...tif      NAME=PATH[,PATH...]: the input NAME of the model (a series:
@@ -33,6 +40,7 @@ examples:
 import argparse
 import os.path as osp
 import sys
+import tempfile
 
 from mmengine.config import Config, DictAction
 
@@ -91,6 +99,55 @@ def parse_args(argv=None, prog=None):
     )
     p.add_argument('--confidence', action='store_true', help='add a confidence band (percent)')
     p.add_argument(
+        '--vector',
+        metavar='PATH',
+        help='also the polygons of the class or change map (.gpkg or .geojson): one per '
+        'connected region of one class, with class, area, pixels (and confidence)',
+    )
+    p.add_argument(
+        '--min-area', type=float, default=0.0, help='--vector: drop regions smaller (m^2)'
+    )
+    p.add_argument(
+        '--simplify',
+        type=float,
+        default=0.0,
+        help='--vector: simplification tolerance (CRS units; 0: exact pixel outlines)',
+    )
+    p.add_argument(
+        '--threshold',
+        type=float,
+        default=0.5,
+        help='multi-label classifier: a class is in the label set of a window where its '
+        'probability (sigmoid) is at least this (default %(default)s)',
+    )
+    p.add_argument(
+        '--embeddings',
+        metavar='PATH',
+        help="also the backbone's pooled features of each tile (.gpkg or .geojson): one tile "
+        'footprint per feature vector (tiles of --tile px, no overlap)',
+    )
+    p.add_argument(
+        '--embeddings-raster',
+        metavar='PATH.tif',
+        help='also those features as a low-resolution COG: one pixel per tile, one band per '
+        'channel',
+    )
+    p.add_argument(
+        '--gsd-tolerance',
+        type=float,
+        default=1.5,
+        help="warn when the scene's pixel size differs from the GSD the model was trained at "
+        "(the config's scene_gsd) by more than this factor (default %(default)s)",
+    )
+    p.add_argument(
+        '--strict-gsd', action='store_true', help='that difference is an error, not a warning'
+    )
+    p.add_argument(
+        '--resample-to-model-gsd',
+        action='store_true',
+        help="read the scene at the model's GSD (scene_gsd); the outputs are on that grid",
+    )
+    p.add_argument(
         '--valid-dates',
         choices=('any', 'all'),
         default=None,
@@ -138,27 +195,76 @@ def check_files(args, task):
         open_raster(path, expected=expected, check_complete=True).close()
 
 
-def check_output(args, task, files):
+def check_output(args, task, files, multi_label=False):
+    """Every output path (its format, none the same as another or as an input), before the
+    scene is read or the model loaded."""
+    from mmskysense.apis.scene import vector_driver
     from mmskysense.apis.scene.box_sink import check_geojson_path
 
     if task == 'detection':
         check_geojson_path(args.out)
     elif not args.out.lower().endswith(('.tif', '.tiff')):
         raise ValueError(f'{args.out}: the output of a {task} model must be a .tif GeoTIFF')
-    if any(osp.abspath(p) == osp.abspath(args.out) for ps in files.values() for p in ps):
-        raise ValueError(f'{args.out}: the output would overwrite an input')
+    outputs = [args.out]
+    if args.vector:
+        if task == 'detection' or multi_label:
+            raise ValueError(f'{args.vector}: --vector polygonises a class or change map')
+        vector_driver(args.vector)
+        if args.min_area < 0 or args.simplify < 0:
+            raise ValueError('--min-area and --simplify must be >= 0')
+        outputs.append(args.vector)
+    if args.embeddings:
+        vector_driver(args.embeddings)
+        outputs.append(args.embeddings)
+    if args.embeddings_raster:
+        if not args.embeddings_raster.lower().endswith(('.tif', '.tiff')):
+            raise ValueError(f'{args.embeddings_raster}: --embeddings-raster must be a .tif')
+        outputs.append(args.embeddings_raster)
+    inputs = {osp.abspath(p) for ps in files.values() for p in ps}
+    seen = set()
+    for out in outputs:
+        if osp.abspath(out) in inputs:
+            raise ValueError(f'{out}: the output would overwrite an input')
+        if osp.abspath(out) in seen:
+            raise ValueError(f'{out}: given for two outputs')
+        seen.add(osp.abspath(out))
 
 
-def open_inputs(args, cfg, task):
-    """The model's inputs from its config, and the scene's files, all checked."""
+def open_inputs(args, cfg, task, tmp_dir):
+    """The model's inputs from its config, and the scene's files, all checked; the scene's
+    pixel size against the model's GSD (read at that GSD with --resample-to-model-gsd: the
+    reference input's files through VRTs written in ``tmp_dir``)."""
     from mmskysense.apis.scene import SceneInputs, parse_input_args, scene_spec
+    from mmskysense.apis.scene.gsd import check_gsd, model_gsd, pixel_size, resampled_vrt
 
     spec = scene_spec(cfg, args.bands, task)
     if task == 'detection' and args.bands is None and spec.reference.bands is None:
         spec.reference.bands, spec.reference.channels = [1, 2, 3], 3
     files = parse_input_args(spec, args.inputs)
-    check_output(args, task, files)
-    return SceneInputs.open(spec, files, valid_dates=args.valid_dates)
+    check_output(args, task, files, multi_label_map(cfg, task))
+    scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates)
+    gsd, size = model_gsd(cfg), pixel_size(scene.transform)
+    if args.resample_to_model_gsd:
+        if gsd is None:
+            scene.close()
+            raise ValueError(
+                f'{args.config}: --resample-to-model-gsd needs the GSD the model was trained '
+                'at (scene_gsd in the config, or --cfg-options scene_gsd=...)'
+            )
+        if abs(size / gsd - 1) > 1e-6:
+            anchor = (scene.transform.c, scene.transform.f)
+            scene.close()
+            ref = spec.reference.name
+            files[ref] = [resampled_vrt(p, gsd, tmp_dir, anchor) for p in files[ref]]
+            scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates)
+            print(f"{scene.reference_path}: read at the model's GSD {gsd:g} m (was {size:g} m)")
+        return scene
+    try:
+        check_gsd(scene.reference_path, size, gsd, args.gsd_tolerance, args.strict_gsd)
+    except ValueError:
+        scene.close()
+        raise
+    return scene
 
 
 def _detect(args, cfg, scene, model, classes):
@@ -185,19 +291,55 @@ def _detect(args, cfg, scene, model, classes):
         print(f'preview: {png}')
 
 
-def _map(args, task, scene, model, classes, palette):
+def multi_label_map(cfg, task):
+    """A multi-label classifier (its config's head) writes per-class probabilities and label
+    sets, not a class map."""
+    from mmskysense.apis.scene.adapters import is_multi_label
+
+    return task == 'classification' and is_multi_label(cfg.get('model') or {})
+
+
+def _multi_label_map(args, cfg, scene, model, classes):
+    from mmskysense.apis.scene import run_tiles
+    from mmskysense.apis.scene.multilabel_sink import MultiLabelMapSink
+
+    tile, overlap = map_grid(args, cfg, 'classification')
+    grid = scene.grid(tile, overlap)
+    sink = MultiLabelMapSink(
+        grid, scene.crs, scene.transform, args.out, classes, args.threshold, scene.reference_path
+    )
+    _, s = run_tiles(scene, grid, model, sink, args.batch_size, not args.quiet)
+    print(
+        f'multi-label map: {args.out} ({len(classes)} probability bands, then {len(classes)} '
+        f'label bands at >= {args.threshold}; windows of {tile} px: {s.computed} computed, '
+        f'{s.skipped} without data skipped)'
+    )
+
+
+def map_grid(args, cfg, task):
+    """The class map's tile and overlap: a scene classifier's window is its training input
+    size (the test pipeline's resize), without overlap unless --overlap says so, so that its
+    map is a grid of those windows (one class per window); a segmentor's --tile (512) and
+    --overlap (128)."""
+    if task == 'classification':
+        return args.tile or test_scale(cfg), args.overlap or 0
+    return args.tile or 512, 128 if args.overlap is None else args.overlap
+
+
+def _map(args, cfg, task, scene, model, classes, palette):
     from mmskysense.apis.change_map import write_change_preview
-    from mmskysense.apis.scene import segment_scene
+    from mmskysense.apis.scene import polygonize_class_map, segment_scene
     from mmskysense.datasets.raster_io import open_raster
     from mmskysense.visualization import write_preview
 
+    tile, overlap = map_grid(args, cfg, task)
     result = segment_scene(
         model,
         scene,
         args.out,
         num_classes=len(classes),
-        tile=args.tile or 512,
-        overlap=128 if args.overlap is None else args.overlap,
+        tile=tile,
+        overlap=overlap,
         batch_size=args.batch_size,
         confidence=args.confidence,
         class_names=classes,
@@ -211,6 +353,18 @@ def _map(args, task, scene, model, classes, palette):
         f'{what}: {args.out} ({scene.height} x {scene.width} px; tiles: {s.computed} '
         f'computed once, {s.skipped} without data skipped, {s.total} in the grid)'
     )
+    if args.vector:
+        polygons = polygonize_class_map(
+            args.out,
+            args.vector,
+            min_area=args.min_area,
+            simplify=args.simplify,
+            class_names=classes,
+            progress=not args.quiet,
+        )
+        print(
+            f'{polygons.polygons} polygons ({polygons.dropped} below --min-area) -> {args.vector}'
+        )
     if args.no_preview:
         return
     png = args.preview or osp.splitext(args.out)[0] + '.png'
@@ -235,14 +389,32 @@ def _map(args, task, scene, model, classes, palette):
     print(f'preview: {png}')
 
 
+def _embed(args, cfg, task, scene, model):
+    from mmskysense.apis.scene import embed_scene
+
+    tile = map_grid(args, cfg, task)[0] if task != 'detection' else args.tile or test_scale(cfg)
+    result = embed_scene(
+        model,
+        scene,
+        args.embeddings,
+        args.embeddings_raster,
+        tile=tile,
+        overlap=0,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+        device=args.device,
+    )
+    outs = ', '.join(p for p in (result.path, result.raster_path) if p)
+    print(f'embeddings of {result.tiles} tiles ({result.channels} channels) -> {outs}')
+
+
 def main(argv=None, load_model=None, task=None, prog=None):
     """Run the tool. ``load_model(cfg, checkpoint, device) -> (model, dataset_meta)``
     (default ``init_model``) is called once every input is checked; ``task`` (an alias's)
     overrides ``--task``."""
     args = parse_args(argv, prog)
     from mmskysense.apis import init_model
-    from mmskysense.apis.change_map import CHANGE_CLASSES, CHANGE_PALETTE
-    from mmskysense.apis.scene import build_adapter, classes_of, task_of
+    from mmskysense.apis.scene import task_of
     from mmskysense.apis.scene.runner import warn_unused_block
     from mmskysense.datasets.raster_io import RasterError
 
@@ -250,33 +422,47 @@ def main(argv=None, load_model=None, task=None, prog=None):
     load_model = load_model or init_model
     warn_unused_block(args.block)
     task = task or args.task
+    with tempfile.TemporaryDirectory(prefix='infer_large_scene_') as tmp_dir:
+        try:
+            check_files(args, task)
+            cfg = Config.fromfile(args.config)
+            if args.cfg_options:
+                cfg.merge_from_dict(args.cfg_options)
+            task = task or task_of(cfg)
+            scene = open_inputs(args, cfg, task, tmp_dir)
+        except (RasterError, ValueError, FileNotFoundError) as err:
+            raise SystemExit(f'{prog}: error: {err}') from None
+        with scene:
+            _run(args, cfg, task, scene, load_model, prog)
+
+
+def _run(args, cfg, task, scene, load_model, prog):
+    """Load the model and write every product asked for."""
+    from mmskysense.apis.change_map import CHANGE_CLASSES, CHANGE_PALETTE
+    from mmskysense.apis.scene import build_adapter, classes_of
+    from mmskysense.datasets.raster_io import RasterError
+
+    # the config as loaded above (with --cfg-options merged), not read again
+    model, meta = load_model(cfg, args.checkpoint, args.device)
     try:
-        check_files(args, task)
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        task = task or task_of(cfg)
-        scene = open_inputs(args, cfg, task)
-    except (RasterError, ValueError, FileNotFoundError) as err:
-        raise SystemExit(f'{prog}: error: {err}') from None
-    with scene:
-        # the config as loaded above (with --cfg-options merged), not read again
-        model, meta = load_model(cfg, args.checkpoint, args.device)
-        try:
-            if task == 'change':
-                classes, palette = classes_of(cfg, meta, CHANGE_CLASSES, CHANGE_PALETTE)
-            else:
-                classes, palette = classes_of(cfg, meta)
-        except ValueError as err:
-            raise SystemExit(f'{prog}: error: {args.checkpoint}: {err}') from None
-        adapter = build_adapter(model, scene.spec, args.device)
-        try:
-            if task == 'detection':
-                _detect(args, cfg, scene, adapter, classes)
-            else:
-                _map(args, task, scene, adapter, classes, palette)
-        except RasterError as err:
-            raise SystemExit(f'{prog}: error: {err} (no output written)') from None
+        if task == 'change':
+            classes, palette = classes_of(cfg, meta, CHANGE_CLASSES, CHANGE_PALETTE)
+        else:
+            classes, palette = classes_of(cfg, meta)
+    except ValueError as err:
+        raise SystemExit(f'{prog}: error: {args.checkpoint}: {err}') from None
+    adapter = build_adapter(model, scene.spec, args.device)
+    try:
+        if task == 'detection':
+            _detect(args, cfg, scene, adapter, classes)
+        elif multi_label_map(cfg, task):
+            _multi_label_map(args, cfg, scene, adapter, classes)
+        else:
+            _map(args, cfg, task, scene, adapter, classes, palette)
+        if args.embeddings or args.embeddings_raster:
+            _embed(args, cfg, task, scene, model)
+    except RasterError as err:
+        raise SystemExit(f'{prog}: error: {err} (no output written)') from None
 
 
 if __name__ == '__main__':

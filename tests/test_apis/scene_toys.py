@@ -11,11 +11,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from helpers.geotiff import write_geotiff
+from helpers.modules import REPO
 from torch import nn
 
 from mmskysense.registry import MODELS
 
 CRS = 'EPSG:32633'
+DEMO_CONFIG = REPO / 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
 X0, Y0 = 400_000.0, 5_000_000.0  # the scenes' north-west corner
 
 
@@ -24,6 +26,28 @@ def write_raster(path, data, res, origin=(X0, Y0), nodata=None, tags=None, crs=C
     _, h, w = data.shape
     tiled = dict(block=256, compress='deflate') if h >= 256 and w >= 256 else {}
     return write_geotiff(path, data, res, origin, crs, nodata=nodata, tags=tags, **tiled)
+
+
+def save_checkpoint(model, path, classes, palette=None) -> str:
+    """``model``'s weights with ``dataset_meta`` (classes, palette) as a checkpoint file."""
+    meta = dict(classes=list(classes))
+    if palette:
+        meta['palette'] = palette
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=meta)), path)
+    return str(path)
+
+
+def demo_checkpoint(path) -> str:
+    """The demo's UperNet (tiny backbone, random weights), as a checkpoint with its classes."""
+    from mmengine.config import Config
+
+    from mmskysense.utils import register_all_modules
+
+    register_all_modules()
+    cfg = Config.fromfile(str(DEMO_CONFIG))
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    return save_checkpoint(MODELS.build(cfg.model), path, cfg.class_names, cfg.palette)
 
 
 def hr_scene(path, size=256, res=0.5, hole=True, seed=0):

@@ -2,7 +2,6 @@
 own grids), checking the output's CRS and transform, and over broken rasters, checking that the
 message names the file and that no output is left behind."""
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -13,46 +12,20 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from helpers.modules import REPO, load_module
 from rasterio.transform import from_origin
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
+toys = load_module('scene_toys', Path(__file__).with_name('scene_toys.py'))
+cli = load_module('infer_large_scene', REPO / 'tools' / 'infer_large_scene.py')
+CONFIG = toys.DEMO_CONFIG
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-toys = _load('scene_toys', Path(__file__).with_name('scene_toys.py'))
-cli = _load('infer_large_scene', REPO / 'tools' / 'infer_large_scene.py')
-
-
-def _save(model, path, classes, palette=None):
-    meta = dict(classes=list(classes))
-    if palette:
-        meta['palette'] = palette
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=meta)), path)
-    return str(path)
+_save = toys.save_checkpoint
 
 
 @pytest.fixture(scope='module')
 def demo_checkpoint(tmp_path_factory):
-    """The demo's UperNet (tiny backbone, random weights), as a checkpoint with its classes."""
-    from mmengine.config import Config
-
-    from mmskysense.registry import MODELS
-    from mmskysense.utils import register_all_modules
-
-    register_all_modules()
-    cfg = Config.fromfile(str(CONFIG))
-    cfg.model.backbone.init_cfg = None
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    path = tmp_path_factory.mktemp('ckpt') / 'seg.pth'
-    return _save(model, path, cfg.class_names, cfg.palette)
+    return toys.demo_checkpoint(tmp_path_factory.mktemp('ckpt') / 'seg.pth')
 
 
 def _no_partial(folder: Path) -> None:
@@ -135,7 +108,7 @@ def test_series_one_file_per_date_or_one_multi_date_file(tmp_path):
     """Dyna.-S2's config (TemporalEncoderDecoder, LoadTimeSeries: 6 dates of bands
     2-9, 11, 12) with the tiny backbone; 3 dates given, padded to 6 masked ones."""
     sys.path.insert(0, str(REPO / 'tests' / 'test_downstream'))
-    tiny = _load('downstream_tiny', REPO / 'tests/test_downstream/downstream_tiny.py')
+    tiny = load_module('downstream_tiny', REPO / 'tests/test_downstream/downstream_tiny.py')
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
 

@@ -4,6 +4,8 @@
 # stride-4 token grid (32) holds whole attention windows.
 # Training ratio (paper: 10% and 100%) is a seeded random subset of the official train list.
 dataset_type = 'BigEarthNetS2Dataset'
+# pixel size (m) the model is trained at: tools/infer_large_scene.py checks a scene against it
+scene_gsd = 10.0  # the 10 m grid of the patches
 data_root = 'data/BigEarthNet'
 train_ratio = 0.1
 split_seed = 0

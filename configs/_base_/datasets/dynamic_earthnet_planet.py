@@ -2,6 +2,8 @@
 # 3 m). The RGB bands (3, 2, 1 of the B, G, R, NIR files) go through the backbone's HR branch
 # so that its pretrained tokenizer and prompts apply. Snow & ice is ignored (6 classes scored).
 dataset_type = 'DynamicEarthNetDataset'
+# pixel size (m) the model is trained at: tools/infer_large_scene.py checks a scene against it
+scene_gsd = 3.0  # Planet Fusion's 3 m
 data_root = 'data/DynamicEarthNet'
 crop_size = (512, 512)
 train_pipeline = [

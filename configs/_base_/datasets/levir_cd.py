@@ -4,6 +4,8 @@
 # the same geometry for both dates, photometric jitter per date, random date exchange.
 # Test protocol: the experiment config states it (whole 1024 px images or 256 px tiles).
 dataset_type = 'LEVIRCDDataset'
+# pixel size (m) the model is trained at: tools/infer_large_scene.py checks a scene against it
+scene_gsd = 0.5  # the pairs' 0.5 m
 data_root = 'data/LEVIR-CD'
 crop_size = (256, 256)
 meta_keys = (

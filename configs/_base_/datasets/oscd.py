@@ -5,6 +5,8 @@
 # smaller than that is padded, label 255); testing slides a 128 px window with stride 64 over
 # the whole city (model.test_cfg of the experiment config) and scores every pixel once.
 dataset_type = 'OSCDDataset'
+# pixel size (m) the model is trained at: tools/infer_large_scene.py checks a scene against it
+scene_gsd = 10.0  # the 10 m grid of the release
 data_root = 'data/OSCD'
 crop_size = (128, 128)
 s2_bands = ['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12']

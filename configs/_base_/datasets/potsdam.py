@@ -2,6 +2,8 @@
 # tools/dataset_converters/potsdam.py from the 6000 px tiles (official 24 train / 14 test tiles):
 # img_dir/{train,val}/*.png, ann_dir/{train,val}/*.png (255 = eroded boundary, ignored).
 dataset_type = 'PotsdamDataset'
+# pixel size (m) the model is trained at: tools/infer_large_scene.py checks a scene against it
+scene_gsd = 0.05  # 5 cm orthophotos (ISPRS data sheet)
 data_root = 'data/potsdam'
 crop_size = (512, 512)
 train_pipeline = [

@@ -13,11 +13,13 @@ from .adapters import (
     SegmentorAdapter,
     TensorFunctionAdapter,
     build_adapter,
+    is_multi_label,
     segmentor_predict_fn,
 )
 from .box_sink import BoxSink, SceneDetections, write_detections_geojson
 from .embedding_sink import EmbeddingResult, EmbeddingSink, embed_scene, grid_cell_transform
 from .inputs import Frame, SceneInputs, TileBatch, parse_input_args, split_input_arg
+from .multilabel_sink import MultiLabelMapSink
 from .polygon_sink import PolygonResult, PolygonSink, polygonize_class_map
 from .runner import SceneResult, TileSink, TileStats, run_tiles, segment_geotiff, segment_scene
 from .spec import (
@@ -42,10 +44,12 @@ __all__ = [
     'BackboneAdapter',
     'ClassifierAdapter',
     'DetectorAdapter',
+    'MultiLabelMapSink',
     'MultiModalAdapter',
     'SegmentorAdapter',
     'TensorFunctionAdapter',
     'build_adapter',
+    'is_multi_label',
     'segmentor_predict_fn',
     'BoxSink',
     'SceneDetections',

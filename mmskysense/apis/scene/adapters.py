@@ -14,7 +14,7 @@ through the model's own data preprocessor, so normalisation and channel conversi
 model's; none depends on the backbone class.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -25,11 +25,12 @@ from .inputs import TileBatch
 from .spec import SceneSpec
 
 
-def _to_probs(logits: torch.Tensor, h: int, w: int) -> torch.Tensor:
+def _to_probs(logits: torch.Tensor, h: int, w: int, multi_label: bool = False) -> torch.Tensor:
     """``N x K x h' x w'`` segmentation logits (or ``N x K`` scores) -> ``N x K x h x w``
-    probabilities."""
+    probabilities (``multi_label``: scores through a sigmoid, one probability per class)."""
     if logits.dim() == 2:
-        return logits.float().softmax(dim=1).cpu()[:, :, None, None].expand(-1, -1, h, w)
+        probs = logits.float().sigmoid() if multi_label else logits.float().softmax(dim=1)
+        return probs.cpu()[:, :, None, None].expand(-1, -1, h, w)
     if logits.dim() != 4:
         raise ValueError(f'the model returned {tuple(logits.shape)}; expected N x K x H x W')
     logits = logits[..., :h, :w]
@@ -94,14 +95,36 @@ class SegmentorAdapter:
         return self.predict_tensor(x, _metas(batch, name, h, w, (h, w)))
 
 
+def is_multi_label(model: Any) -> bool:
+    """A classifier whose head scores each class on its own (mmpretrain's ``MultiLabelClsHead``
+    and its subclasses, or a head that says ``multi_label = True``); ``model`` a model or its
+    config dict."""
+    head = model.get('head') if isinstance(model, Mapping) else getattr(model, 'head', None)
+    if head is None:
+        return False
+    if isinstance(head, Mapping):
+        return 'MultiLabel' in str(head.get('type', '')) or bool(head.get('multi_label'))
+    if getattr(head, 'multi_label', False):
+        return True
+    return any(c.__name__ == 'MultiLabelClsHead' for c in type(head).__mro__)
+
+
 class ClassifierAdapter:
     """An mmpretrain classifier (``ImageClassifier``, ``TemporalImageClassifier``): each tile
-    gets its class scores (softmax), spread over the tile, so blended tiles give a map."""
+    gets its class scores (softmax; a sigmoid per class for a multi-label head,
+    ``is_multi_label``), spread over the tile, so blended tiles give a map."""
 
-    def __init__(self, model: torch.nn.Module, device: str = 'cpu', name: str | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str = 'cpu',
+        name: str | None = None,
+        multi_label: bool | None = None,
+    ):
         self.model = model.to(device).eval()
         self.device = device
         self.name = name
+        self.multi_label = is_multi_label(model) if multi_label is None else multi_label
 
     def __call__(self, batch: TileBatch) -> torch.Tensor:
         from mmpretrain.structures import DataSample
@@ -117,7 +140,7 @@ class ClassifierAdapter:
             scores = self.model(data['inputs'], data['data_samples'], mode='tensor')
         if isinstance(scores, (tuple, list)):
             scores = scores[-1]
-        return _to_probs(scores, *batch.out_valid.shape[-2:])
+        return _to_probs(scores, *batch.out_valid.shape[-2:], self.multi_label)
 
 
 class MultiModalAdapter:
@@ -125,11 +148,13 @@ class MultiModalAdapter:
     multi-modal model contract): ``inputs`` ``{name: B x C x h x w or B x T x C x h x w}``
     (float32), metainfo ``img_shape``, ``ori_shape``, ``date_masks``, ``valid_masks``,
     ``doy``; ``encode_decode(inputs, metas)`` when the model has it, else
-    ``model(inputs, data_samples, mode='tensor')``."""
+    ``model(inputs, data_samples, mode='tensor')``. A multi-label classifier's scores go
+    through a sigmoid per class (``is_multi_label``)."""
 
     def __init__(self, model: torch.nn.Module, device: str = 'cpu'):
         self.model = model.to(device).eval()
         self.device = device
+        self.multi_label = is_multi_label(model)
 
     def __call__(self, batch: TileBatch) -> torch.Tensor:
         from mmengine.structures import BaseDataElement
@@ -157,7 +182,7 @@ class MultiModalAdapter:
                 out = self.model.encode_decode(data['inputs'], metas)
             else:
                 out = self.model(data['inputs'], data['data_samples'], mode='tensor')
-        return _to_probs(out, h, w)
+        return _to_probs(out, h, w, self.multi_label)
 
 
 class DetectorAdapter:
