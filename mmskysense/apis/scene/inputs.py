@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mmskysense.datasets.raster_io import (
+from mmskysense.datasets.raster import (
     GroundWindowReader,
     RasterError,
     RasterHandleCache,
@@ -92,8 +92,8 @@ def _pixel_grid(crs: Any, transform: Any) -> bool:
 
 def _dates_of(path: str, src: Any) -> list[int]:
     """Days of year of a file's dates (tags or name), [] when it carries none."""
-    from mmskysense.datasets.geo.errors import GeoSampleError
     from mmskysense.datasets.geo.index import file_dates
+    from mmskysense.datasets.raster import GeoSampleError
 
     try:
         return [d.timetuple().tm_yday for d in file_dates(path, dict(tags=src.tags()))]
