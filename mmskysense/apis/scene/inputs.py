@@ -25,6 +25,7 @@ from mmskysense.datasets.raster import (
     GroundWindowReader,
     RasterError,
     RasterHandleCache,
+    check_bands,
     check_north_up,
     crs_name,
     open_raster,
@@ -342,12 +343,7 @@ class SceneInputs:
             ):
                 per_date, num = m.channels, count // m.channels  # a date-major stack
             bands = m.bands_or_default(per_date)
-            if max(bands) > per_date:
-                raise RasterError(
-                    f'{path}: has {per_date} bands per date, expected at least {max(bands)} '
-                    f'(band indexes {bands} for the input {m.name!r})',
-                    path,
-                )
+            check_bands(path, per_date, bands, f'for the input {m.name!r}', 'bands per date')
             for t in range(num):
                 doy = dates[t] if t < len(dates) else (dates[0] if len(dates) == 1 else 0)
                 frames.append(Frame(path, [t * per_date + b for b in bands], doy))

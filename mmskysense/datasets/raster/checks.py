@@ -10,15 +10,18 @@ from .errors import GeoSampleError
 Box = tuple[float, float, float, float]  # (minx, miny, maxx, maxy) in CRS units
 
 
-def check_bands(path: str, count: int, bands: Sequence[int], what: str = '') -> None:
+def check_bands(
+    path: str, count: int, bands: Sequence[int], what: str = '', unit: str = 'bands'
+) -> None:
     """The one band check: 1-based ``bands`` must exist among a file's ``count`` bands (or an
     array's channels); else a ``GeoSampleError`` naming the file, its count and the bad bands.
-    ``what`` describes the bands (``'bands [1, 2] of this frame'``)."""
+    ``what`` describes the bands (``'bands [1, 2] of this frame'``), ``unit`` what ``count``
+    counts (``'bands per date'``)."""
     bad = [b for b in bands if not 1 <= b <= count]
     if bad:
         about = f' ({what})' if what else ''
         raise GeoSampleError(
-            f'{path}: has {count} bands, expected at least {max(bands)}{about}; cannot read '
+            f'{path}: has {count} {unit}, expected at least {max(bands)}{about}; cannot read '
             f'bands {bad} (1-based)',
             path,
         )
