@@ -343,7 +343,13 @@ class SceneInputs:
             ):
                 per_date, num = m.channels, count // m.channels  # a date-major stack
             bands = m.bands_or_default(per_date)
-            check_bands(path, per_date, bands, f'for the input {m.name!r}', 'bands per date')
+            check_bands(
+                path,
+                per_date,
+                bands,
+                f'band indexes {bands} for the input {m.name!r}',
+                'bands per date',
+            )
             for t in range(num):
                 doy = dates[t] if t < len(dates) else (dates[0] if len(dates) == 1 else 0)
                 frames.append(Frame(path, [t * per_date + b for b in bands], doy))
