@@ -4,7 +4,7 @@
 index entry that breaks the documented format (docs/data_format.md). The message starts with the
 file (or the index field) and says what was expected; ``.path`` holds the file.
 ``GeoMultiModalDataset(on_bad_sample='skip')`` and the scene tools catch exactly this type.
-``GeoSampleError`` is the same class under its older name (kept for compatibility).
+``RasterError`` is the same class under its older name (kept for compatibility).
 """
 
 
