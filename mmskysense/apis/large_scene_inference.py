@@ -1,5 +1,5 @@
 """The former home of large-scene segmentation; its names now live in ``mmskysense.apis.scene``
-(the parts: ``mmskysense.datasets.tiling``, ``mmskysense.datasets.raster_io``,
+(the parts: ``mmskysense.datasets.tiling``, ``mmskysense.datasets.raster``,
 ``mmskysense.apis.scene.{spec,inputs,adapters,accumulator,writer,runner}``)."""
 
 from mmskysense.datasets.tiling import TileGrid

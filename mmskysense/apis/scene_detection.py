@@ -183,7 +183,7 @@ def write_detection_preview(
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Polygon
 
-    from mmskysense.datasets.raster_io import open_raster
+    from mmskysense.datasets.raster import open_raster
     from mmskysense.visualization.preview import preview_size, read_stretched
 
     with open_raster(src_path, expected='the scene image') as src:

@@ -49,7 +49,7 @@ def load_scenes(
     data_root: str, crop_size: int, min_labelled: float = 0.5
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Per sample folder: ``(sample_id, tiles N x 3 x s x s uint8, labels N)``."""
-    from mmskysense.datasets.raster_io import open_raster, read_raster
+    from mmskysense.datasets.raster import open_raster, read_raster
 
     folders = sorted(glob.glob(osp.join(data_root, 'samples', '*')))
     if not folders:

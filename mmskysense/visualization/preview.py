@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mmskysense.datasets.raster_io import open_raster, read_decimated
+from mmskysense.datasets.raster import open_raster, read_decimated
 
 
 def preview_size(height: int, width: int, max_size: int) -> tuple[int, int]:

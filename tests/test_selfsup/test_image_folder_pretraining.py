@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mmskysense.datasets import ImageFolderPretrainDataset, load_image_split, make_image_split
-from mmskysense.datasets.geo.errors import GeoSampleError
+from mmskysense.datasets.raster import GeoSampleError
 from mmskysense.datasets.transforms import ImageMultiCrop
 
 CLASSES = ('Airport', 'BareLand', 'Beach')

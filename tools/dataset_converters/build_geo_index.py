@@ -10,8 +10,8 @@ out and listed with ``--skip-bad``.
 import argparse
 import sys
 
-from mmskysense.datasets.geo.errors import GeoSampleError
 from mmskysense.datasets.geo.index import build_geo_index
+from mmskysense.datasets.raster import GeoSampleError
 
 
 def parse_args() -> argparse.Namespace:

@@ -32,7 +32,7 @@ from mmskysense.datasets.downstream.potsdam import (
     POTSDAM_TEST_TILES,
     POTSDAM_TRAIN_TILES,
 )
-from mmskysense.datasets.raster_io import read_raster
+from mmskysense.datasets.raster import read_raster
 from mmskysense.datasets.tiling import iter_windows
 
 TILE_RE = re.compile(r'top_potsdam_(\d+_\d+)_RGB\.tif$')

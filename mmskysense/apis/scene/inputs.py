@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from mmskysense.datasets.raster_io import (
+from mmskysense.datasets.raster import (
     GroundWindowReader,
     RasterError,
     RasterHandleCache,
+    check_bands,
     check_north_up,
     crs_name,
     open_raster,
@@ -92,8 +93,8 @@ def _pixel_grid(crs: Any, transform: Any) -> bool:
 
 def _dates_of(path: str, src: Any) -> list[int]:
     """Days of year of a file's dates (tags or name), [] when it carries none."""
-    from mmskysense.datasets.geo.errors import GeoSampleError
     from mmskysense.datasets.geo.index import file_dates
+    from mmskysense.datasets.raster import GeoSampleError
 
     try:
         return [d.timetuple().tm_yday for d in file_dates(path, dict(tags=src.tags()))]
@@ -342,12 +343,13 @@ class SceneInputs:
             ):
                 per_date, num = m.channels, count // m.channels  # a date-major stack
             bands = m.bands_or_default(per_date)
-            if max(bands) > per_date:
-                raise RasterError(
-                    f'{path}: has {per_date} bands per date, expected at least {max(bands)} '
-                    f'(band indexes {bands} for the input {m.name!r})',
-                    path,
-                )
+            check_bands(
+                path,
+                per_date,
+                bands,
+                f'band indexes {bands} for the input {m.name!r}',
+                'bands per date',
+            )
             for t in range(num):
                 doy = dates[t] if t < len(dates) else (dates[0] if len(dates) == 1 else 0)
                 frames.append(Frame(path, [t * per_date + b for b in bands], doy))

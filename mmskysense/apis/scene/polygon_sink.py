@@ -274,7 +274,7 @@ def polygonize_class_map(
     """
     from tqdm import tqdm
 
-    from mmskysense.datasets.raster_io import open_raster, read_window
+    from mmskysense.datasets.raster import open_raster, read_window
 
     _check_options(dst_path, block)
     with open_raster(class_map_path, expected='a class map (ClassMapWriter)') as src:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import torch
 
-from mmskysense.datasets.raster_io import gdal_cache
+from mmskysense.datasets.raster import gdal_cache
 from mmskysense.datasets.tiling import TileGrid
 
 from .accumulator import BlendAccumulator

@@ -1,6 +1,6 @@
 # GeoTIFF sample index, rasterio readers, the pretraining dataset and the synthetic generator.
+from ..raster import GeoSampleError, RasterHandleCache, crs_to_wkt
 from .dataset import GeoMultiModalDataset
-from .errors import GeoSampleError
 from .index import (
     build_geo_index,
     build_sample_entry,
@@ -8,7 +8,6 @@ from .index import (
     parse_sample_entry,
     present_modalities,
 )
-from .raster_reader import RasterHandleCache, WindowReader, crs_to_wkt
 from .region import lonlat_to_region_id
 from .scaling import ModalityScaling, build_scaling
 from .synthetic import generate_geo_dataset
@@ -22,7 +21,6 @@ __all__ = [
     'parse_sample_entry',
     'present_modalities',
     'RasterHandleCache',
-    'WindowReader',
     'crs_to_wkt',
     'lonlat_to_region_id',
     'ModalityScaling',

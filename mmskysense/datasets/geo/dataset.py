@@ -15,7 +15,7 @@ from mmengine.logging import MMLogger
 
 from mmskysense.registry import DATASETS
 
-from .errors import GeoSampleError
+from ..raster import GeoSampleError
 from .index import load_geo_index
 
 

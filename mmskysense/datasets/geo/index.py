@@ -16,8 +16,7 @@ from typing import Any
 
 from mmskysense.structures.modalities import is_series, modality, modality_names
 
-from ..raster_io import RasterError, crs_name, open_raster
-from .errors import GeoSampleError
+from ..raster import GeoSampleError, crs_name, open_raster
 from .region import lonlat_to_region_id
 
 INDEX_FORMAT = 'mmskysense-geo-index'
@@ -211,8 +210,6 @@ def _read_header(path: str) -> dict[str, Any]:
         # a truncated file is refused here, before training meets it
         with open_raster(path, check_complete=True) as src:
             return dict(crs=src.crs, bounds=tuple(src.bounds), count=src.count, tags=src.tags())
-    except RasterError as err:
-        raise GeoSampleError(str(err), path=path) from err
     except RasterioError as err:
         raise GeoSampleError(f'{path}: cannot read its header ({err})', path=path) from err
 

@@ -1,9 +1,10 @@
 """Geo-aligned multi-crop: 2 global and n local views, each a window on the ground.
 
 A view is a ground box in the sample's CRS. Every modality reads its own pixels for that box
-through its own geotransform (``WindowReader``), so the HR view (~0.3 m) and the S2/S1 views
-(10 m) of one view cover the same ground. Boxes follow DINO's random-resized-crop (area fraction
-and aspect ratio), snapped to the HR pixel grid so that the HR crop is whole pixels.
+through its own geotransform (``GroundWindowReader``, the scene loop's reader too), so the HR
+view (~0.3 m) and the S2/S1 views (10 m) of one view cover the same ground. Boxes follow DINO's
+random-resized-crop (area fraction and aspect ratio), snapped to the HR pixel grid so that the
+HR crop is whole pixels.
 """
 
 import math
@@ -16,10 +17,8 @@ from mmcv.transforms import BaseTransform
 from mmskysense.registry import TRANSFORMS
 from mmskysense.structures.modalities import is_series, modality, modality_names, series_names
 
-from ..geo.errors import GeoSampleError
-from ..geo.raster_reader import WindowReader
 from ..geo.scaling import ModalityScaling, build_scaling
-from ..raster_io import Box, RasterHandleCache, gdal_cache
+from ..raster import Box, GeoSampleError, GroundWindowReader, RasterHandleCache, gdal_cache
 
 SizeCfg = int | Mapping[str, int]
 
@@ -188,7 +187,7 @@ class GeoMultiCrop(BaseTransform):
         self.max_block_samples = max_block_samples
         self.read_budget_mb = read_budget_mb
         self.gdal_cache_mb = gdal_cache_mb
-        # opened lazily in whichever process reads (fork-safe, see raster_io)
+        # opened lazily in whichever process reads (fork-safe, see mmskysense.datasets.raster.cache)
         self.handles = RasterHandleCache(max_open_files)
 
     def view_plan(self) -> list[tuple[str, int, tuple[float, float], dict[str, int]]]:
@@ -201,15 +200,15 @@ class GeoMultiCrop(BaseTransform):
         ]
         return plan
 
-    def _readers(self, sample_id: str) -> dict[str, WindowReader]:
+    def _readers(self) -> dict[str, GroundWindowReader]:
         return {
-            name: WindowReader(
+            name: GroundWindowReader(
                 self.handles,
                 mode,
-                sample_id,
                 self.use_overviews,
                 self.max_block_samples,
                 self.read_budget_mb,
+                valid='all',
             )
             for name, mode in self.read_mode.items()
         }
@@ -217,7 +216,7 @@ class GeoMultiCrop(BaseTransform):
     def _read_view(
         self,
         results: dict,
-        readers: dict[str, WindowReader],
+        readers: dict[str, GroundWindowReader],
         box: Box,
         sizes: dict[str, int],
         present: tuple[str, ...],
@@ -233,19 +232,16 @@ class GeoMultiCrop(BaseTransform):
                 continue
             if not is_series(name):
                 src = results[name]
-                images[name], valid_masks[name] = readers[name].read_image(
-                    src['path'], src['bands'], crs, box, size, self.scaling[name]
-                )
+                img, ok = readers[name].read_image(src['path'], src['bands'], box, size, crs)
+                images[name], valid_masks[name] = self.scaling[name].apply(img, ok), ok
                 continue
             frames = results['frames'][name]
             stack, valid = [], []
             for frame in frames:
                 if frame is None:
                     continue
-                img, ok = readers[name].read_image(
-                    frame['path'], frame['bands'], crs, box, size, self.scaling[name]
-                )
-                stack.append(img)
+                img, ok = readers[name].read_image(frame['path'], frame['bands'], box, size, crs)
+                stack.append(self.scaling[name].apply(img, ok))
                 valid.append(ok)
             channels = stack[0].shape[0]
             data = np.zeros((len(frames), channels) + size, dtype=np.float32)
@@ -262,7 +258,7 @@ class GeoMultiCrop(BaseTransform):
         if results.get('osm') is not None:
             osm = results['osm']
             view['osm_label'] = readers['osm'].read_label(
-                osm['path'], osm['bands'], crs, box, (sizes['hr'], sizes['hr'])
+                osm['path'], osm['bands'], box, (sizes['hr'], sizes['hr']), crs
             )
         return view
 
@@ -274,7 +270,7 @@ class GeoMultiCrop(BaseTransform):
         return None
 
     def _prefetch_series(
-        self, results: dict, readers: dict[str, WindowReader], boxes: list[Box]
+        self, results: dict, readers: dict[str, GroundWindowReader], boxes: list[Box]
     ) -> None:
         """Read each sampled S2/S1 frame once over the union of the views: the frames are
         small (64 x 64) and every view needs most of them, so one read beats one per view."""
@@ -289,7 +285,7 @@ class GeoMultiCrop(BaseTransform):
                 continue
             for frame in results['frames'][name]:
                 if frame is not None:
-                    readers[name].prefetch(frame['path'], frame['bands'], results['crs'], union)
+                    readers[name].prefetch(frame['path'], frame['bands'], union, results['crs'])
 
     def _present(self, results: dict) -> tuple[str, ...]:
         """The recipe's modalities the sample has; the policy for the others."""
@@ -319,11 +315,11 @@ class GeoMultiCrop(BaseTransform):
 
     def _crop(self, results: dict) -> dict:
         sample_id = results.get('sample_id')
-        readers = self._readers(sample_id)
+        readers = self._readers()
         present = self._present(results)
         # boxes snap to the pixel grid of the finest modality the sample has (HR when present)
         finest = min(present, key=lambda m: modality(m).gsd_ratio)
-        t = readers[finest].transform_of(_files(results, finest)[0])
+        t = self.handles.get(_files(results, finest)[0]).transform
         grid = ((t.c, t.f), (abs(t.a), abs(t.e)))
         region = tuple(results['bounds'])
         plan = self.view_plan()

@@ -11,7 +11,7 @@ import numpy as np
 
 from mmskysense.registry import TRANSFORMS
 
-from ..geo.errors import GeoSampleError
+from ..raster import GeoSampleError
 from .geo_multi_crop import GeoMultiCrop, sample_ground_box
 
 

@@ -15,7 +15,7 @@ from mmcv.transforms import BaseTransform
 from mmskysense.registry import TRANSFORMS
 from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, select_dates
 
-from ..raster_io import open_raster, raster_shape, read_raster
+from ..raster import open_raster, raster_shape, read_raster
 
 
 def _as_float(img: np.ndarray, to_float32: bool) -> np.ndarray:

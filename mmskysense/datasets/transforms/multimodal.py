@@ -25,7 +25,14 @@ from mmcv.transforms import BaseTransform
 from mmskysense.registry import TRANSFORMS
 from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, select_dates
 
-from ..raster_io import raster_bounds, raster_shape, read_raster, read_raster_window
+from ..raster import (
+    GroundWindowReader,
+    RasterHandleCache,
+    check_bands,
+    raster_bounds,
+    raster_shape,
+    read_raster,
+)
 
 
 def _day_of_year(date: str) -> int:
@@ -98,7 +105,9 @@ class LoadMultiModalImages(BaseTransform):
             - ``num_dates``: None for one acquisition; T for a series (padded / subsampled);
             - ``select``: ``'even'``, ``'last'`` or ``'first'``: dates kept of a longer series;
             - ``sar``: ``'db'`` (values are dB, checked) or ``'linear'`` (converted to dB);
-            - ``resampling``: rasterio resampling on read.
+            - ``resampling``: rasterio resampling of a whole-file read; a sample with a ground
+              box (``window_bounds``) is read by ``GroundWindowReader``, the scene loop's
+              reader (its resampling, 0 where the file holds no data).
         check_extent: georeferenced rasters must cover the same ground (the label's, or the
             first modality's) within ``extent_tolerance`` pixels of the coarser grid;
             arrays without georeferencing must have the label's size.
@@ -145,17 +154,49 @@ class LoadMultiModalImages(BaseTransform):
             raise KeyError(f'{source}: expected "path" or "band_paths" for one acquisition')
         path = entry['path']
         if entry.get('window_bounds') is not None:
-            img = read_raster_window(
-                path,
-                entry['window_bounds'],
-                entry.get('window_crs'),
-                bands=spec.get('bands'),
-                out_shape=size,
-                resampling=resampling,
+            img = self._read_ground(
+                path, entry['window_bounds'], entry.get('window_crs'), spec.get('bands'), size
             )
         else:
             img = read_raster(path, spec.get('bands'), out_shape=size, resampling=resampling)
         return img, path
+
+    def _read_ground(
+        self,
+        path: str,
+        bounds: Sequence[float],
+        bounds_crs: str | None,
+        bands: Sequence[int] | None,
+        size: tuple[int, int] | None,
+    ) -> np.ndarray:
+        """``bands`` of ``path`` over the ground box ``bounds`` (in ``bounds_crs``, default the
+        file's) as ``H x W x C`` float32, through ``GroundWindowReader``; ``size`` None: the
+        box's size in the file's pixels. Pixels without data are 0 (filled from the mask)."""
+        # the reader of pretraining crops and of the scene loop; a sample's files are opened
+        # for this read only, as a whole-file read opens them
+        reader = GroundWindowReader(RasterHandleCache(max_open=1), valid='all')
+        try:
+            return self._read_box(reader, path, bounds, bounds_crs, bands, size)
+        finally:
+            reader.handles.close()
+
+    @staticmethod
+    def _read_box(reader, path, bounds, bounds_crs, bands, size) -> np.ndarray:
+        src = reader.handles.get(path)
+        box = tuple(float(v) for v in bounds)
+        if bounds_crs is not None and src.crs is not None:
+            from rasterio.crs import CRS
+            from rasterio.warp import transform_bounds
+
+            if CRS.from_user_input(bounds_crs) != src.crs:
+                box = transform_bounds(bounds_crs, src.crs, *box)
+        bands = list(bands) if bands is not None else list(range(1, src.count + 1))
+        if size is None:
+            c0, r0, c1, r1 = reader.pixel_box(src, box)
+            size = (max(1, round(r1 - r0)), max(1, round(c1 - c0)))
+        img, valid = reader.read_image(path, bands, box, tuple(size))
+        np.copyto(img, np.float32(0), where=~valid[None])
+        return np.ascontiguousarray(img.transpose(1, 2, 0))
 
     def _read_series(self, entry: dict, spec: dict, source: str) -> tuple[list, list, str]:
         dates = list(entry.get('dates') or [])
@@ -174,9 +215,7 @@ class LoadMultiModalImages(BaseTransform):
             keep = _choose_dates(entry, dates, spec['num_dates'], spec.get('select', 'even'))
             bands = spec.get('bands')
             if bands is not None:
-                bad = [b for b in bands if not 1 <= b <= arr.shape[1]]
-                if bad:
-                    raise ValueError(f'{path} has {arr.shape[1]} channels; cannot read {bad}')
+                check_bands(path, arr.shape[1], bands, 'channels of its T x C x H x W array')
             imgs = []
             for t in keep:
                 frame = np.asarray(arr[t], dtype=np.float32).transpose(1, 2, 0)

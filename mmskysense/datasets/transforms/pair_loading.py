@@ -15,7 +15,7 @@ from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 
-from ..raster_io import read_raster
+from ..raster import read_raster
 
 #: formats read with OpenCV (8-bit RGB photos such as LEVIR-CD's PNGs); the rest with rasterio
 _IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')

@@ -1,0 +1,49 @@
+"""The raster package: every raster read of training, tools and scene inference goes through it.
+
+One job per module (docs/interfaces.md, The raster package):
+
+* ``errors``: the one error family, ``GeoSampleError`` (``RasterError`` is the same class);
+* ``open``: ``open_raster`` (missing, empty, not a raster, truncated: refused naming the file);
+* ``checks``: ``check_bands`` (the one band check), ``check_north_up``, ``check_raster``;
+* ``crs``: CRS strings and names;
+* ``window``: ``read_window`` / ``read_decimated`` of an open raster, with the validity mask;
+* ``cache``: ``RasterHandleCache`` (fork-safe handles), ``gdal_cache``;
+* ``ground``: ``GroundWindowReader``, the one ground-box reader;
+* ``whole``: ``read_raster`` / ``raster_shape`` / ``raster_bounds`` for whole small files.
+"""
+
+from .cache import RasterHandleCache, default_handle_cache, gdal_cache
+from .checks import Box, check_bands, check_covers, check_north_up, check_raster
+from .crs import crs_name, crs_to_wkt
+from .errors import GeoSampleError, MissingRasterError, RasterError
+from .ground import LABEL_IGNORE, GroundWindowReader
+from .open import check_complete_tiff, open_raster
+from .whole import raster_bounds, raster_shape, read_raster
+from .window import Span, mask_kinds, read_decimated, read_window
+
+__all__ = [
+    'Box',
+    'GeoSampleError',
+    'GroundWindowReader',
+    'LABEL_IGNORE',
+    'MissingRasterError',
+    'RasterError',
+    'RasterHandleCache',
+    'Span',
+    'check_bands',
+    'check_complete_tiff',
+    'check_covers',
+    'check_north_up',
+    'check_raster',
+    'crs_name',
+    'crs_to_wkt',
+    'default_handle_cache',
+    'gdal_cache',
+    'mask_kinds',
+    'open_raster',
+    'raster_bounds',
+    'raster_shape',
+    'read_decimated',
+    'read_raster',
+    'read_window',
+]
