@@ -184,7 +184,7 @@ def check_files(args, task):
     """The rasters named on the command line exist and are complete (before the config is
     read: their errors name them whatever the config)."""
     from mmskysense.apis.scene import split_input_arg
-    from mmskysense.datasets.raster_io import open_raster
+    from mmskysense.datasets.raster import open_raster
 
     paths = [p for arg in args.inputs for p in split_input_arg(arg)[1]]
     for n, path in enumerate(paths, 1):
@@ -329,7 +329,7 @@ def map_grid(args, cfg, task):
 def _map(args, cfg, task, scene, model, classes, palette):
     from mmskysense.apis.change_map import write_change_preview
     from mmskysense.apis.scene import polygonize_class_map, segment_scene
-    from mmskysense.datasets.raster_io import open_raster
+    from mmskysense.datasets.raster import open_raster
     from mmskysense.visualization import write_preview
 
     tile, overlap = map_grid(args, cfg, task)
@@ -416,7 +416,7 @@ def main(argv=None, load_model=None, task=None, prog=None):
     from mmskysense.apis import init_model
     from mmskysense.apis.scene import task_of
     from mmskysense.apis.scene.runner import warn_unused_block
-    from mmskysense.datasets.raster_io import RasterError
+    from mmskysense.datasets.raster import RasterError
 
     prog = prog or osp.basename(__file__)
     load_model = load_model or init_model
@@ -440,7 +440,7 @@ def _run(args, cfg, task, scene, load_model, prog):
     """Load the model and write every product asked for."""
     from mmskysense.apis.change_map import CHANGE_CLASSES, CHANGE_PALETTE
     from mmskysense.apis.scene import build_adapter, classes_of
-    from mmskysense.datasets.raster_io import RasterError
+    from mmskysense.datasets.raster import RasterError
 
     # the config as loaded above (with --cfg-options merged), not read again
     model, meta = load_model(cfg, args.checkpoint, args.device)

@@ -15,7 +15,7 @@ from rasterio.crs import CRS
 
 from mmskysense.apis import segment_geotiff
 from mmskysense.apis.scene import blend_window
-from mmskysense.datasets.raster_io import RasterError
+from mmskysense.datasets.raster import RasterError
 from mmskysense.visualization import write_preview
 
 NUM_CLASSES = 3

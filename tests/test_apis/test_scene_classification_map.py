@@ -118,10 +118,13 @@ def test_is_multi_label_from_the_config_or_the_model():
     assert is_multi_label(dict(head=dict(type='mmpretrain.MultiLabelLinearClsHead')))
     assert not is_multi_label(dict(head=dict(type='mmpretrain.LinearClsHead')))
     assert ClassifierAdapter(ToyClassifier(True)).multi_label
+    from mmengine.registry import DefaultScope
     from mmpretrain.models.heads import MultiLabelLinearClsHead
 
     model = ToyClassifier(False)
-    model.head = MultiLabelLinearClsHead(num_classes=4, in_channels=8)
+    # the head builds its loss from the default scope, which an earlier test may have set
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model.head = MultiLabelLinearClsHead(num_classes=4, in_channels=8)
     assert is_multi_label(model)
 
 

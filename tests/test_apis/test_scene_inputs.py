@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 from mmskysense.apis.scene import ModalityInput, SceneInputs, SceneSpec, scene_spec_from_config
-from mmskysense.datasets.raster_io import RasterError
+from mmskysense.datasets.raster import RasterError
 from mmskysense.datasets.tiling import TileGrid
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers.geotiff import write_geotiff
 
-from mmskysense.datasets.raster_io import (
+from mmskysense.datasets.raster import (
     GroundWindowReader,
     MissingRasterError,
     RasterError,

@@ -77,7 +77,7 @@ def resampled_vrt(
     files of one scene share one, so a change pair keeps whole-pixel offsets) and holds the
     whole pixels inside the file. Bands, nodata and tags are kept; GDAL averages when it
     shrinks and interpolates bilinearly when it enlarges. Returns the VRT's path."""
-    from mmskysense.datasets.raster_io import open_raster
+    from mmskysense.datasets.raster import open_raster
 
     with open_raster(path, expected='an input of the scene, a GeoTIFF') as src:
         t, w, h = src.transform, src.width, src.height
