@@ -20,7 +20,9 @@ single-modal model):
   scene.tif                         one raster (or one date of a series: repeat for more dates)
   s2=S2_20210105.tif,S2_...tif      NAME=PATH[,PATH...]: the input NAME of the model (a series:
   s2=s2_stack.tif                   one file per date, or one multi-date file)
-  hr=hr.tif s2=... s1=...           several modalities, each on its own grid (same CRS)
+  hr=hr.tif s2=... s1=...           several modalities, each on its own grid (same CRS); a
+                                    modality other than the first (the reference) may be left
+                                    out: it is masked, as a sample lacking it in training
   date1.tif date2.tif               the two dates of a change detector: never resampled, they
                                     must share CRS, pixel size and pixel grid (a whole-pixel
                                     offset is fine); the map covers their overlap and is
@@ -172,11 +174,17 @@ def parse_args(argv=None, prog=None):
 
 
 def test_scale(cfg) -> int:
-    """The longest side of the test pipeline's resize, the patch size the model was tested at."""
+    """The longest side of the test pipeline's resize, the patch size the model was tested at
+    (a multi-modal loader's: the out_size of the config's first modality)."""
     for step in cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', []):
-        if str(step.get('type', '')).split('.')[-1] == 'Resize' and step.get('scale'):
+        kind = str(step.get('type', '')).split('.')[-1]
+        if kind == 'Resize' and step.get('scale'):
             scale = step['scale']
             return int(max(scale) if isinstance(scale, (list, tuple)) else scale)
+        if kind == 'LoadMultiModalImages' and cfg.get('modalities'):
+            size = step['modalities'].get(cfg.modalities[0], {}).get('out_size')
+            if size:
+                return int(max(size))
     return 1024
 
 
@@ -243,6 +251,8 @@ def open_inputs(args, cfg, task, tmp_dir):
     files = parse_input_args(spec, args.inputs)
     check_output(args, task, files, multi_label_map(cfg, task))
     scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates)
+    for name in scene.missing:
+        print(f'{name}: no file given; masked in every tile (as a sample lacking it in training)')
     gsd, size = model_gsd(cfg), pixel_size(scene.transform)
     if args.resample_to_model_gsd:
         if gsd is None:
@@ -461,6 +471,8 @@ def _run(args, cfg, task, scene, load_model, prog):
             _map(args, cfg, task, scene, adapter, classes, palette)
         if args.embeddings or args.embeddings_raster:
             _embed(args, cfg, task, scene, model)
+        for name, tiles in sorted(getattr(adapter, 'masked', {}).items()):
+            print(f'{name}: masked in {tiles} tiles (no file, or no data in the tile)')
     except RasterError as err:
         raise SystemExit(f'{prog}: error: {err} (no output written)') from None
 

@@ -140,5 +140,22 @@ def test_errors_name_the_file(tmp_path):
         RasterError, match=re.escape(hr) + ': has 3 bands per date, expected at least 4'
     ):
         SceneInputs.open(SceneSpec([ModalityInput('hr', bands=[1, 4])]), dict(hr=hr))
-    with pytest.raises(ValueError, match="no file for the input 's1'"):
-        SceneInputs.open(spec, dict(hr=hr))
+    with pytest.raises(ValueError, match="no file for the input 'hr'"):
+        SceneInputs.open(spec, dict(s1=far))  # the reference may not be left out
+
+
+def test_an_input_left_out_is_masked(tmp_path):
+    """A modality other than the reference given no file: zeros, no valid pixel, no real
+    date (masked by the multi-modal adapter, as a sample lacking it in training)."""
+    hr = toys.hr_scene(tmp_path / 'hr.tif', size=64)
+    spec = SceneSpec(
+        [ModalityInput('hr', channels=3), ModalityInput('s1', channels=2, num_dates=3, scale=0.125)]
+    )
+    with SceneInputs.open(spec, dict(hr=hr)) as scene:
+        assert scene.missing == ['s1']
+        batch = scene.read([TileGrid(64, 64, 32, 0).tile_at(0, 0)])
+    assert batch.inputs['s1'].shape == (1, 3, 2, 4, 4) and not batch.inputs['s1'].any()
+    assert not batch.valid['s1'].any() and not batch.date_mask['s1'].any()
+    unknown = SceneSpec([ModalityInput('hr', channels=3), ModalityInput('s1', scale=0.125)])
+    with pytest.raises(ValueError, match='no channels stated to mask it'):
+        SceneInputs.open(unknown, dict(hr=hr))

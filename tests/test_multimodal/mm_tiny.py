@@ -95,6 +95,24 @@ def tiny_config(
 ) -> Config:
     """Config ``name`` with the tiny backbone and fusion, tiny inputs, the generated data and a
     short schedule (no validation, no checkpoints)."""
+    cfg = tiny_model_config(name, work_dir, fusion_mode)
+    fam = family(name)
+    if fam == 'dyna':
+        _set_load(cfg, hr=dict(out_size=(64, 64)), s2=dict(out_size=(16, 16), num_dates=2),
+                  s1=dict(out_size=(16, 16), num_dates=2), crop=(32, 32))  # fmt: skip
+    elif fam == 'pastis':
+        _set_load(cfg, hr=dict(out_size=(128, 128)), s2=dict(num_dates=3), s1=dict(num_dates=3))
+    else:
+        _set_load(cfg, s2=dict(out_size=(32, 32)), s1=dict(out_size=(32, 32)))
+    shorten(cfg, data_root, max_iters, False, test_samples, lr, batch_size)
+    if fam == 'pastis':
+        for loader in ('train_dataloader', 'test_dataloader'):
+            cfg[loader].dataset.hr_root = osp.join(osp.dirname(data_root), 'PASTIS-HR')
+    return cfg
+
+
+def tiny_model_config(name: str, work_dir: str, fusion_mode: str | None = None) -> Config:
+    """Config ``name`` with the tiny backbone, fusion and heads (its data as the release's)."""
     cfg = load_tiny(CONFIGS[name], name, work_dir)
     c, d = TINY['embed_dims'], TINY['fused_dims']
     model = cfg.model
@@ -109,16 +127,8 @@ def tiny_config(
     if fam == 'dyna':
         model.decode_head.update(in_channels=[c, c * 2, c * 4, fused], channels=64)
         model.auxiliary_head.update(in_channels=c * 4, channels=32)
-        _set_load(cfg, hr=dict(out_size=(64, 64)), s2=dict(out_size=(16, 16), num_dates=2),
-                  s1=dict(out_size=(16, 16), num_dates=2), crop=(32, 32))  # fmt: skip
     elif fam == 'pastis':
         model.decode_head.update(in_channels=fused, channels=32, num_convs=1)
-        _set_load(cfg, hr=dict(out_size=(128, 128)), s2=dict(num_dates=3), s1=dict(num_dates=3))
     else:
         model.head.in_channels = fused
-        _set_load(cfg, s2=dict(out_size=(32, 32)), s1=dict(out_size=(32, 32)))
-    shorten(cfg, data_root, max_iters, False, test_samples, lr, batch_size)
-    if fam == 'pastis':
-        for loader in ('train_dataloader', 'test_dataloader'):
-            cfg[loader].dataset.hr_root = osp.join(osp.dirname(data_root), 'PASTIS-HR')
     return cfg

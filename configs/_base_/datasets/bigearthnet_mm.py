@@ -53,3 +53,10 @@ data_preprocessor = dict(
         s1=[5.116, 5.464],
     ),
 )
+# what the model takes of a scene (tools/infer_large_scene.py; docs/interfaces.md, Multi-modal
+# scenes): the bands of training on the 10 m grid; a config's `modalities` picks its row, the
+# first is the reference (the output grid) and another left out is masked, as in training
+scene_inputs = dict(
+    s2=dict(bands=list(range(1, 11))),  # B2-B8, B8A, B11, B12 (L2A, reflectance x 1e4)
+    s1=dict(bands=[1, 2]),  # VV, VH in dB
+)

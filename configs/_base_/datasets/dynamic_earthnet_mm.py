@@ -68,3 +68,13 @@ data_preprocessor = dict(
         s1=[5.0, 5.5],
     ),
 )
+# what the model takes of a scene (tools/infer_large_scene.py; docs/interfaces.md, Multi-modal
+# scenes): the bands and dates of training, the Sentinel series read at a quarter of the Planet
+# grid (its 256 px of 1024); a config's `modalities` picks its row, the first is the reference
+# (the output grid) and another left out is masked, as in training
+sentinel_scale = sentinel_size[0] / planet_size[0]
+scene_inputs = dict(
+    hr=dict(bands=[3, 2, 1]),  # R, G, B of Planet's B, G, R, NIR
+    s2=dict(bands=s2_bands, num_dates=num_months, select='last', scale=sentinel_scale),
+    s1=dict(bands=[1, 2], num_dates=num_months, select='last', scale=sentinel_scale),  # dB
+)

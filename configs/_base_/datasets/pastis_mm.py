@@ -55,3 +55,16 @@ data_preprocessor = dict(
     mean=dict(hr=[123.675, 116.28, 103.53]),
     std=dict(hr=[58.395, 57.12, 57.375]),
 )
+# what the model takes of a scene (tools/infer_large_scene.py; docs/interfaces.md, Multi-modal
+# scenes): the bands and dates of training, the series standardised with the release's statistics
+# of the training folds (as the loader does), HR at 1024 px of the 128 px S2 grid; a config's
+# `modalities` picks its row, the first is the reference (the output grid) and another left out is
+# masked, as in training
+norm_folds = [(cv_fold + k - 1) % 5 + 1 for k in range(3)]  # the training folds of cv_fold
+scene_inputs = dict(
+    s2=dict(bands=list(range(1, 11)), num_dates=num_s2_dates,
+            norm=dict(file=data_root + '/NORM_S2_patch.json', folds=norm_folds)),
+    s1=dict(bands=[1, 2], num_dates=num_s1_dates,
+            norm=dict(file=data_root + '/NORM_S1A_patch.json', folds=norm_folds)),
+    hr=dict(bands=[1, 2, 3], scale=hr_size[0] / 128),
+)  # fmt: skip

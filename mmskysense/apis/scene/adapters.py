@@ -145,34 +145,53 @@ class ClassifierAdapter:
 
 class MultiModalAdapter:
     """A model that takes the core backbone's dict of modalities (docs/interfaces.md, the
-    multi-modal model contract): ``inputs`` ``{name: B x C x h x w or B x T x C x h x w}``
-    (float32), metainfo ``img_shape``, ``ori_shape``, ``date_masks``, ``valid_masks``,
-    ``doy``; ``encode_decode(inputs, metas)`` when the model has it, else
+    multi-modal model contract), given its inputs and masks in the form ``LoadMultiModalImages``
+    and ``PackMultiModalInputs`` give them in training: ``inputs`` ``{name: B x C x h x w or
+    B x T x C x h x w}`` float32, 0 where a pixel holds no data, standardised with the spec's
+    ``norm``; metainfo ``img_shape``, ``ori_shape``, ``modality_mask`` (False for a modality
+    without data in the tile, or left out), ``date_masks``, ``doy`` (0 for masked dates),
+    ``valid_masks``; then ``encode_decode(inputs, metas)`` when the model has it, else
     ``model(inputs, data_samples, mode='tensor')``. A multi-label classifier's scores go
-    through a sigmoid per class (``is_multi_label``)."""
+    through a sigmoid per class (``is_multi_label``). ``masked`` counts, per modality, the
+    tiles it was masked in."""
 
-    def __init__(self, model: torch.nn.Module, device: str = 'cpu'):
+    def __init__(self, model: torch.nn.Module, device: str = 'cpu', spec: SceneSpec | None = None):
         self.model = model.to(device).eval()
         self.device = device
+        self.spec = spec
         self.multi_label = is_multi_label(model)
+        self.masked: dict[str, int] = {}
+
+    def _input(self, name: str, values: np.ndarray, valid: np.ndarray) -> torch.Tensor:
+        # 0 where the pixel holds no data (NaN nodata included), as training's loader fills it
+        x = np.where(np.expand_dims(valid, -3), values, 0).astype(np.float32)
+        stats = self.spec[name].norm_stats() if self.spec and name in self.spec.names else None
+        if stats is not None:
+            mean, std = stats
+            x -= mean[:, None, None]
+            x /= std[:, None, None]
+        return torch.from_numpy(x).to(self.device)
 
     def __call__(self, batch: TileBatch) -> torch.Tensor:
         from mmengine.structures import BaseDataElement
 
         h, w = batch.out_valid.shape[-2:]
-        inputs = {
-            name: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)).to(self.device)
-            for name, v in batch.inputs.items()
-        }
+        inputs = {n: self._input(n, v, batch.valid[n]) for n, v in batch.inputs.items()}
         samples = []
         for i in range(len(batch)):
+            present = {n: bool(v[i].any()) for n, v in batch.valid.items()}
+            for n, ok in present.items():
+                if not ok:
+                    self.masked[n] = self.masked.get(n, 0) + 1
+            date_masks = {k: torch.from_numpy(v[i]) for k, v in batch.date_mask.items()}
             meta = dict(
                 img_shape=(h, w),
                 ori_shape=(h, w),
                 pad_shape=(h, w),
-                date_masks={k: torch.from_numpy(v[i]) for k, v in batch.date_mask.items()},
+                modality_mask=present,
+                date_masks=date_masks,
+                doy={k: torch.from_numpy(v) * date_masks[k] for k, v in batch.doy.items()},
                 valid_masks={k: torch.from_numpy(v[i]) for k, v in batch.valid.items()},
-                doy={k: torch.from_numpy(v) for k, v in batch.doy.items()},
             )
             samples.append(BaseDataElement(metainfo=meta))
         with torch.no_grad():
@@ -323,7 +342,7 @@ def build_adapter(model: Any, spec: SceneSpec, device: str = 'cpu') -> Callable:
     ``bbox_head``, a segmentor's for one with a ``decode_head``, a classifier's for one with a
     ``head``."""
     if len(spec.inputs) > 1 or getattr(model, 'multimodal_inputs', False):
-        return MultiModalAdapter(model, device)
+        return MultiModalAdapter(model, device, spec)
     if hasattr(model, 'roi_head') or hasattr(model, 'bbox_head'):
         # the spec's bands are in the model's order (scene_spec_from_config): no reversal
         return DetectorAdapter(model, device, spec.reference.name)

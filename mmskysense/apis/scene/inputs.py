@@ -190,6 +190,7 @@ class SceneInputs:
         frames: per input, its ``T`` frames (``None`` for padded dates; one for an image).
         height, width, crs, transform: the output grid.
         reference_path: the file whose grid the output takes.
+        missing: the inputs given no file (not the reference), masked in every tile.
     """
 
     def __init__(
@@ -204,6 +205,8 @@ class SceneInputs:
         if valid_dates not in VALID_DATES:
             raise ValueError(f'valid_dates must be one of {VALID_DATES}, got {valid_dates!r}')
         self.spec, self.frames, self.valid_dates = spec, frames, valid_dates
+        #: inputs given no file: masked in every tile
+        self.missing = [n for n, fs in frames.items() if all(f is None for f in fs)]
         self.reference_path = frames[spec.reference.name][0].path
         # files read as whole-pixel windows: the reference's pixel (0, 0) is at `offsets[path]`
         self.offsets = {self.reference_path: (0, 0), **(offsets or {})}
@@ -260,8 +263,18 @@ class SceneInputs:
         frames: dict[str, list[Frame | None]] = {}
         headers: dict[str, tuple] = {}
         for m in spec.inputs:
+            m.norm_stats()  # a statistics file is checked before any model is loaded
             paths = files.get(m.name)
             paths = [paths] if isinstance(paths, str) else list(paths or [])
+            if not paths and m is not spec.reference and policy == 'ground':
+                # left out: masked in every tile, as a sample lacking it in training
+                if not m.channels:
+                    raise ValueError(
+                        f'no file for the input {m.name!r} and no channels stated to mask it '
+                        f'with; give it as {m.name}=PATH'
+                    )
+                frames[m.name] = [None] * (m.num_dates or 1)
+                continue
             if not paths:
                 raise ValueError(
                     f'no file for the input {m.name!r}; the model takes {spec.names}'
@@ -438,7 +451,9 @@ class SceneInputs:
                     v, ok = self._read_frame(m, t, frame, tile, box)
                     values.append(v)
                     oks.append(ok)
-                real = next(v for v in values if v is not None)
+                real = next((v for v in values if v is not None), None)
+                if real is None:  # an input left out
+                    real = np.zeros((m.channels, h, w), np.float32)
                 values = [np.zeros_like(real) if v is None else v for v in values]
                 per_tile.append(np.stack(values))
                 per_valid.append(np.stack(oks))

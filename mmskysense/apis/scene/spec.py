@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, modality, modality_names
 
 VALID_DATES = ('any', 'all')
@@ -42,6 +44,9 @@ class ModalityInput:
             gives MS/SAR inputs ``1/8`` of the HR grid).
         select: which ``T`` dates of a longer series: ``'even'`` (spread over the series),
             ``'first'`` or ``'last'``.
+        norm: the per-band standardisation training applied before the model: ``(mean, std)``,
+            or ``dict(file=..., folds=[...])``, a ``NORM_<sat>_patch.json`` of PASTIS (the mean
+            of those folds' statistics), read by ``norm_stats``.
     """
 
     name: str
@@ -50,6 +55,7 @@ class ModalityInput:
     bands: list[int] | None = None
     scale: float = 1.0
     select: str = 'even'
+    norm: Any = None
 
     def __post_init__(self) -> None:
         if self.bands is not None:
@@ -77,6 +83,28 @@ class ModalityInput:
     @property
     def is_series(self) -> bool:
         return self.num_dates is not None
+
+    def norm_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(mean, std)`` float32 per band of ``norm`` (None without one); a statistics file
+        is read once."""
+        if self.norm is None:
+            return None
+        if getattr(self, '_stats', None) is None:
+            norm = self.norm
+            if isinstance(norm, Mapping):
+                from mmskysense.datasets.downstream.pastis import fold_norm
+
+                norm = fold_norm(norm['file'], norm['folds'])
+            mean, std = (np.asarray(v, np.float32).reshape(-1) for v in norm)
+            if self.bands is not None and len(mean) > len(self.bands) and len(mean) == len(std):
+                mean, std = mean[[b - 1 for b in self.bands]], std[[b - 1 for b in self.bands]]
+            if mean.shape != std.shape or (self.channels and len(mean) != self.channels):
+                raise ValueError(
+                    f'input {self.name!r}: norm has {len(mean)} means and {len(std)} stds for '
+                    f'{self.channels} channels'
+                )
+            self._stats = (mean, std)
+        return self._stats
 
     def bands_or_default(self, count: int) -> list[int]:
         """The bands to read from a file of ``count`` bands per date."""
@@ -266,10 +294,27 @@ def scene_spec(cfg: Any, bands: Sequence[int] | None = None, task: str | None = 
     return spec
 
 
+def _modality_set(stated: Mapping, cfg: Any) -> list[dict]:
+    """A family's inputs by modality (``scene_inputs = dict(hr=dict(...), s2=...)``) -> those
+    of the config's ``modalities`` (its Table 3 row), in that order: the first is the reference
+    and every scale is divided by its scale (scales are stated against the family's label
+    grid)."""
+    names = list(cfg.get('modalities') or (cfg.get('model') or {}).get('modalities') or stated)
+    unknown = [n for n in names if n not in stated]
+    if unknown:
+        raise ValueError(f'scene_inputs states no input for the modalities {unknown}')
+    ref_scale = float(stated[names[0]].get('scale', 1.0))
+    return [
+        dict(stated[n], name=n, scale=float(stated[n].get('scale', 1.0)) / ref_scale) for n in names
+    ]
+
+
 def scene_spec_from_config(cfg: Any) -> SceneSpec:
     """The model's inputs, from ``cfg.scene_inputs`` or derived from a single-modal config."""
     stated = cfg.get('scene_inputs')
     if stated:
+        if isinstance(stated, Mapping):
+            stated = _modality_set(stated, cfg)
         return SceneSpec(
             [ModalityInput(**dict(m)) for m in stated], cfg.get('scene_valid_dates', 'any')
         )

@@ -105,7 +105,12 @@ def _dates(value, source: str) -> list[str]:
 
 
 def _norm(data_root: str, sat: str, folds: Sequence[int]) -> tuple[list, list]:
-    path = osp.join(data_root, f'NORM_{sat}_patch.json')
+    return fold_norm(osp.join(data_root, f'NORM_{sat}_patch.json'), folds)
+
+
+def fold_norm(path: str, folds: Sequence[int]) -> tuple[list, list]:
+    """``(mean, std)`` per channel of a ``NORM_<sat>_patch.json``: the mean over ``folds`` (the
+    loader's standardisation, and a PASTIS-MM scene input's ``norm``)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'PASTIS normalisation statistics not found: {path}')
     with open(path) as f:

@@ -26,6 +26,9 @@ class MultiModalImageClassifier(ImageClassifier):
         kwargs: ``ImageClassifier`` arguments; the backbone is the multi-modal core.
     """
 
+    #: takes the core backbone's dict of modalities (scene inference: MultiModalAdapter)
+    multimodal_inputs = True
+
     def __init__(
         self, backbone: dict, fusion_neck: dict, modalities: list[str] | None = None, **kwargs
     ) -> None:

@@ -28,6 +28,9 @@ class MultiModalEncoderDecoder(EncoderDecoder):
             the modalities differ, so sliding windows would need one per grid).
     """
 
+    #: takes the core backbone's dict of modalities (scene inference: MultiModalAdapter)
+    multimodal_inputs = True
+
     def __init__(
         self, backbone: dict, fusion_neck: dict, modalities: list[str] | None = None, **kwargs
     ) -> None:
