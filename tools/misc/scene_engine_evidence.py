@@ -9,7 +9,8 @@ model from its config shrunk to the tiny backbone with random weights (the tests
 (DIOR) and oriented (DIOR-R) detection, binary (LEVIR-CD) and semantic (DynamicEarthNet S2 SCS)
 change detection, and a multi-modal Table 3 model (BigEarthNet-MM S2 + S1, its config's
 ``scene_inputs``, one input per modality). Runs each through ``tools/infer_large_scene.py``'s
-``main`` (``--vector`` for a class map and a change map, ``--embeddings`` and ``--embeddings-raster`` for the segmentor),
+``main`` (``--vector`` for a class map and a change map, ``--embeddings`` and
+``--embeddings-raster`` for the segmentor),
 then checks every output: its CRS and transform are the scene's (rasterio, pyogrio; an
 embedding raster: the scene's CRS and origin, one pixel per tile), ``gdalinfo`` / ``ogrinfo -al
 -so`` open it, and a GeoTIFF is a valid COG (``rio cogeo validate`` where rio-cogeo is
