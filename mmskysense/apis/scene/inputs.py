@@ -13,7 +13,6 @@ under ``'exact'`` (a change pair, never resampled) every file must share the ref
 pixel size and pixel grid up to a whole-pixel offset, and a tile is that window of each file.
 """
 
-import math
 import os.path as osp
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,9 @@ from mmskysense.datasets.raster import (
     check_bands,
     check_north_up,
     crs_name,
+    grid_box,
     open_raster,
+    overlap_window,
     read_window,
 )
 from mmskysense.datasets.tiling import Tile, TileGrid
@@ -294,9 +295,7 @@ class SceneInputs:
                 'files is aligned on the ground, so each must be georeferenced',
                 plain[0],
             )
-        # whole reference pixels inside every file
-        c_lo, r_lo, c_hi, r_hi = 0.0, 0.0, float(ref_w), float(ref_h)
-        for path, (crs, t, h, w, _) in headers.items():
+        for path, (crs, *_) in headers.items():
             if crs != ref_crs:
                 raise RasterError(
                     f"{path}: CRS {crs_name(crs)} differs from the scene's CRS "
@@ -304,15 +303,10 @@ class SceneInputs:
                     '(reproject with gdalwarp -t_srs)',
                     path,
                 )
-            left, top = t.c, t.f
-            right, bottom = t.c + w * t.a, t.f + h * t.e
-            c_lo = max(c_lo, (left - ref_t.c) / ref_t.a)
-            c_hi = min(c_hi, (right - ref_t.c) / ref_t.a)
-            r_lo = max(r_lo, (top - ref_t.f) / ref_t.e)
-            r_hi = min(r_hi, (bottom - ref_t.f) / ref_t.e)
-        c0, r0 = math.ceil(c_lo - 1e-6), math.ceil(r_lo - 1e-6)
-        c1, r1 = math.floor(c_hi + 1e-6), math.floor(r_hi + 1e-6)
-        if c1 <= c0 or r1 <= r0:
+        # whole reference pixels inside every file: the raster package's one overlap rule
+        extents = [grid_box(t, (h, w)) for _, t, h, w, _ in headers.values()]
+        window = overlap_window(ref_t, (ref_h, ref_w), extents)
+        if window is None:
             listing = '; '.join(
                 f'{p}: {tuple(round(v, 3) for v in hd[4])}' for p, hd in headers.items()
             )
@@ -321,7 +315,6 @@ class SceneInputs:
                 ref_path,
             )
         valid_dates = spec.valid_dates if valid_dates is None else valid_dates
-        window = (r0, c0, r1 - r0, c1 - c0)
         return cls(spec, frames, window, valid_dates, read_budget_mb, offsets)
 
     @staticmethod

@@ -16,7 +16,7 @@ from typing import Any
 
 from mmskysense.structures.modalities import is_series, modality, modality_names
 
-from ..raster import GeoSampleError, crs_name, open_raster
+from ..raster import GeoSampleError, box_overlap, crs_name, open_raster
 from .region import lonlat_to_region_id
 
 INDEX_FORMAT = 'mmskysense-geo-index'
@@ -355,12 +355,7 @@ def build_sample_entry(
     bounds = ref['bounds']
     for path, header in headers.items():
         b = header['bounds']
-        inter = (
-            max(bounds[0], b[0]),
-            max(bounds[1], b[1]),
-            min(bounds[2], b[2]),
-            min(bounds[3], b[3]),
-        )
+        inter = box_overlap([bounds, b])
         if inter[2] <= inter[0] or inter[3] <= inter[1]:
             raise fail(
                 f'{path}: extent {tuple(round(v, 3) for v in b)} does not overlap the extent '

@@ -4,7 +4,8 @@ One job per module (docs/interfaces.md, The raster package):
 
 * ``errors``: the one error family, ``GeoSampleError`` (``RasterError`` is the same class);
 * ``open``: ``open_raster`` (missing, empty, not a raster, truncated: refused naming the file);
-* ``checks``: ``check_bands`` (the one band check), ``check_north_up``, ``check_raster``;
+* ``checks``: ``check_bands`` (the one band check), ``check_north_up``, ``check_raster``, and
+  the one overlap rule (``box_overlap``, ``overlap_window``, ``check_covers``);
 * ``crs``: CRS strings and names;
 * ``window``: ``read_window`` / ``read_decimated`` of an open raster, with the validity mask;
 * ``cache``: ``RasterHandleCache`` (fork-safe handles), ``gdal_cache``;
@@ -13,7 +14,17 @@ One job per module (docs/interfaces.md, The raster package):
 """
 
 from .cache import RasterHandleCache, default_handle_cache, gdal_cache
-from .checks import Box, check_bands, check_covers, check_north_up, check_raster
+from .checks import (
+    Box,
+    box_overlap,
+    check_bands,
+    check_covers,
+    check_north_up,
+    check_raster,
+    grid_box,
+    overlap_window,
+    pixel_span,
+)
 from .crs import crs_name, crs_to_wkt
 from .errors import GeoSampleError, MissingRasterError, RasterError
 from .ground import LABEL_IGNORE, GroundWindowReader
@@ -30,6 +41,7 @@ __all__ = [
     'RasterError',
     'RasterHandleCache',
     'Span',
+    'box_overlap',
     'check_bands',
     'check_complete_tiff',
     'check_covers',
@@ -39,8 +51,11 @@ __all__ = [
     'crs_to_wkt',
     'default_handle_cache',
     'gdal_cache',
+    'grid_box',
     'mask_kinds',
     'open_raster',
+    'overlap_window',
+    'pixel_span',
     'raster_bounds',
     'raster_shape',
     'read_decimated',

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .checks import check_bands
 from .errors import GeoSampleError
 from .open import _reason, open_raster
 from .window import _resampling
@@ -37,9 +38,7 @@ def read_raster(
         if expected_count is not None and src.count != expected_count:
             raise ValueError(f'{path} has {src.count} bands, expected {expected_count}')
         indexes = list(bands) if bands is not None else list(range(1, src.count + 1))
-        bad = [b for b in indexes if not 1 <= b <= src.count]
-        if bad:
-            raise ValueError(f'{path} has {src.count} bands; cannot read bands {bad} (1-based)')
+        check_bands(path, src.count, indexes)
         kwargs = {}
         if out_shape is not None and tuple(out_shape) != (src.height, src.width):
             kwargs = dict(
