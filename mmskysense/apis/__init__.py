@@ -1,7 +1,8 @@
 """Entry points of inference (docs/interfaces.md, Large scenes; Models by name): build a model
 (from a config, or by name), run it on one image, and run it over a scene of any size. Each
-scene entry point takes ``(model, inputs, output, classes, *, options)``. The parts (tiler, scene inputs, adapters, sinks, the loop) are imported from
-``mmskysense.apis.scene`` and ``mmskysense.datasets.tiling``."""
+scene entry point takes ``(model, inputs, output, classes, *, options)``. The parts (tiler,
+scene inputs, adapters, sinks, the loop) are imported from ``mmskysense.apis.scene`` and
+``mmskysense.datasets.tiling``."""
 
 from .change_map import change_map_geotiff
 from .model_loading import init_model
