@@ -97,3 +97,19 @@ def test_the_model_index_loads_with_openmmlabs_reader():
         if not (msg.startswith('Path to README file') and (ROOT / msg.split()[4]).is_file())
     ]
     assert not errors, errors
+
+
+def test_citation_names_the_paper():
+    cff = load(ROOT / 'CITATION.cff')
+    assert cff['cff-version'] == '1.2.0'
+    paper = cff['preferred-citation']
+    assert paper['title'].startswith('SkySense V2: A Unified Foundation Model')
+    assert [a['family-names'] for a in paper['authors']] == [
+        'Zhang',
+        'Ru',
+        'Wu',
+        'Yu',
+        'Liang',
+        'Li',
+        'Chen',
+    ]
