@@ -180,9 +180,12 @@ def _as_array(value: Any, what: str) -> np.ndarray:
     return value
 
 
-def _model_input(item: Any, spec: Any, what: str, dates: list | None = None) -> np.ndarray:
+def _model_input(
+    item: Any, spec: Any, what: str, dates: list | None = None, days: Any = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """One input -> ``C x h x w`` or ``T x C x h x w`` of the model's bands (the file's bands
-    picked as the scene engine picks them: ``ModalityInput.bands``)."""
+    picked as the scene engine picks them: ``ModalityInput.bands``), and the days of year of
+    the dates kept (``days``: one per given date; None: unknown)."""
     if dates is not None:  # a change pair or a series given as a list of images
         arr = np.stack([_as_array(d, f'{what}[{i}]') for i, d in enumerate(dates)])
     else:
@@ -200,16 +203,25 @@ def _model_input(item: Any, spec: Any, what: str, dates: list | None = None) -> 
             f'reads bands {bands} (1-based, as from a file)'
         )
     arr = arr[..., [b - 1 for b in bands], :, :]
+    if days is not None:
+        days = np.asarray(days, np.int64).reshape(-1)
+        if not spec.is_series or len(days) != arr.shape[0]:
+            dates = arr.shape[0] if spec.is_series else 'no series'
+            raise ValueError(
+                f'inference_model: {len(days)} days of year for {what}, which has {dates} dates'
+            )
+        if ((days < 1) | (days > 366)).any():
+            raise ValueError(f'inference_model: days of year of {what} must be in 1..366')
     if spec.is_series:
         from mmskysense.structures.modalities import select_dates
 
-        t = arr.shape[0]
-        keep = select_dates(t, spec.num_dates, spec.select)
+        keep = select_dates(arr.shape[0], spec.num_dates, spec.select)
         arr = arr[keep]
-    return arr
+        days = None if days is None else days[keep]
+    return arr, days
 
 
-def _tile_batch(model: torch.nn.Module, inputs: Any, spec: Any, task: str) -> Any:
+def _tile_batch(inputs: Any, spec: Any, task: str, days: Mapping | None = None) -> Any:
     """The ``TileBatch`` of one tile: the whole image (pair, series, modalities)."""
     from mmskysense.apis.scene.inputs import TileBatch
     from mmskysense.datasets.tiling import Tile
@@ -233,7 +245,14 @@ def _tile_batch(model: torch.nn.Module, inputs: Any, spec: Any, task: str) -> An
     if ref.name not in given:
         raise KeyError(f'inference_model: the reference input {ref.name!r} is required')
 
+    days = dict(days or {})
+    if set(days) - set(given):
+        raise KeyError(
+            f'inference_model: days of year for {sorted(set(days) - set(given))}, which are '
+            f'not among the inputs given {sorted(given)}'
+        )
     arrays: dict[str, np.ndarray] = {}
+    day_arrays: dict[str, np.ndarray] = {}
     for m in spec.inputs:
         if m.name not in given:
             continue
@@ -245,9 +264,11 @@ def _tile_batch(model: torch.nn.Module, inputs: Any, spec: Any, task: str) -> An
                 f'(before, after), got {len(item)}'
             )
         series_list = isinstance(item, (list, tuple))
-        arrays[m.name] = _model_input(
-            item, m, f'input {m.name!r}', list(item) if series_list else None
+        arrays[m.name], picked = _model_input(
+            item, m, f'input {m.name!r}', list(item) if series_list else None, days.get(m.name)
         )
+        if picked is not None:
+            day_arrays[m.name] = picked
     h, w = arrays[ref.name].shape[-2:]
     batch_inputs, valid, date_mask, doy = {}, {}, {}, {}
     for m in spec.inputs:
@@ -277,15 +298,22 @@ def _tile_batch(model: torch.nn.Module, inputs: Any, spec: Any, task: str) -> An
         if m.is_series:
             real = np.arange(m.num_dates) < dates if present else np.zeros(m.num_dates, bool)
             date_mask[m.name] = real[None]
-            doy[m.name] = np.zeros(m.num_dates, np.int64)  # unknown days of year
-            valid[m.name] = np.broadcast_to(real[:, None, None], (m.num_dates, *size))[None]
+            doy[m.name] = np.zeros(m.num_dates, np.int64)  # 0: unknown (or a padded date)
+            if m.name in day_arrays:
+                doy[m.name][: len(day_arrays[m.name])] = day_arrays[m.name]
+            valid[m.name] = np.broadcast_to(real[:, None, None], (m.num_dates, *size))[None].copy()
         else:
             valid[m.name] = np.full((1, *size), present)
     tile = Tile(0, 0, 0, 0, h, w)
     return TileBatch([tile], batch_inputs, valid, date_mask, doy, np.ones((1, h, w), bool))
 
 
-def inference_model(model: torch.nn.Module, inputs: Any, device: str | None = None) -> dict:
+def inference_model(
+    model: torch.nn.Module,
+    inputs: Any,
+    device: str | None = None,
+    doy: Mapping[str, Any] | None = None,
+) -> dict:
     """Run ``model`` (from ``get_model`` or ``init_model``) on one image, pair or set of
     modalities, through the scene engine's adapter for the model (``build_adapter``).
 
@@ -300,6 +328,9 @@ def inference_model(model: torch.nn.Module, inputs: Any, device: str | None = No
             fewer padded with masked dates); ``{modality: array}`` for a multi-modal model
             (the first of its modalities required; one left out is masked).
         device: where to run it (default: where the model's weights are).
+        doy: days of year (1..366) of a series input's dates, ``{modality: [day, ...]}``, one
+            per given date (the multi-modal fusion encodes them); unknown (0) by default, as for
+            a scene file whose dates are not tagged.
 
     Returns:
         A dict with ``task`` and ``classes``, and: ``probs`` (``K x H x W`` float32) and
@@ -330,7 +361,7 @@ def inference_model(model: torch.nn.Module, inputs: Any, device: str | None = No
         raise ValueError('inference_model: the model was built on the meta device (no weights)')
     spec = scene_spec_from_config(cfg)
     task = task_of(cfg)
-    batch = _tile_batch(model, inputs, spec, task)
+    batch = _tile_batch(inputs, spec, task, doy)
     classes, _ = classes_of(cfg, getattr(model, 'dataset_meta', None))
     out = build_adapter(model, spec, device)(batch)
     result: dict[str, Any] = dict(task=task, classes=list(classes) if classes else None)

@@ -232,3 +232,36 @@ def test_a_built_package_ships_configs_tools_and_the_model_index(tmp_path):
     shipped = {p.stem for p in (mim / 'configs').glob('*/*.py') if p.parent.name != '_base_'}
     assert shipped == set(config_files())
     assert not list(mim.rglob('__pycache__'))
+
+
+def test_inference_model_multimodal_with_days_of_year():
+    torch.manual_seed(0)
+    model = mmskysense.get_model(
+        'upernet_skysense-v2-huge_4xb4-40k_dyna-mm-planet-s2-512x512',
+        backbone=dict(arch='tiny', drop_path_rate=0.0),
+        fusion_neck=dict(
+            in_channels=TINY,
+            fusion=dict(embed_dims=64, num_heads=4, num_layers=1, init_cfg=None),
+        ),
+        decode_head=dict(in_channels=TINY[:3] + [64], channels=32),
+        auxiliary_head=dict(in_channels=TINY[2], channels=16),
+    )
+    rng = np.random.default_rng(3)
+    hr = rng.integers(0, 256, (3, 64, 64), dtype=np.uint8)
+    s2 = rng.integers(0, 5000, (4, 13, 16, 16)).astype(np.uint16)  # 4 dates, 13 bands, 1/4 grid
+    plain = mmskysense.inference_model(model, dict(hr=hr, s2=s2))
+    assert plain['probs'].shape == (6, 64, 64)
+    # the fusion encodes the dates' days of year: they reach the model
+    dated = mmskysense.inference_model(model, dict(hr=hr, s2=s2), doy=dict(s2=[15, 46, 74, 105]))
+    assert np.abs(dated['probs'] - plain['probs']).max() > 1e-3
+    # S2 left out is masked, not zeros fed as data
+    alone = mmskysense.inference_model(model, dict(hr=hr))
+    assert np.abs(alone['probs'] - plain['probs']).max() > 1e-3
+    with pytest.raises(ValueError, match='scale'):
+        mmskysense.inference_model(model, dict(hr=hr, s2=s2[..., :8, :8]))
+    with pytest.raises(ValueError, match='days of year'):
+        mmskysense.inference_model(model, dict(hr=hr, s2=s2), doy=dict(s2=[15, 46]))
+    with pytest.raises(KeyError, match='days of year'):
+        mmskysense.inference_model(model, dict(hr=hr), doy=dict(s2=[15, 46, 74, 105]))
+    with pytest.raises(TypeError, match='dict of modalities'):
+        mmskysense.inference_model(model, hr)
