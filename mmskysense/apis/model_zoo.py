@@ -12,6 +12,7 @@ import difflib
 import fnmatch
 import glob
 import importlib
+import os
 import os.path as osp
 from collections.abc import Mapping
 from typing import Any
@@ -167,11 +168,16 @@ def get_model(
 
 
 def _as_array(value: Any, what: str) -> np.ndarray:
+    if isinstance(value, (str, os.PathLike)):  # a raster file: all its bands, C x H x W
+        from mmskysense.datasets.raster import read_raster
+
+        value = read_raster(os.fspath(value)).transpose(2, 0, 1)
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     if not isinstance(value, np.ndarray):
         raise TypeError(
-            f'inference_model: {what} must be a numpy array or a tensor, got {type(value).__name__}'
+            f'inference_model: {what} must be a numpy array, a tensor or a raster path, got '
+            f'{type(value).__name__}'
         )
     if value.dtype.kind not in 'biuf':
         raise TypeError(f'inference_model: {what} has dtype {value.dtype}; expected numbers')
@@ -319,14 +325,15 @@ def inference_model(
 
     Args:
         model: a model carrying its config (``model.cfg``).
-        inputs: an array or tensor per input, holding the bands as a file stores them (the
-            model's bands are picked from them as the scene engine picks them from a file,
-            ``ModalityInput.bands``; e.g. a 3-band model trained on OpenCV's BGR images takes
-            the RGB image and reverses it): ``C x H x W`` for one image; ``(before, after)``
-            (or ``2 x C x H x W``) for a change detector; ``T x C x H x W`` (or a list of ``T``
-            images) for a series model (more dates are subsampled as the scene engine does,
-            fewer padded with masked dates); ``{modality: array}`` for a multi-modal model
-            (the first of its modalities required; one left out is masked).
+        inputs: per input, an array or tensor holding the bands as a file stores them, or
+            the path of a raster file (read whole; unlike ``segment_geotiff``, its nodata
+            pixels are not masked). The model's bands are picked from them as the scene engine
+            picks them from a file (``ModalityInput.bands``: a 3-band model trained on OpenCV's
+            BGR images takes the RGB image and reverses it). ``C x H x W`` for one image;
+            ``(before, after)`` (or ``2 x C x H x W``) for a change detector; ``T x C x H x W``
+            (or a list of ``T`` images) for a series model (more dates are subsampled as the
+            scene engine does, fewer padded with masked dates); ``{modality: array}`` for a
+            multi-modal model (the first of its modalities required; one left out is masked).
         device: where to run it (default: where the model's weights are).
         doy: days of year (1..366) of a series input's dates, ``{modality: [day, ...]}``, one
             per given date (the multi-modal fusion encodes them); unknown (0) by default, as for

@@ -265,3 +265,27 @@ def test_inference_model_multimodal_with_days_of_year():
         mmskysense.inference_model(model, dict(hr=hr), doy=dict(s2=[15, 46, 74, 105]))
     with pytest.raises(TypeError, match='dict of modalities'):
         mmskysense.inference_model(model, hr)
+
+
+def test_inference_model_gives_the_scene_engines_class_map(tmp_path):
+    """One image through inference_model and through segment_geotiff (one tile): one map."""
+    import rasterio
+    from helpers.geotiff import write_geotiff
+
+    from mmskysense.apis import segment_geotiff
+
+    torch.manual_seed(0)
+    model = mmskysense.get_model(POTSDAM, **TINY_UPER, data_preprocessor=dict(size=None))
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (3, 64, 64), dtype=np.uint8)
+    path = write_geotiff(tmp_path / 'scene.tif', rgb)
+    out = segment_geotiff(
+        model, path, str(tmp_path / 'map.tif'), 6, tile=64, overlap=0, progress=False
+    )
+    with rasterio.open(out) as src:
+        scene_map = src.read(1)
+    from_array = mmskysense.inference_model(model, rgb)
+    from_path = mmskysense.inference_model(model, path)
+    np.testing.assert_array_equal(from_path['probs'], from_array['probs'])
+    assert (from_array['class_map'] == scene_map).all()
+    assert len(np.unique(scene_map)) > 1  # a map, not one class everywhere
