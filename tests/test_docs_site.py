@@ -34,4 +34,7 @@ def test_docs_site_builds_strict(tmp_path):
     # the config READMEs are pages, their paper figures included
     cd = (site / 'zoo' / 'skysense_v2_cd' / 'index.html').read_text()
     assert '94.83' in cd
+    # the zoo's overview, from the model index: every config, the paper's figures
+    zoo = (site / 'zoo' / 'index.html').read_text()
+    assert '98.34' in zoo and 'upernet_skysense-v2-huge_4xb4-40k_isaid-896x896' in zoo
     assert 'fonts.googleapis.com' not in (site / 'index.html').read_text()

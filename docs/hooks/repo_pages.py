@@ -1,4 +1,5 @@
-"""mkdocs hook: the README and the config READMEs as pages of the site.
+"""mkdocs hook: the README and the config READMEs as pages of the site, and the model zoo's
+overview (``zoo/index.md``) from ``model-index.yml`` and its metafiles.
 
 They live outside docs/ (the README at the root, one README per config folder), where their
 links point at files of the repository. Each becomes a generated page (``index.md`` and
@@ -49,13 +50,51 @@ def _rewrite(text: str, source: str, page: str, site_files: set[str]) -> str:
     return LINK.sub(fix, text)
 
 
+def _zoo_overview(root: str) -> str:
+    """One table per collection of the model index: name, task, training data, the paper's
+    figures (as the metafiles mark them)."""
+    import yaml
+
+    with open(osp.join(root, 'model-index.yml'), encoding='utf-8') as f:
+        imports = yaml.safe_load(f)['Import']
+    lines = [
+        '# Model zoo',
+        '',
+        'Every config, from `model-index.yml` and the `metafile.yml` of each config folder '
+        '(`mim search mmskysense` reads the same). Load one by name with '
+        "`mmskysense.get_model(NAME)`. The figures are the paper's, none reproduced here; "
+        'no weights are published.',
+    ]
+    for rel in imports:
+        with open(osp.join(root, rel), encoding='utf-8') as f:
+            meta = yaml.safe_load(f)
+        folder = posixpath.basename(posixpath.dirname(rel))
+        for coll in meta['Collections']:
+            lines += ['', f'## [{coll["Name"]}]({folder}.md)', '']
+            lines += ['| name | task | training data | paper |', '| --- | --- | --- | --- |']
+            for m in meta['Models']:
+                if m['In Collection'] != coll['Name']:
+                    continue
+                figures = '; '.join(
+                    ', '.join(f'{k} {v}' for k, v in r['Metrics'].items())
+                    + f' ({r["Dataset"]}, {r["Source"].split(" (")[0].removeprefix("paper, ")})'
+                    for r in m.get('Results', [])
+                )
+                md = m['Metadata']
+                lines.append(
+                    f'| `{m["Name"]}` | {md["Task"]} | {md["Training Data"]} | {figures or "-"} |'
+                )
+    return '\n'.join(lines) + '\n'
+
+
 def on_files(files: Files, config) -> Files:
     root = osp.dirname(config['config_file_path'])
     _pages.cache = _pages(root)
-    _pages.site_files = {f.src_uri for f in files} | set(_pages.cache)
+    _pages.site_files = {f.src_uri for f in files} | set(_pages.cache) | {'zoo/index.md'}
     for page, source in _pages.cache.items():
         with open(osp.join(root, source), encoding='utf-8') as f:
             files.append(File.generated(config, page, content=f.read()))
+    files.append(File.generated(config, 'zoo/index.md', content=_zoo_overview(root)))
     return files
 
 
