@@ -103,7 +103,14 @@ def _import_scopes(model_cfg: Any) -> None:
 
     walk(model_cfg)
     for scope in sorted(scopes):
-        importlib.import_module(f'{scope}.models')
+        try:
+            importlib.import_module(f'{scope}.models')
+        except ModuleNotFoundError as err:
+            if err.name not in (scope, f'{scope}.models'):
+                raise  # the package is there and one of its imports failed
+            # a scope without a models package (mmengine's): its registry's locations
+            registry = importlib.import_module(f'{scope}.registry')
+            registry.MODELS.import_from_location()
 
 
 def get_model(
