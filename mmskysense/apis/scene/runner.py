@@ -147,10 +147,12 @@ def segment_scene(
             classifier / multi-modal model (``build_adapter``).
         scene: the opened inputs (``SceneInputs.open``).
         num_classes: ``K`` (below ``nodata``).
-        tile, overlap: tile size and overlap of neighbouring tiles, in output pixels.
+        tile: tile size, in output pixels.
+        overlap: overlap of neighbouring tiles, in output pixels.
         batch_size: tiles per forward pass.
         confidence: also write the confidence band.
-        class_names, palette: stored in the file.
+        class_names: stored in the file.
+        palette: stored in the file.
         gdal_cache_mb: GDAL's block cache for the run (its default grows with the pixels read).
         carry_mb: the carry-over strip between rows of tiles goes to a temporary file when
             larger.
@@ -203,7 +205,8 @@ def segment_geotiff(
     device: str = 'cpu',
 ) -> str:
     """Segment the GeoTIFF ``inputs`` into a class map ``output`` (its CRS and transform); the
-    scene entry points' convention: ``(model, inputs, output, classes, *, options)``.
+    scene entry points' convention: ``(model, inputs, output, classes, *, options)``. The
+    arguments not listed below are ``segment_scene``'s.
 
     Args:
         model: a segmentor or classifier (its adapter, ``build_adapter``), or a function of the
@@ -213,7 +216,6 @@ def segment_geotiff(
         block: unused (the block algorithm's output block; a FutureWarning when given).
         bands: 1-based bands to read, in the model's order (default: all).
         nodata_value: written where the input holds no data in any band.
-        other arguments: see ``segment_scene``.
     Returns:
         ``output``.
     """
