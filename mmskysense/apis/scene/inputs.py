@@ -134,12 +134,12 @@ def check_value_scale(spec: SceneSpec, batch: TileBatch, factor: float = 10.0) -
             continue
         ratio = float(np.median(ratios))
         if ratio >= factor or ratio <= 1 / factor:
-            what = f'{ratio:.3g} times smaller' if ratio > 1 else f'{1 / ratio:.3g} times larger'
+            what = f'{ratio:.0f} times smaller' if ratio > 1 else f'{1 / ratio:.0f} times larger'
             messages.append(
                 f'{m.name}: the values of the first tiles are about {what} than those the model '
                 f'was normalised for (band means {np.round(expected[0], 4).tolist()}): the '
                 f'input looks to be on another scale (e.g. reflectance 0-1 given to a model of '
-                f'digital numbers x 10^4); rescale it by about {ratio:.3g}, or the output '
+                f'digital numbers x 10^4); rescale it (x {ratio:.3g}), or the output '
                 'means nothing'
             )
     return messages
@@ -538,10 +538,10 @@ class SceneInputs:
                 lines.append(f'{m.name}: bands of {what}: {feeds} (by {how})')
             if m.is_series and m.name not in self.missing:
                 frames = self.frames[m.name]
-                dates = [
-                    f.date.isoformat() if f and f.date else ('padded' if f is None else '?')
-                    for f in frames
-                ]
+                if not any(f and f.date for f in frames):
+                    lines.append(f'{m.name}: the files carry no dates: in the order given')
+                    continue
+                dates = [f.date.isoformat() if f else 'padded (masked)' for f in frames]
                 lines.append(
                     f'{m.name}: dates used, in date order ({m.num_dates}, select '
                     f'{m.select!r}): {", ".join(dates)}'
