@@ -221,6 +221,20 @@ def test_names_from_stac_eo_bands_and_other_sensors():
     assert resolve_bands(4, rgb, 'hr', preset='naip')[0] == [1, 2, 3]
 
 
+def test_config_positions_apply_only_to_files_of_their_layout():
+    """Dyna.-S2's positions [2..9, 11, 12] index its 12-band L2A files: a 12-band file is read
+    there, a 13-band L1C file (where 11 is cirrus, B10) is refused, not read in the B11 slot."""
+    from mmskysense.datasets.raster import resolve_bands
+
+    positions = [2, 3, 4, 5, 6, 7, 8, 9, 11, 12]
+    bands, how = resolve_bands(12, TEN, 's2', positions, where='l2a.tif')
+    assert bands == positions and 's2-l2a' in how
+    with pytest.raises(GeoSampleError, match=r'l1c.tif: has 13 bands .* index 12-band files'):
+        resolve_bands(13, TEN, 's2', positions, where='l1c.tif')
+    # the same file with its preset: B11 is its band 12, B12 its band 13
+    assert resolve_bands(13, TEN, 's2', positions, preset='s2-l1c')[0][-2:] == [12, 13]
+
+
 def _series(folder: Path, names):
     paths = []
     for n, name in enumerate(names):

@@ -302,15 +302,20 @@ def resolve_bands(
         return match_bands(wanted, canonical, where), f'{count} unnamed bands, in the order ' + (
             ', '.join(b.name for b in canonical)
         )
-    if positions is not None and list(positions) != list(range(1, len(wanted) + 1)):
+    layouts = []
+    if positions is not None:
         layouts = layout_of(wanted, positions, family)
         if any(c == count for _, c in layouts) or (not layouts and max(positions) <= count):
             name = next((n for n, c in layouts if c == count), None)
             return list(positions), f'positions of the config ({name or "its files"} layout)'
     want = ', '.join(b.label() for b in wanted)
+    trained = ''
+    if layouts:
+        trained = f" (the config's positions {list(positions)} index {layouts[0][1]}-band files"
+        trained += f' of the {layouts[0][0]} layout)'
     raise GeoSampleError(
-        f'{where}: has {count} bands and no band names (no band descriptions); the model '
-        f'takes {len(wanted)} bands: {want}. Say which bands these are: a band preset '
+        f'{where}: has {count} bands and no band names (no band descriptions){trained}; the '
+        f'model takes {len(wanted)} bands: {want}. Say which bands these are: a band preset '
         f'(--band-preset {"|".join(sorted(PRESETS))}), band descriptions in the file, or '
         'their 1-based positions in that order (--bands)',
         where,
