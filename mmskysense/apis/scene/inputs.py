@@ -357,7 +357,8 @@ class SceneInputs:
                 ``eo:bands`` dicts), as a STAC item gives them.
 
         Each file's bands are chosen by ``resolve_bands`` (bands by name; the mapping used is
-        ``scene.band_mapping``), a series' files put in date order (``scene.dates``).
+        ``scene.band_mapping``), a series' files put in date order (a dateless file among dated
+        ones is refused); ``scene.describe()`` says both in words.
         """
         policy = spec.policy if policy is None else policy
         if policy not in POLICIES:

@@ -357,9 +357,14 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
     if stated:
         if isinstance(stated, Mapping):
             stated = _modality_set(stated, cfg)
-        return SceneSpec(
-            [ModalityInput(**dict(m)) for m in stated], cfg.get('scene_valid_dates', 'any')
-        )
+        model = cfg.get('model') or {}
+        inputs = []
+        for m in stated:
+            m = dict(m)
+            if m.get('norm') is None and m.get('value_stats') is None:
+                m['value_stats'] = _preprocessor_stats(model, m.get('name'))
+            inputs.append(ModalityInput(**m))
+        return SceneSpec(inputs, cfg.get('scene_valid_dates', 'any'))
     model = cfg.get('model') or {}
     backbone = model.get('backbone') or {}
     name = backbone.get('modality')
@@ -419,11 +424,15 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
     )
 
 
-def _preprocessor_stats(model: Mapping) -> tuple[list[float], list[float]] | None:
-    """The ``(mean, std)`` a single-modal model's data preprocessor standardises with: the
-    values it was trained on, as stored."""
+def _preprocessor_stats(
+    model: Mapping, name: str | None = None
+) -> tuple[list[float], list[float]] | None:
+    """The ``(mean, std)`` a model's data preprocessor standardises its input with (a
+    multi-modal one's of the modality ``name``): the values it was trained on, as stored."""
     pre = model.get('data_preprocessor') or {}
     mean, std = pre.get('mean'), pre.get('std')
+    if isinstance(mean, Mapping) and isinstance(std, Mapping):
+        mean, std = mean.get(name), std.get(name)
     if not isinstance(mean, Sequence) or not isinstance(std, Sequence) or len(mean) != len(std):
         return None
     return [float(v) for v in mean], [float(v) for v in std]
