@@ -111,7 +111,7 @@ def parse_args(argv=None, prog=None):
         metavar='[NAME=]PRESET',
         help='the band layout of the input files, matched to the bands the model takes by '
         'name: s2-l1c (13 bands, SAFE order), s2-l2a (12, no B10), s2-10, landsat8-oli, '
-        'planet-psscene (4 or 8 bands), naip (RGBN); NAME=PRESET for one input of a '
+        'planet-psscene (3, 4 or 8 bands), naip (RGBN); NAME=PRESET for one input of a '
         "multi-modal model. Without it, the files' band descriptions name their bands",
     )
     p.add_argument('--confidence', action='store_true', help='add a confidence band (percent)')

@@ -235,6 +235,27 @@ def test_config_positions_apply_only_to_files_of_their_layout():
     assert resolve_bands(13, TEN, 's2', positions, preset='s2-l1c')[0][-2:] == [12, 13]
 
 
+def test_a_multi_date_l1c_file_by_preset(tmp_path):
+    """A date-major stack of two 13-band L1C dates, its ACQUISITION_DATES out of order: each
+    date's ten bands by name, the dates in order."""
+    later, earlier = (np.full((13, 8, 8), v, np.uint16) for v in (2000, 1000))
+    for data in (later, earlier):
+        data += np.arange(13, dtype=np.uint16)[:, None, None]  # each band its own value
+    stack = _write(
+        tmp_path / 'stack.tif',
+        np.concatenate([later, earlier]),
+        tags=dict(ACQUISITION_DATES='2021-09-01,2021-06-01'),
+    )
+    spec = SceneSpec([ModalityInput('s2', channels=10, num_dates=2)])
+    with SceneInputs.open(spec, {'s2': [stack]}, band_presets={'s2': 's2-l1c'}) as scene:
+        assert [f.date.isoformat() for f in scene.frames['s2']] == ['2021-06-01', '2021-09-01']
+        batch = scene.read([TileGrid(8, 8, 8, 0).tile_at(0, 0)])
+    # L1C positions of B02-B08, B8A, B11, B12 (0-based 1..8, 11, 12), earlier date first
+    offsets = [1, 2, 3, 4, 5, 6, 7, 8, 11, 12]
+    expected = [[base + o for o in offsets] for base in (1000, 2000)]
+    assert batch.inputs['s2'][0, :, :, 0, 0].tolist() == expected
+
+
 def _series(folder: Path, names):
     paths = []
     for n, name in enumerate(names):

@@ -80,7 +80,8 @@ _RED, _GREEN, _BLUE, _NIR = (
     Band('B', 'blue'),
     Band('N', 'nir'),
 )
-# PlanetScope: PSScene 4-band analytic (Blue, Green, Red, NIR) and 8-band SuperDove
+# PlanetScope PSScene (docs.planet.com, PSScene band metadata): ortho_analytic_3b (Red, Green,
+# Blue), ortho_analytic_4b (Blue, Green, Red, NIR), ortho_analytic_8b (SuperDove)
 _PLANET4 = (
     Band('blue', 'blue', 490.0),
     Band('green', 'green', 565.0),
@@ -108,7 +109,7 @@ PRESETS: dict[str, dict[int, tuple[Band, ...]]] = {
     's2-l2a': {12: tuple(b for n, b in _S2.items() if n != 'B10')},  # no cirrus
     's2-10': {10: S2_TEN},  # the paper's ten, the pretraining format's order
     'landsat8-oli': {9: _OLI, 7: _OLI[:7]},  # OLI B1-B9; Collection 2 Level-2 SR B1-B7
-    'planet-psscene': {4: _PLANET4, 8: _PLANET8},
+    'planet-psscene': {3: (_PLANET4[2], _PLANET4[1], _PLANET4[0]), 4: _PLANET4, 8: _PLANET8},
     'naip': {4: (_RED, _GREEN, _BLUE, _NIR), 3: (_RED, _GREEN, _BLUE)},
 }
 #: the band table of each modality family (the names its inputs are given by)
