@@ -18,7 +18,16 @@ from .adapters import (
 )
 from .box_sink import BoxSink, SceneDetections, write_detections_geojson
 from .embedding_sink import EmbeddingResult, EmbeddingSink, embed_scene, grid_cell_transform
-from .inputs import Frame, SceneInputs, TileBatch, parse_input_args, split_input_arg
+from .inputs import (
+    Frame,
+    ScaleWarning,
+    SceneInputs,
+    TileBatch,
+    check_value_scale,
+    parse_band_presets,
+    parse_input_args,
+    split_input_arg,
+)
 from .multilabel_sink import MultiLabelMapSink
 from .polygon_sink import PolygonResult, PolygonSink, polygonize_class_map
 from .runner import SceneResult, TileSink, TileStats, run_tiles, segment_geotiff, segment_scene
@@ -61,6 +70,9 @@ __all__ = [
     'Frame',
     'SceneInputs',
     'TileBatch',
+    'ScaleWarning',
+    'check_value_scale',
+    'parse_band_presets',
     'parse_input_args',
     'split_input_arg',
     'PolygonResult',

@@ -21,7 +21,7 @@ from mmskysense.datasets.tiling import TileGrid
 
 from .accumulator import BlendAccumulator
 from .adapters import TensorFunctionAdapter, build_adapter
-from .inputs import SceneInputs, TileBatch
+from .inputs import ScaleWarning, SceneInputs, TileBatch, check_value_scale
 from .spec import ModalityInput, SceneSpec, scene_spec
 from .writer import DEFAULT_NODATA, ClassMapWriter
 
@@ -102,6 +102,7 @@ def run_tiles(
             unit='tile',
             disable=not progress,
         )
+        checked = False
         with gdal_cache(gdal_cache_mb):
             for start in range(0, len(tiles), batch_size):
                 batch = scene.read(tiles[start : start + batch_size])
@@ -109,6 +110,10 @@ def run_tiles(
                 stats.skipped += len(batch) - len(keep)
                 if keep:
                     batch = batch.select(keep) if len(keep) < len(batch) else batch
+                    if not checked:  # the scale guard, on the first tiles holding data
+                        for message in check_value_scale(scene.spec, batch):
+                            warnings.warn(message, ScaleWarning, stacklevel=2)
+                        checked = True
                     outputs = model(batch)
                     stats.computed += len(batch)
                     sink.add(batch, outputs)

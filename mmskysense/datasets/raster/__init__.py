@@ -10,9 +10,11 @@ One job per module (docs/interfaces.md, The raster package):
 * ``window``: ``read_window`` / ``read_decimated`` of an open raster, with the validity mask;
 * ``cache``: ``RasterHandleCache`` (fork-safe handles), ``gdal_cache``;
 * ``ground``: ``GroundWindowReader``, the one ground-box reader;
-* ``whole``: ``read_raster`` / ``raster_shape`` / ``raster_bounds`` for whole small files.
+* ``whole``: ``read_raster`` / ``raster_shape`` / ``raster_bounds`` for whole small files;
+* ``bands``: bands by name (``resolve_bands``, ``match_bands``, the ``PRESETS`` of products).
 """
 
+from .bands import PRESETS, Band, match_bands, preset_bands, resolve_bands
 from .cache import RasterHandleCache, default_handle_cache, gdal_cache
 from .checks import (
     Box,
@@ -33,6 +35,8 @@ from .whole import raster_bounds, raster_shape, read_raster
 from .window import Span, mask_kinds, read_decimated, read_window
 
 __all__ = [
+    'PRESETS',
+    'Band',
     'Box',
     'GeoSampleError',
     'GroundWindowReader',
@@ -53,6 +57,8 @@ __all__ = [
     'gdal_cache',
     'grid_box',
     'mask_kinds',
+    'match_bands',
+    'preset_bands',
     'open_raster',
     'overlap_window',
     'pixel_span',
@@ -61,4 +67,5 @@ __all__ = [
     'read_decimated',
     'read_raster',
     'read_window',
+    'resolve_bands',
 ]
