@@ -96,9 +96,10 @@ def _dates_of(path: str, src: Any) -> list[int]:
     """Days of year of a file's dates (tags or name), [] when it carries none."""
     from mmskysense.datasets.geo.index import file_dates
     from mmskysense.datasets.raster import GeoSampleError
+    from mmskysense.structures.dates import date_code
 
     try:
-        return [d.timetuple().tm_yday for d in file_dates(path, dict(tags=src.tags()))]
+        return [date_code(d) for d in file_dates(path, dict(tags=src.tags()))]
     except GeoSampleError:
         return []
 
