@@ -92,6 +92,28 @@ def _pixel_grid(crs: Any, transform: Any) -> bool:
     return crs is None and transform.is_identity
 
 
+def _check_pixel_grids(plain: list[str], headers: dict, policy: str) -> None:
+    """Several files and some without georeference: only a pair on the exact-grid policy (a
+    change pair of PNG / JPEG photos) whose files all lack it and share one size is placed,
+    pixel on pixel; anything else is refused naming the file."""
+    if policy != 'exact' or len(plain) != len(headers):
+        raise RasterError(
+            f'{plain[0]}: has no georeferencing (no CRS, no transform); the files of this scene '
+            'are aligned on the ground, so each must be georeferenced (files without '
+            'georeference are read pixel on pixel only as a change pair of one size)',
+            plain[0],
+        )
+    first, (_, _, h, w, _) = plain[0], headers[plain[0]]
+    for path in plain[1:]:
+        if headers[path][2:4] != (h, w):
+            raise RasterError(
+                f'{path}: is {headers[path][2]} x {headers[path][3]} px but {first} is {h} x {w}; '
+                'files without georeference are placed pixel on pixel, so they must have the '
+                'same size',
+                path,
+            )
+
+
 def _dates_of(path: str, src: Any) -> list[int]:
     """Days of year of a file's dates (tags or name), [] when it carries none."""
     from mmskysense.datasets.geo.index import file_dates
@@ -291,11 +313,7 @@ class SceneInputs:
                 offsets[path] = _check_same_grid(ref_path, headers[ref_path], path, hd)
         plain = [p for p, hd in headers.items() if _pixel_grid(hd[0], hd[1])]
         if plain and len(headers) > 1:
-            raise RasterError(
-                f'{plain[0]}: has no georeferencing (no CRS, no transform); a scene of several '
-                'files is aligned on the ground, so each must be georeferenced',
-                plain[0],
-            )
+            _check_pixel_grids(plain, headers, policy)
         for path, (crs, *_) in headers.items():
             if crs != ref_crs:
                 raise RasterError(
@@ -377,6 +395,11 @@ class SceneInputs:
                 )
             return list(frames)
         return _choose(list(frames), m.num_dates, m.select)
+
+    @property
+    def pixel_space(self) -> bool:
+        """The scene has no georeference: its products are in pixel space (``pixel_space``)."""
+        return self.crs is None
 
     @property
     def nodata_rule(self) -> str:
