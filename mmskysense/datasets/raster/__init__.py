@@ -10,10 +10,10 @@ One job per module (docs/interfaces.md, The raster package):
 * ``window``: ``read_window`` / ``read_decimated`` of an open raster, with the validity mask;
 * ``cache``: ``RasterHandleCache`` (fork-safe handles), ``gdal_cache``;
 * ``ground``: ``GroundWindowReader``, the one ground-box reader;
-* ``whole``: ``read_raster`` / ``read_raster_valid`` / ``raster_shape`` / ``raster_bounds``
-  for whole small files;
+* ``whole``: ``read_raster`` / ``read_raster_valid`` / ``label_valid`` / ``raster_shape`` /
+  ``raster_bounds`` for whole small files;
 * ``nodata``: the one nodata rule of whole-file reads (``values_valid``, ``fill_invalid``,
-  ``label_valid``, ``ignore_invalid``).
+  ``combine_valid``, ``ignore_invalid``).
 """
 
 from .cache import RasterHandleCache, default_handle_cache, gdal_cache
@@ -36,11 +36,10 @@ from .nodata import (
     combine_valid,
     fill_invalid,
     ignore_invalid,
-    label_valid,
     values_valid,
 )
 from .open import check_complete_tiff, open_raster
-from .whole import raster_bounds, raster_shape, read_raster, read_raster_valid
+from .whole import label_valid, raster_bounds, raster_shape, read_raster, read_raster_valid
 from .window import Span, mask_kinds, read_decimated, read_window
 
 __all__ = [

@@ -2,14 +2,13 @@
 
 A pixel of an image holds data when every band read holds data: not the band's declared nodata
 value, not flagged by an internal / sidecar mask or alpha, and finite (the pretraining rule,
-``read_window(valid='all')``, whose per-band test ``_validity`` this module shares). Where it
-does not, the image is 0 (as pretraining crops and the scene loop feed the model) and a label
-gets the ignore index. docs/interfaces.md, The raster package.
+``read_window(valid='all')``; the whole-file reads ``read_raster_valid`` and ``label_valid``
+share its per-band test). Where it does not, the image is 0 (as pretraining crops and the scene
+loop feed the model) and a label gets the ignore index; this module holds the array side of the
+rule. docs/interfaces.md, The raster package.
 """
 
 import numpy as np
-
-from .errors import GeoSampleError
 
 #: the label of a pixel without data (mmseg's ignore index)
 IGNORE_INDEX = 255
@@ -58,20 +57,3 @@ def combine_valid(masks: list[np.ndarray | None]) -> np.ndarray | None:
         if m is not None:
             out = m.copy() if out is None else out & m
     return out
-
-
-def label_valid(
-    path: str, band: int = 1, out_shape: tuple[int, int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """One band of class indices of a label raster (nearest resampling to ``out_shape``) and
-    where it holds data (its own nodata value or mask): ``(H x W labels, H x W bool)``."""
-    from .whole import read_raster_valid
-
-    seg, valid = read_raster_valid(
-        path, [band], out_shape=out_shape, resampling='nearest', fill=None
-    )
-    if not np.issubdtype(seg.dtype, np.integer):
-        raise GeoSampleError(
-            f'{path}: holds {seg.dtype} values, expected integer class indices', path
-        )
-    return seg[..., 0], valid

@@ -91,6 +91,21 @@ def _read_whole(
     return np.ascontiguousarray(data.transpose(1, 2, 0)), valid
 
 
+def label_valid(
+    path: str, band: int = 1, out_shape: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One band of class indices of a label raster (nearest resampling to ``out_shape``) and
+    where it holds data (its own nodata value or mask): ``(H x W labels, H x W bool)``."""
+    seg, valid = read_raster_valid(
+        path, [band], out_shape=out_shape, resampling='nearest', fill=None
+    )
+    if not np.issubdtype(seg.dtype, np.integer):
+        raise GeoSampleError(
+            f'{path}: holds {seg.dtype} values, expected integer class indices', path
+        )
+    return seg[..., 0], valid
+
+
 def _centre_valid(src, indexes: list[int], kinds: Sequence[str], shape: tuple[int, int]):
     """A resampled pixel holds data only where the file's pixel under its centre does: GDAL
     keeps nodata out of a kernel but fills the rim of a nodata block from its neighbours."""
