@@ -276,6 +276,24 @@ def open_inputs(args, cfg, task, tmp_dir):
         print(line)
     for name in scene.missing:
         print(f'{name}: no file given; masked in every tile (as a sample lacking it in training)')
+    if scene.pixel_space:
+        from mmskysense.apis.scene.pixel_space import PIXEL_NOTE
+
+        print(f'note: {scene.reference_path}: {PIXEL_NOTE}')
+        if args.resample_to_model_gsd:
+            scene.close()
+            raise ValueError(
+                f'{scene.reference_path}: --resample-to-model-gsd needs the pixel size, which a '
+                'file without georeference does not give; resample it yourself to the '
+                "model's GSD"
+            )
+        gsd = model_gsd(cfg)
+        if gsd is not None:
+            print(
+                f'note: the pixel size of {scene.reference_path} is unknown (no georeference); '
+                f'the model was trained at {gsd:g} m: give it imagery of about that resolution'
+            )
+        return scene
     gsd, size = model_gsd(cfg), pixel_size(scene.transform)
     if args.resample_to_model_gsd:
         if gsd is None:

@@ -8,6 +8,7 @@ from .boxes import (
     shift_boxes,
     truncated_by_window,
 )
+from .dates import as_date, date_code
 from .pretrain_batch import (
     GROUPS,
     PIXEL_FIELDS,
@@ -27,6 +28,8 @@ from .view_geometry import (
 )
 
 __all__ = [
+    'as_date',
+    'date_code',
     'box_corners',
     'box_extents',
     'box_overlaps',

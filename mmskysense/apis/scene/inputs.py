@@ -36,6 +36,7 @@ from mmskysense.datasets.raster import (
     resolve_bands,
 )
 from mmskysense.datasets.tiling import Tile, TileGrid
+from mmskysense.structures.dates import date_code
 from mmskysense.structures.modalities import select_dates
 
 from .spec import POLICIES, VALID_DATES, ModalityInput, SceneSpec
@@ -149,6 +150,28 @@ def _pixel_grid(crs: Any, transform: Any) -> bool:
     """A raster without georeferencing (no CRS, rasterio's identity transform): its own pixel
     grid, rows down, is the output grid (a single-file scene only)."""
     return crs is None and transform.is_identity
+
+
+def _check_pixel_grids(plain: list[str], headers: dict, policy: str) -> None:
+    """Several files and some without georeference: only a pair on the exact-grid policy (a
+    change pair of PNG / JPEG photos) whose files all lack it and share one size is placed,
+    pixel on pixel; anything else is refused naming the file."""
+    if policy != 'exact' or len(plain) != len(headers):
+        raise RasterError(
+            f'{plain[0]}: has no georeferencing (no CRS, no transform); the files of this scene '
+            'are aligned on the ground, so each must be georeferenced (files without '
+            'georeference are read pixel on pixel only as a change pair of one size)',
+            plain[0],
+        )
+    first, (_, _, h, w, _) = plain[0], headers[plain[0]]
+    for path in plain[1:]:
+        if headers[path][2:4] != (h, w):
+            raise RasterError(
+                f'{path}: is {headers[path][2]} x {headers[path][3]} px but {first} is {h} x {w}; '
+                'files without georeference are placed pixel on pixel, so they must have the '
+                'same size',
+                path,
+            )
 
 
 def _dates_of(path: str, src: Any) -> list[datetime.date]:
@@ -407,11 +430,7 @@ class SceneInputs:
                 offsets[path] = _check_same_grid(ref_path, headers[ref_path], path, hd)
         plain = [p for p, hd in headers.items() if _pixel_grid(hd[0], hd[1])]
         if plain and len(headers) > 1:
-            raise RasterError(
-                f'{plain[0]}: has no georeferencing (no CRS, no transform); a scene of several '
-                'files is aligned on the ground, so each must be georeferenced',
-                plain[0],
-            )
+            _check_pixel_grids(plain, headers, policy)
         for path, (crs, *_) in headers.items():
             if crs != ref_crs:
                 raise RasterError(
@@ -499,7 +518,7 @@ class SceneInputs:
                 mapping.setdefault(m.name, []).append((path, bands, how))
             for t in range(num):
                 date = dates[t] if t < len(dates) else (dates[0] if len(dates) == 1 else None)
-                doy = date.timetuple().tm_yday if date else 0
+                doy = date_code(date) if date else 0
                 frames.append(Frame(path, [t * per_date + b for b in bands], doy, date))
         widths = {len(f.bands) for f in frames}
         if len(widths) > 1:
@@ -548,6 +567,11 @@ class SceneInputs:
                     f'{m.select!r}): {", ".join(dates)}'
                 )
         return lines
+
+    @property
+    def pixel_space(self) -> bool:
+        """The scene has no georeference: its products are in pixel space (``pixel_space``)."""
+        return self.crs is None
 
     @property
     def nodata_rule(self) -> str:

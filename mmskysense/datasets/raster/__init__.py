@@ -12,6 +12,10 @@ One job per module (docs/interfaces.md, The raster package):
 * ``ground``: ``GroundWindowReader``, the one ground-box reader;
 * ``whole``: ``read_raster`` / ``raster_shape`` / ``raster_bounds`` for whole small files;
 * ``bands``: bands by name (``resolve_bands``, ``match_bands``, the ``PRESETS`` of products).
+* ``whole``: ``read_raster`` / ``read_raster_valid`` / ``label_valid`` / ``raster_shape`` /
+  ``raster_bounds`` for whole small files;
+* ``nodata``: the one nodata rule of whole-file reads (``values_valid``, ``fill_invalid``,
+  ``combine_valid``, ``ignore_invalid``).
 """
 
 from .bands import PRESETS, Band, match_bands, preset_bands, resolve_bands
@@ -30,8 +34,15 @@ from .checks import (
 from .crs import crs_name, crs_to_wkt
 from .errors import GeoSampleError, MissingRasterError, RasterError
 from .ground import LABEL_IGNORE, GroundWindowReader
+from .nodata import (
+    IGNORE_INDEX,
+    combine_valid,
+    fill_invalid,
+    ignore_invalid,
+    values_valid,
+)
 from .open import check_complete_tiff, open_raster
-from .whole import raster_bounds, raster_shape, read_raster
+from .whole import label_valid, raster_bounds, raster_shape, read_raster, read_raster_valid
 from .window import Span, mask_kinds, read_decimated, read_window
 
 __all__ = [
@@ -40,6 +51,7 @@ __all__ = [
     'Box',
     'GeoSampleError',
     'GroundWindowReader',
+    'IGNORE_INDEX',
     'LABEL_IGNORE',
     'MissingRasterError',
     'RasterError',
@@ -51,11 +63,15 @@ __all__ = [
     'check_covers',
     'check_north_up',
     'check_raster',
+    'combine_valid',
     'crs_name',
     'crs_to_wkt',
     'default_handle_cache',
+    'fill_invalid',
     'gdal_cache',
     'grid_box',
+    'ignore_invalid',
+    'label_valid',
     'mask_kinds',
     'match_bands',
     'preset_bands',
@@ -66,6 +82,8 @@ __all__ = [
     'raster_shape',
     'read_decimated',
     'read_raster',
+    'read_raster_valid',
     'read_window',
     'resolve_bands',
+    'values_valid',
 ]
