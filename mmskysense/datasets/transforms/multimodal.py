@@ -30,6 +30,7 @@ from ..raster import (
     RasterHandleCache,
     check_bands,
     raster_bounds,
+    raster_exists,
     raster_shape,
     read_raster,
 )
@@ -260,7 +261,7 @@ class LoadMultiModalImages(BaseTransform):
     def _check_grids(self, results: dict, origins: dict[str, str]) -> None:
         ref_path = results.get('seg_map_path')
         ref = None
-        if ref_path and osp.isfile(ref_path) and str(ref_path).endswith(('.tif', '.tiff')):
+        if ref_path and str(ref_path).endswith(('.tif', '.tiff')) and raster_exists(ref_path):
             ref = (ref_path, raster_bounds(ref_path))
         label = results.get('gt_seg_map')
         for name, path in origins.items():

@@ -15,7 +15,7 @@ from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 
-from ..raster import read_raster
+from ..raster import raster_exists, read_raster
 
 #: formats read with OpenCV (8-bit RGB photos such as LEVIR-CD's PNGs); the rest with rasterio
 _IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -159,7 +159,7 @@ class LoadBinaryChangeLabel(BaseTransform):
         self.check_size = check_size
 
     def _read(self, path: str) -> np.ndarray:
-        if not osp.isfile(path):
+        if not raster_exists(path):
             raise FileNotFoundError(f'change label not found: {path}')
         if path.lower().endswith(_IMAGE_SUFFIXES):
             import mmcv
