@@ -124,7 +124,7 @@ def test_scene_cli_on_a_served_cog_equals_the_local_file(tmp_path, served, demo_
     served.reset()
     remote = _run_demo(
         toys.DEMO_CONFIG, demo_checkpoint, [served.url('scene.tif')], tmp_path / 'remote.tif',
-        ['--confidence', '--http-retries', '1'],
+        ['--confidence', '--http-retries', '1', '--gdal-cache-mb', '8'],
     )  # fmt: skip
     np.testing.assert_array_equal(remote[0][:1], local[0])
     assert remote[1:] == local[1:]
@@ -235,3 +235,45 @@ def test_stac_items_are_a_series_in_datetime_order(tmp_path, served):
     assert batch.doy['s2'].tolist() == doy
     with pytest.raises(ValueError, match='mixes STAC items and rasters'):
         expand_stac_inputs(dict(s2=[paths[0], 'x.tif']), dict(s2=['red']), str(tmp_path))
+
+
+def test_the_sample_index_of_served_sample_folders(tmp_path, served):
+    """The pretraining index of sample folders behind a URL (named: a URL cannot be listed)
+    is the local folders' index with the files' URLs, and its samples read as the local ones."""
+    from mmskysense.datasets.geo import build_geo_index, load_geo_index
+    from mmskysense.datasets.geo.synthetic import generate_sample
+    from mmskysense.datasets.raster import GroundWindowReader
+
+    rng = np.random.default_rng(0)
+    generate_sample(str(tmp_path / 'samples' / 's0'), rng, hr_size=64, num_s2_dates=2,
+                    num_s1_dates=2, s2_layout='multi_date', hr_overviews=False)  # fmt: skip
+    local = build_geo_index(str(tmp_path / 'samples'), str(tmp_path / 'local.json'))
+    root = served.url('samples')
+    with pytest.raises(GeoSampleError, match='cannot be listed'):
+        build_geo_index(root, str(tmp_path / 'remote.json'))
+    remote = build_geo_index(root, str(tmp_path / 'remote.json'), sample_dirs=['s0'])
+    (a,), (b,) = local['data_list'], remote['data_list']
+    for name in ('hr', 's2', 's1', 'osm'):
+        frames_a = a[name] if isinstance(a[name], list) else [a[name]]
+        frames_b = b[name] if isinstance(b[name], list) else [b[name]]
+        for fa, fb in zip(frames_a, frames_b, strict=True):
+            assert fb['path'] == f'{root}/s0/{Path(fa["path"]).name}'
+            assert {k: v for k, v in fa.items() if k != 'path'} == {
+                k: v for k, v in fb.items() if k != 'path'
+            }
+    assert {k: v for k, v in a.items() if k not in ('hr', 's2', 's1', 'osm')} == {
+        k: v for k, v in b.items() if k not in ('hr', 's2', 's1', 'osm')
+    }
+    (ea,), (eb,) = (
+        load_geo_index(str(tmp_path / 'local.json')),
+        load_geo_index(str(tmp_path / 'remote.json')),
+    )
+    reader = GroundWindowReader()
+    box = tuple(ea['bounds'])
+    for key in ('hr', 's2'):
+        fa, fb = (ea[key] if key == 'hr' else ea[key][1]), (eb[key] if key == 'hr' else eb[key][1])
+        assert fb['path'].startswith('http://127.0.0.1:')
+        va = reader.read_image(fa['path'], fa['bands'], box, (16, 16))
+        vb = reader.read_image(fb['path'], fb['bands'], box, (16, 16))
+        np.testing.assert_array_equal(va[0], vb[0])
+        np.testing.assert_array_equal(va[1], vb[1])

@@ -185,8 +185,9 @@ class RemoteOptions:
             allowed_extensions=ext,
         )
 
-    def gdal_options(self) -> dict[str, str]:
-        """The GDAL configuration options these settings stand for."""
+    def gdal_options(self) -> dict[str, str | int]:
+        """The GDAL configuration options these settings stand for (``GDAL_CACHEMAX`` in
+        bytes, an int: rasterio requires it so)."""
         opts = dict(
             GDAL_HTTP_MAX_RETRY=str(self.max_retry),
             GDAL_HTTP_RETRY_DELAY=f'{self.retry_delay:g}',
@@ -197,7 +198,7 @@ class RemoteOptions:
         if self.timeout is not None:
             opts['GDAL_HTTP_TIMEOUT'] = f'{self.timeout:g}'
         if self.cache_mb is not None:
-            opts['GDAL_CACHEMAX'] = str(self.cache_mb * 2**20)
+            opts['GDAL_CACHEMAX'] = self.cache_mb * 2**20
         if self.allowed_extensions:
             opts['CPL_VSIL_CURL_ALLOWED_EXTENSIONS'] = ','.join(self.allowed_extensions)
         return opts
@@ -215,4 +216,4 @@ class RemoteOptions:
         the DataLoader workers it starts (training configs; a setting already in the
         environment is left as the user set it)."""
         for key, value in self.gdal_options().items():
-            os.environ.setdefault(key, value)
+            os.environ.setdefault(key, str(value))
