@@ -233,6 +233,20 @@ def test_stac_items_are_a_series_in_datetime_order(tmp_path, served):
     assert [int(v) for v in x[:, 0, 0, 0]] == [100 + days.index(d) for d in ordered]  # nir
     doy = [datetime.date.fromisoformat(d).timetuple().tm_yday for d in ordered]
     assert batch.doy['s2'].tolist() == doy
+    # one ItemCollection of the items (relative hrefs: against the collection's URL) is alike
+    features = [json.loads((tmp_path / Path(u).name).read_text()) for u in paths]
+    (tmp_path / 'coll').mkdir()
+    (tmp_path / 'all.json').write_text(
+        json.dumps(dict(type='FeatureCollection', features=features))
+    )
+    _, coll = expand_stac_inputs(dict(s2=[served.url('all.json')]), dict(s2=['nir', 'red']),
+                                 str(tmp_path / 'coll'))  # fmt: skip
+    assert coll['s2'].dates == stac['s2'].dates
+    assert [[b.href for b in bs] for bs in coll['s2'].bands] == [
+        [b.href for b in bs] for bs in stac['s2'].bands
+    ]
+    with pytest.raises(MissingRasterError, match=r'nope.json: does not exist .*HTTP 404'):
+        expand_stac_inputs(dict(s2=[served.url('nope.json')]), dict(s2=['red']), str(tmp_path))
     with pytest.raises(ValueError, match='mixes STAC items and rasters'):
         expand_stac_inputs(dict(s2=[paths[0], 'x.tif']), dict(s2=['red']), str(tmp_path))
 

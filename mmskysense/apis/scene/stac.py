@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from mmskysense.datasets.raster import (
+    MissingRasterError,
     RasterError,
     check_north_up,
     crs_name,
@@ -178,26 +179,33 @@ def read_items(path: str) -> list[tuple[Any, str]]:
     """The items of a STAC item or ItemCollection (a file or URL), each with the location its
     relative asset hrefs are relative to."""
     import pystac
-    from pystac import STACError
 
-    base = path.rsplit('/', 1)[0] if is_virtual(path) else osp.dirname(osp.abspath(path))
+    href = path if is_virtual(path) else osp.abspath(path)
+    base = href.rsplit('/', 1)[0]
     try:
-        data = pystac.StacIO.default().read_json(path)
-        if data.get('type') == 'FeatureCollection':
+        data = pystac.StacIO.default().read_json(href)
+    except FileNotFoundError as err:
+        raise MissingRasterError(
+            f'{path}: file does not exist (expected a STAC item JSON)', path
+        ) from err
+    except json.JSONDecodeError as err:
+        raise RasterError(f'{path}: not valid JSON (expected a STAC item): {err}', path) from err
+    except Exception as err:  # pystac wraps urllib's errors in a bare Exception
+        cause = err.__cause__ or err
+        status = getattr(cause, 'code', None)
+        if status == 404:
+            raise MissingRasterError(
+                f'{path}: does not exist (the server answered HTTP 404; expected a STAC item)', path
+            ) from err
+        why = f'the server answered HTTP {status}' if status else str(cause)
+        raise RasterError(f'{path}: cannot be read: {why} (expected a STAC item)', path) from err
+    try:
+        if isinstance(data, dict) and data.get('type') == 'FeatureCollection':
             items = [pystac.Item.from_dict(f, preserve_dict=False) for f in data['features']]
         else:
-            item = pystac.Item.from_file(path)
-            items = [item]
-    except FileNotFoundError as err:
-        raise RasterError(f'{path}: file does not exist (expected a STAC item JSON)', path) from err
-    except (STACError, KeyError, TypeError, ValueError, OSError) as err:
-        if isinstance(err, json.JSONDecodeError):
-            raise RasterError(
-                f'{path}: not valid JSON (expected a STAC item): {err}', path
-            ) from err
-        raise RasterError(
-            f'{path}: not a readable STAC item or ItemCollection: {err}', path
-        ) from err
+            items = [pystac.Item.from_dict(data, href=href, preserve_dict=False)]
+    except (pystac.STACError, KeyError, TypeError, ValueError, AttributeError) as err:
+        raise RasterError(f'{path}: not a STAC item or ItemCollection: {err!r}', path) from err
     if not items:
         raise RasterError(f'{path}: an ItemCollection without items', path)
     return [(item, base) for item in items]
