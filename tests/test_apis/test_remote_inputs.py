@@ -291,3 +291,43 @@ def test_the_sample_index_of_served_sample_folders(tmp_path, served):
         vb = reader.read_image(fb['path'], fb['bands'], box, (16, 16))
         np.testing.assert_array_equal(va[0], vb[0])
         np.testing.assert_array_equal(va[1], vb[1])
+
+
+def test_a_downstream_loader_reads_a_url_as_the_local_file(tmp_path, served):
+    from mmskysense.datasets.transforms.loading import LoadMultiBandImage
+
+    data = np.random.default_rng(5).integers(1, 4000, (4, 64, 64), dtype=np.uint16)
+    path = write_cog(tmp_path / 'img.tif', data, res=10.0, block=32)
+    load = LoadMultiBandImage(bands=[4, 2], to_float32=False)
+    remote = load(dict(img_path=served.url('img.tif')))['img']
+    np.testing.assert_array_equal(remote, load(dict(img_path=path))['img'])
+    np.testing.assert_array_equal(remote, data[[3, 1]].transpose(1, 2, 0))
+
+
+def test_stac_assets_on_two_grids_make_one_on_the_finest(tmp_path):
+    """A 10 m band and a 20 m band (Sentinel-2's B04, B11): the VRT is on the 10 m grid over
+    the ground both cover; the 10 m band is read as stored, the 20 m one interpolated (a
+    constant stays that constant)."""
+    b04 = np.random.default_rng(2).integers(1, 3000, (1, 64, 64), dtype=np.uint16)
+    write_cog(tmp_path / 'B04.tif', b04, res=10.0, block=32)
+    # the 20 m band starts 20 m east: the shared ground is 620 x 640 m
+    write_cog(tmp_path / 'B11.tif', np.full((1, 32, 32), 777, np.uint16), res=20.0, block=32,
+              origin=(X0 + 20, Y0))  # fmt: skip
+    item = dict(
+        type='Feature', stac_version='1.0.0', id='two', geometry=None, links=[],
+        properties=dict(datetime='2021-05-01T00:00:00Z'),
+        assets={k: {'href': f'{k}.tif', 'type': 'image/tiff', 'eo:bands': [dict(name=k)]}
+                for k in ('B04', 'B11')},
+    )  # fmt: skip
+    (tmp_path / 'two.json').write_text(json.dumps(item))
+    files, _ = expand_stac_inputs(
+        dict(s2=[str(tmp_path / 'two.json')]), dict(s2=['B11', 'B04']), str(tmp_path)
+    )
+    with rasterio.open(files['s2'][0]) as vrt:
+        assert (vrt.width, vrt.height, vrt.res) == (62, 64, (10.0, 10.0))
+        assert (vrt.transform.c, vrt.transform.f) == (X0 + 20, Y0)
+        assert vrt.descriptions == ('B11', 'B04')
+        assert vrt.tags()['ACQUISITION_DATE'] == '2021-05-01'
+        got = vrt.read()
+    assert (got[0] == 777).all()
+    np.testing.assert_array_equal(got[1], b04[0, :, 2:])
