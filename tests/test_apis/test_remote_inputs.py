@@ -331,3 +331,23 @@ def test_stac_assets_on_two_grids_make_one_on_the_finest(tmp_path):
         got = vrt.read()
     assert (got[0] == 777).all()
     np.testing.assert_array_equal(got[1], b04[0, :, 2:])
+
+
+def test_remote_options_as_gdal_options_and_environment(monkeypatch):
+    opts = RemoteOptions(max_retry=5, retry_delay=0.5, timeout=30, cache_mb=64,
+                         allowed_extensions=('.tif', '.TIF'))  # fmt: skip
+    assert opts.gdal_options() == dict(
+        GDAL_HTTP_MAX_RETRY='5', GDAL_HTTP_RETRY_DELAY='0.5', VSI_CACHE='TRUE',
+        VSI_CACHE_SIZE=str(25 * 2**20), GDAL_DISABLE_READDIR_ON_OPEN='EMPTY_DIR',
+        GDAL_HTTP_TIMEOUT='30', GDAL_CACHEMAX=64 * 2**20,
+        CPL_VSIL_CURL_ALLOWED_EXTENSIONS='.tif,.TIF',
+    )  # fmt: skip
+    import os
+
+    # a stand-in environment: the process's own is left as it was
+    monkeypatch.setattr(os, 'environ', {'GDAL_HTTP_MAX_RETRY': '9'})  # the user's setting wins
+    opts.apply()
+    assert os.environ['GDAL_HTTP_MAX_RETRY'] == '9'
+    assert os.environ['GDAL_CACHEMAX'] == str(64 * 2**20)
+    with pytest.raises(ValueError, match='readdir'):
+        RemoteOptions(readdir='NO')
