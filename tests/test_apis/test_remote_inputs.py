@@ -351,3 +351,15 @@ def test_remote_options_as_gdal_options_and_environment(monkeypatch):
     assert os.environ['GDAL_CACHEMAX'] == str(64 * 2**20)
     with pytest.raises(ValueError, match='readdir'):
         RemoteOptions(readdir='NO')
+
+
+def test_a_multiband_asset_without_band_names_is_refused(tmp_path):
+    write_cog(tmp_path / 'tci.tif', np.ones((3, 32, 32), np.uint8), res=10.0, block=32)
+    item = dict(type='Feature', stac_version='1.0.0', id='tci', geometry=None, links=[],
+                properties=dict(datetime='2021-05-01T00:00:00Z'),
+                assets=dict(visual={'href': 'tci.tif', 'type': 'image/tiff'}))  # fmt: skip
+    (tmp_path / 'tci.json').write_text(json.dumps(item))
+    with pytest.raises(GeoSampleError, match=r'tci.tif: has 3 bands and the STAC item .* names '):
+        expand_stac_inputs(
+            dict(hr=[str(tmp_path / 'tci.json')]), dict(hr=['visual']), str(tmp_path)
+        )

@@ -236,6 +236,13 @@ def item_vrt(item: Any, bands: Sequence[ItemBand], dst: str, where: str, day: da
                 f'{first} (assets of the STAC item {where}); reproject one of them first',
                 b.href,
             )
+        if b.name is None and b.common_name is None and count > 1:
+            raise RasterError(
+                f'{b.href}: has {count} bands and the STAC item {where} names none of them '
+                f'(asset {b.asset!r}: no eo:bands / bands); cannot tell which band is '
+                f'{b.asset!r}',
+                b.href,
+            )
         if b.index > count:
             raise RasterError(
                 f'{b.href}: has {count} bands; the STAC item {where} lists band {b.index} of its '
