@@ -49,7 +49,12 @@ def make_data(name: str, root: str, scale: int = 1) -> str:
     config should use (the converter's output for iSAID and Potsdam). ``scale`` multiplies the
     number of samples (for fine-tuning runs)."""
     if name == 'aid':
-        return fake_data.make_aid(root, per_class=2 * scale, size=48)
+        fake_data.make_aid(root, per_class=2 * scale, size=48)
+        # the config reads the TR 20 % split file of the converter
+        load_converter('make_image_split').main(
+            [root, aid_split_file(root), '--train-ratio', '0.2', '--seed', '0']
+        )
+        return root
     if name == 'resisc45':
         return fake_data.make_resisc45(root, per_class=2 * scale, size=48)
     if name == 'bigearthnet_s2':
@@ -89,6 +94,11 @@ def make_data(name: str, root: str, scale: int = 1) -> str:
     raise KeyError(name)
 
 
+def aid_split_file(data_root: str) -> str:
+    """Where ``make_data`` writes the AID split file of ``data_root``."""
+    return osp.normpath(data_root) + '_tr20_seed0.json'
+
+
 def tiny_config(
     name: str,
     data_root: str,
@@ -105,4 +115,7 @@ def tiny_config(
     tiny_channels(cfg.model)
     narrow_uper_heads(cfg)
     small_inputs(name, cfg)
+    if name == 'aid':
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            cfg[loader].dataset.split_file = aid_split_file(data_root)
     return shorten(cfg, data_root, max_iters, validate, test_samples, lr, batch_size)
