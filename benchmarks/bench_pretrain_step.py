@@ -167,7 +167,16 @@ def matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
 
 
 # --------------------------------------------------------------------- model, batch
-def build_model(preset: str, device: torch.device, tmp: str):
+def write_text_embeddings(tmp: str) -> str:
+    """Random ITA text embeddings of 16 classes (the recipe's file is not in the repository)."""
+    text = osp.join(tmp, 'text.pth')
+    torch.save(dict(class_names=[str(i) for i in range(16)], embeddings=torch.randn(16, 512)), text)
+    return text
+
+
+def build_model(preset: str, device: torch.device, tmp: str, text: str | None = None):
+    """The recipe's pretraining model, initialised; ``text``: the ITA embeddings file (written
+    into ``tmp`` when None; under FakeTensorMode write it before entering the mode)."""
     from mmengine.config import Config
     from mmengine.logging import MMLogger
 
@@ -177,9 +186,7 @@ def build_model(preset: str, device: torch.device, tmp: str):
     register_all_modules()
     MMLogger.get_instance('bench_pretrain_step', log_level='WARNING')  # init_weights is verbose
     cfg = Config.fromfile(RECIPES[preset])
-    text = osp.join(tmp, 'text.pth')
-    torch.save(dict(class_names=[str(i) for i in range(16)], embeddings=torch.randn(16, 512)), text)
-    cfg.model.ita_head.loss.text_embeddings = text
+    cfg.model.ita_head.loss.text_embeddings = text or write_text_embeddings(tmp)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()

@@ -109,7 +109,6 @@ class FSDP2Strategy(DDPStrategy):
     # ------------------------------------------------------------------- wrapping
     def _wrap_model(self, model: nn.Module) -> nn.Module:
         from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         if not torch_dist.is_initialized():
             raise RuntimeError(
@@ -123,6 +122,21 @@ class FSDP2Strategy(DDPStrategy):
             for t in itertools.chain(model.parameters(), model.buffers()):
                 torch_dist.broadcast(t.data, src=0)
         mesh = init_device_mesh(device.type, (torch_dist.get_world_size(),))
+        units = self.shard(model, mesh)
+        self.logger.info(
+            f'FSDP2Strategy: {len(units)} units ({", ".join(sorted(self.shard_units))}) and the '
+            f'root over {torch_dist.get_world_size()} ranks; parameters in '
+            f'{self.param_dtype or torch.float32}, gradients reduced in '
+            f'{self.reduce_dtype or self.param_dtype or torch.float32}'
+        )
+        return model
+
+    def shard(self, model: nn.Module, mesh) -> list[nn.Module]:
+        """``fully_shard`` every unit of ``model`` (innermost first), then the root, over
+        ``mesh``; returns the units. Also what tools/analysis_tools/pretrain_plan.py shards
+        under fake tensors and a fake process group."""
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
         units = [m for m in model.modules() if type(m).__name__ in self.shard_units]
         if not units:
             raise ValueError(
@@ -145,13 +159,7 @@ class FSDP2Strategy(DDPStrategy):
             reshard_after_forward=False,
             mp_policy=MixedPrecisionPolicy(**policy, cast_forward_inputs=False),
         )
-        self.logger.info(
-            f'FSDP2Strategy: {len(units)} units ({", ".join(sorted(self.shard_units))}) and the '
-            f'root over {torch_dist.get_world_size()} ranks; parameters in '
-            f'{self.param_dtype or torch.float32}, gradients reduced in '
-            f'{self.reduce_dtype or self.param_dtype or torch.float32}'
-        )
-        return model
+        return units
 
     def build_optim_wrapper(self, optim_wrapper, model=None):
         wrapper = super().build_optim_wrapper(optim_wrapper, model)
