@@ -60,31 +60,6 @@ CHIPS = {
 USABLE = 0.9
 
 
-def register_cpu_sdpa_flops() -> None:
-    """``FlopCounterMode`` counts CUDA's attention kernels only: the CPU flash kernel (the fake
-    run's stand-in for them) counted with torch's own SDPA formulas."""
-    import torch
-    from torch.utils.flop_counter import (
-        flop_registry,
-        register_flop_formula,
-        sdpa_backward_flop_count,
-        sdpa_flop_count,
-    )
-
-    fwd = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    bwd = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
-    if fwd in flop_registry or fwd.default in flop_registry:
-        return
-
-    @register_flop_formula(fwd)
-    def sdpa_cpu(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
-        return sdpa_flop_count(q_shape, k_shape, v_shape)
-
-    @register_flop_formula(bwd)
-    def sdpa_cpu_backward(g_shape, q_shape, k_shape, v_shape, *args, out_shape=None, **kw) -> int:
-        return sdpa_backward_flop_count(g_shape, q_shape, k_shape, v_shape)
-
-
 def measure(ranks: int, cp: bool, batch_size: int) -> dict:
     """One step of rank 0 of ``ranks`` under fake tensors: peak bytes by kind and FLOPs."""
     import torch
@@ -105,7 +80,7 @@ def measure(ranks: int, cp: bool, batch_size: int) -> dict:
     from mmskysense.utils import register_all_modules
 
     bench.register_grouped_mm_flops()
-    register_cpu_sdpa_flops()
+    bench.register_cpu_sdpa_flops()
     register_all_modules()
     dist.init_process_group('fake', store=FakeStore(), rank=0, world_size=ranks)
     cfg = Config.fromfile(RECIPE)
