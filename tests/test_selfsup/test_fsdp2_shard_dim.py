@@ -1,6 +1,7 @@
 """FSDP2Strategy splits each parameter along the dimension whose padding to the world size wastes
 least (issue 29: the MoE's 8 stacked experts split along dim 0 over 128 ranks were padded to
-128 rows, 16x the experts in every gathered copy, measured by tools/analysis_tools/pretrain_plan.py)."""
+128 rows, 16x the experts in every gathered copy, measured by
+tools/analysis_tools/pretrain_plan.py)."""
 
 import pytest
 
