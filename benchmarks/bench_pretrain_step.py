@@ -141,6 +141,31 @@ def register_grouped_mm_flops() -> None:
         return 2 * a_shape[-2] * a_shape[-1] * b_shape[-1]  # (G, M, K) x (K, T), jagged T
 
 
+def register_cpu_sdpa_flops() -> None:
+    """``FlopCounterMode`` counts CUDA's attention kernels only: the CPU flash kernel (the fake
+    run's stand-in for them) counted with torch's own SDPA formulas."""
+    import torch
+    from torch.utils.flop_counter import (
+        flop_registry,
+        register_flop_formula,
+        sdpa_backward_flop_count,
+        sdpa_flop_count,
+    )
+
+    fwd = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    bwd = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
+    if fwd in flop_registry or fwd.default in flop_registry:
+        return
+
+    @register_flop_formula(fwd)
+    def sdpa_cpu(q_shape, k_shape, v_shape, *args, out_shape=None, **kwargs) -> int:
+        return sdpa_flop_count(q_shape, k_shape, v_shape)
+
+    @register_flop_formula(bwd)
+    def sdpa_cpu_backward(g_shape, q_shape, k_shape, v_shape, *args, out_shape=None, **kw) -> int:
+        return sdpa_backward_flop_count(g_shape, q_shape, k_shape, v_shape)
+
+
 def _si(x: float) -> str:
     for unit, scale in (('P', 1e15), ('T', 1e12), ('G', 1e9), ('M', 1e6)):
         if abs(x) >= scale:
@@ -167,7 +192,16 @@ def matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
 
 
 # --------------------------------------------------------------------- model, batch
-def build_model(preset: str, device: torch.device, tmp: str):
+def write_text_embeddings(tmp: str) -> str:
+    """Random ITA text embeddings of 16 classes (the recipe's file is not in the repository)."""
+    text = osp.join(tmp, 'text.pth')
+    torch.save(dict(class_names=[str(i) for i in range(16)], embeddings=torch.randn(16, 512)), text)
+    return text
+
+
+def build_model(preset: str, device: torch.device, tmp: str, text: str | None = None):
+    """The recipe's pretraining model, initialised; ``text``: the ITA embeddings file (written
+    into ``tmp`` when None; under FakeTensorMode write it before entering the mode)."""
     from mmengine.config import Config
     from mmengine.logging import MMLogger
 
@@ -177,9 +211,7 @@ def build_model(preset: str, device: torch.device, tmp: str):
     register_all_modules()
     MMLogger.get_instance('bench_pretrain_step', log_level='WARNING')  # init_weights is verbose
     cfg = Config.fromfile(RECIPES[preset])
-    text = osp.join(tmp, 'text.pth')
-    torch.save(dict(class_names=[str(i) for i in range(16)], embeddings=torch.randn(16, 512)), text)
-    cfg.model.ita_head.loss.text_embeddings = text
+    cfg.model.ita_head.loss.text_embeddings = text or write_text_embeddings(tmp)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -465,6 +497,7 @@ def main() -> None:
     args.dtype = args.dtype or ('bfloat16' if device.type == 'cuda' else 'float32')
     dtype = torch.bfloat16 if args.dtype == 'bfloat16' else None
     register_grouped_mm_flops()
+    register_cpu_sdpa_flops()
     if device.type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = True
     print(f'torch {torch.__version__}, device {device}, preset {args.preset}', flush=True)

@@ -67,15 +67,17 @@ def checkpoint_safe_globals() -> list:
     return allowed
 
 
-def _load_from_local(filename: str, map_location: str | None = None) -> dict:
+def _load_from_local(filename: str, map_location: str | None = None, mmap: bool = False) -> dict:
+    """``torch.load`` of a local checkpoint with the allowlist; ``mmap``: the tensors map the
+    file (copy-on-write) instead of being read into memory (files of torch's zip format)."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     try:
         if os.environ.get(TRUST_ENV) == '1':
-            return torch.load(filename, map_location=map_location, weights_only=False)
+            return torch.load(filename, map_location=map_location, weights_only=False, mmap=mmap)
         with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            return torch.load(filename, map_location=map_location, weights_only=True)
+            return torch.load(filename, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         raise pickle.UnpicklingError(
             f'checkpoint {filename} holds objects that mmskysense does not load unasked '

@@ -64,6 +64,18 @@ def _dtype(name: str | torch.dtype | None, what: str) -> torch.dtype | None:
     return _DTYPES[name]
 
 
+def shard_dim(shape: Sequence[int], world_size: int) -> int:
+    """The dimension a parameter is split along: the one whose padding to a multiple of
+    ``world_size`` wastes least, dim 0 on ties (FSDP2's default). The MoE's stacked experts
+    (``E x hidden x C``, E = 8) split along dim 0 over 128 ranks would be padded to 128 rows,
+    16 times the weights in every gathered copy and gradient (measured by
+    tools/analysis_tools/pretrain_plan.py); along ``hidden`` they are not padded."""
+    if not shape:
+        return 0
+    padded = [-(-n // world_size) * world_size / max(n, 1) for n in shape]
+    return min(range(len(shape)), key=lambda d: (padded[d], d))
+
+
 def is_sharded_checkpoint(path: str) -> bool:
     """Whether ``path`` is a directory written by :class:`FSDP2Strategy` (``'sharded'``)."""
     return osp.isdir(path) and osp.isfile(osp.join(path, EXTRA_FILE))
@@ -109,7 +121,6 @@ class FSDP2Strategy(DDPStrategy):
     # ------------------------------------------------------------------- wrapping
     def _wrap_model(self, model: nn.Module) -> nn.Module:
         from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         if not torch_dist.is_initialized():
             raise RuntimeError(
@@ -123,6 +134,26 @@ class FSDP2Strategy(DDPStrategy):
             for t in itertools.chain(model.parameters(), model.buffers()):
                 torch_dist.broadcast(t.data, src=0)
         mesh = init_device_mesh(device.type, (torch_dist.get_world_size(),))
+        units = self.shard(model, mesh)
+        self.logger.info(
+            f'FSDP2Strategy: {len(units)} units ({", ".join(sorted(self.shard_units))}) and the '
+            f'root over {torch_dist.get_world_size()} ranks; parameters in '
+            f'{self.param_dtype or torch.float32}, gradients reduced in '
+            f'{self.reduce_dtype or self.param_dtype or torch.float32}'
+        )
+        return model
+
+    def shard(self, model: nn.Module, mesh) -> list[nn.Module]:
+        """``fully_shard`` every unit of ``model`` (innermost first), then the root, over
+        ``mesh``, each parameter split along :func:`shard_dim`; returns the units. Also what
+        tools/analysis_tools/pretrain_plan.py shards under fake tensors and a fake process
+        group."""
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        from torch.distributed.tensor import Shard
+
+        def placement(param: nn.Parameter) -> Shard:
+            return Shard(shard_dim(tuple(param.shape), mesh.size()))
+
         units = [m for m in model.modules() if type(m).__name__ in self.shard_units]
         if not units:
             raise ValueError(
@@ -135,6 +166,7 @@ class FSDP2Strategy(DDPStrategy):
                 module,
                 mesh=mesh,
                 reshard_after_forward=self.reshard_after_forward,
+                shard_placement_fn=placement,
                 mp_policy=MixedPrecisionPolicy(**policy, cast_forward_inputs=True),
             )
         # the root: its parameters stay gathered from forward to backward; it leaves the batch
@@ -143,15 +175,10 @@ class FSDP2Strategy(DDPStrategy):
             model,
             mesh=mesh,
             reshard_after_forward=False,
+            shard_placement_fn=placement,
             mp_policy=MixedPrecisionPolicy(**policy, cast_forward_inputs=False),
         )
-        self.logger.info(
-            f'FSDP2Strategy: {len(units)} units ({", ".join(sorted(self.shard_units))}) and the '
-            f'root over {torch_dist.get_world_size()} ranks; parameters in '
-            f'{self.param_dtype or torch.float32}, gradients reduced in '
-            f'{self.reduce_dtype or self.param_dtype or torch.float32}'
-        )
-        return model
+        return units
 
     def build_optim_wrapper(self, optim_wrapper, model=None):
         wrapper = super().build_optim_wrapper(optim_wrapper, model)

@@ -166,7 +166,11 @@ def grouped_mm_available(device: torch.device, dtype: torch.dtype) -> bool:
     key = (device.type, dtype)
     if key not in _GROUPED_MM_SUPPORT:
         try:
-            with torch.enable_grad():
+            # the first call can come inside an activation checkpoint's forward: identity hooks
+            # keep the probe's saved tensors out of the checkpoint's (whose recomputation would
+            # then find fewer tensors than the forward saved)
+            identity = torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
+            with torch.enable_grad(), identity:
                 a = torch.ones(16, 16, device=device, dtype=dtype, requires_grad=True)
                 b = torch.ones(2, 16, 16, device=device, dtype=dtype, requires_grad=True)
                 # groups of 5 and 11 rows: the real counts are not multiples of anything

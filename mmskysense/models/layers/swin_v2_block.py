@@ -16,6 +16,7 @@ The numerics (window order, mask, bias table and index, q/v bias, padding) follo
 """
 
 import math
+import weakref
 
 import torch
 import torch.nn as nn
@@ -83,6 +84,12 @@ def shifted_window_mask(
     return torch.zeros_like(diff).masked_fill(diff != 0, -100.0)
 
 
+def _inverse_norm(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``1 / max(||x||, eps)`` over the last dim, kept for broadcasting: one reduction and one
+    elementwise op instead of F.normalize's norm, clamp and division (and their backward)."""
+    return x.square().sum(-1, keepdim=True).clamp_min(eps * eps).rsqrt()
+
+
 @MODELS.register_module()
 class SwinV2WindowAttention(nn.Module):
     """Window multi-head self-attention with scaled cosine similarity and continuous position
@@ -147,6 +154,14 @@ class SwinV2WindowAttention(nn.Module):
         )
         # (window size, device) -> (table, index) of the other window sizes: not weights
         self._tables: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        # (key, parameters, bias) of the last bias computed without gradient (position_bias)
+        self._bias_cache: tuple[tuple, tuple, torch.Tensor] | None = None
+
+    def __getstate__(self) -> dict:
+        # the cached bias holds weak references (not picklable) and is rebuilt on demand
+        state = dict(super().__getstate__())
+        state['_bias_cache'] = None
+        return state
 
     def bias_tables(self, window_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Coordinates table and pair index of a window size, on the parameters' device."""
@@ -162,11 +177,33 @@ class SwinV2WindowAttention(nn.Module):
         return self._tables[key]
 
     def position_bias(self, window_size: int) -> torch.Tensor:
-        """``heads x N x N`` continuous position bias ``16 * sigmoid(G(d'))`` for a window."""
+        """``heads x N x N`` continuous position bias ``16 * sigmoid(G(d'))`` for a window.
+
+        Where no gradient can flow to the bias MLP (inference, ``torch.no_grad``, a frozen
+        backbone) the bias is computed once and reused until its weights change (their
+        version counters or storage); in training it is computed once per forward."""
+        params = tuple(self.cpb_mlp.parameters())
+        frozen = not (torch.is_grad_enabled() and any(p.requires_grad for p in params))
+        key = None
+        if frozen:
+            # the same parameter objects (weak references: a replaced one never matches), with
+            # the same storage, device, dtype and in-place version
+            key = (window_size, *((p.data_ptr(), p.device, p.dtype, p._version) for p in params))
+            cached = self._bias_cache
+            if (
+                cached is not None
+                and cached[0] == key
+                and all(r() is p for r, p in zip(cached[1], params))
+            ):
+                return cached[2]
         table, index = self.bias_tables(window_size)
         n = window_size * window_size
         bias = self.cpb_mlp(table.to(self.logit_scale.dtype))[index.view(-1)]
-        return 16 * torch.sigmoid(bias.view(n, n, -1).permute(2, 0, 1))
+        bias = 16 * torch.sigmoid(bias.view(n, n, -1).permute(2, 0, 1))
+        if frozen:
+            bias = bias.detach()
+            self._bias_cache = (key, tuple(weakref.ref(p) for p in params), bias)
+        return bias
 
     def forward(
         self, x: torch.Tensor, window_size: int, mask: torch.Tensor | None = None
@@ -177,10 +214,11 @@ class SwinV2WindowAttention(nn.Module):
         qkv = F.linear(x, self.qkv.weight, qkv_bias)
         qkv = qkv.view(b, nw, n, 3, self.num_heads, c // self.num_heads).permute(3, 0, 1, 4, 2, 5)
         q, k, v = qkv.unbind(0)
-        # Cosine attention: fold the per-head temperature into q so SDPA runs with scale 1.
+        # Cosine attention: q and k over their norms (as F.normalize, eps 1e-12), the per-head
+        # temperature folded into q's factor, so the product (or SDPA, scale 1) is the logit.
         scale = torch.clamp(self.logit_scale, max=math.log(1.0 / 0.01)).exp()
-        q = F.normalize(q, dim=-1) * scale
-        k = F.normalize(k, dim=-1)
+        q = q * (scale * _inverse_norm(q))
+        k = k * _inverse_norm(k)
         bias = self.position_bias(window_size).to(q.dtype)  # heads x N x N
         if mask is not None:
             bias = bias.unsqueeze(0) + mask.unsqueeze(1).to(q.dtype)  # nW x heads x N x N

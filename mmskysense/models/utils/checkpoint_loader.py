@@ -15,6 +15,8 @@ model itself or inside it, and applies their rules to their own keys where they 
 docs/interfaces.md ("Checkpoints").
 """
 
+import contextlib
+import os.path as osp
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -32,12 +34,25 @@ _LEADING_WRAPPERS = ('module.', '_orig_mod.')
 _INNER_WRAPPERS = ('_fsdp_wrapped_module.', '_checkpoint_wrapped_module.')
 
 
-def read_checkpoint(path: str, map_location: str = 'cpu') -> Mapping:
+def read_checkpoint(path: str, map_location: str = 'cpu', mmap: bool = False) -> Mapping:
     """A checkpoint file or URL, read by mmengine's loader (local files through
-    :mod:`mmskysense.compat.checkpoint_loading`: ``weights_only=True`` with an allowlist)."""
+    :mod:`mmskysense.compat.checkpoint_loading`: ``weights_only=True`` with an allowlist).
+
+    ``mmap``: a local file in torch's zip format is mapped, not read: its tensors are pages of
+    the file (copy-on-write), resident only once touched, so a model that takes them
+    (:func:`load_weights` with ``assign=True``) holds its weights once, not twice. Other files
+    and URLs are read as usual.
+    """
+    import zipfile
+
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    ckpt = CheckpointLoader.load_checkpoint(path, map_location=map_location)
+    from mmskysense.compat.checkpoint_loading import _load_from_local
+
+    if mmap and osp.isfile(osp.expanduser(path)) and zipfile.is_zipfile(osp.expanduser(path)):
+        ckpt = _load_from_local(path, map_location=map_location, mmap=True)
+    else:
+        ckpt = CheckpointLoader.load_checkpoint(path, map_location=map_location)
     if not isinstance(ckpt, Mapping):
         raise TypeError(
             f'checkpoint {path} holds a {type(ckpt).__name__}, not a dict or a state dict'
@@ -191,6 +206,27 @@ def compare_with_model(
     return fitting, missing, unexpected, mismatched
 
 
+@contextlib.contextmanager
+def parameters_on_meta():
+    """Modules built inside keep their parameters on the meta device: no memory and no random
+    initialisation, for a model whose weights all come from a checkpoint
+    (:func:`load_weights` with ``assign=True``, which refuses to leave one on meta). Buffers
+    are built as usual (some are computed, not saved). Not thread-safe (it swaps
+    ``nn.Module.register_parameter`` while the block runs)."""
+    register = nn.Module.register_parameter
+
+    def on_meta(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and not param.is_meta:
+            param = nn.Parameter(param.to('meta'), requires_grad=param.requires_grad)
+        register(self, name, param)
+
+    nn.Module.register_parameter = on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
 def load_weights(
     model: nn.Module,
     checkpoint: str | Mapping,
@@ -199,9 +235,17 @@ def load_weights(
     strict: bool = False,
     map_location: str = 'cpu',
     name: str | None = None,
+    assign: bool = False,
 ) -> dict:
     """Read (a path or URL), filter (:func:`filter_checkpoint`), check shapes, load into
     ``model`` and report. ``name`` labels the checkpoint in messages (default: its path).
+
+    ``assign``: the model takes the checkpoint's tensors (``load_state_dict(assign=True)``)
+    instead of copying them into its own, whose memory is freed as each is replaced; with a
+    mapped checkpoint (:func:`read_checkpoint` ``mmap=True``, how a path is read then) the
+    weights are never held twice. Each tensor keeps the model's dtype and device (a tensor
+    that differs is converted first; a model built under :func:`parameters_on_meta` takes the
+    checkpoint's device) and its ``requires_grad``.
 
     Returns:
         ``dict(missing_keys, unexpected_keys, mismatched_keys, dropped_keys)``; shape-mismatched
@@ -213,7 +257,10 @@ def load_weights(
     """
     if name is None:
         name = checkpoint if isinstance(checkpoint, str) else 'the checkpoint'
-    ckpt = read_checkpoint(checkpoint, map_location) if isinstance(checkpoint, str) else checkpoint
+    if isinstance(checkpoint, str):
+        ckpt = read_checkpoint(checkpoint, map_location, mmap=assign)
+    else:
+        ckpt = checkpoint
     dropped: list[str] = []
     state = filter_checkpoint(ckpt, model, prefix=prefix, network=network, dropped=dropped)
     fitting, missing, unexpected, mismatched = compare_with_model(state, model)
@@ -230,7 +277,19 @@ def load_weights(
             f'{" ..." if len(missing) > 20 else ""}, shape mismatches '
             f'{mismatched[:20]}'
         )
-    model.load_state_dict(fitting, strict=False)
+    if assign:
+        own = model.state_dict()
+        fitting = OrderedDict(
+            (k, v.to(device=v.device if own[k].is_meta else own[k].device, dtype=own[k].dtype))
+            for k, v in fitting.items()
+        )
+    model.load_state_dict(fitting, strict=False, assign=assign)
+    empty = [k for k, v in model.state_dict().items() if v.is_meta]
+    if empty:
+        raise ValueError(
+            f'{type(model).__name__}: built without weights (parameters_on_meta), but {name} '
+            f'has no tensor for {empty[:20]}{" ..." if len(empty) > 20 else ""}'
+        )
     logger = MMLogger.get_current_instance()
     logger.info(f'{what}: loaded {len(fitting)} tensors from {name}')
     for label, keys in (

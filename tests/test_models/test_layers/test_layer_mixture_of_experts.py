@@ -280,3 +280,24 @@ def test_stack_expert_weights_finds_every_moe_and_checks_the_experts():
     bad = {'ffn.experts.0.fc1.weight': torch.zeros(1), 'ffn.experts.2.fc1.weight': torch.zeros(1)}
     with pytest.raises(KeyError, match='expected 0..1'):
         stack_expert_weights(bad)
+
+
+def test_first_call_inside_an_activation_checkpoint(monkeypatch):
+    """The grouped product's support is probed at the first call; when that call is inside an
+    activation checkpoint (the recipe's with_cp), the probe's saved tensors must not join the
+    checkpoint's, or its recomputation finds fewer tensors than the forward saved (issue 29:
+    found by tools/analysis_tools/pretrain_plan.py on the huge recipe)."""
+    from torch.utils.checkpoint import checkpoint
+
+    from mmskysense.models.layers import mixture_of_experts
+
+    moe = _spread(MixtureOfExperts(16, 32, num_experts=4))
+    x = _tokens(64, 16, seed=4).requires_grad_(True)
+    ref = moe(x)[0].square().sum()
+    grads = torch.autograd.grad(ref, [x, moe.experts.fc1.weight])
+    monkeypatch.setattr(mixture_of_experts, '_GROUPED_MM_SUPPORT', {})  # a fresh process
+    out = checkpoint(lambda t: moe(t)[0], x, use_reentrant=False).square().sum()
+    again = torch.autograd.grad(out, [x, moe.experts.fc1.weight])
+    assert mixture_of_experts._GROUPED_MM_SUPPORT  # probed inside the checkpoint
+    for a, b in zip(again, grads):
+        torch.testing.assert_close(a, b)

@@ -202,3 +202,33 @@ def test_bias_tables_of_other_window_sizes_are_cached_on_the_device():
     assert attn.bias_tables(4)[0] is attn.relative_coords_table
     assert first[0].device == attn.logit_scale.device
     torch.testing.assert_close(attn.position_bias(3), naive_bias(attn, 3))
+
+
+def test_position_bias_is_cached_without_gradient_and_follows_the_weights():
+    """Without gradient the bias is computed once and reused (issue 29); a change of the bias
+    MLP's weights (in place, loaded, or replaced) recomputes it; with gradient it is never
+    cached (the MLP learns)."""
+    import copy
+    import pickle
+
+    torch.manual_seed(0)
+    attn = SwinV2WindowAttention(8, 2, 4)
+    with torch.no_grad():
+        first = attn.position_bias(4)
+        assert attn.position_bias(4) is first
+        torch.testing.assert_close(first, naive_bias(attn, 4))
+        attn.cpb_mlp[2].weight.mul_(3.0)  # in place (an optimiser step)
+        moved = attn.position_bias(4)
+        assert moved is not first
+        torch.testing.assert_close(moved, naive_bias(attn, 4))
+        state = {k: torch.randn_like(v) for k, v in attn.cpb_mlp.state_dict().items()}
+        attn.cpb_mlp.load_state_dict(state, assign=True)  # replaced tensors
+        torch.testing.assert_close(attn.position_bias(4), naive_bias(attn, 4))
+        attn.position_bias(4)
+        twin = copy.deepcopy(attn)
+        with torch.no_grad():
+            twin.cpb_mlp[0].weight.add_(1.0)
+        torch.testing.assert_close(twin.position_bias(4), naive_bias(twin, 4))
+        pickle.loads(pickle.dumps(attn))  # the cache does not travel
+    trained = attn.position_bias(4)
+    assert trained.requires_grad and trained is not attn.position_bias(4)
