@@ -1,11 +1,16 @@
 """Entry points of inference (docs/interfaces.md, Large scenes): build a model, and run it over
 a scene of any size. Each scene entry point takes ``(model, inputs, output, classes, *,
 options)``. The parts (tiler, scene inputs, adapters, sinks, the loop) are imported from
-``mmskysense.apis.scene`` and ``mmskysense.datasets.tiling``."""
+``mmskysense.apis.scene`` and ``mmskysense.datasets.tiling``. Names are imported on first use
+(``mmskysense.lazy``): the scene engine's torch-free parts run exported models without torch."""
 
-from .change_map import change_map_geotiff
-from .model_loading import init_model
-from .scene.runner import segment_geotiff
-from .scene_detection import detect_geotiff
+from mmskysense.lazy import lazy_exports
 
+_EXPORTS = {
+    'init_model': '.model_loading',
+    'segment_geotiff': '.scene.runner',
+    'detect_geotiff': '.scene_detection',
+    'change_map_geotiff': '.change_map',
+}
 __all__ = ['init_model', 'segment_geotiff', 'detect_geotiff', 'change_map_geotiff']
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -2,88 +2,67 @@
 (``spec``), the opened scene and its tiles (``inputs``), model adapters (``adapters``), the
 sinks, the products (the blended class map: ``accumulator``, ``writer``; detections:
 ``box_sink``; polygons and embeddings: ``polygon_sink``, ``embedding_sink``, ``vector_writer``)
-and the one loop (``runner``)."""
+and the one loop (``runner``).
+Names are imported on first use (``mmskysense.lazy``): the torch-free parts (spec, contract,
+inputs, the accumulator and writer, the loop, the ONNX Runtime adapter) run without torch.
+"""
 
-from .accumulator import BlendAccumulator, CarryStore, blend_window
-from .adapters import (
-    BackboneAdapter,
-    ClassifierAdapter,
-    DetectorAdapter,
-    MultiModalAdapter,
-    SegmentorAdapter,
-    TensorFunctionAdapter,
-    build_adapter,
-    is_multi_label,
-    segmentor_predict_fn,
-)
-from .box_sink import BoxSink, SceneDetections, write_detections_geojson
-from .embedding_sink import EmbeddingResult, EmbeddingSink, embed_scene, grid_cell_transform
-from .inputs import Frame, SceneInputs, TileBatch, parse_input_args, split_input_arg
-from .multilabel_sink import MultiLabelMapSink
-from .polygon_sink import PolygonResult, PolygonSink, polygonize_class_map
-from .runner import SceneResult, TileSink, TileStats, run_tiles, segment_geotiff, segment_scene
-from .spec import (
-    POLICIES,
-    TASKS,
-    ModalityInput,
-    SceneSpec,
-    classes_of,
-    is_change_detector,
-    scene_spec,
-    scene_spec_from_config,
-    task_of,
-    trained_on_bgr,
-)
-from .vector_writer import VectorWriter, vector_driver
-from .writer import DEFAULT_NODATA, ClassMapWriter
+from mmskysense.lazy import lazy_exports
 
-__all__ = [
-    'BlendAccumulator',
-    'CarryStore',
-    'blend_window',
-    'BackboneAdapter',
-    'ClassifierAdapter',
-    'DetectorAdapter',
-    'MultiLabelMapSink',
-    'MultiModalAdapter',
-    'SegmentorAdapter',
-    'TensorFunctionAdapter',
-    'build_adapter',
-    'is_multi_label',
-    'segmentor_predict_fn',
-    'BoxSink',
-    'SceneDetections',
-    'write_detections_geojson',
-    'EmbeddingResult',
-    'EmbeddingSink',
-    'embed_scene',
-    'grid_cell_transform',
-    'Frame',
-    'SceneInputs',
-    'TileBatch',
-    'parse_input_args',
-    'split_input_arg',
-    'PolygonResult',
-    'PolygonSink',
-    'polygonize_class_map',
-    'SceneResult',
-    'TileSink',
-    'TileStats',
-    'run_tiles',
-    'segment_geotiff',
-    'segment_scene',
-    'POLICIES',
-    'TASKS',
-    'ModalityInput',
-    'SceneSpec',
-    'classes_of',
-    'is_change_detector',
-    'scene_spec',
-    'scene_spec_from_config',
-    'task_of',
-    'trained_on_bgr',
-    'VectorWriter',
-    'vector_driver',
-    'DEFAULT_NODATA',
-    'ClassMapWriter',
-]
+_EXPORTS = {
+    'BlendAccumulator': '.accumulator',
+    'CarryStore': '.accumulator',
+    'blend_window': '.accumulator',
+    'BackboneAdapter': '.adapters',
+    'ClassifierAdapter': '.adapters',
+    'DetectorAdapter': '.adapters',
+    'MultiLabelMapSink': '.multilabel_sink',
+    'MultiModalAdapter': '.adapters',
+    'SegmentorAdapter': '.adapters',
+    'TensorFunctionAdapter': '.adapters',
+    'build_adapter': '.adapters',
+    'is_multi_label': '.adapters',
+    'segmentor_predict_fn': '.adapters',
+    'BoxSink': '.box_sink',
+    'SceneDetections': '.box_sink',
+    'write_detections_geojson': '.box_sink',
+    'EmbeddingResult': '.embedding_sink',
+    'EmbeddingSink': '.embedding_sink',
+    'embed_scene': '.embedding_sink',
+    'grid_cell_transform': '.embedding_sink',
+    'Frame': '.inputs',
+    'SceneInputs': '.inputs',
+    'TileBatch': '.inputs',
+    'parse_input_args': '.inputs',
+    'split_input_arg': '.inputs',
+    'PolygonResult': '.polygon_sink',
+    'PolygonSink': '.polygon_sink',
+    'polygonize_class_map': '.polygon_sink',
+    'SceneResult': '.runner',
+    'TileSink': '.runner',
+    'TileStats': '.runner',
+    'run_tiles': '.runner',
+    'segment_geotiff': '.runner',
+    'segment_scene': '.runner',
+    'POLICIES': '.spec',
+    'TASKS': '.spec',
+    'ModalityInput': '.spec',
+    'SceneSpec': '.spec',
+    'classes_of': '.spec',
+    'is_change_detector': '.spec',
+    'scene_spec': '.spec',
+    'scene_spec_from_config': '.spec',
+    'task_of': '.spec',
+    'trained_on_bgr': '.spec',
+    'VectorWriter': '.vector_writer',
+    'vector_driver': '.vector_writer',
+    'DEFAULT_NODATA': '.writer',
+    'ClassMapWriter': '.writer',
+    'InputContract': '.contract',
+    'contract_from_config': '.contract',
+    'contract_from_dict': '.contract',
+    'contract_to_dict': '.contract',
+    'OnnxRuntimeAdapter': '.onnx_adapter',
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
