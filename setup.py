@@ -41,6 +41,8 @@ setup(
         'mim': parse_requirements('requirements/mminstall.txt'),
         'tests': parse_requirements('requirements/tests.txt'),
         'optional': parse_requirements('requirements/optional.txt'),
+        # export to ONNX / torch.export and run exported models (docs/export.md)
+        'export': parse_requirements('requirements/export.txt'),
     },
     zip_safe=False,
 )

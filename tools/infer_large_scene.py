@@ -212,9 +212,10 @@ def check_output(args, task, files, multi_label=False):
     """Every output path (its format, none the same as another or as an input), before the
     scene is read or the model loaded."""
     from mmskysense.apis.scene import vector_driver
-    from mmskysense.apis.scene.box_sink import check_geojson_path
 
     if task == 'detection':
+        from mmskysense.apis.scene.box_sink import check_geojson_path
+
         check_geojson_path(args.out)
     elif not args.out.lower().endswith(('.tif', '.tiff')):
         raise ValueError(f'{args.out}: the output of a {task} model must be a .tif GeoTIFF')

@@ -81,8 +81,8 @@ def main(argv=None) -> int:
         )
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f'export.py: error: {err}') from None
-    c = report['contract']
-    print(f'exported {args.part} ({c.task}) -> {report["path"]} ({report["bytes"] / 2**20:.2f} MiB)')
+    task, mib = report['contract'].task, report['bytes'] / 2**20
+    print(f'exported {args.part} ({task}) -> {report["path"]} ({mib:.2f} MiB)')
     print(f'input {report["input"]["name"]}: {report["input"]["shape"]} float32, standardised')
     print(f'outputs: {", ".join(report["outputs"])}')
     print(f'scene bands of the graph channels (one date): {report["graph_bands"]}')

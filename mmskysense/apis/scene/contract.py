@@ -285,6 +285,9 @@ def write_contract_json(contract: InputContract, path: str, **extra: Any) -> str
         with os.fdopen(fd, 'w') as f:
             json.dump(doc, f, indent=2)
             f.write('\n')
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide it from colleagues
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
