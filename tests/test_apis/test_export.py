@@ -237,9 +237,8 @@ def test_train_hook_writes_the_contract_the_engine_reads(exported, tmp_path, cap
 
     cfg.scene_tile, cfg.scene_overlap = TILE, 8  # the config's tiling, stated
     classes = [f'class{i}' for i in range(6)]
-    runner = SimpleNamespace(
-        cfg=cfg, train_dataloader=SimpleNamespace(dataset=SimpleNamespace(metainfo=dict(classes=classes)))
-    )  # fmt: skip
+    dataset = SimpleNamespace(metainfo=dict(classes=classes))
+    runner = SimpleNamespace(cfg=cfg, train_dataloader=SimpleNamespace(dataset=dataset))
     hook = InputContractHook()
     hook.before_train(runner)
     checkpoint = dict(
