@@ -17,7 +17,13 @@ import torch
 from helpers.modules import REPO, load_module
 
 from mmskysense.apis import init_model
-from mmskysense.apis.export import check_exportable, export_model, load_pt2
+from mmskysense.apis.export import (
+    check_exportable,
+    contract_of_model,
+    export_contract,
+    export_model,
+    load_pt2,
+)
 from mmskysense.apis.scene import (
     OnnxRuntimeAdapter,
     SceneInputs,
@@ -260,9 +266,9 @@ def test_train_hook_writes_the_contract_the_engine_reads(exported, tmp_path, cap
         [str(e['cfg']), str(ckpt), *scene, str(tmp_path / 'out.tif'), '--quiet', '--no-preview']
     )
     assert '4 in the grid' in capsys.readouterr().out  # 120 px in tiles of 64, overlap 8: 2 x 2
-    # the exporter uses it too: its classes (not the config's) name the ONNX classes
-    report = export_model(model, str(tmp_path / 'trained.onnx'), tile=TILE, optimize=False)
-    assert report['contract'].classes == classes and report['contract'].overlap == 8
+    # the exporter starts from it too (export_model's contract): its classes, not the config's
+    exported_contract = export_contract(contract_of_model(model), TILE)
+    assert exported_contract.classes == classes and exported_contract.overlap == 8
 
 
 def test_scene_cli_runs_the_onnx_file_without_torch(exported, tmp_path):
@@ -310,3 +316,26 @@ def test_scene_cli_runs_the_onnx_file_without_torch(exported, tmp_path):
     assert agree >= 0.999
     assert len(np.unique(onnx_map[0])) >= 3  # a map, not one class
     assert np.abs(onnx_map[1].astype(int) - torch_map[1]).max() <= 1  # confidence, percent
+
+
+def test_backbone_alone_exports(exported, tmp_path):
+    """--part backbone: the backbone's feature maps, ONNX Runtime against PyTorch; the scene
+    adapter refuses it (no class probabilities)."""
+    import onnxruntime as ort
+
+    e = exported['classifier']
+    out = tmp_path / 'backbone.onnx'
+    report = export_model(e['model'], str(out), part='backbone', tile=TILE, optimize=False)
+    assert report['outputs'] == ['feat0']  # the classifier's backbone gives its last stage
+    x = torch.randn(3, 3, TILE, TILE)
+    with torch.no_grad():
+        ref = e['model'].backbone(x)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    got = ort.InferenceSession(str(out), options).run(None, {'input': x.numpy()})
+    assert len(got) == len(ref)
+    for g, r in zip(got, ref):
+        assert g.shape == tuple(r.shape)
+        assert np.abs(g - r.numpy()).max() < 1e-4
+    with pytest.raises(ValueError, match='gives features, not class probabilities'):
+        OnnxRuntimeAdapter(str(out))

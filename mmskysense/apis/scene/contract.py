@@ -55,11 +55,12 @@ class InputContract:
         palette: one RGB triple per class, or None.
         multi_label: a classifier that scores each class on its own (a sigmoid per class).
         gsd: metres per pixel of the reference input the model was trained at, or None.
-        tile, overlap: the tile size and the overlap of neighbouring tiles of scene inference,
-            in output pixels (an exported model takes tiles of ``tile`` pixels).
+        tile, overlap: the default tile size and overlap of neighbouring tiles of scene
+            inference, in output pixels (an exported model takes tiles of ``tile`` pixels).
         mean, std: the data preprocessor's standardisation ``(x - mean) / std``, one value per
-            band of one date of the reference input, in the units of the values as read (None:
-            the model has no such step).
+            band of one date of the reference input, in the units of the values as read; a
+            multi-modal preprocessor's: one such list per modality it standardises (None: the
+            model has no such step).
         bgr_to_rgb: the data preprocessor reverses the three channels before standardising.
         config: the config file the contract was derived from (its name, for people).
         version: ``CONTRACT_VERSION`` of the writer.
@@ -73,8 +74,8 @@ class InputContract:
     gsd: float | None = None
     tile: int = DENSE_TILE
     overlap: int = DENSE_OVERLAP
-    mean: list[float] | None = None
-    std: list[float] | None = None
+    mean: list[float] | dict[str, list[float]] | None = None
+    std: list[float] | dict[str, list[float]] | None = None
     bgr_to_rgb: bool = False
     config: str | None = None
     version: int = CONTRACT_VERSION
@@ -82,20 +83,24 @@ class InputContract:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f'input contract: task must be one of {TASKS}, got {self.task!r}')
-        if self.tile < 1 or not 0 <= self.overlap < self.tile:
+        # the overlap may reach the tile here: a caller's --tile comes with it (TileGrid checks)
+        if self.tile < 1 or self.overlap < 0:
             raise ValueError(
-                f'input contract: need tile >= 1 and 0 <= overlap < tile, got tile={self.tile}, '
+                f'input contract: need tile >= 1 and overlap >= 0, got tile={self.tile}, '
                 f'overlap={self.overlap}'
             )
         if (self.mean is None) != (self.std is None):
             raise ValueError('input contract: give both mean and std, or neither')
-        if self.mean is not None:
-            self.mean, self.std = [float(v) for v in self.mean], [float(v) for v in self.std]
-            if len(self.mean) != len(self.std) or not all(s > 0 for s in self.std):
-                raise ValueError(
-                    f'input contract: mean ({len(self.mean)} values) and std '
-                    f'({len(self.std)}, all > 0) must match, got std {self.std}'
-                )
+        if isinstance(self.mean, Mapping) or isinstance(self.std, Mapping):
+            if not (isinstance(self.mean, Mapping) and isinstance(self.std, Mapping)) or set(
+                self.mean
+            ) != set(self.std):
+                raise ValueError('input contract: mean and std must name the same modalities')
+            pairs = {m: _stats(self.mean[m], self.std[m], m) for m in self.mean}
+            self.mean = {m: p[0] for m, p in pairs.items()}
+            self.std = {m: p[1] for m, p in pairs.items()}
+        elif self.mean is not None:
+            self.mean, self.std = _stats(self.mean, self.std, 'the input')
         if self.classes is not None:
             self.classes = [str(c) for c in self.classes]
             if self.palette is not None and len(self.palette) != len(self.classes):
@@ -115,18 +120,37 @@ class InputContract:
             raise ValueError(f'the input contract of {self.config or "the model"} names no classes')
         return len(self.classes)
 
-    def channel_stats(self, channels: int) -> tuple[list[float], list[float]] | None:
-        """``(mean, std)`` for the ``channels`` stacked channels of the reference input (a
-        series or pair date-major: the per-band values repeated per date), or None."""
-        if self.mean is None:
+    def channel_stats(
+        self, channels: int, name: str | None = None
+    ) -> tuple[list[float], list[float]] | None:
+        """``(mean, std)`` for the ``channels`` stacked channels of input ``name`` (default
+        the reference; a series or pair date-major: the per-band values repeated per date), or
+        None when the preprocessor does not standardise it."""
+        mean, std = self.mean, self.std
+        if isinstance(mean, Mapping):
+            name = name or self.spec.reference.name
+            if name not in mean:
+                return None
+            mean, std = mean[name], std[name]
+        if mean is None:
             return None
-        if channels % len(self.mean):
+        if channels % len(mean):
             raise ValueError(
-                f'input contract: {len(self.mean)} mean/std values do not divide the '
+                f'input contract: {len(mean)} mean/std values do not divide the '
                 f'{channels} channels of the input'
             )
-        reps = channels // len(self.mean)
-        return self.mean * reps, self.std * reps
+        reps = channels // len(mean)
+        return mean * reps, std * reps
+
+
+def _stats(mean: Any, std: Any, what: str) -> tuple[list[float], list[float]]:
+    mean, std = [float(v) for v in mean], [float(v) for v in std]
+    if len(mean) != len(std) or not all(s > 0 for s in std):
+        raise ValueError(
+            f'input contract: mean ({len(mean)} values) and std ({len(std)}, all > 0) of '
+            f'{what} must match, got std {std}'
+        )
+    return mean, std
 
 
 # ------------------------------------------------------------------------------ from a config
@@ -213,8 +237,8 @@ def contract_from_config(
         gsd=model_gsd(cfg),
         tile=tile,
         overlap=overlap,
-        mean=list(mean) if mean is not None else None,
-        std=list(std) if std is not None else None,
+        mean=mean,
+        std=std,
         # mmseg / mmdet: bgr_to_rgb (or rgb_to_bgr), mmpretrain: to_rgb; each reverses 3 bands
         bgr_to_rgb=bool(pre.get('bgr_to_rgb') or pre.get('rgb_to_bgr') or pre.get('to_rgb')),
         config=osp.basename(filename) if filename else None,
