@@ -318,10 +318,11 @@ def load_pt2(path: str) -> tuple[Any, InputContract]:
     return program, contract_from_dict(doc, path)
 
 
-def compare_onnx(model: nn.Module, report: Mapping, batch: int = 3) -> tuple[float, float]:
+def compare_onnx(model: nn.Module, report: Mapping, batch: int = 3) -> tuple[float, float | None]:
     """ONNX Runtime against PyTorch on ``batch`` random standardised tiles (a batch other than
     the traced one): the largest absolute difference of the outputs, and the fraction of
-    pixels (tiles for a classifier) whose arg-max class agrees."""
+    pixels (tiles for a classifier) whose arg-max class agrees (None for a backbone's
+    features)."""
     import onnxruntime as ort
 
     contract = report['contract']
@@ -335,5 +336,7 @@ def compare_onnx(model: nn.Module, report: Mapping, batch: int = 3) -> tuple[flo
     session = ort.InferenceSession(report['path'], options, providers=['CPUExecutionProvider'])
     got = session.run(None, {INPUT_NAME: x.numpy()})
     diff = max(float((torch.from_numpy(g) - r).abs().max()) for g, r in zip(got, ref))
+    if report.get('part', 'model') != 'model':
+        return diff, None
     agree = float((torch.from_numpy(got[0]).argmax(1) == ref[0].argmax(1)).float().mean())
     return diff, agree

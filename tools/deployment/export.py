@@ -101,7 +101,8 @@ def main(argv=None) -> int:
             print('check skipped: onnxruntime is not installed')
             return 0
         diff, agree = compare_onnx(model, report)
-        print(f'check: max |ONNX Runtime - PyTorch| = {diff:.3g}, arg-max agreement {agree:.2%}')
+        agreement = '' if agree is None else f', arg-max agreement {agree:.2%}'
+        print(f'check: max |ONNX Runtime - PyTorch| = {diff:.3g}{agreement}')
     return 0
 
 
