@@ -228,6 +228,7 @@ def export_model(
     optimize: bool = True,
 ) -> dict:
     """Export ``model`` (from ``init_model``) to ``out`` and its contract to ``<out>.json``.
+    ``tile`` defaults to the data preprocessor's pad size, else the contract's tile.
 
     Returns a report: ``path``, ``sidecar``, ``bytes`` (the model file's size, external data
     included), ``input`` (name and shape, ``'N'`` the dynamic batch), ``outputs``,
@@ -236,6 +237,10 @@ def export_model(
     """
     if fmt not in FORMATS:
         raise ValueError(f'format must be one of {FORMATS}, got {fmt!r}')
+    if tile is None and part == 'model':
+        size = getattr(getattr(model, 'data_preprocessor', None), 'size', None)
+        if size is not None and size[0] == size[1]:
+            tile = int(size[0])  # the model's input size: a tile it takes unpadded
     contract = export_contract(contract or contract_of_model(model), tile, overlap, part)
     check_exportable(model, contract, part)
     if part == 'model':

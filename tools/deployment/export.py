@@ -38,8 +38,8 @@ def parse_args(argv=None):
         '--tile',
         type=int,
         default=None,
-        help="the graph's tile size (default the contract's: a classifier's test resize, else "
-        "512; the data preprocessor's pad size must match)",
+        help="the graph's tile size (default the data preprocessor's pad size, else the "
+        "contract's: a classifier's test resize, else 512)",
     )
     p.add_argument('--overlap', type=int, default=None, help='overlap stated in the contract')
     p.add_argument('--opset', type=int, default=None, help='ONNX opset (default 18)')
