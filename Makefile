@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # extra pytest arguments, e.g. make test PYTEST_ARGS="-k backbone -x"
 PYTEST_ARGS ?=
 
-.PHONY: install lint format test test-fast test-matrix demo bench clean help
+.PHONY: install lint format test test-fast test-matrix demo bench docs clean help
 
 help:
 	@echo "make install    build .venv (torch, mmcv with ops, OpenMMLab set, rasterio, mmskysense)"
@@ -17,6 +17,7 @@ help:
 	@echo "                 (MATRIX_TESTS=tests/test_apis for a part of it)"
 	@echo "make demo       install, then run the end-to-end demo (see README)"
 	@echo "make bench      install, then run the benchmarks in benchmarks/"
+	@echo "make docs       install, then build the documentation site into site/ (mkdocs --strict)"
 	@echo "make clean      remove build artefacts (keeps .venv and the mmcv wheel cache)"
 
 install:
@@ -65,6 +66,10 @@ demo: install
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# offline: theme.font is off and no plugin fetches anything (mkdocs.yml)
+docs: install
+	@NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf build dist *.egg-info work_dirs demo_outputs
+	rm -rf build dist *.egg-info work_dirs demo_outputs site
 	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -22,6 +22,11 @@ writes one probability band per class (sigmoid) and one label band per class (--
 features per tile. A config's scene_gsd (the pixel size its model was trained at) is checked
 against the scene's (--gsd-tolerance, --strict-gsd), or the scene read at it
 (--resample-to-model-gsd).
+Bands by name: the model's bands are named (Sentinel-2: B02-B08, B8A, B11, B12); each file's
+bands are matched to them by its band descriptions, or by --band-preset (s2-l1c, s2-l2a, ...),
+or --bands gives plain 1-based positions. A band the model takes that a file lacks, or a file
+whose bands have no names and whose count is not the model's, is an error naming the bands;
+the mapping used is printed, and a series' dates (put in date order whatever the order given).
 INPUT is what the model takes (the config's scene_inputs, or the single input of a
 single-modal model):
   scene.tif                         one raster (or one date of a series: repeat for more dates)
@@ -114,6 +119,16 @@ def parse_args(argv=None, prog=None):
         default=None,
         help='1-based bands to read (per date) for a model with one input, e.g. 1,2,3; in RGB '
         "order for a 3-band model (reversed for one trained on OpenCV's BGR, as the default is)",
+    )
+    p.add_argument(
+        '--band-preset',
+        nargs='+',
+        default=None,
+        metavar='[NAME=]PRESET',
+        help='the band layout of the input files, matched to the bands the model takes by '
+        'name: s2-l1c (13 bands, SAFE order), s2-l2a (12, no B10), s2-10, landsat8-oli, '
+        'planet-psscene (3, 4 or 8 bands), naip (RGBN); NAME=PRESET for one input of a '
+        "multi-modal model. Without it, the files' band descriptions name their bands",
     )
     p.add_argument('--confidence', action='store_true', help='add a confidence band (percent)')
     p.add_argument(
@@ -261,7 +276,7 @@ def open_inputs(args, contract, tmp_dir):
     """The model's inputs (``contract.spec``), and the scene's files, all checked; the
     scene's pixel size against the model's GSD (read at that GSD with --resample-to-model-gsd:
     the reference input's files through VRTs written in ``tmp_dir``)."""
-    from mmskysense.apis.scene import SceneInputs, parse_input_args
+    from mmskysense.apis.scene import SceneInputs, parse_band_presets, parse_input_args
     from mmskysense.apis.scene.gsd import check_gsd, pixel_size, resampled_vrt
 
     task = contract.task
@@ -270,10 +285,31 @@ def open_inputs(args, contract, tmp_dir):
         spec.reference.bands, spec.reference.channels = [1, 2, 3], 3
     files = parse_input_args(spec, args.inputs)
     check_output(args, task, files, contract.multi_label)
-    scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates)
+    presets = parse_band_presets(spec, args.band_preset)
+    scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates, band_presets=presets)
+    for line in scene.describe():
+        print(line)
     for name in scene.missing:
         print(f'{name}: no file given; masked in every tile (as a sample lacking it in training)')
-    gsd, size = contract.gsd, pixel_size(scene.transform)
+    gsd = contract.gsd
+    if scene.pixel_space:
+        from mmskysense.apis.scene.pixel_space import PIXEL_NOTE
+
+        print(f'note: {scene.reference_path}: {PIXEL_NOTE}')
+        if args.resample_to_model_gsd:
+            scene.close()
+            raise ValueError(
+                f'{scene.reference_path}: --resample-to-model-gsd needs the pixel size, which a '
+                'file without georeference does not give; resample it yourself to the '
+                "model's GSD"
+            )
+        if gsd is not None:
+            print(
+                f'note: the pixel size of {scene.reference_path} is unknown (no georeference); '
+                f'the model was trained at {gsd:g} m: give it imagery of about that resolution'
+            )
+        return scene
+    size = pixel_size(scene.transform)
     if args.resample_to_model_gsd:
         if gsd is None:
             scene.close()
@@ -286,7 +322,9 @@ def open_inputs(args, contract, tmp_dir):
             scene.close()
             ref = spec.reference.name
             files[ref] = [resampled_vrt(p, gsd, tmp_dir, anchor) for p in files[ref]]
-            scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates)
+            scene = SceneInputs.open(
+                spec, files, valid_dates=args.valid_dates, band_presets=presets
+            )
             print(f"{scene.reference_path}: read at the model's GSD {gsd:g} m (was {size:g} m)")
         return scene
     try:

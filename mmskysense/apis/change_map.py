@@ -67,14 +67,16 @@ def change_map_geotiff(
         output: the change-map GeoTIFF.
         num_classes: classes the model predicts (default: ``len(class_names)``, else 2:
             unchanged / changed).
-        tile, overlap, batch_size: tiling as in ``segment_geotiff``.
+        tile: tile size, as in ``segment_geotiff``.
+        overlap: overlap of neighbouring tiles, as in ``segment_geotiff``.
+        batch_size: tiles per forward pass, as in ``segment_geotiff``.
         block: unused (the block algorithm's output block; a FutureWarning when given).
         bands: 1-based bands read from both scenes, in the model's order (default: all; the
             scenes must then have the same band count).
         nodata_value: written where either date has no data.
         gdal_cache_mb: GDAL's block cache for this call (memory must not grow with the scene).
-        class_names, palette: stored in the file (default: ``CHANGE_CLASSES`` and
-            ``CHANGE_PALETTE`` for two classes).
+        class_names: stored in the file (default: ``CHANGE_CLASSES`` for two classes).
+        palette: stored in the file (default: ``CHANGE_PALETTE`` for two classes).
         confidence: also write the confidence band.
         device: where a model (not a function) runs.
     Returns:

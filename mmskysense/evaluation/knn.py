@@ -49,7 +49,7 @@ def load_scenes(
     data_root: str, crop_size: int, min_labelled: float = 0.5
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Per sample folder: ``(sample_id, tiles N x 3 x s x s uint8, labels N)``."""
-    from mmskysense.datasets.raster import open_raster, read_raster
+    from mmskysense.datasets.raster import IGNORE_INDEX, label_valid, read_raster_valid
 
     folders = sorted(glob.glob(osp.join(data_root, 'samples', '*')))
     if not folders:
@@ -65,17 +65,17 @@ def load_scenes(
                 f'k-NN scenes: {folder} needs hr.tif and osm.tif (the scene '
                 'label comes from the OSM raster)'
             )
-        # the project's one raster reader: its errors name the file
-        hr = read_raster(hr_path).transpose(2, 0, 1)
-        with open_raster(hr_path) as src:
-            nodata = src.nodata
-        osm = read_raster(osm_path, bands=[1])[..., 0]
+        # the project's one raster reader and nodata rule: its errors name the file
+        hr, hr_valid = read_raster_valid(hr_path)
+        hr = hr.transpose(2, 0, 1)
+        osm, osm_valid = label_valid(osm_path)
+        osm = np.where(osm_valid, osm, IGNORE_INDEX)
         tiles, labels = [], []
         for r in range(0, hr.shape[1] - crop_size + 1, crop_size):
             for c in range(0, hr.shape[2] - crop_size + 1, crop_size):
                 tile = hr[:, r : r + crop_size, c : c + crop_size]
                 lab = osm[r : r + crop_size, c : c + crop_size]
-                if nodata is not None and (tile == nodata).all(0).any():
+                if not hr_valid[r : r + crop_size, c : c + crop_size].all():
                     continue
                 labelled = lab[lab != 255]
                 if labelled.size < min_labelled * lab.size:

@@ -1,8 +1,10 @@
 # The data structures shared by the data pipeline, the data preprocessor and the models.
-# Imported on first use (mmskysense.lazy): modalities and boxes are needed without torch.
+# Imported on first use (mmskysense.lazy): modalities, dates and boxes are needed without torch.
 from mmskysense.lazy import lazy_exports
 
 _EXPORTS = {
+    'as_date': '.dates',
+    'date_code': '.dates',
     'box_corners': '.boxes',
     'box_extents': '.boxes',
     'box_overlaps': '.boxes',

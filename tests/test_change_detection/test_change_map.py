@@ -427,3 +427,57 @@ def test_the_same_detector_gives_the_same_map_through_the_cli_and_its_alias(tmp_
         assert a.profile == b.profile and a.tags() == b.tags()
         np.testing.assert_array_equal(a.read(), b.read())
         assert a.transform == _expected_grid(date1)[0]
+
+
+def _tiny_bit(cfg, checkpoint, device):
+    """The LEVIR-CD config's BIT detector at the tiny size, random weights (the tool's
+    ``load_model``)."""
+    cfg.model.backbone.arch = 'tiny'
+    cfg.model.backbone.init_cfg = None
+    cfg.model.decode_head.in_channels = [64, 128, 256, 512]
+    cfg.model.decode_head.dec_depth = 2
+    register_all_modules()
+    torch.manual_seed(0)
+    return MODELS.build(cfg.model).eval(), dict(classes=['unchanged', 'changed'])
+
+
+def test_png_pair_without_georeference(tmp_path, capsys):
+    """A LEVIR-CD PNG pair (no CRS, no geotransform) through the change tool: accepted with a
+    note, the change map on the photos' pixel grid without CRS, saying so, and its polygons in
+    the pixel CRS (x = column, y = -row), never taken for longitude / latitude."""
+    import json
+    import runpy
+
+    from fake_releases.change_detection import make_levir_cd
+
+    root = make_levir_cd(str(tmp_path / 'LEVIR-CD'), pairs=dict(test=1), size=96)
+    a, b = (str(Path(root) / 'test' / d / 'test_1.png') for d in ('A', 'B'))
+    ckpt = tmp_path / 'unused.pth'
+    ckpt.write_bytes(b'0')
+    tool = runpy.run_path(str(REPO / 'tools' / 'infer_change_map.py'))
+    out, vec = tmp_path / 'change.tif', tmp_path / 'change.geojson'
+    config = REPO / 'configs/skysense_v2_cd/bit_skysense-v2-huge_8xb4-40k_levir-cd-256x256.py'
+    argv = [str(config), str(ckpt), a, b, str(out), '--tile', '64', '--overlap', '16']
+    tool['main'](
+        [*argv, '--vector', str(vec), '--no-preview'],
+        load_model=_tiny_bit,
+    )
+    printed = capsys.readouterr().out
+    assert f'note: {a}: no georeference' in printed and 'pixel space' in printed
+    with rasterio.open(out) as dst:  # random weights: the grid is checked, not the change
+        assert dst.crs is None and dst.shape == (96, 96)
+        assert 'pixel grid of the input' in dst.tags()['GEOREFERENCE']
+        assert set(np.unique(dst.read(1))) <= {0, 1}
+    fc = json.loads(vec.read_text())
+    assert fc['mmskysense']['coordinates'] == 'pixel'
+    crs = rasterio.crs.CRS.from_user_input(fc['crs']['properties']['name'])
+    assert not crs.is_geographic and 'no georeference' in crs.to_wkt()
+    ys = [y for f in fc['features'] for _, y in f['geometry']['coordinates'][0]]
+    assert min(ys) >= -96 and max(ys) <= 0  # y = -row
+    # a pair of different sizes cannot be placed pixel on pixel: refused naming the file
+    small = tmp_path / 'small.png'
+    import cv2
+
+    cv2.imwrite(str(small), np.zeros((80, 96, 3), np.uint8))
+    with pytest.raises(SystemExit, match=r'small.png: is 80 x 96 px but .*test_1.png is 96 x 96'):
+        tool['main']([str(config), str(ckpt), a, str(small), str(tmp_path / 'x.tif')])

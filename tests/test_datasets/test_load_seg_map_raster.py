@@ -30,7 +30,7 @@ def _write(path, data, nodata=None, dtype='uint8'):
 def test_labels_loaded_and_image_nodata_ignored(tmp_path):
     img = np.full((3, 4, 5), 100, dtype=np.uint8)
     img[:, 0, :2] = 0  # nodata in every band
-    img[0, 3, 4] = 0  # only one band zero: still data
+    img[0, 3, 4] = 0  # one band's nodata: the pixel lacks data (every band must hold data)
     _write(tmp_path / 'img.tif', img, nodata=0)
     labels = np.arange(20).reshape(4, 5) % 3
     _write(tmp_path / 'lab.tif', labels)
@@ -42,6 +42,7 @@ def test_labels_loaded_and_image_nodata_ignored(tmp_path):
     assert (seg[0, :2] == 255).all()
     expected = labels.copy()
     expected[0, :2] = 255
+    expected[3, 4] = 255
     np.testing.assert_array_equal(seg, expected)
 
 
@@ -59,7 +60,7 @@ def test_bad_label_rasters(tmp_path):
         t(dict(img_path=img, seg_map_path=str(tmp_path / 'two.tif')))
     with pytest.raises(ValueError, match=r'big.tif has labels \[7\]'):
         t(dict(img_path=img, seg_map_path=str(tmp_path / 'big.tif')))
-    with pytest.raises(ValueError, match='float.tif holds float32'):
+    with pytest.raises(ValueError, match='float.tif: holds float32'):
         t(dict(img_path=img, seg_map_path=str(tmp_path / 'float.tif')))
     with pytest.raises(ValueError, match='small.tif is 3x3 but the image'):
         t(dict(img_path=img, seg_map_path=str(tmp_path / 'small.tif')))

@@ -114,15 +114,33 @@ def test_border_cut_object_found_once_with_its_coordinates(tmp_path, rotated):
     assert not list(out.parent.glob('*.partial'))
 
 
-def test_scene_without_crs_gives_pixel_coordinates(tmp_path):
+@pytest.mark.parametrize('fmt', ['png', 'tif'])
+def test_scene_without_crs_gives_pixel_space(tmp_path, fmt):
+    """A DOTA PNG (or a GeoTIFF without CRS): boxes in pixel space that a GIS cannot take for
+    longitude / latitude: an explicit local engineering CRS, x = column, y = -row."""
+    import cv2
+    import pyogrio
+
     src = tmp_path / 'plain.tif'
     _scene(src, 150, 150, [(0, 20, 30, 60, 50)], crs=None)
+    if fmt == 'png':  # as DOTA ships its images: an 8-bit RGB PNG, no georeference
+        with rasterio.open(src) as f:
+            rgb = f.read().transpose(1, 2, 0)
+        src = tmp_path / 'P0001.png'
+        cv2.imwrite(str(src), np.ascontiguousarray(rgb[..., ::-1]))
     out = tmp_path / 'dets.geojson'
     detect_geotiff(oracle(), str(src), str(out), CLASSES, tile=100, overlap=30, progress=False)
     fc = json.loads(out.read_text())
-    assert 'crs' not in fc and fc['mmskysense']['coordinates'] == 'pixel'
-    ring = fc['features'][0]['geometry']['coordinates'][0]
-    assert sorted(map(tuple, ring[:4])) == [(20, 30), (20, 50), (60, 30), (60, 50)]
+    assert fc['mmskysense']['coordinates'] == 'pixel'
+    crs = CRS.from_user_input(fc['crs']['properties']['name'])
+    assert not crs.is_geographic and not crs.is_projected and 'pixel' in crs.to_wkt()
+    # GDAL (QGIS, geopandas) reads the file in that CRS, not in WGS 84
+    read = CRS.from_user_input(pyogrio.read_info(str(out))['crs'])
+    assert not read.is_geographic and 'no georeference' in read.to_wkt()
+    feature = fc['features'][0]
+    ring = feature['geometry']['coordinates'][0]
+    assert sorted(map(tuple, ring[:4])) == [(20, -50), (20, -30), (60, -50), (60, -30)]
+    assert feature['properties']['pixel_box'] == [20, 30, 60, 50]
 
 
 def test_nodata_patches_are_skipped(tmp_path):

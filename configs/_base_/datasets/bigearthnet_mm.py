@@ -57,6 +57,9 @@ data_preprocessor = dict(
 # scenes): the bands of training on the 10 m grid; a config's `modalities` picks its row, the
 # first is the reference (the output grid) and another left out is masked, as in training
 scene_inputs = dict(
-    s2=dict(bands=list(range(1, 11))),  # B2-B8, B8A, B11, B12 (L2A, reflectance x 1e4)
-    s1=dict(bands=[1, 2]),  # VV, VH in dB
+    s2=dict(  # L2A, reflectance x 1e4
+        bands=list(range(1, 11)),
+        band_names=['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12'],
+    ),
+    s1=dict(bands=[1, 2], band_names=['VV', 'VH']),  # in dB
 )

@@ -7,6 +7,9 @@ dataset_type = 'BigEarthNetS2Dataset'
 # pixel size (m) the model is trained at: tools/infer_large_scene.py checks a scene against it
 scene_gsd = 10.0  # the 10 m grid of the patches
 data_root = 'data/BigEarthNet'
+# the model's bands by name (scene inference matches a file's bands to them: band descriptions,
+# --band-preset; docs/interfaces.md, Bands by name)
+band_names = ['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12']
 train_ratio = 0.1
 split_seed = 0
 train_pipeline = [

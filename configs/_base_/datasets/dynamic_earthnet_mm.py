@@ -74,7 +74,19 @@ data_preprocessor = dict(
 # (the output grid) and another left out is masked, as in training
 sentinel_scale = sentinel_size[0] / planet_size[0]
 scene_inputs = dict(
-    hr=dict(bands=[3, 2, 1]),  # R, G, B of Planet's B, G, R, NIR
-    s2=dict(bands=s2_bands, num_dates=num_months, select='last', scale=sentinel_scale),
-    s1=dict(bands=[1, 2], num_dates=num_months, select='last', scale=sentinel_scale),  # dB
+    hr=dict(bands=[3, 2, 1], band_names=['R', 'G', 'B']),  # of Planet's B, G, R, NIR
+    s2=dict(
+        bands=s2_bands,
+        band_names=['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12'],
+        num_dates=num_months,
+        select='last',
+        scale=sentinel_scale,
+    ),
+    s1=dict(
+        bands=[1, 2],
+        band_names=['VV', 'VH'],
+        num_dates=num_months,
+        select='last',
+        scale=sentinel_scale,
+    ),  # dB
 )

@@ -6,6 +6,9 @@ dataset_type = 'DynamicEarthNetDataset'
 scene_gsd = 3.0  # Planet Fusion's 3 m
 data_root = 'data/DynamicEarthNet'
 crop_size = (512, 512)
+# the model's bands by name (scene inference matches a file's bands to them: band descriptions,
+# --band-preset; docs/interfaces.md, Bands by name)
+band_names = ['R', 'G', 'B']  # bands 3, 2, 1 of a Planet B, G, R, NIR file
 train_pipeline = [
     dict(type='LoadMultiBandImage', bands=[3, 2, 1], num_bands=3),
     dict(type='LoadOneHotLabel', num_classes=7, ignore_classes=(6,)),

@@ -8,6 +8,9 @@ num_dates = 6
 img_size = (256, 256)
 # 1-based bands of the 12-band L2A files (B1-B9, B8A after B8, B11, B12): B2-B8, B8A, B11, B12
 s2_bands = [2, 3, 4, 5, 6, 7, 8, 9, 11, 12]
+# the model's bands by name (scene inference matches a file's bands to them: band descriptions,
+# --band-preset; docs/interfaces.md, Bands by name)
+band_names = ['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12']
 meta_keys = (
     'img_path',
     'seg_map_path',

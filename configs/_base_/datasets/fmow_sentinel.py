@@ -7,6 +7,9 @@ data_root = 'data/fmow-sentinel'
 num_dates = 6
 # 1-based bands of the 13-band files: B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12
 s2_bands = [2, 3, 4, 5, 6, 7, 8, 9, 12, 13]
+# the model's bands by name (scene inference matches a file's bands to them: band descriptions,
+# --band-preset; docs/interfaces.md, Bands by name)
+band_names = ['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12']
 meta_keys = (
     'sample_idx',
     'img_path',

@@ -10,6 +10,9 @@ scene_gsd = 10.0  # the 10 m grid of the release
 data_root = 'data/OSCD'
 crop_size = (128, 128)
 s2_bands = ['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12']
+# the model's bands by name (scene inference matches a file's bands to them: band descriptions,
+# --band-preset; docs/interfaces.md, Bands by name)
+band_names = s2_bands
 meta_keys = (
     'img_path',
     'seg_map_path',

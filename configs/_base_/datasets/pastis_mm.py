@@ -66,5 +66,5 @@ scene_inputs = dict(
             norm=dict(file=data_root + '/NORM_S2_patch.json', folds=norm_folds)),
     s1=dict(bands=[1, 2], num_dates=num_s1_dates,
             norm=dict(file=data_root + '/NORM_S1A_patch.json', folds=norm_folds)),
-    hr=dict(bands=[1, 2, 3], scale=hr_size[0] / 128),
+    hr=dict(bands=[1, 2, 3], band_names=['R', 'G', 'B'], scale=hr_size[0] / 128),
 )  # fmt: skip

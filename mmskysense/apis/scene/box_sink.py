@@ -14,8 +14,10 @@ The GeoJSON (RFC 7946 layout, with the pre-2016 ``crs`` member that GDAL and QGI
 one polygon per detection in the scene's map coordinates (the scene's affine transform applied
 to the box corners, in pixel-edge coordinates: ``(0, 0)`` is the outer corner of the first
 pixel), with ``class``, ``class_id``, ``score`` and the box in scene pixels (``pixel_box``) as
-properties. A scene without a CRS gives polygons in pixel coordinates (``x`` right, ``y`` down)
-and no ``crs`` member.
+properties. A scene without a CRS gives polygons in pixel space, in the explicit local
+engineering CRS of ``pixel_space`` (``x`` = column, ``y`` = -row; its ``crs`` member says so, and
+the ``mmskysense`` member says ``coordinates: "pixel"``), never bare numbers a GIS would read as
+longitude / latitude.
 """
 
 import json
@@ -32,6 +34,7 @@ import torch
 from mmskysense.structures.boxes import box_corners, shift_boxes, truncated_by_window
 
 from .inputs import TileBatch
+from .pixel_space import coordinates_kind, vector_georef
 from .vector_writer import _crs_member
 
 #: NMS thresholds of the merge by box type (rotated: mmrotate's DOTAMetric patch merge)
@@ -63,11 +66,10 @@ class SceneDetections:
         return box_corners(self.bboxes.double()).numpy()
 
     def map_polygons(self) -> np.ndarray:
-        """Corners ``N x 4 x 2`` in map coordinates (pixel coordinates without a CRS)."""
+        """Corners ``N x 4 x 2`` in map coordinates; without a CRS in pixel space (``x =
+        column``, ``y = -row``: ``pixel_space.vector_georef``)."""
         pts = self.pixel_polygons()
-        if self.crs is None or self.transform is None:
-            return pts
-        t = self.transform
+        t = vector_georef(self.crs, self.transform)[1]
         x, y = pts[..., 0], pts[..., 1]
         return np.stack([t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f], axis=-1)
 
@@ -132,16 +134,14 @@ def _partial_path(dst_path: str) -> str:
 
 
 def _write_geojson(dets: SceneDetections, path: str, name: str, source: str | None) -> None:
-    georeferenced = dets.crs is not None
     polygons = dets.map_polygons()
     header = dict(type='FeatureCollection', name=name)
-    crs = _crs_member(dets.crs)
-    if crs is not None:
-        header['crs'] = crs
+    crs = vector_georef(dets.crs, dets.transform)[0]
+    header['crs'] = _crs_member(crs)
     header['mmskysense'] = dict(
         source=source,
-        coordinates='map' if georeferenced else 'pixel',
-        crs_wkt=dets.crs.to_wkt() if georeferenced else None,
+        coordinates=coordinates_kind(crs),
+        crs_wkt=crs.to_wkt(),
         box_type='rbox' if dets.bboxes.shape[-1] == 5 else 'hbox',
         scene_size=[dets.height, dets.width],
         classes=list(dets.class_names),

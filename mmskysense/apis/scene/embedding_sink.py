@@ -15,6 +15,7 @@ import torch
 from mmskysense.datasets.tiling import TileGrid
 
 from .inputs import SceneInputs, TileBatch
+from .pixel_space import vector_georef
 from .vector_writer import VectorWriter, partial_path, publish, vector_driver
 
 EMBEDDING_FIELDS = {
@@ -78,6 +79,8 @@ class EmbeddingSink:
         if raster_path is not None and not raster_path.lower().endswith(('.tif', '.tiff')):
             raise ValueError(f'{raster_path}: the feature raster must be a .tif (a COG)')
         self.grid, self.crs, self.transform = grid, crs, transform
+        # the footprints' CRS and transform (pixel space, y = -row, without georeference)
+        self.vector_crs, self.vector_transform = vector_georef(crs, transform)
         self.dst_path, self.raster_path, self.source = dst_path, raster_path, source
         self.channels: int | None = None
         self.tiles = 0
@@ -89,7 +92,9 @@ class EmbeddingSink:
         try:
             if dst_path is not None:
                 meta = dict(source=source, product='tile embeddings')
-                self.vector = VectorWriter(dst_path, EMBEDDING_FIELDS, crs, metadata=meta)
+                self.vector = VectorWriter(
+                    dst_path, EMBEDDING_FIELDS, self.vector_crs, metadata=meta
+                )
             if raster_path is not None:
                 self._raw = partial_path(raster_path, '.raw.partial')
                 self._cog = partial_path(raster_path, '.cog.partial')
@@ -151,7 +156,7 @@ class EmbeddingSink:
                 self._flush_rows(tile.i)
                 self._buffer[:, tile.j] = f
         if self.vector is not None:
-            t = self.transform
+            t = self.vector_transform
             boxes = []
             for tile in batch.tiles:
                 x = np.array([tile.col, tile.col + tile.width])

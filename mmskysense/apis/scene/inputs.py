@@ -13,6 +13,7 @@ under ``'exact'`` (a change pair, never resampled) every file must share the ref
 pixel size and pixel grid up to a whole-pixel offset, and a tile is that window of each file.
 """
 
+import datetime
 import os.path as osp
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mmskysense.datasets.raster import (
+    PRESETS,
     GroundWindowReader,
     RasterError,
     RasterHandleCache,
@@ -31,8 +33,10 @@ from mmskysense.datasets.raster import (
     open_raster,
     overlap_window,
     read_window,
+    resolve_bands,
 )
 from mmskysense.datasets.tiling import Tile, TileGrid
+from mmskysense.structures.dates import date_code
 from mmskysense.structures.modalities import select_dates
 
 from .spec import POLICIES, VALID_DATES, ModalityInput, SceneSpec
@@ -44,11 +48,12 @@ _GRID_TOL, _OFFSET_TOL = 1e-6, 1e-3
 @dataclass
 class Frame:
     """One date of an input: ``bands`` (1-based) of ``path``; ``doy`` its day of year (0 when
-    the file carries no date)."""
+    the file carries no date), ``date`` the date itself (None without one)."""
 
     path: str
     bands: list[int]
     doy: int = 0
+    date: datetime.date | None = None
 
 
 @dataclass
@@ -86,21 +91,116 @@ class TileBatch:
         )
 
 
+class ScaleWarning(UserWarning):
+    """A scene's values are orders of magnitude from those the model was normalised for."""
+
+
+def _expected_stats(m: ModalityInput, channels: int) -> tuple[np.ndarray, np.ndarray] | None:
+    stats = m.norm_stats() if m.norm is not None else m.value_stats
+    if stats is None:
+        return None
+    mean, std = (np.asarray(v, np.float64).reshape(-1) for v in stats)
+    if len(mean) != len(std) or not len(mean) or len(mean) % channels:
+        return None  # not per band of this input: nothing to compare
+    return mean[:channels], std[:channels]
+
+
+def check_value_scale(spec: SceneSpec, batch: TileBatch, factor: float = 10.0) -> list[str]:
+    """The scale guard: per input whose normalisation is known (``norm``, ``value_stats``),
+    the root mean square of the batch's valid values per band against that of the values the
+    model was normalised for (``sqrt(mean^2 + std^2)``); the median ratio over the bands, when
+    ``factor`` or more apart either way, is a message saying by how much (e.g. reflectance
+    0-0.5 handed to a model of digital numbers x 10^4). [] when the scales agree."""
+    messages = []
+    for m in spec.inputs:
+        data, ok = batch.inputs.get(m.name), batch.valid.get(m.name)
+        if data is None:
+            continue
+        channels = data.shape[-3]
+        expected = _expected_stats(m, channels)
+        if expected is None:
+            continue
+        data = data.reshape(-1, channels, *data.shape[-2:])
+        ok = ok.reshape(-1, *ok.shape[-2:])
+        if not ok.any():
+            continue
+        ratios = []
+        for c in range(channels):
+            values = data[:, c][ok].astype(np.float64)
+            observed = float(np.sqrt(np.mean(values**2)))
+            wanted = float(np.hypot(expected[0][c], expected[1][c]))
+            if observed > 0 and wanted > 0:
+                ratios.append(wanted / observed)
+        if not ratios:
+            continue
+        ratio = float(np.median(ratios))
+        if ratio >= factor or ratio <= 1 / factor:
+            what = f'{ratio:.0f} times smaller' if ratio > 1 else f'{1 / ratio:.0f} times larger'
+            messages.append(
+                f'{m.name}: the values of the first tiles are about {what} than those the model '
+                f'was normalised for (band means {np.round(expected[0], 4).tolist()}): the '
+                f'input looks to be on another scale (e.g. reflectance 0-1 given to a model of '
+                f'digital numbers x 10^4); rescale it (x {ratio:.3g}), or the output '
+                'means nothing'
+            )
+    return messages
+
+
 def _pixel_grid(crs: Any, transform: Any) -> bool:
     """A raster without georeferencing (no CRS, rasterio's identity transform): its own pixel
     grid, rows down, is the output grid (a single-file scene only)."""
     return crs is None and transform.is_identity
 
 
-def _dates_of(path: str, src: Any) -> list[int]:
-    """Days of year of a file's dates (tags or name), [] when it carries none."""
+def _check_pixel_grids(plain: list[str], headers: dict, policy: str) -> None:
+    """Several files and some without georeference: only a pair on the exact-grid policy (a
+    change pair of PNG / JPEG photos) whose files all lack it and share one size is placed,
+    pixel on pixel; anything else is refused naming the file."""
+    if policy != 'exact' or len(plain) != len(headers):
+        raise RasterError(
+            f'{plain[0]}: has no georeferencing (no CRS, no transform); the files of this scene '
+            'are aligned on the ground, so each must be georeferenced (files without '
+            'georeference are read pixel on pixel only as a change pair of one size)',
+            plain[0],
+        )
+    first, (_, _, h, w, _) = plain[0], headers[plain[0]]
+    for path in plain[1:]:
+        if headers[path][2:4] != (h, w):
+            raise RasterError(
+                f'{path}: is {headers[path][2]} x {headers[path][3]} px but {first} is {h} x {w}; '
+                'files without georeference are placed pixel on pixel, so they must have the '
+                'same size',
+                path,
+            )
+
+
+def _dates_of(path: str, src: Any) -> list[datetime.date]:
+    """A file's dates (tags or name), [] when it carries none."""
     from mmskysense.datasets.geo.index import file_dates
     from mmskysense.datasets.raster import GeoSampleError
 
     try:
-        return [d.timetuple().tm_yday for d in file_dates(path, dict(tags=src.tags()))]
+        return file_dates(path, dict(tags=src.tags()))
     except GeoSampleError:
         return []
+
+
+def _in_date_order(m: ModalityInput, frames: list[Frame]) -> list[Frame]:
+    """A series' frames in date order whatever the order of the paths (a glob of ``S2A_*``
+    and ``S2B_*`` products sorts by satellite first); dateless files keep the order given,
+    and a series mixing dated and dateless files cannot be ordered: refused naming them."""
+    dateless = sorted({f.path for f in frames if f.date is None})
+    if len(dateless) == len({f.path for f in frames}):
+        return frames
+    if dateless:
+        raise RasterError(
+            f'{dateless[0]}: carries no acquisition date (a tag ACQUISITION_DATE=YYYY-MM-DD, '
+            'ACQUISITION_DATES for a multi-date file, or a YYYYMMDD in its name) while other '
+            f'files of the series {m.name!r} do: the series cannot be put in date order '
+            f'(dateless: {dateless})',
+            dateless[0],
+        )
+    return sorted(frames, key=lambda f: f.date)
 
 
 def _choose(frames: list, num: int, select: str) -> list:
@@ -136,6 +236,26 @@ def parse_input_args(spec: SceneSpec, args: Sequence[str]) -> dict[str, list[str
             )
         files.setdefault(name, []).extend(paths)
     return files
+
+
+def parse_band_presets(spec: SceneSpec, args: Sequence[str] | None) -> dict[str, str]:
+    """Command-line band presets -> ``{input name: preset}``: ``PRESET`` for the model's only
+    input (or its reference), ``NAME=PRESET`` for a named input."""
+    presets = {}
+    for arg in args or ():
+        name, sep, preset = arg.rpartition('=')
+        name = name if sep else spec.reference.name
+        if name not in spec.names:
+            raise ValueError(
+                f'--band-preset {arg}: the model takes no input {name!r}; its inputs '
+                f'are {spec.names}'
+            )
+        if preset not in PRESETS:
+            raise ValueError(
+                f'--band-preset {arg}: unknown preset; the presets are {sorted(PRESETS)}'
+            )
+        presets[name] = preset
+    return presets
 
 
 def describe_file(m: ModalityInput, n: int, policy: str) -> str:
@@ -206,6 +326,8 @@ class SceneInputs:
         if valid_dates not in VALID_DATES:
             raise ValueError(f'valid_dates must be one of {VALID_DATES}, got {valid_dates!r}')
         self.spec, self.frames, self.valid_dates = spec, frames, valid_dates
+        #: per input, ``(path, bands, how they were chosen)`` of each file (``open`` sets it)
+        self.band_mapping: dict[str, list[tuple]] = {}
         #: inputs given no file: masked in every tile
         self.missing = [n for n, fs in frames.items() if all(f is None for f in fs)]
         self.reference_path = frames[spec.reference.name][0].path
@@ -235,6 +357,8 @@ class SceneInputs:
         valid_dates: str | None = None,
         read_budget_mb: float = 512,
         policy: str | None = None,
+        band_presets: Mapping[str, str] | None = None,
+        band_names: Mapping[str, Sequence[Any]] | None = None,
     ) -> 'SceneInputs':
         """Check every file (missing, empty, not a raster, truncated, bands, CRS, orientation,
         overlap, and the grids under the exact policy) and build the output grid.
@@ -251,6 +375,13 @@ class SceneInputs:
                 ``'ground'`` by ground windows; ``'exact'`` (a change pair) on one pixel grid
                 up to whole-pixel offsets, never resampled: a file of another CRS, pixel size,
                 rotation or a fractional offset is refused naming it and the reference.
+            band_presets: per input name, the band preset of its files (``PRESETS``).
+            band_names: per input name, its files' band names in file order (names or STAC
+                ``eo:bands`` dicts), as a STAC item gives them.
+
+        Each file's bands are chosen by ``resolve_bands`` (bands by name; the mapping used is
+        ``scene.band_mapping``), a series' files put in date order (a dateless file among dated
+        ones is refused); ``scene.describe()`` says both in words.
         """
         policy = spec.policy if policy is None else policy
         if policy not in POLICIES:
@@ -263,6 +394,7 @@ class SceneInputs:
             raise ValueError(f'the model takes no input {unknown}; its inputs are {spec.names}')
         frames: dict[str, list[Frame | None]] = {}
         headers: dict[str, tuple] = {}
+        mapping: dict[str, list[tuple]] = {}
         for m in spec.inputs:
             m.norm_stats()  # a statistics file is checked before any model is loaded
             paths = files.get(m.name)
@@ -281,7 +413,15 @@ class SceneInputs:
                     f'no file for the input {m.name!r}; the model takes {spec.names}'
                     + (f' (give them as {m.name}=PATH)' if len(spec.inputs) > 1 else '')
                 )
-            frames[m.name] = cls._frames(m, paths, headers, policy)
+            frames[m.name] = cls._frames(
+                m,
+                paths,
+                headers,
+                policy,
+                (band_presets or {}).get(m.name),
+                (band_names or {}).get(m.name),
+                mapping,
+            )
         ref_path = frames[spec.reference.name][0].path
         ref_crs, ref_t, ref_h, ref_w = headers[ref_path][:4]
         offsets = {}
@@ -290,11 +430,7 @@ class SceneInputs:
                 offsets[path] = _check_same_grid(ref_path, headers[ref_path], path, hd)
         plain = [p for p, hd in headers.items() if _pixel_grid(hd[0], hd[1])]
         if plain and len(headers) > 1:
-            raise RasterError(
-                f'{plain[0]}: has no georeferencing (no CRS, no transform); a scene of several '
-                'files is aligned on the ground, so each must be georeferenced',
-                plain[0],
-            )
+            _check_pixel_grids(plain, headers, policy)
         for path, (crs, *_) in headers.items():
             if crs != ref_crs:
                 raise RasterError(
@@ -315,11 +451,19 @@ class SceneInputs:
                 ref_path,
             )
         valid_dates = spec.valid_dates if valid_dates is None else valid_dates
-        return cls(spec, frames, window, valid_dates, read_budget_mb, offsets)
+        scene = cls(spec, frames, window, valid_dates, read_budget_mb, offsets)
+        scene.band_mapping = mapping
+        return scene
 
     @staticmethod
     def _frames(
-        m: ModalityInput, paths: list[str], headers: dict, policy: str = 'ground'
+        m: ModalityInput,
+        paths: list[str],
+        headers: dict,
+        policy: str = 'ground',
+        preset: str | None = None,
+        names: Sequence[Any] | None = None,
+        mapping: dict | None = None,
     ) -> list[Frame | None]:
         frames: list[Frame] = []
         for n, path in enumerate(paths, 1):
@@ -329,8 +473,13 @@ class SceneInputs:
                     check_north_up(src, path)
                 headers[path] = (src.crs, src.transform, src.height, src.width, tuple(src.bounds))
                 count = src.count
+                descriptions = list(src.descriptions)
                 dates = _dates_of(path, src) if m.is_series else []
             per_date, num = count, 1
+            # a date-major stack of dates of `unit` bands: the preset's or the model's count
+            unit = m.channels
+            if preset is not None and m.band_names:
+                unit = next((c for c in sorted(PRESETS[preset]) if count % c == 0), unit)
             if m.is_series and len(dates) > 1:
                 if count % len(dates):
                     raise RasterError(
@@ -342,13 +491,22 @@ class SceneInputs:
             elif (
                 m.is_series
                 and len(paths) == 1
-                and m.bands is None
-                and m.channels
-                and count >= 2 * m.channels
-                and count % m.channels == 0
+                and (m.bands is None or m.band_names)
+                and unit
+                and count >= 2 * unit
+                and count % unit == 0
             ):
-                per_date, num = m.channels, count // m.channels  # a date-major stack
-            bands = m.bands_or_default(per_date)
+                per_date, num = unit, count // unit  # a date-major stack
+            bands, how = resolve_bands(
+                per_date,
+                m.band_names,
+                m.name,
+                m.bands if m.band_names else m.bands_or_default(per_date),
+                preset=preset,
+                names=names,
+                descriptions=descriptions[:per_date],
+                where=path,
+            )
             check_bands(
                 path,
                 per_date,
@@ -356,9 +514,12 @@ class SceneInputs:
                 f'band indexes {bands} for the input {m.name!r}',
                 'bands per date',
             )
+            if mapping is not None:
+                mapping.setdefault(m.name, []).append((path, bands, how))
             for t in range(num):
-                doy = dates[t] if t < len(dates) else (dates[0] if len(dates) == 1 else 0)
-                frames.append(Frame(path, [t * per_date + b for b in bands], doy))
+                date = dates[t] if t < len(dates) else (dates[0] if len(dates) == 1 else None)
+                doy = date_code(date) if date else 0
+                frames.append(Frame(path, [t * per_date + b for b in bands], doy, date))
         widths = {len(f.bands) for f in frames}
         if len(widths) > 1:
             first = frames[0]
@@ -375,7 +536,42 @@ class SceneInputs:
                     f'the input {m.name!r} is one image, got {len(frames)} dates ({paths})'
                 )
             return list(frames)
-        return _choose(list(frames), m.num_dates, m.select)
+        return _choose(_in_date_order(m, frames), m.num_dates, m.select)
+
+    def describe(self) -> list[str]:
+        """What is read, in words, one line each: per input the bands of its files (by which
+        rule, and the model's band each feeds) and a series' dates in the order used."""
+        lines = []
+        for m in self.spec.inputs:
+            wanted = [b.label() for b in m.bands_by_name()]
+            rows = self.band_mapping.get(m.name, [])
+            shown = {}
+            for path, bands, how in rows:
+                shown.setdefault((tuple(bands), how), []).append(path)
+            for (bands, how), paths in shown.items():
+                what = paths[0] if len(paths) == 1 else f'{len(paths)} files ({paths[0]}, ...)'
+                feeds = (
+                    ', '.join(f'{b}->{w}' for b, w in zip(bands, wanted))
+                    if wanted
+                    else ', '.join(map(str, bands))
+                )
+                lines.append(f'{m.name}: bands of {what}: {feeds} (by {how})')
+            if m.is_series and m.name not in self.missing:
+                frames = self.frames[m.name]
+                if not any(f and f.date for f in frames):
+                    lines.append(f'{m.name}: the files carry no dates: in the order given')
+                    continue
+                dates = [f.date.isoformat() if f else 'padded (masked)' for f in frames]
+                lines.append(
+                    f'{m.name}: dates used, in date order ({m.num_dates}, select '
+                    f'{m.select!r}): {", ".join(dates)}'
+                )
+        return lines
+
+    @property
+    def pixel_space(self) -> bool:
+        """The scene has no georeference: its products are in pixel space (``pixel_space``)."""
+        return self.crs is None
 
     @property
     def nodata_rule(self) -> str:

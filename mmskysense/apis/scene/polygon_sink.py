@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .accumulator import BlendAccumulator
+from .pixel_space import vector_georef
 from .vector_writer import VectorWriter, vector_driver
 
 #: complete polygons are written in batches of this many
@@ -281,10 +282,12 @@ def polygonize_class_map(
         confidence = src.count >= 2
         if class_names is None and src.tags().get('CLASSES'):
             class_names = src.tags()['CLASSES'].split(',')
+        # a map without CRS (a scene without georeference): pixel space, y = -row
+        crs, transform = vector_georef(src.crs, src.transform)
         writer = VectorWriter(
             dst_path,
             polygon_fields(confidence),
-            src.crs,
+            crs,
             metadata=dict(source=class_map_path, product='polygons of a class map'),
         )
         try:
@@ -292,7 +295,7 @@ def polygonize_class_map(
                 src.height,
                 src.width,
                 block,
-                src.transform,
+                transform,
                 writer,
                 class_names,
                 min_area,

@@ -20,7 +20,7 @@ from mmskysense.datasets.raster import gdal_cache
 from mmskysense.datasets.tiling import TileGrid
 
 from .accumulator import BlendAccumulator
-from .inputs import SceneInputs, TileBatch
+from .inputs import ScaleWarning, SceneInputs, TileBatch, check_value_scale
 from .spec import ModalityInput, SceneSpec, scene_spec
 from .writer import DEFAULT_NODATA, ClassMapWriter
 
@@ -108,6 +108,7 @@ def run_tiles(
             unit='tile',
             disable=not progress,
         )
+        checked = False
         with gdal_cache(gdal_cache_mb):
             for start in range(0, len(tiles), batch_size):
                 batch = scene.read(tiles[start : start + batch_size])
@@ -115,6 +116,10 @@ def run_tiles(
                 stats.skipped += len(batch) - len(keep)
                 if keep:
                     batch = batch.select(keep) if len(keep) < len(batch) else batch
+                    if not checked:  # the scale guard, on the first tiles holding data
+                        for message in check_value_scale(scene.spec, batch):
+                            warnings.warn(message, ScaleWarning, stacklevel=2)
+                        checked = True
                     outputs = model(batch)
                     stats.computed += len(batch)
                     sink.add(batch, outputs)
@@ -153,10 +158,12 @@ def segment_scene(
             classifier / multi-modal model (``build_adapter``).
         scene: the opened inputs (``SceneInputs.open``).
         num_classes: ``K`` (below ``nodata``).
-        tile, overlap: tile size and overlap of neighbouring tiles, in output pixels.
+        tile: tile size, in output pixels.
+        overlap: overlap of neighbouring tiles, in output pixels.
         batch_size: tiles per forward pass.
         confidence: also write the confidence band.
-        class_names, palette: stored in the file.
+        class_names: stored in the file.
+        palette: stored in the file.
         gdal_cache_mb: GDAL's block cache for the run (its default grows with the pixels read).
         carry_mb: the carry-over strip between rows of tiles goes to a temporary file when
             larger.
@@ -211,7 +218,8 @@ def segment_geotiff(
     device: str = 'cpu',
 ) -> str:
     """Segment the GeoTIFF ``inputs`` into a class map ``output`` (its CRS and transform); the
-    scene entry points' convention: ``(model, inputs, output, classes, *, options)``.
+    scene entry points' convention: ``(model, inputs, output, classes, *, options)``. The
+    arguments not listed below are ``segment_scene``'s.
 
     Args:
         model: a segmentor or classifier (its adapter, ``build_adapter``), or a function of the
@@ -221,7 +229,6 @@ def segment_geotiff(
         block: unused (the block algorithm's output block; a FutureWarning when given).
         bands: 1-based bands to read, in the model's order (default: all).
         nodata_value: written where the input holds no data in any band.
-        other arguments: see ``segment_scene``.
     Returns:
         ``output``.
     """

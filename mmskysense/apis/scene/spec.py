@@ -13,11 +13,12 @@ class names, the one way every scene entry point and tool reads them.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from mmskysense.datasets.raster.bands import family_bands
 from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, modality, modality_names
 
 VALID_DATES = ('any', 'all')
@@ -26,6 +27,9 @@ VALID_DATES = ('any', 'all')
 #: ``'exact'`` requires one pixel grid up to whole-pixel offsets (a change pair)
 POLICIES = ('ground', 'exact')
 TASKS = ('segmentation', 'classification', 'change', 'detection')
+#: inputs named by their modality table's bands unless a config says otherwise (an HR input's
+#: channel order depends on its training loader, BGR or RGB: HR configs state theirs)
+_NAMED_FAMILIES = ('s2', 's1')
 
 
 @dataclass
@@ -47,6 +51,14 @@ class ModalityInput:
         norm: the per-band standardisation training applied before the model: ``(mean, std)``,
             or ``dict(file=..., folds=[...])``, a ``NORM_<sat>_patch.json`` of PASTIS (the mean
             of those folds' statistics), read by ``norm_stats``.
+        band_names: the model's bands by name, in its channel order (``'B02'``, ..., ``'VV'``):
+            a file's bands are matched to them (``mmskysense.datasets.raster.bands``); None:
+            positions only. Default for ``s2`` / ``s1`` inputs: the modality table's bands.
+        wavelengths: their centre wavelengths in nm (None for a band without one), from the
+            family's band table by default.
+        value_stats: ``(mean, std)`` per band of the values the model was trained on as stored
+            (before its data preprocessor): ``norm``'s, or the config's data preprocessor's;
+            the scale guard (``check_value_scale``) compares a scene's first tiles with them.
     """
 
     name: str
@@ -56,8 +68,27 @@ class ModalityInput:
     scale: float = 1.0
     select: str = 'even'
     norm: Any = None
+    band_names: list[str] | None = None
+    wavelengths: list[float | None] | None = None
+    value_stats: Any = None
 
     def __post_init__(self) -> None:
+        if self.band_names is None and self.name in _NAMED_FAMILIES:
+            table = modality(self.name).bands
+            n = len(self.bands) if self.bands is not None else self.channels
+            if table and n == len(table):
+                self.band_names = list(table)
+        if self.band_names is not None:
+            self.band_names = [str(b) for b in self.band_names]
+            n = len(self.bands) if self.bands is not None else self.channels
+            if n is not None and n != len(self.band_names):
+                raise ValueError(
+                    f'input {self.name!r}: {len(self.band_names)} band names '
+                    f'{self.band_names} for a model that takes {n} channels'
+                )
+            self.channels = self.channels or len(self.band_names)
+            if self.wavelengths is None:
+                self.wavelengths = [b.wavelength for b in self.bands_by_name()]
         if self.bands is not None:
             self.bands = [int(b) for b in self.bands]
             if not self.bands or min(self.bands) < 1:
@@ -83,6 +114,15 @@ class ModalityInput:
     @property
     def is_series(self) -> bool:
         return self.num_dates is not None
+
+    def bands_by_name(self) -> list:
+        """The model's bands (``Band``: name, common name, wavelength), [] without names."""
+        if not self.band_names:
+            return []
+        found = family_bands(self.band_names, self.name)
+        if self.wavelengths:
+            found = [replace(b, wavelength=w) for b, w in zip(found, self.wavelengths)]
+        return found
 
     def norm_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(mean, std)`` float32 per band of ``norm`` (None without one); a statistics file
@@ -286,7 +326,9 @@ def scene_spec(cfg: Any, bands: Sequence[int] | None = None, task: str | None = 
         bands = list(bands)
         if len(bands) == 3 and trained_on_bgr(cfg):
             bands = bands[::-1]
+        # plain positions: read as given, no band name is checked
         ref.bands, ref.channels = bands, len(bands)
+        ref.band_names = ref.wavelengths = None
     if task == 'change':
         if len(spec.inputs) > 1:
             raise ValueError(f'a change detector takes one input (a pair), not {spec.names}')
@@ -315,9 +357,14 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
     if stated:
         if isinstance(stated, Mapping):
             stated = _modality_set(stated, cfg)
-        return SceneSpec(
-            [ModalityInput(**dict(m)) for m in stated], cfg.get('scene_valid_dates', 'any')
-        )
+        model = cfg.get('model') or {}
+        inputs = []
+        for m in stated:
+            m = dict(m)
+            if m.get('norm') is None and m.get('value_stats') is None:
+                m['value_stats'] = _preprocessor_stats(model, m.get('name'))
+            inputs.append(ModalityInput(**m))
+        return SceneSpec(inputs, cfg.get('scene_valid_dates', 'any'))
     model = cfg.get('model') or {}
     backbone = model.get('backbone') or {}
     name = backbone.get('modality')
@@ -358,8 +405,34 @@ def scene_spec_from_config(cfg: Any) -> SceneSpec:
                 'the model takes a series but the config names no number of dates: give its '
                 'test pipeline a LoadTimeSeries(num_dates=...) or state scene_inputs'
             )
+    stats = _preprocessor_stats(model)
     return SceneSpec(
-        [ModalityInput(name, channels, num_dates, list(bands) if bands else None, 1.0, select)],
+        [
+            ModalityInput(
+                name,
+                channels,
+                num_dates,
+                list(bands) if bands else None,
+                1.0,
+                select,
+                band_names=cfg.get('band_names'),
+                value_stats=stats,
+            )
+        ],
         valid_dates,
         policy,
     )
+
+
+def _preprocessor_stats(
+    model: Mapping, name: str | None = None
+) -> tuple[list[float], list[float]] | None:
+    """The ``(mean, std)`` a model's data preprocessor standardises its input with (a
+    multi-modal one's of the modality ``name``): the values it was trained on, as stored."""
+    pre = model.get('data_preprocessor') or {}
+    mean, std = pre.get('mean'), pre.get('std')
+    if isinstance(mean, Mapping) and isinstance(std, Mapping):
+        mean, std = mean.get(name), std.get(name)
+    if not isinstance(mean, Sequence) or not isinstance(std, Sequence) or len(mean) != len(std):
+        return None
+    return [float(v) for v in mean], [float(v) for v in std]

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .pixel_space import coordinates_kind
+
 DRIVERS = {'.gpkg': 'GPKG', '.geojson': 'GeoJSON', '.json': 'GeoJSON'}
 FIELD_KINDS = {'int': np.int64, 'float': np.float64, 'str': object, 'json': object}
 
@@ -75,7 +77,8 @@ class VectorWriter:
     Args:
         dst_path: the destination.
         fields: name -> kind (``'int'``, ``'float'``, ``'str'``, ``'json'``), in column order.
-        crs: the geometries' CRS (a rasterio CRS), or None for pixel coordinates.
+        crs: the geometries' CRS (a rasterio CRS); a scene without georeference gives
+            ``pixel_space.vector_georef``'s (None: bare coordinates, no CRS written).
         layer: the layer's name (default: the destination's stem).
         metadata: stored in the GeoJSON's ``mmskysense`` member (ignored for a GeoPackage).
     """
@@ -111,7 +114,7 @@ class VectorWriter:
                 if crs_member is not None:
                     header['crs'] = crs_member
                 header['mmskysense'] = dict(
-                    coordinates='map' if crs is not None else 'pixel',
+                    coordinates=coordinates_kind(crs),
                     crs_wkt=crs.to_wkt() if crs is not None else None,
                     **(metadata or {}),
                 )

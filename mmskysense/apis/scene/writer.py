@@ -70,6 +70,7 @@ class ClassMapWriter:
         self.palette = [tuple(int(v) for v in c) for c in palette] if palette else None
         self.blocksize = blocksize
         self.nodata_rule = nodata_rule
+        self.crs = crs
         dst_dir = osp.dirname(osp.abspath(dst_path))
         os.makedirs(dst_dir, exist_ok=True)
         stem = osp.basename(dst_path)
@@ -119,6 +120,10 @@ class ClassMapWriter:
             if self.confidence:
                 self._dst.set_band_description(2, 'confidence')
             tags = dict(NODATA_RULE=self.nodata_rule)
+            if self.crs is None:  # a scene without georeference: say what the grid is
+                from .pixel_space import PIXEL_NOTE
+
+                tags['GEOREFERENCE'] = f'none: the pixel grid of the input; {PIXEL_NOTE}'
             if self.class_names:
                 tags['CLASSES'] = ','.join(self.class_names)
             if self.confidence:

@@ -233,7 +233,8 @@ class BigEarthNetMMDataset(BigEarthNetS2Dataset):
         BigEarthNet-S1-v1.0/<S1 patch>/<S1 patch>_labels_metadata.json
             {"labels": [...], "corresponding_s2_patch": "<S2 patch>", ...}
         train.csv  val.csv  test.csv      "<S2 patch>,<S1 patch>" per line (BigEarthNet-MM splits)
-        s1s2_mapping.csv                  "<S2 patch>,<S1 patch>" (only read for one-column splits)
+        s1s2_mapping.csv                  "<S2 patch>,<S1 patch>" (only read for one-column splits;
+                                          not shipped: tools/dataset_converters/bigearthnet_mm.py)
 
     Each sample holds ``modalities``: ``s2`` (the 10 bands of ``bands``, one file each) and/or
     ``s1`` (VV, VH). The S1 json must name the S2 patch of its pair and carry the same labels
@@ -274,7 +275,9 @@ class BigEarthNetMMDataset(BigEarthNetS2Dataset):
             if not osp.isfile(path):
                 raise FileNotFoundError(
                     f'{self.ann_file} names S2 patches only and the S2 -> S1 mapping '
-                    f'{path} is missing; use the BigEarthNet-MM split files ("<S2>,<S1>")'
+                    f"{path} is missing; write it from the release's S1 metadata "
+                    f'(python tools/dataset_converters/bigearthnet_mm.py {self.data_root}) or '
+                    f'use the BigEarthNet-MM split files ("<S2>,<S1>")'
                 )
             self._mapping = {r[0]: r[1] for r in _read_rows(path) if len(r) > 1}
         if row[0] not in self._mapping:

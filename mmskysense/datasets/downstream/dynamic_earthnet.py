@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from mmseg.datasets import BaseSegDataset
 
 from mmskysense.registry import DATASETS
+from mmskysense.structures.dates import date_code
 
 from .multimodal import select_modalities
 
@@ -83,8 +84,7 @@ def month_sequence(year_month: str, count: int) -> list[str]:
 
 def mid_month_doy(year_month: str) -> int:
     """Day of year of the 15th of ``year_month``: the date given to a monthly composite."""
-    year, month = (int(v) for v in year_month.split('-'))
-    return datetime.date(year, month, 15).timetuple().tm_yday
+    return date_code(f'{year_month}-15', where=year_month)
 
 
 def parse_planet_dir(planet_dir: str, source: str) -> dict[str, str]:

@@ -30,6 +30,12 @@ the release's ``NORM_<sat>_patch.json``, the mean of the statistics of the folds
 loader uses the folds of the split being loaded, so its test set is normalised with the test
 fold's own statistics).
 
+**Dates**: the series keep their full dates; the model's date code is the number of days since
+``reference_date`` (2018-09-01, the authors' ``PASTIS_Dataset(reference_date=...)`` in
+utae-paps), computed by ``mmskysense.structures.dates.date_code``: a series runs from September
+2018 to November 2019, and a day of year would drop the year (2018-10-01 and 2019-10-01 both
+274).
+
 **S1** (the backbone's ``s1`` modality: VV, VH in dB, as in pretraining): one orbit
 (``s1_orbit``, ascending by default), channels 1-2. PASTIS-R stores its S1 backscatter in dB;
 ``LoadMultiModalImages(sar='db')`` checks it per file.
@@ -52,7 +58,9 @@ from mmcv.transforms import BaseTransform
 from mmseg.datasets import BaseSegDataset
 
 from mmskysense.registry import DATASETS, TRANSFORMS
+from mmskysense.structures.dates import as_date
 
+from ..transforms.loading import mask_label_nodata
 from .multimodal import closest_date, select_modalities
 
 PASTIS_CLASSES = (
@@ -77,6 +85,8 @@ PASTIS_CLASSES = (
     'sorghum',
 )
 PASTIS_VOID = 19
+#: the reference of the date code (days since it), as the authors' U-TAE loader
+PASTIS_REFERENCE_DATE = '2018-09-01'
 
 # cross-validation fold -> (train folds, val fold, test fold), as utae-paps train_semantic.py
 PASTIS_FOLDS = {
@@ -152,6 +162,7 @@ class PASTISDataset(BaseSegDataset):
             training folds of ``fold``).
         mono_date: ``'YYYY-MM-DD'``: read only the S2 date closest to it (Table 3b row "S2",
             single-date; the authors' loader has the same option).
+        reference_date: the date codes of the series are the days since it (``date_code``).
     """
 
     METAINFO = dict(classes=PASTIS_CLASSES)
@@ -169,6 +180,7 @@ class PASTISDataset(BaseSegDataset):
         hr_template: str = '{id}.tif',
         norm_folds: Sequence[int] | None = None,
         mono_date: str | None = None,
+        reference_date: str = PASTIS_REFERENCE_DATE,
         **kwargs,
     ) -> None:
         if split not in SPLITS:
@@ -190,6 +202,7 @@ class PASTISDataset(BaseSegDataset):
         self.hr_root = hr_root
         self.hr_template = hr_template
         self.mono_date = mono_date
+        self.reference_date = as_date(reference_date, 'PASTISDataset reference_date').isoformat()
         kwargs.setdefault('test_mode', split != 'train')
         super().__init__(ann_file='metadata.geojson', data_root=data_root, **kwargs)
 
@@ -232,7 +245,9 @@ class PASTISDataset(BaseSegDataset):
                 if key not in props:
                     raise KeyError(f'{source}: no {key!r} property')
                 dates = _dates(props[key], f'{source} {key}')
-                mods[m] = dict(array=path, dates=dates, norm=norms[m])
+                mods[m] = dict(
+                    array=path, dates=dates, norm=norms[m], date_reference=self.reference_date
+                )
                 if m == 's2' and self.mono_date is not None:
                     mods[m]['select_dates'] = [closest_date(dates, self.mono_date)]
             lacking = [p for p in [target] + [v['array'] for v in mods.values() if 'array' in v]
@@ -270,7 +285,8 @@ class PASTISDataset(BaseSegDataset):
 @TRANSFORMS.register_module()
 class LoadPASTISTarget(BaseTransform):
     """Channel 0 of ``ANNOTATIONS/TARGET_<id>.npy`` into ``gt_seg_map``; void (19) becomes
-    ``ignore_index``."""
+    ``ignore_index``, and so does a pixel where no loaded modality holds data
+    (``valid_masks`` of ``LoadMultiModalImages``, the raster package's nodata rule)."""
 
     def __init__(self, void_class: int = PASTIS_VOID, ignore_index: int = 255) -> None:
         self.void_class = void_class
@@ -288,6 +304,7 @@ class LoadPASTISTarget(BaseTransform):
         if bad.size:
             raise ValueError(f'{path}: classes {bad.tolist()} outside 0..{self.void_class}')
         seg[seg == self.void_class] = self.ignore_index
+        seg = mask_label_nodata(results, seg, None, self.ignore_index, path)
         results['gt_seg_map'] = seg.astype(np.uint8)
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from mmskysense.structures.dates import date_code
 from mmskysense.structures.modalities import is_series, modality, modality_names
 
 from ..raster import GeoSampleError, box_overlap, crs_name, open_raster
@@ -42,8 +43,8 @@ def parse_date(value: Any, where: str) -> datetime.date:
 
 
 def day_of_year(day: datetime.date) -> int:
-    """1..366, the encoding the fusion module receives."""
-    return day.timetuple().tm_yday
+    """1..366, the code the fusion module receives in pretraining (``date_code``)."""
+    return date_code(day)
 
 
 def _resolve(path: Any, root: str, where: str) -> str:

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from mmskysense.structures.dates import date_code
+
 CLASSES = ('water', 'vegetation', 'built_up', 'bare_soil')
 S2_BANDS = ('B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B8A', 'B11', 'B12')
 # typical surface reflectance per class and S2 band
@@ -426,7 +428,7 @@ def generate_sample(
     s2_dates = _dates(rng, num_s2_dates, year)
     s2_stack = []
     for day in s2_dates:
-        refl = _s2_reflectance(frac, day.timetuple().tm_yday, rng)
+        refl = _s2_reflectance(frac, date_code(day), rng)
         dn = np.clip(np.round(refl * 10000), 1, 65535).astype(np.uint16)
         if nodata and rng.random() < 0.3:  # a cloud masked to nodata
             rr, cc = _random_rect(rng, (mh, mw), (0.2, 0.5))
@@ -457,7 +459,7 @@ def generate_sample(
     s1_dates = _dates(rng, num_s1_dates, year)
     s1_stack = []
     for day in s1_dates:
-        db = _s1_backscatter(frac, day.timetuple().tm_yday, rng)
+        db = _s1_backscatter(frac, date_code(day), rng)
         if nodata and rng.random() < 0.2:  # swath border: a strip without data
             db[:, :, : max(1, mw // 4)] = np.nan
         s1_stack.append(db)

@@ -10,9 +10,15 @@ One job per module (docs/interfaces.md, The raster package):
 * ``window``: ``read_window`` / ``read_decimated`` of an open raster, with the validity mask;
 * ``cache``: ``RasterHandleCache`` (fork-safe handles), ``gdal_cache``;
 * ``ground``: ``GroundWindowReader``, the one ground-box reader;
-* ``whole``: ``read_raster`` / ``raster_shape`` / ``raster_bounds`` for whole small files.
+* ``whole``: ``read_raster`` / ``raster_shape`` / ``raster_bounds`` for whole small files;
+* ``bands``: bands by name (``resolve_bands``, ``match_bands``, the ``PRESETS`` of products).
+* ``whole``: ``read_raster`` / ``read_raster_valid`` / ``label_valid`` / ``raster_shape`` /
+  ``raster_bounds`` for whole small files;
+* ``nodata``: the one nodata rule of whole-file reads (``values_valid``, ``fill_invalid``,
+  ``combine_valid``, ``ignore_invalid``).
 """
 
+from .bands import PRESETS, Band, match_bands, preset_bands, resolve_bands
 from .cache import RasterHandleCache, default_handle_cache, gdal_cache
 from .checks import (
     Box,
@@ -28,14 +34,24 @@ from .checks import (
 from .crs import crs_name, crs_to_wkt
 from .errors import GeoSampleError, MissingRasterError, RasterError
 from .ground import LABEL_IGNORE, GroundWindowReader
+from .nodata import (
+    IGNORE_INDEX,
+    combine_valid,
+    fill_invalid,
+    ignore_invalid,
+    values_valid,
+)
 from .open import check_complete_tiff, open_raster
-from .whole import raster_bounds, raster_shape, read_raster
+from .whole import label_valid, raster_bounds, raster_shape, read_raster, read_raster_valid
 from .window import Span, mask_kinds, read_decimated, read_window
 
 __all__ = [
+    'PRESETS',
+    'Band',
     'Box',
     'GeoSampleError',
     'GroundWindowReader',
+    'IGNORE_INDEX',
     'LABEL_IGNORE',
     'MissingRasterError',
     'RasterError',
@@ -47,12 +63,18 @@ __all__ = [
     'check_covers',
     'check_north_up',
     'check_raster',
+    'combine_valid',
     'crs_name',
     'crs_to_wkt',
     'default_handle_cache',
+    'fill_invalid',
     'gdal_cache',
     'grid_box',
+    'ignore_invalid',
+    'label_valid',
     'mask_kinds',
+    'match_bands',
+    'preset_bands',
     'open_raster',
     'overlap_window',
     'pixel_span',
@@ -60,5 +82,8 @@ __all__ = [
     'raster_shape',
     'read_decimated',
     'read_raster',
+    'read_raster_valid',
     'read_window',
+    'resolve_bands',
+    'values_valid',
 ]

@@ -5,21 +5,80 @@ Everything is returned channels-last so that the libraries' geometric transforms
 resize) and packers (``mmseg.PackSegInputs``, ``mmpretrain.PackInputs``) handle it unchanged.
 A time series of ``T`` dates with ``C`` bands becomes ``H x W x (T*C)`` (date-major) with a
 ``date_mask`` of ``T`` booleans; the temporal model wrappers fold it back to ``T x C``.
+
+Nodata (the raster package's one rule, ``read_raster_valid``): image loaders put 0 where the
+file holds no data and record ``img_valid`` (``H x W`` bool on the loaded grid); label loaders,
+which come before any geometric transform, give the ignore index where the label raster has no
+data or the image has none (``mask_label_nodata``).
 """
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, select_dates
 
-from ..raster import open_raster, raster_shape, read_raster
+from ..raster import (
+    IGNORE_INDEX,
+    combine_valid,
+    fill_invalid,
+    ignore_invalid,
+    label_valid,
+    raster_shape,
+    read_raster_valid,
+)
 
 
 def _as_float(img: np.ndarray, to_float32: bool) -> np.ndarray:
     return img.astype(np.float32) if to_float32 else img
+
+
+def set_image_valid(results: dict, valid: np.ndarray) -> None:
+    """Record where the loaded image holds data (``img_valid``, ``H x W`` bool, on the grid of
+    the loaded image): the label loader that follows reads it (before any geometric
+    transform, as every pipeline orders them; mmcv's flips and resizes do not move it)."""
+    results['img_valid'] = np.ascontiguousarray(valid, dtype=bool)
+
+
+def _nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if tuple(mask.shape) == tuple(shape):
+        return mask
+    out = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return out > 0
+
+
+def image_valid(results: dict, shape: tuple[int, int]) -> np.ndarray | None:
+    """Where the loaded image holds data, on a label grid of ``shape``: ``img_valid`` (a single
+    image, which must have the label's size), or, for a multi-modal sample, the pixels where
+    some present modality holds data on some date (each mask by nearest neighbour to the
+    label's grid: the modalities cover the same ground). None when no image was loaded."""
+    if results.get('img_valid') is not None:
+        return np.asarray(results['img_valid']).astype(bool)
+    masks = results.get('valid_masks')
+    if not masks:
+        return None
+    present = results.get('modality_mask') or {}
+    out = np.zeros(shape, bool)
+    for name, valid in masks.items():
+        if present.get(name, True):
+            out |= _nearest(valid if valid.ndim == 2 else valid.any(axis=0), shape)
+    return out
+
+
+def mask_label_nodata(
+    results: dict,
+    seg: np.ndarray,
+    own_valid: np.ndarray | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    where: str = '',
+) -> np.ndarray:
+    """The label side of the one nodata rule: ``ignore_index`` where the label raster has no
+    data (``own_valid``) or the loaded image has none (``image_valid``); in place."""
+    ignore_invalid(seg, own_valid, ignore_index, where)
+    return ignore_invalid(seg, image_valid(results, seg.shape[:2]), ignore_index, where)
 
 
 @TRANSFORMS.register_module()
@@ -59,26 +118,29 @@ class LoadMultiBandImage(BaseTransform):
             # the finest band sets the grid (10 m bands of BigEarthNet: 120 x 120)
             shapes = [raster_shape(p)[:2] for p in paths]
             shape = max(shapes, key=lambda s: s[0] * s[1])
-        planes = [
-            read_raster(p, bands=[1], out_shape=shape, resampling=self.resampling) for p in paths
+        reads = [
+            read_raster_valid(p, bands=[1], out_shape=shape, resampling=self.resampling)
+            for p in paths
         ]
-        return np.concatenate(planes, axis=-1)
+        valid = combine_valid([r[1] for r in reads])
+        return fill_invalid(np.concatenate([r[0] for r in reads], axis=-1), valid), valid
 
     def transform(self, results: dict) -> dict:
         if results.get('band_paths'):
-            img = self._read_band_files(list(results['band_paths']))
+            img, valid = self._read_band_files(list(results['band_paths']))
             source = results['band_paths'][0]
         else:
             if 'img_path' not in results:
                 raise KeyError('LoadMultiBandImage needs "img_path" or "band_paths" in results')
             source = results['img_path']
-            img = read_raster(
+            img, valid = read_raster_valid(
                 source, bands=self.bands, out_shape=self.out_size, resampling=self.resampling
             )
         if self.num_bands is not None and img.shape[-1] != self.num_bands:
             raise ValueError(f'{source}: loaded {img.shape[-1]} bands, expected {self.num_bands}')
         img = _as_float(img, self.to_float32)
         results['img'] = img
+        set_image_valid(results, valid)
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
@@ -141,8 +203,12 @@ class LoadTimeSeries(BaseTransform):
         paths = self._choose(paths)
         shape = self.out_size
         dates = []
+        valid = None  # some real date holds data
         for path in paths:
-            img = read_raster(path, bands=self.bands, out_shape=shape, resampling=self.resampling)
+            img, ok = read_raster_valid(
+                path, bands=self.bands, out_shape=shape, resampling=self.resampling
+            )
+            valid = ok if valid is None else valid | ok
             if self.num_bands is not None and img.shape[-1] != self.num_bands:
                 raise ValueError(f'{path}: loaded {img.shape[-1]} bands, expected {self.num_bands}')
             shape = img.shape[:2]
@@ -152,6 +218,7 @@ class LoadTimeSeries(BaseTransform):
         dates.extend([pad] * (self.num_dates - num_real))
         results['img'] = np.concatenate(dates, axis=-1)
         results['date_mask'] = np.arange(self.num_dates) < num_real
+        set_image_valid(results, valid)
         results['num_dates'] = self.num_dates
         results['img_shape'] = shape
         results['ori_shape'] = shape
@@ -205,14 +272,18 @@ class LoadOneHotLabel(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         path = results['seg_map_path']
-        onehot = read_raster(
-            path, out_shape=self.out_size, resampling='nearest', expected_count=self.num_classes
+        onehot, own_valid = read_raster_valid(
+            path,
+            out_shape=self.out_size,
+            resampling='nearest',
+            expected_count=self.num_classes,
+            fill=None,
         )
         seg = np.full(onehot.shape[:2], self.unclaimed_index, dtype=np.uint8)
         for band in range(self.num_classes):
             member = onehot[..., band] == 255
             seg[member] = self.lut.get(band, self.ignore_index)
-        results['gt_seg_map'] = seg
+        results['gt_seg_map'] = mask_label_nodata(results, seg, own_valid, self.ignore_index, path)
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
 
@@ -228,9 +299,11 @@ class LoadOneHotLabel(BaseTransform):
 class LoadSegMapFromRaster(BaseTransform):
     """Read ``results['seg_map_path']`` (one band of class indices) with rasterio.
 
-    Pixels where the image (``results['img_path']``) has no data in any band get
-    ``ignore_index``: a label over a hole in the image is not evidence the model can use, and
-    must not count in the loss or the metric.
+    Pixels where the label raster has no data (its nodata value or mask), or the image has
+    none (``img_valid`` of the image loader; else, with ``mask_image_nodata``, read from
+    ``results['img_path']`` by the same rule: some band without data) get ``ignore_index``: a
+    label over a hole in the image is not evidence the model can use, and must not count in
+    the loss or the metric.
 
     Args:
         ignore_index: the label of unlabelled pixels (mmseg's default 255).
@@ -253,14 +326,12 @@ class LoadSegMapFromRaster(BaseTransform):
         path = results.get('seg_map_path')
         if path is None:
             raise KeyError('LoadSegMapFromRaster needs "seg_map_path" in results')
-        with open_raster(path, expected='a label raster') as src:
-            if src.count != 1:
-                raise ValueError(f'{path} has {src.count} bands, expected 1 band of class indices')
-            seg = src.read(1)
-            label_shape = (src.height, src.width)
-        if not np.issubdtype(seg.dtype, np.integer):
-            raise ValueError(f'{path} holds {seg.dtype} values, expected integer class indices')
+        count = raster_shape(path)[2]
+        if count != 1:
+            raise ValueError(f'{path} has {count} bands, expected 1 band of class indices')
+        seg, own_valid = label_valid(path)
         seg = seg.astype(np.int64)
+        seg[~own_valid] = self.ignore_index  # its nodata value is no class
         if self.num_classes is not None:
             bad = np.setdiff1d(np.unique(seg), list(range(self.num_classes)) + [self.ignore_index])
             if bad.size:
@@ -268,15 +339,19 @@ class LoadSegMapFromRaster(BaseTransform):
                     f'{path} has labels {bad.tolist()[:10]} outside 0..'
                     f'{self.num_classes - 1} and the ignore index {self.ignore_index}'
                 )
-        if self.mask_image_nodata and results.get('img_path'):
-            with open_raster(results['img_path'], expected='an image raster') as img:
-                if (img.height, img.width) != label_shape:
+        if self.mask_image_nodata:
+            if results.get('img_valid') is None and results.get('img_path'):
+                img_path = results['img_path']
+                h, w = raster_shape(img_path)[:2]
+                if (h, w) != seg.shape:
                     raise ValueError(
-                        f'{path} is {label_shape[0]}x{label_shape[1]} but the image '
-                        f'{results["img_path"]} is {img.height}x{img.width}'
+                        f'{path} is {seg.shape[0]}x{seg.shape[1]} but the image '
+                        f'{img_path} is {h}x{w}'
                     )
-                valid = (img.read_masks() > 0).any(axis=0)
-            seg[~valid] = self.ignore_index
+                valid = read_raster_valid(img_path, fill=None)[1]
+                seg = ignore_invalid(seg, valid, self.ignore_index, path)
+            else:
+                seg = mask_label_nodata(results, seg, None, self.ignore_index, path)
         results['gt_seg_map'] = seg.astype(np.uint8) if seg.max() < 256 else seg
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results

@@ -6,14 +6,15 @@ at 10 m, HR at sub-metre), with the same ground extent (docs/multimodal.md):
     results['mm_inputs'][m]      H_m x W_m x C_m (one acquisition) or T x H_m x W_m x C_m (series)
     results['modality_mask'][m]  False when the release lacks the modality for this sample
     results['date_masks'][m]     T booleans (series): False for padded dates
-    results['doy'][m]            T days of year (series), 0 for padded dates
+    results['valid_masks'][m]    H_m x W_m (T x H_m x W_m) bool: the file holds data there
+                                 (the raster package's nodata rule; 0 in mm_inputs elsewhere)
+    results['doy'][m]            T date codes (series, ``date_code``), 0 for padded dates
 
 Keys are the model's modality names (the backbone's tokenizers: ``hr``, ``s2``, ``s1``); each
 names its source in the dataset's ``modalities``. Geometric transforms move every modality (and
 the label) over the same ground, so all grids must be whole multiples of the coarsest one.
 """
 
-import datetime
 import os.path as osp
 from collections.abc import Sequence
 
@@ -23,23 +24,21 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
+from mmskysense.structures.dates import date_code
 from mmskysense.structures.modalities import DETERMINISTIC_SELECTIONS, select_dates
 
 from ..raster import (
     GroundWindowReader,
     RasterHandleCache,
     check_bands,
+    combine_valid,
+    fill_invalid,
     raster_bounds,
     raster_shape,
-    read_raster,
+    read_raster_valid,
+    values_valid,
 )
-
-
-def _day_of_year(date: str) -> int:
-    try:
-        return datetime.date.fromisoformat(str(date)[:10]).timetuple().tm_yday
-    except ValueError as err:
-        raise ValueError(f'bad date {date!r}, expected YYYY-MM-DD') from err
+from .loading import mask_label_nodata
 
 
 def _choose_dates(entry: dict, dates: Sequence, num: int, select: str) -> list:
@@ -66,11 +65,15 @@ def _resize(img: np.ndarray, size: tuple[int, int] | None, nearest: bool = False
     return np.stack(planes, axis=-1)
 
 
-def _check_sar(img: np.ndarray, scale: str | None, source: str) -> np.ndarray:
-    """Bring SAR backscatter to dB (the pretraining's ``s1`` scaling) and check the claim."""
+def _check_sar(
+    img: np.ndarray, scale: str | None, source: str, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """Bring SAR backscatter to dB (the pretraining's ``s1`` scaling) and check the claim on
+    the pixels that hold data (``valid``, ``img`` without its channel axis)."""
     if scale is None:
         return img
-    finite = img[np.isfinite(img)]
+    finite = img[np.isfinite(img)] if valid is None else img[valid]
+    finite = finite[np.isfinite(finite)]
     if scale == 'db':
         # land backscatter in dB is mostly negative; no negative value means linear power
         if finite.size and finite.min() >= 0:
@@ -85,7 +88,8 @@ def _check_sar(img: np.ndarray, scale: str | None, source: str) -> np.ndarray:
                 f'{source}: SAR values below 0 ({finite.min():.3g}) cannot be linear power; '
                 f'the file is in dB already: set sar="db"'
             )
-        return (10.0 * np.log10(np.maximum(img, 1e-10))).astype(np.float32)
+        out = (10.0 * np.log10(np.maximum(img, 1e-10))).astype(np.float32)
+        return out if valid is None else fill_invalid(out, valid)
     raise ValueError(f'sar must be None, "db" or "linear", got {scale!r}')
 
 
@@ -140,7 +144,10 @@ class LoadMultiModalImages(BaseTransform):
         self.extent_tolerance = extent_tolerance
 
     # ------------------------------------------------------------------ reading
-    def _read_static(self, entry: dict, spec: dict, source: str) -> tuple[np.ndarray, str]:
+    def _read_static(
+        self, entry: dict, spec: dict, source: str
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        """``(H x W x C values, H x W valid, origin)``; values 0 where not valid."""
         size = spec.get('out_size')
         resampling = spec.get('resampling', 'bilinear')
         if 'band_paths' in entry:
@@ -148,18 +155,23 @@ class LoadMultiModalImages(BaseTransform):
             if size is None:
                 # the finest band sets the grid (BigEarthNet 10 m bands: 120 x 120)
                 size = max((raster_shape(p)[:2] for p in paths), key=lambda s: s[0] * s[1])
-            planes = [read_raster(p, [1], out_shape=size, resampling=resampling) for p in paths]
-            return np.concatenate(planes, axis=-1), paths[0]
+            reads = [read_raster_valid(p, [1], out_shape=size, resampling=resampling)
+                     for p in paths]  # fmt: skip
+            img = np.concatenate([r[0] for r in reads], axis=-1)
+            valid = combine_valid([r[1] for r in reads])
+            return fill_invalid(img, valid), valid, paths[0]
         if 'path' not in entry:
             raise KeyError(f'{source}: expected "path" or "band_paths" for one acquisition')
         path = entry['path']
         if entry.get('window_bounds') is not None:
-            img = self._read_ground(
+            img, valid = self._read_ground(
                 path, entry['window_bounds'], entry.get('window_crs'), spec.get('bands'), size
             )
         else:
-            img = read_raster(path, spec.get('bands'), out_shape=size, resampling=resampling)
-        return img, path
+            img, valid = read_raster_valid(
+                path, spec.get('bands'), out_shape=size, resampling=resampling
+            )
+        return img, valid, path
 
     def _read_ground(
         self,
@@ -168,10 +180,11 @@ class LoadMultiModalImages(BaseTransform):
         bounds_crs: str | None,
         bands: Sequence[int] | None,
         size: tuple[int, int] | None,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``bands`` of ``path`` over the ground box ``bounds`` (in ``bounds_crs``, default the
         file's) as ``H x W x C`` float32, through ``GroundWindowReader``; ``size`` None: the
-        box's size in the file's pixels. Pixels without data are 0 (filled from the mask)."""
+        box's size in the file's pixels. Pixels without data are 0 (filled from the mask),
+        returned with the ``H x W`` mask."""
         # the reader of pretraining crops and of the scene loop; a sample's files are opened
         # for this read only, as a whole-file read opens them
         reader = GroundWindowReader(RasterHandleCache(max_open=1), valid='all')
@@ -181,7 +194,7 @@ class LoadMultiModalImages(BaseTransform):
             reader.handles.close()
 
     @staticmethod
-    def _read_box(reader, path, bounds, bounds_crs, bands, size) -> np.ndarray:
+    def _read_box(reader, path, bounds, bounds_crs, bands, size) -> tuple[np.ndarray, np.ndarray]:
         src = reader.handles.get(path)
         box = tuple(float(v) for v in bounds)
         if bounds_crs is not None and src.crs is not None:
@@ -195,10 +208,12 @@ class LoadMultiModalImages(BaseTransform):
             c0, r0, c1, r1 = reader.pixel_box(src, box)
             size = (max(1, round(r1 - r0)), max(1, round(c1 - c0)))
         img, valid = reader.read_image(path, bands, box, tuple(size))
-        np.copyto(img, np.float32(0), where=~valid[None])
-        return np.ascontiguousarray(img.transpose(1, 2, 0))
+        fill_invalid(img, valid, axis=0)
+        return np.ascontiguousarray(img.transpose(1, 2, 0)), valid
 
-    def _read_series(self, entry: dict, spec: dict, source: str) -> tuple[list, list, str]:
+    def _read_series(self, entry: dict, spec: dict, source: str) -> tuple[list, list, list, str]:
+        """The kept dates: ``(frames H x W x C, valid H x W, dates, origin)``; frames 0 where
+        not valid (an array: NaN; a raster: the raster package's nodata rule)."""
         dates = list(entry.get('dates') or [])
         size = spec.get('out_size')
         if 'array' in entry:
@@ -216,13 +231,16 @@ class LoadMultiModalImages(BaseTransform):
             bands = spec.get('bands')
             if bands is not None:
                 check_bands(path, arr.shape[1], bands, 'channels of its T x C x H x W array')
-            imgs = []
+            imgs, valids = [], []
             for t in keep:
                 frame = np.asarray(arr[t], dtype=np.float32).transpose(1, 2, 0)
                 if bands is not None:
                     frame = frame[..., [b - 1 for b in bands]]
+                valid = values_valid(frame)
+                frame = fill_invalid(frame.copy(), valid)  # before a resize blends NaN in
                 imgs.append(_resize(frame, size))
-            return imgs, [dates[t] for t in keep], path
+                valids.append(_resize(valid[..., None].astype(np.uint8), size, True)[..., 0] > 0)
+            return imgs, valids, [dates[t] for t in keep], path
         paths = list(entry.get('paths') or [])
         if not paths:
             raise KeyError(f'{source}: a series needs "paths" or "array"')
@@ -236,12 +254,13 @@ class LoadMultiModalImages(BaseTransform):
                     f'same series, is {shapes[0][0]} x {shapes[0][1]}'
                 )
         keep = _choose_dates(entry, dates or paths, spec['num_dates'], spec.get('select', 'even'))
-        imgs = [
-            read_raster(paths[t], spec.get('bands'), out_shape=size,
-                        resampling=spec.get('resampling', 'bilinear'))
+        reads = [
+            read_raster_valid(paths[t], spec.get('bands'), out_shape=size,
+                              resampling=spec.get('resampling', 'bilinear'))
             for t in keep
         ]  # fmt: skip
-        return imgs, [dates[t] if dates else None for t in keep], paths[0]
+        imgs, valids = [r[0] for r in reads], [r[1] for r in reads]
+        return imgs, valids, [dates[t] if dates else None for t in keep], paths[0]
 
     def _placeholder(self, name: str, spec: dict, source: str) -> np.ndarray:
         size = spec.get('out_size')
@@ -298,6 +317,7 @@ class LoadMultiModalImages(BaseTransform):
         declared_missing = set(results.get('missing_modalities') or ())
         where = results.get('img_path') or results.get('sample_idx')
         inputs, present, date_masks, doys, origins = {}, {}, {}, {}, {}
+        valid_masks: dict[str, np.ndarray] = {}
         unknown = sorted(set(available) - set(self.modalities))
         if unknown:
             raise KeyError(
@@ -312,29 +332,33 @@ class LoadMultiModalImages(BaseTransform):
                     continue  # not one of this dataset's modalities
                 img = self._placeholder(name, spec, source)
                 inputs[name], present[name], origins[name] = img, False, None
+                valid_masks[name] = np.zeros(img.shape[:-1], bool)
                 if spec.get('num_dates'):
                     date_masks[name] = np.zeros(spec['num_dates'], bool)
                     doys[name] = np.zeros(spec['num_dates'], np.int64)
                 continue
             if spec.get('num_dates'):
-                frames, dates, origin = self._read_series(entry, spec, source)
-                frames = [_check_sar(f.astype(np.float32), spec.get('sar'), origin)
-                          for f in frames]  # fmt: skip
+                frames, valids, dates, origin = self._read_series(entry, spec, source)
+                frames = [_check_sar(f.astype(np.float32), spec.get('sar'), origin, v)
+                          for f, v in zip(frames, valids)]  # fmt: skip
                 num = spec['num_dates']
                 real = len(frames)
                 frames += [np.zeros_like(frames[0])] * (num - real)
-                img = np.stack(frames)
+                valids += [np.zeros_like(valids[0])] * (num - real)
+                img, valid = np.stack(frames), np.stack(valids)
                 date_masks[name] = np.arange(num) < real
+                ref = entry.get('date_reference')
                 doys[name] = np.array(
-                    [_day_of_year(d) if d else 0 for d in dates] + [0] * (num - real), np.int64
+                    [date_code(d, ref, origin) if d else 0 for d in dates] + [0] * (num - real),
+                    np.int64,
                 )
             else:
-                img, origin = self._read_static(entry, spec, source)
-                img = _check_sar(img.astype(np.float32), spec.get('sar'), origin)
+                img, valid, origin = self._read_static(entry, spec, source)
+                img = _check_sar(img.astype(np.float32), spec.get('sar'), origin, valid)
             if entry.get('norm') is not None:
                 img = self._standardise(img, entry['norm'], spec.get('bands'), origin)
-                if spec.get('num_dates'):
-                    img[~date_masks[name]] = 0.0
+                fill_invalid(img, valid)  # padded dates and pixels without data stay 0
+            valid_masks[name] = valid
             if spec.get('num_bands') is not None and img.shape[-1] != spec['num_bands']:
                 raise ValueError(
                     f'{origin}: loaded {img.shape[-1]} bands, expected {spec["num_bands"]}'
@@ -346,10 +370,14 @@ class LoadMultiModalImages(BaseTransform):
         if not any(present.values()):
             raise ValueError(f'{where}: none of the modalities {list(self.modalities)} is present')
         results['mm_inputs'] = inputs
+        results['valid_masks'] = valid_masks
         results['modality_mask'] = present
         results['date_masks'] = date_masks
         results['doy'] = doys
-        if results.get('gt_seg_map') is not None:
+        if results.get('gt_seg_map') is not None:  # a label loaded first: its nodata too
+            mask_label_nodata(
+                results, results['gt_seg_map'], where=str(results.get('seg_map_path') or where)
+            )
             shape = tuple(results['gt_seg_map'].shape[:2])
         else:
             shape = tuple(next(iter(inputs.values())).shape[-3:-1])
@@ -420,6 +448,10 @@ class MultiModalRandomCrop(BaseTransform):
         for name, img in results['mm_inputs'].items():
             f = factors[name]
             results['mm_inputs'][name] = img[..., y * f : (y + ch) * f, x * f : (x + cw) * f, :]
+            valid = results.get('valid_masks', {}).get(name)
+            if valid is not None:
+                crop = valid[..., y * f : (y + ch) * f, x * f : (x + cw) * f]
+                results['valid_masks'][name] = crop
         if 'gt_seg_map' in grids:
             f = factors['gt_seg_map']
             seg = results['gt_seg_map'][y * f : (y + ch) * f, x * f : (x + cw) * f]
@@ -445,6 +477,8 @@ class MultiModalRandomFlip(BaseTransform):
             axis = -2 if direction == 'horizontal' else -3
             for name, img in results['mm_inputs'].items():
                 results['mm_inputs'][name] = np.flip(img, axis=axis)
+            for name, valid in results.get('valid_masks', {}).items():
+                results['valid_masks'][name] = np.flip(valid, axis=axis + 1)
             if results.get('gt_seg_map') is not None:
                 results['gt_seg_map'] = np.flip(results['gt_seg_map'], axis=axis + 1)
         return results
@@ -454,7 +488,8 @@ class MultiModalRandomFlip(BaseTransform):
 class PackMultiModalInputs(BaseTransform):
     """``inputs``: modality -> ``C x H x W`` (or ``T x C x H x W``) float tensor; the data sample
     (mmseg's ``SegDataSample`` for ``task='seg'``, mmpretrain's ``DataSample`` for ``'cls'``)
-    carries the label and, in its metainfo, ``modality_mask``, ``date_masks`` and ``doy``."""
+    carries the label and, in its metainfo, ``modality_mask``, ``date_masks``, ``doy`` and
+    ``valid_masks`` (``H x W`` / ``T x H x W`` bool, where the files hold data)."""
 
     def __init__(
         self,
@@ -476,6 +511,9 @@ class PackMultiModalInputs(BaseTransform):
             modality_mask=dict(results['modality_mask']),
             date_masks={k: np.asarray(v) for k, v in results['date_masks'].items()},
             doy={k: np.asarray(v) for k, v in results['doy'].items()},
+            valid_masks={
+                k: np.ascontiguousarray(v) for k, v in results.get('valid_masks', {}).items()
+            },
         )
         if self.task == 'seg':
             from mmengine.structures import PixelData

@@ -15,7 +15,8 @@ from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 
-from ..raster import read_raster
+from ..raster import combine_valid, fill_invalid, read_raster_valid
+from .loading import mask_label_nodata, set_image_valid
 
 #: formats read with OpenCV (8-bit RGB photos such as LEVIR-CD's PNGs); the rest with rasterio
 _IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -43,19 +44,23 @@ def _read_photo(path: str, color_type: str) -> np.ndarray:
 
 def read_date(
     source: DateSource, bands: Sequence[int] | None = None, color_type: str = 'color'
-) -> np.ndarray:
-    """One date as ``H x W x C``: one file (all bands or 1-based ``bands``), or one file per band.
+) -> tuple[np.ndarray, np.ndarray]:
+    """One date as ``H x W x C`` and where it holds data (``H x W``; the raster package's
+    nodata rule, values 0 elsewhere): one file (all bands or 1-based ``bands``), or one file
+    per band. A PNG / JPEG photo declares no nodata: all of it is data.
 
     Per-band files (OSCD's ``imgs_1_rect/B02.tif`` ...) must share one grid: they are stacked in
     the given order, and a file whose size differs is an error naming it.
     """
     if isinstance(source, str):
         if source.lower().endswith(_IMAGE_SUFFIXES) and bands is None:
-            return _read_photo(source, color_type)
-        return read_raster(source, bands=bands)
+            img = _read_photo(source, color_type)
+            return img, np.ones(img.shape[:2], bool)
+        return read_raster_valid(source, bands=bands)
     planes: list[np.ndarray] = []
+    valids: list[np.ndarray] = []
     for path in source:
-        plane = read_raster(path, bands=[1])
+        plane, ok = read_raster_valid(path, bands=[1])
         if planes and plane.shape[:2] != planes[0].shape[:2]:
             raise ValueError(
                 f'band file {path} is {plane.shape[0]}x{plane.shape[1]}, but '
@@ -63,9 +68,11 @@ def read_date(
                 'band files of one date must share a grid'
             )
         planes.append(plane)
+        valids.append(ok)
     if not planes:
         raise ValueError('a date given as a list of band files needs at least one file')
-    return np.concatenate(planes, axis=-1)
+    valid = combine_valid(valids)
+    return fill_invalid(np.concatenate(planes, axis=-1), valid), valid
 
 
 @TRANSFORMS.register_module()
@@ -77,8 +84,9 @@ class LoadImagePair(BaseTransform):
     (GeoTIFF ...) with rasterio, any number of bands. The two dates must have the same size and
     the same number of bands; otherwise the error names both files.
 
-    Adds ``img`` (``H x W x 2C``, float32 unless ``to_float32=False``), ``img_shape``,
-    ``ori_shape``, ``num_dates`` (2) and ``bands_per_date`` (C).
+    Adds ``img`` (``H x W x 2C``, float32 unless ``to_float32=False``; 0 where a date holds no
+    data), ``img_valid`` (both dates hold data), ``img_shape``, ``ori_shape``, ``num_dates``
+    (2) and ``bands_per_date`` (C).
 
     Args:
         bands: 1-based bands to read from multi-band raster files (None: all).
@@ -106,7 +114,8 @@ class LoadImagePair(BaseTransform):
                 f'LoadImagePair needs "img_paths" with two dates, got {sources!r} '
                 f'(sample {results.get("sample_idx")})'
             )
-        dates = [read_date(s, self.bands, self.color_type) for s in sources]
+        reads = [read_date(s, self.bands, self.color_type) for s in sources]
+        dates = [r[0] for r in reads]
         names = [_describe(s) for s in sources]
         (h1, w1, c1), (h2, w2, c2) = dates[0].shape, dates[1].shape
         if (h1, w1) != (h2, w2):
@@ -119,10 +128,12 @@ class LoadImagePair(BaseTransform):
             )
         if self.num_bands is not None and c1 != self.num_bands:
             raise ValueError(f'{names[0]}: loaded {c1} bands per date, expected {self.num_bands}')
-        img = np.concatenate(dates, axis=-1)
+        valid = combine_valid([r[1] for r in reads])
+        img = fill_invalid(np.concatenate(dates, axis=-1), valid)
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img
+        set_image_valid(results, valid)
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         results['num_dates'] = 2
@@ -143,7 +154,8 @@ class LoadBinaryChangeLabel(BaseTransform):
     LEVIR-CD and OSCD store change as 255 and no change as 0 in a PNG (grey, or RGB with equal
     channels). Any other value is an error naming the file and the values found (a resampled or
     colour-coded mask must not be read as change). With ``check_size`` the mask must have the
-    size of the loaded pair.
+    size of the loaded pair. Pixels where the mask raster has no data (its nodata value or
+    mask) or the pair has none (``img_valid``: either date) get 255, ignored.
 
     Args:
         values: ``(unchanged, changed)`` pixel values of the file.
@@ -158,7 +170,7 @@ class LoadBinaryChangeLabel(BaseTransform):
         self.values = tuple(int(v) for v in values)
         self.check_size = check_size
 
-    def _read(self, path: str) -> np.ndarray:
+    def _read(self, path: str) -> tuple[np.ndarray, np.ndarray | None]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'change label not found: {path}')
         if path.lower().endswith(_IMAGE_SUFFIXES):
@@ -167,8 +179,9 @@ class LoadBinaryChangeLabel(BaseTransform):
             mask = mmcv.imread(path, flag='unchanged')
             if mask is None:
                 raise ValueError(f'cannot decode change label {path}')
+            valid = None
         else:
-            mask = read_raster(path)
+            mask, valid = read_raster_valid(path, fill=None)
         if mask.ndim == 3:
             if mask.shape[-1] == 4:  # an alpha channel carries no class
                 mask = mask[..., :3]
@@ -178,11 +191,13 @@ class LoadBinaryChangeLabel(BaseTransform):
                     f'differ: expected a grey mask of {self.values}'
                 )
             mask = mask[..., 0]
-        return mask
+        if valid is not None:
+            mask = np.where(valid, mask, np.asarray(self.values[0], mask.dtype))
+        return mask, valid
 
     def transform(self, results: dict) -> dict:
         path = results['seg_map_path']
-        mask = self._read(path)
+        mask, own_valid = self._read(path)
         found = np.unique(mask)
         bad = np.setdiff1d(found, self.values)
         if bad.size:
@@ -199,7 +214,8 @@ class LoadBinaryChangeLabel(BaseTransform):
                 f'change label {path} is {mask.shape[0]}x{mask.shape[1]}, the '
                 f'images are {results["img_shape"][0]}x{results["img_shape"][1]}'
             )
-        results['gt_seg_map'] = (mask == self.values[1]).astype(np.uint8)
+        seg = (mask == self.values[1]).astype(np.uint8)
+        results['gt_seg_map'] = mask_label_nodata(results, seg, own_valid, where=path)
         results.setdefault('seg_fields', []).append('gt_seg_map')
         return results
 

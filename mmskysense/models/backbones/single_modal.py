@@ -19,13 +19,13 @@ class SkySenseV2SingleModal(SkySenseV2Backbone):
     Args:
         modality: the modality of the inputs, a key of ``modalities``.
         modalities: as the core's; only ``modalities[modality]`` is used.
-        kwargs: the core's other arguments (``arch``, ``out_indices``, ``frozen_stages``,
+        **kwargs: the core's other arguments (``arch``, ``out_indices``, ``frozen_stages``,
             ``drop_path_rate``, ``use_moe``, ``with_cp``, ``pretrained_window_size``,
             ``init_cfg``).
     """
 
     def __init__(
-        self, modality: str = 'hr', modalities: dict[str, dict] | None = None, **kwargs
+        self, modality: str = 'hr', modalities: dict[str, dict] | None = None, **kwargs: object
     ) -> None:
         specs = self._parse_modalities(modalities)
         if modality not in specs:
