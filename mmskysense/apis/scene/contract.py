@@ -228,7 +228,7 @@ def contract_from_config(
     mean, std = pre.get('mean'), pre.get('std')
     tile, overlap = scene_tiling(cfg, task)
     filename = getattr(cfg, 'filename', None)
-    return InputContract(
+    contract = InputContract(
         spec=spec,
         task=task,
         classes=classes,
@@ -243,6 +243,9 @@ def contract_from_config(
         bgr_to_rgb=bool(pre.get('bgr_to_rgb') or pre.get('rgb_to_bgr') or pre.get('to_rgb')),
         config=osp.basename(filename) if filename else None,
     )
+    # in its JSON form (tuples as lists): the contract a checkpoint or an export carries is
+    # equal to the one derived here
+    return contract_from_dict(contract_to_dict(contract), contract.config or 'input contract')
 
 
 # -------------------------------------------------------------------------- (de)serialising
