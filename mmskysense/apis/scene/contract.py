@@ -243,12 +243,27 @@ def contract_from_config(
         bgr_to_rgb=bool(pre.get('bgr_to_rgb') or pre.get('rgb_to_bgr') or pre.get('to_rgb')),
         config=osp.basename(filename) if filename else None,
     )
-    # in its JSON form (tuples as lists): the contract a checkpoint or an export carries is
-    # equal to the one derived here
-    return contract_from_dict(contract_to_dict(contract), contract.config or 'input contract')
+    # values in their JSON form (tuples as lists): the contract a checkpoint or an export
+    # carries compares equal to the one derived here
+    _as_json_values(contract)
+    return contract
 
 
 # -------------------------------------------------------------------------- (de)serialising
+def _as_json_values(obj: Any) -> None:
+    """Replace, in place, each field value of the dataclass ``obj`` (nested ones included) by
+    its JSON form, without constructing anything anew (a constructor's defaults stay out)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _as_json_values(value)
+        elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            for item in value:
+                _as_json_values(item)
+        else:
+            setattr(obj, f.name, json.loads(json.dumps(value)))
+
+
 def contract_to_dict(contract: InputContract) -> dict:
     """A JSON-ready dict of every field (nested dataclasses included)."""
     return json.loads(json.dumps(dataclasses.asdict(contract)))
