@@ -55,12 +55,14 @@ class InputContract:
         palette: one RGB triple per class, or None.
         multi_label: a classifier that scores each class on its own (a sigmoid per class).
         gsd: metres per pixel of the reference input the model was trained at, or None.
-        tile, overlap: the default tile size and overlap of neighbouring tiles of scene
-            inference, in output pixels (an exported model takes tiles of ``tile`` pixels).
-        mean, std: the data preprocessor's standardisation ``(x - mean) / std``, one value per
-            band of one date of the reference input, in the units of the values as read; a
+        tile: the default tile size of scene inference, in output pixels (an exported model
+            takes tiles of ``tile`` pixels).
+        overlap: the default overlap of neighbouring tiles.
+        mean: the data preprocessor's standardisation ``(x - mean) / std``: one value per band
+            of one date of the reference input, in the units of the values as read; a
             multi-modal preprocessor's: one such list per modality it standardises (None: the
             model has no such step).
+        std: the same for ``std``.
         bgr_to_rgb: the data preprocessor reverses the three channels before standardising.
         config: the config file the contract was derived from (its name, for people).
         version: ``CONTRACT_VERSION`` of the writer.
