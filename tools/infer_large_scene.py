@@ -39,6 +39,12 @@ single-modal model):
                                     must share CRS, pixel size and pixel grid (a whole-pixel
                                     offset is fine); the map covers their overlap and is
                                     defined where both hold data
+  https://host/scene.tif            a path may be an http(s):// or /vsicurl/ URL of a COG, read
+                                    by range requests, a window at a time (--http-* flags)
+  s2=item.json s2=https://.../b.json  STAC items (files or URLs, or an ItemCollection): the
+                                    assets holding the bands named by --stac-bands become one
+                                    multi-band input per item; several items are a series in
+                                    the order of their datetime
 The output has the CRS and pixel grid of the first input (restricted to where every input has
 pixels); it holds 255 where that input has no data. Every input (the files, their bands and
 grids, the output path) is checked before the model is loaded; no output is left behind by a
@@ -130,6 +136,14 @@ def parse_args(argv=None, prog=None):
         'planet-psscene (3, 4 or 8 bands), naip (RGBN); NAME=PRESET for one input of a '
         "multi-modal model. Without it, the files' band descriptions name their bands",
     )
+    p.add_argument(
+        '--stac-bands',
+        action='append',
+        default=[],
+        metavar='[NAME=]BAND,...',
+        help='STAC inputs: the bands the model takes, in its order, by their STAC name or '
+        'common name (e.g. B04,B03,B02 or red,green,blue); NAME= for one input of several',
+    )
     p.add_argument('--confidence', action='store_true', help='add a confidence band (percent)')
     p.add_argument(
         '--vector',
@@ -197,6 +211,9 @@ def parse_args(argv=None, prog=None):
     p.add_argument('--device', default='cpu')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.add_argument('--cfg-options', nargs='+', action=_DictAction)
+    from mmskysense.datasets.raster import RemoteOptions
+
+    RemoteOptions.add_arguments(p)
     args = p.parse_args(argv)
     args.onnx = args.config if args.config.lower().endswith('.onnx') else None
     if args.onnx:  # MODEL.onnx INPUT ... OUT: no checkpoint
@@ -212,10 +229,14 @@ def check_files(args, task):
     """The rasters named on the command line exist and are complete (before the config is
     read: their errors name them whatever the config)."""
     from mmskysense.apis.scene import split_input_arg
+    from mmskysense.apis.scene.stac import is_stac
     from mmskysense.datasets.raster import open_raster
 
     paths = [p for arg in args.inputs for p in split_input_arg(arg)[1]]
     for n, path in enumerate(paths, 1):
+        if is_stac(path):
+            continue  # its assets are checked once the bands to read are known
+
         if task == 'change':
             expected = f'date {n} of the change pair, a GeoTIFF'
         else:
@@ -259,6 +280,44 @@ def check_output(args, task, files, multi_label=False):
         seen.add(osp.abspath(out))
 
 
+def stac_band_names(args, spec):
+    """The bands to pick from STAC items, per input name: ``--stac-bands`` (``NAME=B1,B2``
+    or, for a model with one input, ``B1,B2``), else the bands the model names
+    (``ModalityInput.band_names``)."""
+    names = {m.name: list(m.band_names) for m in spec.inputs if m.band_names}
+    for arg in args.stac_bands:
+        name, sep, value = arg.partition('=')
+        if not sep:
+            if len(spec.inputs) > 1:
+                raise ValueError(f'--stac-bands {arg}: name the input, one of {spec.names}')
+            name, value = spec.names[0], arg
+        if name not in spec.names:
+            raise ValueError(f'--stac-bands {arg}: the model takes no input {name!r}')
+        names[name] = [b.strip() for b in value.split(',') if b.strip()]
+    return names
+
+
+def open_stac_inputs(args, spec, files, tmp_dir):
+    """The inputs given as STAC items, as one VRT per item in ``tmp_dir`` (in date order)
+    holding the bands the model takes; those inputs then read every band of their VRTs."""
+    from mmskysense.apis.scene.stac import expand_stac_inputs
+
+    files, stac = expand_stac_inputs(files, stac_band_names(args, spec), tmp_dir)
+    for name, found in stac.items():
+        m = spec[name]
+        n = len(found.bands[0])
+        if m.channels is not None and m.channels != n:
+            raise ValueError(
+                f'--stac-bands names {n} bands for the input {name!r}; the model takes {m.channels}'
+            )
+        m.norm_stats()  # the statistics of the config's bands, kept before they are renumbered
+        m.bands, m.channels = list(range(1, n + 1)), n
+        for where, day, bands in zip(found.items, found.dates, found.bands):
+            listing = ', '.join(b.label() for b in bands)
+            print(f'{name}: STAC {where} of {day.isoformat()}: {listing}')
+    return files
+
+
 def model_contract(args, cfg, task):
     """The model's input contract: the checkpoint's (written in training) when it holds one
     and neither --bands nor --task asks for another input, else the config's."""
@@ -284,6 +343,7 @@ def open_inputs(args, contract, tmp_dir):
     if task == 'detection' and args.bands is None and spec.reference.bands is None:
         spec.reference.bands, spec.reference.channels = [1, 2, 3], 3
     files = parse_input_args(spec, args.inputs)
+    files = open_stac_inputs(args, spec, files, tmp_dir)
     check_output(args, task, files, contract.multi_label)
     presets = parse_band_presets(spec, args.band_preset)
     scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates, band_presets=presets)
@@ -475,19 +535,24 @@ def main(argv=None, load_model=None, task=None, prog=None):
     overrides ``--task``."""
     args = parse_args(argv, prog)
     from mmskysense.apis.scene.runner import warn_unused_block
+    from mmskysense.datasets.raster import RasterError, RemoteOptions
 
     prog = prog or osp.basename(__file__)
     warn_unused_block(args.block)
     task = task or args.task
+    try:
+        remote = RemoteOptions.from_args(args)
+    except ValueError as err:
+        raise SystemExit(f'{prog}: error: {err}') from None
     if args.onnx:
-        return _main_onnx(args, task, prog)
+        with remote.env():
+            return _main_onnx(args, task, prog)
     from mmengine.config import Config
 
     from mmskysense.apis import init_model
-    from mmskysense.datasets.raster import RasterError
 
     load_model = load_model or init_model
-    with tempfile.TemporaryDirectory(prefix='infer_large_scene_') as tmp_dir:
+    with remote.env(), tempfile.TemporaryDirectory(prefix='infer_large_scene_') as tmp_dir:
         try:
             check_files(args, task)
             cfg = Config.fromfile(args.config)

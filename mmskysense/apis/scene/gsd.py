@@ -77,7 +77,7 @@ def resampled_vrt(
     files of one scene share one, so a change pair keeps whole-pixel offsets) and holds the
     whole pixels inside the file. Bands, nodata and tags are kept; GDAL averages when it
     shrinks and interpolates bilinearly when it enlarges. Returns the VRT's path."""
-    from mmskysense.datasets.raster import open_raster
+    from mmskysense.datasets.raster import gdal_path, open_raster
 
     with open_raster(path, expected='an input of the scene, a GeoTIFF') as src:
         t, w, h = src.transform, src.width, src.height
@@ -108,7 +108,7 @@ def resampled_vrt(
             bands.append(
                 f'<VRTRasterBand dataType="{types[src.dtypes[b - 1]]}" band="{b}">{nodata}'
                 f'<ComplexSource resampling="{method}">'
-                f'<SourceFilename relativeToVRT="0">{escape(osp.abspath(path))}</SourceFilename>'
+                f'<SourceFilename relativeToVRT="0">{escape(gdal_path(path))}</SourceFilename>'
                 f'<SourceBand>{b}</SourceBand>{src_rect}{src_nodata}</ComplexSource>'
                 '</VRTRasterBand>'
             )

@@ -30,6 +30,7 @@ from mmskysense.datasets.raster import (
     check_north_up,
     crs_name,
     grid_box,
+    is_virtual,
     open_raster,
     overlap_window,
     read_window,
@@ -212,7 +213,7 @@ def _choose(frames: list, num: int, select: str) -> list:
 def split_input_arg(arg: str) -> tuple[str | None, list[str]]:
     """One command-line input -> ``(NAME or None for a bare PATH, [path, ...])``."""
     name, sep, value = arg.partition('=')
-    if not sep or osp.exists(arg):
+    if not sep or osp.exists(arg) or is_virtual(arg):  # a URL's query may hold '='
         return None, [arg]
     return name, [v for v in value.split(',') if v]
 

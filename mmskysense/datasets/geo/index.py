@@ -17,7 +17,15 @@ from typing import Any
 from mmskysense.structures.dates import date_code
 from mmskysense.structures.modalities import is_series, modality, modality_names
 
-from ..raster import GeoSampleError, box_overlap, crs_name, open_raster
+from ..raster import (
+    GeoSampleError,
+    box_overlap,
+    crs_name,
+    is_virtual,
+    join_path,
+    open_raster,
+    raster_exists,
+)
 from .region import lonlat_to_region_id
 
 INDEX_FORMAT = 'mmskysense-geo-index'
@@ -50,7 +58,7 @@ def day_of_year(day: datetime.date) -> int:
 def _resolve(path: Any, root: str, where: str) -> str:
     if not isinstance(path, str) or not path:
         raise GeoSampleError(f'{where}: expected a file path string, got {path!r}')
-    return path if osp.isabs(path) else osp.normpath(osp.join(root, path))
+    return join_path(root, path)  # a URL stays as it is
 
 
 def _parse_bands(value: Any, where: str) -> list[int]:
@@ -235,8 +243,8 @@ def file_dates(path: str, header: dict[str, Any]) -> list[datetime.date]:
 
 def _find(folder: str, name: str) -> str | None:
     for ext in _TIF_EXT:
-        candidate = osp.join(folder, name + ext)
-        if osp.isfile(candidate):
+        candidate = join_path(folder, name + ext)
+        if raster_exists(candidate):  # a URL: one request
             return candidate
     return None
 
@@ -245,7 +253,8 @@ def _series_files(folder: str, name: str) -> list[str]:
     single = _find(folder, name)
     sub = osp.join(folder, name)
     files = [single] if single else []
-    if osp.isdir(sub):
+    # a remote folder cannot be listed: its series are multi-date files (name.tif)
+    if not is_virtual(folder) and osp.isdir(sub):
         files += sorted(osp.join(sub, f) for f in os.listdir(sub) if f.lower().endswith(_TIF_EXT))
     return files
 
@@ -278,11 +287,15 @@ def build_sample_entry(
     import rasterio.warp
 
     bands_per_date = bands_per_date_of(bands_per_date)
-    sample_id = osp.basename(osp.normpath(folder))
+    sample_id = (
+        folder.rstrip('/').rsplit('/', 1)[-1]
+        if is_virtual(folder)
+        else osp.basename(osp.normpath(folder))
+    )
     headers: dict[str, dict[str, Any]] = {}
 
     def rel(path: str) -> str:
-        return osp.relpath(path, index_dir)
+        return path if is_virtual(path) else osp.relpath(path, index_dir)
 
     def fail(message: str, path: str) -> GeoSampleError:
         return GeoSampleError(message, path=path, sample_id=sample_id)
@@ -392,7 +405,8 @@ def build_geo_index(
     """Build an index from ``root/<sample_id>/`` folders and write it to ``out_path``.
 
     Args:
-        root: folder holding one sub-folder per sample.
+        root: folder holding one sub-folder per sample, or a URL prefix (then ``sample_dirs``
+            names the sample folders: a URL cannot be listed; the files keep their URLs).
         out_path: JSON file to write; paths inside are relative to its folder.
         bands_per_date: overrides of the modality table's channels (``bands_per_date_of``).
         region_grid: ``(n_lat, n_lon)`` of the region grid when no ``REGION_ID`` tag is set.
@@ -407,7 +421,14 @@ def build_geo_index(
     """
     if on_bad_sample not in ('raise', 'skip'):
         raise ValueError(f"on_bad_sample must be 'raise' or 'skip', got {on_bad_sample!r}")
-    if not osp.isdir(root):
+    if is_virtual(root):
+        if not sample_dirs:
+            raise GeoSampleError(
+                f'{root}: a remote folder cannot be listed; name its sample folders '
+                '(sample_dirs, --samples)',
+                path=root,
+            )
+    elif not osp.isdir(root):
         raise GeoSampleError(f'{root}: not a folder of sample folders', path=root)
     index_dir = osp.dirname(osp.abspath(out_path))
     names = (
@@ -420,7 +441,7 @@ def build_geo_index(
         try:
             data_list.append(
                 build_sample_entry(
-                    osp.join(root, name), index_dir, bands_per_date, region_grid, required
+                    join_path(root, name), index_dir, bands_per_date, region_grid, required
                 )
             )
         except GeoSampleError as err:

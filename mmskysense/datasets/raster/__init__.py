@@ -3,6 +3,8 @@
 One job per module (docs/interfaces.md, The raster package):
 
 * ``errors``: the one error family, ``GeoSampleError`` (``RasterError`` is the same class);
+* ``remote``: URLs and ``/vsi`` paths (``gdal_path``, the one place a path is normalised for
+  GDAL; ``raster_exists``, ``join_path``) and GDAL's network settings (``RemoteOptions``);
 * ``open``: ``open_raster`` (missing, empty, not a raster, truncated: refused naming the file);
 * ``checks``: ``check_bands`` (the one band check), ``check_north_up``, ``check_raster``, and
   the one overlap rule (``box_overlap``, ``overlap_window``, ``check_covers``);
@@ -42,6 +44,15 @@ from .nodata import (
     values_valid,
 )
 from .open import check_complete_tiff, open_raster
+from .remote import (
+    RemoteOptions,
+    gdal_path,
+    is_remote,
+    is_url,
+    is_virtual,
+    join_path,
+    raster_exists,
+)
 from .whole import label_valid, raster_bounds, raster_shape, read_raster, read_raster_valid
 from .window import Span, mask_kinds, read_decimated, read_window
 
@@ -56,6 +67,7 @@ __all__ = [
     'MissingRasterError',
     'RasterError',
     'RasterHandleCache',
+    'RemoteOptions',
     'Span',
     'box_overlap',
     'check_bands',
@@ -69,9 +81,14 @@ __all__ = [
     'default_handle_cache',
     'fill_invalid',
     'gdal_cache',
+    'gdal_path',
     'grid_box',
     'ignore_invalid',
     'label_valid',
+    'is_remote',
+    'is_url',
+    'is_virtual',
+    'join_path',
     'mask_kinds',
     'match_bands',
     'preset_bands',
@@ -79,6 +96,7 @@ __all__ = [
     'overlap_window',
     'pixel_span',
     'raster_bounds',
+    'raster_exists',
     'raster_shape',
     'read_decimated',
     'read_raster',

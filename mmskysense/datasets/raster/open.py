@@ -1,11 +1,14 @@
 """Opening a raster: a file that is missing, empty, a folder, not a raster or truncated is
-refused with a ``GeoSampleError`` whose message starts with its path."""
+refused with a ``GeoSampleError`` whose message starts with its path. A URL or ``/vsicurl/``
+path is opened through ``remote.gdal_path`` (range requests); one that cannot be fetched is
+refused naming the URL and the HTTP status GDAL reports."""
 
 import math
 import os.path as osp
 from typing import Any
 
 from .errors import GeoSampleError, MissingRasterError
+from .remote import gdal_path, http_status, is_virtual, remote_failure
 
 _TIFF_MAGIC = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
 
@@ -25,15 +28,20 @@ def open_raster(
     """Open ``path`` with rasterio, or raise a ``GeoSampleError`` naming it.
 
     Args:
-        path: the file.
+        path: the file: a local path, an ``http(s)://`` URL or a GDAL ``/vsi...`` path
+            (``/vsicurl/...``); errors name it as given.
         expected: what the file should be, for the messages (e.g. ``'the input scene, a GeoTIFF'``).
         check_complete: also refuse a GeoTIFF whose blocks end beyond the end of the file
             (a truncated download or copy), before any pixel is read. Costs one look-up per block.
+            Local files only: GDAL does not report a remote file's size, and a block beyond
+            the end of a remote file fails when it is read (``read_window``), naming the URL.
         kwargs: passed to ``rasterio.open`` (``overview_level``, ...).
     """
     import rasterio
     from rasterio.errors import RasterioError
 
+    if is_virtual(path):
+        return _open_virtual(path, expected, **kwargs)
     if not osp.exists(path):
         raise MissingRasterError(f'{path}: file does not exist (expected {expected})', path)
     if osp.isdir(path):
@@ -61,9 +69,30 @@ def open_raster(
     return src
 
 
+def _open_virtual(path: str, expected: str, **kwargs: Any) -> Any:
+    """A URL or GDAL virtual path: no ``os.path`` checks; GDAL's error names the cause."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        return rasterio.open(gdal_path(path), **kwargs)
+    except RasterioError as err:
+        reason = _reason(err)
+        if http_status(reason) == 404:
+            raise MissingRasterError(
+                f'{path}: does not exist (the server answered HTTP 404; expected {expected})',
+                path,
+            ) from err
+        raise GeoSampleError(
+            f'{path}: cannot be opened: {remote_failure(path, reason)} (expected {expected})',
+            path,
+        ) from err
+
+
 def check_complete_tiff(src: Any, path: str, size: int | None = None, expected: str = '') -> None:
-    """Refuse a (Geo)TIFF whose blocks (strips or tiles) end beyond the end of the file."""
-    if src.driver != 'GTiff':
+    """Refuse a (Geo)TIFF whose blocks (strips or tiles) end beyond the end of the file
+    (a local file: see ``open_raster``)."""
+    if src.driver != 'GTiff' or (size is None and is_virtual(path)):
         return
     size = osp.getsize(path) if size is None else size
     bh, bw = src.block_shapes[0]

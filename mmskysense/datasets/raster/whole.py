@@ -1,6 +1,5 @@
 """Whole small files (downstream datasets) as ``H x W x C``, their shape and ground bounds."""
 
-import os.path as osp
 from collections.abc import Sequence
 
 import numpy as np
@@ -127,12 +126,9 @@ def raster_shape(path: str) -> tuple[int, int, int]:
 
 def raster_bounds(path: str) -> tuple[str, tuple[float, float, float, float], float] | None:
     """``(crs, (minx, miny, maxx, maxy), pixel size)`` of a georeferenced raster, None when the
-    file has no CRS (then its ground extent is unknown)."""
-    import rasterio
-
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'raster file not found: {path}')
-    with rasterio.open(path) as src:
+    file has no CRS (then its ground extent is unknown). A missing file raises
+    ``MissingRasterError`` (a ``FileNotFoundError``)."""
+    with open_raster(path, expected='a raster image') as src:
         if src.crs is None:
             return None
         b = src.bounds

@@ -34,6 +34,7 @@ from ..raster import (
     combine_valid,
     fill_invalid,
     raster_bounds,
+    raster_exists,
     raster_shape,
     read_raster_valid,
     values_valid,
@@ -279,7 +280,7 @@ class LoadMultiModalImages(BaseTransform):
     def _check_grids(self, results: dict, origins: dict[str, str]) -> None:
         ref_path = results.get('seg_map_path')
         ref = None
-        if ref_path and osp.isfile(ref_path) and str(ref_path).endswith(('.tif', '.tiff')):
+        if ref_path and str(ref_path).endswith(('.tif', '.tiff')) and raster_exists(ref_path):
             ref = (ref_path, raster_bounds(ref_path))
         label = results.get('gt_seg_map')
         for name, path in origins.items():

@@ -15,7 +15,7 @@ from mmcv.transforms import BaseTransform
 
 from mmskysense.registry import TRANSFORMS
 
-from ..raster import combine_valid, fill_invalid, read_raster_valid
+from ..raster import combine_valid, fill_invalid, raster_exists, read_raster_valid
 from .loading import mask_label_nodata, set_image_valid
 
 #: formats read with OpenCV (8-bit RGB photos such as LEVIR-CD's PNGs); the rest with rasterio
@@ -171,7 +171,7 @@ class LoadBinaryChangeLabel(BaseTransform):
         self.check_size = check_size
 
     def _read(self, path: str) -> tuple[np.ndarray, np.ndarray | None]:
-        if not osp.isfile(path):
+        if not raster_exists(path):
             raise FileNotFoundError(f'change label not found: {path}')
         if path.lower().endswith(_IMAGE_SUFFIXES):
             import mmcv
