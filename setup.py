@@ -71,6 +71,8 @@ setup(
         'tests': parse_requirements('requirements/tests.txt'),
         'optional': parse_requirements('requirements/optional.txt'),
         'docs': parse_requirements('requirements/docs.txt'),
+        # export to ONNX / torch.export and run exported models (docs/export.md)
+        'export': parse_requirements('requirements/export.txt'),
     },
     zip_safe=False,
     cmdclass={'build_py': BuildPyWithMim},

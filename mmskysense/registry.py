@@ -87,11 +87,15 @@ PARAM_SCHEDULERS = Registry(
 )
 
 # Data
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=['mmskysense.datasets'])
-DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmskysense.datasets']
+DATASETS = Registry(
+    'dataset', parent=MMENGINE_DATASETS, locations=['mmskysense.datasets.registered']
 )
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, locations=['mmskysense.datasets'])
+DATA_SAMPLERS = Registry(
+    'data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmskysense.datasets.registered']
+)
+TRANSFORMS = Registry(
+    'transform', parent=MMENGINE_TRANSFORMS, locations=['mmskysense.datasets.registered']
+)
 
 # Models
 MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mmskysense.models'])

@@ -3,6 +3,13 @@
 
 usage:
   python tools/infer_large_scene.py CONFIG CHECKPOINT INPUT [INPUT ...] OUT [options]
+  python tools/infer_large_scene.py MODEL.onnx INPUT [INPUT ...] OUT [options]
+
+An exported model (MODEL.onnx, tools/deployment/export.py) runs through ONNX Runtime with neither
+torch nor an OpenMMLab package imported: its input contract (bands, standardisation, tile,
+classes, GSD) comes from the file's metadata (or MODEL.json beside it). A checkpoint written by
+tools/train.py carries the same contract (meta.input_contract), which is used instead of the
+config's pipelines unless --bands or --task asks for another input.
 
 The config says the task (--task to name it): a detector (roi_head / bbox_head) writes GeoJSON
 polygons in the scene's CRS (OUT.geojson); a change detector (LoadImagePair,
@@ -51,13 +58,22 @@ examples:
 """
 
 import argparse
+import copy
 import os.path as osp
 import sys
 import tempfile
 
-from mmengine.config import Config, DictAction
-
+# nothing heavy at module level: an exported model runs without torch and the OpenMMLab set
 TASKS = ('segmentation', 'classification', 'change', 'detection')
+
+
+class _DictAction(argparse.Action):
+    """mmengine's ``DictAction``, imported only when --cfg-options is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction
+
+        DictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
 
 
 def _bands(text):
@@ -70,8 +86,8 @@ def parse_args(argv=None, prog=None):
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument('config')
-    p.add_argument('checkpoint')
+    p.add_argument('config', help='the config, or an exported MODEL.onnx')
+    p.add_argument('checkpoint', help='the checkpoint (after MODEL.onnx: the first input)')
     p.add_argument('paths', nargs='+', metavar='INPUT ... OUT', help='inputs, then the output')
     p.add_argument('--task', choices=TASKS, default=None, help='default: from the config')
     p.add_argument('--preview', help='PNG preview with a legend (default: OUT with .png)')
@@ -194,30 +210,19 @@ def parse_args(argv=None, prog=None):
     )
     p.add_argument('--device', default='cpu')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--cfg-options', nargs='+', action=_DictAction)
     from mmskysense.datasets.raster import RemoteOptions
 
     RemoteOptions.add_arguments(p)
     args = p.parse_args(argv)
+    args.onnx = args.config if args.config.lower().endswith('.onnx') else None
+    if args.onnx:  # MODEL.onnx INPUT ... OUT: no checkpoint
+        args.paths = [args.checkpoint, *args.paths]
+        args.config = args.checkpoint = None
     if len(args.paths) < 2:
         p.error('give at least one INPUT and the OUT path')
     args.inputs, args.out = args.paths[:-1], args.paths[-1]
     return args
-
-
-def test_scale(cfg) -> int:
-    """The longest side of the test pipeline's resize, the patch size the model was tested at
-    (a multi-modal loader's: the out_size of the config's first modality)."""
-    for step in cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', []):
-        kind = str(step.get('type', '')).split('.')[-1]
-        if kind == 'Resize' and step.get('scale'):
-            scale = step['scale']
-            return int(max(scale) if isinstance(scale, (list, tuple)) else scale)
-        if kind == 'LoadMultiModalImages' and cfg.get('modalities'):
-            size = step['modalities'].get(cfg.modalities[0], {}).get('out_size')
-            if size:
-                return int(max(size))
-    return 1024
 
 
 def check_files(args, task):
@@ -243,9 +248,10 @@ def check_output(args, task, files, multi_label=False):
     """Every output path (its format, none the same as another or as an input), before the
     scene is read or the model loaded."""
     from mmskysense.apis.scene import vector_driver
-    from mmskysense.apis.scene.box_sink import check_geojson_path
 
     if task == 'detection':
+        from mmskysense.apis.scene.box_sink import check_geojson_path
+
         check_geojson_path(args.out)
     elif not args.out.lower().endswith(('.tif', '.tiff')):
         raise ValueError(f'{args.out}: the output of a {task} model must be a .tif GeoTIFF')
@@ -312,30 +318,40 @@ def open_stac_inputs(args, spec, files, tmp_dir):
     return files
 
 
-def open_inputs(args, cfg, task, tmp_dir):
-    """The model's inputs from its config, and the scene's files, all checked; the scene's
-    pixel size against the model's GSD (read at that GSD with --resample-to-model-gsd: the
-    reference input's files through VRTs written in ``tmp_dir``)."""
-    from mmskysense.apis.scene import (
-        SceneInputs,
-        parse_band_presets,
-        parse_input_args,
-        scene_spec,
-    )
-    from mmskysense.apis.scene.gsd import check_gsd, model_gsd, pixel_size, resampled_vrt
+def model_contract(args, cfg, task):
+    """The model's input contract: the checkpoint's (written in training) when it holds one
+    and neither --bands nor --task asks for another input, else the config's."""
+    from mmskysense.apis.model_loading import checkpoint_contract
+    from mmskysense.apis.scene.contract import contract_from_config
 
-    spec = scene_spec(cfg, args.bands, task)
+    if args.bands is None and task is None:
+        stored = checkpoint_contract(args.checkpoint)
+        if stored is not None:
+            return stored
+    return contract_from_config(cfg, task=task, bands=args.bands)
+
+
+def open_inputs(args, contract, tmp_dir):
+    """The model's inputs (``contract.spec``), and the scene's files, all checked; the
+    scene's pixel size against the model's GSD (read at that GSD with --resample-to-model-gsd:
+    the reference input's files through VRTs written in ``tmp_dir``)."""
+    from mmskysense.apis.scene import SceneInputs, parse_band_presets, parse_input_args
+    from mmskysense.apis.scene.gsd import check_gsd, pixel_size, resampled_vrt
+
+    task = contract.task
+    spec = copy.deepcopy(contract.spec)
     if task == 'detection' and args.bands is None and spec.reference.bands is None:
         spec.reference.bands, spec.reference.channels = [1, 2, 3], 3
     files = parse_input_args(spec, args.inputs)
     files = open_stac_inputs(args, spec, files, tmp_dir)
-    check_output(args, task, files, multi_label_map(cfg, task))
+    check_output(args, task, files, contract.multi_label)
     presets = parse_band_presets(spec, args.band_preset)
     scene = SceneInputs.open(spec, files, valid_dates=args.valid_dates, band_presets=presets)
     for line in scene.describe():
         print(line)
     for name in scene.missing:
         print(f'{name}: no file given; masked in every tile (as a sample lacking it in training)')
+    gsd = contract.gsd
     if scene.pixel_space:
         from mmskysense.apis.scene.pixel_space import PIXEL_NOTE
 
@@ -347,20 +363,19 @@ def open_inputs(args, cfg, task, tmp_dir):
                 'file without georeference does not give; resample it yourself to the '
                 "model's GSD"
             )
-        gsd = model_gsd(cfg)
         if gsd is not None:
             print(
                 f'note: the pixel size of {scene.reference_path} is unknown (no georeference); '
                 f'the model was trained at {gsd:g} m: give it imagery of about that resolution'
             )
         return scene
-    gsd, size = model_gsd(cfg), pixel_size(scene.transform)
+    size = pixel_size(scene.transform)
     if args.resample_to_model_gsd:
         if gsd is None:
             scene.close()
             raise ValueError(
-                f'{args.config}: --resample-to-model-gsd needs the GSD the model was trained '
-                'at (scene_gsd in the config, or --cfg-options scene_gsd=...)'
+                f'{args.config or args.onnx}: --resample-to-model-gsd needs the GSD the model '
+                'was trained at (scene_gsd in the config, or --cfg-options scene_gsd=...)'
             )
         if abs(size / gsd - 1) > 1e-6:
             anchor = (scene.transform.c, scene.transform.f)
@@ -380,7 +395,7 @@ def open_inputs(args, cfg, task, tmp_dir):
     return scene
 
 
-def _detect(args, cfg, scene, model, classes):
+def _detect(args, contract, scene, model, classes):
     from mmskysense.apis.scene_detection import detect_scene, write_detection_preview
 
     dets = detect_scene(
@@ -388,8 +403,8 @@ def _detect(args, cfg, scene, model, classes):
         scene,
         args.out,
         classes,
-        tile=args.tile or test_scale(cfg),
-        overlap=200 if args.overlap is None else args.overlap,
+        tile=args.tile or contract.tile,
+        overlap=contract.overlap if args.overlap is None else args.overlap,
         batch_size=args.batch_size,
         score_thr=args.score_thr,
         iou_thr=args.iou_thr,
@@ -404,19 +419,11 @@ def _detect(args, cfg, scene, model, classes):
         print(f'preview: {png}')
 
 
-def multi_label_map(cfg, task):
-    """A multi-label classifier (its config's head) writes per-class probabilities and label
-    sets, not a class map."""
-    from mmskysense.apis.scene.adapters import is_multi_label
-
-    return task == 'classification' and is_multi_label(cfg.get('model') or {})
-
-
-def _multi_label_map(args, cfg, scene, model, classes):
+def _multi_label_map(args, contract, scene, model, classes):
     from mmskysense.apis.scene import run_tiles
     from mmskysense.apis.scene.multilabel_sink import MultiLabelMapSink
 
-    tile, overlap = map_grid(args, cfg, 'classification')
+    tile, overlap = map_grid(args, contract)
     grid = scene.grid(tile, overlap)
     sink = MultiLabelMapSink(
         grid, scene.crs, scene.transform, args.out, classes, args.threshold, scene.reference_path
@@ -429,23 +436,24 @@ def _multi_label_map(args, cfg, scene, model, classes):
     )
 
 
-def map_grid(args, cfg, task):
-    """The class map's tile and overlap: a scene classifier's window is its training input
-    size (the test pipeline's resize), without overlap unless --overlap says so, so that its
-    map is a grid of those windows (one class per window); a segmentor's --tile (512) and
-    --overlap (128)."""
-    if task == 'classification':
-        return args.tile or test_scale(cfg), args.overlap or 0
-    return args.tile or 512, 128 if args.overlap is None else args.overlap
+def map_grid(args, contract):
+    """The class map's tile and overlap: --tile and --overlap, else the contract's
+    (``scene_tiling``: a scene classifier's window is its training input size without overlap,
+    so that its map is a grid of those windows; a segmentor's 512 px and 128 of overlap)."""
+    return (
+        args.tile or contract.tile,
+        contract.overlap if args.overlap is None else args.overlap,
+    )
 
 
-def _map(args, cfg, task, scene, model, classes, palette):
+def _map(args, contract, scene, model, classes, palette):
     from mmskysense.apis.change_map import write_change_preview
     from mmskysense.apis.scene import polygonize_class_map, segment_scene
     from mmskysense.datasets.raster import open_raster
     from mmskysense.visualization import write_preview
 
-    tile, overlap = map_grid(args, cfg, task)
+    task = contract.task
+    tile, overlap = map_grid(args, contract)
     result = segment_scene(
         model,
         scene,
@@ -502,10 +510,10 @@ def _map(args, cfg, task, scene, model, classes, palette):
     print(f'preview: {png}')
 
 
-def _embed(args, cfg, task, scene, model):
+def _embed(args, contract, scene, model):
     from mmskysense.apis.scene import embed_scene
 
-    tile = map_grid(args, cfg, task)[0] if task != 'detection' else args.tile or test_scale(cfg)
+    tile = map_grid(args, contract)[0]
     result = embed_scene(
         model,
         scene,
@@ -526,38 +534,93 @@ def main(argv=None, load_model=None, task=None, prog=None):
     (default ``init_model``) is called once every input is checked; ``task`` (an alias's)
     overrides ``--task``."""
     args = parse_args(argv, prog)
-    from mmskysense.apis import init_model
-    from mmskysense.apis.scene import task_of
     from mmskysense.apis.scene.runner import warn_unused_block
     from mmskysense.datasets.raster import RasterError, RemoteOptions
 
     prog = prog or osp.basename(__file__)
-    load_model = load_model or init_model
     warn_unused_block(args.block)
     task = task or args.task
     try:
         remote = RemoteOptions.from_args(args)
     except ValueError as err:
         raise SystemExit(f'{prog}: error: {err}') from None
+    if args.onnx:
+        with remote.env():
+            return _main_onnx(args, task, prog)
+    from mmengine.config import Config
+
+    from mmskysense.apis import init_model
+
+    load_model = load_model or init_model
     with remote.env(), tempfile.TemporaryDirectory(prefix='infer_large_scene_') as tmp_dir:
         try:
             check_files(args, task)
             cfg = Config.fromfile(args.config)
             if args.cfg_options:
                 cfg.merge_from_dict(args.cfg_options)
-            task = task or task_of(cfg)
-            scene = open_inputs(args, cfg, task, tmp_dir)
+            contract = model_contract(args, cfg, task)
+            scene = open_inputs(args, contract, tmp_dir)
         except (RasterError, ValueError, FileNotFoundError) as err:
             raise SystemExit(f'{prog}: error: {err}') from None
         with scene:
-            _run(args, cfg, task, scene, load_model, prog)
+            _run(args, cfg, contract, scene, load_model, prog)
 
 
-def _run(args, cfg, task, scene, load_model, prog):
-    """Load the model and write every product asked for."""
-    from mmskysense.apis.change_map import CHANGE_CLASSES, CHANGE_PALETTE
-    from mmskysense.apis.scene import build_adapter, classes_of
+def _main_onnx(args, task, prog):
+    """An exported model through ONNX Runtime: no torch, no OpenMMLab package."""
+    from mmskysense.apis.scene.onnx_adapter import OnnxRuntimeAdapter
     from mmskysense.datasets.raster import RasterError
+
+    unsupported = [
+        flag
+        for flag, given in (
+            ('--embeddings', args.embeddings),
+            ('--embeddings-raster', args.embeddings_raster),
+            ('--cfg-options', args.cfg_options),
+        )
+        if given
+    ]
+    if unsupported or args.device != 'cpu':
+        what = ', '.join(unsupported) or f'--device {args.device}'
+        raise SystemExit(f'{prog}: error: {what}: not available for an exported model')
+    with tempfile.TemporaryDirectory(prefix='infer_large_scene_') as tmp_dir:
+        try:
+            check_files(args, task)
+            adapter = OnnxRuntimeAdapter(args.onnx)
+            contract = copy.deepcopy(adapter.contract)
+            if task is not None and task != contract.task:
+                raise ValueError(f'{args.onnx}: an exported {contract.task} model, not {task}')
+            if args.tile is not None and args.tile != contract.tile:
+                raise ValueError(f'{args.onnx}: the graph takes tiles of {contract.tile} px')
+            if args.bands is not None:  # the scene bands of the graph's channels, in order
+                bands = list(args.bands)
+                if contract.bgr_to_rgb and len(bands) == 3:
+                    bands = bands[::-1]  # the adapter swaps them back, as the preprocessor
+                ref = contract.spec.reference
+                ref.bands, ref.channels = bands, len(bands)
+            if not contract.classes:
+                raise ValueError(f'{args.onnx}: its input contract names no classes')
+            adapter.contract = contract
+            scene = open_inputs(args, contract, tmp_dir)
+        except (RasterError, ValueError, FileNotFoundError, ImportError) as err:
+            raise SystemExit(f'{prog}: error: {err}') from None
+        with scene:
+            try:
+                if contract.multi_label:
+                    _multi_label_map(args, contract, scene, adapter, contract.classes)
+                else:
+                    _map(args, contract, scene, adapter, contract.classes, contract.palette)
+            except (RasterError, ValueError) as err:
+                raise SystemExit(f'{prog}: error: {err} (no output written)') from None
+
+
+def _run(args, cfg, contract, scene, load_model, prog):
+    """Load the model and write every product asked for."""
+    from mmskysense.apis.scene import build_adapter, classes_of
+    from mmskysense.apis.scene.contract import CHANGE_CLASSES, CHANGE_PALETTE
+    from mmskysense.datasets.raster import RasterError
+
+    task = contract.task
 
     # the config as loaded above (with --cfg-options merged), not read again
     model, meta = load_model(cfg, args.checkpoint, args.device)
@@ -571,13 +634,13 @@ def _run(args, cfg, task, scene, load_model, prog):
     adapter = build_adapter(model, scene.spec, args.device)
     try:
         if task == 'detection':
-            _detect(args, cfg, scene, adapter, classes)
-        elif multi_label_map(cfg, task):
-            _multi_label_map(args, cfg, scene, adapter, classes)
+            _detect(args, contract, scene, adapter, classes)
+        elif contract.multi_label:
+            _multi_label_map(args, contract, scene, adapter, classes)
         else:
-            _map(args, cfg, task, scene, adapter, classes, palette)
+            _map(args, contract, scene, adapter, classes, palette)
         if args.embeddings or args.embeddings_raster:
-            _embed(args, cfg, task, scene, model)
+            _embed(args, contract, scene, model)
         for name, tiles in sorted(getattr(adapter, 'masked', {}).items()):
             print(f'{name}: masked in {tiles} tiles (no file, or no data in the tile)')
     except RasterError as err:

@@ -9,8 +9,8 @@
 #   3. torch 2.13.0 + torchvision 0.28.0 from the package registry, ignoring local pip config
 #      (a local CPU-only torch wheel sorts above the registry's build and breaks torchvision)
 #   4. mmcv 2.1.0 compiled with ops, wheel cached under a key of (torch version, python tag, ops flavour)
-#   5. the rest of the OpenMMLab set, rasterio, pytest, the docs tools (mkdocs) and mmskysense in
-#      editable mode
+#   5. the rest of the OpenMMLab set, rasterio, pytest, the docs tools (mkdocs), onnx / onnxruntime
+#      (requirements/export.txt: the export tests need them) and mmskysense in editable mode
 #
 # Environment:
 #   PYTHON             interpreter used to create the venv (default: python3)
@@ -38,7 +38,7 @@ stamp_value() {
 }
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(stamp_value)" ]] \
-   && "$PY" -c "import torch, torchvision, mmcv.ops, mmdet, mmseg, mmpretrain, rasterio, mmskysense" 2>/dev/null; then
+   && "$PY" -c "import torch, torchvision, mmcv.ops, mmdet, mmseg, mmpretrain, rasterio, onnxruntime, onnxscript, mmskysense" 2>/dev/null; then
   log "environment in .venv is up to date"
   exit 0
 fi
@@ -111,9 +111,9 @@ if ! have_mmcv; then
 fi
 
 # 5. everything else; torch/mmcv are already satisfied, so pip keeps them
-log "installing the OpenMMLab set, rasterio, test and docs tools and mmskysense (editable)"
+log "installing the OpenMMLab set, rasterio, test, docs and export tools and mmskysense (editable)"
 "${PIP[@]}" install -q -r requirements/runtime.txt -r requirements/mminstall.txt -r requirements/tests.txt \
-  -r requirements/docs.txt
+  -r requirements/docs.txt -r requirements/export.txt  # the tests export models and run them with onnxruntime
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
 have_torch || { echo "a later step replaced torch/torchvision with an incompatible build" >&2; exit 1; }
 have_mmcv || { echo "a later step replaced mmcv" >&2; exit 1; }

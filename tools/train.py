@@ -142,7 +142,16 @@ def merge_args(cfg, args):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     apply_hook_options(cfg, args.config, args.hook_options)
+    add_input_contract_hook(cfg)
     return cfg
+
+
+def add_input_contract_hook(cfg):
+    """Every checkpoint carries the model's input contract (``InputContractHook``), unless the
+    config already lists the hook."""
+    hooks = cfg.get('custom_hooks') or []
+    if not any(str(h.get('type', '')).split('.')[-1] == 'InputContractHook' for h in hooks):
+        cfg.custom_hooks = [*hooks, dict(type='InputContractHook')]
 
 
 def main():

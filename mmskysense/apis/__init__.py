@@ -2,20 +2,19 @@
 (from a config, or by name), run it on one image, and run it over a scene of any size. Each
 scene entry point takes ``(model, inputs, output, classes, *, options)``. The parts (tiler,
 scene inputs, adapters, sinks, the loop) are imported from ``mmskysense.apis.scene`` and
-``mmskysense.datasets.tiling``."""
+``mmskysense.datasets.tiling``. Names are imported on first use (``mmskysense.lazy``): the
+scene engine's torch-free parts run exported models without torch."""
 
-from .change_map import change_map_geotiff
-from .model_loading import init_model
-from .model_zoo import get_model, inference_model, list_models
-from .scene.runner import segment_geotiff
-from .scene_detection import detect_geotiff
+from mmskysense.lazy import lazy_exports
 
-__all__ = [
-    'init_model',
-    'list_models',
-    'get_model',
-    'inference_model',
-    'segment_geotiff',
-    'detect_geotiff',
-    'change_map_geotiff',
-]
+_EXPORTS = {
+    'init_model': '.model_loading',
+    'list_models': '.model_zoo',
+    'get_model': '.model_zoo',
+    'inference_model': '.model_zoo',
+    'segment_geotiff': '.scene.runner',
+    'detect_geotiff': '.scene_detection',
+    'change_map_geotiff': '.change_map',
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -15,19 +15,14 @@ detector's input) go through the change detector's adapter once each and into th
 sink (``segment_scene``: ``run_tiles`` into a ``BlendAccumulator``).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import torch
-
-from .scene.adapters import TensorFunctionAdapter
+from .scene.contract import CHANGE_CLASSES, CHANGE_PALETTE
 from .scene.inputs import SceneInputs
-from .scene.runner import segment_scene, warn_unused_block
+from .scene.runner import is_torch_module, segment_scene, warn_unused_block
 from .scene.spec import ModalityInput, SceneSpec, scene_spec
 from .scene.writer import DEFAULT_NODATA
-
-CHANGE_CLASSES = ('unchanged', 'changed')
-CHANGE_PALETTE = [[40, 40, 40], [255, 60, 40]]
 
 
 def change_pair_spec(model: Any = None, bands: Sequence[int] | None = None) -> SceneSpec:
@@ -42,7 +37,7 @@ def change_pair_spec(model: Any = None, bands: Sequence[int] | None = None) -> S
 
 
 def change_map_geotiff(
-    model: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    model: Any,
     inputs: Sequence[str],
     output: str,
     num_classes: int | None = None,
@@ -97,7 +92,9 @@ def change_map_geotiff(
     if num_classes == len(CHANGE_CLASSES):
         class_names = CHANGE_CLASSES if class_names is None else class_names
         palette = CHANGE_PALETTE if palette is None else palette
-    if not isinstance(model, torch.nn.Module):
+    if not is_torch_module(model):
+        from .scene.adapters import TensorFunctionAdapter
+
         model = TensorFunctionAdapter(model)
     spec = change_pair_spec(model, bands)
     with SceneInputs.open(spec, {spec.reference.name: list(inputs)}, policy='exact') as scene:

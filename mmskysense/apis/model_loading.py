@@ -21,7 +21,8 @@ def init_model(
 
     The checkpoint goes through the one loader (DDP / FSDP key segments, SkySense V1
     keys and MoE upcycling of each backbone in the model) and must fit the model: missing or
-    shape-mismatched keys are an error, unexpected ones a warning.
+    shape-mismatched keys are an error, unexpected ones a warning. A checkpoint's
+    ``meta.input_contract`` (written in training) becomes ``model.input_contract``.
 
     ``mmap`` (a local file of torch's zip format): the model is built without weights
     (``parameters_on_meta``) and takes the checkpoint's tensors, mapped from the file
@@ -56,6 +57,36 @@ def init_model(
             model, ckpt, strict=True, name=checkpoint, assign=assign
         )
         meta = ckpt.get('meta', {}).get('dataset_meta', {}) or {}
+        stored = (ckpt.get('meta') or {}).get('input_contract')  # CONTRACT_KEY
+        if stored is not None:
+            from mmskysense.apis.scene.contract import CONTRACT_KEY, contract_from_dict
+
+            # the contract training wrote (InputContractHook) wins over the config's pipelines
+            model.input_contract = contract_from_dict(stored, f'{checkpoint}: meta.{CONTRACT_KEY}')
         del ckpt  # the tensors the model did not take (e.g. an optimiser state) go now
     model.cfg = cfg
     return model.to(device).eval(), meta
+
+
+def checkpoint_contract(checkpoint: str | None):
+    """The input contract a local checkpoint holds (``meta.input_contract``, written by
+    ``tools/train.py``), read without loading its weights (memory-mapped); None when the
+    checkpoint is not a local file or holds no contract. A contract that does not parse is an
+    error naming the file."""
+    import os.path as osp
+
+    from mmskysense.apis.scene.contract import CONTRACT_KEY, contract_from_dict
+    from mmskysense.compat.checkpoint_loading import checkpoint_safe_globals
+
+    if not checkpoint or not osp.isfile(checkpoint):
+        return None  # a URL, or a missing file: init_model says so when it loads it
+    try:
+        with torch.serialization.safe_globals(checkpoint_safe_globals()):
+            ckpt = torch.load(checkpoint, map_location='cpu', mmap=True, weights_only=True)
+    except Exception:  # an older file format, or objects outside the allowlist
+        return None  # init_model reads it fully (and reports what is wrong)
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    stored = (meta or {}).get(CONTRACT_KEY)
+    if stored is None:
+        return None
+    return contract_from_dict(stored, f'{checkpoint}: meta.{CONTRACT_KEY}')

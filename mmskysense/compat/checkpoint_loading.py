@@ -19,8 +19,6 @@ import os.path as osp
 import pickle
 from types import ModuleType
 
-import torch
-
 from .import_hooks import after_import
 
 #: the newest mmengine release whose checkpoint loader calls torch.load without weights_only
@@ -70,6 +68,8 @@ def checkpoint_safe_globals() -> list:
 def _load_from_local(filename: str, map_location: str | None = None, mmap: bool = False) -> dict:
     """``torch.load`` of a local checkpoint with the allowlist; ``mmap``: the tensors map the
     file (copy-on-write) instead of being read into memory (files of torch's zip format)."""
+    import torch
+
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
@@ -97,6 +97,7 @@ def _load_from_local(filename: str, map_location: str | None = None, mmap: bool 
 def mmengine_needs_patch() -> bool:
     """Whether mmengine's local loader would refuse its own checkpoints here."""
     import mmengine
+    import torch
     from mmengine.utils import digit_version
 
     torch_version = torch.__version__.split('+')[0]
@@ -113,8 +114,14 @@ def patch_mmengine_checkpoint_loading(module: ModuleType | None = None) -> None:
     module.CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
 
 
+def _patch_if_needed(module: ModuleType) -> None:
+    if mmengine_needs_patch():
+        patch_mmengine_checkpoint_loading(module)
+
+
 def install_checkpoint_loading_hook() -> None:
     """Patch mmengine's loader when ``mmengine.runner.checkpoint`` is imported (now if it is
-    already), where :func:`mmengine_needs_patch`."""
-    if mmengine_needs_patch():
-        after_import('mmengine.runner.checkpoint', patch_mmengine_checkpoint_loading)
+    already), where :func:`mmengine_needs_patch`. The versions are read then, not here:
+    ``import mmskysense`` imports neither torch nor mmengine (an exported model runs without
+    them)."""
+    after_import('mmengine.runner.checkpoint', _patch_if_needed)

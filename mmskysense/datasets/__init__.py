@@ -1,7 +1,23 @@
-# Importing a subpackage registers its datasets and transforms into mmskysense.registry.
-from .change_detection import *  # noqa: F401,F403
-from .downstream import *  # noqa: F401,F403
-from .geo import *  # noqa: F401,F403
-from .image_folder import ImageFolderPretrainDataset, list_images  # noqa: F401
-from .image_split import load_image_split, make_image_split  # noqa: F401
-from .transforms import *  # noqa: F401,F403
+"""Datasets, transforms and the raster and tiling parts of mmskysense.
+
+Importing the package runs none of its submodules: ``mmskysense.datasets.raster`` and
+``mmskysense.datasets.tiling`` serve the scene engine without torch (an exported model runs
+where only ONNX Runtime is installed). The datasets and transforms register when
+``mmskysense.datasets.registered`` is imported, which the registries do the first time they are
+asked for a module (``mmskysense.registry``, ``register_all_modules``); a name such as
+``mmskysense.datasets.PotsdamDataset`` imports it on first use.
+"""
+
+import importlib
+
+
+def __getattr__(name: str):
+    if name.startswith('__'):
+        raise AttributeError(name)
+    registered = importlib.import_module('.registered', __name__)
+    try:
+        value = getattr(registered, name)
+    except AttributeError:
+        raise AttributeError(f"module 'mmskysense.datasets' has no attribute {name!r}") from None
+    globals()[name] = value
+    return value

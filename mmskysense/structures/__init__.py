@@ -1,53 +1,30 @@
 # The data structures shared by the data pipeline, the data preprocessor and the models.
-from .boxes import (
-    box_corners,
-    box_extents,
-    box_overlaps,
-    overlap_groups,
-    rbox_corners,
-    shift_boxes,
-    truncated_by_window,
-)
-from .dates import as_date, date_code
-from .pretrain_batch import (
-    GROUPS,
-    PIXEL_FIELDS,
-    EncodedViews,
-    PretrainBatch,
-    PretrainSample,
-    ViewGroup,
-    map_view_pixels,
-)
-from .view_geometry import (
-    apply_geo_ops,
-    geo_ops_to_points,
-    ground_to_view_pixels,
-    points_to_crop,
-    token_correspondence,
-    view_pixels_to_ground,
-)
+# Imported on first use (mmskysense.lazy): modalities, dates and boxes are needed without torch.
+from mmskysense.lazy import lazy_exports
 
-__all__ = [
-    'as_date',
-    'date_code',
-    'box_corners',
-    'box_extents',
-    'box_overlaps',
-    'overlap_groups',
-    'rbox_corners',
-    'shift_boxes',
-    'truncated_by_window',
-    'GROUPS',
-    'PIXEL_FIELDS',
-    'PretrainSample',
-    'map_view_pixels',
-    'PretrainBatch',
-    'ViewGroup',
-    'EncodedViews',
-    'apply_geo_ops',
-    'geo_ops_to_points',
-    'points_to_crop',
-    'ground_to_view_pixels',
-    'view_pixels_to_ground',
-    'token_correspondence',
-]
+_EXPORTS = {
+    'as_date': '.dates',
+    'date_code': '.dates',
+    'box_corners': '.boxes',
+    'box_extents': '.boxes',
+    'box_overlaps': '.boxes',
+    'overlap_groups': '.boxes',
+    'rbox_corners': '.boxes',
+    'shift_boxes': '.boxes',
+    'truncated_by_window': '.boxes',
+    'GROUPS': '.pretrain_batch',
+    'PIXEL_FIELDS': '.pretrain_batch',
+    'PretrainSample': '.pretrain_batch',
+    'map_view_pixels': '.pretrain_batch',
+    'PretrainBatch': '.pretrain_batch',
+    'ViewGroup': '.pretrain_batch',
+    'EncodedViews': '.pretrain_batch',
+    'apply_geo_ops': '.view_geometry',
+    'geo_ops_to_points': '.view_geometry',
+    'points_to_crop': '.view_geometry',
+    'ground_to_view_pixels': '.view_geometry',
+    'view_pixels_to_ground': '.view_geometry',
+    'token_correspondence': '.view_geometry',
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

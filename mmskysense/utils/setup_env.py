@@ -13,7 +13,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             that builds happen in ``mmskysense`` without dropping the other scope's instance.
     """
     import mmskysense.compat  # noqa: F401  (patches needed before any other library runs)
-    import mmskysense.datasets  # noqa: F401,F403
+    import mmskysense.datasets.registered  # noqa: F401,F403
     import mmskysense.engine  # noqa: F401,F403
     import mmskysense.evaluation  # noqa: F401,F403
     import mmskysense.models  # noqa: F401,F403

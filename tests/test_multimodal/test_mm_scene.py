@@ -119,7 +119,7 @@ class _Collect:
 def test_table3_config_over_a_scene(name, tmp_path, capsys):
     from mmengine.model import revert_sync_batchnorm
 
-    from mmskysense.apis.scene import build_adapter, run_tiles, task_of
+    from mmskysense.apis.scene import build_adapter, contract_from_config, run_tiles
     from mmskysense.registry import MODELS
     from mmskysense.utils import register_all_modules
 
@@ -160,10 +160,10 @@ def test_table3_config_over_a_scene(name, tmp_path, capsys):
     def probs(given: dict) -> torch.Tensor:
         """The CLI's own opening of the inputs, then the one loop over tiles."""
         args = cli.parse_args(argv(given, str(tmp_path / 'unused.tif')))
-        task = task_of(cfg)
-        with cli.open_inputs(args, cfg, task, str(tmp_path)) as scene:
+        contract = contract_from_config(cfg)
+        with cli.open_inputs(args, contract, str(tmp_path)) as scene:
             adapter = build_adapter(model, scene.spec)
-            grid = scene.grid(*cli.map_grid(args, cfg, task))
+            grid = scene.grid(*cli.map_grid(args, contract))
             return run_tiles(scene, grid, adapter, _Collect(), progress=False)[0]
 
     given = {m: files[m] for m in modalities}

@@ -14,14 +14,16 @@ arrive in row-major order; a pixel is final once no later tile touches it:
 
 Sums are taken in the same order as blending over the whole scene at once, so the class map is
 that of the whole-scene blend, bit for bit. Final pixels get the arg-max class and its blended
-probability (the confidence) and go to the writer.
+probability (the confidence) and go to the writer. The arithmetic is numpy's (float32, the same
+operations a torch tensor would take, element by element): an exported model blends without
+torch; adapters may hand torch tensors or arrays.
 """
 
 import os
 import tempfile
+from typing import Any
 
 import numpy as np
-import torch
 
 from mmskysense.datasets.tiling import Tile, TileGrid
 
@@ -29,32 +31,32 @@ from .inputs import TileBatch
 from .writer import ClassMapWriter
 
 
-def blend_window(size_h: int, size_w: int, overlap: int) -> torch.Tensor:
-    """A separable weight that ramps linearly over ``overlap`` pixels at each border.
+def blend_window(size_h: int, size_w: int, overlap: int) -> np.ndarray:
+    """A separable float32 weight that ramps linearly over ``overlap`` pixels at each border.
 
     Strictly positive everywhere, so every pixel of the scene is covered by some weight.
     """
 
-    def ramp(n: int) -> torch.Tensor:
-        w = torch.ones(n)
+    def ramp(n: int) -> np.ndarray:
+        w = np.ones(n, dtype=np.float32)
         m = min(overlap, n // 2)
         if m > 0:
-            r = (torch.arange(m, dtype=torch.float32) + 1) / (m + 1)
+            r = (np.arange(m, dtype=np.float32) + 1) / np.float32(m + 1)
             w[:m] = r
-            w[n - m :] = r.flip(0)
+            w[n - m :] = r[::-1]
         return w
 
     return ramp(size_h)[:, None] * ramp(size_w)[None, :]
 
 
-def _argmax_classes(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _argmax_classes(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Arg-max (uint8, the first of equal maxima, as ``argmax``) and max over the first
-    dimension, one class at a time: ``argmax(dim=0)`` is several times slower on CPU."""
-    best = probs[0].clone()
-    index = torch.zeros(probs.shape[1:], dtype=torch.uint8)
+    dimension, one class at a time (one pass per class over contiguous planes)."""
+    best = probs[0].copy()
+    index = np.zeros(probs.shape[1:], dtype=np.uint8)
     for k in range(1, probs.shape[0]):
         index[probs[k] > best] = k
-        torch.maximum(best, probs[k], out=best)
+        np.maximum(best, probs[k], out=best)
     return index, best
 
 
@@ -133,14 +135,14 @@ class BlendAccumulator:
                 carry_mb * 2**20,
                 os.path.dirname(os.path.abspath(writer.dst_path)),
             )
-        self.canvas = torch.zeros(self.k + 2, th, tw)
+        self.canvas = np.zeros((self.k + 2, th, tw), dtype=np.float32)
         self.row = -1  # the tile-row in the canvas
         self.x_lo = self.x_hi = 0  # the canvas holds columns [x_lo, x_hi)
         self._last_j = -1
         self.tiles_added = 0
 
     # ------------------------------------------------------------------------ emitting
-    def _emit(self, i: int, c0: int, c1: int, canvas: torch.Tensor | None) -> None:
+    def _emit(self, i: int, c0: int, c1: int, canvas: np.ndarray | None) -> None:
         """Columns ``[c0, c1)`` of tile-row ``i``: final rows to the writer, the rest to the
         carry-over strip. ``canvas`` None: a gap (no computed tile), nodata."""
         th = self.grid.tile_h
@@ -148,21 +150,20 @@ class BlendAccumulator:
         final = th - self.carry_h[i]
         n = c1 - c0
         if canvas is None:
-            canvas = torch.zeros(self.k + 2, th, n)
+            canvas = np.zeros((self.k + 2, th, n), dtype=np.float32)
         acc, wsum, valid = canvas[: self.k, :final], canvas[self.k, :final], canvas[-1, :final]
         valid = valid > 0
         if bool((valid & (wsum <= 0)).any()):
             raise RuntimeError('the tile grid left valid pixels without a computed tile')
-        probs = acc / torch.where(wsum > 0, wsum, torch.ones_like(wsum))
+        probs = acc / np.where(wsum > 0, wsum, np.float32(1))
         classes, conf = _argmax_classes(probs)
-        classes = classes.numpy()
-        confidence = torch.round(conf * 100).numpy().astype(np.uint8)
-        valid = valid.numpy()
+        # round half to even, as torch.round
+        confidence = np.round(conf * np.float32(100)).astype(np.uint8)
         classes[~valid] = self.writer.nodata
         confidence[~valid] = self.writer.nodata
         self.writer.write(row0, c0, classes, confidence)
         if self.carry_h[i] > 0:
-            self.store.write(c0, canvas[:, final:].numpy())
+            self.store.write(c0, canvas[:, final:])
 
     def _flush(self, c1: int) -> None:
         """Emit the canvas columns ``[x_lo, c1)`` (a gap where the canvas does not reach)."""
@@ -176,19 +177,21 @@ class BlendAccumulator:
             self.x_lo = held
         if c1 > self.x_hi:
             self._emit(i, max(self.x_lo, self.x_hi), c1, None)
-            self.canvas.zero_()
+            self.canvas[:] = 0
             self.x_lo = self.x_hi = c1
 
     def _next_row(self) -> None:
         if self.row >= 0:
             self._flush(self.grid.width)
         self.row += 1
-        self.canvas.zero_()
+        self.canvas[:] = 0
         self.x_lo = self.x_hi = 0
 
     # -------------------------------------------------------------------------- adding
-    def add_tile(self, tile: Tile, probs: torch.Tensor, valid: np.ndarray) -> None:
-        """Blend one tile: ``probs`` ``K x tile_h x tile_w``, ``valid`` ``tile_h x tile_w``."""
+    def add_tile(self, tile: Tile, probs: Any, valid: np.ndarray) -> None:
+        """Blend one tile: ``probs`` ``K x tile_h x tile_w`` (an array, or a CPU tensor),
+        ``valid`` ``tile_h x tile_w``."""
+        probs = np.asarray(probs, dtype=np.float32)
         if (tile.i, tile.j) <= (self.row, self._last_j):
             raise ValueError(f'tiles must come in row-major order; got {tile} after row {self.row}')
         while self.row < tile.i:
@@ -199,19 +202,19 @@ class BlendAccumulator:
         end = tile.col + tw
         if start < end and tile.i > 0 and self.carry_h[tile.i - 1] > 0:
             h_in = self.carry_h[tile.i - 1]
-            self.canvas[:, :h_in, start - tile.col :] = torch.from_numpy(
-                np.array(self.store.read(start, end)[:, :h_in])
-            )
+            self.canvas[:, :h_in, start - tile.col :] = self.store.read(start, end)[:, :h_in]
         self.x_lo, self.x_hi = tile.col, end
         acc = self.canvas[: self.k]
         acc += probs * self.weight
         self.canvas[self.k] += self.weight
-        self.canvas[-1] = torch.maximum(self.canvas[-1], torch.from_numpy(valid.astype(np.float32)))
+        np.maximum(self.canvas[-1], valid.astype(np.float32), out=self.canvas[-1])
         self._last_j = tile.j
         self.tiles_added += 1
 
-    def add(self, batch: TileBatch, outputs: torch.Tensor) -> None:
-        """The ``TileSink`` interface: ``outputs`` ``N x K x tile_h x tile_w`` probabilities."""
+    def add(self, batch: TileBatch, outputs: Any) -> None:
+        """The ``TileSink`` interface: ``outputs`` ``N x K x tile_h x tile_w`` probabilities
+        (an array, or a CPU tensor)."""
+        outputs = np.asarray(outputs, dtype=np.float32)
         expected = (len(batch), self.k, self.grid.tile_h, self.grid.tile_w)
         if tuple(outputs.shape) != expected:
             raise ValueError(f'the model gave {tuple(outputs.shape)}, expected {expected}')

@@ -14,13 +14,14 @@ through the model's own data preprocessor, so normalisation and channel conversi
 model's; none depends on the backbone class.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .contract import is_multi_label
 from .inputs import TileBatch
 from .spec import SceneSpec
 
@@ -93,20 +94,6 @@ class SegmentorAdapter:
         x = _stacked(batch, name)
         h, w = x.shape[-2:]
         return self.predict_tensor(x, _metas(batch, name, h, w, (h, w)))
-
-
-def is_multi_label(model: Any) -> bool:
-    """A classifier whose head scores each class on its own (mmpretrain's ``MultiLabelClsHead``
-    and its subclasses, or a head that says ``multi_label = True``); ``model`` a model or its
-    config dict."""
-    head = model.get('head') if isinstance(model, Mapping) else getattr(model, 'head', None)
-    if head is None:
-        return False
-    if isinstance(head, Mapping):
-        return 'MultiLabel' in str(head.get('type', '')) or bool(head.get('multi_label'))
-    if getattr(head, 'multi_label', False):
-        return True
-    return any(c.__name__ == 'MultiLabelClsHead' for c in type(head).__mro__)
 
 
 class ClassifierAdapter:

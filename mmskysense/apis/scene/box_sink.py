@@ -35,6 +35,7 @@ from mmskysense.structures.boxes import box_corners, shift_boxes, truncated_by_w
 
 from .inputs import TileBatch
 from .pixel_space import coordinates_kind, vector_georef
+from .vector_writer import _crs_member
 
 #: NMS thresholds of the merge by box type (rotated: mmrotate's DOTAMetric patch merge)
 DEFAULT_IOU_THR = {4: 0.5, 5: 0.1}
@@ -110,14 +111,6 @@ def check_geojson_path(dst_path: str | None) -> None:
     """Refuse an output that is not a GeoJSON file (before anything is computed)."""
     if dst_path is not None and not dst_path.lower().endswith(GEOJSON_SUFFIXES):
         raise ValueError(f'output {dst_path} must be a .geojson (or .json) file')
-
-
-def _crs_member(crs: Any) -> dict | None:
-    if crs is None:
-        return None
-    epsg = crs.to_epsg()
-    name = f'urn:ogc:def:crs:EPSG::{epsg}' if epsg else crs.to_wkt()
-    return dict(type='name', properties=dict(name=name))
 
 
 def _ring(corners: np.ndarray) -> list:

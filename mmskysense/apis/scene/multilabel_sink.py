@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from mmskysense.datasets.tiling import TileGrid
 
@@ -67,7 +66,7 @@ class MultiLabelMapSink:
     def add(self, batch: TileBatch, outputs: Any) -> None:
         from rasterio.windows import Window
 
-        probs = outputs.numpy() if isinstance(outputs, torch.Tensor) else np.asarray(outputs)
+        probs = np.asarray(outputs)  # an array, or a CPU tensor
         k = len(self.class_names)
         if probs.ndim != 4 or probs.shape[:2] != (len(batch), k):
             raise ValueError(

@@ -5,25 +5,31 @@
 time, skips those without a valid output pixel, calls the model adapter once per batch and
 hands the outputs to a sink, the product (``BlendAccumulator`` for class and change maps,
 ``BoxSink`` for detections, which merges boxes in ``finish``). On any failure the sink's
-``abort`` removes its partial outputs and the error goes on.
+``abort`` removes its partial outputs and the error goes on. Torch is imported only for a torch
+model (``is_torch_module``): an exported model runs through this loop without it.
 """
 
 import os.path as osp
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import torch
-
 from mmskysense.datasets.raster import gdal_cache
 from mmskysense.datasets.tiling import TileGrid
 
 from .accumulator import BlendAccumulator
-from .adapters import TensorFunctionAdapter, build_adapter
 from .inputs import ScaleWarning, SceneInputs, TileBatch, check_value_scale
 from .spec import ModalityInput, SceneSpec, scene_spec
 from .writer import DEFAULT_NODATA, ClassMapWriter
+
+
+def is_torch_module(obj: Any) -> bool:
+    """``obj`` is a ``torch.nn.Module``; False without importing torch when nothing has (no
+    object can then be one)."""
+    torch = sys.modules.get('torch')
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 class TileSink(Protocol):
@@ -163,7 +169,9 @@ def segment_scene(
             larger.
         device: where a model (not an adapter) runs.
     """
-    if isinstance(model, torch.nn.Module):
+    if is_torch_module(model):
+        from .adapters import build_adapter
+
         model = build_adapter(model, scene.spec, device)
     grid = scene.grid(tile, overlap)
     writer = ClassMapWriter(
@@ -190,7 +198,7 @@ def segment_scene(
 
 
 def segment_geotiff(
-    model: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    model: Any,
     inputs: str,
     output: str,
     num_classes: int | None = None,
@@ -229,7 +237,9 @@ def segment_geotiff(
         if not class_names:
             raise ValueError('segment_geotiff: give num_classes or class_names')
         num_classes = len(class_names)
-    if not isinstance(model, torch.nn.Module):
+    if not is_torch_module(model):
+        from .adapters import TensorFunctionAdapter
+
         model = TensorFunctionAdapter(model)
     cfg = getattr(model, 'cfg', None)  # a model from init_model: its config says its input
     if cfg is not None:

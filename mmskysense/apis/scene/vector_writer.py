@@ -24,11 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from .box_sink import _crs_member
 from .pixel_space import coordinates_kind
 
 DRIVERS = {'.gpkg': 'GPKG', '.geojson': 'GeoJSON', '.json': 'GeoJSON'}
 FIELD_KINDS = {'int': np.int64, 'float': np.float64, 'str': object, 'json': object}
+
+
+def _crs_member(crs: Any) -> dict | None:
+    if crs is None:
+        return None
+    epsg = crs.to_epsg()
+    name = f'urn:ogc:def:crs:EPSG::{epsg}' if epsg else crs.to_wkt()
+    return dict(type='name', properties=dict(name=name))
 
 
 def vector_driver(path: str) -> str:

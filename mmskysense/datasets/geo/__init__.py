@@ -1,29 +1,25 @@
-# GeoTIFF sample index, rasterio readers, the pretraining dataset and the synthetic generator.
-from ..raster import GeoSampleError, RasterHandleCache, crs_to_wkt
-from .dataset import GeoMultiModalDataset
-from .index import (
-    build_geo_index,
-    build_sample_entry,
-    load_geo_index,
-    parse_sample_entry,
-    present_modalities,
-)
-from .region import lonlat_to_region_id
-from .scaling import ModalityScaling, build_scaling
-from .synthetic import generate_geo_dataset
+"""GeoTIFF sample index, rasterio readers, the pretraining dataset and the synthetic generator.
 
-__all__ = [
-    'GeoMultiModalDataset',
-    'GeoSampleError',
-    'build_geo_index',
-    'build_sample_entry',
-    'load_geo_index',
-    'parse_sample_entry',
-    'present_modalities',
-    'RasterHandleCache',
-    'crs_to_wkt',
-    'lonlat_to_region_id',
-    'ModalityScaling',
-    'build_scaling',
-    'generate_geo_dataset',
-]
+Names are imported on first use (``mmskysense.lazy``): the scene engine reads file dates through
+``index`` without torch; ``mmskysense.datasets.registered`` imports them all (registering the
+dataset)."""
+
+from mmskysense.lazy import lazy_exports
+
+_EXPORTS = {
+    'GeoMultiModalDataset': '.dataset',
+    'GeoSampleError': '..raster',
+    'build_geo_index': '.index',
+    'build_sample_entry': '.index',
+    'load_geo_index': '.index',
+    'parse_sample_entry': '.index',
+    'present_modalities': '.index',
+    'RasterHandleCache': '..raster',
+    'crs_to_wkt': '..raster',
+    'lonlat_to_region_id': '.region',
+    'ModalityScaling': '.scaling',
+    'build_scaling': '.scaling',
+    'generate_geo_dataset': '.synthetic',
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

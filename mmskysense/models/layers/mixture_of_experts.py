@@ -12,6 +12,10 @@ running sum delimits each expert's contiguous slice; one grouped matrix product 
 expert on its slice. Where the torch build, device or dtype has no grouped product (it is probed
 once per device type and dtype), a loop over the M experts on host-side slices gives the same
 numbers. For top-1 the sort is a permutation, so both moves (and their gradients) are row gathers.
+Exporters (``torch.export``, ONNX) trace neither: the dense dispatch runs every expert on every
+token (one batched product per layer, ``M`` times the work) and weights each expert's output by
+its gate value where it is among the top-k, zero elsewhere; it gives the same function with no
+data-dependent shape, and ``'auto'`` takes it while exporting.
 
 Load balancing (Switch Transformer, Fedus et al. 2021, eq. 4):
 
@@ -199,12 +203,13 @@ class MixtureOfExperts(nn.Module):
         num_experts: M.
         top_k: k, experts per token.
         drop: dropout inside the experts.
-        dispatch: ``'auto'`` (the grouped product where available, else the loop), ``'grouped'``
-            or ``'loop'`` (both compute the same function; the loop reads the per-expert counts
-            on the host).
+        dispatch: ``'auto'`` (while exporting the dense dispatch, else the grouped product where
+            available, else the loop), ``'grouped'``, ``'loop'`` or ``'dense'`` (all compute the
+            same function; the loop reads the per-expert counts on the host, the dense one runs
+            every expert on every token).
     """
 
-    DISPATCH = ('auto', 'grouped', 'loop')
+    DISPATCH = ('auto', 'grouped', 'loop', 'dense')
 
     def __init__(
         self,
@@ -254,9 +259,18 @@ class MixtureOfExperts(nn.Module):
         gate_vals, expert_idx = probs.topk(self.top_k, dim=-1)
         return probs, gate_vals, expert_idx
 
+    def use_dense(self) -> bool:
+        """Whether :meth:`forward` runs every expert on every token: asked for, or while an
+        exporter traces the model (``'auto'``)."""
+        if self.dispatch == 'dense':
+            return True
+        return self.dispatch == 'auto' and (
+            torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+        )
+
     def use_grouped_mm(self, x: torch.Tensor) -> bool:
         """Whether :meth:`forward` takes the grouped product for input ``x``."""
-        if self.dispatch == 'loop':
+        if self.dispatch in ('loop', 'dense'):
             return False
         dtype = _compute_dtype(x)
         # the grouped kernels need 16-byte aligned rows in both operands
@@ -296,6 +310,10 @@ class MixtureOfExperts(nn.Module):
             if num_tokens > 0
             else probs.sum() * 0.0
         )
+        if self.use_dense():
+            # gate values at the chosen experts, zero elsewhere: N x M
+            weights = torch.zeros_like(probs).scatter(1, expert_idx, gate_vals)
+            return self._experts_dense(x, weights).reshape(shape), loss, counts
         if num_tokens == 0:
             return x.reshape(shape), loss, counts
 
@@ -349,6 +367,14 @@ class MixtureOfExperts(nn.Module):
                 for e, c in enumerate(chunks)
             ]
         )
+
+    def _experts_dense(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Every expert on every token, summed with ``weights`` (``N x M``): the function of
+        the sorted dispatch without data-dependent shapes."""
+        fc1, fc2, drop = self.experts.fc1, self.experts.fc2, self.experts.drop
+        h = drop(F.gelu(torch.einsum('nc,mhc->mnh', x, fc1.weight) + fc1.bias[:, None]))
+        y = drop(torch.einsum('mnh,mch->mnc', h, fc2.weight) + fc2.bias[:, None])
+        return torch.einsum('nm,mnc->nc', weights.to(y.dtype), y)
 
     # statistics of the last forward of the model --------------------------------------------
     def __getstate__(self) -> dict:
