@@ -366,18 +366,34 @@ class TensorFunctionAdapter:
         return self.fn(_stacked(batch, next(iter(batch.inputs))))
 
 
-def build_adapter(model: Any, spec: SceneSpec, device: str = 'cpu') -> Callable:
+def build_adapter(
+    model: Any,
+    spec: SceneSpec,
+    device: str = 'cpu',
+    precision: str = 'fp32',
+    channels_last: bool = False,
+) -> Callable:
     """The adapter for ``model``: multi-modal for several inputs (or a model that says
     ``multimodal_inputs = True``), a detector's for a model with a ``roi_head`` or a
     ``bbox_head``, a segmentor's for one with a ``decode_head``, a classifier's for one with a
-    ``head``."""
-    if len(spec.inputs) > 1 or getattr(model, 'multimodal_inputs', False):
+    ``head``. ``precision`` and ``channels_last``: ``SegmentorAdapter``'s options (a
+    ``ValueError`` for any other adapter)."""
+    options = dict(precision=precision, channels_last=channels_last)
+    segmentor = hasattr(model, 'decode_head') or hasattr(model, 'encode_decode')
+    multimodal = len(spec.inputs) > 1 or getattr(model, 'multimodal_inputs', False)
+    if (precision != 'fp32' or channels_last) and (multimodal or not segmentor):
+        raise ValueError(
+            f'precision={precision!r} / channels_last={channels_last} are options of a '
+            f'single-input segmentor (SegmentorAdapter); {type(model).__name__} takes '
+            f'{"several inputs" if multimodal else "another adapter"}'
+        )
+    if multimodal:
         return MultiModalAdapter(model, device, spec)
     if hasattr(model, 'roi_head') or hasattr(model, 'bbox_head'):
         # the spec's bands are in the model's order (scene_spec_from_config): no reversal
         return DetectorAdapter(model, device, spec.reference.name)
-    if hasattr(model, 'decode_head') or hasattr(model, 'encode_decode'):
-        return SegmentorAdapter(model, device, spec.reference.name)
+    if segmentor:
+        return SegmentorAdapter(model, device, spec.reference.name, **options)
     if hasattr(model, 'head'):
         return ClassifierAdapter(model, device, spec.reference.name)
     raise TypeError(
