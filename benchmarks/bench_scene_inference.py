@@ -17,9 +17,11 @@ Prints ``RESULT`` lines:
 3. ``bf16``: the new path under bf16 autocast against fp32 (time ratio).
 4. ``scene``: a generated GeoTIFF scene through ``run_tiles`` into a ``BlendAccumulator``
    (the class map, ``segment_scene``'s sink): wall time, the model's time, the loop's own time
-   (reading, blending, writing: wall minus the model's) and its share of the wall time, with
-   reads inline (``prefetch=0``, the old loop) and read ahead by the reader thread; runs
-   alternate. The bf16 map's pixel agreement with the fp32 map of the same scene.
+   (reading, blending, writing: wall minus the model's) and its share of the wall time (and of
+   the CPU time), for the old loop (reads inline, ``prefetch=0``; the sink on the model's
+   threads, ``sink_threads=None``) and the new one (read ahead by the reader thread, the sink
+   on one thread); runs alternate. The bf16 map's pixel agreement with the fp32 map of the
+   same scene.
 
 The machine may be shared: every comparison is taken side by side (alternating runs) and given
 as a ratio; ``uptime``'s load is printed before and after.
@@ -98,19 +100,24 @@ def tiles_of(batch: int, tile: int, seed: int) -> torch.Tensor:
     return x.repeat_interleave(8, 2).repeat_interleave(8, 3)
 
 
-def alternate(fns: dict, repeat: int, warmup: int = 1) -> dict:
+def alternate(fns: dict, repeat: int, warmup: int = 1, cpu: dict | None = None) -> dict:
     """Median seconds of each function, the functions run in turn (a shared machine's load
-    falls on all of them alike)."""
+    falls on all of them alike); ``cpu`` receives the median CPU seconds of the process (all
+    its threads), which a busy machine inflates far less than the wall time."""
     for _ in range(warmup):
         for f in fns.values():
             f()
     times = {k: [] for k in fns}
+    cpu_times = {k: [] for k in fns}
     for i in range(repeat):
         order = list(fns) if i % 2 == 0 else list(fns)[::-1]
         for k in order:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fns[k]()
             times[k].append(time.perf_counter() - t0)
+            cpu_times[k].append(time.process_time() - c0)
+    if cpu is not None:
+        cpu.update({k: statistics.median(v) for k, v in cpu_times.items()})
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -143,13 +150,19 @@ def bench_models(args) -> list[str]:
                     x = tiles_of(batch, tile, batch)
                     fns = {k: (lambda p=p: p.predict_tensor(x)) for k, p in paths.items()}
                     fns['matmul'] = matmul
-                    t = alternate(fns, args.repeat)
+                    cpu = {}
+                    t = alternate(fns, args.repeat, cpu=cpu)
                     rate = matmul_flop / t['matmul']
+                    cpu_rate = matmul_flop / cpu['matmul']
                     px = batch * tile * tile
 
-                    def fmt(k, t=t, rate=rate, px=px, batch=batch):
+                    def fmt(k, t=t, cpu=cpu, rate=rate, cpu_rate=cpu_rate, px=px, batch=batch):
                         share = 100 * flop * batch / t[k] / rate
-                        return f'{k} {t[k]:.3f} s {px / t[k] / 1e6:.3f} Mpx/s {share:.1f} %'
+                        cpu_share = 100 * flop * batch / cpu[k] / cpu_rate
+                        return (
+                            f'{k} {t[k]:.3f} s {px / t[k] / 1e6:.3f} Mpx/s {share:.1f} % '
+                            f'(CPU time {cpu_share:.1f} %)'
+                        )
 
                     lines.append(
                         f'RESULT model {size} tile={tile} threads={threads} batch={batch}: '
@@ -196,22 +209,32 @@ def write_scene(path: str, side: int) -> None:
 
 
 class Timed:
-    """An adapter that adds up the time spent in it."""
+    """An adapter that adds up the time spent in it: wall, and the process's CPU time (every
+    thread's, so a read-ahead thread's work meanwhile counts here too)."""
 
     def __init__(self, adapter):
-        self.adapter, self.seconds = adapter, 0.0
+        self.adapter, self.seconds, self.cpu = adapter, 0.0, 0.0
 
     def __call__(self, batch):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = self.adapter(batch)
         self.seconds += time.perf_counter() - t0
+        self.cpu += time.process_time() - c0
         return out
 
 
 def scene_run(
-    scene_path: str, out: str, adapter, tile: int, overlap: int, batch: int, prefetch: int
+    scene_path: str,
+    out: str,
+    adapter,
+    tile: int,
+    overlap: int,
+    batch: int,
+    prefetch: int,
+    new: bool = True,
 ) -> dict:
-    """The class map of the scene through ``run_tiles``: wall time, model time, sink time."""
+    """The class map of the scene through ``run_tiles``: wall time, model time, sink time;
+    ``new``: the sink on one intra-op thread (``sink_threads=1``), else on the model's."""
     from mmskysense.apis.scene import (
         BlendAccumulator,
         ClassMapWriter,
@@ -223,17 +246,45 @@ def scene_run(
 
     spec = SceneSpec([ModalityInput('img', bands=[1, 2, 3])])
     timed = Timed(adapter)
-    t0 = time.perf_counter()
+    read_cpu = []
+    c0, t0 = time.process_time(), time.perf_counter()
     with SceneInputs.open(spec, {'img': [scene_path]}) as scene:
+        read = scene.read
+
+        def timed_read(tiles):  # the reading thread's own CPU time (GDAL decodes in it)
+            r0 = time.thread_time()
+            batch = read(tiles)
+            read_cpu.append(time.thread_time() - r0)
+            return batch
+
+        scene.read = timed_read
         grid = scene.grid(tile, overlap)
         k = adapter.model.decode_head.num_classes
         writer = ClassMapWriter(out, scene.height, scene.width, scene.crs, scene.transform, k)
         sink = BlendAccumulator(grid, k, writer)
         _, stats = run_tiles(
-            scene, grid, timed, sink, batch, False, gdal_cache_mb=64, prefetch=prefetch
+            scene,
+            grid,
+            timed,
+            sink,
+            batch,
+            False,
+            gdal_cache_mb=64,
+            prefetch=prefetch,
+            sink_threads=1 if new else None,
         )
-    wall = time.perf_counter() - t0
-    return dict(wall=wall, model=timed.seconds, loop=wall - timed.seconds, tiles=stats.computed)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # the loop's CPU time: outside the model's calls, plus (read ahead) the reads, which may
+    # have run during them: at most this
+    loop_cpu = cpu - timed.cpu + (sum(read_cpu) if prefetch else 0.0)
+    return dict(
+        wall=wall,
+        model=timed.seconds,
+        loop=wall - timed.seconds,
+        tiles=stats.computed,
+        cpu=cpu,
+        loop_cpu=min(loop_cpu, cpu),
+    )
 
 
 def agreement(a: str, b: str) -> float:
@@ -256,14 +307,14 @@ def bench_scene(args, tmp: str) -> list[str]:
         if not osp.exists(scene_path):
             write_scene(scene_path, side)
         runs = dict(
-            old=(paths['old'], 0),
-            new=(paths['new'], args.prefetch),
-            bf16=(paths['bf16'], args.prefetch),
+            old=(paths['old'], 0, False),
+            new=(paths['new'], args.prefetch, True),
+            bf16=(paths['bf16'], args.prefetch, True),
         )
         res = {k: [] for k in runs}
         for i in range(args.scene_repeat):
             for k in list(runs) if i % 2 == 0 else list(runs)[::-1]:
-                adapter, prefetch = runs[k]
+                adapter, prefetch, new = runs[k]
                 out = osp.join(tmp, f'{size}_{k}.tif')
                 res[k].append(
                     scene_run(
@@ -274,6 +325,7 @@ def bench_scene(args, tmp: str) -> list[str]:
                         args.scene_overlap,
                         args.scene_batch,
                         prefetch,
+                        new,
                     )
                 )
         med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in res.items()}
@@ -283,7 +335,8 @@ def bench_scene(args, tmp: str) -> list[str]:
             r = med[k]
             return (
                 f'{k} wall {r["wall"]:.2f} s ({px / r["wall"] / 1e6:.3f} Mpx/s), model '
-                f'{r["model"]:.2f} s, loop {r["loop"]:.2f} s = {100 * r["loop"] / r["wall"]:.1f} %'
+                f'{r["model"]:.2f} s, loop {r["loop"]:.2f} s = {100 * r["loop"] / r["wall"]:.1f} % '
+                f'(CPU time: loop {100 * r["loop_cpu"] / r["cpu"]:.1f} % of {r["cpu"]:.1f} s)'
             )
 
         lines.append(
@@ -291,7 +344,8 @@ def bench_scene(args, tmp: str) -> list[str]:
             f'batch={args.scene_batch} threads={max(args.threads)} '
             f'tiles={med["new"]["tiles"]:.0f}: {fmt("old")} | {fmt("new")} | {fmt("bf16")}; '
             f'wall new/old = {med["new"]["wall"] / med["old"]["wall"]:.3f}, loop new/old = '
-            f'{med["new"]["loop"] / med["old"]["loop"]:.3f} (prefetch 0 -> {args.prefetch}, '
+            f'{med["new"]["loop"] / med["old"]["loop"]:.3f} (prefetch 0 -> {args.prefetch}, sink '
+            f'threads {max(args.threads)} -> 1, '
             f'load {load()})'
         )
         print(lines[-1], flush=True)

@@ -228,3 +228,29 @@ def test_cli_refuses_bf16_for_detection_before_loading(tmp_path):
             load_model=load_model,
         )
     assert np.array_equal(sorted(p.name for p in tmp_path.iterdir()), ['scene.tif', 'unused.pth'])
+
+
+@pytest.mark.parametrize('sink_threads', [1, None])
+def test_the_sink_runs_on_sink_threads(tmp_path, sink_threads):
+    path = toys.hr_scene(tmp_path / 'scene.tif', size=128, hole=False)
+    seen = []
+
+    class Sink(_Record):
+        def add(self, batch, outputs):
+            seen.append(torch.get_num_threads())
+
+        def finish(self):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with SceneInputs.open(SPEC, {'img': [str(path)]}) as scene:
+            model = _context_model([])
+            run_tiles(
+                scene, scene.grid(64, 0), model, Sink([]), 2, False, sink_threads=sink_threads
+            )
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [sink_threads or 2] * 3  # two batches of two tiles, then finish

@@ -12,11 +12,12 @@ without holding the GIL) into a bounded queue while the model computes, so memor
 those batches only. The scene's handles are used by that thread alone while it runs.
 """
 
+import contextlib
 import os.path as osp
 import queue
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +71,20 @@ def warn_unused_block(block: int | None) -> None:
             FutureWarning,
             stacklevel=3,
         )
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """Torch's intra-op threads set to ``threads`` meanwhile (None: left as they are)."""
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _Prefetcher:
@@ -133,11 +148,16 @@ def run_tiles(
     desc: str | None = None,
     gdal_cache_mb: int = 64,
     prefetch: int = 2,
+    sink_threads: int | None = 1,
 ) -> tuple[Any, TileStats]:
     """Run ``model`` once on every tile of ``grid`` that holds a valid output pixel and hand
     the outputs to ``sink``; GDAL's block cache is bounded by ``gdal_cache_mb`` meanwhile (its
     default grows with the pixels read). ``prefetch``: batches read ahead by a reader thread
     while the model computes (0: read in the loop, between the model's calls).
+    ``sink_threads``: torch's intra-op threads while the sink works (None: the model's). A
+    sink's per-pixel work on a tile is too small to share: on a busy 2-core machine the
+    class-map sink ran 7x slower on 2 threads than on 1 (wake-ups, waits for a descheduled
+    thread); ``benchmarks/bench_scene_inference.py`` measures it.
 
     Returns ``(sink.finish(), stats)``. On any exception, the arguments refused included,
     ``sink.abort()`` is called before it goes on.
@@ -150,6 +170,8 @@ def run_tiles(
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         if prefetch < 0:
             raise ValueError(f'prefetch must be >= 0, got {prefetch}')
+        if sink_threads is not None and sink_threads < 1:
+            raise ValueError(f'sink_threads must be >= 1 or None, got {sink_threads}')
         if (grid.height, grid.width) != (scene.height, scene.width):
             raise ValueError(
                 f'{grid} does not cover the scene grid {scene.height} x {scene.width} of '
@@ -185,12 +207,14 @@ def run_tiles(
                 if batch is not None:
                     outputs = model(batch)
                     stats.computed += len(batch)
-                    sink.add(batch, outputs)
+                    with intra_op_threads(sink_threads):
+                        sink.add(batch, outputs)
                 bar.update(read)
             if reader is not None:
                 reader.close()
                 reader = None
-        result = sink.finish()
+        with intra_op_threads(sink_threads):
+            result = sink.finish()
     except BaseException:
         if reader is not None:
             reader.close()  # before abort: the thread may still hold the scene's files
