@@ -208,6 +208,18 @@ def parse_args(argv=None, prog=None):
         default=None,
         help='detection: NMS threshold of the merge (default 0.5 horizontal, 0.1 rotated)',
     )
+    p.add_argument(
+        '--precision',
+        choices=('fp32', 'bf16'),
+        default='fp32',
+        help='bf16: the model under bfloat16 autocast (segmentation and change maps; faster on '
+        'CPUs with bf16 instructions; benchmarks/bench_scene_inference.py states its agreement)',
+    )
+    p.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='NHWC convolutions (segmentation and change maps)',
+    )
     p.add_argument('--device', default='cpu')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.add_argument('--cfg-options', nargs='+', action=_DictAction)
@@ -545,6 +557,11 @@ def main(argv=None, load_model=None, task=None, prog=None):
     except ValueError as err:
         raise SystemExit(f'{prog}: error: {err}') from None
     if args.onnx:
+        if args.precision != 'fp32' or args.channels_last:
+            raise SystemExit(
+                f'{prog}: error: --precision and --channels-last are options of a PyTorch '
+                'model; an ONNX model runs as it was exported'
+            )
         with remote.env():
             return _main_onnx(args, task, prog)
     from mmengine.config import Config
@@ -560,6 +577,15 @@ def main(argv=None, load_model=None, task=None, prog=None):
                 cfg.merge_from_dict(args.cfg_options)
             contract = model_contract(args, cfg, task)
             scene = open_inputs(args, contract, tmp_dir)
+            if (args.precision != 'fp32' or args.channels_last) and (
+                contract.task not in ('segmentation', 'change') or len(scene.spec.inputs) > 1
+            ):
+                scene.close()
+                raise ValueError(
+                    '--precision bf16 and --channels-last apply to single-input segmentation '
+                    f'and change maps, not to this {contract.task} model with inputs '
+                    f'{scene.spec.names}'
+                )
         except (RasterError, ValueError, FileNotFoundError) as err:
             raise SystemExit(f'{prog}: error: {err}') from None
         with scene:
@@ -631,7 +657,10 @@ def _run(args, cfg, contract, scene, load_model, prog):
             classes, palette = classes_of(cfg, meta)
     except ValueError as err:
         raise SystemExit(f'{prog}: error: {args.checkpoint}: {err}') from None
-    adapter = build_adapter(model, scene.spec, args.device)
+    try:
+        adapter = build_adapter(model, scene.spec, args.device, args.precision, args.channels_last)
+    except ValueError as err:
+        raise SystemExit(f'{prog}: error: --precision / --channels-last: {err}') from None
     try:
         if task == 'detection':
             _detect(args, contract, scene, adapter, classes)

@@ -14,6 +14,7 @@ through the model's own data preprocessor, so normalisation and channel conversi
 model's; none depends on the backbone class.
 """
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,19 @@ def _to_probs(logits: torch.Tensor, h: int, w: int, multi_label: bool = False) -
     if logits.shape[-2:] != (h, w):
         logits = F.interpolate(logits, size=(h, w), mode='bilinear', align_corners=False)
     return logits.float().softmax(dim=1).cpu()
+
+
+#: the precisions an adapter runs its model in: float32, or bf16 autocast (matrix products and
+#: convolutions in bfloat16, reductions and the softmax of the outputs in float32)
+PRECISIONS = ('fp32', 'bf16')
+
+
+def _precision(device: str, precision: str) -> contextlib.AbstractContextManager:
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    if precision == 'fp32':
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
 def _stacked(batch: TileBatch, name: str) -> torch.Tensor:
@@ -66,19 +80,35 @@ class SegmentorAdapter:
         model: the segmentor (it is put in eval mode on ``device``).
         device: where the model runs.
         name: the input to take (default: the only one).
+        precision: ``'fp32'`` or ``'bf16'`` (autocast; see ``PRECISIONS``).
+        channels_last: run the convolutions (the tokenizer, the decode head) on NHWC tensors.
     """
 
-    def __init__(self, model: torch.nn.Module, device: str = 'cpu', name: str | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str = 'cpu',
+        name: str | None = None,
+        precision: str = 'fp32',
+        channels_last: bool = False,
+    ):
+        _precision(device, precision)  # refused here, not at the first tile
         self.model = model.to(device).eval()
         self.device = device
         self.name = name
+        self.precision = precision
+        self.channels_last = channels_last
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
 
     def predict_tensor(self, tiles: torch.Tensor, metas: list[dict] | None = None) -> torch.Tensor:
         """``N x C x h x w`` (any dtype) -> probabilities ``N x K x h x w``."""
         h, w = tiles.shape[-2:]
-        with torch.no_grad():
+        with torch.inference_mode(), _precision(self.device, self.precision):
             data = self.model.data_preprocessor(dict(inputs=list(tiles.to(self.device))), False)
             inputs = data['inputs']
+            if self.channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
             if metas is None:
                 metas = [dict(img_shape=(h, w), ori_shape=(h, w)) for _ in range(len(tiles))]
             for meta in metas:
@@ -120,7 +150,7 @@ class ClassifierAdapter:
         x = _stacked(batch, name)
         h, w = x.shape[-2:]
         samples = [DataSample(metainfo=m) for m in _metas(batch, name, h, w, (h, w))]
-        with torch.no_grad():
+        with torch.inference_mode():
             data = self.model.data_preprocessor(
                 dict(inputs=list(x.to(self.device)), data_samples=samples), False
             )
@@ -181,7 +211,7 @@ class MultiModalAdapter:
                 valid_masks={k: torch.from_numpy(v[i]) for k, v in batch.valid.items()},
             )
             samples.append(BaseDataElement(metainfo=meta))
-        with torch.no_grad():
+        with torch.inference_mode():
             data = self.model.data_preprocessor(dict(inputs=inputs, data_samples=samples), False)
             metas = [s.metainfo for s in data['data_samples']]
             if hasattr(self.model, 'encode_decode'):
@@ -228,7 +258,7 @@ class DetectorAdapter:
         # the tile is the image: no resize, so boxes come back in tile pixels
         meta = dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0))
         samples = [DetDataSample(metainfo=dict(meta)) for _ in range(len(tiles))]
-        with torch.no_grad():
+        with torch.inference_mode():
             data = self.model.data_preprocessor(
                 dict(inputs=list(tiles.to(self.device)), data_samples=samples), False
             )
@@ -297,7 +327,7 @@ class BackboneAdapter:
 
     def predict_tensor(self, tiles: torch.Tensor) -> torch.Tensor:
         """``N x C x h x w`` (any dtype) -> ``N x C'`` features."""
-        with torch.no_grad():
+        with torch.inference_mode():
             preprocessor = getattr(self.model, 'data_preprocessor', None)
             if preprocessor is not None:
                 x = preprocessor(dict(inputs=list(tiles.to(self.device))), False)['inputs']
@@ -323,18 +353,34 @@ class TensorFunctionAdapter:
         return self.fn(_stacked(batch, next(iter(batch.inputs))))
 
 
-def build_adapter(model: Any, spec: SceneSpec, device: str = 'cpu') -> Callable:
+def build_adapter(
+    model: Any,
+    spec: SceneSpec,
+    device: str = 'cpu',
+    precision: str = 'fp32',
+    channels_last: bool = False,
+) -> Callable:
     """The adapter for ``model``: multi-modal for several inputs (or a model that says
     ``multimodal_inputs = True``), a detector's for a model with a ``roi_head`` or a
     ``bbox_head``, a segmentor's for one with a ``decode_head``, a classifier's for one with a
-    ``head``."""
-    if len(spec.inputs) > 1 or getattr(model, 'multimodal_inputs', False):
+    ``head``. ``precision`` and ``channels_last``: ``SegmentorAdapter``'s options (a
+    ``ValueError`` for any other adapter)."""
+    options = dict(precision=precision, channels_last=channels_last)
+    segmentor = hasattr(model, 'decode_head') or hasattr(model, 'encode_decode')
+    multimodal = len(spec.inputs) > 1 or getattr(model, 'multimodal_inputs', False)
+    if (precision != 'fp32' or channels_last) and (multimodal or not segmentor):
+        raise ValueError(
+            f'precision={precision!r} / channels_last={channels_last} are options of a '
+            f'single-input segmentor (SegmentorAdapter); {type(model).__name__} takes '
+            f'{"several inputs" if multimodal else "another adapter"}'
+        )
+    if multimodal:
         return MultiModalAdapter(model, device, spec)
     if hasattr(model, 'roi_head') or hasattr(model, 'bbox_head'):
         # the spec's bands are in the model's order (scene_spec_from_config): no reversal
         return DetectorAdapter(model, device, spec.reference.name)
-    if hasattr(model, 'decode_head') or hasattr(model, 'encode_decode'):
-        return SegmentorAdapter(model, device, spec.reference.name)
+    if segmentor:
+        return SegmentorAdapter(model, device, spec.reference.name, **options)
     if hasattr(model, 'head'):
         return ClassifierAdapter(model, device, spec.reference.name)
     raise TypeError(

@@ -7,12 +7,19 @@ hands the outputs to a sink, the product (``BlendAccumulator`` for class and cha
 ``BoxSink`` for detections, which merges boxes in ``finish``). On any failure the sink's
 ``abort`` removes its partial outputs and the error goes on. Torch is imported only for a torch
 model (``is_torch_module``): an exported model runs through this loop without it.
+
+Reading overlaps the model: a reader thread reads the next ``prefetch`` batches (GDAL decodes
+without holding the GIL) into a bounded queue while the model computes, so memory grows by
+those batches only. The scene's handles are used by that thread alone while it runs.
 """
 
+import contextlib
 import os.path as osp
+import queue
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,6 +79,73 @@ def warn_unused_block(block: int | None) -> None:
         )
 
 
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """Torch's intra-op threads set to ``threads`` meanwhile (None: left as they are; without
+    torch imported, an exported model's run, there is nothing to set)."""
+    torch = sys.modules.get('torch')
+    before = torch.get_num_threads() if torch is not None else None
+    if threads is None or torch is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class _Prefetcher:
+    """Reads the batches of ``tiles`` in a thread, at most ``depth`` ahead of the consumer.
+
+    Yields ``(batch or None, tiles read, tiles skipped)``; a reader's exception is raised in the
+    consumer. ``close`` stops the thread (at its next batch) and waits for it."""
+
+    _END = object()
+
+    def __init__(self, read_batch: Callable, starts: list[int], depth: int, cache_mb: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(read_batch, starts, cache_mb), name='tile-reader', daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, read_batch: Callable, starts: list[int], cache_mb: int) -> None:
+        try:
+            # GDAL's configuration is per thread: bound this thread's cache too
+            with gdal_cache(cache_mb):
+                for start in starts:
+                    if self._stop.is_set() or not self._put(read_batch(start)):
+                        return
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            self._put(e)
+            return
+        self._put(self._END)
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_tiles(
     scene: SceneInputs,
     grid: TileGrid,
@@ -81,20 +155,31 @@ def run_tiles(
     progress: bool = True,
     desc: str | None = None,
     gdal_cache_mb: int = 64,
+    prefetch: int = 2,
+    sink_threads: int | None = 1,
 ) -> tuple[Any, TileStats]:
     """Run ``model`` once on every tile of ``grid`` that holds a valid output pixel and hand
     the outputs to ``sink``; GDAL's block cache is bounded by ``gdal_cache_mb`` meanwhile (its
-    default grows with the pixels read).
+    default grows with the pixels read). ``prefetch``: batches read ahead by a reader thread
+    while the model computes (0: read in the loop, between the model's calls).
+    ``sink_threads``: torch's intra-op threads while the sink works (None: the model's). A
+    sink's per-pixel work on a tile is too small to share: on a busy 2-core machine the
+    class-map sink ran 7x slower on 2 threads than on 1 (wake-ups, waits for a descheduled
+    thread); ``benchmarks/bench_scene_inference.py`` measures it.
 
     Returns ``(sink.finish(), stats)``. On any exception, the arguments refused included,
     ``sink.abort()`` is called before it goes on.
     """
     from tqdm import tqdm
 
-    bar = None
+    bar = reader = None
     try:
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        if prefetch < 0:
+            raise ValueError(f'prefetch must be >= 0, got {prefetch}')
+        if sink_threads is not None and sink_threads < 1:
+            raise ValueError(f'sink_threads must be >= 1 or None, got {sink_threads}')
         if (grid.height, grid.width) != (scene.height, scene.width):
             raise ValueError(
                 f'{grid} does not cover the scene grid {scene.height} x {scene.width} of '
@@ -108,24 +193,44 @@ def run_tiles(
             unit='tile',
             disable=not progress,
         )
+
+        def read_batch(start: int) -> tuple[TileBatch | None, int, int]:
+            batch = scene.read(tiles[start : start + batch_size])
+            keep = [n for n in range(len(batch)) if batch.out_valid[n].any()]
+            if not keep:
+                return None, len(batch), len(batch)
+            if len(keep) < len(batch):
+                return batch.select(keep), len(batch), len(batch) - len(keep)
+            return batch, len(batch), 0
+
+        starts = list(range(0, len(tiles), batch_size))
         checked = False
         with gdal_cache(gdal_cache_mb):
-            for start in range(0, len(tiles), batch_size):
-                batch = scene.read(tiles[start : start + batch_size])
-                keep = [n for n in range(len(batch)) if batch.out_valid[n].any()]
-                stats.skipped += len(batch) - len(keep)
-                if keep:
-                    batch = batch.select(keep) if len(keep) < len(batch) else batch
+            if prefetch:
+                reader = _Prefetcher(read_batch, starts, prefetch, gdal_cache_mb)
+                batches = iter(reader)
+            else:
+                batches = map(read_batch, starts)
+            for batch, read, skipped in batches:
+                stats.skipped += skipped
+                if batch is not None:
                     if not checked:  # the scale guard, on the first tiles holding data
                         for message in check_value_scale(scene.spec, batch):
                             warnings.warn(message, ScaleWarning, stacklevel=2)
                         checked = True
                     outputs = model(batch)
                     stats.computed += len(batch)
-                    sink.add(batch, outputs)
-                bar.update(min(batch_size, len(tiles) - start))
-        result = sink.finish()
+                    with intra_op_threads(sink_threads):
+                        sink.add(batch, outputs)
+                bar.update(read)
+            if reader is not None:
+                reader.close()
+                reader = None
+        with intra_op_threads(sink_threads):
+            result = sink.finish()
     except BaseException:
+        if reader is not None:
+            reader.close()  # before abort: the thread may still hold the scene's files
         sink.abort()
         raise
     finally:
@@ -150,6 +255,7 @@ def segment_scene(
     gdal_cache_mb: int = 64,
     carry_mb: float = 256,
     device: str = 'cpu',
+    prefetch: int = 2,
 ) -> SceneResult:
     """The class map of ``scene`` (a COG at ``dst_path``, on the scene's output grid).
 
@@ -168,6 +274,7 @@ def segment_scene(
         carry_mb: the carry-over strip between rows of tiles goes to a temporary file when
             larger.
         device: where a model (not an adapter) runs.
+        prefetch: batches read ahead while the model computes (``run_tiles``).
     """
     if is_torch_module(model):
         from .adapters import build_adapter
@@ -193,7 +300,9 @@ def segment_scene(
         writer.abort()
         raise
     desc = f'segmenting {osp.basename(scene.reference_path)}'
-    path, stats = run_tiles(scene, grid, model, sink, batch_size, progress, desc, gdal_cache_mb)
+    path, stats = run_tiles(
+        scene, grid, model, sink, batch_size, progress, desc, gdal_cache_mb, prefetch
+    )
     return SceneResult(path, stats)
 
 

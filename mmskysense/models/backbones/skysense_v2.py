@@ -402,6 +402,13 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                 f'shape (B, T) = {(b, t)}, got {tuple(date_mask.shape)}'
             )
         valid = date_mask.reshape(-1).to(device=x.device, dtype=torch.bool)
+        if torch.compiler.is_compiling():
+            # Which dates are real is known only from the data: a compiled graph computes every
+            # date and zeroes the padded ones (the same features; their tokens do enter the MoE
+            # statistics of the forward).
+            keep = valid.view(-1, *([1] * (x.dim() - 2)))
+            outs = self._forward_images(flat, name)
+            return tuple((o * keep.to(o.dtype)).view(b, t, *o.shape[1:]) for o in outs)
         # Padded dates are not computed; their features are zeros.
         idx = valid.nonzero(as_tuple=True)[0]
         if idx.numel() == b * t:

@@ -159,9 +159,45 @@ def _grouped_mm_fn():
 _GROUPED_MM_SUPPORT: dict[tuple[str, torch.dtype], bool] = {}
 
 
+@torch.library.custom_op('mmskysense::grouped_mm', mutates_args=())
+def traced_grouped_mm(a: torch.Tensor, b: torch.Tensor, offs: torch.Tensor) -> torch.Tensor:
+    """The grouped product as one opaque operator for ``torch.compile``: torch's own fake
+    (meta) function of ``_grouped_mm`` accepts bfloat16 only, so a float32 graph would break
+    at it. Runs the same kernel as eager; its gradient is two grouped products."""
+    return _grouped_mm_fn()(a, b, offs=offs)
+
+
+@traced_grouped_mm.register_fake
+def _grouped_mm_shape(a: torch.Tensor, b: torch.Tensor, offs: torch.Tensor) -> torch.Tensor:
+    if a.dim() == 2 and b.dim() == 3:  # (T, K) x (G, K, N), jagged T -> (T, N)
+        return a.new_empty(a.shape[0], b.shape[2])
+    if a.dim() == 2 and b.dim() == 2:  # (K, T) x (T, N), jagged T -> (G, K, N)
+        return a.new_empty(offs.shape[0], a.shape[0], b.shape[1])
+    raise ValueError(f'grouped_mm: unsupported shapes {tuple(a.shape)} x {tuple(b.shape)}')
+
+
+def _grouped_mm_setup(ctx, inputs, output) -> None:
+    ctx.save_for_backward(*inputs)
+
+
+def _grouped_mm_backward(ctx, grad: torch.Tensor):
+    a, b, offs = ctx.saved_tensors
+    grad = grad.contiguous()
+    if b.dim() != 3:
+        raise NotImplementedError('grouped_mm: the gradient of the weight-gradient product')
+    grad_a = traced_grouped_mm(grad, b.mT, offs) if ctx.needs_input_grad[0] else None
+    grad_b = traced_grouped_mm(a.mT, grad, offs) if ctx.needs_input_grad[1] else None
+    return grad_a, grad_b, None
+
+
+traced_grouped_mm.register_autograd(_grouped_mm_backward, setup_context=_grouped_mm_setup)
+
+
+@torch.compiler.assume_constant_result
 def grouped_mm_available(device: torch.device, dtype: torch.dtype) -> bool:
     """Whether this torch build runs the grouped product (forward and backward) on ``device``
-    in ``dtype``: probed once per device type and dtype on a small problem."""
+    in ``dtype``: probed once per device type and dtype on a small problem (under
+    ``torch.compile`` the probe runs eagerly at trace time and its answer is a constant)."""
     fn = _grouped_mm_fn()
     if fn is None:
         return False
@@ -343,7 +379,10 @@ class MixtureOfExperts(nn.Module):
         self, x_sorted: torch.Tensor, sorted_idx: torch.Tensor, counts: torch.Tensor
     ) -> torch.Tensor:
         """Every expert on its slice of the sorted rows, by two grouped products."""
-        mm = _grouped_mm_fn()
+        if torch.compiler.is_compiling():
+            mm = lambda a, b, offs: traced_grouped_mm(a, b, offs)  # noqa: E731
+        else:
+            mm = _grouped_mm_fn()
         dtype = _compute_dtype(x_sorted)
         offs = counts.cumsum(0).to(torch.int32)
         fc1, fc2 = self.experts.fc1, self.experts.fc2
@@ -415,7 +454,10 @@ def _e(lin: StackedLinear, e: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _aligned(t: torch.Tensor) -> torch.Tensor:
     """``t``, copied when its data does not start on a 16-byte boundary (the grouped kernels
-    require it; a view into a gathered buffer, e.g. FSDP's, need not)."""
+    require it; a view into a gathered buffer, e.g. FSDP's, need not). Under ``torch.compile``
+    there is no address to test: the compiler's buffers are aligned, and so are parameters."""
+    if torch.compiler.is_compiling():
+        return t
     return t if t.data_ptr() % 16 == 0 else t.clone()
 
 

@@ -183,7 +183,12 @@ class SwinV2WindowAttention(nn.Module):
         backbone) the bias is computed once and reused until its weights change (their
         version counters or storage); in training it is computed once per forward."""
         params = tuple(self.cpb_mlp.parameters())
-        frozen = not (torch.is_grad_enabled() and any(p.requires_grad for p in params))
+        # a tracer (torch.compile, torch.export / ONNX) records the computation instead: its
+        # tensors have no storage to key a cache on
+        tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting()
+        frozen = not tracing and not (
+            torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        )
         key = None
         if frozen:
             # the same parameter objects (weak references: a replaced one never matches), with
