@@ -4,11 +4,14 @@
 
 1. generate the demo dataset: geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with
    OSM-like labels (pretraining, k-NN scenes, a labelled fine-tuning set, one large scene)
-2. pretrain the tiny SkySense V2 (tools/train.py, the tiny CPU recipe that learns), the
-   teacher's k-NN on the held-out scenes measured while it runs (KNNEvalHook), and plot the loss
-   terms, the k-NN curve and the collapse monitors (pretrain_curves.png)
-3. extract the teacher backbone from the last pretraining checkpoint
-4. k-NN scene classification with random and with pretrained weights
+2. pretrain the tiny SkySense V2 (tools/train.py) with the paper's whole objective (MGCL, QSACL
+   and GCPL, and ITA on the OSM labels) over HR, Sentinel-2 and Sentinel-1, the teacher's k-NN
+   on the held-out scenes measured while it runs (KNNEvalHook), and plot the loss terms, the
+   k-NN curve and the collapse monitors (pretrain_curves.png)
+3. pretrain the same recipe with the self-supervised terms alone (ITA weighted 0, no label
+   read), so that the k-NN gain of the self-supervised part shows on its own
+4. extract the teacher backbones; k-NN scene classification with random weights, the
+   self-supervised part alone and the whole objective
 5. fine-tune UperNet on the labelled set from the pretrained backbone and test it (mIoU)
 6. segment the large scene tile by tile into a GeoTIFF class map and a PNG preview
 and prints a table of the results and the paths of every output.
@@ -27,10 +30,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# The tiny recipe whose teacher's k-NN rises above random initialisation (issue 11; its header
-# says what differs from the paper's recipe, configs/skysense_v2/README.md gives the figures on
-# texture-defined scenes).
-PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb8-cpu-800it-hr-ita_geo-demo.py'
+# The paper's whole objective at the tiny size (issue 24; its header says what differs from the
+# paper's recipe, configs/skysense_v2/README.md gives the figures on texture-defined scenes).
+PRETRAIN_CFG = 'configs/skysense_v2/skysense-v2_tiny_1xb8-cpu-800it-full_geo-texture.py'
+# The same recipe with ITA weighted 0: what the self-supervised terms learn with no label.
+SSL_ONLY = ('model.loss_weights.ita=0',)
 FINETUNE_CFG = 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
 
 
@@ -175,10 +179,11 @@ def step_data(args, results: dict) -> dict:
     )
 
 
-def step_pretrain(args, results: dict) -> dict:
-    """tools/train.py with the tiny recipe; the loss curve from its scalars.json."""
+def pretrain(args, results: dict, name: str, extra: tuple = ()) -> dict:
+    """tools/train.py with the tiny recipe (``extra``: more ``--cfg-options``) into
+    ``args.out/name``; the loss curve from its scalars.json."""
     data = results['data']
-    work_dir = osp.join(args.out, 'pretrain')
+    work_dir = osp.join(args.out, name)
     run(
         [
             sys.executable,
@@ -193,17 +198,18 @@ def step_pretrain(args, results: dict) -> dict:
             *warmup(args.pretrain_iters),
             f'default_hooks.checkpoint.interval={args.pretrain_iters}',
             f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
+            *extra,
             # the online k-NN (the config's KNNEvalHook, found by its type) on this run's
             # held-out scenes
             '--hook-options',
             f'KNNEvalHook.data_root={args.data}/knn',
             f'KNNEvalHook.interval={max(1, args.pretrain_iters // 8)}',
         ],
-        log_path=osp.join(args.out, 'pretrain.log'),
+        log_path=osp.join(args.out, f'{name}.log'),
     )
     start, end, n = loss_curve(work_dir)
     scalars = latest(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    curves_png = osp.join(args.out, 'pretrain_curves.png')
+    curves_png = osp.join(args.out, f'{name}_curves.png')
     run(
         [
             sys.executable,
@@ -221,6 +227,7 @@ def step_pretrain(args, results: dict) -> dict:
         raise SystemExit(f'{scalars} holds no online k-NN curve (knn/top1); expected one')
     return dict(
         checkpoint=latest(osp.join(work_dir, 'iter_*.pth')),
+        backbone=extract_teacher(latest(osp.join(work_dir, 'iter_*.pth')), work_dir),
         loss_start=start,
         loss_end=end,
         logged=n,
@@ -230,25 +237,33 @@ def step_pretrain(args, results: dict) -> dict:
     )
 
 
-def step_extract(args, results: dict) -> dict:
+def extract_teacher(checkpoint: str, work_dir: str) -> str:
     """The EMA teacher's backbone, as a checkpoint the downstream configs load."""
-    path = osp.join(args.out, 'pretrain', 'teacher_backbone.pth')
-    run(
-        [
-            sys.executable,
-            'tools/model_converters/extract_teacher_backbone.py',
-            results['pretrain']['checkpoint'],
-            path,
-        ]
-    )
-    return dict(checkpoint=path)
+    path = osp.join(work_dir, 'teacher_backbone.pth')
+    run([sys.executable, 'tools/model_converters/extract_teacher_backbone.py', checkpoint, path])
+    return path
+
+
+def step_pretrain(args, results: dict) -> dict:
+    """The whole objective: the self-supervised terms and ITA on the OSM labels."""
+    return pretrain(args, results, 'pretrain')
+
+
+def step_pretrain_ssl(args, results: dict) -> dict:
+    """The self-supervised terms alone (ITA weighted 0): the same recipe, no label."""
+    return pretrain(args, results, 'pretrain_ssl', SSL_ONLY)
 
 
 def step_knn(args, results: dict) -> dict:
-    """k-NN top-1 on the held-out scenes, random initialisation vs the pretrained teacher."""
-    data, backbone = results['data'], results['extract']['checkpoint']
+    """k-NN top-1 on the held-out scenes: random initialisation, the teacher of the
+    self-supervised part alone and the teacher of the whole objective."""
+    data = results['data']
     knn = {}
-    for name, ckpt in (('random', None), ('pretrained', backbone)):
+    for name, ckpt in (
+        ('random', None),
+        ('ssl_only', results['pretrain_ssl']['backbone']),
+        ('pretrained', results['pretrain']['backbone']),
+    ):
         path = osp.join(args.out, f'knn_{name}.json')
         cmd = [
             sys.executable,
@@ -270,7 +285,7 @@ def step_knn(args, results: dict) -> dict:
 def step_finetune(args, results: dict) -> dict:
     """UperNet from the pretrained backbone (tools/train.py), then its test metrics
     (tools/test.py's JSON)."""
-    backbone = results['extract']['checkpoint']
+    backbone = results['pretrain']['backbone']
     work_dir = osp.join(args.out, 'finetune')
     opts = [
         f'model.backbone.init_cfg.checkpoint={backbone}',
@@ -367,10 +382,14 @@ STEPS = (
     ),
     Step(
         'pretrain',
-        'pretraining the tiny SkySense V2 for {pretrain_iters} iterations',
+        'pretraining the tiny SkySense V2 for {pretrain_iters} iterations (whole objective)',
         step_pretrain,
     ),
-    Step('extract', 'extracting the teacher backbone', step_extract),
+    Step(
+        'pretrain_ssl',
+        'pretraining the same recipe with the self-supervised terms alone (no label)',
+        step_pretrain_ssl,
+    ),
     Step('knn', 'k-NN scene classification on held-out generated scenes', step_knn),
     Step(
         'finetune',
@@ -387,7 +406,9 @@ STEPS = (
 
 def summarise(args, results: dict, seconds: dict) -> dict:
     """What summary.json holds: the figures as numbers, the outputs as paths."""
-    pretrain, knn, scene = results['pretrain'], results['knn'], results['inference']
+    pretrain, ssl, knn, scene = (
+        results[k] for k in ('pretrain', 'pretrain_ssl', 'knn', 'inference')
+    )
     out = args.out
     return dict(
         pretrain=dict(
@@ -398,9 +419,16 @@ def summarise(args, results: dict, seconds: dict) -> dict:
             knn_steps=pretrain['knn_steps'],
             knn_top1=pretrain['knn_top1'],
         ),
+        pretrain_ssl=dict(
+            loss_start=ssl['loss_start'],
+            loss_end=ssl['loss_end'],
+            knn_steps=ssl['knn_steps'],
+            knn_top1=ssl['knn_top1'],
+        ),
         knn=dict(
             random_top1=knn['random']['top1'],
             majority_baseline=knn['random']['majority_baseline'],
+            ssl_only_top1=knn['ssl_only']['top1'],
             pretrained_top1=knn['pretrained']['top1'],
         ),
         finetune=dict(iters=args.finetune_iters, miou=results['finetune']['miou']),
@@ -411,12 +439,18 @@ def summarise(args, results: dict, seconds: dict) -> dict:
         ),
         outputs=dict(
             pretrain_curves=pretrain['curves'],
+            pretrain_ssl_curves=ssl['curves'],
             pretrain_checkpoint=pretrain['checkpoint'],
-            teacher_backbone=results['extract']['checkpoint'],
+            teacher_backbone=pretrain['backbone'],
             finetune_checkpoint=results['finetune']['checkpoint'],
             class_map=scene['class_map'],
             preview=scene['preview'],
-            logs=[f'{out}/pretrain.log', f'{out}/finetune.log', f'{out}/finetune_test.log'],
+            logs=[
+                f'{out}/pretrain.log',
+                f'{out}/pretrain_ssl.log',
+                f'{out}/finetune.log',
+                f'{out}/finetune_test.log',
+            ],
         ),
         seconds=seconds,
     )
@@ -424,9 +458,18 @@ def summarise(args, results: dict, seconds: dict) -> dict:
 
 def display_rows(summary: dict) -> list[tuple[str, str]]:
     """The printed table: display strings made from summary.json's numbers."""
-    pre, knn, ft, sc = (summary[k] for k in ('pretrain', 'knn', 'finetune', 'inference'))
+    pre, ssl, knn, ft, sc = (
+        summary[k] for k in ('pretrain', 'pretrain_ssl', 'knn', 'finetune', 'inference')
+    )
     paths, sec = summary['outputs'], summary['seconds']
     steps = {k: v for k, v in sec.items() if k != 'total'}
+
+    def curve(run: dict) -> str:
+        return ' -> '.join(f'{v:.1f} % ({s})' for s, v in zip(run['knn_steps'], run['knn_top1']))
+
+    def gain(top1: float) -> str:
+        return f'{top1:.1f} % ({top1 - knn["random_top1"]:+.1f} points over random)'
+
     return [
         (
             'pretraining loss, start -> end',
@@ -437,15 +480,10 @@ def display_rows(summary: dict) -> list[tuple[str, str]]:
             'k-NN top-1, random weights',
             f'{knn["random_top1"]:.1f} % (majority class {knn["majority_baseline"]:.1f} %)',
         ),
-        (
-            'k-NN top-1, pretrained',
-            f'{knn["pretrained_top1"]:.1f} % '
-            f'({knn["pretrained_top1"] - knn["random_top1"]:+.1f} points)',
-        ),
-        (
-            'k-NN top-1 during pretraining',
-            ' -> '.join(f'{v:.1f} % ({s})' for s, v in zip(pre['knn_steps'], pre['knn_top1'])),
-        ),
+        ('k-NN top-1, self-supervised terms alone', gain(knn['ssl_only_top1'])),
+        ('k-NN top-1, whole objective (+ ITA)', gain(knn['pretrained_top1'])),
+        ('k-NN during pretraining, SSL alone', curve(ssl)),
+        ('k-NN during pretraining, whole', curve(pre)),
         ('pretraining curves (loss, k-NN, monitors)', paths['pretrain_curves']),
         ('fine-tuned UperNet mIoU (val)', f'{ft["miou"]:.2f}'),
         (
