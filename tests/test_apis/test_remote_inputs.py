@@ -147,7 +147,8 @@ def _stac_item(folder: Path, item_id: str, day: str, layers, names, common, vers
             extra = {'eo:bands': [band]}
         else:
             extra = dict(bands=[dict(name=name, **{'eo:common_name': key})])
-        assets[key] = dict(
+        # keyed by common name, by band name where several share one (S2's three 'rededge')
+        assets[key if common.count(key) == 1 else name] = dict(
             href=href, type='image/tiff; application=geotiff', roles=['data'], **extra
         )
     write_cog(folder / f'{item_id}_visual.tif', (np.stack(layers) // 2).astype(np.uint8))
@@ -365,3 +366,30 @@ def test_a_multiband_asset_without_band_names_is_refused(tmp_path):
         expand_stac_inputs(
             dict(hr=[str(tmp_path / 'tci.json')]), dict(hr=['visual']), str(tmp_path)
         )
+
+
+def test_stac_bands_default_to_the_models_band_names(tmp_path):
+    """Without --stac-bands an S2 input takes the model's ten bands from a 12-band L2A item, by
+    name, in the model's order (not the item's)."""
+    import types
+
+    l2a = [('B01', 'coastal'), ('B02', 'blue'), ('B03', 'green'), ('B04', 'red'),
+           ('B05', 'rededge'), ('B06', 'rededge'), ('B07', 'rededge'), ('B08', 'nir'),
+           ('B8A', 'nir08'), ('B09', 'nir09'), ('B11', 'swir16'), ('B12', 'swir22')]  # fmt: skip
+    value = {name: 10 + i for i, (name, _) in enumerate(l2a)}
+    shuffled = [l2a[i] for i in (7, 0, 11, 3, 9, 1, 5, 10, 2, 8, 4, 6)]
+    _stac_item(
+        tmp_path, 'S2B_20210805', '2021-08-05',
+        [np.full((32, 32), value[n], np.uint16) for n, _ in shuffled],
+        [n for n, _ in shuffled], [c for _, c in shuffled],
+    )  # fmt: skip
+    spec = SceneSpec([ModalityInput('s2', channels=10)])
+    names = cli.stac_band_names(types.SimpleNamespace(stac_bands=[]), spec)
+    ten = ['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12']
+    # the modality table's names (B2 ... B12): matched to the item's B02 ... whatever zeros lead
+    assert list(names) == ['s2'] and len(names['s2']) == 10
+    files, _ = expand_stac_inputs(
+        dict(s2=[str(tmp_path / 'S2B_20210805.json')]), names, str(tmp_path)
+    )
+    with rasterio.open(files['s2'][0]) as vrt:
+        assert [int(vrt.read(b)[0, 0]) for b in range(1, 11)] == [value[n] for n in ten]

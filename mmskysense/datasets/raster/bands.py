@@ -174,13 +174,27 @@ def _as_band(entry: object) -> Band | None:
     return Band(text) if text else None
 
 
+# STAC eo 1.x names Sentinel-2's three red-edge bands alike, 'rededge'; the later common names
+# (rededge071 / 075 / 078) tell them apart: the general name does not disagree with them
+_GENERAL_COMMON = {'rededge': re.compile(r'rededge\d{3}$')}
+
+
+def _commons_agree(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    return any(
+        g in (a, b) and pattern.match(b if a == g else a) is not None
+        for g, pattern in _GENERAL_COMMON.items()
+    )
+
+
 def _score(want: Band, have: Band) -> int:
     """How well a file's band matches a model's: 2 name and common name, 1 one of them, 0 no
     match (names equal but common names disagree is no match)."""
     wn, hn = normalise(want.name), normalise(have.name)
     wc = normalise(want.common_name) if want.common_name else None
     hc = normalise(have.common_name) if have.common_name else None
-    if wc and hc and wc != hc:
+    if wc and hc and not _commons_agree(wc, hc):
         return 0
     if wn == hn:
         return 2 if wc and wc == hc else 1
