@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from helpers.change_toys import pixelwise_change_detector
 from helpers.geotiff import write_geotiff
 from helpers.modules import REPO, load_module
-from torch import nn
 
 from mmskysense.apis.scene import ModalityInput, SceneInputs, SceneSpec
 from mmskysense.datasets.raster import GeoSampleError
 from mmskysense.datasets.tiling import TileGrid
-from mmskysense.registry import MODELS
 from mmskysense.utils import register_all_modules
 
 register_all_modules()
@@ -31,53 +30,11 @@ TEN = ['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B8A', 'B11', 'B12']
 SIZE = 40
 
 
-@MODELS.register_module(force=True)
-class PixelwiseS2Backbone(nn.Module):
-    """A 1 x 1 convolution over the ten S2 bands: each band has its own weights, so a band read
-    in another slot changes the map."""
-
-    def __init__(self, in_channels=10, channels=8, modality='s2'):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, channels, 1)
-
-    def forward(self, x):
-        return (torch.tanh(self.conv(x)),)
-
-
 def _change_model(tmp_path):
-    from mmengine.config import Config
-
-    cfg = Config(
-        dict(
-            model=dict(
-                type='SiameseEncoderDecoder',
-                data_preprocessor=dict(
-                    type='ChangeDetDataPreprocessor', mean=[1500.0] * 10, std=[700.0] * 10
-                ),
-                backbone=dict(type='PixelwiseS2Backbone', modality='s2'),
-                neck=dict(type='SiameseFusionNeck', policy='abs_diff'),
-                decode_head=dict(
-                    type='mmseg.FCNHead',
-                    in_channels=8,
-                    in_index=0,
-                    channels=8,
-                    num_convs=0,
-                    concat_input=False,
-                    num_classes=2,
-                    dropout_ratio=0.0,
-                    norm_cfg=None,
-                    loss_decode=dict(type='mmseg.CrossEntropyLoss'),
-                ),
-                test_cfg=dict(mode='whole'),
-            ),
-            test_pipeline=[dict(type='LoadImagePair', num_bands=10)],
-            default_scope='mmskysense',
-        )
+    # each S2 band has its own weights: a band read in another slot changes the map
+    cfg, model = pixelwise_change_detector(
+        10, 1500.0, 700.0, modality='s2', test_pipeline=[dict(type='LoadImagePair', num_bands=10)]
     )
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    with torch.no_grad():  # well separated logits: no pixel sits on the decision boundary
-        model.decode_head.conv_seg.weight.mul_(50.0)
     config, ckpt = tmp_path / 'cd.py', tmp_path / 'cd.pth'
     cfg.dump(str(config))
     meta = dict(dataset_meta=dict(classes=['unchanged', 'changed']))

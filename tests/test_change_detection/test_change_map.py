@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-import torch.nn as nn
 from fake_releases.change_detection import levir_pair
+from helpers.change_toys import pixelwise_change_detector
 from rasterio.transform import Affine
 
 from mmskysense.registry import MODELS
@@ -68,52 +68,8 @@ def make_scene_pair(folder, crs2='EPSG:32614', offset=OFFSET, gsd2=GSD):
     )
 
 
-@MODELS.register_module(force=True)
-class PixelwiseTestBackbone(nn.Module):
-    """A 1x1-convolution backbone: its change map depends on each pixel alone, so tiling
-    cannot change it (the check of the tiling machinery itself)."""
-
-    def __init__(self, in_channels=3, channels=8):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, channels, 1)
-
-    def forward(self, x):
-        return (torch.tanh(self.conv(x)),)
-
-
 def _pixelwise_model_files(tmp_path):
-    from mmengine.config import Config
-
-    cfg = Config(
-        dict(
-            model=dict(
-                type='SiameseEncoderDecoder',
-                data_preprocessor=dict(
-                    type='ChangeDetDataPreprocessor', mean=[120.0] * 3, std=[60.0] * 3
-                ),
-                backbone=dict(type='PixelwiseTestBackbone'),
-                neck=dict(type='SiameseFusionNeck', policy='abs_diff'),
-                decode_head=dict(
-                    type='mmseg.FCNHead',
-                    in_channels=8,
-                    in_index=0,
-                    channels=8,
-                    num_convs=0,
-                    concat_input=False,
-                    num_classes=2,
-                    dropout_ratio=0.0,
-                    norm_cfg=None,
-                    loss_decode=dict(type='mmseg.CrossEntropyLoss', avg_non_ignore=True),
-                ),
-                test_cfg=dict(mode='whole'),
-            ),
-            default_scope='mmskysense',
-        )
-    )
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    with torch.no_grad():  # well separated logits: no pixel sits on the decision boundary
-        model.decode_head.conv_seg.weight.mul_(50.0)
+    cfg, model = pixelwise_change_detector(3, 120.0, 60.0)
     return _save(tmp_path, cfg, model)
 
 
