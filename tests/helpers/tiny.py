@@ -204,3 +204,21 @@ def run_sizes(runner: Any, seconds: float, unit: str = 'size') -> dict:
         f'test_{unit}': len(runner.test_dataloader.dataset),
         'seconds': seconds,
     }
+
+
+def tiny_upernet(num_classes: int) -> dict:
+    """The model dict of a tiny UperNet on the SkySense V2 HR backbone (random weights)."""
+    return dict(
+        type='mmseg.EncoderDecoder',
+        data_preprocessor=dict(type='mmseg.SegDataPreProcessor', mean=[120.0] * 3, std=[60.0] * 3),
+        backbone=dict(type='SkySenseV2SingleModal', arch='tiny', modality='hr'),
+        decode_head=dict(
+            type='mmseg.UPerHead',
+            in_channels=[32 * 2**i for i in range(4)],  # the tiny arch's stages
+            in_index=[0, 1, 2, 3],
+            channels=32,
+            num_classes=num_classes,
+            norm_cfg=dict(type='BN', requires_grad=True),
+            loss_decode=dict(type='mmseg.CrossEntropyLoss'),
+        ),
+    )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.modules import REPO, load_module
+from helpers.tiny import tiny_upernet
 
 from mmskysense.apis.scene import (
     ModalityInput,
@@ -158,24 +159,7 @@ def test_refused_prefetch(tmp_path):
 def _segmentor():
     register_all_modules()
     torch.manual_seed(0)
-    return MODELS.build(
-        dict(
-            type='mmseg.EncoderDecoder',
-            data_preprocessor=dict(
-                type='mmseg.SegDataPreProcessor', mean=[120.0] * 3, std=[60.0] * 3
-            ),
-            backbone=dict(type='SkySenseV2SingleModal', arch='tiny', modality='hr'),
-            decode_head=dict(
-                type='mmseg.UPerHead',
-                in_channels=[32, 64, 128, 256],
-                in_index=[0, 1, 2, 3],
-                channels=32,
-                num_classes=4,
-                norm_cfg=dict(type='BN', requires_grad=True),
-                loss_decode=dict(type='mmseg.CrossEntropyLoss'),
-            ),
-        )
-    )
+    return MODELS.build(tiny_upernet(num_classes=4))
 
 
 def test_segmentor_adapter_bf16_and_channels_last(one_intra_op_thread):

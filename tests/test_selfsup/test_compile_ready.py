@@ -7,6 +7,7 @@ computes them and zeroes their features; its outputs must equal eager's, which s
 
 import pytest
 import torch
+from helpers.tiny import tiny_upernet
 from tiny_pretraining import collate, pinned_samples, text_embeddings, tiny_model_cfg
 
 from mmskysense.models.backbones import SkySenseV2Backbone
@@ -94,25 +95,7 @@ def test_moe_grouped_product_compiles_with_eager_gradients(one_intra_op_thread):
 
 
 def test_upernet_segmentor_compiles_without_breaks(one_intra_op_thread):
-    embed = 32
-    seg = MODELS.build(
-        dict(
-            type='mmseg.EncoderDecoder',
-            data_preprocessor=dict(
-                type='mmseg.SegDataPreProcessor', mean=[120.0] * 3, std=[60.0] * 3
-            ),
-            backbone=dict(type='SkySenseV2SingleModal', arch='tiny', modality='hr'),
-            decode_head=dict(
-                type='mmseg.UPerHead',
-                in_channels=[embed * 2**i for i in range(4)],
-                in_index=[0, 1, 2, 3],
-                channels=32,
-                num_classes=5,
-                norm_cfg=dict(type='BN', requires_grad=True),
-                loss_decode=dict(type='mmseg.CrossEntropyLoss'),
-            ),
-        )
-    ).eval()
+    seg = MODELS.build(tiny_upernet(num_classes=5)).eval()
     x = torch.randn(2, 3, 64, 64)
     metas = [dict(img_shape=(64, 64), ori_shape=(64, 64), pad_shape=(64, 64))] * 2
     with torch.inference_mode():
