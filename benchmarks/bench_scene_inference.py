@@ -14,7 +14,11 @@ Prints ``RESULT`` lines:
    size), pixels per second, the FLOPs per tile (``torch.utils.flop_counter``) and the share of
    the matmul rate they imply, for the old path (``no_grad``, NCHW) and the new one
    (``inference_mode``, ``--channels-last``), timed alternately; their ratio new/old.
-3. ``bf16``: the new path under bf16 autocast against fp32 (time ratio).
+3. ``bf16``: the new path under bf16 autocast against fp32 (time ratio); ``ort``: the same
+   model exported to ONNX (``mmskysense.apis.export_model`` at the tile size) and run by
+   ``OnnxRuntimeAdapter`` with as many intra-op threads, timed in the same turns (``ort/new``),
+   its largest difference from PyTorch's probabilities and the agreement of their arg-max
+   (``--no-onnx`` skips it; it needs the ``deploy`` extra).
 4. ``scene``: a generated GeoTIFF scene through ``run_tiles`` into a ``BlendAccumulator``
    (the class map, ``segment_scene``'s sink): wall time, the model's time, the loop's own time
    (reading, blending, writing: wall minus the model's) and its share of the wall time (and of
@@ -93,6 +97,29 @@ def adapters(size: str, channels_last: bool) -> dict:
     )
 
 
+def onnx_paths(size: str, model: torch.nn.Module, tile: int, threads: list[int], tmp: str):
+    """``{threads: OnnxRuntimeAdapter}`` of ``model`` exported at ``tile`` (one export, one
+    session per thread count: ONNX Runtime fixes its threads when the session starts); None
+    when onnxruntime is not installed."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        print('onnxruntime is not installed (pip install -e .[deploy]): no ort path', flush=True)
+        return None
+    from mmengine.config import Config
+
+    from mmskysense.apis.export import export_model
+    from mmskysense.apis.scene.contract import contract_from_config
+    from mmskysense.apis.scene.onnx_adapter import OnnxRuntimeAdapter
+
+    contract = contract_from_config(Config.fromfile(CONFIGS[size]))
+    path = osp.join(tmp, f'{size}_{tile}.onnx')
+    t0 = time.perf_counter()
+    export_model(model, path, contract=contract, tile=tile)
+    print(f'exported {size} at tile {tile} in {time.perf_counter() - t0:.0f} s', flush=True)
+    return {n: OnnxRuntimeAdapter(path, threads=n) for n in threads}
+
+
 def tiles_of(batch: int, tile: int, seed: int) -> torch.Tensor:
     """Random uint8 RGB tiles, smooth enough to look like a scene (blocks of 8 px)."""
     g = torch.Generator().manual_seed(seed)
@@ -139,38 +166,64 @@ def bench_models(args) -> list[str]:
         paths = adapters(size, not args.nchw)
         for tile in args.tiles:
             flop = count_flops(lambda: paths['new'].predict_tensor(tiles_of(1, tile, 0)))
-            for threads in args.threads:
-                torch.set_num_threads(threads)
-                lines.append(
-                    f'RESULT matmul threads={threads}: '
-                    f'{_si(matmul_rate(torch.device("cpu"), torch.float32))}FLOP/s '
-                    f'(1024^3 float32, load {load()})'
+            with tempfile.TemporaryDirectory() as tmp:
+                ort = (
+                    None
+                    if args.no_onnx
+                    else onnx_paths(size, paths['old'].model, tile, args.threads, tmp)
                 )
-                for batch in batches_for(args, size, tile):
-                    x = tiles_of(batch, tile, batch)
-                    fns = {k: (lambda p=p: p.predict_tensor(x)) for k, p in paths.items()}
-                    fns['matmul'] = matmul
-                    cpu = {}
-                    t = alternate(fns, args.repeat, cpu=cpu)
-                    rate = matmul_flop / t['matmul']
-                    cpu_rate = matmul_flop / cpu['matmul']
-                    px = batch * tile * tile
+                lines += bench_model_tile(args, size, tile, flop, paths, ort, matmul, matmul_flop)
+    return lines
 
-                    def fmt(k, t=t, cpu=cpu, rate=rate, cpu_rate=cpu_rate, px=px, batch=batch):
-                        share = 100 * flop * batch / t[k] / rate
-                        cpu_share = 100 * flop * batch / cpu[k] / cpu_rate
-                        return (
-                            f'{k} {t[k]:.3f} s {px / t[k] / 1e6:.3f} Mpx/s {share:.1f} % '
-                            f'(CPU time {cpu_share:.1f} %)'
-                        )
 
-                    lines.append(
-                        f'RESULT model {size} tile={tile} threads={threads} batch={batch}: '
-                        f'{_si(flop)}FLOP/tile, matmul {_si(rate)}FLOP/s; {fmt("old")} | '
-                        f'{fmt("new")} | {fmt("bf16")}; new/old = {t["new"] / t["old"]:.3f}, '
-                        f'bf16/new = {t["bf16"] / t["new"]:.3f} (load {load()})'
-                    )
-                    print(lines[-1], flush=True)
+def bench_model_tile(args, size, tile, flop, paths, ort, matmul, matmul_flop) -> list[str]:
+    """One segmentor at one tile: per thread count and batch, every path and the ceiling in
+    turns."""
+    lines = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        lines.append(
+            f'RESULT matmul threads={threads}: '
+            f'{_si(matmul_rate(torch.device("cpu"), torch.float32))}FLOP/s '
+            f'(1024^3 float32, load {load()})'
+        )
+        for batch in batches_for(args, size, tile):
+            x = tiles_of(batch, tile, batch)
+            fns = {k: (lambda p=p: p.predict_tensor(x)) for k, p in paths.items()}
+            if ort is not None:
+                fns['ort'] = lambda s=ort[threads], a=x.numpy(): s.predict_array(a)
+            fns['matmul'] = matmul
+            cpu = {}
+            t = alternate(fns, args.repeat, cpu=cpu)
+            rate = matmul_flop / t['matmul']
+            cpu_rate = matmul_flop / cpu['matmul']
+            px = batch * tile * tile
+
+            def fmt(k, t=t, cpu=cpu, rate=rate, cpu_rate=cpu_rate, px=px, batch=batch):
+                share = 100 * flop * batch / t[k] / rate
+                cpu_share = 100 * flop * batch / cpu[k] / cpu_rate
+                return (
+                    f'{k} {t[k]:.3f} s {px / t[k] / 1e6:.3f} Mpx/s {share:.1f} % '
+                    f'(CPU time {cpu_share:.1f} %)'
+                )
+
+            ort_part = ''
+            if ort is not None:
+                ref = paths['new'].predict_tensor(x)
+                got = torch.as_tensor(ort[threads].predict_array(x.numpy()))
+                same = (got.argmax(1) == ref.argmax(1)).float().mean()
+                ort_part = (
+                    f' | {fmt("ort")}; ort/new = {t["ort"] / t["new"]:.3f} (max |diff| '
+                    f'{float((got - ref).abs().max()):.1e}, arg-max agrees on '
+                    f'{100 * float(same):.2f} % of pixels)'
+                )
+            lines.append(
+                f'RESULT model {size} tile={tile} threads={threads} batch={batch}: '
+                f'{_si(flop)}FLOP/tile, matmul {_si(rate)}FLOP/s; {fmt("old")} | '
+                f'{fmt("new")} | {fmt("bf16")}; new/old = {t["new"] / t["old"]:.3f}, '
+                f'bf16/new = {t["bf16"] / t["new"]:.3f}{ort_part} (load {load()})'
+            )
+            print(lines[-1], flush=True)
     return lines
 
 
@@ -374,6 +427,7 @@ def main() -> None:
     parser.add_argument('--repeat', type=int, default=2, help='timed turns per measurement')
     parser.add_argument('--nchw', action='store_true', help='the new path without channels-last')
     parser.add_argument('--skip-models', action='store_true')
+    parser.add_argument('--no-onnx', action='store_true', help='no ONNX Runtime path')
     parser.add_argument('--scene-models', nargs='*', default=['tiny'], choices=sorted(CONFIGS))
     parser.add_argument('--scene-tile', type=int, default=512)
     parser.add_argument('--scene-overlap', type=int, default=128)
