@@ -211,6 +211,9 @@ def test_conversion_under_a_budget_equals_the_saved_state(
     with zipfile.ZipFile(dst) as zf:  # every record's CRC-32 set
         assert zf.testzip() is None
     assert os.listdir(dst.parent) == [dst.name]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dst.stat().st_mode & 0o777 == 0o666 & ~umask  # as a file torch.save creates
 
 
 def test_a_failed_conversion_leaves_no_file(sharded, tmp_path, monkeypatch):

@@ -203,7 +203,8 @@ def convert_sharded_checkpoint(
     sections = (MODEL_SECTION, OPTIM_SECTION) if with_optimizer else (MODEL_SECTION,)
     entries = sharded_entries(src, sections)
     values: dict[str, Any] = {e.key: None for e in entries if e.size is None}
-    _dcp_load(src, values)  # the small pickled values (parameter groups)
+    if values:
+        _dcp_load(src, values)  # the small pickled values (parameter groups)
     with FakeTensorMode():  # placeholders with a size and dtype, no memory
         values.update(
             (e.key, torch.empty(e.size, dtype=e.dtype)) for e in entries if e.size is not None
@@ -216,6 +217,7 @@ def convert_sharded_checkpoint(
             loaded = {e.key: torch.empty(e.size, dtype=e.dtype) for e in group}
             _dcp_load(src, loaded)
             yield loaded
+            del loaded  # before the next group is allocated
 
     save_streamed(checkpoint, dst, placeholders, groups())
     return torch.load(dst, map_location='cpu', mmap=True, weights_only=False)
@@ -254,14 +256,15 @@ def save_streamed(
                 if id(t) not in placeholders:  # a real tensor of obj: its data is at hand
                     crcs[i] = _write_record(f, records[i], t, f'tensor {i}')
             for group in groups:
-                for name, t in group.items():
+                while group:  # each tensor goes as soon as written
+                    name, t = group.popitem()
                     i = by_name.get(name)
                     if i is None or i in crcs:
                         raise ValueError(
                             f'save_streamed: {name!r} is not a placeholder left to fill'
                         )
                     crcs[i] = _write_record(f, records[i], t, name)
-                del group, t  # the group's memory goes before the next is loaded
+                    del t
             missing = [n for n, i in by_name.items() if i not in crcs]
             if missing:
                 raise ValueError(f'save_streamed: no data came for {missing[:10]}')
@@ -271,6 +274,9 @@ def save_streamed(
                     f.write(struct.pack('<I', crc))
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what open() gives a new file
         os.replace(tmp, dst)
     except BaseException:
         if osp.exists(tmp):
