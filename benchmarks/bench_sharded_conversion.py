@@ -15,7 +15,10 @@ Each converter then runs in a fresh process, which reports its peak resident mem
 (``ru_maxrss``; and, sampled from ``/proc/self/statm`` every 5 ms, the peak of its anonymous
 part, resident minus file-backed) over its resident memory before converting, divided by the
 bytes of the model's tensors (student and teacher: what the output holds). A third process
-checks each output against the written tensors (a float64 sum per tensor, exact).
+checks each output against the written tensors (a float64 sum per tensor, exact). The model
+read from the directory and held in memory (``load_sharded_checkpoint``, what ``init_model``
+and ``load_weights`` do with a directory) is measured the same way (target: at most 1.2 x the
+model, it being held once).
 
     python benchmarks/bench_sharded_conversion.py [--arch base] [--max-memory-gb 1] [--tmp DIR]
 """
@@ -64,7 +67,9 @@ print(json.dumps(dict(sums=sums, model=model_bytes, optim=optim_bytes)))
 """
 )
 
-CONVERT = r"""
+CONVERT = (
+    CHECKSUM
+    + r"""
 import json, os, resource, sys, threading, time, torch
 a = json.loads(sys.argv[1])
 page = resource.getpagesize()
@@ -92,20 +97,26 @@ if a['path'] == 'old':
         checkpoint['state_dict'] = state['state_dict']
         checkpoint['meta']['state_dict_type'] = 'full'
         save_checkpoint(checkpoint, dst)
-else:
+elif a['path'] == 'new':
     from mmskysense.engine.strategies import convert_sharded_checkpoint
     def convert(src, dst):
         convert_sharded_checkpoint(src, dst, max_memory_gb=a['budget'])
+else:  # what read_checkpoint (init_model, load_weights) does with a directory: held, not written
+    from mmskysense.engine.strategies import load_sharded_checkpoint
+    def convert(src, dst):
+        return load_sharded_checkpoint(src)
 base, base_anon = statm()
 threading.Thread(target=sample, daemon=True).start()
 t0 = time.perf_counter()
-convert(a['src'], a['dst'])
+held = convert(a['src'], a['dst'])
 seconds = time.perf_counter() - t0
 done.set()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+sums = held and {k: checksum(v) for k, v in held['state_dict'].items()}
 print(json.dumps(dict(base=base, peak=peak, base_anon=base_anon, peak_anon=peak_anon[0],
-                      seconds=seconds)))
+                      seconds=seconds, sums=sums)))
 """
+)
 
 VERIFY = (
     CHECKSUM
@@ -137,11 +148,14 @@ def main() -> None:
             f'{ref["optim"] / gib:.2f} GiB'
         )
         results = {}
-        for path in ('old', 'new'):
+        for path in ('old', 'new', 'direct'):
             dst = osp.join(tmp, f'{path}.pth')
             cfg = dict(path=path, src=src, dst=dst, budget=args.max_memory_gb)
             r = json.loads(run(CONVERT, cfg, label))
-            out = json.loads(run(VERIFY, dict(dst=dst), label))
+            if path == 'direct':
+                out = dict(r, keys=['message_hub', 'meta', 'state_dict'])
+            else:
+                out = json.loads(run(VERIFY, dict(dst=dst), label))
             bad = [k for k in ref['sums'] if out['sums'].get(k) != ref['sums'][k]]
             if bad or set(out['sums']) != set(ref['sums']):
                 raise RuntimeError(
@@ -152,17 +166,18 @@ def main() -> None:
             ratio = (r['peak'] - r['base']) / ref['model']
             anon = (r['peak_anon'] - r['base_anon']) / ref['model']
             results[path] = ratio
-            what = (
-                'dcp_to_torch_save + torch.load'
-                if path == 'old'
-                else (f'convert_sharded_checkpoint, max_memory_gb={args.max_memory_gb:g}')
-            )
+            what = dict(
+                old='dcp_to_torch_save + torch.load + save_checkpoint',
+                new=f'convert_sharded_checkpoint, max_memory_gb={args.max_memory_gb:g}',
+                direct='load_sharded_checkpoint: the model held in memory, not written',
+            )[path]
+            output = f'output {osp.getsize(dst) / gib:.2f} GiB, ' if osp.exists(dst) else ''
             print(
                 f'RESULT sharded_conversion_{path} arch={args.arch} ({what}): peak RSS '
                 f'{r["peak"] / gib:.2f} GiB, {(r["peak"] - r["base"]) / gib:.2f} GiB over the '
                 f'{r["base"] / gib:.2f} GiB before; peak added / model = {ratio:.2f} '
-                f'(anonymous memory: {anon:.2f}); {r["seconds"]:.1f} s; output '
-                f'{osp.getsize(dst) / gib:.2f} GiB, every tensor equals the written one'
+                f'(anonymous memory: {anon:.2f}); {r["seconds"]:.1f} s; {output}every tensor '
+                f'equals the written one'
             )
         print(
             f'RESULT sharded_conversion arch={args.arch}: new / old peak added = '
