@@ -255,6 +255,7 @@ def test_a_model_built_without_weights_takes_the_directorys(sharded):
     assert all(p.requires_grad for p in model.parameters())
 
 
+@pytest.mark.filterwarnings('ignore:torch.distributed is disabled')
 def test_a_directory_that_is_not_a_sharded_checkpoint_is_named(sharded, tmp_path):
     (tmp_path / 'extra.pth').write_bytes(b'')
     with pytest.raises(FileNotFoundError, match=rf'{tmp_path}.*without \.metadata'):
@@ -265,6 +266,15 @@ def test_a_directory_that_is_not_a_sharded_checkpoint_is_named(sharded, tmp_path
         convert_sharded_checkpoint(str(tmp_path / 'nope'), str(tmp_path / 'x.pth'))
     with pytest.raises(ValueError, match='max_memory_gb'):
         convert_sharded_checkpoint(sharded['src'], str(tmp_path / 'x.pth'), max_memory_gb=0)
+    assert not (tmp_path / 'x.pth').exists()
+    # shards without the model's section (an optimiser alone)
+    import torch.distributed.checkpoint as dcp
+
+    alone = tmp_path / 'optimizer_only'
+    dcp.save(dict(optimizer=dict(state=dict(w=torch.ones(2)))), checkpoint_id=alone, no_dist=True)
+    torch.save(dict(meta=dict(iter=1)), alone / 'extra.pth')
+    with pytest.raises(ValueError, match=rf"{alone}: .*no 'state_dict' entry.*\['optimizer'\]"):
+        convert_sharded_checkpoint(str(alone), str(tmp_path / 'x.pth'))
     assert not (tmp_path / 'x.pth').exists()
 
 
