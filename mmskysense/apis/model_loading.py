@@ -30,6 +30,10 @@ def init_model(
     (benchmarks/bench_checkpoint_loading.py). The parameters are then copy-on-write pages of
     the file until moved to another device: do not overwrite the file while such a model lives
     on the CPU (``mmap=False`` reads it into memory instead).
+
+    ``checkpoint`` may also be a sharded pretraining checkpoint (the directory ``iter_N.pth/``
+    FSDP2Strategy writes): its model tensors are read from the shards, each allocated once and
+    taken by the model (the optimiser's state is not read).
     """
     from mmskysense.models.utils import load_weights, parameters_on_meta, read_checkpoint
     from mmskysense.registry import MODELS

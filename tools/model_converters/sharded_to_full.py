@@ -5,7 +5,11 @@ checkpoint: ``tools/model_converters/extract_teacher_backbone.py`` (fine-tuning)
 ``mmskysense.apis.init_model``.
 
     python tools/model_converters/sharded_to_full.py work_dirs/pretrain/iter_600000.pth \
-        work_dirs/pretrain/iter_600000_full.pth [--with-optimizer]
+        work_dirs/pretrain/iter_600000_full.pth [--with-optimizer] [--max-memory-gb 1]
+
+Only the model's tensors are read (the optimiser's with ``--with-optimizer``), a group of at
+most ``--max-memory-gb`` at a time, each written into its place in the output and freed; the
+output is written beside ``dst`` and renamed onto it once complete.
 """
 
 import argparse
@@ -26,12 +30,24 @@ def main(argv: Sequence[str] | None = None) -> str:
         action='store_true',
         help='keep the optimizer state (keyed by parameter names; not needed to fine-tune)',
     )
+    parser.add_argument(
+        '--max-memory-gb',
+        type=float,
+        default=None,
+        help='tensors held at once while converting, in GiB (default: 1; a larger tensor alone)',
+    )
     args = parser.parse_args(argv)
-    from mmskysense.engine.strategies.fsdp2 import convert_sharded_checkpoint
+    from mmskysense.engine.strategies.sharded_checkpoint import (
+        DEFAULT_MAX_MEMORY_GB,
+        convert_sharded_checkpoint,
+    )
 
+    budget = DEFAULT_MAX_MEMORY_GB if args.max_memory_gb is None else args.max_memory_gb
     try:
-        ckpt = convert_sharded_checkpoint(args.src, args.dst, with_optimizer=args.with_optimizer)
-    except FileNotFoundError as e:
+        ckpt = convert_sharded_checkpoint(
+            args.src, args.dst, with_optimizer=args.with_optimizer, max_memory_gb=budget
+        )
+    except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f'sharded_to_full: {e}') from None
     print(
         f'sharded_to_full: {args.src} -> {args.dst} ({len(ckpt["state_dict"])} tensors, '

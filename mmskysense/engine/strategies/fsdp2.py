@@ -19,8 +19,9 @@ mmengine strategy, for ``FlexibleRunner`` (docs/sharded_pretraining.md says why 
   shards; any world size can resume from it) and ``extra.pth`` (meta, message hub, parameter
   schedulers); ``'full'`` gathers the full state dict to rank 0 and writes one mmengine
   checkpoint file with the DDP run's keys (it loads into a single-process model as it is).
-  :func:`convert_sharded_checkpoint` (``tools/model_converters/sharded_to_full.py``) turns a
-  sharded directory into such a file offline, without processes or GPUs.
+  :func:`convert_sharded_checkpoint` (``tools/model_converters/sharded_to_full.py``,
+  ``sharded_checkpoint.py``) turns a sharded directory into such a file offline, without
+  processes or GPUs, holding at most a memory budget of its tensors at once.
 """
 
 import itertools
@@ -41,6 +42,8 @@ from torch import nn
 
 from mmskysense.registry import STRATEGIES
 
+from .sharded_checkpoint import EXTRA_FILE, is_sharded_checkpoint
+
 #: module classes (by name) sharded as one unit each; the rest of the model is the root unit
 DEFAULT_UNITS = (
     'SwinV2Block',
@@ -50,8 +53,6 @@ DEFAULT_UNITS = (
     'QueryAggregation',
     'DINOHead',
 )
-#: what a sharded checkpoint directory holds besides the shards
-EXTRA_FILE = 'extra.pth'
 
 _DTYPES = dict(bfloat16=torch.bfloat16, float16=torch.float16, float32=torch.float32)
 
@@ -74,11 +75,6 @@ def shard_dim(shape: Sequence[int], world_size: int) -> int:
         return 0
     padded = [-(-n // world_size) * world_size / max(n, 1) for n in shape]
     return min(range(len(shape)), key=lambda d: (padded[d], d))
-
-
-def is_sharded_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a directory written by :class:`FSDP2Strategy` (``'sharded'``)."""
-    return osp.isdir(path) and osp.isfile(osp.join(path, EXTRA_FILE))
 
 
 @STRATEGIES.register_module()
@@ -377,31 +373,3 @@ class FSDP2Strategy(DDPStrategy):
         rest = [{k: v for k, v in checkpoint.items() if k not in ('state_dict', 'optimizer')}]
         torch_dist.broadcast_object_list(rest, src=0)
         return rest[0]
-
-
-def convert_sharded_checkpoint(src: str, dst: str | None = None, with_optimizer: bool = False):
-    """A sharded checkpoint directory -> one mmengine checkpoint (the keys of a DDP run), in one
-    process, without a process group or GPU. Returns the checkpoint dict (and writes it to
-    ``dst`` when given)."""
-    import tempfile
-
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-
-    if not is_sharded_checkpoint(src):
-        raise FileNotFoundError(
-            f'convert_sharded_checkpoint: {src} is not a sharded checkpoint directory (a '
-            f'directory with {EXTRA_FILE} and the shards, written by FSDP2Strategy)'
-        )
-    with tempfile.TemporaryDirectory(dir=osp.dirname(osp.abspath(dst)) if dst else None) as tmp:
-        dcp_to_torch_save(src, osp.join(tmp, 'full.pth'))  # every shard, joined
-        state = torch.load(osp.join(tmp, 'full.pth'), map_location='cpu', weights_only=False)
-    checkpoint = torch.load(osp.join(src, EXTRA_FILE), map_location='cpu', weights_only=False)
-    checkpoint['state_dict'] = state['state_dict']
-    if with_optimizer and 'optimizer' in state:
-        checkpoint['optimizer'] = state['optimizer']
-    checkpoint['meta']['state_dict_type'] = 'full'
-    if dst is not None:
-        from mmengine.runner.checkpoint import save_checkpoint
-
-        save_checkpoint(checkpoint, dst)
-    return checkpoint

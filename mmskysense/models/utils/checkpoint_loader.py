@@ -42,6 +42,11 @@ def read_checkpoint(path: str, map_location: str = 'cpu', mmap: bool = False) ->
     the file (copy-on-write), resident only once touched, so a model that takes them
     (:func:`load_weights` with ``assign=True``) holds its weights once, not twice. Other files
     and URLs are read as usual.
+
+    A directory must be a sharded checkpoint (``FSDP2Strategy``'s ``iter_N.pth/``): its model
+    state dict is read from the shards, each tensor allocated once (not the optimiser's state;
+    ``mmskysense.engine.strategies.load_sharded_checkpoint``); any other directory is an error
+    naming it.
     """
     import zipfile
 
@@ -49,6 +54,10 @@ def read_checkpoint(path: str, map_location: str = 'cpu', mmap: bool = False) ->
 
     from mmskysense.compat.checkpoint_loading import _load_from_local
 
+    if osp.isdir(osp.expanduser(path)):
+        from mmskysense.engine.strategies.sharded_checkpoint import load_sharded_checkpoint
+
+        return load_sharded_checkpoint(osp.expanduser(path))
     if mmap and osp.isfile(osp.expanduser(path)) and zipfile.is_zipfile(osp.expanduser(path)):
         ckpt = _load_from_local(path, map_location=map_location, mmap=True)
     else:
