@@ -1,6 +1,7 @@
 """The main job end to end (make demo): from generated multi-modal GeoTIFFs to a georeferenced map.
 
   .venv/bin/python tools/demo.py [--out demo_outputs] [--data data/geo_demo] [--quick]
+      [--objective ita|whole] [--world colour|texture]
 
 1. generate the demo dataset: geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with
    OSM-like labels (pretraining, k-NN scenes, a labelled fine-tuning set, one large scene)
@@ -42,7 +43,24 @@ PRETRAIN_CFGS = dict(
 )
 # The whole recipe with ITA weighted 0: what the self-supervised terms learn with no label.
 SSL_ONLY = ('model.loss_weights.ita=0',)
-FINETUNE_CFG = 'configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py'
+# The generated worlds (mmskysense.datasets.geo.synthetic): ``colour``, classes set by colour
+# (the demo's default; the self-supervised terms' colour augmentations work against it);
+# ``texture``, classes set by HR structure, colours random per region, where the
+# self-supervised terms learn from 256 samples (configs/skysense_v2/README.md) and collapse on 32.
+WORLDS = dict(
+    colour=dict(
+        pretrain=dict(num_samples=16, seed=0),
+        knn=dict(num_samples=32, seed=1),
+        finetune_cfg='configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-demo-128x128.py',
+        classes=None,  # gen_text_embeddings' default: the colour world's classes
+    ),
+    texture=dict(
+        pretrain=dict(num_samples=256, seed=7),
+        knn=dict(num_samples=64, seed=1),  # the k-NN set of the README's texture figures
+        finetune_cfg='configs/demo/upernet_skysense-v2-tiny_1xb4-300it_geo-texture-128x128.py',
+        classes=('crop_rows', 'buildings', 'tree_crowns', 'field_mosaic', 'smooth_surface'),
+    ),
+)
 
 
 def step(title: str) -> float:
@@ -159,24 +177,31 @@ def step_data(args, results: dict) -> dict:
 
     from mmskysense.datasets.geo.synthetic import generate_geo_dataset, generate_sample
 
-    data = args.data
-    generate_geo_dataset(data, num_samples=16, seed=0)
-    generate_geo_dataset(osp.join(data, 'knn'), num_samples=32, seed=1, write_index=False)
-    generate_geo_dataset(
-        osp.join(data, 'finetune', 'train'), num_samples=16, seed=100, write_index=False
-    )
-    generate_geo_dataset(
-        osp.join(data, 'finetune', 'val'), num_samples=6, seed=200, write_index=False
-    )
+    data, world = args.data, WORLDS[args.world]
+    generate_geo_dataset(data, **world['pretrain'], world=args.world)
+    generate_geo_dataset(osp.join(data, 'knn'), **world['knn'], world=args.world, write_index=False)
+    for split, n, seed in (('train', 16, 100), ('val', 6, 200)):
+        generate_geo_dataset(
+            osp.join(data, 'finetune', split),
+            num_samples=n,
+            seed=seed,
+            world=args.world,
+            write_index=False,
+        )
     scene = generate_sample(
         osp.join(data, 'scene'),
         np.random.default_rng(300),
         hr_size=args.scene_size,
         num_s2_dates=2,
         num_s1_dates=1,
+        world=args.world,
     )
     text_emb = osp.join(data, 'osm_text_embeddings_random.pth')
-    run([sys.executable, 'tools/misc/gen_text_embeddings.py', text_emb, '--backend', 'random'])
+    classes = ['--classes', *world['classes']] if world['classes'] else []
+    run(
+        [sys.executable, 'tools/misc/gen_text_embeddings.py', text_emb, '--backend', 'random']
+        + classes
+    )
     print(f'   pretraining samples: {data}/samples (index {data}/index.json)')
     print(f'   large scene: {scene["folder"]}/hr.tif ({args.scene_size} x {args.scene_size})')
     return dict(
@@ -304,7 +329,8 @@ def step_finetune(args, results: dict) -> dict:
         f'default_hooks.checkpoint.interval={args.finetune_iters}',
     ]
     run(
-        [sys.executable, 'tools/train.py', FINETUNE_CFG, '--work-dir', work_dir, '--cfg-options']
+        [sys.executable, 'tools/train.py', args.finetune_cfg_path, '--work-dir', work_dir]
+        + ['--cfg-options']
         + opts,
         log_path=osp.join(args.out, 'finetune.log'),
     )
@@ -314,7 +340,7 @@ def step_finetune(args, results: dict) -> dict:
         [
             sys.executable,
             'tools/test.py',
-            FINETUNE_CFG,
+            args.finetune_cfg_path,
             ckpt,
             '--work-dir',
             work_dir,
@@ -346,7 +372,7 @@ def step_inference(args, results: dict) -> dict:
         [
             sys.executable,
             'tools/infer_large_scene.py',
-            FINETUNE_CFG,
+            args.finetune_cfg_path,
             finetune['checkpoint'],
             data['scene'],
             class_map,
@@ -417,6 +443,7 @@ def summarise(args, results: dict, seconds: dict) -> dict:
     out = args.out
     summary = dict(
         objective=args.objective,
+        world=args.world,
         pretrain=dict(
             iters=args.pretrain_iters,
             loss_start=pretrain['loss_start'],
@@ -491,7 +518,10 @@ def display_rows(summary: dict) -> list[tuple[str, str]]:
             if ssl
             else []
         ),
-        (f'k-NN top-1, pretrained ({summary["objective"]})', gain(knn['pretrained_top1'])),
+        (
+            f'k-NN top-1, pretrained ({summary["objective"]}, {summary["world"]} world)',
+            gain(knn['pretrained_top1']),
+        ),
         ('k-NN during pretraining', curve(pre)),
         ('pretraining curves (loss, k-NN, monitors)', paths['pretrain_curves']),
         ('fine-tuned UperNet mIoU (val)', f'{ft["miou"]:.2f}'),
@@ -535,11 +565,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="ita: the tiny recipe that learns on the demo's scenes; whole: the paper's four "
         'terms, and the self-supervised terms alone beside them',
     )
+    ap.add_argument(
+        '--world',
+        choices=sorted(WORLDS),
+        default='colour',
+        help='colour: classes set by colour (16 pretraining samples); texture: classes set by '
+        'HR structure, colours random per region (256 samples)',
+    )
     ap.add_argument('--quick', action='store_true', help='a smoke run: few iterations')
     args = ap.parse_args(argv)
     args.pretrain_cfg_path = PRETRAIN_CFGS[args.objective]
     args.pretrain_cfg = Config.fromfile(osp.join(ROOT, args.pretrain_cfg_path))
-    args.finetune_cfg = Config.fromfile(osp.join(ROOT, FINETUNE_CFG))
+    args.finetune_cfg_path = WORLDS[args.world]['finetune_cfg']
+    args.finetune_cfg = Config.fromfile(osp.join(ROOT, args.finetune_cfg_path))
     if args.quick:
         args.pretrain_iters, args.finetune_iters, args.scene_size = 20, 10, 512
     elif args.pretrain_iters is None:
