@@ -68,20 +68,33 @@ def step(title: str) -> float:
     return time.time()
 
 
-def run(cmd, log_path=None, show=('Iter(', 'mIoU', 'k-NN', 'Error')):
-    """Run a tool; stream the lines that show progress, keep the whole output in ``log_path``."""
+def launch(cmd, log=subprocess.PIPE) -> subprocess.Popen:
+    """Start a tool from the repository root with the project on its path; its output to
+    ``log`` (an open file), or a pipe."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    cmd = [str(c) for c in cmd]
-    log = open(log_path, 'w') if log_path else None
-    proc = subprocess.Popen(
-        cmd,
+    return subprocess.Popen(
+        [str(c) for c in cmd],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
     )
+
+
+def failed(proc: subprocess.Popen, tail: str, log_path: str | None) -> SystemExit:
+    sys.stdout.write(tail)
+    return SystemExit(
+        f'demo step failed ({proc.returncode}): {" ".join(proc.args)}'
+        + (f'\nfull log: {log_path}' if log_path else '')
+    )
+
+
+def run(cmd, log_path=None, show=('Iter(', 'mIoU', 'k-NN', 'Error')):
+    """Run a tool; stream the lines that show progress, keep the whole output in ``log_path``."""
+    log = open(log_path, 'w') if log_path else None
+    proc = launch(cmd)
     tail = []
     for line in proc.stdout:
         if log:
@@ -95,11 +108,7 @@ def run(cmd, log_path=None, show=('Iter(', 'mIoU', 'k-NN', 'Error')):
     if log:
         log.close()
     if proc.returncode != 0:
-        sys.stdout.write(''.join(tail))
-        raise SystemExit(
-            f'demo step failed ({proc.returncode}): {" ".join(cmd)}'
-            + (f'\nfull log: {log_path}' if log_path else '')
-        )
+        raise failed(proc, ''.join(tail), log_path)
 
 
 def latest(pattern: str) -> str:
@@ -211,34 +220,45 @@ def step_data(args, results: dict) -> dict:
     )
 
 
-def pretrain(args, results: dict, name: str, extra: tuple = ()) -> dict:
+def pretrain_cmd(args, results: dict, name: str, extra: tuple = ()) -> list:
     """tools/train.py with the tiny recipe (``extra``: more ``--cfg-options``) into
-    ``args.out/name``; the loss curve from its scalars.json."""
+    ``args.out/name``."""
     data = results['data']
     work_dir = osp.join(args.out, name)
-    run(
-        [
-            sys.executable,
-            'tools/train.py',
-            args.pretrain_cfg_path,
-            '--work-dir',
-            work_dir,
-            '--cfg-options',
-            f'train_dataloader.dataset.data_root={args.data}/',
-            f'model.ita_head.loss.text_embeddings={data["text_embeddings"]}',
-            f'train_cfg.max_iters={args.pretrain_iters}',  # the decay follows (no `end` set)
-            *warmup(args.pretrain_iters),
-            f'default_hooks.checkpoint.interval={args.pretrain_iters}',
-            f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
-            *extra,
-            # the online k-NN (the config's KNNEvalHook, found by its type) on this run's
-            # held-out scenes
-            '--hook-options',
-            f'KNNEvalHook.data_root={args.data}/knn',
-            f'KNNEvalHook.interval={max(1, args.pretrain_iters // 8)}',
-        ],
-        log_path=osp.join(args.out, f'{name}.log'),
-    )
+    return [
+        sys.executable,
+        'tools/train.py',
+        args.pretrain_cfg_path,
+        '--work-dir',
+        work_dir,
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={args.data}/',
+        f'model.ita_head.loss.text_embeddings={data["text_embeddings"]}',
+        f'train_cfg.max_iters={args.pretrain_iters}',  # the decay follows (no `end` set)
+        *warmup(args.pretrain_iters),
+        f'default_hooks.checkpoint.interval={args.pretrain_iters}',
+        f'default_hooks.logger.interval={max(1, args.pretrain_iters // 30)}',
+        *extra,
+        # the online k-NN (the config's KNNEvalHook, found by its type) on this run's
+        # held-out scenes
+        '--hook-options',
+        f'KNNEvalHook.data_root={args.data}/knn',
+        f'KNNEvalHook.interval={max(1, args.pretrain_iters // 8)}',
+    ]
+
+
+def pretrain(
+    args, results: dict, name: str, extra: tuple = (), proc: subprocess.Popen | None = None
+) -> dict:
+    """The pretraining run ``name`` (run here, or ``proc`` already started in the background
+    and waited for); its loss curve, k-NN curve and teacher backbone."""
+    work_dir = osp.join(args.out, name)
+    log_path = osp.join(args.out, f'{name}.log')
+    if proc is None:
+        run(pretrain_cmd(args, results, name, extra), log_path=log_path)
+    elif proc.wait() != 0:
+        with open(log_path) as f:
+            raise failed(proc, ''.join(f.readlines()[-40:]), log_path)
     start, end, n = loss_curve(work_dir)
     scalars = latest(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
     curves_png = osp.join(args.out, f'{name}_curves.png')
@@ -277,13 +297,20 @@ def extract_teacher(checkpoint: str, work_dir: str) -> str:
 
 
 def step_pretrain(args, results: dict) -> dict:
-    """The recipe of ``--objective``."""
+    """The recipe of ``--objective``; with ``whole``, the self-supervised terms alone run
+    beside it (one process per core: each trains on one thread)."""
+    if args.objective == 'whole':
+        log = open(osp.join(args.out, 'pretrain_ssl.log'), 'w')
+        args.ssl_proc = launch(pretrain_cmd(args, results, 'pretrain_ssl', SSL_ONLY), log)
+        log.close()  # the child holds its own descriptor
+        print(f'   (the self-supervised terms alone run beside it: {args.out}/pretrain_ssl.log)')
     return pretrain(args, results, 'pretrain')
 
 
 def step_pretrain_ssl(args, results: dict) -> dict:
-    """The self-supervised terms alone (ITA weighted 0): the same recipe, no label."""
-    return pretrain(args, results, 'pretrain_ssl', SSL_ONLY)
+    """The self-supervised terms alone (ITA weighted 0): the same recipe, no label; started
+    with the whole objective's run, waited for here."""
+    return pretrain(args, results, 'pretrain_ssl', SSL_ONLY, proc=args.ssl_proc)
 
 
 def step_knn(args, results: dict) -> dict:
@@ -419,7 +446,7 @@ STEPS = (
     ),
     Step(
         'pretrain_ssl',
-        'pretraining the same recipe with the self-supervised terms alone (no label)',
+        'the same recipe with the self-supervised terms alone (no label), run beside it',
         step_pretrain_ssl,
     ),
     Step('knn', 'k-NN scene classification on held-out generated scenes', step_knn),
@@ -596,10 +623,16 @@ def main(argv=None) -> dict:
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     t_start, results, seconds = time.time(), {}, {}
     steps = [s for s in STEPS if s.name != 'pretrain_ssl' or args.objective == 'whole']
-    for i, s in enumerate(steps, 1):
-        t = step(f'{i}/{len(steps)} ' + s.title.format(**vars(args)))
-        results[s.name] = s.run(args, results)
-        seconds[s.name] = time.time() - t
+    try:
+        for i, s in enumerate(steps, 1):
+            t = step(f'{i}/{len(steps)} ' + s.title.format(**vars(args)))
+            results[s.name] = s.run(args, results)
+            seconds[s.name] = time.time() - t
+    finally:
+        # a step that failed leaves no training running in the background
+        proc = getattr(args, 'ssl_proc', None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
     seconds['total'] = time.time() - t_start
 
     summary = summarise(args, results, seconds)
