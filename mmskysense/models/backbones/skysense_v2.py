@@ -14,7 +14,7 @@ resolution of ``kind='hr'`` modalities and keeps that of ``kind='ms'`` ones (MS,
 
 import copy
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -65,6 +65,29 @@ class SkySenseV2Stage(nn.Module):
         if self.prompts is not None:
             x = self.prompts.drop(x)
         return x, hw_shape
+
+    def forward_many(
+        self, items: list[tuple[torch.Tensor, tuple[int, int], str, str]]
+    ) -> list[tuple[torch.Tensor, tuple[int, int]]]:
+        """:meth:`forward` of each ``(x, hw_shape, kind, modality)``, block by block: a global
+        block takes the sequences of every modality in one call (one FFN / MoE product for
+        all of them); a windowed block takes them one by one."""
+        xs, shapes = [], []
+        for x, hw_shape, kind, name in items:
+            if self.downsample is not None:
+                x, hw_shape = self.downsample(x, hw_shape, kind)
+            if self.prompts is not None:
+                x = self.prompts.prepend(x, name)
+            xs.append(x)
+            shapes.append(hw_shape)
+        for block in self.blocks:
+            if self.windowed:
+                xs = [block(x, hw) for x, hw in zip(xs, shapes, strict=True)]
+            else:
+                xs = block(xs)
+        if self.prompts is not None:
+            xs = [self.prompts.drop(x) for x in xs]
+        return list(zip(xs, shapes, strict=True))
 
 
 @MODELS.register_module()
@@ -340,16 +363,31 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
         )
 
     def _forward_images(self, x: torch.Tensor, name: str) -> tuple[torch.Tensor, ...]:
-        kind = self.modalities[name]['kind']
-        x, hw = self.tokenizers[name](x)
-        b = x.shape[0]
-        outs = []
+        return self._forward_images_many({name: x})[name]
+
+    def _forward_images_many(
+        self, inputs: dict[str, torch.Tensor]
+    ) -> dict[str, tuple[torch.Tensor, ...]]:
+        """Per-stage maps of ``N x C x H x W`` images of several modalities, the modalities
+        taken stage by stage together (``SkySenseV2Stage.forward_many``)."""
+        if not inputs:
+            return {}
+        state = {}
+        for name, x in inputs.items():
+            tokens, hw = self.tokenizers[name](x)
+            state[name] = (tokens, hw)
+        outs = {name: [] for name in inputs}
         for i, stage in enumerate(self.stages):
-            x, hw = stage(x, hw, kind, name)
+            items = [(x, hw, self.modalities[n]['kind'], n) for n, (x, hw) in state.items()]
+            state = dict(zip(state, stage.forward_many(items), strict=True))
             if i in self.out_indices:
-                out = getattr(self, f'norm{i}')(x)
-                outs.append(out.view(b, hw[0], hw[1], -1).permute(0, 3, 1, 2).contiguous())
-        return tuple(outs)
+                for name, (x, hw) in state.items():
+                    out = getattr(self, f'norm{i}')(x)
+                    b = x.shape[0]
+                    outs[name].append(
+                        out.view(b, hw[0], hw[1], -1).permute(0, 3, 1, 2).contiguous()
+                    )
+        return {name: tuple(o) for name, o in outs.items()}
 
     def _output_shapes(self, name: str, h: int, w: int) -> list[tuple[int, int, int]]:
         h, w = -(-h // 4), -(-w // 4)
@@ -361,9 +399,11 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                 shapes.append((self.channels[i], h, w))
         return shapes
 
-    def _forward_modality(
+    def _plan_modality(
         self, x: torch.Tensor, name: str, date_mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, ...]:
+    ) -> tuple[torch.Tensor | None, Callable[[tuple | None], tuple[torch.Tensor, ...]]]:
+        """The ``N x C x H x W`` images of one modality to run through the network (None:
+        nothing to run), and how their maps become the modality's outputs."""
         if name not in self.tokenizers:
             raise KeyError(
                 f'{type(self).__name__}: unknown modality {name!r}; this backbone '
@@ -380,7 +420,7 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                     f'{type(self).__name__}: date_mask given for modality {name!r} '
                     f'but its input is not a time series (shape {tuple(x.shape)})'
                 )
-            return self._forward_images(x, name)
+            return x, lambda outs: outs
         if x.dim() != 5:
             raise ValueError(
                 f'{type(self).__name__}: input of modality {name!r} must be '
@@ -394,8 +434,9 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                 f'B x T x C x H x W input, got shape {tuple(x.shape)}'
             )
         flat = x.reshape(b * t, c, h, w)
+        unflat = lambda outs: tuple(o.view(b, t, *o.shape[1:]) for o in outs)  # noqa: E731
         if date_mask is None:
-            return tuple(o.view(b, t, *o.shape[1:]) for o in self._forward_images(flat, name))
+            return flat, unflat
         if date_mask.shape != (b, t):
             raise ValueError(
                 f'{type(self).__name__}: date_mask of modality {name!r} must have '
@@ -407,22 +448,18 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
             # date and zeroes the padded ones (the same features; their tokens do enter the MoE
             # statistics of the forward).
             keep = valid.view(-1, *([1] * (x.dim() - 2)))
-            outs = self._forward_images(flat, name)
-            return tuple((o * keep.to(o.dtype)).view(b, t, *o.shape[1:]) for o in outs)
+            return flat, lambda outs: unflat(o * keep.to(o.dtype) for o in outs)
         # Padded dates are not computed; their features are zeros.
         idx = valid.nonzero(as_tuple=True)[0]
         if idx.numel() == b * t:
-            outs = self._forward_images(flat, name)
-            return tuple(o.view(b, t, *o.shape[1:]) for o in outs)
-        if idx.numel() > 0:
-            feats = self._forward_images(flat.index_select(0, idx), name)
-        else:
-            feats = tuple(flat.new_zeros(0, *s) for s in self._output_shapes(name, h, w))
-        outs = []
-        for f in feats:
-            full = f.new_zeros((b * t,) + f.shape[1:]).index_copy(0, idx, f)
-            outs.append(full.view(b, t, *f.shape[1:]))
-        return tuple(outs)
+            return flat, unflat
+
+        def scatter(feats: tuple | None) -> tuple[torch.Tensor, ...]:
+            if feats is None:  # no date anywhere
+                feats = tuple(flat.new_zeros(0, *s) for s in self._output_shapes(name, h, w))
+            return unflat(f.new_zeros((b * t,) + f.shape[1:]).index_copy(0, idx, f) for f in feats)
+
+        return (flat.index_select(0, idx) if idx.numel() > 0 else None), scatter
 
     def forward(
         self, inputs: dict[str, torch.Tensor], date_masks: dict[str, torch.Tensor] | None = None
@@ -457,9 +494,9 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
             )
         for moe in self._moe_layers().values():
             moe.reset_stats()
-        return {
-            name: self._forward_modality(x, name, masks.get(name)) for name, x in inputs.items()
-        }
+        plans = {name: self._plan_modality(x, name, masks.get(name)) for name, x in inputs.items()}
+        feats = self._forward_images_many({n: x for n, (x, _) in plans.items() if x is not None})
+        return {name: finish(feats.get(name)) for name, (_, finish) in plans.items()}
 
     # MoE statistics ----------------------------------------------------------------------------
     def aux_loss(self) -> torch.Tensor:

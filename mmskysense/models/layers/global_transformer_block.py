@@ -10,6 +10,8 @@ with ``MSA`` the multi-head scaled dot-product attention ``softmax(q k^T / sqrt(
 device has them). Modality prompt tokens (eq. 1) simply extend the token sequence.
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -99,13 +101,31 @@ class GlobalTransformerBlock(nn.Module):
             y = self.ffn(self.norm2(x))
         return x + self.drop_path(y), stats
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``B x N x C`` -> same shape."""
-        if x.dim() != 3 or x.shape[-1] != self.embed_dims:
-            raise ValueError(
-                f'GlobalTransformerBlock: expected B x N x {self.embed_dims} tokens, '
-                f'got shape {tuple(x.shape)}'
-            )
+    def _forward_many(self, *xs: torch.Tensor):
+        """:meth:`_forward` of each sequence of ``xs``, with one FFN call for all their tokens
+        (the FFN, dense or MoE, is token-wise: the same function)."""
+        xs = [x + self.drop_path(self.attn(self.norm1(x))) for x in xs]
+        normed = [self.norm2(x) for x in xs]
+        if isinstance(self.ffn, MixtureOfExperts):
+            outs = self.ffn(normed)  # one dispatch for every sequence's tokens
+            ys, stats = [y for y, _, _ in outs], [(loss, c) for _, loss, c in outs]
+        else:
+            sizes = [n.shape[0] * n.shape[1] for n in normed]
+            flat = self.ffn(torch.cat([n.reshape(-1, self.embed_dims) for n in normed]))
+            ys = [y.view_as(n) for y, n in zip(flat.split(sizes), normed, strict=True)]
+            stats = None
+        return tuple(x + self.drop_path(y) for x, y in zip(xs, ys, strict=True)), stats
+
+    def forward(
+        self, x: torch.Tensor | Sequence[torch.Tensor], attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """``B x N x C`` -> same shape. A list of sequences (of any lengths and batch sizes,
+        e.g. one per modality) gives the list of their outputs: each is attended alone and the
+        FFN runs once over all their tokens (fewer, larger products; a MoE reads its experts'
+        weights once)."""
+        if isinstance(x, (list, tuple)):
+            return self._forward_list(list(x), attn_mask)
+        self._check(x)
         if self.with_cp and x.requires_grad and torch.is_grad_enabled():
             x, stats = checkpoint(self._forward, x, attn_mask, use_reentrant=False)
         else:
@@ -113,3 +133,28 @@ class GlobalTransformerBlock(nn.Module):
         if stats is not None:
             self.ffn.record(*stats)
         return x
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.embed_dims:
+            raise ValueError(
+                f'GlobalTransformerBlock: expected B x N x {self.embed_dims} tokens, '
+                f'got shape {tuple(x.shape)}'
+            )
+
+    def _forward_list(
+        self, xs: list[torch.Tensor], attn_mask: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        if attn_mask is not None:
+            raise ValueError('GlobalTransformerBlock: a list of sequences takes no attn_mask')
+        if not xs:
+            return []
+        for x in xs:
+            self._check(x)
+        grad = torch.is_grad_enabled() and any(x.requires_grad for x in xs)
+        if self.with_cp and grad:
+            outs, stats = checkpoint(self._forward_many, *xs, use_reentrant=False)
+        else:
+            outs, stats = self._forward_many(*xs)
+        for s in stats or ():
+            self.ffn.record(*s)
+        return list(outs)
