@@ -163,7 +163,8 @@ class SkySenseV2(BaseSelfSupervisor):
         """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter;
         buffers are copied (they are not learned).
 
-        One ``torch._foreach_*`` call over every tensor. Sharded parameters (FSDP2 DTensors)
+        One ``torch._foreach_*`` call over every tensor (the tensor lists are found once,
+        :meth:`_ema_pairs`). Sharded parameters (FSDP2 DTensors)
         are updated shard by shard: student and teacher are sharded alike, so each rank's local
         shards correspond element by element and no communication is needed.
         """
@@ -172,32 +173,69 @@ class SkySenseV2(BaseSelfSupervisor):
                 f'SkySenseV2.update_teacher: `momentum` must be in [0, 1], got {momentum}'
             )
         self.momentum = float(momentum)
-        t_params, s_params, t_bufs, s_bufs = [], [], [], []
-        for name, student in self.mirrored_modules().items():
-            teacher = self.teacher[name]
-            s_named = dict(student.named_parameters())
-            for key, t in teacher.named_parameters():
-                t, s = _local(t), _local(s_named[key].detach())
-                if t.shape != s.shape:
-                    raise RuntimeError(
-                        f'SkySenseV2.update_teacher: teacher.{name}.{key} has a local shape '
-                        f'{tuple(t.shape)}, the student {tuple(s.shape)}: shard the student and '
-                        'the teacher alike'
-                    )
-                t_params.append(t)
-                s_params.append(s.to(t.dtype))
-            s_named = dict(student.named_buffers())
-            for key, t in teacher.named_buffers():
-                if key in s_named:
-                    t_bufs.append(_local(t))
-                    s_bufs.append(_local(s_named[key]))
+        pairs = self._ema_pairs()
+        t_params = [_local(t) for t in pairs['t_params']]
+        s_params = [
+            s if s.dtype == t.dtype else s.to(t.dtype)
+            for s, t in zip(map(_local, pairs['s_params']), t_params, strict=True)
+        ]
+        t_bufs = [_local(t) for t in pairs['t_bufs']]
+        s_bufs = [_local(s) for s in pairs['s_bufs']]
         if momentum == 0.0:
             torch._foreach_copy_(t_params, s_params)
         elif t_params:
-            torch._foreach_mul_(t_params, momentum)
-            torch._foreach_add_(t_params, s_params, alpha=1.0 - momentum)
+            # t + (1 - m) (s - t) = m t + (1 - m) s: one pass over the tensors instead of two
+            torch._foreach_lerp_(t_params, s_params, 1.0 - momentum)
         if t_bufs:
             torch._foreach_copy_(t_bufs, s_bufs)
+
+    def _ema_pairs(self) -> dict[str, list[Tensor]]:
+        """Teacher and student parameters (and buffers) of :meth:`update_teacher`, in
+        matching order. Walking the modules by name costs more than the update itself on a
+        small model, so the pairs are found once and reused while every slot still holds the
+        same tensor (a slot re-assigned, e.g. by sharding or ``load_state_dict(assign=True)``,
+        finds them again)."""
+        cache = getattr(self, '_ema_cache', None)
+        if cache is not None and all(
+            owner._parameters.get(key) is t if kind == 'p' else owner._buffers.get(key) is t
+            for kind, owner, key, t in cache['slots']
+        ):
+            return cache
+        cache = dict(t_params=[], s_params=[], t_bufs=[], s_bufs=[], slots=[])
+
+        def slots(module: nn.Module, kind: str):
+            # the names and tensors of named_parameters / named_buffers (a shared tensor
+            # once), with the module that holds each
+            seen = set()
+            for prefix, owner in module.named_modules():
+                own = owner._parameters if kind == 'p' else owner._buffers
+                for key, t in own.items():
+                    if t is not None and id(t) not in seen:
+                        seen.add(id(t))
+                        yield f'{prefix}.{key}' if prefix else key, owner, key, t
+
+        for name, student in self.mirrored_modules().items():
+            teacher = self.teacher[name]
+            for kind, t_list, s_list in (('p', 't_params', 's_params'), ('b', 't_bufs', 's_bufs')):
+                s_named = {k: (o, key, t) for k, o, key, t in slots(student, kind)}
+                for k, owner, key, t in slots(teacher, kind):
+                    if k not in s_named:
+                        if kind == 'b':  # a buffer the student lacks is not mirrored
+                            continue
+                        raise KeyError(f'SkySenseV2.update_teacher: the student has no {name}.{k}')
+                    s_owner, s_key, s = s_named[k]
+                    t_local, s_local = _local(t), _local(s)
+                    if kind == 'p' and t_local.shape != s_local.shape:
+                        raise RuntimeError(
+                            f'SkySenseV2.update_teacher: teacher.{name}.{k} has a local shape '
+                            f'{tuple(t_local.shape)}, the student {tuple(s_local.shape)}: shard '
+                            'the student and the teacher alike'
+                        )
+                    cache[t_list].append(t)
+                    cache[s_list].append(s)
+                    cache['slots'] += [(kind, owner, key, t), (kind, s_owner, s_key, s)]
+        self._ema_cache = cache
+        return cache
 
     def train(self, mode: bool = True) -> 'SkySenseV2':
         super().train(mode)
