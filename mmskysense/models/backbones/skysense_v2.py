@@ -200,6 +200,8 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
         self.frozen_stages = frozen_stages
         self.use_moe = bool(use_moe) and s['num_experts'] > 1 and s['moe_blocks'] > 0
         self.with_cp = with_cp
+        # record slices of each group of the last forward_groups (expert_load(group=...))
+        self._group_calls: list[slice] = []
 
         self.tokenizers = nn.ModuleDict(
             {
@@ -363,31 +365,29 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
         )
 
     def _forward_images(self, x: torch.Tensor, name: str) -> tuple[torch.Tensor, ...]:
-        return self._forward_images_many({name: x})[name]
+        return self._forward_images_many({name: (name, x)})[name]
 
-    def _forward_images_many(
-        self, inputs: dict[str, torch.Tensor]
-    ) -> dict[str, tuple[torch.Tensor, ...]]:
-        """Per-stage maps of ``N x C x H x W`` images of several modalities, the modalities
-        taken stage by stage together (``SkySenseV2Stage.forward_many``)."""
+    def _forward_images_many(self, inputs: dict) -> dict:
+        """Per-stage maps of several ``N x C x H x W`` image batches, ``key -> (modality,
+        images)``, taken stage by stage together (``SkySenseV2Stage.forward_many``)."""
         if not inputs:
             return {}
-        state = {}
-        for name, x in inputs.items():
-            tokens, hw = self.tokenizers[name](x)
-            state[name] = (tokens, hw)
-        outs = {name: [] for name in inputs}
+        state, names = {}, {}
+        for key, (name, x) in inputs.items():
+            names[key] = name
+            state[key] = self.tokenizers[name](x)
+        outs = {key: [] for key in inputs}
         for i, stage in enumerate(self.stages):
-            items = [(x, hw, self.modalities[n]['kind'], n) for n, (x, hw) in state.items()]
+            items = [
+                (x, hw, self.modalities[names[k]]['kind'], names[k]) for k, (x, hw) in state.items()
+            ]
             state = dict(zip(state, stage.forward_many(items), strict=True))
             if i in self.out_indices:
-                for name, (x, hw) in state.items():
+                for key, (x, hw) in state.items():
                     out = getattr(self, f'norm{i}')(x)
                     b = x.shape[0]
-                    outs[name].append(
-                        out.view(b, hw[0], hw[1], -1).permute(0, 3, 1, 2).contiguous()
-                    )
-        return {name: tuple(o) for name, o in outs.items()}
+                    outs[key].append(out.view(b, hw[0], hw[1], -1).permute(0, 3, 1, 2).contiguous())
+        return {key: tuple(o) for key, o in outs.items()}
 
     def _output_shapes(self, name: str, h: int, w: int) -> list[tuple[int, int, int]]:
         h, w = -(-h // 4), -(-w // 4)
@@ -475,6 +475,39 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
             name -> tuple of ``B x C_i x h_i x w_i`` (or ``B x T x C_i x h_i x w_i``) maps, one
             per ``out_indices`` entry.
         """
+        return self.forward_groups([(inputs, date_masks)])[0]
+
+    def forward_groups(
+        self, groups: Sequence[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]]
+    ) -> list[dict[str, tuple[torch.Tensor, ...]]]:
+        """:meth:`forward` of each ``(inputs, date_masks)`` of ``groups`` (e.g. the global and
+        the local views of a batch), in one pass: every image batch of every group goes through
+        the stages together, so a global block and its MoE run once for all of them. The MoE
+        statistics cover every group (:meth:`aux_loss`); ``expert_load(group=i)`` gives those
+        of group ``i`` alone."""
+        for moe in self._moe_layers().values():
+            moe.reset_stats()
+        plans, run = [], {}
+        self._group_calls = []
+        for g, (inputs, date_masks) in enumerate(groups):
+            masks = self._check_inputs(inputs, date_masks)
+            plan = {
+                name: self._plan_modality(x, name, masks.get(name)) for name, x in inputs.items()
+            }
+            start = len(run)
+            run.update({(g, n): (n, x) for n, (x, _) in plan.items() if x is not None})
+            # each MoE records one call per image batch run, in this order
+            self._group_calls.append(slice(start, len(run)))
+            plans.append(plan)
+        feats = self._forward_images_many(run)
+        return [
+            {name: finish(feats.get((g, name))) for name, (_, finish) in plan.items()}
+            for g, plan in enumerate(plans)
+        ]
+
+    def _check_inputs(
+        self, inputs: dict[str, torch.Tensor], date_masks: dict[str, torch.Tensor] | None
+    ) -> dict[str, torch.Tensor]:
         if not isinstance(inputs, Mapping):
             raise TypeError(
                 f'{type(self).__name__}: takes a dict name -> Tensor, got '
@@ -492,11 +525,7 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                 f'{type(self).__name__}: date_masks has keys {unknown} that are not '
                 f'in the inputs {list(inputs)}'
             )
-        for moe in self._moe_layers().values():
-            moe.reset_stats()
-        plans = {name: self._plan_modality(x, name, masks.get(name)) for name, x in inputs.items()}
-        feats = self._forward_images_many({n: x for n, (x, _) in plans.items() if x is not None})
-        return {name: finish(feats.get(name)) for name, (_, finish) in plans.items()}
+        return masks
 
     # MoE statistics ----------------------------------------------------------------------------
     def aux_loss(self) -> torch.Tensor:
@@ -510,10 +539,11 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
             )
         return torch.stack([m.aux_loss() for m in layers]).sum()
 
-    def expert_load(self) -> dict[str, torch.Tensor]:
+    def expert_load(self, group: int | None = None) -> dict[str, torch.Tensor]:
         """Per MoE layer (``stages.i.blocks.j``), the fraction of tokens per expert of the last
-        forward."""
-        return {name: m.expert_load() for name, m in self._moe_layers().items()}
+        forward (of its group ``group`` alone after :meth:`forward_groups`)."""
+        calls = None if group is None else self._group_calls[group]
+        return {name: m.expert_load(calls) for name, m in self._moe_layers().items()}
 
     # downstream options ------------------------------------------------------------------------
     def set_grad_checkpointing(self, enable: bool = True) -> None:

@@ -482,11 +482,13 @@ class MixtureOfExperts(nn.Module):
             return self.gate.weight.new_zeros(())
         return torch.stack([r[0] for r in self._records]).sum()
 
-    def expert_load(self) -> torch.Tensor:
-        """Fraction of token assignments per expert over the recorded calls (``M``)."""
-        if not self._records:
+    def expert_load(self, calls: slice | None = None) -> torch.Tensor:
+        """Fraction of token assignments per expert over the recorded calls (``M``), or over
+        the calls ``calls`` of them."""
+        records = self._records if calls is None else self._records[calls]
+        if not records:
             return self.gate.weight.new_zeros(self.num_experts, dtype=torch.float32)
-        counts = torch.stack([r[1] for r in self._records]).sum(0).float()
+        counts = torch.stack([r[1] for r in records]).sum(0).float()
         return counts / counts.sum().clamp(min=1)
 
     def extra_repr(self) -> str:

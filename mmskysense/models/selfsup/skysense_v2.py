@@ -252,16 +252,50 @@ class SkySenseV2(BaseSelfSupervisor):
 
     def encode(self, nets: dict[str, nn.Module], batch: PretrainBatch, group: str) -> EncodedViews:
         """Backbone + fusion on one view group; every output keeps ``B x V`` leading dims."""
-        views = getattr(batch, group)
-        b, v = views.view_boxes.shape[:2]
-        x, date_masks, doy = {}, {}, {}
-        for m in views.images:
-            x[m] = views.images[m].flatten(0, 1)
-            if m in batch.date_masks:
-                t = views.images[m].shape[2]
-                date_masks[m] = batch.date_masks[m][:, None].expand(b, v, t).flatten(0, 1)
-                doy[m] = batch.doy[m][:, None].expand(b, v, t).flatten(0, 1)
-        outs = nets['backbone'](x, date_masks or None)
+        return self.encode_groups(nets, batch, (group,))[group]
+
+    def encode_groups(
+        self, nets: dict[str, nn.Module], batch: PretrainBatch, groups: Sequence[str] = GROUPS
+    ) -> dict[str, EncodedViews]:
+        """:meth:`encode` of each view group, the groups through the backbone in one pass
+        where it can take several (``forward_groups``: one run of each global block and MoE
+        for every group's images, instead of one per group)."""
+        inputs, shapes, date_masks, doys = [], [], [], []
+        for group in groups:
+            views = getattr(batch, group)
+            b, v = views.view_boxes.shape[:2]
+            x, dm, doy = {}, {}, {}
+            for m in views.images:
+                x[m] = views.images[m].flatten(0, 1)
+                if m in batch.date_masks:
+                    t = views.images[m].shape[2]
+                    dm[m] = batch.date_masks[m][:, None].expand(b, v, t).flatten(0, 1)
+                    doy[m] = batch.doy[m][:, None].expand(b, v, t).flatten(0, 1)
+            inputs.append((x, dm or None))
+            shapes.append((b, v))
+            date_masks.append(dm)
+            doys.append(doy)
+        backbone = nets['backbone']
+        if hasattr(backbone, 'forward_groups'):
+            outs = backbone.forward_groups(inputs)
+        else:
+            outs = [backbone(x, dm) for x, dm in inputs]
+        return {
+            group: self._encoded(nets, getattr(batch, group), out, *rest)
+            for group, out, *rest in zip(groups, outs, shapes, date_masks, doys, strict=True)
+        }
+
+    def _encoded(
+        self,
+        nets: dict[str, nn.Module],
+        views,
+        outs: dict[str, tuple[Tensor, ...]],
+        shape: tuple[int, int],
+        date_masks: dict[str, Tensor],
+        doy: dict[str, Tensor],
+    ) -> EncodedViews:
+        """One group's backbone maps -> token masks, per-location maps and the fusion."""
+        b, v = shape
         dense, token_masks, maps, map_masks = {}, {}, {}, {}
         for m in views.images:
             feat = outs[m][-1]
@@ -306,16 +340,22 @@ class SkySenseV2(BaseSelfSupervisor):
             )
         batch = inputs
         student_nets = dict(backbone=self.backbone, fusion=self.fusion)
+        # the balance losses of every group's forward; the expert load of the global views'
         student, moe_aux, expert_load = {}, 0.0, {}
-        for group in GROUPS:
-            student[group] = self.encode(student_nets, batch, group)
-            aux = self.backbone.aux_loss() if hasattr(self.backbone, 'aux_loss') else None
-            if aux is not None:
-                moe_aux = moe_aux + aux
-            if group == 'global_views' and hasattr(self.backbone, 'expert_load'):
-                expert_load = self.backbone.expert_load()
+        if hasattr(self.backbone, 'forward_groups'):  # every group in one pass
+            student = self.encode_groups(student_nets, batch)
+            moe_aux = self.backbone.aux_loss()
+            expert_load = self.backbone.expert_load(group=GROUPS.index('global_views'))
+        else:
+            for group in GROUPS:
+                student[group] = self.encode(student_nets, batch, group)
+                aux = self.backbone.aux_loss() if hasattr(self.backbone, 'aux_loss') else None
+                if aux is not None:
+                    moe_aux = moe_aux + aux
+                if group == 'global_views' and hasattr(self.backbone, 'expert_load'):
+                    expert_load = self.backbone.expert_load()
         with torch.no_grad():
-            teacher = {g: self.encode(self.teacher, batch, g) for g in GROUPS}
+            teacher = self.encode_groups(self.teacher, batch)
 
         losses: dict[str, Tensor] = {}
         w = self.loss_weights

@@ -444,3 +444,36 @@ def test_modalities_taken_together_give_each_its_own_maps(tiny):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     assert (joint['s2'][-1][0, 2] == 0).all()  # the padded date
     torch.testing.assert_close(joint_aux, aux, rtol=1e-6, atol=1e-6)
+
+
+def test_view_groups_in_one_pass_give_each_its_own_maps_and_statistics(tiny):
+    """forward_groups (the global and local views of a batch in one pass): each group's maps
+    are those of its own forward, aux_loss() the sum of both forwards' balance losses, and
+    expert_load(group=i) the expert load of group i's forward alone."""
+    model = copy.deepcopy(tiny).train()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, MixtureOfExperts):
+                m.gate.weight.normal_(0, 1)  # spread the routing over the experts
+    torch.manual_seed(2)
+    big = dict(hr=torch.randn(2, 3, 32, 32), s2=torch.randn(2, 3, 10, 16, 16))
+    small = dict(hr=torch.randn(3, 3, 16, 16), s1=torch.randn(3, 2, 2, 8, 8))
+    dates = dict(s2=torch.tensor([[True, False, True], [True, True, True]]))
+    joint = model.forward_groups([(big, dates), (small, None)])
+    aux = model.aux_loss()
+    loads = [model.expert_load(group=0), model.expert_load(group=1)]
+    alone, alone_aux, alone_loads = [], 0, []
+    for x, d in ((big, dates), (small, None)):
+        alone.append(model(x, d))
+        alone_aux = alone_aux + model.aux_loss()
+        alone_loads.append(model.expert_load())
+    for j, a in zip(joint, alone, strict=True):
+        assert set(j) == set(a)
+        for name in j:
+            for p, q in zip(j[name], a[name], strict=True):
+                torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(aux, alone_aux, rtol=1e-6, atol=1e-6)
+    for got, want in zip(loads, alone_loads, strict=True):
+        for layer in want:
+            torch.testing.assert_close(got[layer], want[layer])
+    assert not torch.equal(loads[0]['stages.3.blocks.0'], loads[1]['stages.3.blocks.0'])
