@@ -102,19 +102,36 @@ class GlobalTransformerBlock(nn.Module):
         return x + self.drop_path(y), stats
 
     def _forward_many(self, *xs: torch.Tensor):
-        """:meth:`_forward` of each sequence of ``xs``, with one FFN call for all their tokens
-        (the FFN, dense or MoE, is token-wise: the same function)."""
-        xs = [x + self.drop_path(self.attn(self.norm1(x))) for x in xs]
-        normed = [self.norm2(x) for x in xs]
+        """:meth:`_forward` of each sequence of ``xs``: the token-wise layers (norms, qkv,
+        output projection, FFN or MoE) run once over the tokens of every sequence, the
+        attention once per sequence length (sequences of one length are more rows of one
+        batch, each still attending within itself)."""
+        c, heads = self.embed_dims, self.attn.num_heads
+        sizes = [x.shape[0] * x.shape[1] for x in xs]
+        qkv = self.attn.qkv(self.norm1(torch.cat([x.reshape(-1, c) for x in xs])))
+        qkv = [t.view(x.shape[0], x.shape[1], 3 * c) for t, x in zip(qkv.split(sizes), xs)]
+        by_length: dict[int, list[int]] = {}
+        for i, x in enumerate(xs):
+            by_length.setdefault(x.shape[1], []).append(i)
+        drop = self.attn.attn_drop if self.training else 0.0
+        att = [None] * len(xs)
+        for n, idx in by_length.items():
+            rows = torch.cat([qkv[i] for i in idx]) if len(idx) > 1 else qkv[idx[0]]
+            q, k, v = rows.view(-1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4).unbind(0)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+            out = out.transpose(1, 2).reshape(-1, c)
+            for i, o in zip(idx, out.split([sizes[i] for i in idx]), strict=True):
+                att[i] = o
+        att = self.attn.proj_drop(self.attn.proj(torch.cat(att)))
+        xs = [x + self.drop_path(a.view_as(x)) for x, a in zip(xs, att.split(sizes), strict=True)]
+        normed = self.norm2(torch.cat([x.reshape(-1, c) for x in xs]))
+        stats = None
         if isinstance(self.ffn, MixtureOfExperts):
-            outs = self.ffn(normed)  # one dispatch for every sequence's tokens
-            ys, stats = [y for y, _, _ in outs], [(loss, c) for _, loss, c in outs]
+            outs = self.ffn(list(normed.split(sizes)))  # one dispatch for every sequence
+            ys, stats = [y for y, _, _ in outs], [(loss, cnt) for _, loss, cnt in outs]
         else:
-            sizes = [n.shape[0] * n.shape[1] for n in normed]
-            flat = self.ffn(torch.cat([n.reshape(-1, self.embed_dims) for n in normed]))
-            ys = [y.view_as(n) for y, n in zip(flat.split(sizes), normed, strict=True)]
-            stats = None
-        return tuple(x + self.drop_path(y) for x, y in zip(xs, ys, strict=True)), stats
+            ys = self.ffn(normed).split(sizes)
+        return tuple(x + self.drop_path(y.view_as(x)) for x, y in zip(xs, ys, strict=True)), stats
 
     def forward(
         self, x: torch.Tensor | Sequence[torch.Tensor], attn_mask: torch.Tensor | None = None

@@ -28,14 +28,21 @@ def test_matches_manual_attention():
 
 @pytest.mark.parametrize('with_cp', [False, True])
 def test_a_list_of_sequences_is_each_attended_alone(with_cp):
-    """Sequences of different lengths and batch sizes in one call (one FFN product for all):
-    each output and every gradient are those of the block on that sequence alone."""
+    """Sequences of different lengths and batch sizes in one call (one product per token-wise
+    layer for all, one attention per length): each output and every gradient are those of the
+    block on that sequence alone."""
     torch.manual_seed(0)
     block = GlobalTransformerBlock(16, 4, with_cp=with_cp)
-    xs = [torch.randn(2, 7, 16), torch.randn(3, 4, 16), torch.randn(1, 11, 16)]
+    # two of one length: attended in one batch, each sample within itself
+    xs = [
+        torch.randn(2, 7, 16),
+        torch.randn(3, 4, 16),
+        torch.randn(1, 11, 16),
+        torch.randn(3, 7, 16),
+    ]
     xs = [x.requires_grad_(True) for x in xs]
     outs = block(xs)
-    assert isinstance(outs, list) and len(outs) == 3
+    assert isinstance(outs, list) and len(outs) == 4
     for x, y in zip(xs, outs, strict=True):
         torch.testing.assert_close(y, manual_block(block, x), rtol=1e-5, atol=1e-5)
     sum((y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum() for y in outs).backward()
