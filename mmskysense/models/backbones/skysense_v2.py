@@ -71,7 +71,18 @@ class SkySenseV2Stage(nn.Module):
     ) -> list[tuple[torch.Tensor, tuple[int, int]]]:
         """:meth:`forward` of each ``(x, hw_shape, kind, modality)``, block by block: a global
         block takes the sequences of every modality in one call (one FFN / MoE product for
-        all of them); a windowed block takes them one by one."""
+        all of them); a windowed block takes them one by one. Without prompt tokens (which
+        are per modality) and MoE (whose statistics are per call), the inputs that share a
+        grid and a kind are first stacked into one batch: up to there every layer works on
+        each image alone."""
+        if self.prompts is None and not any(
+            isinstance(getattr(b, 'ffn', None), MixtureOfExperts) for b in self.blocks
+        ):
+            merged: dict[tuple, list[int]] = {}
+            for i, (_, hw_shape, kind, _) in enumerate(items):
+                merged.setdefault((tuple(hw_shape), kind), []).append(i)
+            if len(merged) < len(items):
+                return self._forward_merged(items, merged)
         xs, shapes = [], []
         for x, hw_shape, kind, name in items:
             if self.downsample is not None:
@@ -88,6 +99,16 @@ class SkySenseV2Stage(nn.Module):
         if self.prompts is not None:
             xs = [self.prompts.drop(x) for x in xs]
         return list(zip(xs, shapes, strict=True))
+
+    def _forward_merged(self, items: list, merged: dict[tuple, list[int]]) -> list:
+        outs: list = [None] * len(items)
+        for (_, kind), idx in merged.items():
+            x = torch.cat([items[i][0] for i in idx]) if len(idx) > 1 else items[idx[0]][0]
+            (y, hw_shape), *_ = self.forward_many([(x, items[idx[0]][1], kind, items[idx[0]][3])])
+            sizes = [items[i][0].shape[0] for i in idx]
+            for i, part in zip(idx, y.split(sizes), strict=True):
+                outs[i] = (part, hw_shape)
+        return outs
 
 
 @MODELS.register_module()
