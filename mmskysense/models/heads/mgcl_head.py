@@ -105,6 +105,14 @@ def pool_objects(feats: Tensor, assign: Tensor, weight: Tensor) -> tuple[Tensor,
     return obj, mass
 
 
+def _rowwise(fn: nn.Module, inputs: dict) -> dict:
+    """``fn`` (a row-wise projection) of each tensor of ``inputs`` (``... x C``), by one call
+    over all their rows."""
+    flat = torch.cat([x.reshape(-1, x.shape[-1]) for x in inputs.values()])
+    out = fn(flat).split([x.numel() // x.shape[-1] for x in inputs.values()])
+    return {k: y.view(*x.shape[:-1], y.shape[-1]) for (k, x), y in zip(inputs.items(), out)}
+
+
 def _view_pairs(
     n_student: int, n_teacher: int, exclude_self: bool, device: torch.device
 ) -> tuple[Tensor, Tensor]:
@@ -258,26 +266,33 @@ class MGCLHead(BaseModule):
             view_pairs = _view_pairs(maps.shape[1], n_teacher, group == 'global_views', maps.device)
             if view_pairs[0].numel():  # a group without views (or one global view) pairs nothing
                 pairs[group] = view_pairs
-        terms, pairs_cache = {}, {}
+        # the projections are row-wise: one call per head over every modality's rows
+        t_tokens = {
+            m: teacher['global_views'].maps[m].flatten(3).transpose(2, 3)  # B x Vg x L_t x C
+            for m in self.modalities
+        }
+        s_tokens = {
+            (m, group): student[group].maps[m].flatten(3).transpose(2, 3)  # B x Vs x L_s x C
+            for m in self.modalities
+            for group in pairs
+        }
+        t_pixel_logits = _rowwise(heads_t['pixel'], t_tokens)
+        s_pixel_logits = _rowwise(heads_s['pixel'], s_tokens)
+        rows, pairs_cache = {}, {}
         for m in self.modalities:
-            t_maps = teacher['global_views'].maps[m]  # B x Vg x C x h x w
-            t_grid = tuple(t_maps.shape[-2:])
-            t_tokens = t_maps.flatten(3).transpose(2, 3)  # B x Vg x L_t x C
+            t_grid = tuple(teacher['global_views'].maps[m].shape[-2:])
             t_mask_flat = teacher['global_views'].map_masks[m].flatten(2)
-            t_pixel_logits = heads_t['pixel'](t_tokens)
             # objects: Sinkhorn-Knopp groups of each teacher view's tokens (each image alone)
             assign = group_objects(
-                t_tokens.flatten(0, 1), t_mask_flat.flatten(0, 1), self.num_objects
-            ).unflatten(0, t_tokens.shape[:2])  # B x Vg x L_t x K_obj
-            t_pooled = masked_mean(t_tokens, t_mask_flat, dim=2)  # B x Vg x C
-            rows = {k: [] for k in ('pix_s', 'pix_t', 'pix_w', 'obj_s', 'obj_t', 'obj_w')}
+                t_tokens[m].flatten(0, 1), t_mask_flat.flatten(0, 1), self.num_objects
+            ).unflatten(0, t_tokens[m].shape[:2])  # B x Vg x L_t x K_obj
+            t_pooled = masked_mean(t_tokens[m], t_mask_flat, dim=2)  # B x Vg x C
+            got = {k: [] for k in ('pix_s', 'pix_t', 'pix_w', 'obj_s', 'obj_t', 'obj_w')}
             img_s, img_t = [], []
             for group, (s_views, t_views) in pairs.items():
-                s_maps = student[group].maps[m]  # B x Vs x C x h x w
-                s_grid = tuple(s_maps.shape[-2:])
-                s_tokens = s_maps.flatten(3).transpose(2, 3)  # B x Vs x L_s x C
+                tokens = s_tokens[m, group]
+                s_grid = tuple(student[group].maps[m].shape[-2:])
                 s_mask = student[group].map_masks[m].flatten(2)  # B x Vs x L_s
-                s_pixel_logits = heads_s['pixel'](s_tokens)
                 key = (group, s_grid, t_grid)  # modalities on one grid share it
                 if key not in pairs_cache:
                     pairs_cache[key] = _pair_correspondence(
@@ -294,35 +309,33 @@ class MGCLHead(BaseModule):
                 s_first = lambda t: t.transpose(0, 1).index_select(0, s_views)  # noqa: E731
                 pair = (idx >= 0) & s_first(s_mask) & gather(t_mask_flat[..., None])[..., 0]
                 weight = pair.float()
-                rows['pix_s'].append(s_first(s_pixel_logits))
-                rows['pix_t'].append(gather(t_pixel_logits))
-                rows['pix_w'].append(weight)
+                got['pix_s'].append(s_first(s_pixel_logits[m, group]))
+                got['pix_t'].append(gather(t_pixel_logits[m]))
+                got['pix_w'].append(weight)
                 a = gather(assign)  # P x B x L_s x K_obj
                 so, mass = pool_objects(
-                    s_first(s_tokens).flatten(0, 1), a.flatten(0, 1), weight.flatten(0, 1)
+                    s_first(tokens).flatten(0, 1), a.flatten(0, 1), weight.flatten(0, 1)
                 )
                 to, _ = pool_objects(
-                    gather(t_tokens).flatten(0, 1), a.flatten(0, 1), weight.flatten(0, 1)
+                    gather(t_tokens[m]).flatten(0, 1), a.flatten(0, 1), weight.flatten(0, 1)
                 )
-                rows['obj_s'].append(so)
-                rows['obj_t'].append(to)
-                rows['obj_w'].append(mass)
-                img_s.append(masked_mean(s_tokens, s_mask, dim=2).index_select(1, s_views))
+                got['obj_s'].append(so)
+                got['obj_t'].append(to)
+                got['obj_w'].append(mass)
+                img_s.append(masked_mean(tokens, s_mask, dim=2).index_select(1, s_views))
                 img_t.append(t_pooled.index_select(1, t_views))
-            cat = lambda xs: torch.cat([x.reshape(-1, x.shape[-1]) for x in xs])  # noqa: E731
-            flat = lambda xs: torch.cat([x.reshape(-1) for x in xs])  # noqa: E731
-            img_s = torch.cat(img_s, 1)  # B x P_all x C
-            terms[m] = dict(
-                pixel=(cat(rows['pix_s']), cat(rows['pix_t']), flat(rows['pix_w'])),
-                object=(
-                    heads_s['object'](cat(rows['obj_s'])),
-                    heads_t['object'](cat(rows['obj_t'])),
-                    flat(rows['obj_w']),
-                ),
-                image=(
-                    heads_s['image'](img_s),
-                    heads_t['image'](torch.cat(img_t, 1)),
-                    torch.ones(img_s.shape[:2], device=img_s.device),
-                ),
+            rows[m] = dict(got, img_s=torch.cat(img_s, 1), img_t=torch.cat(img_t, 1))
+        cat = lambda xs: torch.cat([x.reshape(-1, x.shape[-1]) for x in xs])  # noqa: E731
+        flat = lambda xs: torch.cat([x.reshape(-1) for x in xs])  # noqa: E731
+        obj_s = _rowwise(heads_s['object'], {m: cat(r['obj_s']) for m, r in rows.items()})
+        obj_t = _rowwise(heads_t['object'], {m: cat(r['obj_t']) for m, r in rows.items()})
+        img_s = _rowwise(heads_s['image'], {m: r['img_s'] for m, r in rows.items()})  # B x P x K
+        img_t = _rowwise(heads_t['image'], {m: r['img_t'] for m, r in rows.items()})
+        return {
+            m: dict(
+                pixel=(cat(r['pix_s']), cat(r['pix_t']), flat(r['pix_w'])),
+                object=(obj_s[m], obj_t[m], flat(r['obj_w'])),
+                image=(img_s[m], img_t[m], torch.ones(img_s[m].shape[:2], device=img_s[m].device)),
             )
-        return terms
+            for m, r in rows.items()
+        }
