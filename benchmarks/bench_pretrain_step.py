@@ -22,6 +22,17 @@ Prints one ``RESULT`` line per measurement, last:
    size on the same tokens (C 1408, hidden 5632), forward + backward, time ratio; and the loop
    dispatch against the grouped one.
 
+``--baseline-rev REV`` (a commit of this repository, e.g. ``main``) times the step of that
+revision side by side with the working tree's: ``git archive`` writes the revision into a
+temporary folder, each tree runs its step in its own process (its own ``mmskysense`` and
+recipe, the optimiser its recipe builds), and one step of each is timed per round, in an order
+that swaps every round, with the same preset, batch and threads. Two more lines then follow the
+first: ``pretrain_step_baseline rev=...`` (the same fields, for the revision) and
+``pretrain_step_vs_baseline`` (the median of the rounds' time ratios, and each tree's share of
+the measured matmul rate):
+
+    python benchmarks/bench_pretrain_step.py --baseline-rev main --threads 1 --skip-micro
+
 On a CPU the default is ``--preset tiny`` (the tiny recipe's model, views and sizes): it shows the
 script works; its figures say nothing about a GPU. Sized to finish in well under 8 minutes on an
 H200 (building the 4 B parameters on the host takes most of the first minute).
@@ -29,10 +40,15 @@ H200 (building the 4 B parameters on the host takes most of the first minute).
 
 import argparse
 import contextlib
+import io
+import json
 import math
+import os
 import os.path as osp
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import warnings
@@ -272,94 +288,313 @@ def slice_batch(batch, n: int):
 
 
 # ---------------------------------------------------------------------------- benches
-def bench_step(args, preset, device, dtype, tmp) -> list[str]:
-    from mmengine.optim import OptimWrapper
+def build_optimizer(cfg, params: list, device: torch.device) -> torch.optim.Optimizer:
+    """The recipe's optimiser (its type and settings: betas, weight decay, ``fused`` or
+    ``foreach``) at lr 1e-6; on a GPU the fused kernel unless the recipe asks for foreach.
+    Built from the recipe of the tree being timed, so that a baseline revision is timed with
+    the optimiser its recipe built."""
+    opt_cfg = dict(cfg.optim_wrapper.optimizer)
+    kind = opt_cfg.pop('type', 'AdamW')
+    opt_cfg['lr'] = 1e-6
+    if device.type == 'cuda' and not opt_cfg.get('foreach'):
+        opt_cfg['fused'] = True
+    return getattr(torch.optim, kind)(params, **opt_cfg)
 
-    from mmskysense.engine.optimizers import AutocastOptimWrapper
 
-    t0 = time.perf_counter()
-    model, cfg = build_model(args.preset, device, tmp)
-    build_s = time.perf_counter() - t0
-    n_student = sum(p.numel() for n, p in model.named_parameters() if not n.startswith('teacher.'))
-    n_teacher = sum(p.numel() for p in model.teacher.parameters())
-    num_regions = cfg.model.gcpl_head.loss.num_regions
-    batch = make_batch(preset, args.batch or preset['batch'], device, num_regions)
-    student = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(student, lr=1e-6, fused=device.type == 'cuda')
-    wrapper = AutocastOptimWrapper(dtype=dtype, optimizer=optim, clip_grad=dict(max_norm=3.0))
-    assert isinstance(wrapper, OptimWrapper)
-    with_cp = bool(cfg.model.backbone.get('with_cp', False))
-    if args.no_cp:
-        model.backbone.set_grad_checkpointing(False)
-        model.teacher['backbone'].set_grad_checkpointing(False)
-        with_cp = False
+class StepRunner:
+    """The recipe's model and optimiser on a batch of the preset, and its full step: student
+    and EMA teacher, every objective, backward, clipped AdamW, EMA update."""
 
-    def step(b=batch):
+    def __init__(self, args, preset: dict, device: torch.device, dtype, tmp: str) -> None:
+        from mmengine.optim import OptimWrapper
+
+        from mmskysense.engine.optimizers import AutocastOptimWrapper
+
+        t0 = time.perf_counter()
+        model, cfg = build_model(args.preset, device, tmp)
+        self.build_s = time.perf_counter() - t0
+        self.model, self.device, self.dtype = model, device, dtype
+        self.n_student = sum(
+            p.numel() for n, p in model.named_parameters() if not n.startswith('teacher.')
+        )
+        self.n_teacher = sum(p.numel() for p in model.teacher.parameters())
+        num_regions = cfg.model.gcpl_head.loss.num_regions
+        self.batch = make_batch(preset, args.batch or preset['batch'], device, num_regions)
+        student = [p for p in model.parameters() if p.requires_grad]
+        clip = dict(cfg.optim_wrapper.get('clip_grad') or dict(max_norm=3.0))
+        self.wrapper = AutocastOptimWrapper(
+            dtype=dtype, optimizer=build_optimizer(cfg, student, device), clip_grad=clip
+        )
+        assert isinstance(self.wrapper, OptimWrapper)
+        self.with_cp = bool(cfg.model.backbone.get('with_cp', False))
+        if args.no_cp:
+            self.set_cp(False)
+            self.with_cp = False
+
+    def set_cp(self, enable: bool) -> None:
+        for net in (self.model.backbone, self.model.teacher['backbone']):
+            net.set_grad_checkpointing(enable)
+
+    def step(self, b=None) -> torch.Tensor:
+        model, wrapper = self.model, self.wrapper
         with wrapper.optim_context(model):
-            losses = model.loss(b)
+            losses = model.loss(self.batch if b is None else b)
         total, _ = model.parse_losses(losses)
         wrapper.update_params(total)
         model.update_teacher(0.996)
         return total
 
-    for _ in range(args.warmup):
-        loss = step()
-    if not math.isfinite(float(loss.detach())):
-        raise RuntimeError(f'bench_pretrain_step: the loss is {float(loss.detach())}')
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
-    step_s = median_seconds(step, args.steps, 0, device)
-    peak = float('nan')
-    if device.type == 'cuda':
-        peak = torch.cuda.max_memory_allocated(device) / 2**30
+    def warm(self, steps: int) -> None:
+        loss = None
+        for _ in range(steps):
+            loss = self.step()
+        if loss is not None and not math.isfinite(float(loss.detach())):
+            raise RuntimeError(f'bench_pretrain_step: the loss is {float(loss.detach())}')
+        if self.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(self.device)
 
-    # FLOPs on one sample, times the batch: with the recomputation of checkpointing (hardware)
-    # and without it (model)
-    one = slice_batch(batch, 1)
-    if device.type == 'cpu':
-        # FLOPs do not depend on the dtype; torch's CPU fast path of nn.TransformerEncoderLayer
-        # (taken by the teacher in eval mode) mixes dtypes under CPU autocast and the counter
-        wrapper.cast_dtype = None
-    hw = count_flops(lambda: step(one)) * batch.batch_size
-    if with_cp:
-        for net in (model.backbone, model.teacher['backbone']):
-            net.set_grad_checkpointing(False)
-        mf = count_flops(lambda: step(one)) * batch.batch_size
-        for net in (model.backbone, model.teacher['backbone']):
-            net.set_grad_checkpointing(True)
-    else:
-        mf = hw
-    wrapper.cast_dtype = dtype
+    def time_step(self) -> float:
+        return median_seconds(self.step, 1, 0, self.device)
 
-    syncs = 'n/a on CPU (tests/test_selfsup/test_selfsup_host_reads.py counts host reads)'
-    if device.type == 'cuda':
+    def peak_gib(self) -> float:
+        if self.device.type != 'cuda':
+            return float('nan')
+        return torch.cuda.max_memory_allocated(self.device) / 2**30
+
+    def flops(self) -> tuple[int, int]:
+        """Model FLOPs (no recomputation) and hardware FLOPs (with the checkpointing's) of one
+        step: counted on one sample, times the batch."""
+        one = slice_batch(self.batch, 1)
+        n = self.batch.batch_size
+        if self.device.type == 'cpu':
+            # FLOPs do not depend on the dtype; torch's CPU fast path of
+            # nn.TransformerEncoderLayer (taken by the teacher in eval mode) mixes dtypes under
+            # CPU autocast and the counter
+            self.wrapper.cast_dtype = None
+        hw = count_flops(lambda: self.step(one)) * n
+        if self.with_cp:
+            self.set_cp(False)
+            mf = count_flops(lambda: self.step(one)) * n
+            self.set_cp(True)
+        else:
+            mf = hw
+        self.wrapper.cast_dtype = self.dtype
+        return mf, hw
+
+    def host_syncs(self) -> str:
+        if self.device.type != 'cuda':
+            return 'n/a on CPU (tests/test_selfsup/test_selfsup_host_reads.py counts host reads)'
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             torch.cuda.set_sync_debug_mode('warn')
-            step()
+            self.step()
             torch.cuda.set_sync_debug_mode(0)
-        sites = [str(w.message).split('\n')[0] for w in caught if 'synchroniz' in str(w.message)]
-        syncs = f'{len(sites)}'
+        return str(sum('synchroniz' in str(w.message) for w in caught))
 
-    ceiling = matmul_rate(device, dtype or torch.float32)
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'
-    sheet = next((v for k, v in DATASHEET_BF16.items() if k in name), None)
+    def info(self) -> dict:
+        return dict(
+            n_student=self.n_student,
+            n_teacher=self.n_teacher,
+            batch=self.batch.batch_size,
+            with_cp=self.with_cp,
+            build_s=self.build_s,
+            device=(
+                torch.cuda.get_device_name(self.device) if self.device.type == 'cuda' else 'CPU'
+            ),
+        )
+
+
+def step_line(name: str, args, preset: dict, info: dict, step_s, peak, mf, hw, ceiling) -> str:
+    """One ``RESULT`` line of a timed step (the format other tools parse)."""
+    sheet = next((v for k, v in DATASHEET_BF16.items() if k in info['device']), None)
     rate = mf / step_s
     mfu = ''
     if sheet:
         mfu = f'MFU {100 * rate / (sheet * 1e12):.1f} % of {sheet:.0f} TFLOP/s (datasheet), '
     views = preset['views']
-    return [
-        f'RESULT pretrain_step preset={args.preset} device={name} student={n_student / 1e9:.2f}B '
-        f'teacher={n_teacher / 1e9:.2f}B batch={batch.batch_size} views={views[0]}+{views[1]} '
+    return (
+        f'RESULT {name} preset={args.preset} device={info["device"]} '
+        f'student={info["n_student"] / 1e9:.2f}B teacher={info["n_teacher"] / 1e9:.2f}B '
+        f'batch={info["batch"]} views={views[0]}+{views[1]} '
         f'hr={preset["hr"][0]}/{preset["hr"][1]} ms={preset["ms"][0]}/{preset["ms"][1]} '
-        f'dates={preset["dates"]["s2"]}/{preset["dates"]["s1"]} dtype={args.dtype} cp={with_cp}: '
-        f'{step_s:.3f} s/step, peak {peak:.1f} GiB, model {_si(mf)}FLOP/step '
+        f'dates={preset["dates"]["s2"]}/{preset["dates"]["s1"]} dtype={args.dtype} '
+        f'cp={info["with_cp"]}: {step_s:.3f} s/step, peak {peak:.1f} GiB, model {_si(mf)}FLOP/step '
         f'({_si(rate)}FLOP/s), hardware {_si(hw)}FLOP/step, {mfu}'
         f'{100 * rate / ceiling:.1f} % of the measured matmul {_si(ceiling)}FLOP/s '
-        f'(model built in {build_s:.0f} s)',
+        f'(model built in {info["build_s"]:.0f} s)'
+    )
+
+
+def bench_step(args, preset, device, dtype, tmp) -> list[str]:
+    runner = StepRunner(args, preset, device, dtype, tmp)
+    runner.warm(args.warmup)
+    step_s = median_seconds(runner.step, args.steps, 0, device)
+    peak = runner.peak_gib()
+    mf, hw = runner.flops()
+    syncs = runner.host_syncs()
+    ceiling = matmul_rate(device, dtype or torch.float32)
+    return [
+        step_line('pretrain_step', args, preset, runner.info(), step_s, peak, mf, hw, ceiling),
         f'RESULT host_syncs one step: {syncs}',
     ]
+
+
+# ------------------------------------------------------- a baseline revision, side by side
+PROTOCOL = '@@bench@@ '  # a worker's replies (anything else it prints is passed through)
+
+
+def worker_main(args, preset, device, dtype) -> None:
+    """Serve the step of the tree at ``args.worker`` on stdin / stdout: ``step`` (time one),
+    ``stats`` (peak memory, FLOPs, host syncs), ``quit``."""
+
+    def reply(**kw) -> None:
+        print(PROTOCOL + json.dumps(kw), flush=True)
+
+    import mmskysense
+
+    source = osp.dirname(osp.dirname(osp.abspath(mmskysense.__file__)))
+    if source != osp.abspath(args.worker):
+        raise RuntimeError(
+            f'bench_pretrain_step worker: mmskysense was imported from {source}, not from the '
+            f'tree to time, {args.worker}'
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = StepRunner(args, preset, device, dtype, tmp)
+        runner.warm(args.warmup)
+        reply(ready=True, **runner.info())
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == 'step':
+                reply(seconds=runner.time_step())
+            elif cmd == 'stats':
+                peak = runner.peak_gib()
+                mf, hw = runner.flops()
+                reply(peak=peak, model=mf, hardware=hw, syncs=runner.host_syncs())
+            elif cmd == 'quit':
+                break
+            else:
+                raise ValueError(f'bench_pretrain_step worker: unknown command {cmd!r}')
+
+
+class Worker:
+    """A subprocess running this script's step on the source tree at ``root``."""
+
+    def __init__(self, root: str, argv: list[str]) -> None:
+        env = dict(os.environ, PYTHONPATH=root)
+        self.proc = subprocess.Popen(
+            [sys.executable, osp.abspath(__file__), *argv, '--worker', root],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.root = root
+
+    def ask(self, cmd: str | None) -> dict:
+        if cmd is not None:
+            self.proc.stdin.write(cmd + '\n')
+            self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith(PROTOCOL):
+                return json.loads(line[len(PROTOCOL) :])
+            print(line, end='', file=sys.stderr)
+        raise RuntimeError(
+            f'bench_pretrain_step: the worker on {self.root} exited with {self.proc.wait()} '
+            f'before answering {cmd!r}'
+        )
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write('quit\n')
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+def export_revision(rev: str, dest: str) -> str:
+    """Write the tree of ``rev`` (a commit of this repository) into ``dest``; its full hash."""
+    try:
+        full = subprocess.run(
+            ['git', '-C', REPO, 'rev-parse', '--verify', f'{rev}^{{commit}}'],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except subprocess.CalledProcessError as e:
+        raise SystemExit(
+            f'bench_pretrain_step: --baseline-rev {rev!r} is not a commit of {REPO}: '
+            f'{e.stderr.strip()}'
+        ) from e
+    archive = subprocess.run(
+        ['git', '-C', REPO, 'archive', '--format=tar', full], check=True, capture_output=True
+    )
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter='data')
+    return full
+
+
+def worker_argv(args) -> list[str]:
+    argv = ['--preset', args.preset, '--device', args.device, '--dtype', args.dtype]
+    argv += ['--batch', str(args.batch), '--warmup', str(args.warmup)]
+    argv += ['--threads', str(args.threads)]
+    return argv + (['--no-cp'] if args.no_cp else [])
+
+
+def bench_against_baseline(args, preset, device, dtype, tmp) -> list[str]:
+    """The step of this working tree and of ``args.baseline_rev``, each in its own process,
+    timed alternately (one step of each per round, the order swapped every round): the ratio
+    is the median of the rounds' ratios, so a load that changes over the run hits both."""
+    base_root = osp.join(tmp, 'baseline')
+    rev = export_revision(args.baseline_rev, base_root)
+    argv = worker_argv(args)
+    workers = {}
+    try:
+        # built one after the other: the first does not build while the second is timed
+        workers['current'] = Worker(REPO, argv)
+        info = {'current': workers['current'].ask(None)}
+        workers['baseline'] = Worker(base_root, argv)
+        info['baseline'] = workers['baseline'].ask(None)
+        times = {k: [] for k in workers}
+        ceilings = []
+        for i in range(args.steps):
+            order = ('current', 'baseline') if i % 2 == 0 else ('baseline', 'current')
+            for k in order:
+                times[k].append(workers[k].ask('step')['seconds'])
+            ceilings.append(matmul_rate(device, dtype or torch.float32))
+        stats = {k: w.ask('stats') for k, w in workers.items()}
+    finally:
+        for w in workers.values():
+            w.close()
+    ceiling = statistics.median(ceilings)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = statistics.median(c / b for c, b in zip(times['current'], times['baseline']))
+    share = {k: 100 * stats[k]['model'] / med[k] / ceiling for k in workers}
+    lines = []
+    for k, name in (
+        ('current', 'pretrain_step'),
+        ('baseline', f'pretrain_step_baseline rev={rev[:12]}'),
+    ):
+        s = stats[k]
+        lines.append(
+            step_line(
+                name, args, preset, info[k], med[k], s['peak'], s['model'], s['hardware'], ceiling
+            )
+        )
+    same = (
+        abs(stats['current']['model'] - stats['baseline']['model'])
+        <= 0.01 * stats['baseline']['model']
+    )
+    threads = args.threads or torch.get_num_threads()
+    lines.append(
+        f'RESULT pretrain_step_vs_baseline preset={args.preset} threads={threads} '
+        f'baseline={rev}: current/baseline time = {ratio:.3f} (median of {args.steps} interleaved '
+        f'rounds; current {med["current"]:.3f} s, baseline {med["baseline"]:.3f} s); share of the '
+        f'measured matmul rate: current {share["current"]:.1f} %, baseline '
+        f'{share["baseline"]:.1f} % ({share["current"] / share["baseline"]:.2f}x); model FLOP/step '
+        f'current {_si(stats["current"]["model"])}, baseline {_si(stats["baseline"]["model"])}'
+        + ('' if same else ' (THE FLOP COUNTS DIFFER: the two trees do not compute the same step)')
+    )
+    lines.append(f'RESULT host_syncs one step: {stats["current"]["syncs"]}')
+    return lines
 
 
 def reference_window_attention(attn, x, mask, window):
@@ -471,6 +706,20 @@ def bench_moe(args, preset, device, dtype) -> str:
     )
 
 
+def use_source_tree(root: str) -> None:
+    """Import ``mmskysense`` and read the recipes from the source tree at ``root`` (a worker
+    timing a baseline revision) instead of this script's."""
+    root = osp.abspath(root)
+    sys.path[:] = [p for p in sys.path if osp.abspath(p or '.') != REPO]
+    sys.path.insert(0, root)
+    if 'mmskysense' in sys.modules:
+        raise RuntimeError(
+            'bench_pretrain_step: mmskysense was imported before the worker chose its tree'
+        )
+    for k, path in RECIPES.items():
+        RECIPES[k] = osp.join(root, osp.relpath(path, REPO))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--preset', choices=sorted(PRESETS), default=None)
@@ -479,20 +728,41 @@ def main() -> None:
     parser.add_argument(
         '--dtype', choices=('bfloat16', 'float32'), default=None, help='GPU: bfloat16, CPU: float32'
     )
-    parser.add_argument('--steps', type=int, default=0, help='timed steps (0: GPU 6, CPU 2)')
+    parser.add_argument(
+        '--steps',
+        type=int,
+        default=0,
+        help='timed steps (0: GPU 6, CPU 2; with --baseline-rev, rounds: GPU 6, CPU 10)',
+    )
     parser.add_argument('--warmup', type=int, default=-1, help='(-1: GPU 2, CPU 1)')
     parser.add_argument(
         '--repeat', type=int, default=0, help='timed runs of the micro-benches (0: GPU 11, CPU 5)'
     )
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
     parser.add_argument('--no-cp', action='store_true', help='without activation checkpointing')
     parser.add_argument('--skip-step', action='store_true', help='only the micro-benchmarks')
+    parser.add_argument(
+        '--skip-micro', action='store_true', help='only the step (no attention / MoE benches)'
+    )
+    parser.add_argument(
+        '--baseline-rev',
+        default=None,
+        help='a commit of this repository: its step is timed side by side with the working '
+        "tree's (each in its own process, alternately) and the ratio printed",
+    )
+    parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        use_source_tree(args.worker)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    args.device = str(device)
     args.preset = args.preset or ('paper' if device.type == 'cuda' else 'tiny')
     preset = PRESETS[args.preset]
     gpu = device.type == 'cuda'
     args.repeat = args.repeat or (11 if gpu else 5)
-    args.steps = args.steps or (6 if gpu else 2)
+    args.steps = args.steps or ((6 if gpu else 10) if args.baseline_rev else (6 if gpu else 2))
     args.warmup = args.warmup if args.warmup >= 0 else (2 if gpu else 1)
     args.dtype = args.dtype or ('bfloat16' if device.type == 'cuda' else 'float32')
     dtype = torch.bfloat16 if args.dtype == 'bfloat16' else None
@@ -500,15 +770,25 @@ def main() -> None:
     register_cpu_sdpa_flops()
     if device.type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = True
-    print(f'torch {torch.__version__}, device {device}, preset {args.preset}', flush=True)
+    if args.worker:
+        worker_main(args, preset, device, dtype)
+        return
+    print(
+        f'torch {torch.__version__}, device {device}, preset {args.preset}, '
+        f'threads {torch.get_num_threads()}',
+        flush=True,
+    )
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
-        if not args.skip_step:
+        if args.baseline_rev:
+            lines += bench_against_baseline(args, preset, device, dtype, tmp)
+        elif not args.skip_step:
             lines += bench_step(args, preset, device, dtype, tmp)
     if device.type == 'cuda':
         torch.cuda.empty_cache()
-    lines.append(bench_attention(args, preset, device, dtype))
-    lines.append(bench_moe(args, preset, device, dtype))
+    if not args.skip_micro:
+        lines.append(bench_attention(args, preset, device, dtype))
+        lines.append(bench_moe(args, preset, device, dtype))
     print('\n'.join(lines))
 
 

@@ -261,3 +261,22 @@ def test_pixel_pairs_respect_nodata_and_bad_inputs_are_named(text_file):
         model.loss(**model.data_preprocessor(collate(samples), True))
     with pytest.raises(TypeError, match='PretrainBatch'):
         model.loss(dict(global_views={}), [])
+
+
+def test_the_ema_follows_parameters_assigned_after_its_first_update(text_file):
+    """update_teacher finds its tensors once and reuses them: a parameter assigned anew on the
+    student (load_state_dict(assign=True)) or the teacher afterwards must be the one updated."""
+    model = _build(text_file)
+    model.update_teacher(0.5)  # the pairs are found
+    state = {k: torch.randn_like(v) for k, v in model.fusion.state_dict().items()}
+    model.fusion.load_state_dict(state, assign=True)
+    teacher_state = {
+        k: torch.randn_like(v) for k, v in model.teacher['fusion'].state_dict().items()
+    }
+    model.teacher['fusion'].load_state_dict(teacher_state, assign=True)
+    # assign=True adopts the given tensors: the expected values from copies
+    expected_all = {k: 0.25 * teacher_state[k] + 0.75 * state[k] for k in teacher_state}
+    model.update_teacher(0.25)
+    for k, t in model.teacher['fusion'].named_parameters():
+        expected = expected_all[k]
+        torch.testing.assert_close(t, expected, rtol=1e-6, atol=1e-6, msg=k)

@@ -2,7 +2,10 @@
 # decay); each recipe sets the wrapper type (bf16 on GPUs), the learning rate and the schedule.
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    # fused: one pass over each tensor (torch's default loops over the parameters in Python on
+    # a CPU, and foreach makes a pass per operation there: 6 ms against 17 and 37 for the
+    # tiny model's 10 M parameters, one core); the same update to float rounding
+    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05, fused=True),
     clip_grad=dict(max_norm=3.0),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,

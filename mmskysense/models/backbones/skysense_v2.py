@@ -14,7 +14,7 @@ resolution of ``kind='hr'`` modalities and keeps that of ``kind='ms'`` ones (MS,
 
 import copy
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -65,6 +65,50 @@ class SkySenseV2Stage(nn.Module):
         if self.prompts is not None:
             x = self.prompts.drop(x)
         return x, hw_shape
+
+    def forward_many(
+        self, items: list[tuple[torch.Tensor, tuple[int, int], str, str]]
+    ) -> list[tuple[torch.Tensor, tuple[int, int]]]:
+        """:meth:`forward` of each ``(x, hw_shape, kind, modality)``, block by block: a global
+        block takes the sequences of every modality in one call (one FFN / MoE product for
+        all of them); a windowed block takes them one by one. Without prompt tokens (which
+        are per modality) and MoE (whose statistics are per call), the inputs that share a
+        grid and a kind are first stacked into one batch: up to there every layer works on
+        each image alone."""
+        if self.prompts is None and not any(
+            isinstance(getattr(b, 'ffn', None), MixtureOfExperts) for b in self.blocks
+        ):
+            merged: dict[tuple, list[int]] = {}
+            for i, (_, hw_shape, kind, _) in enumerate(items):
+                merged.setdefault((tuple(hw_shape), kind), []).append(i)
+            if len(merged) < len(items):
+                return self._forward_merged(items, merged)
+        xs, shapes = [], []
+        for x, hw_shape, kind, name in items:
+            if self.downsample is not None:
+                x, hw_shape = self.downsample(x, hw_shape, kind)
+            if self.prompts is not None:
+                x = self.prompts.prepend(x, name)
+            xs.append(x)
+            shapes.append(hw_shape)
+        for block in self.blocks:
+            if self.windowed:
+                xs = [block(x, hw) for x, hw in zip(xs, shapes, strict=True)]
+            else:
+                xs = block(xs)
+        if self.prompts is not None:
+            xs = [self.prompts.drop(x) for x in xs]
+        return list(zip(xs, shapes, strict=True))
+
+    def _forward_merged(self, items: list, merged: dict[tuple, list[int]]) -> list:
+        outs: list = [None] * len(items)
+        for (_, kind), idx in merged.items():
+            x = torch.cat([items[i][0] for i in idx]) if len(idx) > 1 else items[idx[0]][0]
+            (y, hw_shape), *_ = self.forward_many([(x, items[idx[0]][1], kind, items[idx[0]][3])])
+            sizes = [items[i][0].shape[0] for i in idx]
+            for i, part in zip(idx, y.split(sizes), strict=True):
+                outs[i] = (part, hw_shape)
+        return outs
 
 
 @MODELS.register_module()
@@ -177,6 +221,8 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
         self.frozen_stages = frozen_stages
         self.use_moe = bool(use_moe) and s['num_experts'] > 1 and s['moe_blocks'] > 0
         self.with_cp = with_cp
+        # record slices of each group of the last forward_groups (expert_load(group=...))
+        self._group_calls: list[slice] = []
 
         self.tokenizers = nn.ModuleDict(
             {
@@ -340,16 +386,29 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
         )
 
     def _forward_images(self, x: torch.Tensor, name: str) -> tuple[torch.Tensor, ...]:
-        kind = self.modalities[name]['kind']
-        x, hw = self.tokenizers[name](x)
-        b = x.shape[0]
-        outs = []
+        return self._forward_images_many({name: (name, x)})[name]
+
+    def _forward_images_many(self, inputs: dict) -> dict:
+        """Per-stage maps of several ``N x C x H x W`` image batches, ``key -> (modality,
+        images)``, taken stage by stage together (``SkySenseV2Stage.forward_many``)."""
+        if not inputs:
+            return {}
+        state, names = {}, {}
+        for key, (name, x) in inputs.items():
+            names[key] = name
+            state[key] = self.tokenizers[name](x)
+        outs = {key: [] for key in inputs}
         for i, stage in enumerate(self.stages):
-            x, hw = stage(x, hw, kind, name)
+            items = [
+                (x, hw, self.modalities[names[k]]['kind'], names[k]) for k, (x, hw) in state.items()
+            ]
+            state = dict(zip(state, stage.forward_many(items), strict=True))
             if i in self.out_indices:
-                out = getattr(self, f'norm{i}')(x)
-                outs.append(out.view(b, hw[0], hw[1], -1).permute(0, 3, 1, 2).contiguous())
-        return tuple(outs)
+                for key, (x, hw) in state.items():
+                    out = getattr(self, f'norm{i}')(x)
+                    b = x.shape[0]
+                    outs[key].append(out.view(b, hw[0], hw[1], -1).permute(0, 3, 1, 2).contiguous())
+        return {key: tuple(o) for key, o in outs.items()}
 
     def _output_shapes(self, name: str, h: int, w: int) -> list[tuple[int, int, int]]:
         h, w = -(-h // 4), -(-w // 4)
@@ -361,9 +420,11 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                 shapes.append((self.channels[i], h, w))
         return shapes
 
-    def _forward_modality(
+    def _plan_modality(
         self, x: torch.Tensor, name: str, date_mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, ...]:
+    ) -> tuple[torch.Tensor | None, Callable[[tuple | None], tuple[torch.Tensor, ...]]]:
+        """The ``N x C x H x W`` images of one modality to run through the network (None:
+        nothing to run), and how their maps become the modality's outputs."""
         if name not in self.tokenizers:
             raise KeyError(
                 f'{type(self).__name__}: unknown modality {name!r}; this backbone '
@@ -380,7 +441,7 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                     f'{type(self).__name__}: date_mask given for modality {name!r} '
                     f'but its input is not a time series (shape {tuple(x.shape)})'
                 )
-            return self._forward_images(x, name)
+            return x, lambda outs: outs
         if x.dim() != 5:
             raise ValueError(
                 f'{type(self).__name__}: input of modality {name!r} must be '
@@ -394,8 +455,9 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                 f'B x T x C x H x W input, got shape {tuple(x.shape)}'
             )
         flat = x.reshape(b * t, c, h, w)
+        unflat = lambda outs: tuple(o.view(b, t, *o.shape[1:]) for o in outs)  # noqa: E731
         if date_mask is None:
-            return tuple(o.view(b, t, *o.shape[1:]) for o in self._forward_images(flat, name))
+            return flat, unflat
         if date_mask.shape != (b, t):
             raise ValueError(
                 f'{type(self).__name__}: date_mask of modality {name!r} must have '
@@ -407,22 +469,18 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
             # date and zeroes the padded ones (the same features; their tokens do enter the MoE
             # statistics of the forward).
             keep = valid.view(-1, *([1] * (x.dim() - 2)))
-            outs = self._forward_images(flat, name)
-            return tuple((o * keep.to(o.dtype)).view(b, t, *o.shape[1:]) for o in outs)
+            return flat, lambda outs: unflat(o * keep.to(o.dtype) for o in outs)
         # Padded dates are not computed; their features are zeros.
         idx = valid.nonzero(as_tuple=True)[0]
         if idx.numel() == b * t:
-            outs = self._forward_images(flat, name)
-            return tuple(o.view(b, t, *o.shape[1:]) for o in outs)
-        if idx.numel() > 0:
-            feats = self._forward_images(flat.index_select(0, idx), name)
-        else:
-            feats = tuple(flat.new_zeros(0, *s) for s in self._output_shapes(name, h, w))
-        outs = []
-        for f in feats:
-            full = f.new_zeros((b * t,) + f.shape[1:]).index_copy(0, idx, f)
-            outs.append(full.view(b, t, *f.shape[1:]))
-        return tuple(outs)
+            return flat, unflat
+
+        def scatter(feats: tuple | None) -> tuple[torch.Tensor, ...]:
+            if feats is None:  # no date anywhere
+                feats = tuple(flat.new_zeros(0, *s) for s in self._output_shapes(name, h, w))
+            return unflat(f.new_zeros((b * t,) + f.shape[1:]).index_copy(0, idx, f) for f in feats)
+
+        return (flat.index_select(0, idx) if idx.numel() > 0 else None), scatter
 
     def forward(
         self, inputs: dict[str, torch.Tensor], date_masks: dict[str, torch.Tensor] | None = None
@@ -438,6 +496,39 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
             name -> tuple of ``B x C_i x h_i x w_i`` (or ``B x T x C_i x h_i x w_i``) maps, one
             per ``out_indices`` entry.
         """
+        return self.forward_groups([(inputs, date_masks)])[0]
+
+    def forward_groups(
+        self, groups: Sequence[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]]
+    ) -> list[dict[str, tuple[torch.Tensor, ...]]]:
+        """:meth:`forward` of each ``(inputs, date_masks)`` of ``groups`` (e.g. the global and
+        the local views of a batch), in one pass: every image batch of every group goes through
+        the stages together, so a global block and its MoE run once for all of them. The MoE
+        statistics cover every group (:meth:`aux_loss`); ``expert_load(group=i)`` gives those
+        of group ``i`` alone."""
+        for moe in self._moe_layers().values():
+            moe.reset_stats()
+        plans, run = [], {}
+        self._group_calls = []
+        for g, (inputs, date_masks) in enumerate(groups):
+            masks = self._check_inputs(inputs, date_masks)
+            plan = {
+                name: self._plan_modality(x, name, masks.get(name)) for name, x in inputs.items()
+            }
+            start = len(run)
+            run.update({(g, n): (n, x) for n, (x, _) in plan.items() if x is not None})
+            # each MoE records one call per image batch run, in this order
+            self._group_calls.append(slice(start, len(run)))
+            plans.append(plan)
+        feats = self._forward_images_many(run)
+        return [
+            {name: finish(feats.get((g, name))) for name, (_, finish) in plan.items()}
+            for g, plan in enumerate(plans)
+        ]
+
+    def _check_inputs(
+        self, inputs: dict[str, torch.Tensor], date_masks: dict[str, torch.Tensor] | None
+    ) -> dict[str, torch.Tensor]:
         if not isinstance(inputs, Mapping):
             raise TypeError(
                 f'{type(self).__name__}: takes a dict name -> Tensor, got '
@@ -455,11 +546,7 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
                 f'{type(self).__name__}: date_masks has keys {unknown} that are not '
                 f'in the inputs {list(inputs)}'
             )
-        for moe in self._moe_layers().values():
-            moe.reset_stats()
-        return {
-            name: self._forward_modality(x, name, masks.get(name)) for name, x in inputs.items()
-        }
+        return masks
 
     # MoE statistics ----------------------------------------------------------------------------
     def aux_loss(self) -> torch.Tensor:
@@ -473,10 +560,11 @@ class SkySenseV2Backbone(PretrainedInitMixin, BaseModule):
             )
         return torch.stack([m.aux_loss() for m in layers]).sum()
 
-    def expert_load(self) -> dict[str, torch.Tensor]:
+    def expert_load(self, group: int | None = None) -> dict[str, torch.Tensor]:
         """Per MoE layer (``stages.i.blocks.j``), the fraction of tokens per expert of the last
-        forward."""
-        return {name: m.expert_load() for name, m in self._moe_layers().items()}
+        forward (of its group ``group`` alone after :meth:`forward_groups`)."""
+        calls = None if group is None else self._group_calls[group]
+        return {name: m.expert_load(calls) for name, m in self._moe_layers().items()}
 
     # downstream options ------------------------------------------------------------------------
     def set_grad_checkpointing(self, enable: bool = True) -> None:

@@ -21,7 +21,13 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
-from mmskysense.structures import GROUPS, EncodedViews, PretrainBatch, token_correspondence
+from mmskysense.structures import (
+    GROUPS,
+    EncodedViews,
+    PretrainBatch,
+    ViewGroup,
+    token_correspondence,
+)
 from mmskysense.structures.modalities import modality_names
 
 from ..losses.mgcl import GRANULARITIES
@@ -97,6 +103,61 @@ def pool_objects(feats: Tensor, assign: Tensor, weight: Tensor) -> tuple[Tensor,
         -1
     ).to(feats.dtype)
     return obj, mass
+
+
+def _rowwise(fn: nn.Module, inputs: dict) -> dict:
+    """``fn`` (a row-wise projection) of each tensor of ``inputs`` (``... x C``), by one call
+    over all their rows."""
+    flat = torch.cat([x.reshape(-1, x.shape[-1]) for x in inputs.values()])
+    out = fn(flat).split([x.numel() // x.shape[-1] for x in inputs.values()])
+    return {k: y.view(*x.shape[:-1], y.shape[-1]) for (k, x), y in zip(inputs.items(), out)}
+
+
+def _view_pairs(
+    n_student: int, n_teacher: int, exclude_self: bool, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Student view ``i`` and teacher view ``j`` of every pair, ``i``-major, without ``i == j``
+    when ``exclude_self`` (the global views: student and teacher take the same views). Made by
+    arithmetic on the device: a tensor of host indices would be a host-to-device copy."""
+    if not exclude_self:
+        p = torch.arange(n_student * n_teacher, device=device)
+        return p // n_teacher, p % n_teacher
+    if n_student != n_teacher:
+        raise ValueError(
+            f'MGCLHead: the student has {n_student} global views and the teacher {n_teacher}'
+        )
+    others = n_teacher - 1
+    p = torch.arange(n_student * others, device=device)
+    i, r = p // max(others, 1), p % max(others, 1)
+    return i, r + (r >= i).long()  # skip j == i
+
+
+def _pair_correspondence(
+    src: ViewGroup,
+    dst: ViewGroup,
+    src_views: Tensor,
+    dst_views: Tensor,
+    src_grid: tuple[int, int],
+    dst_grid: tuple[int, int],
+) -> Tensor:
+    """``token_correspondence`` of the view pairs ``(src_views[p], dst_views[p])`` in one call:
+    ``P x B x L_src`` (each sample's pair is independent of the others, so the pairs are more
+    rows of one batch)."""
+    p, b = src_views.numel(), src.view_boxes.shape[0]
+
+    def rows(views: ViewGroup, which: Tensor, what: str) -> Tensor:
+        x = getattr(views, what).transpose(0, 1).index_select(0, which.to(views.view_boxes.device))
+        return x.reshape(p * b, -1)
+
+    idx = token_correspondence(
+        rows(src, src_views, 'view_boxes'),
+        rows(src, src_views, 'view_geo_ops'),
+        src_grid,
+        rows(dst, dst_views, 'view_boxes'),
+        rows(dst, dst_views, 'view_geo_ops'),
+        dst_grid,
+    )
+    return idx.reshape(p, b, -1).to(src_views.device)
 
 
 def masked_mean(x: Tensor, mask: Tensor, dim: int) -> Tensor:
@@ -193,81 +254,88 @@ class MGCLHead(BaseModule):
                 f'MGCLHead: the batch lacks modalities {missing} (it has '
                 f'{sorted(student["global_views"].maps)})'
             )
-        first = self.modalities[0]
-        views = [(g, i) for g in GROUPS for i in range(student[g].maps[first].shape[1])]
-        n_teacher = teacher['global_views'].maps[first].shape[1]
-        global_boxes = batch.global_views.view_boxes
-        global_ops = batch.global_views.view_geo_ops
-        terms, pairs_cache = {}, {}
+        # Every (student view, teacher view) pair of a view group at once: the pairs are the
+        # leading dim P of each tensor, laid out (and concatenated) in the order of a loop over
+        # group, student view i, teacher view j, so rows come out pair-major, then by sample,
+        # then by token.
+        n_teacher = teacher['global_views'].maps[self.modalities[0]].shape[1]
+        pairs = {}  # group -> (student view, teacher view) of each pair: two P-long tensors
+        for group in GROUPS:
+            maps = student[group].maps[self.modalities[0]]
+            # a view is not its own target
+            view_pairs = _view_pairs(maps.shape[1], n_teacher, group == 'global_views', maps.device)
+            if view_pairs[0].numel():  # a group without views (or one global view) pairs nothing
+                pairs[group] = view_pairs
+        # the projections are row-wise: one call per head over every modality's rows
+        t_tokens = {
+            m: teacher['global_views'].maps[m].flatten(3).transpose(2, 3)  # B x Vg x L_t x C
+            for m in self.modalities
+        }
+        s_tokens = {
+            (m, group): student[group].maps[m].flatten(3).transpose(2, 3)  # B x Vs x L_s x C
+            for m in self.modalities
+            for group in pairs
+        }
+        t_pixel_logits = _rowwise(heads_t['pixel'], t_tokens)
+        s_pixel_logits = _rowwise(heads_s['pixel'], s_tokens)
+        rows, pairs_cache = {}, {}
         for m in self.modalities:
-            t_maps = teacher['global_views'].maps[m]  # B x Vg x C x h x w
-            t_masks = teacher['global_views'].map_masks[m]
-            t_grid = tuple(t_maps.shape[-2:])
-            t_tokens = t_maps.flatten(3).transpose(2, 3)  # B x Vg x L_t x C
-            t_mask_flat = t_masks.flatten(2)
-            t_pixel_logits = heads_t['pixel'](t_tokens)
-            # objects: Sinkhorn-Knopp groups of each teacher view's tokens
-            assign = torch.stack(
-                [
-                    group_objects(t_tokens[:, j], t_mask_flat[:, j], self.num_objects)
-                    for j in range(n_teacher)
-                ],
-                dim=1,
-            )  # B x Vg x L_t x K_obj
-            pix_s, pix_t, pix_w = [], [], []
-            obj_s, obj_t, obj_w = [], [], []
+            t_grid = tuple(teacher['global_views'].maps[m].shape[-2:])
+            t_mask_flat = teacher['global_views'].map_masks[m].flatten(2)
+            # objects: Sinkhorn-Knopp groups of each teacher view's tokens (each image alone)
+            assign = group_objects(
+                t_tokens[m].flatten(0, 1), t_mask_flat.flatten(0, 1), self.num_objects
+            ).unflatten(0, t_tokens[m].shape[:2])  # B x Vg x L_t x K_obj
+            t_pooled = masked_mean(t_tokens[m], t_mask_flat, dim=2)  # B x Vg x C
+            got = {k: [] for k in ('pix_s', 'pix_t', 'pix_w', 'obj_s', 'obj_t', 'obj_w')}
             img_s, img_t = [], []
-            t_pooled = masked_mean(t_tokens, t_mask_flat, dim=2)  # B x Vg x C
-            for group, i in views:
-                s_map = student[group].maps[m][:, i]
-                s_grid = tuple(s_map.shape[-2:])
-                s_tokens = s_map.flatten(2).transpose(1, 2)  # B x L_s x C
-                s_mask = student[group].map_masks[m][:, i].flatten(1)
-                s_pixel_logits = heads_s['pixel'](s_tokens)
-                s_pooled = masked_mean(s_tokens, s_mask, dim=1)
-                view_group = getattr(batch, group)
-                for j in range(n_teacher):
-                    if group == 'global_views' and i == j:
-                        continue  # a view is not its own target
-                    key = (group, i, j, s_grid, t_grid)  # modalities on one grid share it
-                    if key not in pairs_cache:
-                        pairs_cache[key] = token_correspondence(
-                            view_group.view_boxes[:, i],
-                            view_group.view_geo_ops[:, i],
-                            s_grid,
-                            global_boxes[:, j],
-                            global_ops[:, j],
-                            t_grid,
-                        )  # B x L_s
-                    idx = pairs_cache[key]
-                    safe = idx.clamp_min(0)
-                    gather = lambda t: torch.gather(  # noqa: E731
-                        t, 1, safe[..., None].expand(-1, -1, t.shape[-1])
+            for group, (s_views, t_views) in pairs.items():
+                tokens = s_tokens[m, group]
+                s_grid = tuple(student[group].maps[m].shape[-2:])
+                s_mask = student[group].map_masks[m].flatten(2)  # B x Vs x L_s
+                key = (group, s_grid, t_grid)  # modalities on one grid share it
+                if key not in pairs_cache:
+                    pairs_cache[key] = _pair_correspondence(
+                        getattr(batch, group), batch.global_views, s_views, t_views, s_grid, t_grid
                     )
-                    pair = (idx >= 0) & s_mask & torch.gather(t_mask_flat[:, j], 1, safe)
-                    pix_s.append(s_pixel_logits)
-                    pix_t.append(gather(t_pixel_logits[:, j]))
-                    pix_w.append(pair.float())
-                    a = gather(assign[:, j])  # B x L_s x K_obj
-                    so, mass = pool_objects(s_tokens, a, pair.float())
-                    to, _ = pool_objects(gather(t_tokens[:, j]), a, pair.float())
-                    obj_s.append(so)
-                    obj_t.append(to)
-                    obj_w.append(mass)
-                    img_s.append(s_pooled)
-                    img_t.append(t_pooled[:, j])
-            cat = lambda xs: torch.cat([x.reshape(-1, x.shape[-1]) for x in xs])  # noqa: E731
-            terms[m] = dict(
-                pixel=(cat(pix_s), cat(pix_t), torch.cat([x.reshape(-1) for x in pix_w])),
-                object=(
-                    heads_s['object'](cat(obj_s)),
-                    heads_t['object'](cat(obj_t)),
-                    torch.cat([x.reshape(-1) for x in obj_w]),
-                ),
-                image=(
-                    heads_s['image'](torch.stack(img_s, 1)),
-                    heads_t['image'](torch.stack(img_t, 1)),
-                    torch.ones(img_s[0].shape[0], len(img_s), device=img_s[0].device),
-                ),
+                idx = pairs_cache[key]  # P x B x L_s
+                safe = idx.clamp_min(0)
+
+                def gather(t: Tensor) -> Tensor:
+                    """Teacher rows ``B x Vg x L_t x D`` -> those paired: ``P x B x L_s x D``."""
+                    t = t.transpose(0, 1).index_select(0, t_views)
+                    return torch.gather(t, 2, safe[..., None].expand(-1, -1, -1, t.shape[-1]))
+
+                s_first = lambda t: t.transpose(0, 1).index_select(0, s_views)  # noqa: E731
+                pair = (idx >= 0) & s_first(s_mask) & gather(t_mask_flat[..., None])[..., 0]
+                weight = pair.float()
+                got['pix_s'].append(s_first(s_pixel_logits[m, group]))
+                got['pix_t'].append(gather(t_pixel_logits[m]))
+                got['pix_w'].append(weight)
+                a = gather(assign)  # P x B x L_s x K_obj
+                so, mass = pool_objects(
+                    s_first(tokens).flatten(0, 1), a.flatten(0, 1), weight.flatten(0, 1)
+                )
+                to, _ = pool_objects(
+                    gather(t_tokens[m]).flatten(0, 1), a.flatten(0, 1), weight.flatten(0, 1)
+                )
+                got['obj_s'].append(so)
+                got['obj_t'].append(to)
+                got['obj_w'].append(mass)
+                img_s.append(masked_mean(tokens, s_mask, dim=2).index_select(1, s_views))
+                img_t.append(t_pooled.index_select(1, t_views))
+            rows[m] = dict(got, img_s=torch.cat(img_s, 1), img_t=torch.cat(img_t, 1))
+        cat = lambda xs: torch.cat([x.reshape(-1, x.shape[-1]) for x in xs])  # noqa: E731
+        flat = lambda xs: torch.cat([x.reshape(-1) for x in xs])  # noqa: E731
+        obj_s = _rowwise(heads_s['object'], {m: cat(r['obj_s']) for m, r in rows.items()})
+        obj_t = _rowwise(heads_t['object'], {m: cat(r['obj_t']) for m, r in rows.items()})
+        img_s = _rowwise(heads_s['image'], {m: r['img_s'] for m, r in rows.items()})  # B x P x K
+        img_t = _rowwise(heads_t['image'], {m: r['img_t'] for m, r in rows.items()})
+        return {
+            m: dict(
+                pixel=(cat(r['pix_s']), cat(r['pix_t']), flat(r['pix_w'])),
+                object=(obj_s[m], obj_t[m], flat(r['obj_w'])),
+                image=(img_s[m], img_t[m], torch.ones(img_s[m].shape[:2], device=img_s[m].device)),
             )
-        return terms
+            for m, r in rows.items()
+        }

@@ -10,6 +10,8 @@ with ``MSA`` the multi-head scaled dot-product attention ``softmax(q k^T / sqrt(
 device has them). Modality prompt tokens (eq. 1) simply extend the token sequence.
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -99,13 +101,48 @@ class GlobalTransformerBlock(nn.Module):
             y = self.ffn(self.norm2(x))
         return x + self.drop_path(y), stats
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``B x N x C`` -> same shape."""
-        if x.dim() != 3 or x.shape[-1] != self.embed_dims:
-            raise ValueError(
-                f'GlobalTransformerBlock: expected B x N x {self.embed_dims} tokens, '
-                f'got shape {tuple(x.shape)}'
-            )
+    def _forward_many(self, *xs: torch.Tensor):
+        """:meth:`_forward` of each sequence of ``xs``: the token-wise layers (norms, qkv,
+        output projection, FFN or MoE) run once over the tokens of every sequence, the
+        attention once per sequence length (sequences of one length are more rows of one
+        batch, each still attending within itself)."""
+        c, heads = self.embed_dims, self.attn.num_heads
+        sizes = [x.shape[0] * x.shape[1] for x in xs]
+        qkv = self.attn.qkv(self.norm1(torch.cat([x.reshape(-1, c) for x in xs])))
+        qkv = [t.view(x.shape[0], x.shape[1], 3 * c) for t, x in zip(qkv.split(sizes), xs)]
+        by_length: dict[int, list[int]] = {}
+        for i, x in enumerate(xs):
+            by_length.setdefault(x.shape[1], []).append(i)
+        drop = self.attn.attn_drop if self.training else 0.0
+        att = [None] * len(xs)
+        for n, idx in by_length.items():
+            rows = torch.cat([qkv[i] for i in idx]) if len(idx) > 1 else qkv[idx[0]]
+            q, k, v = rows.view(-1, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4).unbind(0)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+            out = out.transpose(1, 2).reshape(-1, c)
+            for i, o in zip(idx, out.split([sizes[i] for i in idx]), strict=True):
+                att[i] = o
+        att = self.attn.proj_drop(self.attn.proj(torch.cat(att)))
+        xs = [x + self.drop_path(a.view_as(x)) for x, a in zip(xs, att.split(sizes), strict=True)]
+        normed = self.norm2(torch.cat([x.reshape(-1, c) for x in xs]))
+        stats = None
+        if isinstance(self.ffn, MixtureOfExperts):
+            outs = self.ffn(list(normed.split(sizes)))  # one dispatch for every sequence
+            ys, stats = [y for y, _, _ in outs], [(loss, cnt) for _, loss, cnt in outs]
+        else:
+            ys = self.ffn(normed).split(sizes)
+        return tuple(x + self.drop_path(y.view_as(x)) for x, y in zip(xs, ys, strict=True)), stats
+
+    def forward(
+        self, x: torch.Tensor | Sequence[torch.Tensor], attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """``B x N x C`` -> same shape. A list of sequences (of any lengths and batch sizes,
+        e.g. one per modality) gives the list of their outputs: each is attended alone and the
+        FFN runs once over all their tokens (fewer, larger products; a MoE reads its experts'
+        weights once)."""
+        if isinstance(x, (list, tuple)):
+            return self._forward_list(list(x), attn_mask)
+        self._check(x)
         if self.with_cp and x.requires_grad and torch.is_grad_enabled():
             x, stats = checkpoint(self._forward, x, attn_mask, use_reentrant=False)
         else:
@@ -113,3 +150,28 @@ class GlobalTransformerBlock(nn.Module):
         if stats is not None:
             self.ffn.record(*stats)
         return x
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.embed_dims:
+            raise ValueError(
+                f'GlobalTransformerBlock: expected B x N x {self.embed_dims} tokens, '
+                f'got shape {tuple(x.shape)}'
+            )
+
+    def _forward_list(
+        self, xs: list[torch.Tensor], attn_mask: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        if attn_mask is not None:
+            raise ValueError('GlobalTransformerBlock: a list of sequences takes no attn_mask')
+        if not xs:
+            return []
+        for x in xs:
+            self._check(x)
+        grad = torch.is_grad_enabled() and any(x.requires_grad for x in xs)
+        if self.with_cp and grad:
+            outs, stats = checkpoint(self._forward_many, *xs, use_reentrant=False)
+        else:
+            outs, stats = self._forward_many(*xs)
+        for s in stats or ():
+            self.ffn.record(*s)
+        return list(outs)

@@ -320,13 +320,18 @@ class MixtureOfExperts(nn.Module):
             )
         return ok
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor | list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | list[tuple]:
         """Apply eq. 2 to the tokens ``x`` (``... x C``).
 
         Returns:
             output of the shape of ``x``; the Switch balance loss (scalar); the number of token
-            assignments per expert (``M``, long, on ``x``'s device).
+            assignments per expert (``M``, long, on ``x``'s device). For a list of tensors,
+            the list of these triples (:meth:`forward_segments`).
         """
+        if isinstance(x, (list, tuple)):
+            return self.forward_segments(list(x))
         if x.shape[-1] != self.embed_dims:
             raise ValueError(
                 f'MixtureOfExperts: expected last dim {self.embed_dims} (embed_dims), '
@@ -334,11 +339,51 @@ class MixtureOfExperts(nn.Module):
             )
         shape = x.shape
         x = x.reshape(-1, self.embed_dims)
-        num_tokens, k = x.shape[0], self.top_k
         probs, gate_vals, expert_idx = self.route(x)
+        loss, counts = self._balance(probs, expert_idx)
+        if self.use_dense():
+            # gate values at the chosen experts, zero elsewhere: N x M
+            weights = torch.zeros_like(probs).scatter(1, expert_idx, gate_vals)
+            return self._experts_dense(x, weights).reshape(shape), loss, counts
+        return self._dispatch(x, gate_vals, expert_idx, counts).reshape(shape), loss, counts
+
+    def forward_segments(
+        self, xs: list[torch.Tensor]
+    ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """:meth:`forward` of each of ``xs`` (e.g. the tokens of several modalities), with one
+        dispatch for all: the experts read their weights once (and their weight gradients are
+        made once) instead of once per tensor. Each tensor keeps its own balance loss and
+        counts, and each token its own routing, so the results are those of one :meth:`forward`
+        per tensor."""
+        for x in xs:
+            if x.shape[-1] != self.embed_dims:
+                raise ValueError(
+                    f'MixtureOfExperts: expected last dim {self.embed_dims} (embed_dims), '
+                    f'got shape {tuple(x.shape)}'
+                )
+        if len(xs) <= 1 or self.use_dense():
+            return [self.forward(x) for x in xs]
+        flat = torch.cat([x.reshape(-1, self.embed_dims) for x in xs])
+        probs, gate_vals, expert_idx = self.route(flat)
+        sizes = [x.numel() // self.embed_dims for x in xs]
+        stats = [
+            self._balance(p, i)
+            for p, i in zip(probs.split(sizes), expert_idx.split(sizes), strict=True)
+        ]
+        counts = torch.stack([c for _, c in stats]).sum(0)
+        out = self._dispatch(flat, gate_vals, expert_idx, counts).split(sizes)
+        return [
+            (y.reshape(x.shape), loss, c) for y, x, (loss, c) in zip(out, xs, stats, strict=True)
+        ]
+
+    def _balance(
+        self, probs: torch.Tensor, expert_idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Switch balance loss and the assignments per expert of one call's routing."""
+        num_tokens, k = probs.shape[0], self.top_k
         flat_idx = expert_idx.reshape(-1)
         # counts on the device (a scatter-add; bincount would read its maximum on the host)
-        counts = torch.zeros(self.num_experts, dtype=torch.long, device=x.device)
+        counts = torch.zeros(self.num_experts, dtype=torch.long, device=probs.device)
         counts.scatter_add_(0, flat_idx, torch.ones_like(flat_idx))
         frac = counts.to(probs.dtype) / max(num_tokens * k, 1)
         loss = (
@@ -346,13 +391,20 @@ class MixtureOfExperts(nn.Module):
             if num_tokens > 0
             else probs.sum() * 0.0
         )
-        if self.use_dense():
-            # gate values at the chosen experts, zero elsewhere: N x M
-            weights = torch.zeros_like(probs).scatter(1, expert_idx, gate_vals)
-            return self._experts_dense(x, weights).reshape(shape), loss, counts
-        if num_tokens == 0:
-            return x.reshape(shape), loss, counts
+        return loss, counts
 
+    def _dispatch(
+        self,
+        x: torch.Tensor,
+        gate_vals: torch.Tensor,
+        expert_idx: torch.Tensor,
+        counts: torch.Tensor,
+    ) -> torch.Tensor:
+        """The experts' gated outputs for the rows ``x`` (``N x C``) routed to ``expert_idx``."""
+        num_tokens, k = x.shape[0], self.top_k
+        if num_tokens == 0:
+            return x
+        flat_idx = expert_idx.reshape(-1)
         # Sort assignments by expert so each expert sees one contiguous slice.
         order = torch.argsort(flat_idx, stable=True)
         if k == 1:
@@ -368,12 +420,8 @@ class MixtureOfExperts(nn.Module):
             y_sorted = self._experts_loop(x_sorted, counts)
         y_sorted = y_sorted * gate_vals.reshape(-1)[order].unsqueeze(-1).to(y_sorted.dtype)
         if k == 1:
-            out = _PermuteRows.apply(y_sorted, inv, order)
-        else:
-            out = y_sorted.new_zeros(num_tokens, y_sorted.shape[-1]).index_add(
-                0, token_of, y_sorted
-            )
-        return out.reshape(shape), loss, counts
+            return _PermuteRows.apply(y_sorted, inv, order)
+        return y_sorted.new_zeros(num_tokens, y_sorted.shape[-1]).index_add(0, token_of, y_sorted)
 
     def _experts_grouped(
         self, x_sorted: torch.Tensor, sorted_idx: torch.Tensor, counts: torch.Tensor
@@ -434,11 +482,13 @@ class MixtureOfExperts(nn.Module):
             return self.gate.weight.new_zeros(())
         return torch.stack([r[0] for r in self._records]).sum()
 
-    def expert_load(self) -> torch.Tensor:
-        """Fraction of token assignments per expert over the recorded calls (``M``)."""
-        if not self._records:
+    def expert_load(self, calls: slice | None = None) -> torch.Tensor:
+        """Fraction of token assignments per expert over the recorded calls (``M``), or over
+        the calls ``calls`` of them."""
+        records = self._records if calls is None else self._records[calls]
+        if not records:
             return self.gate.weight.new_zeros(self.num_experts, dtype=torch.float32)
-        counts = torch.stack([r[1] for r in self._records]).sum(0).float()
+        counts = torch.stack([r[1] for r in records]).sum(0).float()
         return counts / counts.sum().clamp(min=1)
 
     def extra_repr(self) -> str:

@@ -163,7 +163,8 @@ class SkySenseV2(BaseSelfSupervisor):
         """teacher <- momentum * teacher + (1 - momentum) * student, parameter by parameter;
         buffers are copied (they are not learned).
 
-        One ``torch._foreach_*`` call over every tensor. Sharded parameters (FSDP2 DTensors)
+        One ``torch._foreach_*`` call over every tensor (the tensor lists are found once,
+        :meth:`_ema_pairs`). Sharded parameters (FSDP2 DTensors)
         are updated shard by shard: student and teacher are sharded alike, so each rank's local
         shards correspond element by element and no communication is needed.
         """
@@ -172,32 +173,69 @@ class SkySenseV2(BaseSelfSupervisor):
                 f'SkySenseV2.update_teacher: `momentum` must be in [0, 1], got {momentum}'
             )
         self.momentum = float(momentum)
-        t_params, s_params, t_bufs, s_bufs = [], [], [], []
-        for name, student in self.mirrored_modules().items():
-            teacher = self.teacher[name]
-            s_named = dict(student.named_parameters())
-            for key, t in teacher.named_parameters():
-                t, s = _local(t), _local(s_named[key].detach())
-                if t.shape != s.shape:
-                    raise RuntimeError(
-                        f'SkySenseV2.update_teacher: teacher.{name}.{key} has a local shape '
-                        f'{tuple(t.shape)}, the student {tuple(s.shape)}: shard the student and '
-                        'the teacher alike'
-                    )
-                t_params.append(t)
-                s_params.append(s.to(t.dtype))
-            s_named = dict(student.named_buffers())
-            for key, t in teacher.named_buffers():
-                if key in s_named:
-                    t_bufs.append(_local(t))
-                    s_bufs.append(_local(s_named[key]))
+        pairs = self._ema_pairs()
+        t_params = [_local(t) for t in pairs['t_params']]
+        s_params = [
+            s if s.dtype == t.dtype else s.to(t.dtype)
+            for s, t in zip(map(_local, pairs['s_params']), t_params, strict=True)
+        ]
+        t_bufs = [_local(t) for t in pairs['t_bufs']]
+        s_bufs = [_local(s) for s in pairs['s_bufs']]
         if momentum == 0.0:
             torch._foreach_copy_(t_params, s_params)
         elif t_params:
-            torch._foreach_mul_(t_params, momentum)
-            torch._foreach_add_(t_params, s_params, alpha=1.0 - momentum)
+            # t + (1 - m) (s - t) = m t + (1 - m) s: one pass over the tensors instead of two
+            torch._foreach_lerp_(t_params, s_params, 1.0 - momentum)
         if t_bufs:
             torch._foreach_copy_(t_bufs, s_bufs)
+
+    def _ema_pairs(self) -> dict[str, list[Tensor]]:
+        """Teacher and student parameters (and buffers) of :meth:`update_teacher`, in
+        matching order. Walking the modules by name costs more than the update itself on a
+        small model, so the pairs are found once and reused while every slot still holds the
+        same tensor (a slot re-assigned, e.g. by sharding or ``load_state_dict(assign=True)``,
+        finds them again)."""
+        cache = getattr(self, '_ema_cache', None)
+        if cache is not None and all(
+            owner._parameters.get(key) is t if kind == 'p' else owner._buffers.get(key) is t
+            for kind, owner, key, t in cache['slots']
+        ):
+            return cache
+        cache = dict(t_params=[], s_params=[], t_bufs=[], s_bufs=[], slots=[])
+
+        def slots(module: nn.Module, kind: str):
+            # the names and tensors of named_parameters / named_buffers (a shared tensor
+            # once), with the module that holds each
+            seen = set()
+            for prefix, owner in module.named_modules():
+                own = owner._parameters if kind == 'p' else owner._buffers
+                for key, t in own.items():
+                    if t is not None and id(t) not in seen:
+                        seen.add(id(t))
+                        yield f'{prefix}.{key}' if prefix else key, owner, key, t
+
+        for name, student in self.mirrored_modules().items():
+            teacher = self.teacher[name]
+            for kind, t_list, s_list in (('p', 't_params', 's_params'), ('b', 't_bufs', 's_bufs')):
+                s_named = {k: (o, key, t) for k, o, key, t in slots(student, kind)}
+                for k, owner, key, t in slots(teacher, kind):
+                    if k not in s_named:
+                        if kind == 'b':  # a buffer the student lacks is not mirrored
+                            continue
+                        raise KeyError(f'SkySenseV2.update_teacher: the student has no {name}.{k}')
+                    s_owner, s_key, s = s_named[k]
+                    t_local, s_local = _local(t), _local(s)
+                    if kind == 'p' and t_local.shape != s_local.shape:
+                        raise RuntimeError(
+                            f'SkySenseV2.update_teacher: teacher.{name}.{k} has a local shape '
+                            f'{tuple(t_local.shape)}, the student {tuple(s_local.shape)}: shard '
+                            'the student and the teacher alike'
+                        )
+                    cache[t_list].append(t)
+                    cache[s_list].append(s)
+                    cache['slots'] += [(kind, owner, key, t), (kind, s_owner, s_key, s)]
+        self._ema_cache = cache
+        return cache
 
     def train(self, mode: bool = True) -> 'SkySenseV2':
         super().train(mode)
@@ -214,16 +252,50 @@ class SkySenseV2(BaseSelfSupervisor):
 
     def encode(self, nets: dict[str, nn.Module], batch: PretrainBatch, group: str) -> EncodedViews:
         """Backbone + fusion on one view group; every output keeps ``B x V`` leading dims."""
-        views = getattr(batch, group)
-        b, v = views.view_boxes.shape[:2]
-        x, date_masks, doy = {}, {}, {}
-        for m in views.images:
-            x[m] = views.images[m].flatten(0, 1)
-            if m in batch.date_masks:
-                t = views.images[m].shape[2]
-                date_masks[m] = batch.date_masks[m][:, None].expand(b, v, t).flatten(0, 1)
-                doy[m] = batch.doy[m][:, None].expand(b, v, t).flatten(0, 1)
-        outs = nets['backbone'](x, date_masks or None)
+        return self.encode_groups(nets, batch, (group,))[group]
+
+    def encode_groups(
+        self, nets: dict[str, nn.Module], batch: PretrainBatch, groups: Sequence[str] = GROUPS
+    ) -> dict[str, EncodedViews]:
+        """:meth:`encode` of each view group, the groups through the backbone in one pass
+        where it can take several (``forward_groups``: one run of each global block and MoE
+        for every group's images, instead of one per group)."""
+        inputs, shapes, date_masks, doys = [], [], [], []
+        for group in groups:
+            views = getattr(batch, group)
+            b, v = views.view_boxes.shape[:2]
+            x, dm, doy = {}, {}, {}
+            for m in views.images:
+                x[m] = views.images[m].flatten(0, 1)
+                if m in batch.date_masks:
+                    t = views.images[m].shape[2]
+                    dm[m] = batch.date_masks[m][:, None].expand(b, v, t).flatten(0, 1)
+                    doy[m] = batch.doy[m][:, None].expand(b, v, t).flatten(0, 1)
+            inputs.append((x, dm or None))
+            shapes.append((b, v))
+            date_masks.append(dm)
+            doys.append(doy)
+        backbone = nets['backbone']
+        if hasattr(backbone, 'forward_groups'):
+            outs = backbone.forward_groups(inputs)
+        else:
+            outs = [backbone(x, dm) for x, dm in inputs]
+        return {
+            group: self._encoded(nets, getattr(batch, group), out, *rest)
+            for group, out, *rest in zip(groups, outs, shapes, date_masks, doys, strict=True)
+        }
+
+    def _encoded(
+        self,
+        nets: dict[str, nn.Module],
+        views,
+        outs: dict[str, tuple[Tensor, ...]],
+        shape: tuple[int, int],
+        date_masks: dict[str, Tensor],
+        doy: dict[str, Tensor],
+    ) -> EncodedViews:
+        """One group's backbone maps -> token masks, per-location maps and the fusion."""
+        b, v = shape
         dense, token_masks, maps, map_masks = {}, {}, {}, {}
         for m in views.images:
             feat = outs[m][-1]
@@ -268,16 +340,22 @@ class SkySenseV2(BaseSelfSupervisor):
             )
         batch = inputs
         student_nets = dict(backbone=self.backbone, fusion=self.fusion)
+        # the balance losses of every group's forward; the expert load of the global views'
         student, moe_aux, expert_load = {}, 0.0, {}
-        for group in GROUPS:
-            student[group] = self.encode(student_nets, batch, group)
-            aux = self.backbone.aux_loss() if hasattr(self.backbone, 'aux_loss') else None
-            if aux is not None:
-                moe_aux = moe_aux + aux
-            if group == 'global_views' and hasattr(self.backbone, 'expert_load'):
-                expert_load = self.backbone.expert_load()
+        if hasattr(self.backbone, 'forward_groups'):  # every group in one pass
+            student = self.encode_groups(student_nets, batch)
+            moe_aux = self.backbone.aux_loss()
+            expert_load = self.backbone.expert_load(group=GROUPS.index('global_views'))
+        else:
+            for group in GROUPS:
+                student[group] = self.encode(student_nets, batch, group)
+                aux = self.backbone.aux_loss() if hasattr(self.backbone, 'aux_loss') else None
+                if aux is not None:
+                    moe_aux = moe_aux + aux
+                if group == 'global_views' and hasattr(self.backbone, 'expert_load'):
+                    expert_load = self.backbone.expert_load()
         with torch.no_grad():
-            teacher = {g: self.encode(self.teacher, batch, g) for g in GROUPS}
+            teacher = self.encode_groups(self.teacher, batch)
 
         losses: dict[str, Tensor] = {}
         w = self.loss_weights

@@ -180,8 +180,12 @@ def test_moe_aux_loss_is_the_sum_of_switch_losses(tiny):
         for m in moes.values():  # spread the routing over the experts
             m.gate.weight.normal_(0, 1)
     seen = []
+
+    def hook(mod, args, out, n):  # a call may take the tokens of several modalities at once
+        seen.extend((n, t) for t in (args[0] if isinstance(args[0], list) else [args[0]]))
+
     hooks = [
-        m.register_forward_hook(lambda mod, args, out, n=n: seen.append((n, args[0])))
+        m.register_forward_hook(lambda mod, args, out, n=n: hook(mod, args, out, n))
         for n, m in moes.items()
     ]
     x = dict(hr=torch.randn(1, 3, 32, 32), s2=torch.randn(1, 10, 16, 16))
@@ -411,3 +415,65 @@ def test_layers_and_backbone_need_only_torch_and_mmengine():
                     or name.startswith(allowed_mmskysense)
                 )
                 assert ok, f'{osp.relpath(path, root)} imports {name}'
+
+
+def test_modalities_taken_together_give_each_its_own_maps(tiny):
+    """The modalities go through the stages together (a global block and its MoE take all of
+    them in one call): each modality's maps and balance losses are those of a forward of that
+    modality alone, a padded date included."""
+    model = copy.deepcopy(tiny).train()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, MixtureOfExperts):
+                m.gate.weight.normal_(0, 1)  # spread the routing over the experts
+    torch.manual_seed(1)
+    x = dict(
+        hr=torch.randn(2, 3, 32, 32),
+        s2=torch.randn(2, 3, 10, 16, 16),
+        s1=torch.randn(2, 2, 2, 16, 16),
+    )
+    dates = dict(s2=torch.tensor([[True, True, False], [True, True, True]]))
+    joint = model(x, dates)
+    joint_aux = model.aux_loss()
+    alone, aux = {}, 0
+    for name, t in x.items():
+        alone.update(model({name: t}, {k: v for k, v in dates.items() if k == name}))
+        aux = aux + model.aux_loss()
+    for name in x:
+        for a, b in zip(joint[name], alone[name], strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert (joint['s2'][-1][0, 2] == 0).all()  # the padded date
+    torch.testing.assert_close(joint_aux, aux, rtol=1e-6, atol=1e-6)
+
+
+def test_view_groups_in_one_pass_give_each_its_own_maps_and_statistics(tiny):
+    """forward_groups (the global and local views of a batch in one pass): each group's maps
+    are those of its own forward, aux_loss() the sum of both forwards' balance losses, and
+    expert_load(group=i) the expert load of group i's forward alone."""
+    model = copy.deepcopy(tiny).train()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, MixtureOfExperts):
+                m.gate.weight.normal_(0, 1)  # spread the routing over the experts
+    torch.manual_seed(2)
+    big = dict(hr=torch.randn(2, 3, 32, 32), s2=torch.randn(2, 3, 10, 16, 16))
+    small = dict(hr=torch.randn(3, 3, 16, 16), s1=torch.randn(3, 2, 2, 8, 8))
+    dates = dict(s2=torch.tensor([[True, False, True], [True, True, True]]))
+    joint = model.forward_groups([(big, dates), (small, None)])
+    aux = model.aux_loss()
+    loads = [model.expert_load(group=0), model.expert_load(group=1)]
+    alone, alone_aux, alone_loads = [], 0, []
+    for x, d in ((big, dates), (small, None)):
+        alone.append(model(x, d))
+        alone_aux = alone_aux + model.aux_loss()
+        alone_loads.append(model.expert_load())
+    for j, a in zip(joint, alone, strict=True):
+        assert set(j) == set(a)
+        for name in j:
+            for p, q in zip(j[name], a[name], strict=True):
+                torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(aux, alone_aux, rtol=1e-6, atol=1e-6)
+    for got, want in zip(loads, alone_loads, strict=True):
+        for layer in want:
+            torch.testing.assert_close(got[layer], want[layer])
+    assert not torch.equal(loads[0]['stages.3.blocks.0'], loads[1]['stages.3.blocks.0'])

@@ -301,3 +301,51 @@ def test_first_call_inside_an_activation_checkpoint(monkeypatch):
     assert mixture_of_experts._GROUPED_MM_SUPPORT  # probed inside the checkpoint
     for a, b in zip(again, grads):
         torch.testing.assert_close(a, b)
+
+
+def switch_loss_reference(moe: MixtureOfExperts, x: torch.Tensor) -> torch.Tensor:
+    """M * sum_i f_i P_i of one call on the rows ``x``, written out."""
+    probs = F.softmax(x @ moe.gate.weight.t(), dim=-1)
+    idx = probs.topk(moe.top_k, dim=-1).indices.reshape(-1)
+    frac = torch.bincount(idx, minlength=moe.num_experts).float() / idx.numel()
+    return moe.num_experts * (frac * probs.mean(0)).sum()
+
+
+@pytest.mark.parametrize('dispatch', ['auto', 'loop'])
+@pytest.mark.parametrize('top_k', [1, 2])
+def test_a_list_of_tensors_is_one_forward_each_with_one_dispatch(dispatch, top_k):
+    """The tokens of several calls (e.g. modalities) in one dispatch: each tensor's output,
+    balance loss and counts, and every gradient, are those of its own call (the references
+    run each tensor alone, written out)."""
+    torch.manual_seed(0)
+    moe = MixtureOfExperts(16, 32, num_experts=4, top_k=top_k, dispatch=dispatch)
+    with torch.no_grad():
+        moe.gate.weight.normal_(0, 1.0)  # spread the routing over the experts
+        moe.experts.fc1.bias.normal_()
+        moe.experts.fc2.bias.normal_()
+    xs = [torch.randn(2, 9, 16), torch.randn(5, 16), torch.randn(1, 3, 4, 16)]
+    xs = [x.requires_grad_(True) for x in xs]
+    outs = moe(xs)
+    assert len(outs) == len(xs)
+    total = 0
+    for x, (y, loss, counts) in zip(xs, outs, strict=True):
+        rows = x.detach().reshape(-1, 16)
+        torch.testing.assert_close(y, loop_over_experts(moe, rows).view_as(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(loss, switch_loss_reference(moe, rows), rtol=1e-5, atol=1e-6)
+        idx = (rows @ moe.gate.weight.t()).topk(top_k, dim=-1).indices.reshape(-1)
+        assert counts.tolist() == torch.bincount(idx, minlength=4).tolist()
+        total = total + y.square().sum() + loss
+    total.backward()
+    got = [x.grad.clone() for x in xs] + [p.grad.clone() for p in moe.parameters()]
+    for x in xs:
+        x.grad = None
+    moe.zero_grad()
+    ref = sum(
+        loop_over_experts(moe, x.reshape(-1, 16)).square().sum()
+        + switch_loss_reference(moe, x.reshape(-1, 16))
+        for x in xs
+    )
+    ref.backward()
+    want = [x.grad for x in xs] + [p.grad for p in moe.parameters()]
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
