@@ -42,9 +42,8 @@ def checksum(v):
     return sum(float(c.double().sum()) for c in v.reshape(-1).split(1 << 22))
 """
 
-WRITE = (
-    CHECKSUM
-    + r"""
+# the model of the benchmark's config, built with its own weights (no pretrained init)
+BUILD = r"""
 import json, sys, torch
 a = json.loads(sys.argv[1])
 from mmengine.config import Config
@@ -56,6 +55,12 @@ cfg.merge_from_dict(a['options'])
 cfg.model.get('backbone', {}).pop('init_cfg', None)
 torch.manual_seed(0)
 model = MODELS.build(cfg.model)
+"""
+
+WRITE = (
+    CHECKSUM
+    + BUILD
+    + r"""
 state = model.state_dict()
 torch.save(dict(state_dict=state, meta=dict(dataset_meta=dict(classes=['a', 'b']))), a['ckpt'])
 sums = {k: checksum(v) for k, v in state.items()}

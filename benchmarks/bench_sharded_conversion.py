@@ -28,23 +28,14 @@ import json
 import os.path as osp
 import tempfile
 
-from bench_checkpoint_loading import CHECKSUM, CONFIG, run
+from bench_checkpoint_loading import BUILD, CHECKSUM, CONFIG, run
 
 WRITE = (
     CHECKSUM
+    + BUILD
     + r"""
-import json, os, sys, torch
+import os
 import torch.distributed.checkpoint as dcp
-a = json.loads(sys.argv[1])
-from mmengine.config import Config
-from mmskysense.registry import MODELS
-from mmskysense.utils import register_all_modules
-register_all_modules()
-cfg = Config.fromfile(a['config'])
-cfg.merge_from_dict(a['options'])
-cfg.model.get('backbone', {}).pop('init_cfg', None)
-torch.manual_seed(0)
-model = MODELS.build(cfg.model)
 student = model.state_dict()
 params = [k for k, p in model.named_parameters()]
 state = dict(student)

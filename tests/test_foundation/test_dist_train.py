@@ -1,22 +1,16 @@
 """A real two-process data-parallel training (gloo) through tools/dist_train.sh."""
 
-import socket
 import sys
 
 import torch
 from foundation_testing import REPO, run
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from helpers.network import free_port
 
 
 def test_two_process_training_ends_with_identical_weights(tmp_path, toy_config):
     proc = run(
         ['bash', REPO / 'tools/dist_train.sh', toy_config, 2, '--work-dir', tmp_path],
-        PORT=_free_port(),
+        PORT=free_port(),
         PYTHON=sys.executable,  # the suite's interpreter, also in a checkout without .venv/
         timeout=600,
     )

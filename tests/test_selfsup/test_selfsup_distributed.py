@@ -21,13 +21,13 @@ the check is global: the difference of the final states is below 1e-3 of the dis
 """
 
 import math
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.network import free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -37,12 +37,6 @@ from distributed_worker import run_reductions  # noqa: E402
 from mmskysense.utils import register_all_modules  # noqa: E402
 
 register_all_modules()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -77,7 +71,7 @@ def two_ranks(tmp_path_factory):
         '--master_addr',
         '127.0.0.1',
         '--master_port',
-        str(_free_port()),
+        str(free_port()),
         str(HERE / 'distributed_worker.py'),
         str(out),
         str(data),

@@ -6,7 +6,6 @@ the one torch's ``dcp_to_torch_save`` gives (same keys in the same order), a val
 under the memory budget and never left half-written."""
 
 import os
-import socket
 import subprocess
 import sys
 import zipfile
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.network import free_port
 from torch import nn
 
 from mmskysense.engine.strategies import convert_sharded_checkpoint, load_sharded_checkpoint
@@ -106,19 +106,13 @@ def _reference() -> dict:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def sharded(tmp_path_factory):
     root = tmp_path_factory.mktemp('sharded')
     ref = _reference()
     torch.save(ref, root / 'ref.pth')
     src = root / 'iter_7.pth'
-    env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(_free_port()), WORLD_SIZE='2')
+    env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()), WORLD_SIZE='2')
     env['OMP_NUM_THREADS'] = '1'
     procs = [
         subprocess.Popen(
