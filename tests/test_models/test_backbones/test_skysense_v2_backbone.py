@@ -417,15 +417,21 @@ def test_layers_and_backbone_need_only_torch_and_mmengine():
                 assert ok, f'{osp.relpath(path, root)} imports {name}'
 
 
-def test_modalities_taken_together_give_each_its_own_maps(tiny):
-    """The modalities go through the stages together (a global block and its MoE take all of
-    them in one call): each modality's maps and balance losses are those of a forward of that
-    modality alone, a padded date included."""
+def _spread_routing(tiny):
+    """A training copy of ``tiny`` whose gates spread the tokens over the experts."""
     model = copy.deepcopy(tiny).train()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, MixtureOfExperts):
-                m.gate.weight.normal_(0, 1)  # spread the routing over the experts
+                m.gate.weight.normal_(0, 1)
+    return model
+
+
+def test_modalities_taken_together_give_each_its_own_maps(tiny):
+    """The modalities go through the stages together (a global block and its MoE take all of
+    them in one call): each modality's maps and balance losses are those of a forward of that
+    modality alone, a padded date included."""
+    model = _spread_routing(tiny)
     torch.manual_seed(1)
     x = dict(
         hr=torch.randn(2, 3, 32, 32),
@@ -450,11 +456,7 @@ def test_view_groups_in_one_pass_give_each_its_own_maps_and_statistics(tiny):
     """forward_groups (the global and local views of a batch in one pass): each group's maps
     are those of its own forward, aux_loss() the sum of both forwards' balance losses, and
     expert_load(group=i) the expert load of group i's forward alone."""
-    model = copy.deepcopy(tiny).train()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, MixtureOfExperts):
-                m.gate.weight.normal_(0, 1)  # spread the routing over the experts
+    model = _spread_routing(tiny)
     torch.manual_seed(2)
     big = dict(hr=torch.randn(2, 3, 32, 32), s2=torch.randn(2, 3, 10, 16, 16))
     small = dict(hr=torch.randn(3, 3, 16, 16), s1=torch.randn(3, 2, 2, 8, 8))
