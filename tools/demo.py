@@ -1,17 +1,20 @@
 """The main job end to end (make demo): from generated multi-modal GeoTIFFs to a georeferenced map.
 
-  .venv/bin/python tools/demo.py [--out demo_outputs] [--data data/geo_demo] [--quick]
+  .venv/bin/python tools/demo.py [--out demo_outputs] [--data DIR] [--quick]
       [--objective ita|whole] [--world colour|texture]
 
 1. generate the demo dataset: geo-aligned HR / Sentinel-2 / Sentinel-1 GeoTIFF samples with
    OSM-like labels (pretraining, k-NN scenes, a labelled fine-tuning set, one large scene)
 2. pretrain the tiny SkySense V2 (tools/train.py), the teacher's k-NN on the held-out scenes
    measured while it runs (KNNEvalHook), and plot the loss terms, the k-NN curve and the
-   collapse monitors (pretrain_curves.png). ``--objective ita`` (the default): the tiny recipe
-   that learns on these scenes, ITA on HR views; ``--objective whole``: the paper's whole
-   objective (MGCL, QSACL, GCPL and ITA) over HR, Sentinel-2 and Sentinel-1, and then the same
-   recipe with the self-supervised terms alone (ITA weighted 0, no label read), so that the
-   k-NN of the self-supervised part shows on its own
+   collapse monitors (pretrain_curves.png). ``--objective whole`` (the default): the paper's
+   whole objective (MGCL, QSACL, GCPL and ITA) over HR, Sentinel-2 and Sentinel-1 and, beside
+   it, the same recipe with the self-supervised terms alone (ITA weighted 0, no label read), so
+   that the k-NN of the self-supervised part shows on its own; ``--objective ita``: the tiny
+   recipe's ITA on HR views. ``--world texture`` (the default): classes set by HR structure,
+   colours random per region, where the self-supervised terms learn; ``--world colour``: classes
+   set by colour, which the self-supervised terms' colour augmentations teach them to ignore
+   (``--objective ita --world colour`` is the quick demo: about 5 minutes)
 3. extract the teacher backbones; k-NN scene classification with random and pretrained weights
 4. fine-tune UperNet on the labelled set from the pretrained backbone and test it (mIoU)
 5. segment the large scene tile by tile into a GeoTIFF class map and a PNG preview
@@ -579,7 +582,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--out', default='demo_outputs')
-    ap.add_argument('--data', default='data/geo_demo')
+    ap.add_argument(
+        '--data',
+        default=None,
+        help='where the data is generated (default: data/geo_demo, data/geo_demo_texture for '
+        'the texture world: a folder holds one world)',
+    )
     ap.add_argument(
         '--pretrain-iters', type=int, default=None, help="default: the recipe's max_iters"
     )
@@ -588,21 +596,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument(
         '--objective',
         choices=sorted(PRETRAIN_CFGS),
-        default='ita',
-        help="ita: the tiny recipe that learns on the demo's scenes; whole: the paper's four "
-        'terms, and the self-supervised terms alone beside them',
+        default='whole',
+        help="whole: the paper's four terms, and the self-supervised terms alone beside them; "
+        "ita: the tiny recipe's ITA on HR views (the quick demo on the colour world)",
     )
     ap.add_argument(
         '--world',
         choices=sorted(WORLDS),
-        default='colour',
-        help='colour: classes set by colour (16 pretraining samples); texture: classes set by '
-        'HR structure, colours random per region (256 samples)',
+        default='texture',
+        help='texture: classes set by HR structure, colours random per region (256 pretraining '
+        'samples); colour: classes set by colour (16 samples)',
     )
     ap.add_argument('--quick', action='store_true', help='a smoke run: few iterations')
     args = ap.parse_args(argv)
     args.pretrain_cfg_path = PRETRAIN_CFGS[args.objective]
     args.pretrain_cfg = Config.fromfile(osp.join(ROOT, args.pretrain_cfg_path))
+    if args.data is None:
+        args.data = 'data/geo_demo' + ('' if args.world == 'colour' else f'_{args.world}')
     args.finetune_cfg_path = WORLDS[args.world]['finetune_cfg']
     args.finetune_cfg = Config.fromfile(osp.join(ROOT, args.finetune_cfg_path))
     if args.quick:
