@@ -35,6 +35,7 @@ What fake mode cannot do, and what stands in:
 """
 
 import argparse
+import functools
 import json
 import os
 import os.path as osp
@@ -98,8 +99,13 @@ def measure(ranks: int, cp: bool, batch_size: int) -> dict:
         model = model.to_empty(device='cpu').train()
         for net in (model.backbone, model.teacher['backbone']):
             net.set_grad_checkpointing(cp)
-            # every date present: the date selection (nonzero) has a data-dependent shape
-            net.register_forward_pre_hook(lambda m, args: (args[0], None))
+            # every date present: the date selection (nonzero) has a data-dependent shape. The
+            # pretraining step enters the backbone by forward_groups (every view group in one
+            # pass), forward by forward_groups too: the masks are dropped there.
+            if hasattr(net, 'forward_groups'):
+                net.forward_groups = functools.partial(_all_dates, net.forward_groups)
+            else:  # a backbone entered by forward alone
+                net.register_forward_pre_hook(lambda m, args: (args[0], None))
         for m in model.modules():
             if isinstance(m, SwinV2WindowAttention):
                 m.fused_sdpa = True  # the GPU's path
@@ -137,6 +143,11 @@ def measure(ranks: int, cp: bool, batch_size: int) -> dict:
         teacher_params=int(sum(p.numel() for p in model.teacher.parameters())),
         seconds=time.perf_counter() - t0,
     )
+
+
+def _all_dates(forward_groups, groups):
+    """``forward_groups`` with every date of every group taken as real."""
+    return forward_groups([(inputs, None) for inputs, _ in groups])
 
 
 def run_all(ranks, cps, batch_size, jobs) -> list[dict]:
