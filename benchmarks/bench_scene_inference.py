@@ -18,7 +18,7 @@ Prints ``RESULT`` lines:
    model exported to ONNX (``mmskysense.apis.export_model`` at the tile size) and run by
    ``OnnxRuntimeAdapter`` with as many intra-op threads, timed in the same turns (``ort/new``),
    its largest difference from PyTorch's probabilities and the agreement of their arg-max
-   (``--no-onnx`` skips it; it needs the ``deploy`` extra).
+   (``--no-onnx`` skips it; it needs the ``export`` extra).
 4. ``scene``: a generated GeoTIFF scene through ``run_tiles`` into a ``BlendAccumulator``
    (the class map, ``segment_scene``'s sink): wall time, the model's time, the loop's own time
    (reading, blending, writing: wall minus the model's) and its share of the wall time (and of
@@ -104,7 +104,7 @@ def onnx_paths(size: str, model: torch.nn.Module, tile: int, threads: list[int],
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        print('onnxruntime is not installed (pip install -e .[deploy]): no ort path', flush=True)
+        print('onnxruntime is not installed (pip install -e .[export]): no ort path', flush=True)
         return None
     from mmengine.config import Config
 
