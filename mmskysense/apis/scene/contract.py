@@ -30,6 +30,7 @@ from typing import Any
 
 from .gsd import model_gsd
 from .spec import TASKS, SceneSpec, classes_of, scene_spec, task_of
+from .vector_writer import publish
 
 #: bumped when a field changes meaning (a new field with a default needs no bump)
 CONTRACT_VERSION = 1
@@ -329,10 +330,7 @@ def write_contract_json(contract: InputContract, path: str, **extra: Any) -> str
         with os.fdopen(fd, 'w') as f:
             json.dump(doc, f, indent=2)
             f.write('\n')
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide it from colleagues
-        os.replace(tmp, path)
+        publish(tmp, path)  # mkstemp's 0600 would hide it from colleagues
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)

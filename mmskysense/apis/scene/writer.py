@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .vector_writer import publish
+
 #: the value written where the output is undefined
 DEFAULT_NODATA = 255
 
@@ -142,10 +144,7 @@ class ClassMapWriter:
                 BLOCKSIZE=self.blocksize,
                 OVERVIEW_RESAMPLING='NEAREST',
             )
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.cog_path, 0o666 & ~umask)  # mkstemp made it private
-            os.replace(self.cog_path, self.dst_path)
+            publish(self.cog_path, self.dst_path)  # mkstemp made it private
         except BaseException:
             self.abort()
             raise
