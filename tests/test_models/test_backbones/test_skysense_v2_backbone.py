@@ -153,11 +153,16 @@ def test_prompts_keep_token_count_and_are_modality_specific(tiny):
             tokens = model.stages[stage].prompts.tokens['s2']
             tokens.copy_(10 * torch.randn(tokens.shape, generator=g))
         after = model(x)
-    for name in ('hr', 's1'):  # the other modalities' computation is untouched: bit for bit
-        for a, b in zip(before[name], after[name]):
-            assert torch.equal(a, b)
-    for i in (0, 1):  # stages 1-2 carry no prompts
-        assert torch.equal(before['s2'][i], after['s2'][i])
+    for name in x:  # stages 1-2 carry no prompts and run before any: bit for bit
+        for i in (0, 1):
+            assert torch.equal(before[name][i], after[name][i])
+    # The other modalities' maps of stages 3-4 change by rounding at most: their tokens share
+    # the global blocks' matrix products with s2's (the modalities go through in one pass), and
+    # the MoE's expert groups, whose sizes s2's routing sets, can change how those products are
+    # blocked (measured up to 5e-7 with 2 threads; values ~3).
+    for name in ('hr', 's1'):
+        for i in (2, 3):
+            assert (after[name][i] - before[name][i]).abs().max() <= 1e-5, (name, i)
     for i in (2, 3):  # measured 0.02-0.15 over five seeds; rounding is ~1e-6
         assert (after['s2'][i] - before['s2'][i]).abs().max() > 1e-3, f'stage {i + 1}'
 
