@@ -44,6 +44,9 @@ state = dict(state_dict=model, optimizer=optim)
 dcp.save(state, checkpoint_id=sys.argv[2])
 if dist.get_rank() == 0:
     torch.save(ref['extra'], os.path.join(sys.argv[2], 'extra.pth'))
+# both ranks done before either tears gloo down: a rank that destroys its group while the other
+# still runs can abort the other at exit ("terminate called without an active exception")
+dist.barrier()
 dist.destroy_process_group()
 """
 
