@@ -123,10 +123,11 @@ def test_mgcl_teaches_the_student_its_own_image(folder, seed):
 def test_uniform_targets_teach_nothing(folder, monkeypatch):
     from mmskysense.models.losses.teacher_student_ce import TeacherCentering
 
-    def uniform(self, teacher_logits, teacher_temp, weight=None):
+    # every term's targets come from targets_many (targets calls it for one term)
+    def uniform(centerings, teacher_logits, teacher_temp, weight=None, segments=None):
         return torch.full_like(teacher_logits.float(), 1.0 / teacher_logits.shape[-1])
 
-    monkeypatch.setattr(TeacherCentering, 'targets', uniform)
+    monkeypatch.setattr(TeacherCentering, 'targets_many', staticmethod(uniform))
     assert widening(folder, 0) < MIN_WIDENING
 
 

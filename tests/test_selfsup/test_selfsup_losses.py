@@ -213,3 +213,23 @@ def test_ita_downsamples_labels_by_majority_and_ignores_unlabelled(tmp_path):
         ita(feats, torch.full((1, 4, 4), 7))
     with pytest.raises(FileNotFoundError, match='gen_text_embeddings'):
         ITALoss(str(tmp_path / 'missing.pth'))
+
+
+def test_objects_of_every_modality_in_one_call_are_each_modalitys_own():
+    """MGCLHead groups the teacher views of every modality in one ``group_objects`` call, the
+    shorter token rows padded: each modality's assignment must be what grouping its views
+    alone gives (padding tokens take no mass and do not move the centroids)."""
+    from mmskysense.models.heads.mgcl_head import MGCLHead
+
+    g = torch.Generator().manual_seed(7)
+    tokens = {
+        'hr': torch.randn(2, 2, 9, 8, generator=g),
+        's2': torch.randn(2, 2, 4, 8, generator=g),
+    }
+    masks = {m: torch.rand(t.shape[:3], generator=g) > 0.2 for m, t in tokens.items()}
+    head = MGCLHead(in_dims=8, out_dims=16, modalities=('hr', 's2'), num_objects=3)
+    got = head._objects(tokens, masks)
+    for m, t in tokens.items():
+        want = group_objects(t.flatten(0, 1), masks[m].flatten(0, 1), 3).unflatten(0, (2, 2))
+        assert got[m].shape == want.shape
+        torch.testing.assert_close(got[m], want, rtol=1e-5, atol=1e-6)

@@ -94,3 +94,76 @@ def test_unknown_centring_mode_is_refused():
         TeacherCentering(4, mode='softmax')
     with pytest.raises(ValueError, match='mode'):
         MGCLLoss(dict(pixel=4, object=4, image=4), centering='centre')
+
+
+def _term_rows(g: torch.Generator, k: int) -> dict:
+    """MGCL terms of three modalities with different row counts and some zero weights, one
+    modality's pixel term without any weight."""
+    terms = {}
+    for m, n in (('hr', 6), ('s2', 4), ('s1', 3)):
+        terms[m] = {}
+        for gran in GRANULARITIES:
+            w = (torch.rand(n, generator=g) > 0.3).float()
+            if (m, gran) == ('s1', 'pixel'):
+                w = torch.zeros(n)
+            terms[m][gran] = (torch.randn(n, k, generator=g), torch.randn(n, k, generator=g), w)
+    return terms
+
+
+def test_mgcl_terms_are_each_centred_by_their_own_centre_and_update_it():
+    """The modalities' terms of a granularity go through the centring and the cross-entropy
+    together: each term must still be centred by its own centre, weigh its own rows, and move
+    its own centre towards the weighted mean of its own teacher rows (a term without weight
+    keeps its centre and has no loss). References written here, per term."""
+    g = torch.Generator().manual_seed(5)
+    k, momentum = 6, 0.7
+    loss = MGCLLoss(
+        out_dims=dict(pixel=k, object=k, image=k),
+        modalities=('hr', 's2', 's1'),
+        center_momentum=momentum,
+        min_object_mass=0.5,
+    )
+    old = {}
+    for name, c in loss.centering.items():
+        c.center.copy_(torch.randn(1, k, generator=g) * 3)  # far apart: a wrong centre shows
+        old[name] = c.center.clone()
+    terms = _term_rows(g, k)
+    out = loss(terms, teacher_temp=0.04)
+    total = 0.0
+    for m in ('hr', 's2', 's1'):
+        for gran in GRANULARITIES:
+            s, t, w = terms[m][gran]
+            w = (w >= 0.5).float() if gran == 'object' else w
+            centre = old[f'{gran}_{m}']
+            target = F.softmax((t - centre) / 0.04, dim=-1)
+            ce = -(target * F.log_softmax(s / 0.1, dim=-1)).sum(-1)
+            want = (ce * w).sum() / w.sum().clamp_min(1.0)
+            torch.testing.assert_close(out[f'mgcl_{gran}_{m}'], want)
+            torch.testing.assert_close(out[f'mgcl_{gran}_{m}/rows'], w.sum())
+            torch.testing.assert_close(out[f'mgcl_{gran}_{m}/center_norm'], centre.norm())
+            if w.sum() > 0:
+                mean = (t * w[:, None]).sum(0) / w.sum()
+                new = momentum * centre + (1 - momentum) * mean
+            else:
+                new = centre
+            torch.testing.assert_close(loss.centering[f'{gran}_{m}'].center, new)
+            total = total + want
+    torch.testing.assert_close(out['loss_mgcl'], total / 3)
+
+
+def test_sinkhorn_targets_of_several_terms_are_each_terms_own_plan():
+    """``targets_many`` of stacked terms in Sinkhorn-Knopp mode: each term's rows get the plan
+    of its rows alone (the textbook plan, written here), rows without weight get zeros."""
+    g = torch.Generator().manual_seed(6)
+    parts = [F.normalize(torch.randn(n, 5, generator=g), dim=1) for n in (7, 4, 9)]
+    weight = torch.ones(20)
+    weight[[2, 12]] = 0.0
+    centerings = [TeacherCentering(5, mode='sinkhorn_knopp', sinkhorn_iters=3) for _ in parts]
+    segments = torch.cat([torch.full((p.shape[0],), i) for i, p in enumerate(parts)])
+    got = TeacherCentering.targets_many(centerings, torch.cat(parts), 0.1, weight, segments)
+    for i, p in enumerate(parts):
+        rows = segments == i
+        keep = weight[rows] > 0
+        want = torch.zeros_like(p)
+        want[keep] = textbook_sinkhorn(p[keep], 0.1, 3)
+        torch.testing.assert_close(got[rows], want, rtol=1e-4, atol=1e-6)

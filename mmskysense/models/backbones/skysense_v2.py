@@ -69,22 +69,25 @@ class SkySenseV2Stage(nn.Module):
     def forward_many(
         self, items: list[tuple[torch.Tensor, tuple[int, int], str, str]]
     ) -> list[tuple[torch.Tensor, tuple[int, int]]]:
-        """:meth:`forward` of each ``(x, hw_shape, kind, modality)``, block by block: a global
-        block takes the sequences of every modality in one call (one FFN / MoE product for
-        all of them); a windowed block takes them one by one. Without prompt tokens (which
-        are per modality) and MoE (whose statistics are per call), the inputs that share a
-        grid and a kind are first stacked into one batch: up to there every layer works on
-        each image alone."""
-        if self.prompts is None and not any(
+        """:meth:`forward` of each ``(x, hw_shape, kind, modality)``, block by block, every
+        block taking the sequences of all of them in one call (a global block: one attention
+        per length, one FFN / MoE product for all; a windowed block: one attention per window
+        size, one FFN for all). Without prompt tokens (which are per modality) and MoE (whose
+        statistics are per input), the inputs that share a grid and a kind are first stacked
+        into one batch: up to there every layer works on each image alone."""
+        merge = self.prompts is None and not any(
             isinstance(getattr(b, 'ffn', None), MixtureOfExperts) for b in self.blocks
-        ):
-            merged: dict[tuple, list[int]] = {}
+        )
+        groups: list[list[int]] = [[i] for i in range(len(items))]
+        if merge:
+            by_key: dict[tuple, list[int]] = {}
             for i, (_, hw_shape, kind, _) in enumerate(items):
-                merged.setdefault((tuple(hw_shape), kind), []).append(i)
-            if len(merged) < len(items):
-                return self._forward_merged(items, merged)
+                by_key.setdefault((tuple(hw_shape), kind), []).append(i)
+            groups = list(by_key.values())
         xs, shapes = [], []
-        for x, hw_shape, kind, name in items:
+        for idx in groups:
+            x = torch.cat([items[i][0] for i in idx]) if len(idx) > 1 else items[idx[0]][0]
+            _, hw_shape, kind, name = items[idx[0]]
             if self.downsample is not None:
                 x, hw_shape = self.downsample(x, hw_shape, kind)
             if self.prompts is not None:
@@ -92,21 +95,13 @@ class SkySenseV2Stage(nn.Module):
             xs.append(x)
             shapes.append(hw_shape)
         for block in self.blocks:
-            if self.windowed:
-                xs = [block(x, hw) for x, hw in zip(xs, shapes, strict=True)]
-            else:
-                xs = block(xs)
+            xs = block(xs, shapes) if self.windowed else block(xs)
         if self.prompts is not None:
             xs = [self.prompts.drop(x) for x in xs]
-        return list(zip(xs, shapes, strict=True))
-
-    def _forward_merged(self, items: list, merged: dict[tuple, list[int]]) -> list:
         outs: list = [None] * len(items)
-        for (_, kind), idx in merged.items():
-            x = torch.cat([items[i][0] for i in idx]) if len(idx) > 1 else items[idx[0]][0]
-            (y, hw_shape), *_ = self.forward_many([(x, items[idx[0]][1], kind, items[idx[0]][3])])
-            sizes = [items[i][0].shape[0] for i in idx]
-            for i, part in zip(idx, y.split(sizes), strict=True):
+        for idx, x, hw_shape in zip(groups, xs, shapes, strict=True):
+            parts = x.split([items[i][0].shape[0] for i in idx]) if len(idx) > 1 else (x,)
+            for i, part in zip(idx, parts, strict=True):
                 outs[i] = (part, hw_shape)
         return outs
 

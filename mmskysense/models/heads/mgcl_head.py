@@ -238,6 +238,31 @@ class MGCLHead(BaseModule):
             self.paired_logits(student, teacher, batch, teacher_projector), teacher_temp
         )
 
+    def _objects(self, tokens: dict[str, Tensor], masks: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Objects: Sinkhorn-Knopp groups of each teacher view's tokens (``B x Vg x L x C``,
+        masks ``B x Vg x L``), each image alone; the views of every modality in one
+        :func:`group_objects` call, shorter token rows padded with masked-out tokens (which
+        take no mass)."""
+        length = max(t.shape[2] for t in tokens.values())
+
+        def padded(t: Tensor, fill) -> Tensor:
+            t = t.flatten(0, 1)
+            if t.shape[1] == length:
+                return t
+            pad = t.new_full((t.shape[0], length - t.shape[1], *t.shape[2:]), fill)
+            return torch.cat([t, pad], 1)
+
+        assign = group_objects(
+            torch.cat([padded(t, 0.0) for t in tokens.values()]),
+            torch.cat([padded(masks[m], False) for m in tokens]),
+            self.num_objects,
+        )
+        sizes = [t.shape[0] * t.shape[1] for t in tokens.values()]
+        return {
+            m: a[:, : t.shape[2]].unflatten(0, t.shape[:2])
+            for (m, t), a in zip(tokens.items(), assign.split(sizes), strict=True)
+        }
+
     def paired_logits(
         self,
         student: dict[str, EncodedViews],
@@ -278,14 +303,13 @@ class MGCLHead(BaseModule):
         }
         t_pixel_logits = _rowwise(heads_t['pixel'], t_tokens)
         s_pixel_logits = _rowwise(heads_s['pixel'], s_tokens)
+        t_masks = {m: teacher['global_views'].map_masks[m].flatten(2) for m in self.modalities}
+        assigns = self._objects(t_tokens, t_masks)
         rows, pairs_cache = {}, {}
         for m in self.modalities:
             t_grid = tuple(teacher['global_views'].maps[m].shape[-2:])
-            t_mask_flat = teacher['global_views'].map_masks[m].flatten(2)
-            # objects: Sinkhorn-Knopp groups of each teacher view's tokens (each image alone)
-            assign = group_objects(
-                t_tokens[m].flatten(0, 1), t_mask_flat.flatten(0, 1), self.num_objects
-            ).unflatten(0, t_tokens[m].shape[:2])  # B x Vg x L_t x K_obj
+            t_mask_flat = t_masks[m]
+            assign = assigns[m]  # B x Vg x L_t x K_obj
             t_pooled = masked_mean(t_tokens[m], t_mask_flat, dim=2)  # B x Vg x C
             got = {k: [] for k in ('pix_s', 'pix_t', 'pix_w', 'obj_s', 'obj_t', 'obj_w')}
             img_s, img_t = [], []

@@ -366,31 +366,44 @@ class MixtureOfExperts(nn.Module):
         flat = torch.cat([x.reshape(-1, self.embed_dims) for x in xs])
         probs, gate_vals, expert_idx = self.route(flat)
         sizes = [x.numel() // self.embed_dims for x in xs]
-        stats = [
-            self._balance(p, i)
-            for p, i in zip(probs.split(sizes), expert_idx.split(sizes), strict=True)
-        ]
-        counts = torch.stack([c for _, c in stats]).sum(0)
-        out = self._dispatch(flat, gate_vals, expert_idx, counts).split(sizes)
+        segments = torch.cat(
+            [torch.full((n,), i, dtype=torch.long, device=flat.device) for i, n in enumerate(sizes)]
+        )
+        losses, seg_counts = self._balance(probs, expert_idx, segments, len(xs))
+        out = self._dispatch(flat, gate_vals, expert_idx, seg_counts.sum(0)).split(sizes)
         return [
-            (y.reshape(x.shape), loss, c) for y, x, (loss, c) in zip(out, xs, stats, strict=True)
+            (y.reshape(x.shape), loss, c)
+            for y, x, loss, c in zip(out, xs, losses, seg_counts, strict=True)
         ]
 
     def _balance(
-        self, probs: torch.Tensor, expert_idx: torch.Tensor
+        self,
+        probs: torch.Tensor,
+        expert_idx: torch.Tensor,
+        segments: torch.Tensor | None = None,
+        num_segments: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The Switch balance loss and the assignments per expert of one call's routing."""
-        num_tokens, k = probs.shape[0], self.top_k
-        flat_idx = expert_idx.reshape(-1)
+        """The Switch balance loss and the assignments per expert of one call's routing; with
+        ``segments`` (``N`` long: the input of each token), those of each of ``num_segments``
+        inputs, in one pass: ``num_segments`` losses and a ``num_segments x M`` count."""
+        m, k = self.num_experts, self.top_k
+        rows = expert_idx if segments is None else expert_idx + segments[:, None] * m
+        flat_idx = rows.reshape(-1)
+        num = 1 if segments is None else num_segments
         # counts on the device (a scatter-add; bincount would read its maximum on the host)
-        counts = torch.zeros(self.num_experts, dtype=torch.long, device=probs.device)
-        counts.scatter_add_(0, flat_idx, torch.ones_like(flat_idx))
-        frac = counts.to(probs.dtype) / max(num_tokens * k, 1)
-        loss = (
-            self.num_experts * (frac * probs.mean(dim=0)).sum()
-            if num_tokens > 0
-            else probs.sum() * 0.0
-        )
+        counts = torch.zeros(num * m, dtype=torch.long, device=probs.device)
+        counts = counts.scatter_add_(0, flat_idx, torch.ones_like(flat_idx)).view(num, m)
+        # each token makes k assignments: the token count of an input is its counts' sum / k
+        assigned = counts.sum(1, keepdim=True).to(probs.dtype)
+        frac = counts.to(probs.dtype) / assigned.clamp_min(1)
+        if segments is None:
+            mean_probs = probs.mean(dim=0, keepdim=True) if probs.shape[0] else probs.sum(0) * 0.0
+        else:
+            summed = probs.new_zeros(num, m).index_add_(0, segments, probs)
+            mean_probs = summed / (assigned / k).clamp_min(1)
+        loss = m * (frac * mean_probs).sum(-1)
+        if segments is None:
+            return loss[0], counts[0]
         return loss, counts
 
     def _dispatch(

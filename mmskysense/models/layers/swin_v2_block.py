@@ -17,6 +17,7 @@ The numerics (window order, mask, bias table and index, q/v bias, padding) follo
 
 import math
 import weakref
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -317,8 +318,11 @@ class SwinV2Block(nn.Module):
             self._mask_cache[key] = mask
         return mask
 
-    def window_attention(self, x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
-        """(Shifted) window attention on ``B x (H*W) x C`` tokens."""
+    def _to_windows(
+        self, x: torch.Tensor, hw_shape: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple]:
+        """``B x (H*W) x C`` tokens -> their (shifted, zero-padded) windows ``B x nW x ws*ws x C``,
+        the shift mask (None without shift) and what :meth:`_from_windows` needs."""
         b, length, c = x.shape
         h, w = hw_shape
         if length != h * w:
@@ -337,13 +341,52 @@ class SwinV2Block(nn.Module):
         if shift > 0:
             x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
             mask = self._attn_mask(hp, wp, ws, shift, x.device)
-        out = self.attn(window_partition(x, ws), ws, mask)
+        return window_partition(x, ws), mask, (h, w, hp, wp, ws, shift)
+
+    @staticmethod
+    def _from_windows(out: torch.Tensor, geometry: tuple) -> torch.Tensor:
+        """Inverse of :meth:`_to_windows`: windows back to ``B x (H*W) x C`` tokens."""
+        h, w, hp, wp, ws, shift = geometry
+        b, c = out.shape[0], out.shape[-1]
         out = window_reverse(out, ws, hp, wp)
         if shift > 0:
             out = torch.roll(out, shifts=(shift, shift), dims=(1, 2))
-        if pad_r or pad_b:
+        if hp != h or wp != w:
             out = out[:, :h, :w, :]
         return out.reshape(b, h * w, c)
+
+    def window_attention(self, x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
+        """(Shifted) window attention on ``B x (H*W) x C`` tokens."""
+        windows, mask, geometry = self._to_windows(x, hw_shape)
+        return self._from_windows(self.attn(windows, geometry[4], mask), geometry)
+
+    def window_attention_many(
+        self, xs: Sequence[torch.Tensor], hw_shapes: Sequence[tuple[int, int]]
+    ) -> list[torch.Tensor]:
+        """:meth:`window_attention` of each ``B_i x (H_i*W_i) x C`` of ``xs``, with one
+        attention call per window size for all of them: windows are independent of each other,
+        so the unshifted windows of any maps are more rows of one batch; shifted ones join
+        those of maps with the same padded size (the shift mask depends on it)."""
+        parts = [self._to_windows(x, hw) for x, hw in zip(xs, hw_shapes, strict=True)]
+        by_key: dict[tuple, list[int]] = {}
+        for i, (_, mask, (_, _, hp, wp, ws, shift)) in enumerate(parts):
+            by_key.setdefault((ws, (hp, wp) if shift else None), []).append(i)
+        outs: list = [None] * len(xs)
+        for (ws, shifted), idx in by_key.items():
+            mask = parts[idx[0]][1]
+            if len(idx) == 1:
+                outs[idx[0]] = self.attn(parts[idx[0]][0], ws, mask)
+                continue
+            wins = [parts[i][0] for i in idx]
+            if shifted is None:  # every window alone: B*nW windows of each map in one row
+                joint = self.attn(torch.cat([t.flatten(0, 1) for t in wins]).unsqueeze(0), ws)[0]
+                sizes = [t.shape[0] * t.shape[1] for t in wins]
+            else:  # the same windows and mask: more images
+                joint = self.attn(torch.cat(wins), ws, mask)
+                sizes = [t.shape[0] for t in wins]
+            for i, o, t in zip(idx, joint.split(sizes), wins, strict=True):
+                outs[i] = o.view_as(t)
+        return [self._from_windows(o, p[2]) for o, p in zip(outs, parts, strict=True)]
 
     def _forward(self, x: torch.Tensor, hw_shape: tuple[int, int]):
         x = x + self.drop_path(self.norm1(self.window_attention(x, hw_shape)))
@@ -356,8 +399,37 @@ class SwinV2Block(nn.Module):
         x = x + self.drop_path(self.norm2(y))
         return x, stats
 
-    def forward(self, x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
-        """``B x (H*W) x C`` -> same shape."""
+    def _forward_many(self, hw_shapes: Sequence[tuple[int, int]], *xs: torch.Tensor):
+        """:meth:`_forward` of each of ``xs``: the attention by :meth:`window_attention_many`,
+        the token-wise layers (norms, FFN or MoE) once over the tokens of all of them."""
+        c = self.embed_dims
+        sizes = [x.shape[0] * x.shape[1] for x in xs]
+        att = self.norm1(
+            torch.cat([a.reshape(-1, c) for a in self.window_attention_many(xs, hw_shapes)])
+        )
+        # the residual branch per input: stochastic depth drops whole samples of each
+        xs = [x + self.drop_path(a.view_as(x)) for x, a in zip(xs, att.split(sizes), strict=True)]
+        flat = torch.cat([x.reshape(-1, c) for x in xs])
+        stats = None
+        if isinstance(self.ffn, MixtureOfExperts):
+            outs = self.ffn(list(flat.split(sizes)))  # one dispatch, statistics per input
+            ys, stats = torch.cat([y for y, _, _ in outs]), [(lo, n) for _, lo, n in outs]
+        else:
+            ys = self.ffn(flat)
+        ys = self.norm2(ys).split(sizes)
+        return tuple(x + self.drop_path(y.view_as(x)) for x, y in zip(xs, ys, strict=True)), stats
+
+    def forward(
+        self,
+        x: torch.Tensor | Sequence[torch.Tensor],
+        hw_shape: tuple[int, int] | Sequence[tuple[int, int]],
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """``B x (H*W) x C`` -> same shape. A list of token tensors (of any map sizes and batch
+        sizes, e.g. one per modality) with the list of their ``hw_shape`` gives the list of
+        their outputs, each the block's output on it alone, in fewer and larger calls
+        (:meth:`window_attention_many`; the norms and FFN once over all tokens)."""
+        if isinstance(x, (list, tuple)):
+            return self._forward_list(list(x), list(hw_shape))
         if self.with_cp and x.requires_grad and torch.is_grad_enabled():
             x, stats = checkpoint(self._forward, x, hw_shape, use_reentrant=False)
         else:
@@ -365,3 +437,19 @@ class SwinV2Block(nn.Module):
         if stats is not None:
             self.ffn.record(*stats)
         return x
+
+    def _forward_list(
+        self, xs: list[torch.Tensor], hw_shapes: list[tuple[int, int]]
+    ) -> list[torch.Tensor]:
+        if len(hw_shapes) != len(xs):
+            raise ValueError(f'SwinV2Block: {len(xs)} token tensors but {len(hw_shapes)} hw_shapes')
+        if not xs:
+            return []
+        grad = torch.is_grad_enabled() and any(x.requires_grad for x in xs)
+        if self.with_cp and grad:
+            outs, stats = checkpoint(self._forward_many, hw_shapes, *xs, use_reentrant=False)
+        else:
+            outs, stats = self._forward_many(hw_shapes, *xs)
+        for s in stats or ():
+            self.ffn.record(*s)
+        return list(outs)

@@ -6,12 +6,13 @@ eq. 4 (DINO [42]) on rows that ``MGCLHead`` has paired, each with its own teache
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from mmskysense.registry import MODELS
 from mmskysense.structures.modalities import modality_names
 
-from ..utils.ssl_monitors import teacher_student_monitors
+from ..utils.ssl_monitors import teacher_student_monitors_many
 from .teacher_student_ce import TeacherCentering, teacher_student_cross_entropy
 
 GRANULARITIES = ('pixel', 'object', 'image')
@@ -74,8 +75,6 @@ class MGCLLoss(nn.Module):
             ``mgcl_<granularity>_<modality>`` for logging, with its monitors
             (``mmskysense.models.utils.ssl_monitors.teacher_student_monitors``).
         """
-        out: dict[str, Tensor] = {}
-        total = None
         for modality in self.modalities:
             if modality not in terms:
                 raise KeyError(
@@ -84,20 +83,43 @@ class MGCLLoss(nn.Module):
             for g in GRANULARITIES:
                 if g not in terms[modality]:
                     raise KeyError(f'MGCLLoss: terms[{modality!r}] lacks granularity {g!r}')
-                student, teacher, weight = terms[modality][g]
-                if g == 'object':
-                    weight = (weight >= self.min_object_mass).to(student.dtype)
-                centering = self.centering[f'{g}_{modality}']
-                target = centering.targets(teacher, teacher_temp, weight)
-                loss = teacher_student_cross_entropy(student, target, self.student_temp, weight)
-                out.update(
-                    teacher_student_monitors(
-                        f'mgcl_{g}_{modality}', target, loss, weight, centering.center
-                    )
+        out: dict[str, Tensor] = {}
+        total = None
+        num = len(self.modalities)
+        for g in GRANULARITIES:
+            # the modalities' rows of a granularity stacked (their heads have one output size):
+            # one call of each step for all of them, each row with its modality's centre
+            parts = [terms[m][g] for m in self.modalities]
+            k = parts[0][0].shape[-1]
+            student = torch.cat([s.reshape(-1, k) for s, _, _ in parts])
+            teacher = torch.cat([t.reshape(-1, k) for _, t, _ in parts])
+            weight = torch.cat([w.reshape(-1) for _, _, w in parts])
+            if g == 'object':
+                weight = (weight >= self.min_object_mass).to(student.dtype)
+            segments = None
+            if num > 1:
+                segments = torch.cat(
+                    [
+                        torch.full((s.numel() // k,), i, dtype=torch.long, device=s.device)
+                        for i, (s, _, _) in enumerate(parts)
+                    ]
                 )
-                centering.update(teacher, weight)
-                out[f'mgcl_{g}_{modality}'] = loss.detach()
-                term = self.granularity_weights[g] * loss
-                total = term if total is None else total + term
-        out['loss_mgcl'] = total / len(self.modalities)
+            centerings = [self.centering[f'{g}_{m}'] for m in self.modalities]
+            target = TeacherCentering.targets_many(
+                centerings, teacher, teacher_temp, weight, segments
+            )
+            losses = teacher_student_cross_entropy(
+                student, target, self.student_temp, weight, segments, num
+            ).reshape(num)
+            names = [f'mgcl_{g}_{m}' for m in self.modalities]
+            centers = torch.cat([c.center for c in centerings])
+            out.update(
+                teacher_student_monitors_many(names, target, losses, weight, segments, centers)
+            )
+            TeacherCentering.update_many(centerings, teacher, weight, segments)
+            for name, loss in zip(names, losses.detach(), strict=True):
+                out[name] = loss
+            term = self.granularity_weights[g] * losses.sum()
+            total = term if total is None else total + term
+        out['loss_mgcl'] = total / num
         return out

@@ -11,11 +11,14 @@ batch, so no output can take the whole batch, whatever the centre has learnt so 
 mode sharpens rows that are nearly identical: both give them near-uniform targets.)
 """
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from mmengine import dist
 from torch import Tensor, nn
 
+from ..utils.ssl_monitors import segment_sum
 from .sinkhorn_knopp import sinkhorn_knopp
 
 CENTERING_MODES = ('ema', 'sinkhorn_knopp')
@@ -27,7 +30,12 @@ def teacher_probs(teacher_logits: Tensor, center: Tensor, teacher_temp: float) -
 
 
 def teacher_student_cross_entropy(
-    student_logits: Tensor, target_probs: Tensor, student_temp: float, weight: Tensor | None = None
+    student_logits: Tensor,
+    target_probs: Tensor,
+    student_temp: float,
+    weight: Tensor | None = None,
+    segments: Tensor | None = None,
+    num_segments: int = 1,
 ) -> Tensor:
     """Mean over rows of -sum_k P_t[k] log softmax(student / student_temp)[k] (eq. 4).
 
@@ -37,6 +45,8 @@ def teacher_student_cross_entropy(
         student_temp: student temperature.
         weight: optional ``...`` weights (0 drops a row); the result is their weighted mean, and 0
             (connected to the graph) when every weight is 0.
+        segments: optional ``...`` long, the term (``0 .. num_segments - 1``) of each row: the
+            result is then the ``num_segments`` terms' means, one per term.
     """
     if student_logits.shape != target_probs.shape:
         raise ValueError(
@@ -46,6 +56,11 @@ def teacher_student_cross_entropy(
         )
     log_p = F.log_softmax(student_logits.float() / student_temp, dim=-1)
     ce = -(target_probs * log_p).sum(dim=-1)
+    if segments is not None:
+        ce = ce.reshape(-1)
+        w = ce.new_ones(ce.shape) if weight is None else weight.reshape(-1).to(ce.dtype)
+        total = segment_sum(w, segments.reshape(-1), num_segments)
+        return segment_sum(ce * w, segments.reshape(-1), num_segments) / total.clamp_min(1.0)
     if weight is None:
         return ce.mean()
     weight = weight.to(ce.dtype)
@@ -92,31 +107,69 @@ class TeacherCentering(nn.Module):
     ) -> Tensor:
         """The teacher's target distributions of ``teacher_logits`` (``... x K``); rows whose
         ``weight`` is 0 take no part in the Sinkhorn-Knopp plan (and get zeros there)."""
-        if self.mode == 'ema':
-            return teacher_probs(teacher_logits, self.center, teacher_temp)
+        return TeacherCentering.targets_many([self], teacher_logits, teacher_temp, weight)
+
+    @staticmethod
+    @torch.no_grad()
+    def targets_many(
+        centerings: Sequence['TeacherCentering'],
+        teacher_logits: Tensor,
+        teacher_temp: float,
+        weight: Tensor | None = None,
+        segments: Tensor | None = None,
+    ) -> Tensor:
+        """:meth:`targets` of several terms in one call: row ``i`` of ``teacher_logits``
+        (``N x K``) belongs to the term of ``centerings[segments[i]]`` (``segments`` None: one
+        term) and is centred by its centre, or planned with the rows of its term alone."""
+        mode = centerings[0].mode
+        if any(c.mode != mode for c in centerings):
+            raise ValueError('TeacherCentering.targets_many: the terms mix centring modes')
+        if mode == 'ema':
+            if segments is None:
+                center = centerings[0].center
+            else:
+                center = torch.cat([c.center for c in centerings]).index_select(0, segments)
+            return teacher_probs(teacher_logits, center, teacher_temp)
         k = teacher_logits.shape[-1]
         mask = None if weight is None else (weight.detach().reshape(-1) > 0)
         plan = sinkhorn_knopp(
             teacher_logits.detach().float().reshape(-1, k),
             epsilon=teacher_temp,
-            num_iters=self.sinkhorn_iters,
+            num_iters=centerings[0].sinkhorn_iters,
             row_mask=mask,
+            groups=segments,
+            num_groups=None if segments is None else len(centerings),
         )
         return plan.reshape(teacher_logits.shape)
 
     @torch.no_grad()
     def update(self, teacher_logits: Tensor, weight: Tensor | None = None) -> None:
         """Moves the centre towards the (weighted) mean of ``teacher_logits`` (``... x K``)."""
+        TeacherCentering.update_many([self], teacher_logits, weight)
+
+    @staticmethod
+    @torch.no_grad()
+    def update_many(
+        centerings: Sequence['TeacherCentering'],
+        teacher_logits: Tensor,
+        weight: Tensor | None = None,
+        segments: Tensor | None = None,
+    ) -> None:
+        """:meth:`update` of several terms in one call (rows as in :meth:`targets_many`), with
+        one all-reduce for all of them."""
         logits = teacher_logits.detach().float().reshape(-1, teacher_logits.shape[-1])
         if weight is None:
             w = torch.ones(logits.shape[0], device=logits.device)
         else:
             w = weight.detach().float().reshape(-1)
-        stats = torch.cat([(logits * w[:, None]).sum(0), w.sum().reshape(1)])
+        num = len(centerings)
+        weighted = torch.cat([logits * w[:, None], w[:, None]], 1)
+        stats = segment_sum(weighted, segments, num)  # M x (K + 1): sums, then weights
         if dist.get_world_size() > 1:
             dist.all_reduce(stats, op='sum')
-        total = stats[-1]
-        batch_center = (stats[:-1] / total).unsqueeze(0)
-        # without any weight the centre stays: chosen on the device, not by a host branch
-        moved = self.center * self.momentum + batch_center * (1 - self.momentum)
-        self.center.copy_(torch.where(total > 0, moved, self.center))
+        total = stats[:, -1:]
+        batch_centers = stats[:, :-1] / total
+        for c, batch_center, t in zip(centerings, batch_centers, total, strict=True):
+            # without any weight the centre stays: chosen on the device, not by a host branch
+            moved = c.center * c.momentum + batch_center * (1 - c.momentum)
+            c.center.copy_(torch.where(t > 0, moved, c.center))

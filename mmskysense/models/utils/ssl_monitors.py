@@ -12,6 +12,7 @@ without communication; each costs one host read when the Runner logs it.
 """
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,14 @@ from torch import Tensor
 
 def _entropy(p: Tensor) -> Tensor:
     return -(p * p.clamp_min(1e-12).log()).sum(-1)
+
+
+def segment_sum(x: Tensor, segments: Tensor | None, num_segments: int) -> Tensor:
+    """Sums of the rows of ``x`` (``N x ...``) per segment: ``num_segments x ...``, row ``i``
+    in segment ``segments[i]``; ``segments`` None: one segment of every row (``1 x ...``)."""
+    if segments is None:
+        return x.sum(0, keepdim=True)
+    return x.new_zeros((num_segments, *x.shape[1:])).index_add_(0, segments, x)
 
 
 @torch.no_grad()
@@ -50,6 +59,24 @@ def teacher_student_monitors(
         and object terms) has ``rows`` 0, and its entropies and KL are 0 there: that is no data,
         not a one-hot collapse, which ``rows`` tells apart without a host read.
     """
+    return teacher_student_monitors_many(
+        (name,), target, cross_entropy.reshape(1), weight, None, center
+    )
+
+
+@torch.no_grad()
+def teacher_student_monitors_many(
+    names: Sequence[str],
+    target: Tensor,
+    cross_entropy: Tensor,
+    weight: Tensor | None = None,
+    segments: Tensor | None = None,
+    centers: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """:func:`teacher_student_monitors` of several terms whose target rows are stacked in
+    ``target`` (``N x K``), row ``i`` of term ``segments[i]`` (None: one term), with one
+    reduction per monitor for all of them: ``cross_entropy`` and ``centers`` (``M x K``) hold
+    one value and one centre per term."""
     k = target.shape[-1]
     p = target.detach().float().reshape(-1, k)
     w = (
@@ -59,21 +86,24 @@ def teacher_student_monitors(
     )
     if w.shape[0] != p.shape[0]:
         raise ValueError(
-            f'teacher_student_monitors({name}): {w.shape[0]} weights for {p.shape[0]} target rows'
+            f'teacher_student_monitors({", ".join(names)}): {w.shape[0]} weights for '
+            f'{p.shape[0]} target rows'
         )
-    total = w.sum().clamp_min(1e-12)
-    entropy = (_entropy(p) * w).sum() / total
-    marginal = (p * w[:, None]).sum(0) / total
+    num = len(names)
+    rows = segment_sum(w, segments, num)
+    total = rows.clamp_min(1e-12)
+    entropy = segment_sum(_entropy(p) * w, segments, num) / total
+    marginal = segment_sum(p * w[:, None], segments, num) / total[:, None]
     log_k = math.log(k) if k > 1 else 1.0
-    out = {
-        f'{name}/tgt_entropy': entropy / log_k,
-        f'{name}/tgt_marginal_entropy': _entropy(marginal) / log_k,
-        f'{name}/kl': cross_entropy.detach().float() - entropy,
-        f'{name}/rows': w.sum(),
-    }
-    if center is not None:
-        out[f'{name}/center_norm'] = center.detach().float().norm()
-    return out
+    monitors = dict(
+        tgt_entropy=entropy / log_k,
+        tgt_marginal_entropy=_entropy(marginal) / log_k,
+        kl=cross_entropy.detach().float() - entropy,
+        rows=rows,
+    )
+    if centers is not None:
+        monitors['center_norm'] = centers.detach().float().norm(dim=-1)
+    return {f'{n}/{key}': v[i] for i, n in enumerate(names) for key, v in monitors.items()}
 
 
 @torch.no_grad()
