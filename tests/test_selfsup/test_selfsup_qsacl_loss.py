@@ -72,3 +72,28 @@ def test_qsacl_rejects_bad_shapes():
         assert 'student_global' in str(err)
     else:
         raise AssertionError('a 3-D student_global was accepted')
+
+
+def test_aggregation_of_a_list_is_each_tensor_aggregated_alone():
+    """QSACL aggregates the global and the local views (different token counts) in one decoder
+    call, the shorter rows padded: each tensor's queries, and the gradients, must be those of
+    aggregating it alone, also for a view without any valid token (which attends to all of its
+    own tokens, never to the padding)."""
+    from mmskysense.models.necks import QueryAggregation
+
+    torch.manual_seed(0)
+    agg = QueryAggregation(16, num_queries=3, num_heads=4)
+    feats = [torch.randn(4, 9, 16, requires_grad=True), torch.randn(6, 2, 16, requires_grad=True)]
+    masks = [torch.rand(4, 9) > 0.3, torch.rand(6, 2) > 0.3]
+    masks[0][1] = False  # no valid token at all
+    masks[1][2] = False
+    got = agg(feats, masks)
+    assert isinstance(got, list) and [z.shape for z in got] == [(4, 3, 16), (6, 3, 16)]
+    alone = [agg(f, m) for f, m in zip(feats, masks)]
+    for z, ref in zip(got, alone):
+        torch.testing.assert_close(z, ref, rtol=1e-5, atol=1e-6)
+    probe = [torch.randn(z.shape) for z in got]
+    grads = torch.autograd.grad(sum((z * p).sum() for z, p in zip(got, probe)), feats)
+    want = torch.autograd.grad(sum((z * p).sum() for z, p in zip(alone, probe)), feats)
+    for g, w in zip(grads, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)

@@ -6,6 +6,7 @@ transformer decoder layer); a DINO head H maps each aggregated query to K output
 the teacher's H' giving the targets. The head owns the aggregation, H and the loss.
 """
 
+import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -53,13 +54,17 @@ class QSACLHead(BaseModule):
         projector: nn.ModuleDict, encoded: dict[str, EncodedViews]
     ) -> tuple[Tensor, Tensor]:
         """H(z) of every view and query, ``B x V x m x K``, for the global and the local views."""
-        out = []
+        tokens, masks, shapes = [], [], []
         for group in GROUPS:
             fused = encoded[group].fused  # B x V x D x h x w
-            b, v = fused.shape[:2]
-            tokens = fused.flatten(3).transpose(2, 3).flatten(0, 1)  # N x L x D
-            z = projector['aggregation'](tokens, encoded[group].fused_mask.flatten(0, 1).flatten(1))
-            out.append(projector['head'](z).unflatten(0, (b, v)))
+            shapes.append(fused.shape[:2])
+            tokens.append(fused.flatten(3).transpose(2, 3).flatten(0, 1))  # N x L x D
+            masks.append(encoded[group].fused_mask.flatten(0, 1).flatten(1))
+        # both groups' views in one aggregation and one head call (their token counts differ:
+        # the aggregation pads them)
+        z = projector['aggregation'](tokens, masks)
+        logits = projector['head'](torch.cat(z)).split([t.shape[0] for t in tokens])
+        out = [x.unflatten(0, tuple(shape)) for x, shape in zip(logits, shapes, strict=True)]
         return out[0], out[1]
 
     def loss(

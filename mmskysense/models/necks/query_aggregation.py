@@ -4,6 +4,8 @@ m learnable queries q_1..q_m go through one transformer decoder layer that cross
 fused features F_fus of one view, giving the aggregated features z_1..z_m of that view.
 """
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -50,24 +52,52 @@ class QueryAggregation(nn.Module):
         self.norm = nn.LayerNorm(embed_dims)
         nn.init.trunc_normal_(self.queries, std=0.02)
 
-    def forward(self, feats: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        feats: Tensor | Sequence[Tensor],
+        mask: Tensor | Sequence[Tensor | None] | None = None,
+    ) -> Tensor | list[Tensor]:
         """Args:
-            feats: ``N x L x D`` F_fus tokens of N views.
-            mask: ``N x L`` bool, True for valid tokens (nodata locations are not attended).
+            feats: ``N x L x D`` F_fus tokens of N views, or a list of such tensors (e.g. the
+                global and the local views, whose L differ): their views then go through the
+                decoder in one call, shorter token rows padded with tokens no query attends to,
+                and the list of their outputs is returned.
+            mask: ``N x L`` bool, True for valid tokens (nodata locations are not attended); a
+                list (one per tensor, or None) with a list of ``feats``.
 
         Returns:
-            ``N x m x D`` aggregated features.
+            ``N x m x D`` aggregated features (a list of them for a list of ``feats``).
         """
-        if feats.dim() != 3:
-            raise ValueError(
-                f'QueryAggregation: `feats` must be N x L x D, got {tuple(feats.shape)}'
-            )
-        n = feats.shape[0]
-        padding = None
-        if mask is not None:
-            padding = ~mask.bool()
-            # a view without any valid token attends to all of them rather than to nothing (NaN)
-            padding = padding & ~padding.all(dim=1, keepdim=True)
-        q = self.queries.unsqueeze(0).expand(n, -1, -1).to(feats.dtype)
-        z = self.decoder(q, feats, memory_key_padding_mask=padding)
-        return self.norm(z)
+        many = isinstance(feats, (list, tuple))
+        feats = list(feats) if many else [feats]
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] * len(feats)
+        if len(masks) != len(feats):
+            raise ValueError(f'QueryAggregation: {len(feats)} token tensors but {len(masks)} masks')
+        for f in feats:
+            if f.dim() != 3:
+                raise ValueError(
+                    f'QueryAggregation: `feats` must be N x L x D, got {tuple(f.shape)}'
+                )
+        length = max(f.shape[1] for f in feats)
+        rows, pads = [], []
+        for f, m in zip(feats, masks, strict=True):
+            n, ln = f.shape[:2]
+            padding = torch.zeros(n, ln, dtype=torch.bool, device=f.device)
+            if m is not None:
+                padding = ~m.bool()
+                # a view without any valid token attends to all of them rather than to nothing
+                # (NaN)
+                padding = padding & ~padding.all(dim=1, keepdim=True)
+            if ln < length:  # tokens of another tensor's length: padded, never attended
+                f = torch.cat([f, f.new_zeros(n, length - ln, f.shape[2])], 1)
+                padding = torch.cat([padding, padding.new_ones(n, length - ln)], 1)
+            rows.append(f)
+            pads.append(padding)
+        any_mask = any(m is not None for m in masks) or any(f.shape[1] < length for f in feats)
+        memory = torch.cat(rows) if len(rows) > 1 else rows[0]
+        padding = (torch.cat(pads) if len(pads) > 1 else pads[0]) if any_mask else None
+        q = self.queries.unsqueeze(0).expand(memory.shape[0], -1, -1).to(memory.dtype)
+        z = self.norm(self.decoder(q, memory, memory_key_padding_mask=padding))
+        if not many:
+            return z
+        return list(z.split([f.shape[0] for f in feats]))
