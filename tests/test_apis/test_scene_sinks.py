@@ -153,6 +153,10 @@ def test_box_straddling_a_tile_border_comes_out_once(tmp_path, rotated):
     assert [f['properties']['pixel_box'] for f in fc['features']] == [pytest.approx(expected)]
     assert fc['features'][0]['properties']['class'] == 'b'
     assert os.listdir(tmp_path) == ['dets.geojson']  # no temporary file left beside it
+    umask = os.umask(0)
+    os.umask(umask)
+    # readable as any new file (the temporary file mkstemp made is private, 0600)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_box_sink_abort_removes_its_partial_file(tmp_path):

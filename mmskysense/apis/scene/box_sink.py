@@ -23,7 +23,6 @@ longitude / latitude.
 import json
 import os
 import os.path as osp
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from mmskysense.structures.boxes import box_corners, shift_boxes, truncated_by_window
+from mmskysense.utils.atomic_files import partial_path, publish
 
 from .inputs import TileBatch
 from .pixel_space import coordinates_kind, vector_georef
@@ -122,17 +122,6 @@ def _ring(corners: np.ndarray) -> list:
     return pts + [pts[0]]
 
 
-def _partial_path(dst_path: str) -> str:
-    """A new empty temporary file beside ``dst_path`` (same folder: the rename is atomic)."""
-    dst_dir = osp.dirname(osp.abspath(dst_path))
-    os.makedirs(dst_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(dst_path)}.', suffix='.geojson.partial', dir=dst_dir
-    )
-    os.close(fd)
-    return tmp
-
-
 def _write_geojson(dets: SceneDetections, path: str, name: str, source: str | None) -> None:
     polygons = dets.map_polygons()
     header = dict(type='FeatureCollection', name=name)
@@ -169,7 +158,7 @@ def _commit(dets: SceneDetections, tmp: str, dst_path: str, source: str | None) 
     """Write ``dets`` into ``tmp`` and rename it onto ``dst_path``; ``tmp`` goes on failure."""
     try:
         _write_geojson(dets, tmp, osp.splitext(osp.basename(dst_path))[0], source)
-        os.replace(tmp, dst_path)
+        publish(tmp, dst_path)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
@@ -182,7 +171,7 @@ def write_detections_geojson(
 ) -> str:
     """Write ``dets`` as a GeoJSON FeatureCollection (module docstring), through a temporary
     file renamed when complete; returns ``dst_path``."""
-    return _commit(dets, _partial_path(dst_path), dst_path, source)
+    return _commit(dets, partial_path(dst_path, '.geojson.partial'), dst_path, source)
 
 
 class BoxSink:
@@ -225,7 +214,7 @@ class BoxSink:
         self.edge_margin = edge_margin
         self.box_dim: int | None = None
         self.found = _Found()
-        self._partial = _partial_path(dst_path) if dst_path is not None else None
+        self._partial = partial_path(dst_path, '.geojson.partial') if dst_path is not None else None
 
     def _where(self, tile: Any) -> str:
         return f'tile at row {tile.row}, col {tile.col}' + (

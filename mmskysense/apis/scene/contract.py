@@ -28,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mmskysense.utils.atomic_files import publish
+
 from .gsd import model_gsd
 from .spec import TASKS, SceneSpec, classes_of, scene_spec, task_of
-from .vector_writer import publish
 
 #: bumped when a field changes meaning (a new field with a default needs no bump)
 CONTRACT_VERSION = 1

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from mmskysense.datasets.tiling import TileGrid
+from mmskysense.utils.atomic_files import partial_path, publish
 
 from .inputs import SceneInputs, TileBatch
 from .pixel_space import vector_georef
-from .vector_writer import VectorWriter, partial_path, publish, vector_driver
+from .vector_writer import VectorWriter, vector_driver
 
 EMBEDDING_FIELDS = {
     'tile_i': 'int',

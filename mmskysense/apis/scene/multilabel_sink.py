@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from mmskysense.datasets.tiling import TileGrid
+from mmskysense.utils.atomic_files import partial_path, publish
 
 from .inputs import TileBatch
-from .vector_writer import partial_path, publish
 
 
 class MultiLabelMapSink:

@@ -18,11 +18,12 @@ GeoJSON, JSON text in a GeoPackage).
 import json
 import os
 import os.path as osp
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from mmskysense.utils.atomic_files import partial_path, publish
 
 from .pixel_space import coordinates_kind
 
@@ -47,24 +48,6 @@ def vector_driver(path: str) -> str:
             f'use one of {", ".join(DRIVERS)}'
         )
     return DRIVERS[ext]
-
-
-def publish(tmp: str, dst_path: str) -> None:
-    """Give ``tmp`` (private, from mkstemp) the umask's permissions and rename it onto
-    ``dst_path``."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, dst_path)
-
-
-def partial_path(dst_path: str, suffix: str) -> str:
-    """A new empty temporary file beside ``dst_path`` (same folder: the rename is atomic)."""
-    dst_dir = osp.dirname(osp.abspath(dst_path))
-    os.makedirs(dst_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst_path)}.', suffix=suffix, dir=dst_dir)
-    os.close(fd)
-    return tmp
 
 
 def _sidecars(path: str) -> list[str]:

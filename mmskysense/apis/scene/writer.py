@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .vector_writer import publish
+from mmskysense.utils.atomic_files import publish
 
 #: the value written where the output is undefined
 DEFAULT_NODATA = 255

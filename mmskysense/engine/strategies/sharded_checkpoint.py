@@ -25,7 +25,6 @@ import os
 import os.path as osp
 import pickle
 import struct
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -34,6 +33,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import torch
+
+from mmskysense.utils.atomic_files import partial_path, publish
 
 #: what a sharded checkpoint directory holds besides the shards
 EXTRA_FILE = 'extra.pth'
@@ -239,12 +240,9 @@ def save_streamed(
     ``torch.save`` writes. It is written beside ``dst`` and renamed onto it once complete.
     """
     dst = osp.abspath(osp.expanduser(dst))
-    os.makedirs(osp.dirname(dst), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(dst)}.', suffix='.partial', dir=osp.dirname(dst)
-    )
+    tmp = partial_path(dst, '.partial')
     try:
-        with os.fdopen(fd, 'wb') as f, torch.serialization.skip_data(materialize_fake_tensors=True):
+        with open(tmp, 'wb') as f, torch.serialization.skip_data(materialize_fake_tensors=True):
             torch.save(obj, f)
         order = _storage_order(obj)
         records = _data_records(tmp, order)
@@ -274,10 +272,7 @@ def save_streamed(
                     f.write(struct.pack('<I', crc))
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what open() gives a new file
-        os.replace(tmp, dst)
+        publish(tmp, dst)
     except BaseException:
         if osp.exists(tmp):
             os.unlink(tmp)
