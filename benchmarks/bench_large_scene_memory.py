@@ -126,25 +126,12 @@ def write_scene(path: str, side: int, cell: int) -> None:
     """A piecewise-constant RGB scene (cells of ``cell`` px), written by strips, in the parent
     (making it does not count in any run's peak)."""
     import rasterio
-    from rasterio.transform import from_origin
+    from bench_scene_inference import geotiff_profile
     from rasterio.windows import Window
 
     rng = np.random.default_rng(0)
     cells = rng.integers(1, 255, (3, -(-side // cell), -(-side // cell)), dtype=np.uint8)
-    with rasterio.open(
-        path,
-        'w',
-        driver='GTiff',
-        height=side,
-        width=side,
-        count=3,
-        dtype='uint8',
-        crs='EPSG:32633',
-        transform=from_origin(5e5, 4.1e6, 0.3, 0.3),
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-    ) as dst:
+    with rasterio.open(path, 'w', **geotiff_profile(side)) as dst:
         for y in range(0, side, 256):
             h = min(256, side - y)
             rows = np.arange(y, y + h) // cell

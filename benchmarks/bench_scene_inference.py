@@ -234,30 +234,34 @@ def batches_for(args, size: str, tile: int) -> list[int]:
 
 
 # ------------------------------------------------------------------------------ the scene
+def geotiff_profile(side: int, count: int = 3, **extra) -> dict:
+    """The rasterio profile of the benchmarks' scenes: ``side`` px square uint8, UTM 33N at
+    0.3 m, tiled in 256 px blocks as a COG reader would find it (``extra``: nodata, compress)."""
+    from rasterio.transform import from_origin
+
+    return dict(
+        driver='GTiff',
+        height=side,
+        width=side,
+        count=count,
+        dtype='uint8',
+        crs='EPSG:32633',
+        transform=from_origin(5e5, 4.1e6, 0.3, 0.3),
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        **extra,
+    )
+
+
 def write_scene(path: str, side: int) -> None:
     """An RGB GeoTIFF of ``side`` px: smooth random fields (blocks of 8 px) with a nodata
     corner, tiled as a COG reader would find it."""
     import rasterio
-    from rasterio.transform import from_origin
 
     x = tiles_of(1, side, 7)[0].numpy().copy()
     x[:, : side // 8, : side // 8] = 0
-    with rasterio.open(
-        path,
-        'w',
-        driver='GTiff',
-        height=side,
-        width=side,
-        count=3,
-        dtype='uint8',
-        crs='EPSG:32633',
-        transform=from_origin(5e5, 4.1e6, 0.3, 0.3),
-        nodata=0,
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-        compress='deflate',
-    ) as dst:
+    with rasterio.open(path, 'w', **geotiff_profile(side, nodata=0, compress='deflate')) as dst:
         dst.write(x)
 
 
