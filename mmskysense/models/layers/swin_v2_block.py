@@ -27,6 +27,7 @@ from mmskysense.registry import MODELS
 
 from .feed_forward import DropPath, FeedForward
 from .mixture_of_experts import MixtureOfExperts
+from .onednn_linear import linear
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
@@ -216,7 +217,7 @@ class SwinV2WindowAttention(nn.Module):
         """``x``: ``B x nW x N x C`` windows; ``mask``: ``nW x N x N`` additive, or None."""
         b, nw, n, c = x.shape
         qkv_bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
-        qkv = F.linear(x, self.qkv.weight, qkv_bias)
+        qkv = linear(x, self.qkv.weight, qkv_bias)
         qkv = qkv.view(b, nw, n, 3, self.num_heads, c // self.num_heads).permute(3, 0, 1, 4, 2, 5)
         q, k, v = qkv.unbind(0)
         # Cosine attention: q and k over their norms (as F.normalize, eps 1e-12), the per-head
@@ -255,7 +256,7 @@ class SwinV2WindowAttention(nn.Module):
                 attn = F.dropout(attn, drop)
             out = attn @ v
         out = out.transpose(2, 3).reshape(b, nw, n, c)
-        return self.proj_drop(self.proj(out))
+        return self.proj_drop(linear(out, self.proj.weight, self.proj.bias))
 
 
 @MODELS.register_module()

@@ -1,0 +1,88 @@
+"""``F.linear`` on CPU through oneDNN's float32 GEMM instead of the BLAS behind ``torch.mm``.
+
+Not a paper idea: a speed choice for the CPUs users run the model on. torch sends a float32
+``addmm`` / ``mm`` on CPU to MKL, whose kernels on AMD processors are the AVX2 ones; oneDNN picks
+its kernels by instruction set, not vendor. On this project's AMD EPYC (Zen 5, AVX-512, one
+thread) a 2048 x 128 x 512 product ran at 100 GFLOP/s through ``torch.mm`` and at 265 GFLOP/s
+through oneDNN (``benchmarks/bench_backbone_blocks.py``, docs/performance.md). The arithmetic is
+float32 throughout (no reduced-precision mode); results differ from ``torch.mm``'s by summation
+order only.
+
+The product is one operator, ``mmskysense::linear``, with its gradient (two more products of the
+same operator, so it is differentiable twice) and a fake function: ``torch.compile`` keeps it in
+its graph as an opaque call and fuses what lies around it. Exporters (``torch.export``, ONNX,
+TorchScript tracing), autocast, other dtypes and devices, and ``torch.backends.mkldnn`` disabled
+take ``F.linear``.
+"""
+
+import platform
+
+import torch
+import torch.nn.functional as F
+
+# oneDNN's x86 kernels are the ones measured; elsewhere (e.g. ACL on aarch64) torch's default
+_ONEDNN = (
+    torch.backends.mkldnn.is_available()
+    and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+    and platform.machine().lower() in ('x86_64', 'amd64')
+)
+
+
+@torch.library.custom_op('mmskysense::linear', mutates_args=())
+def onednn_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``x @ weight.T + bias`` (``x``: ``... x K``, ``weight``: ``N x K``) by oneDNN's GEMM;
+    ``weight`` may be a transposed view (oneDNN reads its strides)."""
+    k = x.shape[-1]
+    out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, k), weight, bias, 'none', [], '')
+    return out.view(*x.shape[:-1], weight.shape[0])
+
+
+@onednn_linear.register_fake
+def _onednn_linear_shape(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+
+def _setup(ctx, inputs, output) -> None:
+    x, weight, bias = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.has_bias = bias is not None
+
+
+def _backward(ctx, grad: torch.Tensor):
+    x, weight = ctx.saved_tensors
+    n, k = weight.shape
+    grad2d = grad.reshape(-1, n)
+    grad_x = grad_w = grad_b = None
+    if ctx.needs_input_grad[0]:
+        grad_x = onednn_linear(grad, weight.t())
+    if ctx.needs_input_grad[1]:
+        # dW = grad^T x: the token dimension is the reduction, both operands read transposed
+        grad_w = onednn_linear(grad2d.t(), x.reshape(-1, k).t())
+    if ctx.has_bias and ctx.needs_input_grad[2]:
+        grad_b = grad2d.sum(0)
+    return grad_x, grad_w, grad_b
+
+
+onednn_linear.register_autograd(_backward, setup_context=_setup)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``, through :func:`onednn_linear` for float32 on an x86 CPU."""
+    if (
+        _ONEDNN
+        and x.device.type == 'cpu'
+        and x.dtype == weight.dtype == torch.float32
+        and (bias is None or bias.dtype == torch.float32)
+        and x.shape[-1] == weight.shape[-1]
+        and torch.backends.mkldnn.enabled
+        and not torch.is_autocast_enabled('cpu')
+        and not torch.compiler.is_exporting()
+        and not torch.onnx.is_in_onnx_export()
+        and not torch.jit.is_tracing()
+    ):
+        return onednn_linear(x, weight, bias)
+    return F.linear(x, weight, bias)

@@ -1,0 +1,87 @@
+"""``linear``: F.linear's function (value, gradients, second derivative) through oneDNN on CPU,
+and F.linear itself wherever oneDNN must not be used."""
+
+import pytest
+import torch
+
+from mmskysense.models.layers import FeedForward
+from mmskysense.models.layers.onednn_linear import _ONEDNN, linear
+
+needs_onednn = pytest.mark.skipif(not _ONEDNN, reason='no oneDNN x86 kernels in this torch')
+
+
+def took_onednn(y: torch.Tensor) -> bool:
+    return 'mmskysense_linear' in type(y.grad_fn).__name__
+
+
+def reference(x, w, b):
+    """The product in float64, written out (no F.linear, no code under test)."""
+    y = torch.einsum('...k,nk->...n', x.double(), w.double())
+    return y if b is None else y + b.double()
+
+
+@needs_onednn
+@pytest.mark.parametrize('bias', [True, False])
+@pytest.mark.parametrize('layout', ['contiguous', 'transposed'])
+def test_value_and_gradients_match_float64(bias, layout):
+    g = torch.Generator().manual_seed(0)
+    if layout == 'contiguous':
+        x = torch.randn(2, 5, 7, 24, generator=g)
+    else:  # a non-contiguous view, as the attention's output before the projection
+        x = torch.randn(2, 24, 7, 5, generator=g).transpose(1, 3)
+    w = torch.randn(40, 24, generator=g)
+    b = torch.randn(40, generator=g) if bias else None
+    leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
+    y = linear(x, w, b)
+    assert took_onednn(y)
+    ref = reference(x, w, b)
+    assert y.shape == ref.shape == (2, 5, 7, 40)
+    assert (y.double() - ref).abs().max() < 1e-4
+    up = torch.randn(y.shape, generator=g)
+    got = torch.autograd.grad(y, leaves, up)
+    want = torch.autograd.grad(ref, leaves, up.double())
+    for a, e in zip(got, want, strict=True):
+        assert a.shape == e.shape
+        assert (a.double() - e).abs().max() < 1e-4 * max(1.0, e.abs().max().item())
+
+
+@needs_onednn
+def test_second_derivative_matches_float64():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 8, generator=g, requires_grad=True)
+    w = torch.randn(5, 8, generator=g, requires_grad=True)
+
+    def penalty(fn):
+        # a gradient penalty: differentiating it needs the gradient's own gradient
+        (gx,) = torch.autograd.grad(fn(x, w, None).square().sum(), x, create_graph=True)
+        return torch.autograd.grad(gx.square().sum(), w)[0]
+
+    got = penalty(linear)
+    want = penalty(lambda a, b, c: reference(a, b, c))
+    assert got.abs().max() > 1.0
+    assert (got.double() - want).abs().max() < 1e-3 * want.abs().max()
+
+
+def test_falls_back_to_f_linear_where_onednn_must_not_run():
+    x, w = torch.randn(4, 8, requires_grad=True), torch.randn(3, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        y = linear(x, w)
+    assert y.dtype == torch.bfloat16 and not took_onednn(y)
+    assert not took_onednn(linear(x.double(), w.double()))
+    with torch.backends.mkldnn.flags(enabled=False):
+        assert not took_onednn(linear(x, w))
+    with pytest.raises(RuntimeError, match='shapes cannot be multiplied'):
+        linear(x, torch.randn(3, 7))  # F.linear's own error for mismatched widths
+
+
+@needs_onednn
+def test_compiles_as_one_graph_and_feed_forward_uses_it():
+    ffn = FeedForward(16, 32)
+    x = torch.randn(3, 16, requires_grad=True)
+    y = ffn(x)
+    assert took_onednn(y)
+    h = torch.nn.functional.gelu(reference(x, ffn.fc1.weight, ffn.fc1.bias))
+    assert (y.double() - reference(h, ffn.fc2.weight, ffn.fc2.bias)).abs().max() < 1e-5
+    torch._dynamo.reset()
+    e = torch._dynamo.explain(lambda t: ffn(t).sum())(x)
+    assert (e.graph_count, e.graph_break_count) == (1, 0)
