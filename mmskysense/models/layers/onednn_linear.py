@@ -12,13 +12,15 @@ The product is one operator, ``mmskysense::linear``, with its gradient (two more
 same operator, so it is differentiable twice) and a fake function: ``torch.compile`` keeps it in
 its graph as an opaque call and fuses what lies around it. Exporters (``torch.export``, ONNX,
 TorchScript tracing), autocast, other dtypes and devices, and ``torch.backends.mkldnn`` disabled
-take ``F.linear``.
+take ``F.linear``. ``torch.utils.flop_counter`` counts the operator as ``addmm``.
 """
 
+import math
 import platform
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import register_flop_formula
 
 # oneDNN's x86 kernels are the ones measured; elsewhere (e.g. ACL on aarch64) torch's default
 _ONEDNN = (
@@ -34,8 +36,11 @@ def onednn_linear(
 ) -> torch.Tensor:
     """``x @ weight.T + bias`` (``x``: ``... x K``, ``weight``: ``N x K``) by oneDNN's GEMM;
     ``weight`` may be a transposed view (oneDNN reads its strides)."""
-    k = x.shape[-1]
-    out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, k), weight, bias, 'none', [], '')
+    if x.numel() == 0 or weight.numel() == 0:
+        # empty products (an expert without tokens, its weight gradient): torch's zeros / bias
+        return F.linear(x, weight, bias)
+    x2d = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+    out = torch.ops.mkldnn._linear_pointwise(x2d, weight, bias, 'none', [], '')
     return out.view(*x.shape[:-1], weight.shape[0])
 
 
@@ -55,13 +60,13 @@ def _setup(ctx, inputs, output) -> None:
 def _backward(ctx, grad: torch.Tensor):
     x, weight = ctx.saved_tensors
     n, k = weight.shape
-    grad2d = grad.reshape(-1, n)
+    grad2d = grad.reshape(math.prod(grad.shape[:-1]), n)
     grad_x = grad_w = grad_b = None
     if ctx.needs_input_grad[0]:
         grad_x = onednn_linear(grad, weight.t())
     if ctx.needs_input_grad[1]:
         # dW = grad^T x: the token dimension is the reduction, both operands read transposed
-        grad_w = onednn_linear(grad2d.t(), x.reshape(-1, k).t())
+        grad_w = onednn_linear(grad2d.t(), x.reshape(grad2d.shape[0], k).t())
     if ctx.has_bias and ctx.needs_input_grad[2]:
         grad_b = grad2d.sum(0)
     return grad_x, grad_w, grad_b
@@ -70,19 +75,28 @@ def _backward(ctx, grad: torch.Tensor):
 onednn_linear.register_autograd(_backward, setup_context=_setup)
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.linear(x, weight, bias)``, through :func:`onednn_linear` for float32 on an x86 CPU."""
-    if (
+@register_flop_formula(torch.ops.mmskysense.linear)
+def _onednn_linear_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    # FlopCounterMode sees the operator, not the oneDNN product inside it: 2 M K N, as addmm's
+    return 2 * math.prod(x_shape[:-1]) * w_shape[1] * w_shape[0]
+
+
+def onednn_applies(x: torch.Tensor, *params: torch.Tensor | None) -> bool:
+    """Whether :func:`linear` takes oneDNN for input ``x`` and the weight / bias ``params``."""
+    return (
         _ONEDNN
         and x.device.type == 'cpu'
-        and x.dtype == weight.dtype == torch.float32
-        and (bias is None or bias.dtype == torch.float32)
-        and x.shape[-1] == weight.shape[-1]
+        and all(t is None or t.dtype == torch.float32 for t in (x, *params))
         and torch.backends.mkldnn.enabled
         and not torch.is_autocast_enabled('cpu')
         and not torch.compiler.is_exporting()
         and not torch.onnx.is_in_onnx_export()
         and not torch.jit.is_tracing()
-    ):
+    )
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``, through :func:`onednn_linear` for float32 on an x86 CPU."""
+    if x.shape[-1] == weight.shape[-1] and onednn_applies(x, weight, bias):
         return onednn_linear(x, weight, bias)
     return F.linear(x, weight, bias)

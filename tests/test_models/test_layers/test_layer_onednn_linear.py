@@ -85,3 +85,30 @@ def test_compiles_as_one_graph_and_feed_forward_uses_it():
     torch._dynamo.reset()
     e = torch._dynamo.explain(lambda t: ffn(t).sum())(x)
     assert (e.graph_count, e.graph_break_count) == (1, 0)
+
+
+@needs_onednn
+def test_flop_counter_counts_the_products_forward_and_backward():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(2, 6, 8, requires_grad=True)
+    w = torch.randn(5, 8, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        y = linear(x, w, torch.zeros(5))
+        assert took_onednn(y)
+        y.sum().backward()
+    # forward 2 M K N, backward twice that (input and weight gradients)
+    assert counter.get_total_flops() == 3 * 2 * 12 * 8 * 5
+
+
+@needs_onednn
+def test_no_rows_gives_zero_weight_gradients():
+    """An expert without tokens: an empty output, and zero (not missing) weight gradients."""
+    x = torch.randn(0, 8, requires_grad=True)
+    w = torch.randn(5, 8, requires_grad=True)
+    b = torch.randn(5, requires_grad=True)
+    y = linear(x, w, b)
+    assert y.shape == (0, 5) and took_onednn(y)
+    y.sum().backward()
+    assert x.grad.shape == (0, 8)
+    assert torch.equal(w.grad, torch.zeros(5, 8)) and torch.equal(b.grad, torch.zeros(5))
