@@ -125,19 +125,22 @@ class StackedExperts(nn.Module):
         self.drop = nn.Dropout(drop)
 
 
-class _PermuteRows(torch.autograd.Function):
-    """``x[perm]`` whose gradient is the gather ``grad[inv]`` (``inv`` = inverse of ``perm``)
-    instead of the scatter-add autograd would use for a general index."""
+class Permute(torch.autograd.Function):
+    """``x.index_select(dim, perm)`` for a permutation ``perm``, whose gradient is the gather
+    ``grad.index_select(dim, inv)`` (``inv`` = inverse of ``perm``) instead of the scatter-add
+    autograd would use for a general index. The MoE sorts its tokens by expert with it, the
+    shifted Swin windows take their cyclic shift and partition in one pass."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, perm: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, perm: torch.Tensor, inv: torch.Tensor, dim: int):
         ctx.save_for_backward(inv)
-        return x.index_select(0, perm)
+        ctx.dim = dim
+        return x.index_select(dim, perm)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (inv,) = ctx.saved_tensors
-        return grad.index_select(0, inv), None, None
+        return grad.index_select(ctx.dim, inv), None, None, None
 
 
 class _ContiguousGrad(torch.autograd.Function):
@@ -418,7 +421,7 @@ class MixtureOfExperts(nn.Module):
         if k == 1:
             inv = torch.empty_like(order)
             inv[order] = torch.arange(num_tokens, device=order.device)
-            x_sorted = _PermuteRows.apply(x, order, inv)
+            x_sorted = Permute.apply(x, order, inv, 0)
         else:
             token_of = order // k
             x_sorted = x.index_select(0, token_of)
@@ -428,7 +431,7 @@ class MixtureOfExperts(nn.Module):
             y_sorted = self._experts_loop(x_sorted, counts)
         y_sorted = y_sorted * gate_vals.reshape(-1)[order].unsqueeze(-1).to(y_sorted.dtype)
         if k == 1:
-            return _PermuteRows.apply(y_sorted, inv, order)
+            return Permute.apply(y_sorted, inv, order, 0)
         return y_sorted.new_zeros(num_tokens, y_sorted.shape[-1]).index_add(0, token_of, y_sorted)
 
     def _experts_grouped(

@@ -65,8 +65,13 @@ def _backward(ctx, grad: torch.Tensor):
     if ctx.needs_input_grad[0]:
         grad_x = onednn_linear(grad, weight.t())
     if ctx.needs_input_grad[1]:
-        # dW = grad^T x: the token dimension is the reduction, both operands read transposed
-        grad_w = onednn_linear(grad2d.t(), x.reshape(grad2d.shape[0], k).t())
+        # dW = grad^T x, a reduction over the tokens: oneDNN copies its transposed left operand
+        # to rows, so the narrower of the two goes left (dW^T = x^T grad when x is narrower)
+        x2d = x.reshape(grad2d.shape[0], k)
+        if n <= k:
+            grad_w = onednn_linear(grad2d.t(), x2d.t())
+        else:
+            grad_w = onednn_linear(x2d.t(), grad2d.t()).t()
     if ctx.has_bias and ctx.needs_input_grad[2]:
         grad_b = grad2d.sum(0)
     return grad_x, grad_w, grad_b
