@@ -133,14 +133,16 @@ class Permute(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, perm: torch.Tensor, inv: torch.Tensor, dim: int):
-        ctx.save_for_backward(inv)
+        # kept as an attribute, not saved for backward: a constant index (the Swin block
+        # caches its window order) may have been made under torch.inference_mode, whose
+        # tensors autograd refuses to save
+        ctx.inv = inv
         ctx.dim = dim
         return x.index_select(dim, perm)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (inv,) = ctx.saved_tensors
-        return grad.index_select(ctx.dim, inv), None, None, None
+        return grad.index_select(ctx.dim, ctx.inv), None, None, None
 
 
 class _ContiguousGrad(torch.autograd.Function):

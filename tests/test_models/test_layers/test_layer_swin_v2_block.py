@@ -160,6 +160,20 @@ def test_window_gather_equals_roll_and_partition_with_gradients(shift, h, w):
     assert grad.abs().max() > 0.1
 
 
+def test_shifted_layout_built_in_inference_mode_does_not_break_training():
+    """The cached window order is saved for backward: one built under inference_mode (its
+    tensors cannot be saved) must not be the one a later training step gets."""
+    block = make_block(True)
+    x = torch.randn(2, 64, 16)
+    with torch.inference_mode():
+        ref = block(x, (8, 8))
+    xg = x.clone().requires_grad_(True)
+    out = block(xg, (8, 8))
+    out.sum().backward()
+    assert torch.equal(out.detach(), ref)
+    assert xg.grad.abs().max() > 0
+
+
 @pytest.mark.parametrize('ws,pretrained', [(4, 0), (3, 0), (3, 6)])
 def test_log_spaced_continuous_position_bias(ws, pretrained):
     torch.manual_seed(0)
