@@ -31,18 +31,55 @@ _ONEDNN = (
 )
 
 
+# Below this many multiply-adds (M K N) a product stays with F.linear: the operator's own cost
+# (about 50 us forward and backward in eager, 2.7x F.linear's on a 16 x 64 x 64 product) then
+# outweighs the faster GEMM; from 256 x 128 x 128 on, oneDNN's took 0.85 of F.linear's time.
+MIN_MACS = 1 << 22
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (2-D) if it is rows or a transposed view of rows, else a copy: oneDNN's GEMM crawls
+    on other strides (the zero strides of ``y.sum()``'s gradient took 0.6 s for 256 x 128 x 512)."""
+    return t if t.is_contiguous() or t.t().is_contiguous() else t.contiguous()
+
+
+def _product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    if x.numel() == 0 or weight.numel() == 0:
+        # empty products (an expert without tokens, its weight gradient): torch's zeros / bias
+        return F.linear(x, weight, bias)
+    x2d = _plain(x.reshape(math.prod(x.shape[:-1]), x.shape[-1]))
+    out = torch.ops.mkldnn._linear_pointwise(x2d, _plain(weight), bias, 'none', [], '')
+    return out.view(*x.shape[:-1], weight.shape[0])
+
+
+def _gradients(product, needs: tuple, x, weight, has_bias: bool, grad: torch.Tensor):
+    """Gradients of ``x @ weight.T + bias`` as products of ``product`` (the operator itself, so
+    that they are differentiable in turn)."""
+    n, k = weight.shape
+    grad2d = grad.reshape(math.prod(grad.shape[:-1]), n)
+    grad_x = grad_w = grad_b = None
+    if needs[0]:
+        grad_x = product(grad, weight.t(), None)
+    if needs[1]:
+        # dW = grad^T x, a reduction over the tokens: oneDNN copies its transposed left operand
+        # to rows, so the narrower of the two goes left (dW^T = x^T grad when x is narrower)
+        x2d = x.reshape(grad2d.shape[0], k)
+        if n <= k:
+            grad_w = product(grad2d.t(), x2d.t(), None)
+        else:
+            grad_w = product(x2d.t(), grad2d.t(), None).t()
+    if has_bias and needs[2]:
+        grad_b = grad2d.sum(0)
+    return grad_x, grad_w, grad_b
+
+
 @torch.library.custom_op('mmskysense::linear', mutates_args=())
 def onednn_linear(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``x @ weight.T + bias`` (``x``: ``... x K``, ``weight``: ``N x K``) by oneDNN's GEMM;
-    ``weight`` may be a transposed view (oneDNN reads its strides)."""
-    if x.numel() == 0 or weight.numel() == 0:
-        # empty products (an expert without tokens, its weight gradient): torch's zeros / bias
-        return F.linear(x, weight, bias)
-    x2d = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
-    out = torch.ops.mkldnn._linear_pointwise(x2d, weight, bias, 'none', [], '')
-    return out.view(*x.shape[:-1], weight.shape[0])
+    """``x @ weight.T + bias`` (``x``: ``... x K``, ``weight``: ``N x K``) by oneDNN's GEMM, as
+    one operator for ``torch.compile``; ``weight`` may be a transposed view."""
+    return _product(x, weight, bias)
 
 
 @onednn_linear.register_fake
@@ -60,25 +97,27 @@ def _setup(ctx, inputs, output) -> None:
 
 def _backward(ctx, grad: torch.Tensor):
     x, weight = ctx.saved_tensors
-    n, k = weight.shape
-    grad2d = grad.reshape(math.prod(grad.shape[:-1]), n)
-    grad_x = grad_w = grad_b = None
-    if ctx.needs_input_grad[0]:
-        grad_x = onednn_linear(grad, weight.t())
-    if ctx.needs_input_grad[1]:
-        # dW = grad^T x, a reduction over the tokens: oneDNN copies its transposed left operand
-        # to rows, so the narrower of the two goes left (dW^T = x^T grad when x is narrower)
-        x2d = x.reshape(grad2d.shape[0], k)
-        if n <= k:
-            grad_w = onednn_linear(grad2d.t(), x2d.t())
-        else:
-            grad_w = onednn_linear(x2d.t(), grad2d.t()).t()
-    if ctx.has_bias and ctx.needs_input_grad[2]:
-        grad_b = grad2d.sum(0)
-    return grad_x, grad_w, grad_b
+    return _gradients(onednn_linear, ctx.needs_input_grad, x, weight, ctx.has_bias, grad)
 
 
 onednn_linear.register_autograd(_backward, setup_context=_setup)
+
+
+class _EagerLinear(torch.autograd.Function):
+    """The operator's function and gradient for eager mode, where a custom operator's dispatch
+    costs more than its arithmetic saves on the smaller products (e.g. 675 against 510 us on
+    256 x 128 x 128, forward and backward)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _product(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        return _gradients(_EagerLinear.apply, ctx.needs_input_grad, x, weight, ctx.has_bias, grad)
 
 
 @register_flop_formula(torch.ops.mmskysense.linear)
@@ -102,7 +141,15 @@ def onednn_applies(x: torch.Tensor, *params: torch.Tensor | None) -> bool:
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.linear(x, weight, bias)``, through :func:`onednn_linear` for float32 on an x86 CPU."""
-    if x.shape[-1] == weight.shape[-1] and onednn_applies(x, weight, bias):
-        return onednn_linear(x, weight, bias)
+    """``F.linear(x, weight, bias)``, through oneDNN for float32 on an x86 CPU from
+    :data:`MIN_MACS` multiply-adds on (:func:`onednn_linear` when compiling)."""
+    if (
+        weight.dim() == 2
+        and x.shape[-1] == weight.shape[1]
+        and x.numel() * weight.shape[0] >= MIN_MACS  # M K N
+        and onednn_applies(x, weight, bias)
+    ):
+        if torch.compiler.is_compiling():
+            return onednn_linear(x, weight, bias)
+        return _EagerLinear.apply(x, weight, bias)
     return F.linear(x, weight, bias)

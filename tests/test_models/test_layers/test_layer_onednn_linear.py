@@ -1,17 +1,25 @@
 """``linear``: F.linear's function (value, gradients, second derivative) through oneDNN on CPU,
-and F.linear itself wherever oneDNN must not be used."""
+eager and as the compiled operator, and F.linear itself wherever oneDNN must not be used."""
 
 import pytest
 import torch
 
 from mmskysense.models.layers import FeedForward
-from mmskysense.models.layers.onednn_linear import _ONEDNN, linear
+from mmskysense.models.layers import onednn_linear as mod
+from mmskysense.models.layers.onednn_linear import _ONEDNN, linear, onednn_linear
 
 needs_onednn = pytest.mark.skipif(not _ONEDNN, reason='no oneDNN x86 kernels in this torch')
 
 
+@pytest.fixture
+def any_size(monkeypatch):
+    """oneDNN for the small products of these tests too."""
+    monkeypatch.setattr(mod, 'MIN_MACS', 0)
+
+
 def took_onednn(y: torch.Tensor) -> bool:
-    return 'mmskysense_linear' in type(y.grad_fn).__name__
+    name = type(y.grad_fn).__name__
+    return name == '_EagerLinearBackward' or 'mmskysense_linear' in name
 
 
 def reference(x, w, b):
@@ -20,22 +28,27 @@ def reference(x, w, b):
     return y if b is None else y + b.double()
 
 
+PATHS = {'eager': linear, 'operator': onednn_linear}
+
+
 @needs_onednn
+@pytest.mark.parametrize('path', sorted(PATHS))
 @pytest.mark.parametrize('bias', [True, False])
 @pytest.mark.parametrize('layout', ['contiguous', 'transposed'])
-def test_value_and_gradients_match_float64(bias, layout):
+@pytest.mark.parametrize('n', [40, 16])  # wider and narrower than K: dW computed either way
+def test_value_and_gradients_match_float64(path, bias, layout, n, any_size):
     g = torch.Generator().manual_seed(0)
     if layout == 'contiguous':
         x = torch.randn(2, 5, 7, 24, generator=g)
     else:  # a non-contiguous view, as the attention's output before the projection
         x = torch.randn(2, 24, 7, 5, generator=g).transpose(1, 3)
-    w = torch.randn(40, 24, generator=g)
-    b = torch.randn(40, generator=g) if bias else None
+    w = torch.randn(n, 24, generator=g)
+    b = torch.randn(n, generator=g) if bias else None
     leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
-    y = linear(x, w, b)
+    y = PATHS[path](x, w, b)
     assert took_onednn(y)
     ref = reference(x, w, b)
-    assert y.shape == ref.shape == (2, 5, 7, 40)
+    assert y.shape == ref.shape == (2, 5, 7, n)
     assert (y.double() - ref).abs().max() < 1e-4
     up = torch.randn(y.shape, generator=g)
     got = torch.autograd.grad(y, leaves, up)
@@ -46,7 +59,23 @@ def test_value_and_gradients_match_float64(bias, layout):
 
 
 @needs_onednn
-def test_second_derivative_matches_float64():
+@pytest.mark.parametrize('path', sorted(PATHS))
+def test_gradient_of_a_sum_has_zero_strides_and_is_right(path, any_size):
+    """``y.sum()`` hands back an expanded gradient (zero strides): copied to rows first."""
+    x = torch.randn(64, 32, requires_grad=True)
+    w = torch.randn(48, 32, requires_grad=True)
+    PATHS[path](x, w, None).sum().backward()
+    assert torch.allclose(w.grad, x.sum(0).expand(48, 32), rtol=1e-5, atol=1e-5)
+    assert torch.allclose(x.grad, w.sum(0).expand(64, 32), rtol=1e-5, atol=1e-5)
+    expanded = torch.ones(1, 1).expand(64, 48)
+    assert mod._plain(expanded).stride() == (48, 1)
+    rows = torch.randn(5, 3)
+    assert mod._plain(rows) is rows and mod._plain(rows.t()).data_ptr() == rows.data_ptr()
+
+
+@needs_onednn
+@pytest.mark.parametrize('path', sorted(PATHS))
+def test_second_derivative_matches_float64(path, any_size):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(6, 8, generator=g, requires_grad=True)
     w = torch.randn(5, 8, generator=g, requires_grad=True)
@@ -56,13 +85,22 @@ def test_second_derivative_matches_float64():
         (gx,) = torch.autograd.grad(fn(x, w, None).square().sum(), x, create_graph=True)
         return torch.autograd.grad(gx.square().sum(), w)[0]
 
-    got = penalty(linear)
+    got = penalty(PATHS[path])
     want = penalty(lambda a, b, c: reference(a, b, c))
     assert got.abs().max() > 1.0
     assert (got.double() - want).abs().max() < 1e-3 * want.abs().max()
 
 
-def test_falls_back_to_f_linear_where_onednn_must_not_run():
+@needs_onednn
+def test_small_products_stay_with_f_linear():
+    w = torch.randn(128, 128)
+    small = torch.randn(255, 128, requires_grad=True)  # one row short of MIN_MACS
+    big = torch.randn(256, 128, requires_grad=True)
+    assert 256 * 128 * 128 == mod.MIN_MACS
+    assert not took_onednn(linear(small, w)) and took_onednn(linear(big, w))
+
+
+def test_falls_back_to_f_linear_where_onednn_must_not_run(any_size):
     x, w = torch.randn(4, 8, requires_grad=True), torch.randn(3, 8)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         y = linear(x, w)
@@ -75,7 +113,7 @@ def test_falls_back_to_f_linear_where_onednn_must_not_run():
 
 
 @needs_onednn
-def test_compiles_as_one_graph_and_feed_forward_uses_it():
+def test_compiles_as_one_graph_and_feed_forward_uses_it(any_size):
     ffn = FeedForward(16, 32)
     x = torch.randn(3, 16, requires_grad=True)
     y = ffn(x)
@@ -85,6 +123,10 @@ def test_compiles_as_one_graph_and_feed_forward_uses_it():
     torch._dynamo.reset()
     e = torch._dynamo.explain(lambda t: ffn(t).sum())(x)
     assert (e.graph_count, e.graph_break_count) == (1, 0)
+    torch._dynamo.reset()
+    compiled = torch.compile(ffn, backend='aot_eager', fullgraph=True)
+    out = compiled(x)
+    assert torch.equal(out, y)  # the same operator, the same arithmetic
 
 
 @needs_onednn
@@ -94,20 +136,20 @@ def test_flop_counter_counts_the_products_forward_and_backward():
     x = torch.randn(2, 6, 8, requires_grad=True)
     w = torch.randn(5, 8, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
-        y = linear(x, w, torch.zeros(5))
-        assert took_onednn(y)
+        y = onednn_linear(x, w, torch.zeros(5))
         y.sum().backward()
     # forward 2 M K N, backward twice that (input and weight gradients)
     assert counter.get_total_flops() == 3 * 2 * 12 * 8 * 5
 
 
 @needs_onednn
-def test_no_rows_gives_zero_weight_gradients():
+@pytest.mark.parametrize('path', sorted(PATHS))
+def test_no_rows_gives_zero_weight_gradients(path, any_size):
     """An expert without tokens: an empty output, and zero (not missing) weight gradients."""
     x = torch.randn(0, 8, requires_grad=True)
     w = torch.randn(5, 8, requires_grad=True)
     b = torch.randn(5, requires_grad=True)
-    y = linear(x, w, b)
+    y = PATHS[path](x, w, b)
     assert y.shape == (0, 5) and took_onednn(y)
     y.sum().backward()
     assert x.grad.shape == (0, 8)
