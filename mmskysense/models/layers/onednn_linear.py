@@ -143,11 +143,13 @@ def onednn_applies(x: torch.Tensor, *params: torch.Tensor | None) -> bool:
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.linear(x, weight, bias)``, through oneDNN for float32 on an x86 CPU from
     :data:`MIN_MACS` multiply-adds on (:func:`onednn_linear` when compiling)."""
+    # onednn_applies first: under an exporter it is False before the size test could put a
+    # guard on a dynamic batch
     if (
         weight.dim() == 2
+        and onednn_applies(x, weight, bias)
         and x.shape[-1] == weight.shape[1]
         and x.numel() * weight.shape[0] >= MIN_MACS  # M K N
-        and onednn_applies(x, weight, bias)
     ):
         if torch.compiler.is_compiling():
             return onednn_linear(x, weight, bias)
