@@ -21,7 +21,7 @@ import platform
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import register_flop_formula
+from torch.utils.flop_counter import flop_registry, register_flop_formula
 
 # oneDNN's x86 kernels are the ones measured; elsewhere (e.g. ACL on aarch64) torch's default
 _ONEDNN = (
@@ -120,10 +120,16 @@ class _EagerLinear(torch.autograd.Function):
         return _gradients(_EagerLinear.apply, ctx.needs_input_grad, x, weight, ctx.has_bias, grad)
 
 
-@register_flop_formula(torch.ops.mmskysense.linear)
-def _onednn_linear_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-    # FlopCounterMode sees the operator, not the oneDNN product inside it: 2 M K N, as addmm's
+def _linear_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    # 2 M K N, as addmm's
     return 2 * math.prod(x_shape[:-1]) * w_shape[1] * w_shape[0]
+
+
+# FlopCounterMode sees the compiled path's operator (not the product inside it) and, in eager,
+# oneDNN's product itself, for which torch has no formula
+register_flop_formula(torch.ops.mmskysense.linear)(_linear_flops)
+if _ONEDNN and torch.ops.mkldnn._linear_pointwise.default not in flop_registry:
+    register_flop_formula(torch.ops.mkldnn._linear_pointwise)(_linear_flops)
 
 
 def onednn_applies(x: torch.Tensor, *params: torch.Tensor | None) -> bool:

@@ -130,15 +130,17 @@ def test_compiles_as_one_graph_and_feed_forward_uses_it(any_size):
 
 
 @needs_onednn
-def test_flop_counter_counts_the_products_forward_and_backward():
+@pytest.mark.parametrize('path', sorted(PATHS))
+def test_flop_counter_counts_the_products_forward_and_backward(path, any_size):
     from torch.utils.flop_counter import FlopCounterMode
 
     x = torch.randn(2, 6, 8, requires_grad=True)
     w = torch.randn(5, 8, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
-        y = onednn_linear(x, w, torch.zeros(5))
+        y = PATHS[path](x, w, torch.zeros(5))
+        assert took_onednn(y)
         y.sum().backward()
-    # forward 2 M K N, backward twice that (input and weight gradients)
+    # forward 2 M K N, backward twice that (input and weight gradients), each counted once
     assert counter.get_total_flops() == 3 * 2 * 12 * 8 * 5
 
 
