@@ -3,7 +3,7 @@
 Not a paper idea: a speed choice for the CPUs users run the model on. torch sends a float32
 ``addmm`` / ``mm`` on CPU to MKL; oneDNN picks its kernels by instruction set. On this project's
 AMD EPYC (Zen 5, AVX-512, one thread) a 2048 x 128 x 512 product ran at 100 GFLOP/s through
-``torch.mm`` and at 265 GFLOP/s through oneDNN, and the stage-1 Swin V2 pair took 0.63 of
+``torch.mm`` and at 265 GFLOP/s through oneDNN, and the stage-1 Swin V2 pair took 0.61 of
 mmpretrain's time against 0.92-0.95 through ``F.linear`` (``benchmarks/bench_backbone_blocks.py``,
 docs/performance.md). Not measured on an Intel CPU, where MKL is expected to be on par. The
 arithmetic is float32 throughout (no reduced-precision mode); results differ from
