@@ -2,6 +2,7 @@
 
     python benchmarks/bench_backbone_blocks.py [--embed-dims 128] [--window 8] [--img 128]
         [--batch 2] [--moe-tokens 4096] [--moe-dims 256] [--repeat 15] [--device cpu]
+        [--threads 1] [--compile] [--compile-mode max-autotune-no-cudagraphs]
 
 1. Swin V2 blocks: our stage-1 and stage-2 pair (regular + shifted window) against mmpretrain's
    ``SwinTransformerV2`` blocks (``SwinBlockV2``) of the same width, heads and window, with the
@@ -9,7 +10,9 @@
    stage 1). ``--compile``: also ours under ``torch.compile`` (inductor; the blocks compile
    without graph breaks, ``tests/test_selfsup/test_compile_ready.py``) against mmpretrain's
    eager blocks and against mmpretrain's blocks compiled the same way, so that what compiling
-   gives either side is shown apart from what our block gives.
+   gives either side is shown apart from what our block gives. Our blocks' linear products go
+   through oneDNN on x86 CPUs (``mmskysense/models/layers/onednn_linear.py``), mmpretrain's
+   through ``F.linear`` (MKL); ``--no-onednn`` sends ours through ``F.linear`` too.
 2. MoE FFN (8 experts, top-1) against a dense FFN of the same width on the same tokens.
    Target ratio MoE / dense <= 1.3 on CPU.
 
@@ -143,7 +146,8 @@ def bench_swin(args, device: torch.device) -> tuple[list[float], list[tuple[floa
 def compare_compiled(args, stage: int, ours, theirs, x, device) -> tuple[float, float]:
     """Ours compiled against mmpretrain eager, and against mmpretrain compiled; the compiled
     outputs checked against the eager ones first."""
-    oc, tc = torch.compile(ours), torch.compile(theirs)
+    oc = torch.compile(ours, mode=args.compile_mode)
+    tc = torch.compile(theirs, mode=args.compile_mode)
     t0 = time.perf_counter()
     fwd_bwd(oc, x)()
     fwd_bwd(tc, x)()
@@ -160,7 +164,8 @@ def compare_compiled(args, stage: int, ours, theirs, x, device) -> tuple[float, 
         fwd_bwd(oc, x), fwd_bwd(tc, x), args.repeat, args.warmup, device
     )
     print(
-        f'stage {stage} compiled (both compiled in {build:.0f} s; max rel. diff from eager '
+        f'stage {stage} compiled (mode {args.compile_mode or "default"}, both compiled in '
+        f'{build:.0f} s; max rel. diff from eager '
         f'{err:.1e}): ours {t_oc * 1e3:.1f} ms, mmpretrain eager {t_ref * 1e3:.1f} ms, '
         f'mmpretrain compiled {t_tc * 1e3:.1f} ms; ours compiled / mmpretrain eager = '
         f'{vs_eager:.3f}, ours compiled / mmpretrain compiled = {vs_compiled:.3f}',
@@ -210,11 +215,27 @@ def main() -> None:
     parser.add_argument(
         '--compile', action='store_true', help='the Swin blocks under torch.compile as well'
     )
+    parser.add_argument(
+        '--compile-mode',
+        default=None,
+        help="torch.compile mode of both sides, e.g. max-autotune-no-cudagraphs (inductor's "
+        'C++ GEMM templates on CPU); implies --compile',
+    )
+    parser.add_argument(
+        '--no-onednn',
+        action='store_true',
+        help='torch.backends.mkldnn off: our linear products through F.linear (MKL), as theirs',
+    )
     args = parser.parse_args()
+    args.compile = args.compile or args.compile_mode is not None
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.mkldnn.enabled = not args.no_onednn
     device = torch.device(args.device)
-    print(f'torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}')
+    print(
+        f'torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, '
+        f'oneDNN linear {"off" if args.no_onednn else "on"}'
+    )
     torch.manual_seed(0)
     ratios, compiled = ([], []) if args.skip_swin else bench_swin(args, device)
     moe_ratio = bench_moe(args, device)
@@ -222,10 +243,11 @@ def main() -> None:
         print(
             f'RESULT stage{i + 1}_swin_ratio={r:.3f} target<=1.0 {"PASS" if r <= 1.0 else "FAIL"}'
         )
+    mode = f' {args.compile_mode}' if args.compile_mode else ''
     for i, (vs_eager, vs_compiled) in enumerate(compiled):
         target = 0.8 if i == 0 else 1.0
         print(
-            f'RESULT stage{i + 1}_swin_ratio_compiled={vs_eager:.3f} (ours compiled / '
+            f'RESULT stage{i + 1}_swin_ratio_compiled={vs_eager:.3f} (ours compiled{mode} / '
             f'mmpretrain eager) target<={target} {"PASS" if vs_eager <= target else "FAIL"}; '
             f'ours compiled / mmpretrain compiled = {vs_compiled:.3f}'
         )

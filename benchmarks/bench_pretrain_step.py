@@ -700,7 +700,8 @@ def bench_moe(args, preset, device, dtype) -> str:
     return (
         f'RESULT moe moe/dense = {ratio:.3f} (MoE {t_moe * 1e3:.2f} ms with '
         f'{"the grouped product" if used else "the loop"}, dense FFN of one expert '
-        f'{t_dense * 1e3:.2f} ms; grouped/loop = {grouped_loop:.3f}, loop {t_loop * 1e3:.2f} ms; '
+        f'{t_dense * 1e3:.2f} ms; {"grouped" if used else "auto (the loop)"}/loop = '
+        f'{grouped_loop:.3f}, loop {t_loop * 1e3:.2f} ms; '
         f'{p["experts"]} experts top-1, C={p["dims"]}, hidden={p["hidden"]}, {p["tokens"]} tokens '
         f'{counts}, fwd+bwd, dtype={args.dtype})'
     )

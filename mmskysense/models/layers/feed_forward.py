@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .onednn_linear import linear
+
 
 class FeedForward(nn.Module):
     """Dense two-layer MLP ``fc2(drop(gelu(fc1(x))))``."""
@@ -21,7 +23,8 @@ class FeedForward(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
+        h = self.drop(F.gelu(linear(x, self.fc1.weight, self.fc1.bias)))
+        return self.drop(linear(h, self.fc2.weight, self.fc2.bias))
 
 
 def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:

@@ -38,6 +38,8 @@ import torch.nn.functional as F
 
 from mmskysense.registry import MODELS
 
+from .onednn_linear import linear, onednn_applies
+
 #: the tensors of one FFN (and of each expert)
 FFN_KEYS = ('fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias')
 _PER_EXPERT = re.compile(r'^(?P<prefix>.*?)experts\.(?P<e>\d+)\.(?P<key>fc[12]\.(weight|bias))$')
@@ -123,19 +125,24 @@ class StackedExperts(nn.Module):
         self.drop = nn.Dropout(drop)
 
 
-class _PermuteRows(torch.autograd.Function):
-    """``x[perm]`` whose gradient is the gather ``grad[inv]`` (``inv`` = inverse of ``perm``)
-    instead of the scatter-add autograd would use for a general index."""
+class Permute(torch.autograd.Function):
+    """``x.index_select(dim, perm)`` for a permutation ``perm``, whose gradient is the gather
+    ``grad.index_select(dim, inv)`` (``inv`` = inverse of ``perm``) instead of the scatter-add
+    autograd would use for a general index. The MoE sorts its tokens by expert with it, the
+    shifted Swin windows take their cyclic shift and partition in one pass."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, perm: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(inv)
-        return x.index_select(0, perm)
+    def forward(ctx, x: torch.Tensor, perm: torch.Tensor, inv: torch.Tensor, dim: int):
+        # kept as an attribute, not saved for backward: a constant index (the Swin block
+        # caches its window order) may have been made under torch.inference_mode, whose
+        # tensors autograd refuses to save
+        ctx.inv = inv
+        ctx.dim = dim
+        return x.index_select(dim, perm)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (inv,) = ctx.saved_tensors
-        return grad.index_select(0, inv), None, None
+        return grad.index_select(ctx.dim, ctx.inv), None, None, None
 
 
 class _ContiguousGrad(torch.autograd.Function):
@@ -240,9 +247,10 @@ class MixtureOfExperts(nn.Module):
         top_k: k, experts per token.
         drop: dropout inside the experts.
         dispatch: ``'auto'`` (while exporting the dense dispatch, else the grouped product where
-            available, else the loop), ``'grouped'``, ``'loop'`` or ``'dense'`` (all compute the
-            same function; the loop reads the per-expert counts on the host, the dense one runs
-            every expert on every token).
+            available, else the loop; in eager float32 on an x86 CPU the loop, whose products
+            take oneDNN), ``'grouped'``, ``'loop'`` or ``'dense'`` (all compute the same
+            function; the loop reads the per-expert counts on the host, the dense one runs every
+            expert on every token).
     """
 
     DISPATCH = ('auto', 'grouped', 'loop', 'dense')
@@ -318,6 +326,11 @@ class MixtureOfExperts(nn.Module):
                 f'product for {x.device.type} / {dtype} with embed_dims={self.embed_dims}, '
                 f'hidden_dims={self.hidden_dims} (rows must be 16-byte aligned)'
             )
+        if self.dispatch == 'auto' and ok and not torch.compiler.is_compiling():
+            # Eager on an x86 CPU the loop's products go through oneDNN (onednn_linear), the
+            # grouped product through MKL: the loop took 0.58 of its time (4096 tokens, C 256,
+            # 8 experts, one thread). Compiled, the grouped product keeps one graph.
+            ok = not onednn_applies(x, self.experts.fc1.weight)
         return ok
 
     def forward(
@@ -423,7 +436,7 @@ class MixtureOfExperts(nn.Module):
         if k == 1:
             inv = torch.empty_like(order)
             inv[order] = torch.arange(num_tokens, device=order.device)
-            x_sorted = _PermuteRows.apply(x, order, inv)
+            x_sorted = Permute.apply(x, order, inv, 0)
         else:
             token_of = order // k
             x_sorted = x.index_select(0, token_of)
@@ -433,7 +446,7 @@ class MixtureOfExperts(nn.Module):
             y_sorted = self._experts_loop(x_sorted, counts)
         y_sorted = y_sorted * gate_vals.reshape(-1)[order].unsqueeze(-1).to(y_sorted.dtype)
         if k == 1:
-            return _PermuteRows.apply(y_sorted, inv, order)
+            return Permute.apply(y_sorted, inv, order, 0)
         return y_sorted.new_zeros(num_tokens, y_sorted.shape[-1]).index_add(0, token_of, y_sorted)
 
     def _experts_grouped(
@@ -463,7 +476,7 @@ class MixtureOfExperts(nn.Module):
         # None, so DistributedDataParallel needs no find_unused_parameters.
         return torch.cat(
             [
-                drop(F.linear(drop(F.gelu(F.linear(c, fc1.weight[e], fc1.bias[e]))), *_e(fc2, e)))
+                drop(linear(drop(F.gelu(linear(c, fc1.weight[e], fc1.bias[e]))), *_e(fc2, e)))
                 for e, c in enumerate(chunks)
             ]
         )

@@ -27,7 +27,8 @@ from torch.utils.checkpoint import checkpoint
 from mmskysense.registry import MODELS
 
 from .feed_forward import DropPath, FeedForward
-from .mixture_of_experts import MixtureOfExperts
+from .mixture_of_experts import MixtureOfExperts, Permute
+from .onednn_linear import linear
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
@@ -42,6 +43,19 @@ def window_reverse(windows: torch.Tensor, window_size: int, h: int, w: int) -> t
     b, c = windows.shape[0], windows.shape[-1]
     x = windows.view(b, h // window_size, w // window_size, window_size, window_size, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+
+def shifted_window_order(
+    h: int, w: int, window_size: int, shift_size: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Row-major positions in an ``h x w`` map of the tokens of its windows after the cyclic
+    shift by ``-shift_size``, in window order (``nW*N``): ``x.flatten(1, 2)[:, order]`` is
+    ``window_partition(torch.roll(x, (-shift, -shift), (1, 2)))``, one gather instead of a
+    roll and a window copy."""
+    rows = (torch.arange(h, device=device) + shift_size) % h
+    cols = (torch.arange(w, device=device) + shift_size) % w
+    grid = rows[:, None] * w + cols[None, :]
+    return window_partition(grid.view(1, h, w, 1), window_size).reshape(-1)
 
 
 def relative_coords_table(
@@ -217,7 +231,7 @@ class SwinV2WindowAttention(nn.Module):
         """``x``: ``B x nW x N x C`` windows; ``mask``: ``nW x N x N`` additive, or None."""
         b, nw, n, c = x.shape
         qkv_bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
-        qkv = F.linear(x, self.qkv.weight, qkv_bias)
+        qkv = linear(x, self.qkv.weight, qkv_bias)
         qkv = qkv.view(b, nw, n, 3, self.num_heads, c // self.num_heads).permute(3, 0, 1, 4, 2, 5)
         q, k, v = qkv.unbind(0)
         # Cosine attention: q and k over their norms (as F.normalize, eps 1e-12), the per-head
@@ -256,7 +270,7 @@ class SwinV2WindowAttention(nn.Module):
                 attn = F.dropout(attn, drop)
             out = attn @ v
         out = out.transpose(2, 3).reshape(b, nw, n, c)
-        return self.proj_drop(self.proj(out))
+        return self.proj_drop(linear(out, self.proj.weight, self.proj.bias))
 
 
 @MODELS.register_module()
@@ -304,19 +318,25 @@ class SwinV2Block(nn.Module):
         self.ffn = ffn if ffn is not None else FeedForward(embed_dims, int(embed_dims * mlp_ratio))
         self.norm2 = nn.LayerNorm(embed_dims)
         self.drop_path = DropPath(drop_path)
-        self._mask_cache: dict[tuple, torch.Tensor] = {}
+        # (hp, wp, window, shift, device) -> shift mask, window order and its inverse
+        self._shift_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
-    def _attn_mask(
+    def _shifted_layout(
         self, hp: int, wp: int, ws: int, shift: int, device: torch.device
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The shift mask, :func:`shifted_window_order` and its inverse, built once per map
+        size and device."""
         key = (hp, wp, ws, shift, str(device))
-        mask = self._mask_cache.get(key)
-        if mask is None:
-            if len(self._mask_cache) > 16:
-                self._mask_cache.clear()
-            mask = shifted_window_mask(hp, wp, ws, shift, device)
-            self._mask_cache[key] = mask
-        return mask
+        layout = self._shift_cache.get(key)
+        if layout is None:
+            if len(self._shift_cache) > 16:
+                self._shift_cache.clear()
+            order = shifted_window_order(hp, wp, ws, shift, device)
+            inverse = torch.empty_like(order)
+            inverse[order] = torch.arange(order.numel(), device=device)
+            layout = (shifted_window_mask(hp, wp, ws, shift, device), order, inverse)
+            self._shift_cache[key] = layout
+        return layout
 
     def _to_windows(
         self, x: torch.Tensor, hw_shape: tuple[int, int]
@@ -337,20 +357,23 @@ class SwinV2Block(nn.Module):
         if pad_r or pad_b:
             x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         hp, wp = h + pad_b, w + pad_r
-        mask = None
         if shift > 0:
-            x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
-            mask = self._attn_mask(hp, wp, ws, shift, x.device)
-        return window_partition(x, ws), mask, (h, w, hp, wp, ws, shift)
+            # the cyclic shift and the window partition as one gather (and its reverse as the
+            # inverse gather, in _from_windows): two passes over the map each way, not four
+            mask, order, inverse = self._shifted_layout(hp, wp, ws, shift, x.device)
+            windows = Permute.apply(x.reshape(b, hp * wp, c), order, inverse, 1)
+            return windows.view(b, -1, ws * ws, c), mask, (h, w, hp, wp, ws, order, inverse)
+        return window_partition(x, ws), None, (h, w, hp, wp, ws, None, None)
 
     @staticmethod
     def _from_windows(out: torch.Tensor, geometry: tuple) -> torch.Tensor:
         """Inverse of :meth:`_to_windows`: windows back to ``B x (H*W) x C`` tokens."""
-        h, w, hp, wp, ws, shift = geometry
+        h, w, hp, wp, ws, order, inverse = geometry
         b, c = out.shape[0], out.shape[-1]
-        out = window_reverse(out, ws, hp, wp)
-        if shift > 0:
-            out = torch.roll(out, shifts=(shift, shift), dims=(1, 2))
+        if order is not None:
+            out = Permute.apply(out.reshape(b, hp * wp, c), inverse, order, 1).view(b, hp, wp, c)
+        else:
+            out = window_reverse(out, ws, hp, wp)
         if hp != h or wp != w:
             out = out[:, :h, :w, :]
         return out.reshape(b, h * w, c)
@@ -369,8 +392,8 @@ class SwinV2Block(nn.Module):
         those of maps with the same padded size (the shift mask depends on it)."""
         parts = [self._to_windows(x, hw) for x, hw in zip(xs, hw_shapes, strict=True)]
         by_key: dict[tuple, list[int]] = {}
-        for i, (_, mask, (_, _, hp, wp, ws, shift)) in enumerate(parts):
-            by_key.setdefault((ws, (hp, wp) if shift else None), []).append(i)
+        for i, (_, mask, (_, _, hp, wp, ws, _, _)) in enumerate(parts):
+            by_key.setdefault((ws, (hp, wp) if mask is not None else None), []).append(i)
         outs: list = [None] * len(xs)
         for (ws, shifted), idx in by_key.items():
             mask = parts[idx[0]][1]

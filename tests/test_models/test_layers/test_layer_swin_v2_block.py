@@ -7,7 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from mmskysense.models.layers import SwinV2Block, SwinV2WindowAttention
-from mmskysense.models.layers.swin_v2_block import window_partition, window_reverse
+from mmskysense.models.layers.swin_v2_block import (
+    shifted_window_order,
+    window_partition,
+    window_reverse,
+)
 
 
 def naive_bias(attn: SwinV2WindowAttention, ws: int) -> torch.Tensor:
@@ -93,6 +97,81 @@ def test_window_partition_roundtrip():
     assert win.shape == (2, 6, 16, 3)
     assert torch.equal(win[0, 1], x[0, 0:4, 4:8].reshape(16, 3))
     assert torch.equal(window_reverse(win, 4, 8, 12), x)
+
+
+def rolled_windows(x: torch.Tensor, ws: int, shift: int) -> torch.Tensor:
+    """Cyclic shift then windows by token coordinates (``B x nW x ws*ws x C``), written here."""
+    b, h, w, c = x.shape
+    x = torch.roll(x, (-shift, -shift), (1, 2))
+    wins = [
+        x[:, y : y + ws, x0 : x0 + ws].reshape(b, ws * ws, c)
+        for y in range(0, h, ws)
+        for x0 in range(0, w, ws)
+    ]
+    return torch.stack(wins, 1)
+
+
+@pytest.mark.parametrize('h,w,ws,shift', [(8, 8, 4, 2), (12, 8, 4, 2), (9, 6, 3, 1), (8, 8, 4, 0)])
+def test_shifted_window_order_is_roll_then_partition(h, w, ws, shift):
+    x = torch.randn(2, h, w, 5)
+    order = shifted_window_order(h, w, ws, shift)
+    assert sorted(order.tolist()) == list(range(h * w))
+    got = x.reshape(2, h * w, 5)[:, order].view(2, -1, ws * ws, 5)
+    assert torch.equal(got, rolled_windows(x, ws, shift))
+
+
+def roll_reference(block: SwinV2Block, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The block's window attention with torch.roll and the windows cut out here."""
+    b, _, c = x.shape
+    ws, shift = block.window_size, block.shift_size
+    hp, wp = -(-h // ws) * ws, -(-w // ws) * ws
+    grid = F.pad(x.view(b, h, w, c), (0, 0, 0, wp - w, 0, hp - h))
+    mask = None
+    if shift:
+        img = torch.zeros(1, hp, wp, 1)
+        for i, rs in enumerate((slice(0, -ws), slice(-ws, -shift), slice(-shift, None))):
+            for j, cs in enumerate((slice(0, -ws), slice(-ws, -shift), slice(-shift, None))):
+                img[:, rs, cs] = 3 * i + j
+        ids = rolled_windows(img, ws, 0)[0, ..., 0]
+        mask = (ids[:, :, None] != ids[:, None, :]).float() * -100.0
+    out = block.attn(rolled_windows(grid, ws, shift), ws, mask)  # b, nW, N, c
+    out = out.view(b, hp // ws, wp // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5)
+    out = torch.roll(out.reshape(b, hp, wp, c), (shift, shift), (1, 2))
+    return out[:, :h, :w].reshape(b, h * w, c)
+
+
+@pytest.mark.parametrize('shift,h,w', [(True, 8, 8), (True, 13, 10), (False, 13, 10)])
+def test_window_gather_equals_roll_and_partition_with_gradients(shift, h, w):
+    """The shifted windows taken by one gather (and put back by its inverse) give the output
+    and the input gradient of torch.roll + partition + reverse + roll, bit for bit."""
+    block = make_block(shift)
+    assert block.window_size == 4 and block.shift_size == (2 if shift else 0)
+    x = torch.randn(2, h * w, 16, requires_grad=True)
+    up = torch.randn(2, h * w, 16)
+    results = []
+    for fn in (block.window_attention, lambda t, hw: roll_reference(block, t, *hw)):
+        x.grad = None
+        out = fn(x, (h, w))
+        out.backward(up)
+        results.append((out.detach(), x.grad.clone()))
+    (out, grad), (ref_out, ref_grad) = results
+    assert torch.equal(out, ref_out)
+    assert torch.equal(grad, ref_grad)
+    assert grad.abs().max() > 0.1
+
+
+def test_shifted_layout_built_in_inference_mode_does_not_break_training():
+    """The cached window order is saved for backward: one built under inference_mode (its
+    tensors cannot be saved) must not be the one a later training step gets."""
+    block = make_block(True)
+    x = torch.randn(2, 64, 16)
+    with torch.inference_mode():
+        ref = block(x, (8, 8))
+    xg = x.clone().requires_grad_(True)
+    out = block(xg, (8, 8))
+    out.sum().backward()
+    assert torch.equal(out.detach(), ref)
+    assert xg.grad.abs().max() > 0
 
 
 @pytest.mark.parametrize('ws,pretrained', [(4, 0), (3, 0), (3, 6)])
