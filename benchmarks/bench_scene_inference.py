@@ -6,7 +6,8 @@ scene loop's own time apart from the model's, before and after, in one run.
 
 Prints ``RESULT`` lines:
 
-1. ``matmul``: the measured ceiling, a 1024^3 float32 product, per thread count
+1. ``matmul``: the measured ceiling, a 1024^3 float32 product (the faster of torch.mm and
+   oneDNN, ``bench_pretrain_step.cpu_gemm``), per thread count
    (``bench_pretrain_step.matmul_rate``).
 2. ``model``: per segmentor (UperNet on the SkySense V2 backbone: ``tiny``, the demo config;
    ``base``, the Potsdam config at arch ``base``, random weights), tile, thread count and batch:
@@ -45,7 +46,7 @@ if __package__ in (None, ''):
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from bench_pretrain_step import _si, count_flops, matmul_rate  # noqa: E402
+from bench_pretrain_step import _si, count_flops, cpu_gemm, matmul_rate  # noqa: E402
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 CONFIGS = dict(
@@ -152,13 +153,13 @@ def alternate(fns: dict, repeat: int, warmup: int = 1, cpu: dict | None = None) 
 def bench_models(args) -> list[str]:
     """Per segmentor and tile: FLOPs per tile, then per thread count and batch the adapters'
     times, alternated with the matmul ceiling (timed in the same turns)."""
-    a = torch.randn(1024, 1024)
-    b = torch.randn(1024, 1024)
+    product, product_name = cpu_gemm(1024)  # the faster of torch.mm and oneDNN here
+    print(f'ceiling: the 1024^3 float32 product by {product_name}', flush=True)
     reps = 4  # 8.6 GFLOP a turn: long enough for the clock, short beside a tile
 
     def matmul():
         for _ in range(reps):
-            a @ b
+            product()
 
     matmul_flop = reps * 2 * 1024**3
     lines = []

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 
 from mmskysense.registry import MODELS
 
+from .onednn_linear import linear
+
 KINDS = ('hr', 'ms')
 
 
@@ -59,7 +61,7 @@ class AdaptivePatchMerging(nn.Module):
                 f'tokens for hw_shape {hw_shape}, got {tuple(x.shape)}'
             )
         if kind == 'ms':
-            return self.norm(F.linear(x, self.ms_weight())), (h, w)
+            return self.norm(linear(x, self.ms_weight())), (h, w)
         if kind != 'hr':
             raise ValueError(f'AdaptivePatchMerging: kind must be one of {KINDS}, got {kind!r}')
         x = x.view(b, h, w, c)
@@ -70,4 +72,4 @@ class AdaptivePatchMerging(nn.Module):
         # b, h/2, 2, w/2, 2, c -> b, h/2, w/2, c, 2, 2: channel-major 4c vector (Unfold order).
         x = x.view(b, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 5, 2, 4)
         x = x.reshape(b, (h // 2) * (w // 2), 4 * c)
-        return self.norm(self.reduction(x)), (h // 2, w // 2)
+        return self.norm(linear(x, self.reduction.weight)), (h // 2, w // 2)

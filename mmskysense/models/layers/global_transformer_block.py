@@ -21,6 +21,7 @@ from mmskysense.registry import MODELS
 
 from .feed_forward import DropPath, FeedForward
 from .mixture_of_experts import MixtureOfExperts
+from .onednn_linear import linear
 
 
 @MODELS.register_module()
@@ -52,12 +53,14 @@ class GlobalSelfAttention(nn.Module):
         """``x``: ``B x N x C``; ``attn_mask``: optional SDPA mask broadcastable to
         ``B x heads x N x N`` (bool: True = may attend)."""
         b, n, c = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        qkv = linear(x, self.qkv.weight, self.qkv.bias)
+        qkv = qkv.view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop if self.training else 0.0
         )
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
+        out = linear(out.transpose(1, 2).reshape(b, n, c), self.proj.weight, self.proj.bias)
+        return self.proj_drop(out)
 
 
 @MODELS.register_module()
@@ -108,7 +111,10 @@ class GlobalTransformerBlock(nn.Module):
         batch, each still attending within itself)."""
         c, heads = self.embed_dims, self.attn.num_heads
         sizes = [x.shape[0] * x.shape[1] for x in xs]
-        qkv = self.attn.qkv(self.norm1(torch.cat([x.reshape(-1, c) for x in xs])))
+        attn = self.attn
+        qkv = linear(
+            self.norm1(torch.cat([x.reshape(-1, c) for x in xs])), attn.qkv.weight, attn.qkv.bias
+        )
         qkv = [t.view(x.shape[0], x.shape[1], 3 * c) for t, x in zip(qkv.split(sizes), xs)]
         by_length: dict[int, list[int]] = {}
         for i, x in enumerate(xs):
@@ -122,7 +128,7 @@ class GlobalTransformerBlock(nn.Module):
             out = out.transpose(1, 2).reshape(-1, c)
             for i, o in zip(idx, out.split([sizes[i] for i in idx]), strict=True):
                 att[i] = o
-        att = self.attn.proj_drop(self.attn.proj(torch.cat(att)))
+        att = attn.proj_drop(linear(torch.cat(att), attn.proj.weight, attn.proj.bias))
         xs = [x + self.drop_path(a.view_as(x)) for x, a in zip(xs, att.split(sizes), strict=True)]
         normed = self.norm2(torch.cat([x.reshape(-1, c) for x in xs]))
         stats = None
