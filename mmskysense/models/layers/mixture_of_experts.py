@@ -471,7 +471,13 @@ class MixtureOfExperts(nn.Module):
     def _experts_loop(self, x_sorted: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
         """The same function as :meth:`_experts_grouped`, one expert at a time (host counts)."""
         fc1, fc2, drop = self.experts.fc1, self.experts.fc2, self.experts.drop
-        chunks = torch.split(x_sorted, counts.tolist())
+        sizes = counts.tolist()
+        plain = x_sorted.dtype == fc1.weight.dtype and not torch.is_autocast_enabled(
+            x_sorted.device.type
+        )
+        if plain and not (drop.p > 0 and self.training):
+            return _ExpertsLoop.apply(x_sorted, fc1.weight, fc1.bias, fc2.weight, fc2.bias, sizes)
+        chunks = torch.split(x_sorted, sizes)
         # Experts without tokens still run (on 0 rows): their gradients are zeros instead of
         # None, so DistributedDataParallel needs no find_unused_parameters.
         return torch.cat(
@@ -526,6 +532,52 @@ class MixtureOfExperts(nn.Module):
 
 def _e(lin: StackedLinear, e: int) -> tuple[torch.Tensor, torch.Tensor]:
     return lin.weight[e], lin.bias[e]
+
+
+class _ExpertsLoop(torch.autograd.Function):
+    """``fc2_e(gelu(fc1_e(x_e)))`` of each expert ``e`` on its slice ``x_e`` of the sorted rows
+    (``sizes``), with a gradient that writes each expert's weight gradient into its row of
+    the stacked gradients. Through autograd, each expert's indexed weight ``w[e]`` made a
+    zero-filled whole-layer gradient and added it up (16 layer-sized fills and adds a step of
+    the tiny pretraining). Without dropout (the experts' ``drop`` off or in eval) and autocast
+    (its backward would see the forward's dtypes without the cast)."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, sizes):
+        pre, outs = [], []
+        for e, xe in enumerate(x.split(sizes)):
+            h = linear(xe, w1[e], b1[e])
+            pre.append(h)
+            outs.append(linear(F.gelu(h), w2[e], b2[e]))
+        pre = torch.cat(pre)
+        ctx.save_for_backward(x, pre, w1, w2)
+        ctx.sizes = sizes
+        return torch.cat(outs)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, pre, w1, w2 = ctx.saved_tensors
+        sizes = ctx.sizes
+        grad = grad.contiguous()
+        gx = torch.empty_like(x)
+        gw1, gb1 = torch.empty_like(w1), w1.new_empty(w1.shape[:2])
+        gw2, gb2 = torch.empty_like(w2), w2.new_empty(w2.shape[:2])
+        start = 0
+        for e, n in enumerate(sizes):
+            rows = slice(start, start + n)
+            start += n
+            gy, h = grad[rows], pre[rows]
+            act = F.gelu(h)
+            # dW = g^T a, made in the weight's layout (a transposed result would be copied
+            # back element by element)
+            gw2[e] = linear(gy.t(), act.t()) if n else 0.0
+            gb2[e] = gy.sum(0)
+            gh = torch.ops.aten.gelu_backward(linear(gy, w2[e].t()), h)
+            gw1[e] = linear(gh.t(), x[rows].t()) if n else 0.0
+            gb1[e] = gh.sum(0)
+            gx[rows] = linear(gh, w1[e].t())
+        return gx, gw1, gb1, gw2, gb2, None
 
 
 def _aligned(t: torch.Tensor) -> torch.Tensor:
