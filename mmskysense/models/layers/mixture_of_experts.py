@@ -568,13 +568,13 @@ class _ExpertsLoop(torch.autograd.Function):
             rows = slice(start, start + n)
             start += n
             gy, h = grad[rows], pre[rows]
-            act = F.gelu(h)
+            act = F.gelu(h)  # recomputed: saving it too would double the saved activations
             # dW = g^T a, made in the weight's layout (a transposed result would be copied
-            # back element by element)
-            gw2[e] = linear(gy.t(), act.t()) if n else 0.0
+            # back element by element); an idle expert's is the empty product's zeros
+            gw2[e] = linear(gy.t(), act.t())
             gb2[e] = gy.sum(0)
             gh = torch.ops.aten.gelu_backward(linear(gy, w2[e].t()), h)
-            gw1[e] = linear(gh.t(), x[rows].t()) if n else 0.0
+            gw1[e] = linear(gh.t(), x[rows].t())
             gb1[e] = gh.sum(0)
             gx[rows] = linear(gh, w1[e].t())
         return gx, gw1, gb1, gw2, gb2, None

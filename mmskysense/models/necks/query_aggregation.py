@@ -79,9 +79,13 @@ class QueryAggregation(nn.Module):
                     f'QueryAggregation: `feats` must be N x L x D, got {tuple(f.shape)}'
                 )
         length = max(f.shape[1] for f in feats)
+        masked = any(m is not None for m in masks) or any(f.shape[1] < length for f in feats)
         rows, pads = [], []
         for f, m in zip(feats, masks, strict=True):
             n, ln = f.shape[:2]
+            rows.append(f)
+            if not masked:
+                continue
             padding = torch.zeros(n, ln, dtype=torch.bool, device=f.device)
             if m is not None:
                 padding = ~m.bool()
@@ -89,13 +93,11 @@ class QueryAggregation(nn.Module):
                 # (NaN)
                 padding = padding & ~padding.all(dim=1, keepdim=True)
             if ln < length:  # tokens of another tensor's length: padded, never attended
-                f = torch.cat([f, f.new_zeros(n, length - ln, f.shape[2])], 1)
+                rows[-1] = torch.cat([f, f.new_zeros(n, length - ln, f.shape[2])], 1)
                 padding = torch.cat([padding, padding.new_ones(n, length - ln)], 1)
-            rows.append(f)
             pads.append(padding)
-        any_mask = any(m is not None for m in masks) or any(f.shape[1] < length for f in feats)
         memory = torch.cat(rows) if len(rows) > 1 else rows[0]
-        padding = (torch.cat(pads) if len(pads) > 1 else pads[0]) if any_mask else None
+        padding = (torch.cat(pads) if len(pads) > 1 else pads[0]) if masked else None
         q = self.queries.unsqueeze(0).expand(memory.shape[0], -1, -1).to(memory.dtype)
         z = self.norm(self.decoder(q, memory, memory_key_padding_mask=padding))
         if not many:
