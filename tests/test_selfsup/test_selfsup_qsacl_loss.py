@@ -89,7 +89,14 @@ def test_aggregation_of_a_list_is_each_tensor_aggregated_alone():
     masks[1][2] = False
     got = agg(feats, masks)
     assert isinstance(got, list) and [z.shape for z in got] == [(4, 3, 16), (6, 3, 16)]
-    alone = [agg(f, m) for f, m in zip(feats, masks)]
+
+    def alone(f, m):  # torch's decoder layer on this tensor only, the padding rule written out
+        pad = ~m
+        pad[pad.all(1)] = False  # no valid token: attend to all of its own
+        q = agg.queries.unsqueeze(0).expand(f.shape[0], -1, -1)
+        return agg.norm(agg.decoder(q, f, memory_key_padding_mask=pad))
+
+    alone = [alone(f, m) for f, m in zip(feats, masks)]
     for z, ref in zip(got, alone):
         torch.testing.assert_close(z, ref, rtol=1e-5, atol=1e-6)
     probe = [torch.randn(z.shape) for z in got]
